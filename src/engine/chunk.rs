@@ -1,0 +1,395 @@
+//! The per-chunk kernel: forward and backward through time for samples `b0 .. b0+nb`.
+//!
+//! All buffers are allocated once (on the first batch of a given size) and reused; nothing
+//! is allocated inside the time loop. Layouts are row-major with the sample index inside the
+//! time index: a `[T, nb, N]` history has step `t` at rows `t·nb .. (t+1)·nb`, so the weight
+//! gradients over all steps are single products over `T·nb` rows.
+
+use super::noise::ChunkNoise;
+use super::{Batch, EngineConfig, GaussianGrad, NetGrads, NetMoments, RunOptions, Targets};
+use crate::linalg::{Op, gemm};
+use crate::real::Real;
+
+/// Work buffers and partial results of one chunk.
+#[derive(Default)]
+pub(super) struct ChunkWork<T> {
+    /// Rates `r_t`, `[slots, nb, N]` (all `T+1` steps when the history is kept, else 2).
+    pub r: Vec<T>,
+    /// Squared rates `r_t²`, same layout as `r` (only when some layer fed by `r` has variance).
+    r2: Vec<T>,
+    /// `ε_u / sqrt(S)` per step (0 where `S = 0`), `[T, nb, N]`; overwritten by
+    /// `P = g_u ∘ ε_u / sqrt(S)` in the backward pass.
+    q: Vec<T>,
+    /// `g_u(t) = ∂L/∂u_t`, `[T, nb, N]`.
+    gu: Vec<T>,
+    /// The chunk's inputs and squared inputs, `[T, nb, I]` (gradient runs only).
+    xc: Vec<T>,
+    x2c: Vec<T>,
+    /// Per-step scratch, `[nb, N]`.
+    h: Vec<T>,
+    g: Vec<T>,
+    s: Vec<T>,
+    eps: Vec<T>,
+    delta: Vec<T>,
+    dr: Vec<T>,
+    tmp: Vec<T>,
+    /// Scratch for squared inputs of one step, `[nb, I]`.
+    xsq: Vec<T>,
+    /// Readout at the scored steps, `[n_out, nb, K]`, its `ε/sqrt(S)`, and `∂L/∂z`.
+    pub z: Vec<T>,
+    qz: Vec<T>,
+    gz: Vec<T>,
+    /// Per-step readout scratch, `[nb, K]`.
+    sz: Vec<T>,
+    ez: Vec<T>,
+    /// Partial loss (already divided by the full batch normalization).
+    pub loss: f64,
+    dmu_in: Vec<T>,
+    dvar_in: Vec<T>,
+    dmu_rec: Vec<T>,
+    dvar_rec: Vec<T>,
+    dmu_out: Vec<T>,
+    dvar_out: Vec<T>,
+}
+
+fn fit<T: Real>(v: &mut Vec<T>, len: usize) {
+    if v.len() != len {
+        v.clear();
+        v.resize(len, T::ZERO);
+    }
+}
+
+/// `(&buf[a·len..(a+1)·len], &mut buf[b·len..(b+1)·len])` for `a ≠ b`.
+fn read_write<T>(buf: &mut [T], a: usize, b: usize, len: usize) -> (&[T], &mut [T]) {
+    debug_assert_ne!(a, b);
+    if a < b {
+        let (lo, hi) = buf.split_at_mut(b * len);
+        (&lo[a * len..(a + 1) * len], &mut hi[..len])
+    } else {
+        let (lo, hi) = buf.split_at_mut(a * len);
+        (&hi[..len], &mut lo[b * len..(b + 1) * len])
+    }
+}
+
+impl<T: Real> ChunkWork<T> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &mut self,
+        cfg: &EngineConfig,
+        net: &NetMoments<T>,
+        batch: &Batch<'_, T>,
+        b0: usize,
+        nb: usize,
+        out_steps: &[usize],
+        noise: &mut dyn ChunkNoise<T>,
+        opts: RunOptions,
+    ) {
+        let d = net.dims();
+        let (n, ni, k) = (d.n, d.i, d.k);
+        let (tt, bsz) = (batch.steps, batch.size);
+        let nn = nb * n;
+        let grad = opts.grad;
+        let store = grad || opts.rates;
+        let slots = if store { tt + 1 } else { 2 };
+        let slot = |t: usize| if store { t } else { t % 2 };
+        let u_var = net.rec.var.is_some() || net.inp.var.is_some();
+        let need_r2 = net.rec.var.is_some() || net.out.var.is_some();
+        let alpha = T::from_f64(cfg.alpha);
+        let leak = T::from_f64(1.0 - cfg.alpha);
+        let noise_scale = T::from_f64((2.0 * cfg.alpha * cfg.sigma * cfg.sigma).sqrt());
+        let n_out = out_steps.len();
+
+        fit(&mut self.r, slots * nn);
+        fit(&mut self.r2, if need_r2 { slots * nn } else { 0 });
+        fit(&mut self.q, if u_var { if grad { tt * nn } else { nn } } else { 0 });
+        fit(&mut self.gu, if grad { tt * nn } else { 0 });
+        for v in [
+            &mut self.h,
+            &mut self.g,
+            &mut self.s,
+            &mut self.eps,
+            &mut self.delta,
+            &mut self.dr,
+            &mut self.tmp,
+        ] {
+            fit(v, nn);
+        }
+        fit(&mut self.xsq, nb * ni);
+        fit(&mut self.z, n_out * nb * k);
+        fit(&mut self.qz, if net.out.var.is_some() { n_out * nb * k } else { 0 });
+        fit(&mut self.gz, n_out * nb * k);
+        fit(&mut self.sz, nb * k);
+        fit(&mut self.ez, nb * k);
+        if grad {
+            fit(&mut self.xc, tt * nb * ni);
+            fit(&mut self.x2c, if net.inp.var.is_some() { tt * nb * ni } else { 0 });
+            for ti in 0..tt {
+                let src = &batch.x[(ti * bsz + b0) * ni..(ti * bsz + b0 + nb) * ni];
+                self.xc[ti * nb * ni..(ti + 1) * nb * ni].copy_from_slice(src);
+                if net.inp.var.is_some() {
+                    for (o, &x) in self.x2c[ti * nb * ni..(ti + 1) * nb * ni].iter_mut().zip(src) {
+                        *o = x * x;
+                    }
+                }
+            }
+        }
+
+        // ---- forward -------------------------------------------------------------------
+        self.h.copy_from_slice(&batch.h0[b0 * n..(b0 + nb) * n]);
+        for (r, &h) in self.r[..nn].iter_mut().zip(&self.h) {
+            *r = relu(h);
+        }
+        if need_r2 {
+            for (r2, &r) in self.r2[..nn].iter_mut().zip(&self.r[..nn]) {
+                *r2 = r * r;
+            }
+        }
+        let mut next_out = 0;
+        for ti in 0..tt {
+            let (cur, nxt) = (slot(ti), slot(ti + 1));
+            let (r_prev, r_next) = read_write(&mut self.r, cur, nxt, nn);
+            // G = r_{t-1} M_recᵀ + x_t M_inᵀ
+            gemm(&mut self.g, nb, n, Op::new(r_prev, nb, n), Op::t(&net.rec.mu, n, n), false);
+            let xt = &batch.x[(ti * bsz + b0) * ni..(ti * bsz + b0 + nb) * ni];
+            if ni == 1 {
+                for (grow, &xv) in self.g.chunks_exact_mut(n).zip(xt) {
+                    for (gv, &m) in grow.iter_mut().zip(&net.inp.mu) {
+                        *gv += xv * m;
+                    }
+                }
+            } else {
+                gemm(&mut self.g, nb, n, Op::new(xt, nb, ni), Op::t(&net.inp.mu, n, ni), true);
+            }
+            if u_var {
+                // S = r_{t-1}² V_recᵀ + x_t² V_inᵀ
+                match &net.rec.var {
+                    Some(v) => {
+                        let r2_prev = &self.r2[cur * nn..(cur + 1) * nn];
+                        gemm(&mut self.s, nb, n, Op::new(r2_prev, nb, n), Op::t(v, n, n), false);
+                    }
+                    None => self.s.fill(T::ZERO),
+                }
+                if let Some(v) = &net.inp.var {
+                    for (o, &x) in self.xsq.iter_mut().zip(xt) {
+                        *o = x * x;
+                    }
+                    gemm(&mut self.s, nb, n, Op::new(&self.xsq, nb, ni), Op::t(v, n, ni), true);
+                }
+                noise.eps_u(ti, &mut self.eps);
+                let q = if grad { &mut self.q[ti * nn..(ti + 1) * nn] } else { &mut self.q[..] };
+                gaussian_sample(&mut self.g, &self.s, &self.eps, q);
+            }
+            if cfg.sigma > 0.0 {
+                noise.noise_rec(ti, &mut self.eps);
+                for (((h, r), &u), &e) in self.h.iter_mut().zip(r_next.iter_mut()).zip(&self.g).zip(&self.eps) {
+                    *h = leak * *h + alpha * u + noise_scale * e;
+                    *r = relu(*h);
+                }
+            } else {
+                for ((h, r), &u) in self.h.iter_mut().zip(r_next.iter_mut()).zip(&self.g) {
+                    *h = leak * *h + alpha * u;
+                    *r = relu(*h);
+                }
+            }
+            if need_r2 {
+                let r_next = &self.r[nxt * nn..(nxt + 1) * nn];
+                for (r2, &r) in self.r2[nxt * nn..(nxt + 1) * nn].iter_mut().zip(r_next) {
+                    *r2 = r * r;
+                }
+            }
+            if next_out < n_out && out_steps[next_out] == ti {
+                let p = next_out;
+                let rt = &self.r[nxt * nn..(nxt + 1) * nn];
+                let zp = &mut self.z[p * nb * k..(p + 1) * nb * k];
+                gemm(zp, nb, k, Op::new(rt, nb, n), Op::t(&net.out.mu, k, n), false);
+                if let Some(v) = &net.out.var {
+                    let r2t = &self.r2[nxt * nn..(nxt + 1) * nn];
+                    gemm(&mut self.sz, nb, k, Op::new(r2t, nb, n), Op::t(v, k, n), false);
+                    noise.eps_out(ti, &mut self.ez);
+                    gaussian_sample(zp, &self.sz, &self.ez, &mut self.qz[p * nb * k..(p + 1) * nb * k]);
+                }
+                next_out += 1;
+            }
+        }
+
+        // ---- loss and ∂L/∂z ----------------------------------------------------------
+        self.gz.fill(T::ZERO);
+        self.loss = 0.0;
+        match batch.targets {
+            Targets::CrossEntropyLast(y) => {
+                let p = n_out - 1; // the last scored step is T-1
+                let inv_b = 1.0 / bsz as f64;
+                for j in 0..nb {
+                    let zr = &self.z[(p * nb + j) * k..(p * nb + j + 1) * k];
+                    let yr = &y[(b0 + j) * k..(b0 + j + 1) * k];
+                    let zmax = zr.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v.to_f64()));
+                    let sum_exp: f64 = zr.iter().map(|&v| (v.to_f64() - zmax).exp()).sum();
+                    let lse = zmax + sum_exp.ln();
+                    let ysum: f64 = yr.iter().map(|v| v.to_f64()).sum();
+                    let gr = &mut self.gz[(p * nb + j) * k..(p * nb + j + 1) * k];
+                    for c in 0..k {
+                        let (zc, yc) = (zr[c].to_f64(), yr[c].to_f64());
+                        self.loss -= yc * (zc - lse) * inv_b;
+                        let pc = (zc - lse).exp();
+                        gr[c] = T::from_f64((pc * ysum - yc) * inv_b);
+                    }
+                }
+            }
+            Targets::MaskedMse { y, mask } => {
+                let norm = 1.0 / (bsz * tt) as f64;
+                for (p, &ti) in out_steps.iter().enumerate() {
+                    for j in 0..nb {
+                        for c in 0..k {
+                            let gi = (ti * bsz + b0 + j) * k + c;
+                            let li = (p * nb + j) * k + c;
+                            let mv = mask[gi].to_f64();
+                            let diff = mv * (self.z[li].to_f64() - y[gi].to_f64());
+                            self.loss += 0.5 * diff * diff * norm;
+                            self.gz[li] = T::from_f64(mv * diff * norm);
+                        }
+                    }
+                }
+            }
+            Targets::None => {}
+        }
+        if !grad {
+            return;
+        }
+
+        // ---- backward ------------------------------------------------------------------
+        // Readout weight gradients over the scored steps (a contiguous range of steps).
+        let rows = n_out * nb;
+        let first = out_steps[0] + 1; // slot of r at the first scored step
+        fit(&mut self.dmu_out, k * n);
+        let r_rows = &self.r[first * nn..(first + n_out) * nn];
+        gemm(&mut self.dmu_out, k, n, Op::t(&self.gz, rows, k), Op::new(r_rows, rows, n), false);
+        if let Some(_v) = &net.out.var {
+            // P_z = g_z ∘ ε_out / sqrt(S_out), stored over qz.
+            for (q, &g) in self.qz.iter_mut().zip(&self.gz) {
+                *q *= g;
+            }
+            fit(&mut self.dvar_out, k * n);
+            let r2_rows = &self.r2[first * nn..(first + n_out) * nn];
+            gemm(&mut self.dvar_out, k, n, Op::t(&self.qz, rows, k), Op::new(r2_rows, rows, n), false);
+            scale(&mut self.dvar_out, T::from_f64(0.5));
+        }
+
+        self.delta.fill(T::ZERO);
+        self.dr.fill(T::ZERO);
+        let mut p_out = n_out;
+        for ti in (0..tt).rev() {
+            let rt = &self.r[(ti + 1) * nn..(ti + 2) * nn];
+            // Readout contribution to ∂L/∂r_t.
+            if p_out > 0 && out_steps[p_out - 1] == ti {
+                p_out -= 1;
+                let gzp = &self.gz[p_out * nb * k..(p_out + 1) * nb * k];
+                gemm(&mut self.dr, nb, n, Op::new(gzp, nb, k), Op::new(&net.out.mu, k, n), true);
+                if let Some(v) = &net.out.var {
+                    let pzp = &self.qz[p_out * nb * k..(p_out + 1) * nb * k];
+                    gemm(&mut self.tmp, nb, n, Op::new(pzp, nb, k), Op::new(v, k, n), false);
+                    for ((dr, &t), &r) in self.dr.iter_mut().zip(&self.tmp).zip(rt) {
+                        *dr += r * t;
+                    }
+                }
+            }
+            // δ(t) = (1-α) δ(t+1) + φ'(h_t) ∘ ∂L/∂r_t;  g_u(t) = α δ(t).
+            let gu = &mut self.gu[ti * nn..(ti + 1) * nn];
+            for (((dl, g), &dr), &r) in self.delta.iter_mut().zip(gu.iter_mut()).zip(&self.dr).zip(rt) {
+                let dphi = if r > T::ZERO { dr } else { T::ZERO };
+                *dl = leak * *dl + dphi;
+                *g = alpha * *dl;
+            }
+            if u_var {
+                let q = &mut self.q[ti * nn..(ti + 1) * nn];
+                for (q, &g) in q.iter_mut().zip(gu.iter()) {
+                    *q *= g;
+                }
+            }
+            if ti > 0 {
+                // ∂L/∂r_{t-1} from u_t = g_u M_rec + r_{t-1} ∘ ((g_u ∘ ε/√S) V_rec).
+                let gu = &self.gu[ti * nn..(ti + 1) * nn];
+                gemm(&mut self.dr, nb, n, Op::new(gu, nb, n), Op::new(&net.rec.mu, n, n), false);
+                if let Some(v) = &net.rec.var {
+                    let pq = &self.q[ti * nn..(ti + 1) * nn];
+                    gemm(&mut self.tmp, nb, n, Op::new(pq, nb, n), Op::new(v, n, n), false);
+                    let rp = &self.r[ti * nn..(ti + 1) * nn];
+                    for ((dr, &t), &r) in self.dr.iter_mut().zip(&self.tmp).zip(rp) {
+                        *dr += r * t;
+                    }
+                }
+            }
+        }
+
+        // Weight gradients: one product over all T·nb rows each.
+        let rows = tt * nb;
+        fit(&mut self.dmu_rec, n * n);
+        gemm(&mut self.dmu_rec, n, n, Op::t(&self.gu, rows, n), Op::new(&self.r[..tt * nn], rows, n), false);
+        fit(&mut self.dmu_in, n * ni);
+        gemm(&mut self.dmu_in, n, ni, Op::t(&self.gu, rows, n), Op::new(&self.xc, rows, ni), false);
+        if net.rec.var.is_some() {
+            fit(&mut self.dvar_rec, n * n);
+            gemm(&mut self.dvar_rec, n, n, Op::t(&self.q, rows, n), Op::new(&self.r2[..tt * nn], rows, n), false);
+            scale(&mut self.dvar_rec, T::from_f64(0.5));
+        }
+        if net.inp.var.is_some() {
+            fit(&mut self.dvar_in, n * ni);
+            gemm(&mut self.dvar_in, n, ni, Op::t(&self.q, rows, n), Op::new(&self.x2c, rows, ni), false);
+            scale(&mut self.dvar_in, T::from_f64(0.5));
+        }
+    }
+
+    /// This chunk's moment gradients (requires a gradient run).
+    pub fn grads(&self, net: &NetMoments<T>) -> NetGrads<T> {
+        let layer = |mu: &Vec<T>, var: &Vec<T>, has_var: bool| GaussianGrad {
+            mu: mu.clone(),
+            var: has_var.then(|| var.clone()),
+        };
+        NetGrads {
+            inp: layer(&self.dmu_in, &self.dvar_in, net.inp.var.is_some()),
+            rec: layer(&self.dmu_rec, &self.dvar_rec, net.rec.var.is_some()),
+            out: layer(&self.dmu_out, &self.dvar_out, net.out.var.is_some()),
+        }
+    }
+
+    /// Adds this chunk's moment gradients to `g`.
+    pub fn add_grads_to(&self, g: &mut NetGrads<T>) {
+        for (dst, mu, var) in [
+            (&mut g.inp, &self.dmu_in, &self.dvar_in),
+            (&mut g.rec, &self.dmu_rec, &self.dvar_rec),
+            (&mut g.out, &self.dmu_out, &self.dvar_out),
+        ] {
+            add(&mut dst.mu, mu);
+            if let Some(v) = &mut dst.var {
+                add(v, var);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn relu<T: Real>(h: T) -> T {
+    if h > T::ZERO { h } else { T::ZERO }
+}
+
+/// `pre ← pre + ε ∘ sqrt(S)` and `q ← ε / sqrt(S)` (0 where `S = 0`).
+#[inline]
+fn gaussian_sample<T: Real>(pre: &mut [T], s: &[T], eps: &[T], q: &mut [T]) {
+    for (((p, &sv), &e), q) in pre.iter_mut().zip(s).zip(eps).zip(q.iter_mut()) {
+        let pos = sv > T::ZERO;
+        let sd = if pos { sv.sqrt() } else { T::ZERO };
+        *p += e * sd;
+        *q = if pos { e / sd } else { T::ZERO };
+    }
+}
+
+fn scale<T: Real>(v: &mut [T], a: T) {
+    for x in v {
+        *x *= a;
+    }
+}
+
+fn add<T: Real>(dst: &mut [T], src: &[T]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}

@@ -1,0 +1,84 @@
+//! Error types of the library. Every failure names what is wrong and where.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Errors of the sasnet library.
+#[derive(Debug, Error)]
+pub enum SasError {
+    /// A tensor has the wrong shape.
+    #[error("tensor `{name}` has shape {got:?}, expected {expected:?}")]
+    Shape {
+        /// Tensor name.
+        name: String,
+        /// Shape found.
+        got: Vec<usize>,
+        /// Shape required.
+        expected: Vec<usize>,
+    },
+    /// A required tensor is absent from a file.
+    #[error("tensor `{name}` is missing from {path}")]
+    MissingTensor {
+        /// Tensor name.
+        name: String,
+        /// File that lacks it.
+        path: PathBuf,
+    },
+    /// A tensor has an unsupported or inconsistent dtype.
+    #[error("tensor `{name}` has dtype {got}, expected {expected}")]
+    Dtype {
+        /// Tensor name.
+        name: String,
+        /// Dtype found.
+        got: String,
+        /// Dtype required.
+        expected: String,
+    },
+    /// A metadata entry is missing or invalid.
+    #[error("metadata `{key}` in {path}: {reason}")]
+    Metadata {
+        /// Metadata key.
+        key: String,
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A numerical value is invalid (NaN, out of range, ...).
+    #[error("invalid value in `{name}`: {reason}")]
+    InvalidValue {
+        /// Where the value is.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A safetensors file could not be parsed.
+    #[error("{path} is not a valid safetensors file: {reason}")]
+    Safetensors {
+        /// File.
+        path: PathBuf,
+        /// Parser message.
+        reason: String,
+    },
+    /// An I/O operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was attempted ("reading", "writing", ...).
+        action: &'static str,
+        /// File.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// A configuration value is invalid.
+    #[error("config `{key}`: {reason}")]
+    Config {
+        /// Dotted key.
+        key: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
+
+/// Result alias of the library.
+pub type Result<T, E = SasError> = std::result::Result<T, E>;

@@ -1,0 +1,19 @@
+//! # sasnet — ensemble-level training and explanation of recurrent networks
+//!
+//! Every connection of a sasnet network is a spike-and-slab distribution
+//! `P(w) = π δ(w) + (1-π) N(m, Ξ)`, trained by mean-field generalized back-propagation
+//! through time (gBPTT). See `ARCHITECTURE.md` for the data path and module map.
+
+pub mod bench;
+pub mod engine;
+pub mod error;
+pub mod grad;
+pub mod io;
+pub mod linalg;
+pub mod net;
+pub mod real;
+pub mod rng;
+pub mod sas;
+
+pub use error::{Result, SasError};
+pub use real::Real;
