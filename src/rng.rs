@@ -180,14 +180,16 @@ fn sincos_turn(u: u32) -> (f32, f32) {
             + x2 * (1.0 / 24.0
                 + x2 * (-1.0 / 720.0
                     + x2 * (1.0 / 40_320.0 + x2 * (-1.0 / 3_628_800.0 + x2 * (1.0 / 479_001_600.0))))));
-    // Rotate by the quadrant: (sin, cos) of φ + quadrant·π/2.
-    let (sq, cq) = match quadrant {
-        0 => (s, c),
-        1 => (c, -s),
-        2 => (-s, -c),
-        _ => (-c, s),
-    };
-    (sq, cq)
+    // Rotate by the quadrant, branch-free: odd quadrants swap sin and cos; the sine is
+    // negative in quadrants 2 and 3, the cosine in quadrants 1 and 2.
+    let swap = quadrant & 1 == 1;
+    let (s0, c0) = (if swap { c } else { s }, if swap { s } else { c });
+    let sin_neg = quadrant >> 1;
+    let cos_neg = (quadrant ^ (quadrant >> 1)) & 1;
+    (
+        f32::from_bits(s0.to_bits() ^ (sin_neg << 31)),
+        f32::from_bits(c0.to_bits() ^ (cos_neg << 31)),
+    )
 }
 
 #[cfg(test)]

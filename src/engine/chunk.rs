@@ -30,6 +30,7 @@ pub(super) struct ChunkWork<T> {
     g: Vec<T>,
     s: Vec<T>,
     eps: Vec<T>,
+    nz: Vec<T>,
     delta: Vec<T>,
     dr: Vec<T>,
     tmp: Vec<T>,
@@ -108,6 +109,7 @@ impl<T: Real> ChunkWork<T> {
             &mut self.g,
             &mut self.s,
             &mut self.eps,
+            &mut self.nz,
             &mut self.delta,
             &mut self.dr,
             &mut self.tmp,
@@ -176,26 +178,26 @@ impl<T: Real> ChunkWork<T> {
                     gemm(&mut self.s, nb, n, Op::new(&self.xsq, nb, ni), Op::t(v, n, ni), true);
                 }
                 noise.eps_u(ti, &mut self.eps);
-                let q = if grad { &mut self.q[ti * nn..(ti + 1) * nn] } else { &mut self.q[..] };
-                gaussian_sample(&mut self.g, &self.s, &self.eps, q);
             }
             if cfg.sigma > 0.0 {
-                noise.noise_rec(ti, &mut self.eps);
-                for (((h, r), &u), &e) in self.h.iter_mut().zip(r_next.iter_mut()).zip(&self.g).zip(&self.eps) {
-                    *h = leak * *h + alpha * u + noise_scale * e;
-                    *r = relu(*h);
-                }
-            } else {
-                for ((h, r), &u) in self.h.iter_mut().zip(r_next.iter_mut()).zip(&self.g) {
-                    *h = leak * *h + alpha * u;
-                    *r = relu(*h);
-                }
+                noise.noise_rec(ti, &mut self.nz);
             }
-            if need_r2 {
-                let r_next = &self.r[nxt * nn..(nxt + 1) * nn];
-                for (r2, &r) in self.r2[nxt * nn..(nxt + 1) * nn].iter_mut().zip(r_next) {
-                    *r2 = r * r;
-                }
+            // One fused pass: u = G + ε∘sqrt(S), q = ε/sqrt(S), h, r, r².
+            let (r2_next, q): (&mut [T], &mut [T]) = (
+                if need_r2 { &mut self.r2[nxt * nn..(nxt + 1) * nn] } else { &mut [] },
+                if !u_var { &mut [] } else if grad { &mut self.q[ti * nn..(ti + 1) * nn] } else { &mut self.q[..] },
+            );
+            let step = Step { alpha, leak, noise_scale };
+            let rp = (r_next, r2_next);
+            match (u_var, cfg.sigma > 0.0, need_r2) {
+                (true, true, true) => step.advance::<true, true, true>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
+                (true, false, true) => step.advance::<true, false, true>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
+                (false, true, true) => step.advance::<false, true, true>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
+                (false, false, true) => step.advance::<false, false, true>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
+                (true, true, false) => step.advance::<true, true, false>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
+                (true, false, false) => step.advance::<true, false, false>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
+                (false, true, false) => step.advance::<false, true, false>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
+                (false, false, false) => step.advance::<false, false, false>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
             }
             if next_out < n_out && out_steps[next_out] == ti {
                 let p = next_out;
@@ -293,16 +295,25 @@ impl<T: Real> ChunkWork<T> {
                 }
             }
             // δ(t) = (1-α) δ(t+1) + φ'(h_t) ∘ ∂L/∂r_t;  g_u(t) = α δ(t).
+            // With variance, q becomes P = g_u ∘ ε/sqrt(S) in the same pass.
             let gu = &mut self.gu[ti * nn..(ti + 1) * nn];
-            for (((dl, g), &dr), &r) in self.delta.iter_mut().zip(gu.iter_mut()).zip(&self.dr).zip(rt) {
-                let dphi = if r > T::ZERO { dr } else { T::ZERO };
-                *dl = leak * *dl + dphi;
-                *g = alpha * *dl;
-            }
+            let (delta, dr) = (&mut self.delta[..nn], &self.dr[..nn]);
             if u_var {
                 let q = &mut self.q[ti * nn..(ti + 1) * nn];
-                for (q, &g) in q.iter_mut().zip(gu.iter()) {
-                    *q *= g;
+                for e in 0..nn {
+                    let dphi = if rt[e] > T::ZERO { dr[e] } else { T::ZERO };
+                    let dl = leak * delta[e] + dphi;
+                    delta[e] = dl;
+                    let g = alpha * dl;
+                    gu[e] = g;
+                    q[e] *= g;
+                }
+            } else {
+                for e in 0..nn {
+                    let dphi = if rt[e] > T::ZERO { dr[e] } else { T::ZERO };
+                    let dl = leak * delta[e] + dphi;
+                    delta[e] = dl;
+                    gu[e] = alpha * dl;
                 }
             }
             if ti > 0 {
@@ -361,6 +372,58 @@ impl<T: Real> ChunkWork<T> {
             add(&mut dst.mu, mu);
             if let Some(v) = &mut dst.var {
                 add(v, var);
+            }
+        }
+    }
+}
+
+/// Constants of one forward step.
+struct Step<T> {
+    alpha: T,
+    leak: T,
+    noise_scale: T,
+}
+
+impl<T: Real> Step<T> {
+    /// The fused element-wise part of a forward step over `nb × N` values:
+    /// `u = G + ε∘sqrt(S)`, `q = ε/sqrt(S)` (0 where `S = 0`; `VAR`),
+    /// `h ← (1-α) h + α u (+ sqrt(2ασ²) n; NOISE)`, `r = relu(h)`, `r² (SQ)`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn advance<const VAR: bool, const NOISE: bool, const SQ: bool>(
+        &self,
+        h: &mut [T],
+        g: &[T],
+        s: &[T],
+        eps: &[T],
+        q: &mut [T],
+        nz: &[T],
+        (r, r2): (&mut [T], &mut [T]),
+    ) {
+        let len = h.len();
+        let (g, r) = (&g[..len], &mut r[..len]);
+        let (s, eps, q) = if VAR { (&s[..len], &eps[..len], &mut q[..len]) } else { (s, eps, q) };
+        let nz = if NOISE { &nz[..len] } else { nz };
+        let r2 = if SQ { &mut r2[..len] } else { r2 };
+        for e in 0..len {
+            let mut u = g[e];
+            if VAR {
+                let sv = s[e];
+                let pos = sv > T::ZERO;
+                let sd = if pos { sv.sqrt() } else { T::ZERO };
+                let ev = eps[e];
+                u += ev * sd;
+                q[e] = if pos { ev / sd } else { T::ZERO };
+            }
+            let mut hv = self.leak * h[e] + self.alpha * u;
+            if NOISE {
+                hv += self.noise_scale * nz[e];
+            }
+            h[e] = hv;
+            let rv = relu(hv);
+            r[e] = rv;
+            if SQ {
+                r2[e] = rv * rv;
             }
         }
     }
