@@ -85,7 +85,7 @@ pub fn run(w: Workload, reps: usize, warmup: usize, chunks: usize, seed: u64) ->
         net.rec.m[i * d.n + i] = 1.0;
     }
     for v in net.inp.m.iter_mut().chain(net.out.m.iter_mut()) {
-        *v = 0.1 * g.next();
+        *v = 0.1 * g.sample();
     }
     for v in net.rec.xi.iter_mut().chain(net.out.xi.iter_mut()) {
         *v = 0.01 * unif();
@@ -156,5 +156,112 @@ mod tests {
     #[test]
     fn flop_count_of_w_matches_the_specification() {
         assert!((flop(&W) - W_FLOP).abs() / W_FLOP < 1e-3, "{}", flop(&W));
+    }
+}
+
+/// Measured arithmetic ceilings of this machine, for judging the engine's speed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ceilings {
+    /// FMA throughput of all threads together (f32, GFLOP/s), from independent FMA chains.
+    pub fma_peak_gflops: f64,
+    /// faer's single-threaded f32 GEMM on the engine's per-step shape (64×100 · 100×100).
+    pub gemm_step_gflops: f64,
+    /// faer's single-threaded f32 GEMM on the weight-gradient shape (100×50176ᵀ · 50176×100).
+    pub gemm_wgrad_gflops: f64,
+}
+
+/// Runs `seconds` of independent FMA chains on every rayon thread; returns total GFLOP/s.
+pub fn fma_peak(seconds: f64) -> f64 {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    let per: Vec<f64> = (0..threads)
+        .into_par_iter()
+        .map(|_| fma_chains(seconds))
+        .collect();
+    per.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn fma_chains(seconds: f64) -> f64 {
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the features were detected at run time.
+        unsafe { fma_chains_avx2(seconds) }
+    } else {
+        fma_chains_scalar(seconds)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fma_chains(seconds: f64) -> f64 {
+    fma_chains_scalar(seconds)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains_avx2(seconds: f64) -> f64 {
+    use std::arch::x86_64::*;
+    let b = _mm256_set1_ps(1.000_000_1);
+    let c = _mm256_set1_ps(1e-7);
+    let mut a = [_mm256_setzero_ps(); 12];
+    for (i, v) in a.iter_mut().enumerate() {
+        *v = _mm256_set1_ps(i as f32);
+    }
+    let t0 = Instant::now();
+    let mut iters = 0u64;
+    while t0.elapsed().as_secs_f64() < seconds {
+        for _ in 0..100_000 {
+            for v in a.iter_mut() {
+                *v = _mm256_fmadd_ps(*v, b, c);
+            }
+        }
+        iters += 100_000;
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    std::hint::black_box(&a);
+    iters as f64 * 12.0 * 8.0 * 2.0 / dt / 1e9
+}
+
+fn fma_chains_scalar(seconds: f64) -> f64 {
+    let mut a = [0f32; 64];
+    let t0 = Instant::now();
+    let mut iters = 0u64;
+    while t0.elapsed().as_secs_f64() < seconds {
+        for _ in 0..100_000 {
+            for v in a.iter_mut() {
+                *v = v.mul_add(1.000_000_1, 1e-7);
+            }
+        }
+        iters += 100_000;
+    }
+    std::hint::black_box(&a);
+    iters as f64 * 64.0 * 2.0 / t0.elapsed().as_secs_f64() / 1e9
+}
+
+/// GFLOP/s of `reps` single-threaded products `(m×k)·(k×n)`; `trans_a` uses a stored `k×m`.
+pub fn gemm_gflops(m: usize, k: usize, n: usize, trans_a: bool, reps: usize) -> f64 {
+    use crate::linalg::{Op, gemm};
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut c = vec![0f32; m * n];
+    let op = if trans_a {
+        Op::t(&a, k, m)
+    } else {
+        Op::new(&a, m, k)
+    };
+    gemm(&mut c, m, n, op, Op::new(&b, k, n), false);
+    let t0 = Instant::now();
+    for _ in 0..reps {
+        gemm(&mut c, m, n, op, Op::new(&b, k, n), false);
+    }
+    std::hint::black_box(&c);
+    2.0 * (m * k * n * reps) as f64 / t0.elapsed().as_secs_f64() / 1e9
+}
+
+/// Measures [`Ceilings`] (about one second).
+pub fn ceilings() -> Ceilings {
+    Ceilings {
+        fma_peak_gflops: fma_peak(0.4),
+        gemm_step_gflops: gemm_gflops(64, 100, 100, false, 5000),
+        gemm_wgrad_gflops: gemm_gflops(100, 50_176, 100, true, 8),
     }
 }

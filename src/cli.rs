@@ -46,6 +46,9 @@ enum Command {
         /// Batch size (default: W's 128).
         #[arg(long)]
         batch: Option<usize>,
+        /// Also measure this machine's ceilings (FMA peak, GEMM throughput) for comparison.
+        #[arg(long)]
+        ceilings: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -110,6 +113,7 @@ fn try_main(cli: Cli) -> Result<()> {
             warmup,
             chunks,
             batch,
+            ceilings,
             json,
         } => {
             anyhow::ensure!(reps >= 1, "--reps must be at least 1");
@@ -120,8 +124,15 @@ fn try_main(cli: Cli) -> Result<()> {
                 w.batch = b;
             }
             let r = sasnet::bench::run(w, reps, warmup, chunks, 1).context("running the benchmark")?;
+            let c = ceilings.then(sasnet::bench::ceilings);
             if json {
-                println!("{}", serde_json::to_string(&r)?);
+                let mut v = serde_json::to_value(&r)?;
+                if let Some(c) = &c {
+                    v["ceilings"] = serde_json::to_value(c)?;
+                    v["fraction_of_fma_peak"] = (r.gflops / c.fma_peak_gflops).into();
+                    v["floor_ms"] = (sasnet::bench::flop(&w) / c.fma_peak_gflops / 1e6).into();
+                }
+                println!("{v}");
             } else {
                 println!(
                     "workload W: B={} N={} T={} I={} K={} (SaS rec+out, deterministic in, CE)",
@@ -131,6 +142,18 @@ fn try_main(cli: Cli) -> Result<()> {
                     "{:.1} ms per minibatch (median of {}; min {:.1}, max {:.1}), {:.0} GFLOP/s, {} threads, {} chunks",
                     r.ms_per_minibatch, r.reps, r.ms_min, r.ms_max, r.gflops, r.threads, r.chunks
                 );
+                if let Some(c) = &c {
+                    println!(
+                        "ceilings: FMA peak {:.0} GFLOP/s on {} threads (floor {:.1} ms for W; engine at {:.0}% of peak); \
+                         faer GEMM 1 thread: {:.0} GFLOP/s per-step shape, {:.0} GFLOP/s weight-gradient shape",
+                        c.fma_peak_gflops,
+                        r.threads,
+                        sasnet::bench::flop(&w) / c.fma_peak_gflops / 1e6,
+                        100.0 * r.gflops / c.fma_peak_gflops,
+                        c.gemm_step_gflops,
+                        c.gemm_wgrad_gflops
+                    );
+                }
             }
         }
     }

@@ -42,11 +42,14 @@ pub struct GradSummary {
 }
 
 fn meta_str<'a>(f: &'a TensorFile, key: &str) -> Result<&'a str> {
-    f.metadata().get(key).map(String::as_str).ok_or_else(|| SasError::Metadata {
-        key: key.into(),
-        path: f.path().to_path_buf(),
-        reason: "missing".into(),
-    })
+    f.metadata()
+        .get(key)
+        .map(String::as_str)
+        .ok_or_else(|| SasError::Metadata {
+            key: key.into(),
+            path: f.path().to_path_buf(),
+            reason: "missing".into(),
+        })
 }
 
 fn meta_f64(f: &TensorFile, key: &str) -> Result<f64> {

@@ -64,13 +64,21 @@ impl<T: Real> SasNet<T> {
 
     /// The layers with their names, mutable.
     pub fn layers_mut(&mut self) -> [(&'static str, &mut SasLayer<T>); 3] {
-        [("in", &mut self.inp), ("rec", &mut self.rec), ("out", &mut self.out)]
+        [
+            ("in", &mut self.inp),
+            ("rec", &mut self.rec),
+            ("out", &mut self.out),
+        ]
     }
 
     /// Checks shapes and value ranges of every layer.
     pub fn validate(&self) -> Result<()> {
         let d = self.dims();
-        for ((name, l), (r, c)) in self.layers().into_iter().zip([(d.n, d.i), (d.n, d.n), (d.k, d.n)]) {
+        for ((name, l), (r, c)) in self
+            .layers()
+            .into_iter()
+            .zip([(d.n, d.i), (d.n, d.n), (d.k, d.n)])
+        {
             if l.rows != r || l.cols != c {
                 return Err(crate::SasError::Shape {
                     name: name.into(),

@@ -136,7 +136,7 @@ impl NormalStream {
     }
 
     /// One standard normal value.
-    pub fn next(&mut self) -> f32 {
+    pub fn sample(&mut self) -> f32 {
         let mut v = [0f32; 1];
         self.fill(&mut v);
         v[0]

@@ -2,6 +2,8 @@
 //! differences (f64) of an independent loop-based loss, the π = Ξ = 0 reduction to plain
 //! BPTT, and a golden case written out by hand.
 
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::{Case, plain_bptt, random_case, reference_loss, smooth_case};
@@ -47,12 +49,20 @@ fn engine_run(c: &Case, chunks: usize) -> (f64, SasNetGrad<f64>) {
     })
     .unwrap();
     let out = e
-        .run(&net.moments(), &batch, &noise, RunOptions { grad: true, ..Default::default() })
+        .run(
+            &net.moments(),
+            &batch,
+            &noise,
+            RunOptions {
+                grad: true,
+                ..Default::default()
+            },
+        )
         .unwrap();
     (out.loss, net.chain(out.grads.as_ref().unwrap()))
 }
 
-fn param_mut<'a>(c: &'a mut Case, layer: usize, kind: usize) -> &'a mut Vec<f64> {
+fn param_mut(c: &mut Case, layer: usize, kind: usize) -> &mut Vec<f64> {
     let l: &mut SasLayer<f64> = &mut c.layers[layer];
     match kind {
         0 => &mut l.m,
@@ -65,10 +75,16 @@ fn param_mut<'a>(c: &'a mut Case, layer: usize, kind: usize) -> &'a mut Vec<f64>
 fn check_case(c: &Case, label: &str) {
     let (loss, g) = engine_run(c, 2);
     let lref = reference_loss(c);
-    assert!((loss - lref).abs() <= 1e-12 * lref.abs().max(1.0), "{label}: loss {loss} vs reference {lref}");
+    assert!(
+        (loss - lref).abs() <= 1e-12 * lref.abs().max(1.0),
+        "{label}: loss {loss} vs reference {lref}"
+    );
     let h = 1e-5;
     for (li, (lname, gl)) in g.layers().into_iter().enumerate() {
-        for (ki, (kname, an)) in [("m", &gl.m), ("pi", &gl.pi), ("xi", &gl.xi)].into_iter().enumerate() {
+        for (ki, (kname, an)) in [("m", &gl.m), ("pi", &gl.pi), ("xi", &gl.xi)]
+            .into_iter()
+            .enumerate()
+        {
             let fixed = li == 0 && ki > 0 && !c.sas_in;
             let mut fd = vec![0.0; an.len()];
             if !fixed {
@@ -85,9 +101,15 @@ fn check_case(c: &Case, label: &str) {
             let scale = fd.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-12);
             let err = an.iter().zip(&fd).fold(0.0f64, |a, (x, y)| a.max((x - y).abs())) / scale;
             if fixed {
-                assert!(an.iter().all(|&v| v == 0.0), "{label}: fixed {lname}.{kname} has nonzero gradient");
+                assert!(
+                    an.iter().all(|&v| v == 0.0),
+                    "{label}: fixed {lname}.{kname} has nonzero gradient"
+                );
             } else {
-                assert!(err < 1e-6, "{label}: {lname}.{kname} relative error {err:.3e}\nanalytic {an:?}\nfd {fd:?}");
+                assert!(
+                    err < 1e-6,
+                    "{label}: {lname}.{kname} relative error {err:.3e}\nanalytic {an:?}\nfd {fd:?}"
+                );
             }
         }
     }
@@ -102,7 +124,8 @@ fn finite_differences_all_nine_tensors() {
                 for special in [false, true] {
                     seed += 1;
                     let c = smooth_case(seed * 1000, 6, 3, 3, 4, 5, mse, sas_in, sigma, special);
-                    let label = format!("mse={mse} sas_in={sas_in} sigma={sigma} special={special} seed={seed}");
+                    let label =
+                        format!("mse={mse} sas_in={sas_in} sigma={sigma} special={special} seed={seed}");
                     check_case(&c, &label);
                 }
             }
@@ -125,7 +148,12 @@ fn chunking_does_not_change_results_beyond_rounding() {
     let (l3, g3) = engine_run(&c, 3);
     assert!((l1 - l3).abs() < 1e-14);
     for ((_, a), (_, b)) in g1.layers().into_iter().zip(g3.layers()) {
-        for (x, y) in a.m.iter().chain(&a.pi).chain(&a.xi).zip(b.m.iter().chain(&b.pi).chain(&b.xi)) {
+        for (x, y) in
+            a.m.iter()
+                .chain(&a.pi)
+                .chain(&a.xi)
+                .zip(b.m.iter().chain(&b.pi).chain(&b.xi))
+        {
             assert!((x - y).abs() < 1e-12, "{x} vs {y}");
         }
     }
@@ -133,7 +161,12 @@ fn chunking_does_not_change_results_beyond_rounding() {
 
 #[test]
 fn zero_variance_equals_plain_bptt() {
-    for (seed, mse, sigma) in [(21, false, 0.0), (22, true, 0.0), (23, true, 0.5), (24, false, 0.3)] {
+    for (seed, mse, sigma) in [
+        (21, false, 0.0),
+        (22, true, 0.0),
+        (23, true, 0.5),
+        (24, false, 0.3),
+    ] {
         let mut c = random_case(seed, 6, 2, 3, 3, 7, mse, true, sigma, false);
         for l in c.layers.iter_mut() {
             l.pi.iter_mut().for_each(|p| *p = 0.0);

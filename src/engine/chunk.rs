@@ -102,7 +102,10 @@ impl<T: Real> ChunkWork<T> {
 
         fit(&mut self.r, slots * nn);
         fit(&mut self.r2, if need_r2 { slots * nn } else { 0 });
-        fit(&mut self.q, if u_var { if grad { tt * nn } else { nn } } else { 0 });
+        fit(
+            &mut self.q,
+            if u_var { if grad { tt * nn } else { nn } } else { 0 },
+        );
         fit(&mut self.gu, if grad { tt * nn } else { 0 });
         for v in [
             &mut self.h,
@@ -118,13 +121,19 @@ impl<T: Real> ChunkWork<T> {
         }
         fit(&mut self.xsq, nb * ni);
         fit(&mut self.z, n_out * nb * k);
-        fit(&mut self.qz, if net.out.var.is_some() { n_out * nb * k } else { 0 });
+        fit(
+            &mut self.qz,
+            if net.out.var.is_some() { n_out * nb * k } else { 0 },
+        );
         fit(&mut self.gz, n_out * nb * k);
         fit(&mut self.sz, nb * k);
         fit(&mut self.ez, nb * k);
         if grad {
             fit(&mut self.xc, tt * nb * ni);
-            fit(&mut self.x2c, if net.inp.var.is_some() { tt * nb * ni } else { 0 });
+            fit(
+                &mut self.x2c,
+                if net.inp.var.is_some() { tt * nb * ni } else { 0 },
+            );
             for ti in 0..tt {
                 let src = &batch.x[(ti * bsz + b0) * ni..(ti * bsz + b0 + nb) * ni];
                 self.xc[ti * nb * ni..(ti + 1) * nb * ni].copy_from_slice(src);
@@ -151,7 +160,14 @@ impl<T: Real> ChunkWork<T> {
             let (cur, nxt) = (slot(ti), slot(ti + 1));
             let (r_prev, r_next) = read_write(&mut self.r, cur, nxt, nn);
             // G = r_{t-1} M_recᵀ + x_t M_inᵀ
-            gemm(&mut self.g, nb, n, Op::new(r_prev, nb, n), Op::t(&net.rec.mu, n, n), false);
+            gemm(
+                &mut self.g,
+                nb,
+                n,
+                Op::new(r_prev, nb, n),
+                Op::t(&net.rec.mu, n, n),
+                false,
+            );
             let xt = &batch.x[(ti * bsz + b0) * ni..(ti * bsz + b0 + nb) * ni];
             if ni == 1 {
                 for (grow, &xv) in self.g.chunks_exact_mut(n).zip(xt) {
@@ -160,7 +176,14 @@ impl<T: Real> ChunkWork<T> {
                     }
                 }
             } else {
-                gemm(&mut self.g, nb, n, Op::new(xt, nb, ni), Op::t(&net.inp.mu, n, ni), true);
+                gemm(
+                    &mut self.g,
+                    nb,
+                    n,
+                    Op::new(xt, nb, ni),
+                    Op::t(&net.inp.mu, n, ni),
+                    true,
+                );
             }
             if u_var {
                 // S = r_{t-1}² V_recᵀ + x_t² V_inᵀ
@@ -175,7 +198,14 @@ impl<T: Real> ChunkWork<T> {
                     for (o, &x) in self.xsq.iter_mut().zip(xt) {
                         *o = x * x;
                     }
-                    gemm(&mut self.s, nb, n, Op::new(&self.xsq, nb, ni), Op::t(v, n, ni), true);
+                    gemm(
+                        &mut self.s,
+                        nb,
+                        n,
+                        Op::new(&self.xsq, nb, ni),
+                        Op::t(v, n, ni),
+                        true,
+                    );
                 }
                 noise.eps_u(ti, &mut self.eps);
             }
@@ -184,20 +214,98 @@ impl<T: Real> ChunkWork<T> {
             }
             // One fused pass: u = G + ε∘sqrt(S), q = ε/sqrt(S), h, r, r².
             let (r2_next, q): (&mut [T], &mut [T]) = (
-                if need_r2 { &mut self.r2[nxt * nn..(nxt + 1) * nn] } else { &mut [] },
-                if !u_var { &mut [] } else if grad { &mut self.q[ti * nn..(ti + 1) * nn] } else { &mut self.q[..] },
+                if need_r2 {
+                    &mut self.r2[nxt * nn..(nxt + 1) * nn]
+                } else {
+                    &mut []
+                },
+                if !u_var {
+                    &mut []
+                } else if grad {
+                    &mut self.q[ti * nn..(ti + 1) * nn]
+                } else {
+                    &mut self.q[..]
+                },
             );
-            let step = Step { alpha, leak, noise_scale };
+            let step = Step {
+                alpha,
+                leak,
+                noise_scale,
+            };
             let rp = (r_next, r2_next);
             match (u_var, cfg.sigma > 0.0, need_r2) {
-                (true, true, true) => step.advance::<true, true, true>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
-                (true, false, true) => step.advance::<true, false, true>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
-                (false, true, true) => step.advance::<false, true, true>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
-                (false, false, true) => step.advance::<false, false, true>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
-                (true, true, false) => step.advance::<true, true, false>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
-                (true, false, false) => step.advance::<true, false, false>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
-                (false, true, false) => step.advance::<false, true, false>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
-                (false, false, false) => step.advance::<false, false, false>(&mut self.h, &self.g, &self.s, &self.eps, q, &self.nz, rp),
+                (true, true, true) => step.advance::<true, true, true>(
+                    &mut self.h,
+                    &self.g,
+                    &self.s,
+                    &self.eps,
+                    q,
+                    &self.nz,
+                    rp,
+                ),
+                (true, false, true) => step.advance::<true, false, true>(
+                    &mut self.h,
+                    &self.g,
+                    &self.s,
+                    &self.eps,
+                    q,
+                    &self.nz,
+                    rp,
+                ),
+                (false, true, true) => step.advance::<false, true, true>(
+                    &mut self.h,
+                    &self.g,
+                    &self.s,
+                    &self.eps,
+                    q,
+                    &self.nz,
+                    rp,
+                ),
+                (false, false, true) => step.advance::<false, false, true>(
+                    &mut self.h,
+                    &self.g,
+                    &self.s,
+                    &self.eps,
+                    q,
+                    &self.nz,
+                    rp,
+                ),
+                (true, true, false) => step.advance::<true, true, false>(
+                    &mut self.h,
+                    &self.g,
+                    &self.s,
+                    &self.eps,
+                    q,
+                    &self.nz,
+                    rp,
+                ),
+                (true, false, false) => step.advance::<true, false, false>(
+                    &mut self.h,
+                    &self.g,
+                    &self.s,
+                    &self.eps,
+                    q,
+                    &self.nz,
+                    rp,
+                ),
+                (false, true, false) => step.advance::<false, true, false>(
+                    &mut self.h,
+                    &self.g,
+                    &self.s,
+                    &self.eps,
+                    q,
+                    &self.nz,
+                    rp,
+                ),
+                (false, false, false) => step.advance::<false, false, false>(
+                    &mut self.h,
+                    &self.g,
+                    &self.s,
+                    &self.eps,
+                    q,
+                    &self.nz,
+                    rp,
+                ),
             }
             if next_out < n_out && out_steps[next_out] == ti {
                 let p = next_out;
@@ -264,7 +372,14 @@ impl<T: Real> ChunkWork<T> {
         let first = out_steps[0] + 1; // slot of r at the first scored step
         fit(&mut self.dmu_out, k * n);
         let r_rows = &self.r[first * nn..(first + n_out) * nn];
-        gemm(&mut self.dmu_out, k, n, Op::t(&self.gz, rows, k), Op::new(r_rows, rows, n), false);
+        gemm(
+            &mut self.dmu_out,
+            k,
+            n,
+            Op::t(&self.gz, rows, k),
+            Op::new(r_rows, rows, n),
+            false,
+        );
         if let Some(_v) = &net.out.var {
             // P_z = g_z ∘ ε_out / sqrt(S_out), stored over qz.
             for (q, &g) in self.qz.iter_mut().zip(&self.gz) {
@@ -272,7 +387,14 @@ impl<T: Real> ChunkWork<T> {
             }
             fit(&mut self.dvar_out, k * n);
             let r2_rows = &self.r2[first * nn..(first + n_out) * nn];
-            gemm(&mut self.dvar_out, k, n, Op::t(&self.qz, rows, k), Op::new(r2_rows, rows, n), false);
+            gemm(
+                &mut self.dvar_out,
+                k,
+                n,
+                Op::t(&self.qz, rows, k),
+                Op::new(r2_rows, rows, n),
+                false,
+            );
             scale(&mut self.dvar_out, T::from_f64(0.5));
         }
 
@@ -285,7 +407,14 @@ impl<T: Real> ChunkWork<T> {
             if p_out > 0 && out_steps[p_out - 1] == ti {
                 p_out -= 1;
                 let gzp = &self.gz[p_out * nb * k..(p_out + 1) * nb * k];
-                gemm(&mut self.dr, nb, n, Op::new(gzp, nb, k), Op::new(&net.out.mu, k, n), true);
+                gemm(
+                    &mut self.dr,
+                    nb,
+                    n,
+                    Op::new(gzp, nb, k),
+                    Op::new(&net.out.mu, k, n),
+                    true,
+                );
                 if let Some(v) = &net.out.var {
                     let pzp = &self.qz[p_out * nb * k..(p_out + 1) * nb * k];
                     gemm(&mut self.tmp, nb, n, Op::new(pzp, nb, k), Op::new(v, k, n), false);
@@ -319,7 +448,14 @@ impl<T: Real> ChunkWork<T> {
             if ti > 0 {
                 // ∂L/∂r_{t-1} from u_t = g_u M_rec + r_{t-1} ∘ ((g_u ∘ ε/√S) V_rec).
                 let gu = &self.gu[ti * nn..(ti + 1) * nn];
-                gemm(&mut self.dr, nb, n, Op::new(gu, nb, n), Op::new(&net.rec.mu, n, n), false);
+                gemm(
+                    &mut self.dr,
+                    nb,
+                    n,
+                    Op::new(gu, nb, n),
+                    Op::new(&net.rec.mu, n, n),
+                    false,
+                );
                 if let Some(v) = &net.rec.var {
                     let pq = &self.q[ti * nn..(ti + 1) * nn];
                     gemm(&mut self.tmp, nb, n, Op::new(pq, nb, n), Op::new(v, n, n), false);
@@ -334,17 +470,45 @@ impl<T: Real> ChunkWork<T> {
         // Weight gradients: one product over all T·nb rows each.
         let rows = tt * nb;
         fit(&mut self.dmu_rec, n * n);
-        gemm(&mut self.dmu_rec, n, n, Op::t(&self.gu, rows, n), Op::new(&self.r[..tt * nn], rows, n), false);
+        gemm(
+            &mut self.dmu_rec,
+            n,
+            n,
+            Op::t(&self.gu, rows, n),
+            Op::new(&self.r[..tt * nn], rows, n),
+            false,
+        );
         fit(&mut self.dmu_in, n * ni);
-        gemm(&mut self.dmu_in, n, ni, Op::t(&self.gu, rows, n), Op::new(&self.xc, rows, ni), false);
+        gemm(
+            &mut self.dmu_in,
+            n,
+            ni,
+            Op::t(&self.gu, rows, n),
+            Op::new(&self.xc, rows, ni),
+            false,
+        );
         if net.rec.var.is_some() {
             fit(&mut self.dvar_rec, n * n);
-            gemm(&mut self.dvar_rec, n, n, Op::t(&self.q, rows, n), Op::new(&self.r2[..tt * nn], rows, n), false);
+            gemm(
+                &mut self.dvar_rec,
+                n,
+                n,
+                Op::t(&self.q, rows, n),
+                Op::new(&self.r2[..tt * nn], rows, n),
+                false,
+            );
             scale(&mut self.dvar_rec, T::from_f64(0.5));
         }
         if net.inp.var.is_some() {
             fit(&mut self.dvar_in, n * ni);
-            gemm(&mut self.dvar_in, n, ni, Op::t(&self.q, rows, n), Op::new(&self.x2c, rows, ni), false);
+            gemm(
+                &mut self.dvar_in,
+                n,
+                ni,
+                Op::t(&self.q, rows, n),
+                Op::new(&self.x2c, rows, ni),
+                false,
+            );
             scale(&mut self.dvar_in, T::from_f64(0.5));
         }
     }
@@ -402,7 +566,11 @@ impl<T: Real> Step<T> {
     ) {
         let len = h.len();
         let (g, r) = (&g[..len], &mut r[..len]);
-        let (s, eps, q) = if VAR { (&s[..len], &eps[..len], &mut q[..len]) } else { (s, eps, q) };
+        let (s, eps, q) = if VAR {
+            (&s[..len], &eps[..len], &mut q[..len])
+        } else {
+            (s, eps, q)
+        };
         let nz = if NOISE { &nz[..len] } else { nz };
         let r2 = if SQ { &mut r2[..len] } else { r2 };
         for e in 0..len {

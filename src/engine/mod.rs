@@ -87,14 +87,14 @@ impl<T: Real> NetMoments<T> {
                     expected: vec![r, c],
                 });
             }
-            if let Some(v) = &g.var {
-                if v.len() != r * c {
-                    return Err(SasError::Shape {
-                        name: format!("{name} variance"),
-                        got: vec![v.len()],
-                        expected: vec![r, c],
-                    });
-                }
+            if let Some(v) = &g.var
+                && v.len() != r * c
+            {
+                return Err(SasError::Shape {
+                    name: format!("{name} variance"),
+                    got: vec![v.len()],
+                    expected: vec![r, c],
+                });
             }
         }
         Ok(())

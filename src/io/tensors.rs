@@ -116,7 +116,9 @@ fn decode<T: Real>(data: &[u8]) -> Vec<T> {
 
 fn encode<T: Real>(data: &[T]) -> Vec<u8> {
     if T::DTYPE == "F32" {
-        data.iter().flat_map(|v| (v.to_f64() as f32).to_le_bytes()).collect()
+        data.iter()
+            .flat_map(|v| (v.to_f64() as f32).to_le_bytes())
+            .collect()
     } else {
         data.iter().flat_map(|v| v.to_f64().to_le_bytes()).collect()
     }
@@ -137,9 +139,14 @@ impl TensorWriter {
 
     /// Adds tensor `name` of `shape` holding `data` (row-major) in `T`'s dtype.
     pub fn add<T: Real>(&mut self, name: &str, shape: &[usize], data: &[T]) -> &mut Self {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "tensor {name}: shape/data mismatch");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "tensor {name}: shape/data mismatch"
+        );
         let dtype = if T::DTYPE == "F32" { Dtype::F32 } else { Dtype::F64 };
-        self.tensors.insert(name.into(), (dtype, shape.to_vec(), encode(data)));
+        self.tensors
+            .insert(name.into(), (dtype, shape.to_vec(), encode(data)));
         self
     }
 
@@ -201,8 +208,15 @@ mod tests {
 
     #[test]
     fn garbage_is_a_clear_error() {
-        for bytes in [vec![], vec![1, 2, 3], vec![255; 64], b"\x10\0\0\0\0\0\0\0{\"a\":1}xxxxxxxxxx".to_vec()] {
-            let e = TensorFile::from_bytes(Path::new("bad.safetensors"), bytes).err().unwrap();
+        for bytes in [
+            vec![],
+            vec![1, 2, 3],
+            vec![255; 64],
+            b"\x10\0\0\0\0\0\0\0{\"a\":1}xxxxxxxxxx".to_vec(),
+        ] {
+            let e = TensorFile::from_bytes(Path::new("bad.safetensors"), bytes)
+                .err()
+                .unwrap();
             assert!(e.to_string().contains("bad.safetensors"), "{e}");
         }
     }

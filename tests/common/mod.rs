@@ -1,6 +1,6 @@
 //! Shared test helpers: random verification cases and an independent, loop-based reference
 //! of the forward semantics (DESIGN §8) and of plain BPTT. Nothing here calls the engine.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::needless_range_loop)]
 
 use sasnet::rng::{NormalStream, splitmix64};
 use sasnet::sas::SasLayer;
@@ -43,7 +43,7 @@ impl Gen {
         (splitmix64(&mut self.s) >> 11) as f64 / (1u64 << 53) as f64
     }
     pub fn normal(&mut self) -> f64 {
-        self.g.next() as f64
+        self.g.sample() as f64
     }
     pub fn below(&mut self, n: usize) -> usize {
         (splitmix64(&mut self.s) % n as u64) as usize
@@ -52,9 +52,20 @@ impl Gen {
 
 /// A random case; with `special`, some entries sit exactly at π = 0, π = 1 and Ξ = 0.
 #[allow(clippy::too_many_arguments)]
-pub fn random_case(seed: u64, n: usize, i: usize, k: usize, b: usize, t: usize, mse: bool, sas_in: bool, sigma: f64, special: bool) -> Case {
+pub fn random_case(
+    seed: u64,
+    n: usize,
+    i: usize,
+    k: usize,
+    b: usize,
+    t: usize,
+    mse: bool,
+    sas_in: bool,
+    sigma: f64,
+    special: bool,
+) -> Case {
     let mut g = Gen::new(seed);
-    let mut layer = |rows: usize, cols: usize, g: &mut Gen| {
+    let layer = |rows: usize, cols: usize, g: &mut Gen| {
         let len = rows * cols;
         let scale = 1.2 / (cols as f64).sqrt();
         let mut l = SasLayer {
@@ -92,7 +103,9 @@ pub fn random_case(seed: u64, n: usize, i: usize, k: usize, b: usize, t: usize, 
     let (target, mask) = if mse {
         (
             (0..t * b * k).map(|_| g.normal()).collect(),
-            (0..t * b * k).map(|_| if g.below(4) == 0 { 0.0 } else { 0.5 + g.unif() }).collect(),
+            (0..t * b * k)
+                .map(|_| if g.below(4) == 0 { 0.0 } else { 0.5 + g.unif() })
+                .collect(),
         )
     } else {
         let mut y = vec![0.0; b * k];
@@ -124,13 +137,12 @@ pub fn random_case(seed: u64, n: usize, i: usize, k: usize, b: usize, t: usize, 
 
 fn moments(l: &SasLayer<f64>) -> (Vec<f64>, Vec<f64>) {
     let mu = l.m.iter().zip(&l.pi).map(|(m, p)| (1.0 - p) * m).collect();
-    let v = l
-        .m
-        .iter()
-        .zip(&l.pi)
-        .zip(&l.xi)
-        .map(|((m, p), x)| (1.0 - p) * x + p * (1.0 - p) * m * m)
-        .collect();
+    let v =
+        l.m.iter()
+            .zip(&l.pi)
+            .zip(&l.xi)
+            .map(|((m, p), x)| (1.0 - p) * x + p * (1.0 - p) * m * m)
+            .collect();
     (mu, v)
 }
 
@@ -174,7 +186,9 @@ pub fn reference_forward(c: &Case) -> (f64, f64, f64) {
                 }
                 min_s = min_s.min(sv);
                 let pre = g + c.eps_u[(t * b + s) * n + u] * safe_sqrt(sv);
-                hn[u] = (1.0 - a) * h[u] + a * pre + (2.0 * a * c.sigma * c.sigma).sqrt() * c.noise_rec[(t * b + s) * n + u];
+                hn[u] = (1.0 - a) * h[u]
+                    + a * pre
+                    + (2.0 * a * c.sigma * c.sigma).sqrt() * c.noise_rec[(t * b + s) * n + u];
             }
             h = hn;
             min_h = h.iter().fold(min_h, |a, v| a.min(v.abs()));
@@ -214,7 +228,18 @@ pub fn reference_forward(c: &Case) -> (f64, f64, f64) {
 /// Like [`random_case`], redrawn (next seeds) until every variance sum is at least `1e-2`
 /// and every `|h_t| ≥ 1e-3`, so central differences of step 1e-5 stay on one smooth piece.
 #[allow(clippy::too_many_arguments)]
-pub fn smooth_case(seed: u64, n: usize, i: usize, k: usize, b: usize, t: usize, mse: bool, sas_in: bool, sigma: f64, special: bool) -> Case {
+pub fn smooth_case(
+    seed: u64,
+    n: usize,
+    i: usize,
+    k: usize,
+    b: usize,
+    t: usize,
+    mse: bool,
+    sas_in: bool,
+    sigma: f64,
+    special: bool,
+) -> Case {
     for s in seed..seed + 10_000 {
         let c = random_case(s, n, i, k, b, t, mse, sas_in, sigma, special);
         let (_, min_s, min_h) = reference_forward(&c);
@@ -227,7 +252,12 @@ pub fn smooth_case(seed: u64, n: usize, i: usize, k: usize, b: usize, t: usize, 
 
 /// Plain BPTT (no variance anywhere) by explicit loops: gradients `(dW_in, dW_rec, dW_out)`
 /// of the loss with respect to the concrete weights `W = μ`.
-pub fn plain_bptt(c: &Case, w_in: &[f64], w_rec: &[f64], w_out: &[f64]) -> (f64, Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn plain_bptt(
+    c: &Case,
+    w_in: &[f64],
+    w_rec: &[f64],
+    w_out: &[f64],
+) -> (f64, Vec<f64>, Vec<f64>, Vec<f64>) {
     let (n, ni, k, b, tt) = (c.n, c.i, c.k, c.b, c.t);
     let a = c.alpha;
     let mut d_in = vec![0.0; n * ni];
@@ -249,7 +279,9 @@ pub fn plain_bptt(c: &Case, w_in: &[f64], w_rec: &[f64], w_out: &[f64]) -> (f64,
                     for j in 0..ni {
                         g += w_in[u * ni + j] * x[j];
                     }
-                    (1.0 - a) * h[u] + a * g + (2.0 * a * c.sigma * c.sigma).sqrt() * c.noise_rec[(t * b + s) * n + u]
+                    (1.0 - a) * h[u]
+                        + a * g
+                        + (2.0 * a * c.sigma * c.sigma).sqrt() * c.noise_rec[(t * b + s) * n + u]
                 })
                 .collect();
             hs.push(hn);
@@ -261,7 +293,9 @@ pub fn plain_bptt(c: &Case, w_in: &[f64], w_rec: &[f64], w_out: &[f64]) -> (f64,
                 continue;
             }
             let r: Vec<f64> = hs[t].iter().map(|v| v.max(0.0)).collect();
-            let z: Vec<f64> = (0..k).map(|o| (0..n).map(|j| w_out[o * n + j] * r[j]).sum()).collect();
+            let z: Vec<f64> = (0..k)
+                .map(|o| (0..n).map(|j| w_out[o * n + j] * r[j]).sum())
+                .collect();
             if c.mse {
                 for o in 0..k {
                     let idx = ((t - 1) * b + s) * k + o;
