@@ -14,6 +14,7 @@ pub mod net;
 pub mod real;
 pub mod rng;
 pub mod sas;
+pub mod task;
 
 pub use error::{Result, SasError};
 pub use real::Real;

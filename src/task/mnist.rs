@@ -1,0 +1,1 @@
+//! Sequential MNIST (placeholder; being written).

@@ -1,0 +1,1 @@
+//! Multisensory integration task (placeholder; being written).

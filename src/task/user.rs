@@ -1,0 +1,1 @@
+//! User tasks from files (placeholder; being written).
