@@ -5,12 +5,14 @@
 //! through time (gBPTT). See `ARCHITECTURE.md` for the data path and module map.
 
 pub mod bench;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod grad;
 pub mod io;
 pub mod linalg;
 pub mod net;
+pub mod optim;
 pub mod real;
 pub mod rng;
 pub mod sas;

@@ -1,0 +1,705 @@
+//! Run configuration: every setting of a training run, its presets (DESIGN §2 table), TOML
+//! overrides and validation before anything runs.
+//!
+//! A configuration is plain data (serde); [`Config::preset`] gives the reference settings,
+//! [`Config::merge_toml`] overlays a user's TOML file (any subset of keys), and
+//! [`Config::validate`] checks every value and names the offending key.
+
+use crate::error::{Result, SasError};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name of the preset this configuration started from.
+    pub preset: String,
+    /// Seed of every random stream of the run.
+    pub seed: u64,
+    /// The task.
+    pub task: TaskConfig,
+    /// Network sizes and dynamics.
+    pub model: ModelConfig,
+    /// Initial parameters.
+    pub init: InitConfig,
+    /// Optimizer and parameter groups.
+    pub optim: OptimConfig,
+    /// Training loop.
+    pub train: TrainConfig,
+    /// Evaluation during and after training.
+    pub eval: EvalConfig,
+}
+
+/// Which task to train on.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TaskConfig {
+    /// `pixel-mnist`, `row-mnist`, `perm-mnist`, `msi` or `user`.
+    pub kind: String,
+    /// Seed of the fixed pixel permutation (`perm-mnist`).
+    pub perm_seed: u64,
+    /// Use only the first `train_limit` training images (0 = all).
+    pub train_limit: usize,
+    /// Hold out this many training images (from the end) as a validation set.
+    pub validation: usize,
+    /// MSI timing and noise (training protocol), milliseconds.
+    pub msi: MsiSettings,
+    /// Path of a user task file (`user`): a safetensors file or a directory of `.npy` files.
+    pub path: String,
+    /// Optional separate test file for a user task ("" = evaluate on the training file).
+    pub test_path: String,
+}
+
+/// Multisensory-integration settings (DESIGN §3).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MsiSettings {
+    /// Training time step, ms.
+    pub dt_ms: f64,
+    /// Membrane time constant τ, ms.
+    pub tau_ms: f64,
+    /// Training fixation / stimulus / decision periods, ms.
+    pub fixation_ms: f64,
+    /// Training stimulus period, ms.
+    pub stimulus_ms: f64,
+    /// Training decision period, ms.
+    pub decision_ms: f64,
+    /// Test time step, ms (finer than training).
+    pub test_dt_ms: f64,
+    /// Test fixation period, ms.
+    pub test_fixation_ms: f64,
+    /// Test stimulus period, ms.
+    pub test_stimulus_ms: f64,
+    /// Test decision period, ms.
+    pub test_decision_ms: f64,
+    /// Input baseline `x0` added to every channel.
+    pub baseline: f64,
+    /// Input noise `σ_in`.
+    pub sigma_in: f64,
+    /// Catch trials per training batch.
+    pub catch_per_batch: usize,
+}
+
+/// Network sizes and dynamics.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Hidden units `N`.
+    pub n: usize,
+    /// Leak `α = Δt/τ` (MSI: derived from `dt_ms / tau_ms` and checked).
+    pub alpha: f64,
+    /// Recurrent noise `σ`.
+    pub sigma: f64,
+    /// Initial hidden current `h(0)` (all units).
+    pub h0: f64,
+    /// Spike-and-slab layers; a `false` layer runs in the deterministic limit.
+    pub sas_in: bool,
+    /// Recurrent layer spike-and-slab.
+    pub sas_rec: bool,
+    /// Readout spike-and-slab.
+    pub sas_out: bool,
+}
+
+/// Initialization of one layer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LayerInit {
+    /// `identity` (square layers), `normal` (std `m_std`) or `fan-in` (std `m_std/sqrt(fan-in)`).
+    pub m: String,
+    /// Standard deviation for `normal` / scale for `fan-in`.
+    pub m_std: f64,
+    /// `Ξ ~ xi_max · U(0, 1)` (0 for deterministic layers).
+    pub xi_max: f64,
+    /// Initial `π`.
+    pub pi: f64,
+}
+
+/// Initialization of the three layers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InitConfig {
+    /// Input layer.
+    #[serde(rename = "in")]
+    pub inp: LayerInit,
+    /// Recurrent layer.
+    pub rec: LayerInit,
+    /// Readout.
+    pub out: LayerInit,
+}
+
+/// Settings of one parameter group (`m`, `pi` or `xi` of one layer).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decoupled weight decay (AdamW style: `p ← p − lr·decay·p`).
+    pub decay: f64,
+    /// ℓ2 coefficient added to the gradient (`g ← g + l2·p`).
+    pub l2: f64,
+    /// Multiply the learning rate by `gamma` every `step_every` epochs (0 = never).
+    pub step_every: usize,
+    /// Learning-rate factor of the step schedule.
+    pub gamma: f64,
+    /// Never update this group.
+    pub frozen: bool,
+}
+
+/// The three groups of one layer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LayerGroups {
+    /// Slab means.
+    pub m: GroupConfig,
+    /// Spike probabilities.
+    pub pi: GroupConfig,
+    /// Slab variances.
+    pub xi: GroupConfig,
+}
+
+/// Optimizer settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    /// `adam` or `rmsprop`.
+    pub kind: String,
+    /// Adam β1.
+    pub beta1: f64,
+    /// Adam β2.
+    pub beta2: f64,
+    /// RMSprop smoothing ρ.
+    pub rho: f64,
+    /// ε of the denominator.
+    pub eps: f64,
+    /// Rescale each gradient matrix to spectral norm ≤ `clip` (0 = no clipping).
+    pub clip: f64,
+    /// Input-layer groups.
+    #[serde(rename = "in")]
+    pub inp: LayerGroups,
+    /// Recurrent-layer groups.
+    pub rec: LayerGroups,
+    /// Readout groups.
+    pub out: LayerGroups,
+}
+
+/// The training loop.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Trials per minibatch.
+    pub batch: usize,
+    /// Minibatches per epoch.
+    pub minibatches: usize,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Stop when the epoch's training loss is ≤ this (0 = never) ...
+    pub stop_loss: f64,
+    /// ... but not before this many epochs.
+    pub stop_after: usize,
+    /// Sample chunks per batch (threads work on chunks; results depend on this, not on threads).
+    pub chunks: usize,
+    /// Save the parameters of every epoch to `history.safetensors` (synaptic-dynamics analyses).
+    pub history: bool,
+}
+
+/// Evaluation settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Evaluate every this many epochs during training (0 = only at the end).
+    pub every: usize,
+    /// Test trials evaluated during training (MNIST: first images of the test set; 0 = all).
+    pub during_limit: usize,
+    /// MSI test protocol: trials per condition.
+    pub trials_per_condition: usize,
+    /// Batch size for evaluation.
+    pub batch: usize,
+}
+
+fn group(lr: f64) -> GroupConfig {
+    GroupConfig {
+        lr,
+        decay: 0.0,
+        l2: 0.0,
+        step_every: 0,
+        gamma: 1.0,
+        frozen: false,
+    }
+}
+
+/// The names of the presets.
+pub const PRESETS: [&str; 4] = ["pixel-mnist", "row-mnist", "perm-mnist", "msi"];
+
+impl Config {
+    /// The reference settings of a preset (DESIGN §2).
+    pub fn preset(name: &str) -> Result<Config> {
+        let mnist_groups = |stochastic_in: bool| {
+            let g = |frozen: bool| {
+                let mut m = group(1e-3);
+                m.decay = 1e-4;
+                m.step_every = 40;
+                m.gamma = 0.5;
+                let mut xi = m.clone();
+                xi.frozen = frozen;
+                let mut pi = group(1e-3);
+                pi.step_every = 40;
+                pi.gamma = 0.5;
+                pi.frozen = frozen;
+                LayerGroups { m, pi, xi }
+            };
+            (g(!stochastic_in), g(false), g(false))
+        };
+        let msi_groups = || {
+            let g = |pi_lr: f64, frozen_stoch: bool| {
+                let mut m = group(1e-3);
+                m.l2 = 1e-3;
+                let mut xi = m.clone();
+                xi.frozen = frozen_stoch;
+                let mut pi = group(pi_lr);
+                pi.step_every = 100;
+                pi.gamma = 0.5;
+                pi.frozen = frozen_stoch;
+                LayerGroups { m, pi, xi }
+            };
+            (g(0.0, true), g(1.0, false), g(0.1, false))
+        };
+        let msi = MsiSettings {
+            dt_ms: 20.0,
+            tau_ms: 100.0,
+            fixation_ms: 300.0,
+            stimulus_ms: 900.0,
+            decision_ms: 400.0,
+            test_dt_ms: 0.5,
+            test_fixation_ms: 500.0,
+            test_stimulus_ms: 1000.0,
+            test_decision_ms: 300.0,
+            baseline: 0.2,
+            sigma_in: 0.01,
+            catch_per_batch: 6,
+        };
+        let task = |kind: &str| TaskConfig {
+            kind: kind.into(),
+            perm_seed: 0,
+            train_limit: 0,
+            validation: 0,
+            msi: msi.clone(),
+            path: String::new(),
+            test_path: String::new(),
+        };
+        let li = |m: &str, m_std: f64, xi_max: f64| LayerInit {
+            m: m.into(),
+            m_std,
+            xi_max,
+            pi: 0.0,
+        };
+        let cfg = match name {
+            "pixel-mnist" | "perm-mnist" | "row-mnist" => {
+                let row = name == "row-mnist";
+                let (gi, gr, go) = mnist_groups(row);
+                let (std, xi) = if row { (0.53, 0.1) } else { (0.1, 0.01) };
+                Config {
+                    preset: name.into(),
+                    seed: 1,
+                    task: task(name),
+                    model: ModelConfig {
+                        n: 100,
+                        alpha: 0.1,
+                        sigma: 0.0,
+                        h0: 0.1,
+                        sas_in: row,
+                        sas_rec: true,
+                        sas_out: true,
+                    },
+                    init: InitConfig {
+                        inp: li("normal", std, if row { xi } else { 0.0 }),
+                        rec: li("identity", 0.0, xi),
+                        out: li("normal", std, xi),
+                    },
+                    optim: OptimConfig {
+                        kind: "adam".into(),
+                        beta1: 0.9,
+                        beta2: 0.999,
+                        rho: 0.9,
+                        eps: 1e-8,
+                        clip: 10.0,
+                        inp: gi,
+                        rec: gr,
+                        out: go,
+                    },
+                    train: TrainConfig {
+                        batch: 128,
+                        minibatches: 200,
+                        epochs: 200,
+                        stop_loss: 0.0,
+                        stop_after: 0,
+                        chunks: 2,
+                        history: false,
+                    },
+                    eval: EvalConfig {
+                        every: 1,
+                        during_limit: if row { 0 } else { 2000 },
+                        trials_per_condition: 100,
+                        batch: 500,
+                    },
+                }
+            }
+            "msi" => {
+                let (gi, gr, go) = msi_groups();
+                Config {
+                    preset: name.into(),
+                    seed: 1,
+                    task: task("msi"),
+                    model: ModelConfig {
+                        n: 150,
+                        alpha: 0.2,
+                        sigma: 0.15,
+                        h0: 0.0,
+                        sas_in: false,
+                        sas_rec: true,
+                        sas_out: true,
+                    },
+                    init: InitConfig {
+                        inp: li("fan-in", 1.0, 0.0),
+                        rec: li("fan-in", 1.0, 0.01),
+                        out: li("fan-in", 1.0, 0.01),
+                    },
+                    optim: OptimConfig {
+                        kind: "rmsprop".into(),
+                        beta1: 0.9,
+                        beta2: 0.999,
+                        rho: 0.9,
+                        eps: 1e-8,
+                        clip: 0.0,
+                        inp: gi,
+                        rec: gr,
+                        out: go,
+                    },
+                    train: TrainConfig {
+                        batch: 30,
+                        minibatches: 1,
+                        epochs: 500,
+                        stop_loss: 0.002,
+                        stop_after: 100,
+                        chunks: 2,
+                        history: true,
+                    },
+                    eval: EvalConfig {
+                        every: 10,
+                        during_limit: 0,
+                        trials_per_condition: 100,
+                        batch: 600,
+                    },
+                }
+            }
+            other => {
+                return Err(SasError::Config {
+                    key: "preset".into(),
+                    reason: format!("unknown preset `{other}` (known: {})", PRESETS.join(", ")),
+                });
+            }
+        };
+        Ok(cfg)
+    }
+
+    /// Overlays the keys present in `toml_text` (any subset of the configuration) on `self`.
+    /// `source` names the text in errors.
+    pub fn merge_toml(&mut self, toml_text: &str, source: &str) -> Result<()> {
+        let overlay: toml::Table = toml_text.parse().map_err(|e: toml::de::Error| SasError::Config {
+            key: source.into(),
+            reason: e.to_string(),
+        })?;
+        let mut base = toml::Table::try_from(&*self).map_err(|e| SasError::Config {
+            key: source.into(),
+            reason: e.to_string(),
+        })?;
+        merge_tables(&mut base, overlay, "")?;
+        *self = toml::Value::Table(base).try_into().map_err(|e: toml::de::Error| SasError::Config {
+            key: source.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(())
+    }
+
+    /// Sets one dotted key from a command-line `KEY=VALUE` (the value is parsed as TOML, and
+    /// as a string if that fails).
+    pub fn set(&mut self, assignment: &str) -> Result<()> {
+        let (key, value) = assignment.split_once('=').ok_or_else(|| SasError::Config {
+            key: assignment.into(),
+            reason: "expected KEY=VALUE".into(),
+        })?;
+        let key = key.trim();
+        let value = value.trim();
+        let parsed: toml::Value = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.into()));
+        let mut table = toml::Table::new();
+        let parts: Vec<&str> = key.split('.').collect();
+        let mut cur = &mut table;
+        for p in &parts[..parts.len() - 1] {
+            cur = cur
+                .entry(p.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .expect("fresh table");
+        }
+        cur.insert(parts[parts.len() - 1].into(), parsed);
+        let text = toml::to_string(&table).map_err(|e| SasError::Config {
+            key: key.into(),
+            reason: e.to_string(),
+        })?;
+        self.merge_toml(&text, &format!("--set {key}"))
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a Config always serializes")
+    }
+
+    /// Parses a complete configuration (as written to a run directory).
+    pub fn from_toml(text: &str, source: &str) -> Result<Config> {
+        let c: Config = toml::from_str(text).map_err(|e| SasError::Config {
+            key: source.into(),
+            reason: e.to_string(),
+        })?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every value; the error names the key and why it is invalid.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, reason: String| -> Result<()> {
+            Err(SasError::Config {
+                key: key.into(),
+                reason,
+            })
+        };
+        let kinds = ["pixel-mnist", "row-mnist", "perm-mnist", "msi", "user"];
+        if !kinds.contains(&self.task.kind.as_str()) {
+            return bad("task.kind", format!("`{}` is not one of {}", self.task.kind, kinds.join(", ")));
+        }
+        if self.task.kind == "user" && self.task.path.is_empty() {
+            return bad("task.path", "a user task needs the path of its file".into());
+        }
+        let m = &self.model;
+        if m.n == 0 {
+            return bad("model.n", "must be at least 1".into());
+        }
+        if !(m.alpha > 0.0 && m.alpha <= 1.0) {
+            return bad("model.alpha", format!("{} is not in (0, 1]", m.alpha));
+        }
+        if !(m.sigma >= 0.0 && m.sigma.is_finite()) {
+            return bad("model.sigma", format!("{} is not a finite value ≥ 0", m.sigma));
+        }
+        if !m.h0.is_finite() {
+            return bad("model.h0", "must be finite".into());
+        }
+        if self.task.kind == "msi" {
+            let s = &self.task.msi;
+            for (k, v) in [
+                ("dt_ms", s.dt_ms),
+                ("tau_ms", s.tau_ms),
+                ("fixation_ms", s.fixation_ms),
+                ("stimulus_ms", s.stimulus_ms),
+                ("decision_ms", s.decision_ms),
+                ("test_dt_ms", s.test_dt_ms),
+                ("test_fixation_ms", s.test_fixation_ms),
+                ("test_stimulus_ms", s.test_stimulus_ms),
+                ("test_decision_ms", s.test_decision_ms),
+            ] {
+                if !(v > 0.0 && v.is_finite()) {
+                    return bad(&format!("task.msi.{k}"), format!("{v} is not a positive duration"));
+                }
+            }
+            if s.dt_ms > s.tau_ms {
+                return bad("task.msi.dt_ms", format!("Δt = {} ms exceeds τ = {} ms", s.dt_ms, s.tau_ms));
+            }
+            let a = s.dt_ms / s.tau_ms;
+            if (a - m.alpha).abs() > 1e-9 {
+                return bad(
+                    "model.alpha",
+                    format!("{} differs from task.msi.dt_ms / tau_ms = {a} (set both consistently)", m.alpha),
+                );
+            }
+            if !(s.sigma_in >= 0.0 && s.sigma_in.is_finite()) {
+                return bad("task.msi.sigma_in", format!("{} is not ≥ 0", s.sigma_in));
+            }
+            if !s.baseline.is_finite() {
+                return bad("task.msi.baseline", "must be finite".into());
+            }
+        }
+        for (name, l, square) in [("in", &self.init.inp, false), ("rec", &self.init.rec, true), ("out", &self.init.out, false)] {
+            match l.m.as_str() {
+                "identity" if !square => {
+                    return bad(&format!("init.{name}.m"), "`identity` needs a square layer".into());
+                }
+                "identity" | "normal" | "fan-in" | "zero" => {}
+                other => {
+                    return bad(
+                        &format!("init.{name}.m"),
+                        format!("`{other}` is not identity, normal, fan-in or zero"),
+                    );
+                }
+            }
+            if !(l.m_std >= 0.0 && l.m_std.is_finite()) {
+                return bad(&format!("init.{name}.m_std"), format!("{} is not ≥ 0", l.m_std));
+            }
+            if !(l.xi_max >= 0.0 && l.xi_max.is_finite()) {
+                return bad(&format!("init.{name}.xi_max"), format!("{} is not ≥ 0", l.xi_max));
+            }
+            if !(0.0..=1.0).contains(&l.pi) {
+                return bad(&format!("init.{name}.pi"), format!("{} is not in [0, 1]", l.pi));
+            }
+        }
+        let o = &self.optim;
+        if o.kind != "adam" && o.kind != "rmsprop" {
+            return bad("optim.kind", format!("`{}` is not adam or rmsprop", o.kind));
+        }
+        for (k, v) in [("beta1", o.beta1), ("beta2", o.beta2), ("rho", o.rho)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(&format!("optim.{k}"), format!("{v} is not in [0, 1)"));
+            }
+        }
+        if !(o.eps > 0.0 && o.eps.is_finite()) {
+            return bad("optim.eps", format!("{} is not > 0", o.eps));
+        }
+        if !(o.clip >= 0.0 && o.clip.is_finite()) {
+            return bad("optim.clip", format!("{} is not ≥ 0", o.clip));
+        }
+        for (lname, lg) in [("in", &o.inp), ("rec", &o.rec), ("out", &o.out)] {
+            for (kname, g) in [("m", &lg.m), ("pi", &lg.pi), ("xi", &lg.xi)] {
+                let key = |f: &str| format!("optim.{lname}.{kname}.{f}");
+                for (f, v) in [("lr", g.lr), ("decay", g.decay), ("l2", g.l2)] {
+                    if !(v >= 0.0 && v.is_finite()) {
+                        return bad(&key(f), format!("{v} is not a finite value ≥ 0"));
+                    }
+                }
+                if !(g.gamma > 0.0 && g.gamma.is_finite()) {
+                    return bad(&key("gamma"), format!("{} is not > 0", g.gamma));
+                }
+            }
+        }
+        let t = &self.train;
+        if t.batch == 0 {
+            return bad("train.batch", "must be at least 1".into());
+        }
+        if t.minibatches == 0 {
+            return bad("train.minibatches", "must be at least 1".into());
+        }
+        if t.chunks == 0 {
+            return bad("train.chunks", "must be at least 1".into());
+        }
+        if !(t.stop_loss >= 0.0 && t.stop_loss.is_finite()) {
+            return bad("train.stop_loss", format!("{} is not ≥ 0", t.stop_loss));
+        }
+        if self.task.kind == "msi" {
+            let need = 24 + self.task.msi.catch_per_batch;
+            if t.batch != need {
+                return bad(
+                    "train.batch",
+                    format!("an MSI batch holds the 24 conditions + {} catch trials = {need}", self.task.msi.catch_per_batch),
+                );
+            }
+        }
+        if self.eval.batch == 0 {
+            return bad("eval.batch", "must be at least 1".into());
+        }
+        if self.eval.trials_per_condition == 0 {
+            return bad("eval.trials_per_condition", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn merge_tables(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> Result<()> {
+    for (k, v) in overlay {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o, &key)?,
+            (Some(toml::Value::Table(_)), _) => {
+                return Err(SasError::Config {
+                    key,
+                    reason: "is a section; give its keys".into(),
+                });
+            }
+            (Some(slot), v) => {
+                if std::mem::discriminant(slot) != std::mem::discriminant(&v)
+                    && !matches!((&*slot, &v), (toml::Value::Float(_), toml::Value::Integer(_)))
+                {
+                    return Err(SasError::Config {
+                        key,
+                        reason: format!("expected a {}, got `{v}`", slot.type_str()),
+                    });
+                }
+                *slot = match (&*slot, v) {
+                    (toml::Value::Float(_), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+                    (_, v) => v,
+                };
+            }
+            (None, _) => {
+                return Err(SasError::Config {
+                    key,
+                    reason: "unknown key".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_round_trip() {
+        for p in PRESETS {
+            let c = Config::preset(p).unwrap();
+            c.validate().unwrap();
+            assert_eq!(Config::from_toml(&c.to_toml(), "x").unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn presets_match_the_reference_table() {
+        let c = Config::preset("msi").unwrap();
+        assert_eq!((c.model.n, c.model.alpha, c.model.sigma, c.model.h0), (150, 0.2, 0.15, 0.0));
+        assert_eq!((c.optim.rec.pi.lr, c.optim.out.pi.lr, c.optim.rec.m.lr), (1.0, 0.1, 1e-3));
+        assert_eq!((c.optim.rec.pi.step_every, c.optim.rec.pi.gamma), (100, 0.5));
+        assert_eq!((c.optim.rec.m.l2, c.optim.rec.pi.l2), (1e-3, 0.0));
+        assert_eq!((c.train.batch, c.train.epochs, c.train.stop_loss), (30, 500, 0.002));
+        let p = Config::preset("pixel-mnist").unwrap();
+        assert_eq!((p.model.sas_in, p.optim.clip, p.optim.rec.m.decay, p.optim.rec.pi.decay), (false, 10.0, 1e-4, 0.0));
+        assert_eq!((p.train.batch, p.train.minibatches, p.train.epochs), (128, 200, 200));
+        assert!(p.optim.inp.pi.frozen && p.optim.inp.xi.frozen);
+        let r = Config::preset("row-mnist").unwrap();
+        assert_eq!((r.init.inp.m_std, r.init.rec.xi_max, r.model.sas_in), (0.53, 0.1, true));
+    }
+
+    #[test]
+    fn overrides_and_errors_name_the_key() {
+        let mut c = Config::preset("msi").unwrap();
+        c.merge_toml("[train]\nepochs = 7\n[optim.rec.pi]\nlr = 0.5", "f.toml").unwrap();
+        assert_eq!((c.train.epochs, c.optim.rec.pi.lr), (7, 0.5));
+        c.set("model.sigma=0").unwrap();
+        assert_eq!(c.model.sigma, 0.0);
+        let e = c.merge_toml("[train]\nepoch = 7", "f.toml").unwrap_err().to_string();
+        assert!(e.contains("train.epoch") && e.contains("unknown"), "{e}");
+        let e = c.merge_toml("[train]\nepochs = \"many\"", "f.toml").unwrap_err().to_string();
+        assert!(e.contains("train.epochs"), "{e}");
+        let e = c.merge_toml("train = [", "f.toml").unwrap_err().to_string();
+        assert!(e.contains("f.toml"), "{e}");
+        let mut c = Config::preset("msi").unwrap();
+        c.set("optim.rec.m.lr=-1").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("optim.rec.m.lr"), "{e}");
+        let mut c = Config::preset("msi").unwrap();
+        c.set("model.alpha=0.5").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("model.alpha"));
+        let mut c = Config::preset("pixel-mnist").unwrap();
+        c.set("init.out.m=identity").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("init.out.m"));
+        assert!(Config::preset("nope").unwrap_err().to_string().contains("unknown preset"));
+    }
+}
