@@ -210,8 +210,10 @@ pub struct EvalConfig {
     pub every: usize,
     /// Test trials evaluated during training (MNIST: first images of the test set; 0 = all).
     pub during_limit: usize,
-    /// MSI test protocol: trials per condition.
+    /// MSI test protocol: trials per condition (`sasnet eval`).
     pub trials_per_condition: usize,
+    /// MSI test protocol during training: trials per condition.
+    pub during_trials_per_condition: usize,
     /// Batch size for evaluation.
     pub batch: usize,
 }
@@ -339,6 +341,7 @@ impl Config {
                         every: 1,
                         during_limit: if row { 0 } else { 2000 },
                         trials_per_condition: 100,
+                        during_trials_per_condition: 10,
                         batch: 500,
                     },
                 }
@@ -384,9 +387,10 @@ impl Config {
                         history: true,
                     },
                     eval: EvalConfig {
-                        every: 10,
+                        every: 50,
                         during_limit: 0,
                         trials_per_condition: 100,
+                        during_trials_per_condition: 10,
                         batch: 600,
                     },
                 }
@@ -401,6 +405,16 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The leak `α` of the test protocol: MSI tests at a finer Δt (`test_dt_ms / tau_ms`);
+    /// other tasks test with the training `α`.
+    pub fn test_alpha(&self) -> f64 {
+        if self.task.kind == "msi" {
+            self.task.msi.test_dt_ms / self.task.msi.tau_ms
+        } else {
+            self.model.alpha
+        }
+    }
+
     /// Overlays the keys present in `toml_text` (any subset of the configuration) on `self`.
     /// `source` names the text in errors.
     pub fn merge_toml(&mut self, toml_text: &str, source: &str) -> Result<()> {
@@ -413,10 +427,12 @@ impl Config {
             reason: e.to_string(),
         })?;
         merge_tables(&mut base, overlay, "")?;
-        *self = toml::Value::Table(base).try_into().map_err(|e: toml::de::Error| SasError::Config {
-            key: source.into(),
-            reason: e.to_string(),
-        })?;
+        *self = toml::Value::Table(base)
+            .try_into()
+            .map_err(|e: toml::de::Error| SasError::Config {
+                key: source.into(),
+                reason: e.to_string(),
+            })?;
         Ok(())
     }
 
@@ -477,7 +493,10 @@ impl Config {
         };
         let kinds = ["pixel-mnist", "row-mnist", "perm-mnist", "msi", "user"];
         if !kinds.contains(&self.task.kind.as_str()) {
-            return bad("task.kind", format!("`{}` is not one of {}", self.task.kind, kinds.join(", ")));
+            return bad(
+                "task.kind",
+                format!("`{}` is not one of {}", self.task.kind, kinds.join(", ")),
+            );
         }
         if self.task.kind == "user" && self.task.path.is_empty() {
             return bad("task.path", "a user task needs the path of its file".into());
@@ -509,17 +528,26 @@ impl Config {
                 ("test_decision_ms", s.test_decision_ms),
             ] {
                 if !(v > 0.0 && v.is_finite()) {
-                    return bad(&format!("task.msi.{k}"), format!("{v} is not a positive duration"));
+                    return bad(
+                        &format!("task.msi.{k}"),
+                        format!("{v} is not a positive duration"),
+                    );
                 }
             }
             if s.dt_ms > s.tau_ms {
-                return bad("task.msi.dt_ms", format!("Δt = {} ms exceeds τ = {} ms", s.dt_ms, s.tau_ms));
+                return bad(
+                    "task.msi.dt_ms",
+                    format!("Δt = {} ms exceeds τ = {} ms", s.dt_ms, s.tau_ms),
+                );
             }
             let a = s.dt_ms / s.tau_ms;
             if (a - m.alpha).abs() > 1e-9 {
                 return bad(
                     "model.alpha",
-                    format!("{} differs from task.msi.dt_ms / tau_ms = {a} (set both consistently)", m.alpha),
+                    format!(
+                        "{} differs from task.msi.dt_ms / tau_ms = {a} (set both consistently)",
+                        m.alpha
+                    ),
                 );
             }
             if !(s.sigma_in >= 0.0 && s.sigma_in.is_finite()) {
@@ -529,10 +557,17 @@ impl Config {
                 return bad("task.msi.baseline", "must be finite".into());
             }
         }
-        for (name, l, square) in [("in", &self.init.inp, false), ("rec", &self.init.rec, true), ("out", &self.init.out, false)] {
+        for (name, l, square) in [
+            ("in", &self.init.inp, false),
+            ("rec", &self.init.rec, true),
+            ("out", &self.init.out, false),
+        ] {
             match l.m.as_str() {
                 "identity" if !square => {
-                    return bad(&format!("init.{name}.m"), "`identity` needs a square layer".into());
+                    return bad(
+                        &format!("init.{name}.m"),
+                        "`identity` needs a square layer".into(),
+                    );
                 }
                 "identity" | "normal" | "fan-in" | "zero" => {}
                 other => {
@@ -598,14 +633,17 @@ impl Config {
             if t.batch != need {
                 return bad(
                     "train.batch",
-                    format!("an MSI batch holds the 24 conditions + {} catch trials = {need}", self.task.msi.catch_per_batch),
+                    format!(
+                        "an MSI batch holds the 24 conditions + {} catch trials = {need}",
+                        self.task.msi.catch_per_batch
+                    ),
                 );
             }
         }
         if self.eval.batch == 0 {
             return bad("eval.batch", "must be at least 1".into());
         }
-        if self.eval.trials_per_condition == 0 {
+        if self.eval.trials_per_condition == 0 || self.eval.during_trials_per_condition == 0 {
             return bad("eval.trials_per_condition", "must be at least 1".into());
         }
         Ok(())
@@ -614,7 +652,11 @@ impl Config {
 
 fn merge_tables(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> Result<()> {
     for (k, v) in overlay {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match (base.get_mut(&k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o, &key)?,
             (Some(toml::Value::Table(_)), _) => {
@@ -664,29 +706,59 @@ mod tests {
     #[test]
     fn presets_match_the_reference_table() {
         let c = Config::preset("msi").unwrap();
-        assert_eq!((c.model.n, c.model.alpha, c.model.sigma, c.model.h0), (150, 0.2, 0.15, 0.0));
-        assert_eq!((c.optim.rec.pi.lr, c.optim.out.pi.lr, c.optim.rec.m.lr), (1.0, 0.1, 1e-3));
+        assert_eq!(
+            (c.model.n, c.model.alpha, c.model.sigma, c.model.h0),
+            (150, 0.2, 0.15, 0.0)
+        );
+        assert_eq!(
+            (c.optim.rec.pi.lr, c.optim.out.pi.lr, c.optim.rec.m.lr),
+            (1.0, 0.1, 1e-3)
+        );
         assert_eq!((c.optim.rec.pi.step_every, c.optim.rec.pi.gamma), (100, 0.5));
         assert_eq!((c.optim.rec.m.l2, c.optim.rec.pi.l2), (1e-3, 0.0));
-        assert_eq!((c.train.batch, c.train.epochs, c.train.stop_loss), (30, 500, 0.002));
+        assert_eq!(
+            (c.train.batch, c.train.epochs, c.train.stop_loss),
+            (30, 500, 0.002)
+        );
         let p = Config::preset("pixel-mnist").unwrap();
-        assert_eq!((p.model.sas_in, p.optim.clip, p.optim.rec.m.decay, p.optim.rec.pi.decay), (false, 10.0, 1e-4, 0.0));
-        assert_eq!((p.train.batch, p.train.minibatches, p.train.epochs), (128, 200, 200));
+        assert_eq!(
+            (
+                p.model.sas_in,
+                p.optim.clip,
+                p.optim.rec.m.decay,
+                p.optim.rec.pi.decay
+            ),
+            (false, 10.0, 1e-4, 0.0)
+        );
+        assert_eq!(
+            (p.train.batch, p.train.minibatches, p.train.epochs),
+            (128, 200, 200)
+        );
         assert!(p.optim.inp.pi.frozen && p.optim.inp.xi.frozen);
         let r = Config::preset("row-mnist").unwrap();
-        assert_eq!((r.init.inp.m_std, r.init.rec.xi_max, r.model.sas_in), (0.53, 0.1, true));
+        assert_eq!(
+            (r.init.inp.m_std, r.init.rec.xi_max, r.model.sas_in),
+            (0.53, 0.1, true)
+        );
     }
 
     #[test]
     fn overrides_and_errors_name_the_key() {
         let mut c = Config::preset("msi").unwrap();
-        c.merge_toml("[train]\nepochs = 7\n[optim.rec.pi]\nlr = 0.5", "f.toml").unwrap();
+        c.merge_toml("[train]\nepochs = 7\n[optim.rec.pi]\nlr = 0.5", "f.toml")
+            .unwrap();
         assert_eq!((c.train.epochs, c.optim.rec.pi.lr), (7, 0.5));
         c.set("model.sigma=0").unwrap();
         assert_eq!(c.model.sigma, 0.0);
-        let e = c.merge_toml("[train]\nepoch = 7", "f.toml").unwrap_err().to_string();
+        let e = c
+            .merge_toml("[train]\nepoch = 7", "f.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("train.epoch") && e.contains("unknown"), "{e}");
-        let e = c.merge_toml("[train]\nepochs = \"many\"", "f.toml").unwrap_err().to_string();
+        let e = c
+            .merge_toml("[train]\nepochs = \"many\"", "f.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("train.epochs"), "{e}");
         let e = c.merge_toml("train = [", "f.toml").unwrap_err().to_string();
         assert!(e.contains("f.toml"), "{e}");
@@ -700,6 +772,11 @@ mod tests {
         let mut c = Config::preset("pixel-mnist").unwrap();
         c.set("init.out.m=identity").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("init.out.m"));
-        assert!(Config::preset("nope").unwrap_err().to_string().contains("unknown preset"));
+        assert!(
+            Config::preset("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown preset")
+        );
     }
 }

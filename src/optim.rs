@@ -67,7 +67,11 @@ impl Optimizer {
         for (li, (_, l)) in net.layers().into_iter().enumerate() {
             for st in state[li].iter_mut() {
                 let len = l.rows * l.cols;
-                st.m1 = if cfg.kind == "adam" { vec![0.0; len] } else { Vec::new() };
+                st.m1 = if cfg.kind == "adam" {
+                    vec![0.0; len]
+                } else {
+                    Vec::new()
+                };
                 st.m2 = vec![0.0; len];
             }
         }
@@ -99,9 +103,17 @@ impl Optimizer {
         self.steps += 1;
         let t = self.steps as i32;
         let trainable: Vec<[bool; 3]> = (0..3)
-            .map(|l| [self.trainable(net, l, 0), self.trainable(net, l, 1), self.trainable(net, l, 2)])
+            .map(|l| {
+                [
+                    self.trainable(net, l, 0),
+                    self.trainable(net, l, 1),
+                    self.trainable(net, l, 2),
+                ]
+            })
             .collect();
-        let lrs: Vec<[f64; 3]> = (0..3).map(|l| [self.lr(l, 0, epoch), self.lr(l, 1, epoch), self.lr(l, 2, epoch)]).collect();
+        let lrs: Vec<[f64; 3]> = (0..3)
+            .map(|l| [self.lr(l, 0, epoch), self.lr(l, 1, epoch), self.lr(l, 2, epoch)])
+            .collect();
         let cfg = self.cfg.clone();
         let glayers: [&mut SasGrad<f32>; 3] = [&mut grads.inp, &mut grads.rec, &mut grads.out];
         for ((li, (_, layer)), g) in net.layers_mut().into_iter().enumerate().zip(glayers) {
@@ -160,11 +172,14 @@ impl Optimizer {
                 st.m2 = f.get(&format!("optim.{lname}.{kname}.m2"), &[st.m2.len()])?;
             }
         }
-        let s = f.metadata().get("optim_steps").ok_or_else(|| SasError::Metadata {
-            key: "optim_steps".into(),
-            path: f.path().to_path_buf(),
-            reason: "missing".into(),
-        })?;
+        let s = f
+            .metadata()
+            .get("optim_steps")
+            .ok_or_else(|| SasError::Metadata {
+                key: "optim_steps".into(),
+                path: f.path().to_path_buf(),
+                reason: "missing".into(),
+            })?;
         self.steps = s.parse().map_err(|_| SasError::Metadata {
             key: "optim_steps".into(),
             path: f.path().to_path_buf(),
@@ -175,7 +190,15 @@ impl Optimizer {
 }
 
 /// One Adam or RMSprop update of a group (PyTorch's definitions).
-fn update(cfg: &OptimConfig, gc: &GroupConfig, lr: f64, t: i32, st: &mut GroupState, p: &mut [f32], g: &[f32]) {
+fn update(
+    cfg: &OptimConfig,
+    gc: &GroupConfig,
+    lr: f64,
+    t: i32,
+    st: &mut GroupState,
+    p: &mut [f32],
+    g: &[f32],
+) {
     let eps = cfg.eps;
     if cfg.kind == "adam" {
         let (b1, b2) = (cfg.beta1, cfg.beta2);
@@ -263,9 +286,18 @@ mod tests {
         c.optim.rec.m.decay = 0.0;
         let mut opt = Optimizer::new(&c.optim, &net);
         let mut g = net.chain(&crate::engine::NetGrads {
-            inp: crate::engine::GaussianGrad { mu: vec![0.0; 2], var: None },
-            rec: crate::engine::GaussianGrad { mu: vec![2.0, -3.0, 0.5, 0.0], var: Some(vec![0.0; 4]) },
-            out: crate::engine::GaussianGrad { mu: vec![0.0; 2], var: Some(vec![0.0; 2]) },
+            inp: crate::engine::GaussianGrad {
+                mu: vec![0.0; 2],
+                var: None,
+            },
+            rec: crate::engine::GaussianGrad {
+                mu: vec![2.0, -3.0, 0.5, 0.0],
+                var: Some(vec![0.0; 4]),
+            },
+            out: crate::engine::GaussianGrad {
+                mu: vec![0.0; 2],
+                var: Some(vec![0.0; 2]),
+            },
         });
         opt.step(&mut net, &mut g, 0, &[None, None, None]);
         let lr = 1e-3f32;
@@ -306,12 +338,24 @@ mod tests {
         // step is g / sqrt(0.1 g²) = sqrt(10) · sign(g), independent of scale — so check the
         // stored second moment instead: 0.1 · g² of the clipped gradient.
         let mut g = net.chain(&crate::engine::NetGrads {
-            inp: crate::engine::GaussianGrad { mu: vec![0.0; 2], var: None },
-            rec: crate::engine::GaussianGrad { mu: vec![30.0, 0.0, 0.0, 40.0], var: Some(vec![0.0; 4]) },
-            out: crate::engine::GaussianGrad { mu: vec![0.0; 2], var: Some(vec![0.0; 2]) },
+            inp: crate::engine::GaussianGrad {
+                mu: vec![0.0; 2],
+                var: None,
+            },
+            rec: crate::engine::GaussianGrad {
+                mu: vec![30.0, 0.0, 0.0, 40.0],
+                var: Some(vec![0.0; 4]),
+            },
+            out: crate::engine::GaussianGrad {
+                mu: vec![0.0; 2],
+                var: Some(vec![0.0; 2]),
+            },
         });
         opt.step(&mut net, &mut g, 0, &[None, None, None]);
         let v = &opt.state[1][0].m2;
-        assert!((v[0] - 0.1 * 0.5625).abs() < 1e-6 && (v[3] - 0.1).abs() < 1e-6, "{v:?}");
+        assert!(
+            (v[0] - 0.1 * 0.5625).abs() < 1e-6 && (v[3] - 0.1).abs() < 1e-6,
+            "{v:?}"
+        );
     }
 }

@@ -132,3 +132,35 @@ impl<T: Real> NoiseSource<T> for TensorNoise<'_, T> {
         Box::new(TensorChunk { src: *self, b0, nb })
     }
 }
+
+/// `ε = 0` (mean-field network without its sampling noise) but recurrent noise drawn as in
+/// [`RandomNoise`].
+#[derive(Clone, Copy, Debug)]
+pub struct EpsZeroNoise {
+    /// Seed of the recurrent noise.
+    pub seed: u64,
+}
+
+struct EpsZeroChunk {
+    rec: NormalStream,
+}
+
+impl<T: Real> ChunkNoise<T> for EpsZeroChunk {
+    fn eps_u(&mut self, _t: usize, out: &mut [T]) {
+        out.fill(T::ZERO);
+    }
+    fn noise_rec(&mut self, _t: usize, out: &mut [T]) {
+        self.rec.fill(out);
+    }
+    fn eps_out(&mut self, _t: usize, out: &mut [T]) {
+        out.fill(T::ZERO);
+    }
+}
+
+impl<T: Real> NoiseSource<T> for EpsZeroNoise {
+    fn chunk(&self, b0: usize, _nb: usize) -> Box<dyn ChunkNoise<T> + '_> {
+        Box::new(EpsZeroChunk {
+            rec: NormalStream::new(derive_seed(self.seed, &[2, b0 as u64])),
+        })
+    }
+}

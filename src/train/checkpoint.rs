@@ -1,0 +1,153 @@
+//! Checkpoints: parameters (DESIGN §8 names), optimizer state and the epoch counter, in one
+//! safetensors file written atomically. All random streams of a run are keyed by
+//! (seed, epoch, minibatch), so the epoch counter is the whole RNG state: a resumed run
+//! equals an uninterrupted one bit for bit.
+
+use crate::config::Config;
+use crate::error::{Result, SasError};
+use crate::io::tensors::{TensorFile, TensorWriter};
+use crate::net::SasNet;
+use crate::optim::Optimizer;
+use crate::sas::SasLayer;
+use std::path::Path;
+
+/// Checkpoint format version written to the metadata.
+pub const FORMAT: &str = "sasnet-checkpoint-1";
+
+/// Writes the parameters of `net` (`<layer>.<m|pi|xi>`, row = receiving unit) into `w`,
+/// with `stochastic` metadata.
+pub fn write_params(w: &mut TensorWriter, net: &SasNet<f32>) {
+    for (name, l) in net.layers() {
+        let sh = [l.rows, l.cols];
+        w.add(&format!("{name}.m"), &sh, &l.m);
+        w.add(&format!("{name}.pi"), &sh, &l.pi);
+        w.add(&format!("{name}.xi"), &sh, &l.xi);
+    }
+    w.meta(
+        "stochastic",
+        net.stochastic.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(","),
+    );
+}
+
+/// Reads parameters written by [`write_params`]; shapes come from the file and are checked
+/// for consistency (`rec` square, `in` and `out` matching it).
+pub fn read_params(f: &TensorFile) -> Result<SasNet<f32>> {
+    let shape2 = |name: &str| -> Result<[usize; 2]> {
+        let s = f.shape(name)?;
+        if s.len() != 2 {
+            return Err(SasError::InvalidValue {
+                name: name.into(),
+                reason: format!("has shape {s:?}, expected a matrix"),
+            });
+        }
+        Ok([s[0], s[1]])
+    };
+    let [n, n2] = shape2("rec.m")?;
+    let [n3, i] = shape2("in.m")?;
+    let [k, n4] = shape2("out.m")?;
+    if n != n2 || n3 != n || n4 != n {
+        return Err(SasError::Shape {
+            name: "in.m/rec.m/out.m".into(),
+            got: vec![n3, i, n, n2, k, n4],
+            expected: vec![n, i, n, n, k, n],
+        });
+    }
+    let layer = |name: &str, rows: usize, cols: usize| -> Result<SasLayer<f32>> {
+        let sh = [rows, cols];
+        Ok(SasLayer {
+            rows,
+            cols,
+            m: f.get(&format!("{name}.m"), &sh)?,
+            pi: f.get(&format!("{name}.pi"), &sh)?,
+            xi: f.get(&format!("{name}.xi"), &sh)?,
+        })
+    };
+    let st = f.metadata().get("stochastic").map(String::as_str).unwrap_or("true,true,true");
+    let flags: Vec<bool> = st.split(',').map(|s| s.trim() == "true").collect();
+    if flags.len() != 3 {
+        return Err(SasError::Metadata {
+            key: "stochastic".into(),
+            path: f.path().to_path_buf(),
+            reason: format!("`{st}` is not three booleans"),
+        });
+    }
+    let net = SasNet {
+        inp: layer("in", n, i)?,
+        rec: layer("rec", n, n)?,
+        out: layer("out", k, n)?,
+        stochastic: [flags[0], flags[1], flags[2]],
+    };
+    net.validate()?;
+    Ok(net)
+}
+
+/// Everything needed to resume.
+pub struct Checkpoint {
+    /// The network.
+    pub net: SasNet<f32>,
+    /// The optimizer state (needs the config to be rebuilt).
+    pub optim: Optimizer,
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Wall time spent so far, seconds.
+    pub wall_s: f64,
+}
+
+/// Writes a checkpoint atomically.
+pub fn save(path: &Path, cfg: &Config, net: &SasNet<f32>, opt: &Optimizer, epoch: usize, wall_s: f64) -> Result<()> {
+    let mut w = TensorWriter::new();
+    write_params(&mut w, net);
+    opt.save(&mut w);
+    w.meta("format", FORMAT)
+        .meta("epoch", epoch.to_string())
+        .meta("seed", cfg.seed.to_string())
+        .meta("wall_s", format!("{wall_s}"))
+        .meta("config", cfg.to_toml());
+    w.write(path)
+}
+
+fn meta_num<T: std::str::FromStr>(f: &TensorFile, key: &str) -> Result<T> {
+    let s = f.metadata().get(key).ok_or_else(|| SasError::Metadata {
+        key: key.into(),
+        path: f.path().to_path_buf(),
+        reason: "missing (not a sasnet checkpoint?)".into(),
+    })?;
+    s.parse().map_err(|_| SasError::Metadata {
+        key: key.into(),
+        path: f.path().to_path_buf(),
+        reason: format!("`{s}` is not a number"),
+    })
+}
+
+/// Reads a checkpoint written by [`save`] for configuration `cfg`.
+pub fn load(path: &Path, cfg: &Config) -> Result<Checkpoint> {
+    let f = TensorFile::open(path)?;
+    match f.metadata().get("format") {
+        Some(v) if v == FORMAT => {}
+        other => {
+            return Err(SasError::Metadata {
+                key: "format".into(),
+                path: path.to_path_buf(),
+                reason: format!("is {other:?}, expected `{FORMAT}` (not a sasnet checkpoint)"),
+            });
+        }
+    }
+    let net = read_params(&f)?;
+    let mut optim = Optimizer::new(&cfg.optim, &net);
+    optim.load(&f)?;
+    Ok(Checkpoint {
+        net,
+        optim,
+        epoch: meta_num(&f, "epoch")?,
+        wall_s: meta_num(&f, "wall_s")?,
+    })
+}
+
+/// The configuration stored in a checkpoint, if any.
+pub fn stored_config(path: &Path) -> Result<Option<Config>> {
+    let f = TensorFile::open(path)?;
+    match f.metadata().get("config") {
+        Some(t) => Ok(Some(Config::from_toml(t, &path.display().to_string())?)),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,301 @@
+//! Evaluation modes of a trained ensemble (DESIGN §4): the mean-field network with fresh ε,
+//! with ε = 0, the mean network (`w = μ`), and sampled concrete networks `w ~ P(w)`
+//! resampled every `k` steps.
+
+use crate::config::Config;
+use crate::engine::noise::{EpsZeroNoise, NoiseSource, RandomNoise};
+use crate::engine::{Batch, Engine, EngineConfig, NetMoments, RunOptions, Targets};
+use crate::error::{Result, SasError};
+use crate::linalg::{Op, gemm};
+use crate::net::SasNet;
+use crate::rng::{NormalStream, derive_seed, splitmix64};
+use crate::task::msi::{self, Modality};
+use crate::task::{TargetData, TrialBatch};
+use crate::train::source::TestSet;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::str::FromStr;
+
+/// How the ensemble is turned into outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Gaussian-layer forward with fresh ε (what training optimizes).
+    MeanField,
+    /// Gaussian-layer forward with ε = 0.
+    Eps0,
+    /// Concrete weights `w = μ`.
+    Mean,
+    /// Concrete weights `w ~ P(w)`, resampled every `every` steps (`every ≥ T`: one network).
+    Sampled {
+        /// Resampling interval in steps.
+        every: usize,
+    },
+}
+
+impl Mode {
+    /// Name used in files and on the command line.
+    pub fn name(&self) -> String {
+        match self {
+            Mode::MeanField => "mean-field".into(),
+            Mode::Eps0 => "eps0".into(),
+            Mode::Mean => "mean".into(),
+            Mode::Sampled { every } => format!("sampled-k{every}"),
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = SasError;
+    fn from_str(s: &str) -> Result<Mode> {
+        Ok(match s {
+            "mean-field" => Mode::MeanField,
+            "eps0" => Mode::Eps0,
+            "mean" => Mode::Mean,
+            "sampled" => Mode::Sampled { every: usize::MAX },
+            other => {
+                return Err(SasError::InvalidValue {
+                    name: "mode".into(),
+                    reason: format!("`{other}` is not mean-field, eps0, mean or sampled"),
+                });
+            }
+        })
+    }
+}
+
+/// Result of evaluating one mode.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// Task name.
+    pub task: String,
+    /// Mode name.
+    pub mode: String,
+    /// Resampling interval (sampled mode).
+    pub resample_every: Option<usize>,
+    /// Mean accuracy over repeats / sampled networks, a fraction in [0, 1].
+    pub accuracy: f64,
+    /// Standard deviation of the accuracy over repeats / sampled networks.
+    pub accuracy_std: f64,
+    /// Accuracy of each repeat / sampled network.
+    pub accuracies: Vec<f64>,
+    /// Mean loss over the test set (first repeat; mean-field modes only, else NaN → null).
+    pub loss: Option<f64>,
+    /// Scored test trials per repeat.
+    pub trials: usize,
+    /// MSI: accuracy per modality (`visual`, `auditory`, `both`), mean over repeats.
+    pub by_modality: Vec<(String, f64)>,
+}
+
+/// Scored correct/total counts of a batch from its last-step outputs `z_last` `[B, K]`.
+fn score(batch: &TrialBatch, z_last: &[f32], info: Option<&[msi::TrialInfo]>, by_mod: &mut [(u64, u64); 3]) -> (u64, u64) {
+    let k = batch.outputs;
+    let argmax = |r: &[f32]| {
+        r.iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+            .0
+    };
+    let (mut ok, mut n) = (0, 0);
+    if let Some(info) = info {
+        let ch = msi::choices(z_last);
+        for (c, inf) in ch.iter().zip(info) {
+            if let Some(cond) = inf.condition {
+                let hit = (*c == cond.correct_choice()) as u64;
+                ok += hit;
+                n += 1;
+                let mi = match cond.modality {
+                    Modality::Visual => 0,
+                    Modality::Auditory => 1,
+                    Modality::Both => 2,
+                };
+                by_mod[mi].0 += hit;
+                by_mod[mi].1 += 1;
+            }
+        }
+        return (ok, n);
+    }
+    match &batch.target {
+        TargetData::Labels(l) => {
+            for (b, &lab) in l.iter().enumerate() {
+                ok += (argmax(&z_last[b * k..(b + 1) * k]) == lab) as u64;
+                n += 1;
+            }
+        }
+        TargetData::Series { y, mask } => {
+            let t = batch.steps - 1;
+            for b in 0..batch.size {
+                let o = (t * batch.size + b) * k;
+                if mask[o..o + k].iter().any(|&m| m > 0.0) {
+                    ok += (argmax(&z_last[b * k..(b + 1) * k]) == argmax(&y[o..o + k])) as u64;
+                    n += 1;
+                }
+            }
+        }
+    }
+    (ok, n)
+}
+
+fn targets<'a>(b: &'a TrialBatch, one_hot: &'a [f32]) -> Targets<'a, f32> {
+    match &b.target {
+        TargetData::Labels(_) => Targets::CrossEntropyLast(one_hot),
+        TargetData::Series { y, mask } => Targets::MaskedMse { y, mask },
+    }
+}
+
+/// Evaluates `net` on `test` in `mode`; `repeats` independent repeats (sampled networks or
+/// noise draws); `seed` keys every draw.
+pub fn evaluate(net: &SasNet<f32>, cfg: &Config, task: &str, test: &TestSet, mode: Mode, repeats: usize, seed: u64) -> Result<EvalReport> {
+    let repeats = repeats.max(1);
+    let run_one = |rep: usize| -> Result<(f64, f64, u64, [(u64, u64); 3])> {
+        let (mut ok, mut n, mut loss, mut lw) = (0u64, 0u64, 0.0f64, 0u64);
+        let mut by_mod = [(0u64, 0u64); 3];
+        let rseed = derive_seed(seed, &[rep as u64]);
+        let mut engine = Engine::<f32>::new(EngineConfig {
+            alpha: cfg.test_alpha(),
+            sigma: cfg.model.sigma,
+            chunks: if matches!(mode, Mode::Sampled { .. }) { 1 } else { cfg.train.chunks },
+        })?;
+        let moments: Option<NetMoments<f32>> = match mode {
+            Mode::Mean => Some(net.mean_network()),
+            Mode::Sampled { .. } => None,
+            _ => Some(net.moments()),
+        };
+        for (bi, b) in test.batches.iter().enumerate() {
+            let bseed = derive_seed(rseed, &[bi as u64]);
+            let h0 = vec![cfg.model.h0 as f32; b.size * net.dims().n];
+            let z_last = match (&moments, mode) {
+                (Some(m), _) => {
+                    let one_hot = b.one_hot();
+                    let batch = Batch {
+                        steps: b.steps,
+                        size: b.size,
+                        x: &b.x,
+                        h0: &h0,
+                        targets: targets(b, &one_hot),
+                    };
+                    let noise: Box<dyn NoiseSource<f32>> = match mode {
+                        Mode::Eps0 => Box::new(EpsZeroNoise { seed: bseed }),
+                        _ => Box::new(RandomNoise { seed: bseed }),
+                    };
+                    let out = engine.run(m, &batch, noise.as_ref(), RunOptions::default())?;
+                    loss += out.loss * b.size as f64;
+                    lw += b.size as u64;
+                    let k = net.dims().k;
+                    let last = out.out_steps.len() - 1;
+                    out.z[last * b.size * k..].to_vec()
+                }
+                (None, Mode::Sampled { every }) => {
+                    sampled_forward(net, b, &h0, cfg.test_alpha(), cfg.model.sigma, every, rseed, bseed)
+                }
+                _ => unreachable!("moments exist for every mode but sampled"),
+            };
+            let info = test.msi_info.get(bi).map(|v| v.as_slice());
+            let (o, c) = score(b, &z_last, info, &mut by_mod);
+            ok += o;
+            n += c;
+        }
+        let acc = if n > 0 { ok as f64 / n as f64 } else { f64::NAN };
+        Ok((acc, if lw > 0 { loss / lw as f64 } else { f64::NAN }, n, by_mod))
+    };
+    let results: Vec<_> = if matches!(mode, Mode::Sampled { .. }) {
+        (0..repeats).into_par_iter().map(run_one).collect::<Result<Vec<_>>>()?
+    } else {
+        (0..repeats).map(run_one).collect::<Result<Vec<_>>>()?
+    };
+    let accs: Vec<f64> = results.iter().map(|r| r.0).collect();
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    let std = (accs.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / accs.len() as f64).sqrt();
+    let mut by_modality = Vec::new();
+    if !test.msi_info.is_empty() {
+        for (mi, name) in ["visual", "auditory", "both"].into_iter().enumerate() {
+            let (o, c) = results.iter().fold((0, 0), |a, r| (a.0 + r.3[mi].0, a.1 + r.3[mi].1));
+            by_modality.push((name.to_string(), o as f64 / c.max(1) as f64));
+        }
+    }
+    let loss = results[0].1;
+    Ok(EvalReport {
+        task: task.into(),
+        mode: match mode {
+            Mode::Sampled { .. } => "sampled".into(),
+            m => m.name(),
+        },
+        resample_every: match mode {
+            Mode::Sampled { every } => Some(every),
+            _ => None,
+        },
+        accuracy: mean,
+        accuracy_std: std,
+        accuracies: accs,
+        loss: loss.is_finite().then_some(loss),
+        trials: results[0].2 as usize,
+        by_modality,
+    })
+}
+
+/// Concrete weights `w ~ P(w)` of one layer: 0 with probability π, else `m + sqrt(Ξ)·N(0,1)`;
+/// a deterministic layer gives `w = (1-π) m`.
+pub fn sample_layer(l: &crate::sas::SasLayer<f32>, stochastic: bool, seed: u64, out: &mut [f32]) {
+    let mut g = NormalStream::new(derive_seed(seed, &[0]));
+    let mut s = derive_seed(seed, &[1]);
+    let mut z = vec![0f32; out.len()];
+    g.fill(&mut z);
+    for i in 0..out.len() {
+        out[i] = if !stochastic {
+            (1.0 - l.pi[i]) * l.m[i]
+        } else {
+            let u = (splitmix64(&mut s) >> 40) as f32 / (1u64 << 24) as f32;
+            if u < l.pi[i] { 0.0 } else { l.m[i] + l.xi[i].sqrt() * z[i] }
+        };
+    }
+}
+
+/// Forward pass of sampled concrete networks: a new network every `every` steps (the same
+/// for every trial of the batch), keyed by `net_seed` and the window index; recurrent noise
+/// keyed by `noise_seed`. Returns the last-step outputs `[B, K]`.
+#[allow(clippy::too_many_arguments)]
+pub fn sampled_forward(
+    net: &SasNet<f32>,
+    b: &TrialBatch,
+    h0: &[f32],
+    alpha: f64,
+    sigma: f64,
+    every: usize,
+    net_seed: u64,
+    noise_seed: u64,
+) -> Vec<f32> {
+    let d = net.dims();
+    let (n, ni, k, bs) = (d.n, d.i, d.k, b.size);
+    let every = every.max(1);
+    let mut w_in = vec![0f32; n * ni];
+    let mut w_rec = vec![0f32; n * n];
+    let mut w_out = vec![0f32; k * n];
+    let mut h = h0.to_vec();
+    let mut r: Vec<f32> = h.iter().map(|&v| v.max(0.0)).collect();
+    let mut g = vec![0f32; bs * n];
+    let mut nz = vec![0f32; bs * n];
+    let mut noise = NormalStream::new(derive_seed(noise_seed, &[2, 0]));
+    let (a, leak, ns) = (alpha as f32, (1.0 - alpha) as f32, (2.0 * alpha * sigma * sigma).sqrt() as f32);
+    let sample = |w: usize, w_in: &mut [f32], w_rec: &mut [f32], w_out: &mut [f32]| {
+        let s = derive_seed(net_seed, &[w as u64]);
+        sample_layer(&net.inp, net.stochastic[0], derive_seed(s, &[0]), w_in);
+        sample_layer(&net.rec, net.stochastic[1], derive_seed(s, &[1]), w_rec);
+        sample_layer(&net.out, net.stochastic[2], derive_seed(s, &[2]), w_out);
+    };
+    for t in 0..b.steps {
+        if t % every == 0 {
+            sample(t / every, &mut w_in, &mut w_rec, &mut w_out);
+        }
+        gemm(&mut g, bs, n, Op::new(&r, bs, n), Op::t(&w_rec, n, n), false);
+        let xt = &b.x[t * bs * ni..(t + 1) * bs * ni];
+        gemm(&mut g, bs, n, Op::new(xt, bs, ni), Op::t(&w_in, n, ni), true);
+        if sigma > 0.0 {
+            noise.fill(&mut nz);
+        }
+        for e in 0..bs * n {
+            h[e] = leak * h[e] + a * g[e] + ns * nz[e];
+            r[e] = h[e].max(0.0);
+        }
+    }
+    let mut z = vec![0f32; bs * k];
+    gemm(&mut z, bs, k, Op::new(&r, bs, n), Op::t(&w_out, k, n), false);
+    z
+}

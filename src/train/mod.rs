@@ -1,0 +1,370 @@
+//! Training: the loop over epochs and minibatches, evaluation during training, metrics,
+//! checkpoints, resume, divergence handling and parameter history (DESIGN §2, §8, §11).
+//!
+//! A run directory holds:
+//! - `config.toml` — the resolved configuration;
+//! - `metrics.csv` — one row per epoch (see [`METRICS_HEADER`]);
+//! - `checkpoint.safetensors` — parameters, optimizer state and epoch, written atomically;
+//! - `history/epoch-NNNNN.safetensors` — parameters after each epoch (when enabled; epoch 0 =
+//!   the initialization).
+
+pub mod checkpoint;
+pub mod eval;
+pub mod init;
+pub mod source;
+
+use crate::config::Config;
+use crate::engine::noise::RandomNoise;
+use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
+use crate::error::{Result, SasError};
+use crate::io::atomic::write_atomic;
+use crate::io::tensors::TensorWriter;
+use crate::net::SasNet;
+use crate::optim::Optimizer;
+use crate::rng::derive_seed;
+use crate::task::{TargetData, TrialBatch};
+use eval::Mode;
+use source::TaskData;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Stream key of the training noise.
+const KEY_NOISE: u64 = 20;
+/// Stream key of evaluation during training.
+const KEY_EVAL: u64 = 21;
+
+/// Columns of `metrics.csv`.
+pub const METRICS_HEADER: &str = "epoch,train_loss,train_acc,test_loss,test_acc_mean_field,test_acc_mean,\
+lr_in_m,lr_in_pi,lr_in_xi,lr_rec_m,lr_rec_pi,lr_rec_xi,lr_out_m,lr_out_pi,lr_out_xi,\
+sparsity_in,sparsity_rec,sparsity_out,wall_s";
+
+/// File names inside a run directory.
+pub mod files {
+    /// Resolved configuration.
+    pub const CONFIG: &str = "config.toml";
+    /// Per-epoch metrics.
+    pub const METRICS: &str = "metrics.csv";
+    /// Latest checkpoint.
+    pub const CHECKPOINT: &str = "checkpoint.safetensors";
+    /// Parameter history folder.
+    pub const HISTORY: &str = "history";
+}
+
+/// Options of a training run that are not part of the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue from the run directory's checkpoint.
+    pub resume: bool,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainSummary {
+    /// Run directory.
+    pub run_dir: PathBuf,
+    /// Completed epochs.
+    pub epochs: usize,
+    /// Training loss of the last epoch.
+    pub train_loss: f64,
+    /// Last mean-field test accuracy measured during training.
+    pub test_acc: Option<f64>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Total wall time, seconds (including earlier sessions of a resumed run).
+    pub wall_s: f64,
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {
+    let path = path.to_path_buf();
+    move |source| SasError::Io { action, path, source }
+}
+
+/// Fraction of connections with `π` summed: `Σπ / M` per layer.
+pub fn sparsity(net: &SasNet<f32>) -> [f64; 3] {
+    let s = |l: &crate::sas::SasLayer<f32>| l.pi.iter().map(|&p| p as f64).sum::<f64>() / l.pi.len().max(1) as f64;
+    [s(&net.inp), s(&net.rec), s(&net.out)]
+}
+
+fn batch_accuracy(b: &TrialBatch, z_last: &[f32]) -> (u64, u64) {
+    let k = b.outputs;
+    let argmax = |r: &[f32]| {
+        r.iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+            .0
+    };
+    let (mut ok, mut n) = (0, 0);
+    match &b.target {
+        TargetData::Labels(l) => {
+            for (i, &lab) in l.iter().enumerate() {
+                ok += (argmax(&z_last[i * k..(i + 1) * k]) == lab) as u64;
+                n += 1;
+            }
+        }
+        TargetData::Series { y, mask } => {
+            // Scored where the last step has a mask and the target singles out one output.
+            let t = b.steps - 1;
+            for i in 0..b.size {
+                let o = (t * b.size + i) * k;
+                let yr = &y[o..o + k];
+                let distinct = yr.iter().any(|&v| v != yr[0]);
+                if distinct && mask[o..o + k].iter().any(|&m| m > 0.0) {
+                    ok += (argmax(&z_last[i * k..(i + 1) * k]) == argmax(yr)) as u64;
+                    n += 1;
+                }
+            }
+        }
+    }
+    (ok, n)
+}
+
+/// Trains `cfg` on `data` in `run_dir`. Fails before any work on a bad configuration, and
+/// leaves the last good checkpoint in place if training diverges.
+pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    cfg.validate()?;
+    let (ni, nk) = data.io_dims();
+    let ckpt_path = run_dir.join(files::CHECKPOINT);
+    let cfg_path = run_dir.join(files::CONFIG);
+    let metrics_path = run_dir.join(files::METRICS);
+    let hist_dir = run_dir.join(files::HISTORY);
+
+    let (mut net, mut opt, start_epoch, mut wall_before, mut rows) = if opts.resume {
+        let saved = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
+        let saved = Config::from_toml(&saved, &cfg_path.display().to_string())?;
+        let mut a = saved.clone();
+        let mut b = cfg.clone();
+        a.train.epochs = 0;
+        b.train.epochs = 0;
+        if a != b {
+            return Err(SasError::Config {
+                key: "resume".into(),
+                reason: format!(
+                    "the configuration differs from the one in {} (only train.epochs may change on resume)",
+                    cfg_path.display()
+                ),
+            });
+        }
+        if !ckpt_path.exists() {
+            return Err(SasError::Config {
+                key: "resume".into(),
+                reason: format!("{} has no checkpoint to resume from", run_dir.display()),
+            });
+        }
+        let ck = checkpoint::load(&ckpt_path, cfg)?;
+        let text = std::fs::read_to_string(&metrics_path).unwrap_or_default();
+        let rows: Vec<String> = text
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').next().and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e <= ck.epoch))
+            .map(String::from)
+            .collect();
+        (ck.net, ck.optim, ck.epoch, ck.wall_s, rows)
+    } else {
+        if ckpt_path.exists() {
+            return Err(SasError::Config {
+                key: "out".into(),
+                reason: format!(
+                    "{} already holds a run; use --resume to continue it or choose another --out",
+                    run_dir.display()
+                ),
+            });
+        }
+        std::fs::create_dir_all(run_dir).map_err(io_err("creating", run_dir))?;
+        write_atomic(&cfg_path, cfg.to_toml().as_bytes())?;
+        let net = init::init_network(cfg, ni, nk);
+        let opt = Optimizer::new(&cfg.optim, &net);
+        (net, opt, 0, 0.0, Vec::new())
+    };
+    if net.dims().i != ni || net.dims().k != nk || net.dims().n != cfg.model.n {
+        return Err(SasError::Shape {
+            name: "checkpoint network".into(),
+            got: vec![net.dims().n, net.dims().i, net.dims().k],
+            expected: vec![cfg.model.n, ni, nk],
+        });
+    }
+    let masks = init::masks(cfg, net.dims());
+    if cfg.train.history {
+        std::fs::create_dir_all(&hist_dir).map_err(io_err("creating", &hist_dir))?;
+        if start_epoch == 0 {
+            save_history(&hist_dir, &net, 0)?;
+        }
+    }
+    let mut engine = Engine::<f32>::new(EngineConfig {
+        alpha: cfg.model.alpha,
+        sigma: cfg.model.sigma,
+        chunks: cfg.train.chunks,
+    })?;
+    let test = data.test_set(
+        cfg,
+        cfg.eval.batch,
+        cfg.eval.during_limit,
+        cfg.eval.during_trials_per_condition,
+    );
+    let h0 = vec![cfg.model.h0 as f32; cfg.train.batch * cfg.model.n];
+    let bar = progress_bar(opts.progress, cfg.train.epochs, start_epoch);
+    let t_start = Instant::now();
+    let mut last = TrainSummary {
+        run_dir: run_dir.to_path_buf(),
+        epochs: start_epoch,
+        train_loss: f64::NAN,
+        test_acc: None,
+        stopped_early: false,
+        wall_s: wall_before,
+    };
+    for epoch in start_epoch..cfg.train.epochs {
+        let (mut loss_sum, mut ok, mut cnt) = (0.0, 0u64, 0u64);
+        for mb in 0..cfg.train.minibatches {
+            let b = data.train_batch(cfg, epoch, mb);
+            let one_hot = b.one_hot();
+            let targets = match &b.target {
+                TargetData::Labels(_) => Targets::CrossEntropyLast(&one_hot),
+                TargetData::Series { y, mask } => Targets::MaskedMse { y, mask },
+            };
+            let h0 = if h0.len() == b.size * cfg.model.n {
+                h0.clone()
+            } else {
+                vec![cfg.model.h0 as f32; b.size * cfg.model.n]
+            };
+            let batch = Batch {
+                steps: b.steps,
+                size: b.size,
+                x: &b.x,
+                h0: &h0,
+                targets,
+            };
+            let noise = RandomNoise {
+                seed: derive_seed(cfg.seed, &[KEY_NOISE, epoch as u64, mb as u64]),
+            };
+            let moments = net.moments();
+            let out = engine
+                .run(&moments, &batch, &noise, RunOptions { grad: true, ..Default::default() })
+                .map_err(|e| diverged(epoch, mb, &e.to_string(), &ckpt_path))?;
+            let mut grads = net.chain(out.grads.as_ref().expect("gradient run"));
+            let last_z = &out.z[(out.out_steps.len() - 1) * b.size * nk..];
+            let (o, c) = batch_accuracy(&b, last_z);
+            ok += o;
+            cnt += c;
+            loss_sum += out.loss;
+            for (name, g) in grads.layers() {
+                if g.m.iter().chain(&g.pi).chain(&g.xi).any(|v| !v.is_finite()) {
+                    return Err(diverged(epoch, mb, &format!("non-finite gradient in layer {name}"), &ckpt_path));
+                }
+            }
+            opt.step(&mut net, &mut grads, epoch, &masks);
+            for (name, l) in net.layers() {
+                if l.m.iter().chain(&l.pi).chain(&l.xi).any(|v| !v.is_finite()) {
+                    return Err(diverged(epoch, mb, &format!("non-finite parameter in layer {name}"), &ckpt_path));
+                }
+            }
+        }
+        let train_loss = loss_sum / cfg.train.minibatches as f64;
+        let train_acc = if cnt > 0 { ok as f64 / cnt as f64 } else { f64::NAN };
+        let done = epoch + 1;
+        let stop_early = cfg.train.stop_loss > 0.0 && done >= cfg.train.stop_after && train_loss <= cfg.train.stop_loss;
+        let is_last = done == cfg.train.epochs || stop_early;
+        let eval_now = is_last || (cfg.eval.every > 0 && done % cfg.eval.every == 0);
+        let (mut test_loss, mut acc_mf, mut acc_mean) = (None, None, None);
+        if eval_now && !test.batches.is_empty() {
+            let seed = derive_seed(cfg.seed, &[KEY_EVAL, done as u64]);
+            let mf = eval::evaluate(&net, cfg, data.name(), &test, Mode::MeanField, 1, seed)?;
+            let mean = eval::evaluate(&net, cfg, data.name(), &test, Mode::Mean, 1, seed)?;
+            test_loss = mf.loss;
+            acc_mf = Some(mf.accuracy);
+            acc_mean = Some(mean.accuracy);
+            last.test_acc = acc_mf;
+        }
+        let wall = wall_before + t_start.elapsed().as_secs_f64();
+        let sp = sparsity(&net);
+        let opt_ref = &opt;
+        let lrs: Vec<String> = (0..3)
+            .flat_map(|l| (0..3).map(move |k| format!("{:e}", opt_ref.lr(l, k, epoch))))
+            .collect();
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+        rows.push(format!(
+            "{done},{train_loss:.6},{},{},{},{},{},{:.6},{:.6},{:.6},{wall:.3}",
+            f(Some(train_acc).filter(|a| a.is_finite())),
+            f(test_loss),
+            f(acc_mf),
+            f(acc_mean),
+            lrs.join(","),
+            sp[0],
+            sp[1],
+            sp[2]
+        ));
+        // Checkpoint first, then metrics: a kill in between leaves a metrics file that a
+        // resume trims to the checkpoint's epoch.
+        checkpoint::save(&ckpt_path, cfg, &net, &opt, done, wall)?;
+        let mut text = String::from(METRICS_HEADER);
+        text.push('\n');
+        for r in &rows {
+            text.push_str(r);
+            text.push('\n');
+        }
+        write_atomic(&metrics_path, text.as_bytes())?;
+        if cfg.train.history {
+            save_history(&hist_dir, &net, done)?;
+        }
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "loss {train_loss:.4}{}",
+                acc_mf.map(|a| format!(" · test acc {:.1}%", 100.0 * a)).unwrap_or_default()
+            ));
+        }
+        last.epochs = done;
+        last.train_loss = train_loss;
+        last.wall_s = wall;
+        if stop_early {
+            last.stopped_early = true;
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    wall_before = last.wall_s;
+    last.wall_s = wall_before;
+    Ok(last)
+}
+
+fn diverged(epoch: usize, mb: usize, what: &str, ckpt: &Path) -> SasError {
+    SasError::InvalidValue {
+        name: "training".into(),
+        reason: format!(
+            "diverged in epoch {} minibatch {mb}: {what}; the last good checkpoint is kept at {}",
+            epoch + 1,
+            ckpt.display()
+        ),
+    }
+}
+
+fn save_history(dir: &Path, net: &SasNet<f32>, epoch: usize) -> Result<()> {
+    let mut w = TensorWriter::new();
+    checkpoint::write_params(&mut w, net);
+    w.meta("epoch", epoch.to_string());
+    w.write(&dir.join(format!("epoch-{epoch:05}.safetensors")))
+}
+
+fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_position(start as u64);
+    Some(bar)
+}
+
+/// Loads the configuration and network of a run directory.
+pub fn load_run(run_dir: &Path) -> Result<(Config, SasNet<f32>, usize)> {
+    let cfg_path = run_dir.join(files::CONFIG);
+    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
+    let cfg = Config::from_toml(&text, &cfg_path.display().to_string())?;
+    let ck = checkpoint::load(&run_dir.join(files::CHECKPOINT), &cfg)?;
+    Ok((cfg, ck.net, ck.epoch))
+}

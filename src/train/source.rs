@@ -1,0 +1,273 @@
+//! Where a run's trials come from: the configured task, loaded once, producing seeded
+//! training minibatches and the test set in engine layout.
+
+use crate::config::Config;
+use crate::error::{Result, SasError};
+use crate::rng::{derive_seed, splitmix64};
+use crate::task::TrialBatch;
+use crate::task::mnist::{Mnist, SeqMnist, SeqVariant};
+use crate::task::msi::{self, Msi, MsiConfig, TrialInfo};
+use crate::task::user::UserTask;
+use std::path::Path;
+
+/// Stream keys of the training data (see [`derive_seed`]).
+const KEY_SHUFFLE: u64 = 10;
+const KEY_MSI_TRAIN: u64 = 11;
+const KEY_MSI_TEST: u64 = 12;
+
+/// A loaded task.
+pub enum TaskData {
+    /// Sequential MNIST.
+    Mnist {
+        /// The images.
+        data: Box<Mnist>,
+        /// Pixel, row or permuted order.
+        seq: SeqMnist,
+        /// Training image indices (after limit and validation hold-out).
+        train: Vec<usize>,
+        /// Validation image indices (from the training set).
+        validation: Vec<usize>,
+    },
+    /// Multisensory integration.
+    Msi {
+        /// Training protocol.
+        train: Msi,
+        /// Test protocol (finer Δt).
+        test: Msi,
+    },
+    /// A user task from files.
+    User {
+        /// Training trials.
+        train: Box<UserTask>,
+        /// Test trials (None: the training file).
+        test: Option<Box<UserTask>>,
+    },
+}
+
+/// Test trials with what the accuracy needs.
+pub struct TestSet {
+    /// Batches of test trials.
+    pub batches: Vec<TrialBatch>,
+    /// For MSI: what each trial of each batch is.
+    pub msi_info: Vec<Vec<TrialInfo>>,
+}
+
+/// The MSI protocol settings of a configuration: (training, test).
+pub fn msi_configs(cfg: &Config) -> (MsiConfig, MsiConfig) {
+    let s = &cfg.task.msi;
+    let train = MsiConfig {
+        dt_ms: s.dt_ms,
+        tau_ms: s.tau_ms,
+        fixation_ms: s.fixation_ms,
+        stimulus_ms: s.stimulus_ms,
+        decision_ms: s.decision_ms,
+        baseline: s.baseline,
+        sigma_in: s.sigma_in,
+        catch_per_batch: s.catch_per_batch,
+    };
+    let test = MsiConfig {
+        dt_ms: s.test_dt_ms,
+        fixation_ms: s.test_fixation_ms,
+        stimulus_ms: s.test_stimulus_ms,
+        decision_ms: s.test_decision_ms,
+        catch_per_batch: 0,
+        ..train.clone()
+    };
+    (train, test)
+}
+
+impl TaskData {
+    /// Loads the task of `cfg`; MNIST needs `data_dir`.
+    pub fn load(cfg: &Config, data_dir: Option<&Path>) -> Result<TaskData> {
+        match cfg.task.kind.as_str() {
+            "pixel-mnist" | "row-mnist" | "perm-mnist" => {
+                let dir = data_dir.ok_or_else(|| SasError::Config {
+                    key: "data".into(),
+                    reason: "MNIST tasks need the data directory: pass --data DIR or set SASNET_DATA".into(),
+                })?;
+                let data = Mnist::load(dir)?;
+                let variant = match cfg.task.kind.as_str() {
+                    "pixel-mnist" => SeqVariant::Pixel,
+                    "row-mnist" => SeqVariant::Row,
+                    _ => SeqVariant::Permuted {
+                        seed: cfg.task.perm_seed,
+                    },
+                };
+                let mut n = data.train.count;
+                if cfg.task.train_limit > 0 {
+                    n = n.min(cfg.task.train_limit);
+                }
+                if cfg.task.validation >= n {
+                    return Err(SasError::Config {
+                        key: "task.validation".into(),
+                        reason: format!("{} leaves no training images out of {n}", cfg.task.validation),
+                    });
+                }
+                let cut = n - cfg.task.validation;
+                Ok(TaskData::Mnist {
+                    data: Box::new(data),
+                    seq: SeqMnist::new(variant),
+                    train: (0..cut).collect(),
+                    validation: (cut..n).collect(),
+                })
+            }
+            "msi" => {
+                let (tr, te) = msi_configs(cfg);
+                Ok(TaskData::Msi {
+                    train: Msi::new(tr)?,
+                    test: Msi::new(te)?,
+                })
+            }
+            "user" => {
+                let train = UserTask::load(Path::new(&cfg.task.path))?;
+                let test = if cfg.task.test_path.is_empty() {
+                    None
+                } else {
+                    Some(Box::new(UserTask::load(Path::new(&cfg.task.test_path))?))
+                };
+                Ok(TaskData::User {
+                    train: Box::new(train),
+                    test,
+                })
+            }
+            other => Err(SasError::Config {
+                key: "task.kind".into(),
+                reason: format!("unknown task `{other}`"),
+            }),
+        }
+    }
+
+    /// `(inputs I, outputs K)`.
+    pub fn io_dims(&self) -> (usize, usize) {
+        match self {
+            TaskData::Mnist { seq, .. } => (seq.inputs(), 10),
+            TaskData::Msi { .. } => (msi::INPUTS, msi::OUTPUTS),
+            TaskData::User { train, .. } => (train.inputs(), train.outputs()),
+        }
+    }
+
+    /// The `alpha` the task's time step implies, if it has one (MSI training protocol).
+    pub fn alpha(&self) -> Option<f64> {
+        match self {
+            TaskData::Msi { train, .. } => Some(train.alpha()),
+            _ => None,
+        }
+    }
+
+    /// Short task name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskData::Mnist { seq, .. } => match seq.variant() {
+                SeqVariant::Pixel => "pixel-mnist",
+                SeqVariant::Row => "row-mnist",
+                SeqVariant::Permuted { .. } => "perm-mnist",
+            },
+            TaskData::Msi { .. } => "msi",
+            TaskData::User { .. } => "user",
+        }
+    }
+
+    /// Training minibatch `mb` of epoch `epoch` (a pure function of the seed, epoch and `mb`).
+    pub fn train_batch(&self, cfg: &Config, epoch: usize, mb: usize) -> TrialBatch {
+        let b = cfg.train.batch;
+        match self {
+            TaskData::Mnist { data, seq, train, .. } => {
+                let idx = epoch_indices(cfg.seed, epoch, train.len(), mb * b, b);
+                let idx: Vec<usize> = idx.into_iter().map(|i| train[i]).collect();
+                seq.batch(&data.train, &data.train_labels, &idx)
+            }
+            TaskData::Msi { train, .. } => {
+                train
+                    .train_batch(derive_seed(cfg.seed, &[KEY_MSI_TRAIN, epoch as u64, mb as u64]))
+                    .0
+            }
+            TaskData::User { train, .. } => {
+                let idx = epoch_indices(cfg.seed, epoch, train.len(), mb * b, b);
+                train.batch(&idx)
+            }
+        }
+    }
+
+    /// The test set in batches of `batch` trials; `limit` > 0 keeps only the first `limit`
+    /// trials (MNIST, user tasks). MSI: the test protocol, `trials_per_condition` per condition.
+    pub fn test_set(&self, cfg: &Config, batch: usize, limit: usize, trials_per_condition: usize) -> TestSet {
+        let take = |n: usize| if limit > 0 { n.min(limit) } else { n };
+        match self {
+            TaskData::Mnist { data, seq, .. } => {
+                let n = take(data.test.count);
+                let batches = (0..n)
+                    .step_by(batch)
+                    .map(|s| {
+                        let idx: Vec<usize> = (s..(s + batch).min(n)).collect();
+                        seq.batch(&data.test, &data.test_labels, &idx)
+                    })
+                    .collect();
+                TestSet {
+                    batches,
+                    msi_info: Vec::new(),
+                }
+            }
+            TaskData::Msi { test, .. } => {
+                // Whole conditions per batch, so each batch is balanced.
+                let conds = msi::conditions();
+                let per_batch = (batch / trials_per_condition).max(1);
+                let mut batches = Vec::new();
+                let mut infos = Vec::new();
+                for (bi, cs) in conds.chunks(per_batch).enumerate() {
+                    let (b, info) = test.test_batch(
+                        cs,
+                        trials_per_condition,
+                        derive_seed(cfg.seed, &[KEY_MSI_TEST, bi as u64]),
+                    );
+                    batches.push(b);
+                    infos.push(info);
+                }
+                TestSet {
+                    batches,
+                    msi_info: infos,
+                }
+            }
+            TaskData::User { train, test } => {
+                let t = test.as_deref().unwrap_or(train);
+                let n = take(t.len());
+                let batches = (0..n)
+                    .step_by(batch)
+                    .map(|s| t.batch(&(s..(s + batch).min(n)).collect::<Vec<_>>()))
+                    .collect();
+                TestSet {
+                    batches,
+                    msi_info: Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+/// `count` indices starting at position `start` of the epoch's seeded shuffle of `0..n`
+/// (wrapping around).
+pub fn epoch_indices(seed: u64, epoch: usize, n: usize, start: usize, count: usize) -> Vec<usize> {
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut s = derive_seed(seed, &[KEY_SHUFFLE, epoch as u64]);
+    for i in (1..n).rev() {
+        let j = (splitmix64(&mut s) % (i as u64 + 1)) as usize;
+        perm.swap(i, j);
+    }
+    (0..count).map(|k| perm[(start + k) % n]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_indices_are_a_seeded_shuffle() {
+        let a = epoch_indices(1, 0, 100, 0, 100);
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<_>>());
+        assert_eq!(a, epoch_indices(1, 0, 100, 0, 100));
+        assert_ne!(a, epoch_indices(1, 1, 100, 0, 100));
+        assert_eq!(&epoch_indices(1, 0, 100, 90, 20)[..10], &a[90..]);
+        assert_eq!(&epoch_indices(1, 0, 100, 90, 20)[10..], &a[..10]);
+    }
+}
