@@ -22,6 +22,73 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Train a network (preset: pixel-mnist, row-mnist, perm-mnist, msi; default msi).
+    Train {
+        /// Preset with the reference settings.
+        #[arg(default_value = "msi")]
+        preset: String,
+        /// TOML file overriding any subset of the settings.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override one setting, e.g. `--set train.epochs=50` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// MNIST data directory (default: $SASNET_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Run directory (default: runs/<preset>-seed<seed>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of every random stream.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Train K seeds (seed, seed+1, ...) of this configuration, one directory each.
+        #[arg(long, default_value_t = 1)]
+        seeds: usize,
+        /// Continue the run in --out from its checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Print the final summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a trained run on its test set in one evaluation mode.
+    Eval {
+        /// Run directory.
+        run_dir: PathBuf,
+        /// mean-field, eps0, mean or sampled.
+        #[arg(long, default_value = "mean-field")]
+        mode: String,
+        /// Sampled networks: resample every K steps (default: once per trial).
+        #[arg(long)]
+        resample_every: Option<usize>,
+        /// Repeats (sampled networks or noise draws).
+        #[arg(long)]
+        samples: Option<usize>,
+        /// MNIST data directory (default: $SASNET_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// MSI: test trials per condition (default: the run's eval.trials_per_condition).
+        #[arg(long)]
+        trials: Option<usize>,
+        /// Evaluate only the first N test trials (MNIST, user tasks; 0 = all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Seed of the evaluation draws.
+        #[arg(long, default_value_t = 12345)]
+        seed: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// MNIST data files: verify checksums or download.
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
     /// Loss and every parameter gradient of one minibatch from a safetensors file (DESIGN §8).
     Grad {
         /// Input safetensors file (parameters, inputs, noise, targets, metadata).
@@ -55,6 +122,23 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum DataCmd {
+    /// Check the four MNIST files by the SHA-256 of their decompressed contents.
+    Verify {
+        /// Data directory (default: $SASNET_DATA).
+        dir: Option<PathBuf>,
+    },
+    /// Download the four MNIST files and verify them.
+    Fetch {
+        /// Target directory.
+        dir: PathBuf,
+        /// Mirror base URL (repeatable; default: the built-in list).
+        #[arg(long = "mirror")]
+        mirrors: Vec<String>,
+    },
+}
+
 /// Runs the program; returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -82,6 +166,144 @@ fn try_main(cli: Cli) -> Result<()> {
             .context("starting the thread pool")?;
     }
     match cli.cmd {
+        Command::Train {
+            preset,
+            config,
+            sets,
+            data,
+            out,
+            seed,
+            epochs,
+            seeds,
+            resume,
+            json,
+        } => {
+            let mut cfg = sasnet::config::Config::preset(&preset)?;
+            if let Some(path) = &config {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                cfg.merge_toml(&text, &path.display().to_string())?;
+            }
+            for s in &sets {
+                cfg.set(s)?;
+            }
+            if let Some(s) = seed {
+                cfg.seed = s;
+            }
+            if let Some(e) = epochs {
+                cfg.train.epochs = e;
+            }
+            cfg.validate().context("invalid configuration")?;
+            anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
+            let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
+            let task = sasnet::train::source::TaskData::load(&cfg, data_dir.as_deref()).context("loading the task")?;
+            let base = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", cfg.preset, cfg.seed)));
+            let opts = sasnet::train::TrainOptions {
+                resume,
+                progress: !cli.quiet && !json && seeds == 1,
+            };
+            let run = |k: usize| -> Result<sasnet::train::TrainSummary> {
+                let mut c = cfg.clone();
+                c.seed = cfg.seed + k as u64;
+                let dir = if seeds == 1 { base.clone() } else { base.join(format!("seed-{}", c.seed)) };
+                sasnet::train::train(&c, &task, &dir, &opts).with_context(|| format!("training in {}", dir.display()))
+            };
+            use rayon::prelude::*;
+            let results: Vec<Result<_>> = (0..seeds).into_par_iter().map(run).collect();
+            let mut summaries = Vec::new();
+            for r in results {
+                summaries.push(r?);
+            }
+            if json {
+                println!("{}", serde_json::to_string(&summaries)?);
+            } else if !cli.quiet {
+                for s in &summaries {
+                    println!(
+                        "{}: {} epochs{}, train loss {:.5}, test accuracy (mean-field) {}, {:.1} s",
+                        s.run_dir.display(),
+                        s.epochs,
+                        if s.stopped_early { " (early stop)" } else { "" },
+                        s.train_loss,
+                        s.test_acc.map(|a| format!("{:.2}%", 100.0 * a)).unwrap_or_else(|| "-".into()),
+                        s.wall_s
+                    );
+                }
+            }
+        }
+        Command::Eval {
+            run_dir,
+            mode,
+            resample_every,
+            samples,
+            data,
+            trials,
+            limit,
+            seed,
+            json,
+        } => {
+            use sasnet::train::eval::{Mode, evaluate};
+            let (cfg, net, epoch) =
+                sasnet::train::load_run(&run_dir).with_context(|| format!("loading the run {}", run_dir.display()))?;
+            let mut mode: Mode = mode.parse()?;
+            if let Mode::Sampled { every } = &mut mode {
+                if let Some(k) = resample_every {
+                    anyhow::ensure!(k >= 1, "--resample-every must be at least 1");
+                    *every = k;
+                }
+            } else {
+                anyhow::ensure!(resample_every.is_none(), "--resample-every applies to --mode sampled only");
+            }
+            let samples = samples.unwrap_or(if matches!(mode, Mode::Sampled { .. }) { 10 } else { 1 });
+            let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
+            let task = sasnet::train::source::TaskData::load(&cfg, data_dir.as_deref()).context("loading the task")?;
+            let tpc = trials.unwrap_or(cfg.eval.trials_per_condition);
+            anyhow::ensure!(tpc >= 1, "--trials must be at least 1");
+            let test = task.test_set(&cfg, cfg.eval.batch, limit, tpc);
+            let r = evaluate(&net, &cfg, task.name(), &test, mode, samples, seed)?;
+            if json {
+                let mut v = serde_json::to_value(&r)?;
+                v["epoch"] = epoch.into();
+                v["run_dir"] = run_dir.display().to_string().into();
+                println!("{v}");
+            } else {
+                println!(
+                    "{} ({}, epoch {epoch}): accuracy {:.2}% ± {:.2}% over {} {} of {} trials",
+                    r.task,
+                    r.mode,
+                    100.0 * r.accuracy,
+                    100.0 * r.accuracy_std,
+                    r.accuracies.len(),
+                    if matches!(mode, Mode::Sampled { .. }) { "sampled networks" } else { "repeats" },
+                    r.trials
+                );
+                for (m, a) in &r.by_modality {
+                    println!("  {m}: {:.2}%", 100.0 * a);
+                }
+            }
+        }
+        Command::Data { cmd } => match cmd {
+            DataCmd::Verify { dir } => {
+                let dir = sasnet::task::mnist::data_dir(dir.as_deref())
+                    .context("no data directory: pass DIR or set SASNET_DATA")?;
+                let checks = sasnet::data::verify(&dir)?;
+                let mut bad = 0;
+                for c in &checks {
+                    println!("{c}");
+                    if !c.is_ok() {
+                        bad += 1;
+                    }
+                }
+                anyhow::ensure!(bad == 0, "{bad} of {} files failed verification in {}", checks.len(), dir.display());
+            }
+            DataCmd::Fetch { dir, mirrors } => {
+                let mirrors = if mirrors.is_empty() {
+                    sasnet::data::DEFAULT_MIRRORS.iter().map(|s| s.to_string()).collect()
+                } else {
+                    mirrors
+                };
+                let r = sasnet::data::fetch(&dir, &mirrors)?;
+                println!("{r:?}");
+            }
+        },
         Command::Grad { input, output, json } => {
             let s = sasnet::grad::grad_file(&input, &output)
                 .with_context(|| format!("computing gradients for {}", input.display()))?;
