@@ -78,6 +78,16 @@ pub enum SasError {
         /// Why it is invalid.
         reason: String,
     },
+    /// A user task file (safetensors or `.npy`) is malformed or inconsistent.
+    #[error("{path}: tensor `{tensor}`: {reason}")]
+    TaskFile {
+        /// File (or `.npy` directory) concerned.
+        path: PathBuf,
+        /// Tensor concerned (`x`, `labels`, `target`, `mask`).
+        tensor: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Result alias of the library.

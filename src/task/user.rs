@@ -1,1 +1,1388 @@
-//! User tasks from files (placeholder; being written).
+//! User tasks from files, so any task can be trained without writing Rust (DESIGN §3).
+//!
+//! A task is a set of named tensors:
+//!
+//! | tensor | shape | dtype | meaning |
+//! |---|---|---|---|
+//! | `x` | `[T, B, I]` | f32 or f64 | complete input of every trial (baseline, noise included) |
+//! | `labels` | `[B]` | i64, i32, u8, or f32/f64 holding integers | class per trial (cross-entropy on the last step) |
+//! | `target` | `[T, B, K]` | f32 or f64 | per-step targets (masked MSE) |
+//! | `mask` | `[T, B, K]` | f32 or f64 | per-step weights, ≥ 0 (0 = not scored) |
+//!
+//! Give `x` and either `labels` or both `target` and `mask` (not both kinds). f64 values are
+//! rounded to f32. All values must be finite. With `labels` the number of outputs is
+//! `K = max label + 1`, or the metadata entry `outputs` if that is larger (at least 2).
+//!
+//! Two containers are read:
+//! - **safetensors**: one file holding the tensors above; metadata from its `__metadata__`.
+//! - **`.npy`**: a directory holding `x.npy` and `labels.npy` or `target.npy` + `mask.npy`
+//!   (optionally `meta.json`, a JSON object such as `{"outputs": 10}`), or the path of a file
+//!   `<prefix>x.npy` whose siblings are `<prefix>labels.npy`, `<prefix>target.npy`,
+//!   `<prefix>mask.npy` and `<prefix>meta.json` (e.g. `train_x.npy`, `train_labels.npy`).
+//!   The reader accepts format versions 1–3, C order, little-endian `<f4`, `<f8`, `<i8`,
+//!   `<i4` and `|u1`; it rejects Fortran order, big-endian data, object and structured arrays,
+//!   and checks the header's size against the file before allocating anything.
+//!
+//! Every error names the file, the tensor and what is wrong.
+
+use crate::error::{Result, SasError};
+use crate::task::{TargetData, TrialBatch};
+use safetensors::tensor::{Dtype, SafeTensors};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Largest number of classes accepted for `labels` (guards against a stray huge label).
+pub const MAX_CLASSES: usize = 1 << 16;
+
+/// What a user task is scored against.
+#[derive(Clone, Debug, PartialEq)]
+enum Targets {
+    Labels(Vec<usize>),
+    Series { y: Vec<f32>, mask: Vec<f32> },
+}
+
+/// A task read from a file: all trials in memory, in engine layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserTask {
+    path: PathBuf,
+    steps: usize,
+    size: usize,
+    inputs: usize,
+    outputs: usize,
+    /// `[T, B, I]`.
+    x: Vec<f32>,
+    targets: Targets,
+    metadata: HashMap<String, String>,
+}
+
+impl UserTask {
+    /// Reads a task from `path`: a directory of `.npy` files, a `<prefix>x.npy` file, or
+    /// otherwise a safetensors file (see the module docs for the layout).
+    pub fn load(path: impl AsRef<Path>) -> Result<UserTask> {
+        let path = path.as_ref();
+        if path.is_dir() {
+            return Self::load_npy(path, path.to_path_buf(), "");
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".npy") {
+            let Some(prefix) = name.strip_suffix("x.npy") else {
+                return Err(task_err(
+                    path,
+                    "x",
+                    "an .npy task is named by its input file (`x.npy` or `<prefix>x.npy`) or \
+                     its directory"
+                        .into(),
+                ));
+            };
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            return Self::load_npy(path, dir, prefix);
+        }
+        let bytes = read(path)?;
+        Self::from_safetensors_bytes(path, bytes)
+    }
+
+    /// Reads a task from the bytes of a safetensors file (`path` is used in messages only).
+    pub fn from_safetensors_bytes(path: &Path, bytes: Vec<u8>) -> Result<UserTask> {
+        let st_err = |e: safetensors::SafeTensorError| SasError::Safetensors {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(st_err)?;
+        let metadata = meta.metadata().clone().unwrap_or_default();
+        let st = SafeTensors::deserialize(&bytes).map_err(st_err)?;
+        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+        names.sort();
+        let get = |name: &str| -> Result<Option<Raw>> {
+            let Ok(v) = st.tensor(name) else {
+                return Ok(None);
+            };
+            let data = match v.dtype() {
+                Dtype::F32 => Elems::F32(le(v.data(), f32::from_le_bytes)),
+                Dtype::F64 => Elems::F64(le(v.data(), f64::from_le_bytes)),
+                Dtype::I64 => Elems::I64(le(v.data(), i64::from_le_bytes)),
+                Dtype::I32 => Elems::I32(le(v.data(), i32::from_le_bytes)),
+                Dtype::U8 => Elems::U8(v.data().to_vec()),
+                d => {
+                    return Err(task_err(
+                        path,
+                        name,
+                        format!("dtype {d:?} is not supported (use F32, F64, I64, I32 or U8)"),
+                    ));
+                }
+            };
+            Ok(Some(Raw {
+                file: path.to_path_buf(),
+                name: name.into(),
+                shape: v.shape().to_vec(),
+                data,
+            }))
+        };
+        let Some(x) = get("x")? else {
+            return Err(SasError::MissingTensor {
+                name: "x".into(),
+                path: path.to_path_buf(),
+            });
+        };
+        let parts = Parts {
+            x,
+            labels: get("labels")?,
+            target: get("target")?,
+            mask: get("mask")?,
+            metadata,
+            present: names,
+        };
+        assemble(path, parts)
+    }
+
+    fn load_npy(path: &Path, dir: PathBuf, prefix: &str) -> Result<UserTask> {
+        let file = |name: &str| dir.join(format!("{prefix}{name}"));
+        let read_opt = |name: &str| -> Result<Option<Raw>> {
+            let f = file(&format!("{name}.npy"));
+            match std::fs::read(&f) {
+                Ok(bytes) => {
+                    let npy = parse_npy(&bytes).map_err(|reason| task_err(&f, name, reason))?;
+                    Ok(Some(Raw {
+                        file: f,
+                        name: name.into(),
+                        shape: npy.shape,
+                        data: npy.data,
+                    }))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(SasError::Io {
+                    action: "reading",
+                    path: f,
+                    source,
+                }),
+            }
+        };
+        let Some(x) = read_opt("x")? else {
+            return Err(task_err(
+                path,
+                "x",
+                format!("no input file {}", file("x.npy").display()),
+            ));
+        };
+        let labels = read_opt("labels")?;
+        let target = read_opt("target")?;
+        let mask = read_opt("mask")?;
+        let present = [
+            ("x", true),
+            ("labels", labels.is_some()),
+            ("target", target.is_some()),
+        ]
+        .into_iter()
+        .chain([("mask", mask.is_some())])
+        .filter(|p| p.1)
+        .map(|p| format!("{prefix}{}.npy", p.0))
+        .collect();
+        let meta_path = file("meta.json");
+        let metadata = match std::fs::read(&meta_path) {
+            Ok(bytes) => parse_meta_json(&meta_path, &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(source) => {
+                return Err(SasError::Io {
+                    action: "reading",
+                    path: meta_path,
+                    source,
+                });
+            }
+        };
+        let parts = Parts {
+            x,
+            labels,
+            target,
+            mask,
+            metadata,
+            present,
+        };
+        assemble(path, parts)
+    }
+
+    /// The file or directory the task was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Time steps `T`.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Input channels `I`.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Outputs `K` (classes for labels).
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// Number of trials `B` in the file.
+    pub fn len(&self) -> usize {
+        self.size
+    }
+
+    /// Whether the task has no trials (never true for a loaded task).
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Whether the task is scored by cross-entropy on labels (else masked MSE on series).
+    pub fn is_classification(&self) -> bool {
+        matches!(self.targets, Targets::Labels(_))
+    }
+
+    /// The labels `[B]`, for a classification task.
+    pub fn labels(&self) -> Option<&[usize]> {
+        match &self.targets {
+            Targets::Labels(l) => Some(l),
+            Targets::Series { .. } => None,
+        }
+    }
+
+    /// The file's metadata (safetensors `__metadata__` or the `.npy` task's `meta.json`).
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
+    /// The trials `idx` (indices into `0..len()`, repeats allowed) as a batch: `x`
+    /// `[T, idx.len(), I]` and labels or series targets and mask `[T, idx.len(), K]`.
+    ///
+    /// # Panics
+    /// If an index is `≥ len()`.
+    pub fn batch(&self, idx: &[usize]) -> TrialBatch {
+        if let Some(&bad) = idx.iter().find(|&&i| i >= self.size) {
+            panic!(
+                "UserTask::batch: trial {bad} out of range (the task has {} trials)",
+                self.size
+            );
+        }
+        let gather = |v: &[f32], width: usize| -> Vec<f32> {
+            let mut out = Vec::with_capacity(self.steps * idx.len() * width);
+            for t in 0..self.steps {
+                for &b in idx {
+                    let o = (t * self.size + b) * width;
+                    out.extend_from_slice(&v[o..o + width]);
+                }
+            }
+            out
+        };
+        let target = match &self.targets {
+            Targets::Labels(l) => TargetData::Labels(idx.iter().map(|&b| l[b]).collect()),
+            Targets::Series { y, mask } => TargetData::Series {
+                y: gather(y, self.outputs),
+                mask: gather(mask, self.outputs),
+            },
+        };
+        TrialBatch {
+            steps: self.steps,
+            size: idx.len(),
+            inputs: self.inputs,
+            outputs: self.outputs,
+            x: gather(&self.x, self.inputs),
+            target,
+        }
+    }
+}
+
+fn task_err(path: &Path, tensor: &str, reason: String) -> SasError {
+    SasError::TaskFile {
+        path: path.to_path_buf(),
+        tensor: tensor.into(),
+        reason,
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| SasError::Io {
+        action: "reading",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Little-endian decoding of fixed-size elements.
+fn le<const N: usize, T>(data: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
+    data.chunks_exact(N)
+        .map(|c| f(c.try_into().expect("chunk of N bytes")))
+        .collect()
+}
+
+/// Elements of a tensor in one of the supported dtypes.
+#[derive(Clone, Debug, PartialEq)]
+enum Elems {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    I32(Vec<i32>),
+    U8(Vec<u8>),
+}
+
+impl Elems {
+    fn dtype(&self) -> &'static str {
+        match self {
+            Elems::F32(_) => "f32",
+            Elems::F64(_) => "f64",
+            Elems::I64(_) => "i64",
+            Elems::I32(_) => "i32",
+            Elems::U8(_) => "u8",
+        }
+    }
+}
+
+/// One tensor as read, before validation.
+struct Raw {
+    file: PathBuf,
+    name: String,
+    shape: Vec<usize>,
+    data: Elems,
+}
+
+impl Raw {
+    fn err(&self, reason: String) -> SasError {
+        task_err(&self.file, &self.name, reason)
+    }
+
+    /// Float values as finite f32 (f64 rounded).
+    fn floats(self) -> Result<Vec<f32>> {
+        let (v, wide) = match self.data {
+            Elems::F32(v) => (v, None),
+            Elems::F64(d) => (d.iter().map(|&a| a as f32).collect::<Vec<f32>>(), Some(d)),
+            d => {
+                return Err(task_err(
+                    &self.file,
+                    &self.name,
+                    format!(
+                        "dtype {} is not supported here; store floats (f32 or f64)",
+                        d.dtype()
+                    ),
+                ));
+            }
+        };
+        if let Some(i) = v.iter().position(|a| !a.is_finite()) {
+            let what = match &wide {
+                Some(d) if d[i].is_finite() => format!("{} (too large for f32)", d[i]),
+                _ => v[i].to_string(),
+            };
+            return Err(task_err(
+                &self.file,
+                &self.name,
+                format!(
+                    "value at index {:?} is {what}; all values must be finite",
+                    multi_index(&self.shape, i)
+                ),
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Integer class labels.
+    fn labels(&self) -> Result<Vec<usize>> {
+        let bad = |i: usize, what: String| self.err(format!("label at index {i} is {what}"));
+        let check_int = |i: usize, a: i64| -> Result<usize> {
+            if a < 0 {
+                return Err(bad(i, format!("{a}; labels must be ≥ 0")));
+            }
+            usize::try_from(a).map_err(|_| bad(i, format!("{a}; too large")))
+        };
+        let check_float = |i: usize, a: f64| -> Result<usize> {
+            if !a.is_finite() || a.fract() != 0.0 {
+                return Err(bad(i, format!("{a}; labels must be integers")));
+            }
+            if a < 0.0 {
+                return Err(bad(i, format!("{a}; labels must be ≥ 0")));
+            }
+            if a >= MAX_CLASSES as f64 {
+                return Err(bad(i, format!("{a}; labels must be < {MAX_CLASSES}")));
+            }
+            Ok(a as usize)
+        };
+        match &self.data {
+            Elems::I64(v) => v.iter().enumerate().map(|(i, &a)| check_int(i, a)).collect(),
+            Elems::I32(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| check_int(i, a.into()))
+                .collect(),
+            Elems::U8(v) => Ok(v.iter().map(|&a| a.into()).collect()),
+            Elems::F32(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| check_float(i, a.into()))
+                .collect(),
+            Elems::F64(v) => v.iter().enumerate().map(|(i, &a)| check_float(i, a)).collect(),
+        }
+    }
+}
+
+/// The multi-index of flat element `i` of a row-major tensor of `shape`.
+fn multi_index(shape: &[usize], mut i: usize) -> Vec<usize> {
+    let mut ix = vec![0; shape.len()];
+    for (k, &d) in shape.iter().enumerate().rev() {
+        if d > 0 {
+            ix[k] = i % d;
+            i /= d;
+        }
+    }
+    ix
+}
+
+/// The tensors of a task file, before validation.
+struct Parts {
+    x: Raw,
+    labels: Option<Raw>,
+    target: Option<Raw>,
+    mask: Option<Raw>,
+    metadata: HashMap<String, String>,
+    /// Names of the tensors (or files) present, for messages.
+    present: Vec<String>,
+}
+
+/// Validates the parts and builds the task.
+fn assemble(path: &Path, p: Parts) -> Result<UserTask> {
+    let x = p.x;
+    let &[steps, size, inputs] = x.shape.as_slice() else {
+        return Err(x.err(format!(
+            "shape {:?} is not 3-D; `x` must be [T, B, I] (time, trials, inputs)",
+            x.shape
+        )));
+    };
+    if steps == 0 || size == 0 || inputs == 0 {
+        return Err(x.err(format!(
+            "shape {:?} is empty; `x` must be [T, B, I] with T, B, I ≥ 1",
+            x.shape
+        )));
+    }
+    let meta_outputs = match p.metadata.get("outputs") {
+        None => None,
+        Some(s) => Some(s.trim().parse::<usize>().map_err(|_| SasError::Metadata {
+            key: "outputs".into(),
+            path: path.to_path_buf(),
+            reason: format!("`{s}` is not a non-negative integer"),
+        })?),
+    };
+    let meta_err = |reason: String| SasError::Metadata {
+        key: "outputs".into(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (outputs, targets) = match (p.labels, p.target, p.mask) {
+        (Some(l), None, None) => {
+            if l.shape != [size] {
+                return Err(l.err(format!(
+                    "shape {:?} does not match x's B = {size}; `labels` must be [B] = [{size}]",
+                    l.shape
+                )));
+            }
+            let labels = l.labels()?;
+            if let Some((i, &c)) = labels.iter().enumerate().find(|(_, c)| **c >= MAX_CLASSES) {
+                return Err(l.err(format!(
+                    "label at index {i} is {c}; labels must be < {MAX_CLASSES}"
+                )));
+            }
+            let needed = labels.iter().max().map_or(0, |m| m + 1);
+            let outputs = match meta_outputs {
+                Some(k) if k < needed => {
+                    return Err(meta_err(format!(
+                        "{k} outputs, but `labels` holds class {}",
+                        needed - 1
+                    )));
+                }
+                Some(k) if k > MAX_CLASSES => {
+                    return Err(meta_err(format!("{k} outputs exceeds the limit {MAX_CLASSES}")));
+                }
+                Some(k) => k,
+                None => needed,
+            };
+            if outputs < 2 {
+                return Err(l.err(format!(
+                    "every label is 0, so there is only {outputs} class; give at least two classes \
+                     or set metadata `outputs`"
+                )));
+            }
+            (outputs, Targets::Labels(labels))
+        }
+        (None, Some(t), Some(m)) => {
+            let &[tt, tb, k] = t.shape.as_slice() else {
+                return Err(t.err(format!(
+                    "shape {:?} is not 3-D; `target` must be [T, B, K]",
+                    t.shape
+                )));
+            };
+            if (tt, tb) != (steps, size) {
+                return Err(t.err(format!(
+                    "shape {:?} does not match x's [T, B] = [{steps}, {size}]; `target` must be \
+                     [{steps}, {size}, K]",
+                    t.shape
+                )));
+            }
+            if k == 0 {
+                return Err(t.err(format!("shape {:?} has K = 0 outputs", t.shape)));
+            }
+            if m.shape != t.shape {
+                return Err(m.err(format!(
+                    "shape {:?} differs from target's {:?}; `mask` must match `target`",
+                    m.shape, t.shape
+                )));
+            }
+            if let Some(mk) = meta_outputs.filter(|&mk| mk != k) {
+                return Err(meta_err(format!("{mk} outputs, but `target` has K = {k}")));
+            }
+            let y = t.floats()?;
+            let mfile = (m.file.clone(), m.name.clone(), m.shape.clone());
+            let mask = m.floats()?;
+            let merr = |reason: String| task_err(&mfile.0, &mfile.1, reason);
+            if let Some(i) = mask.iter().position(|&v| v < 0.0) {
+                return Err(merr(format!(
+                    "value at index {:?} is {}; mask values must be ≥ 0",
+                    multi_index(&mfile.2, i),
+                    mask[i]
+                )));
+            }
+            if mask.iter().all(|&v| v == 0.0) {
+                return Err(merr("mask is 0 everywhere, so nothing would be scored".into()));
+            }
+            (k, Targets::Series { y, mask })
+        }
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(task_err(
+                path,
+                "labels",
+                "the task has both `labels` and `target`/`mask`; give labels (cross-entropy) or \
+                 target + mask (MSE), not both"
+                    .into(),
+            ));
+        }
+        (None, Some(_), None) => {
+            return Err(task_err(
+                path,
+                "mask",
+                "`target` is given without `mask` (use a mask of ones to score every step)".into(),
+            ));
+        }
+        (None, None, Some(_)) => {
+            return Err(task_err(
+                path,
+                "target",
+                "`mask` is given without `target`".into(),
+            ));
+        }
+        (None, None, None) => {
+            return Err(task_err(
+                path,
+                "labels",
+                format!(
+                    "the task needs `labels`, or `target` and `mask`; found only {:?}",
+                    p.present
+                ),
+            ));
+        }
+    };
+    let xv = x.floats()?;
+    Ok(UserTask {
+        path: path.to_path_buf(),
+        steps,
+        size,
+        inputs,
+        outputs,
+        x: xv,
+        targets,
+        metadata: p.metadata,
+    })
+}
+
+/// Reads `meta.json`: a JSON object whose values are strings, numbers or booleans.
+fn parse_meta_json(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
+    let err = |reason: String| SasError::Metadata {
+        key: "meta.json".into(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+    let serde_json::Value::Object(obj) = v else {
+        return Err(err("must be a JSON object such as {\"outputs\": 10}".into()));
+    };
+    obj.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            serde_json::Value::Number(n) => Ok((k, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(err(format!(
+                "value of `{k}` is {other}; use a string, number or boolean"
+            ))),
+        })
+        .collect()
+}
+
+/// A parsed `.npy` array.
+#[derive(Debug, PartialEq)]
+struct Npy {
+    shape: Vec<usize>,
+    data: Elems,
+}
+
+/// Parses a `.npy` file (format 1.0–3.0) held in `bytes`. Errors are plain messages.
+fn parse_npy(bytes: &[u8]) -> std::result::Result<Npy, String> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err("not an .npy file (it does not start with \\x93NUMPY)".into());
+    }
+    let (major, minor) = (bytes[6], bytes[7]);
+    let (hlen, start): (usize, usize) = match major {
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err("truncated .npy header".into());
+            }
+            let n = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            (usize::try_from(n).map_err(|_| "header length too large")?, 12)
+        }
+        _ => {
+            return Err(format!(
+                "unsupported .npy format version {major}.{minor} (1.0–3.0 are read)"
+            ));
+        }
+    };
+    let end = start
+        .checked_add(hlen)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| {
+            format!(
+                "header length {hlen} runs past the end of the file ({} bytes)",
+                bytes.len()
+            )
+        })?;
+    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "header is not text".to_string())?;
+    let (descr, fortran, shape) = parse_header(header).map_err(|e| format!("header {header:?}: {e}"))?;
+    if fortran {
+        return Err("Fortran-order arrays are not supported; save np.ascontiguousarray(a)".into());
+    }
+    let size = match descr.as_str() {
+        "<f4" | "<i4" => 4,
+        "<f8" | "<i8" => 8,
+        "|u1" | "<u1" => 1,
+        d if d.starts_with('>') => {
+            return Err(format!(
+                "big-endian dtype `{d}` is not supported; convert with a.astype('<{}')",
+                &d[1..]
+            ));
+        }
+        d if d.contains('O') => return Err(format!("object arrays (`{d}`) are not supported")),
+        d => {
+            return Err(format!(
+                "dtype `{d}` is not supported (use <f4, <f8, <i8, <i4 or |u1)"
+            ));
+        }
+    };
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| format!("shape {shape:?} overflows"))?;
+    let data = &bytes[end..];
+    if count.checked_mul(size) != Some(data.len()) {
+        return Err(format!(
+            "header promises shape {shape:?} of `{descr}` ({count} values of {size} bytes) but the file \
+             holds {} data bytes",
+            data.len()
+        ));
+    }
+    let data = match descr.as_str() {
+        "<f4" => Elems::F32(le(data, f32::from_le_bytes)),
+        "<f8" => Elems::F64(le(data, f64::from_le_bytes)),
+        "<i4" => Elems::I32(le(data, i32::from_le_bytes)),
+        "<i8" => Elems::I64(le(data, i64::from_le_bytes)),
+        _ => Elems::U8(data.to_vec()),
+    };
+    Ok(Npy { shape, data })
+}
+
+/// A value of the header dictionary.
+enum HVal {
+    Str(String),
+    Bool(bool),
+    Tuple(Vec<usize>),
+}
+
+/// Parses the header dictionary `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`:
+/// exactly these three keys, once each. Returns `(descr, fortran_order, shape)`.
+fn parse_header(h: &str) -> std::result::Result<(String, bool, Vec<usize>), String> {
+    let s = h.as_bytes();
+    let mut i = 0;
+    let ws = |i: &mut usize| {
+        while *i < s.len() && s[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    let expect = |i: &mut usize, c: u8| -> std::result::Result<(), String> {
+        ws(i);
+        if *i < s.len() && s[*i] == c {
+            *i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected `{}` at byte {}", c as char, *i))
+        }
+    };
+    let string = |i: &mut usize| -> std::result::Result<String, String> {
+        ws(i);
+        let q = *s.get(*i).ok_or("unexpected end")?;
+        if q != b'\'' && q != b'"' {
+            return Err(format!("expected a quoted string at byte {}", *i));
+        }
+        let from = *i + 1;
+        let len = s[from..]
+            .iter()
+            .position(|&c| c == q)
+            .ok_or("unterminated string")?;
+        *i = from + len + 1;
+        let v = &h[from..from + len];
+        if v.contains('\\') {
+            return Err("escapes in strings are not supported".into());
+        }
+        Ok(v.to_string())
+    };
+    expect(&mut i, b'{')?;
+    let (mut descr, mut fortran, mut shape) = (None, None, None);
+    loop {
+        ws(&mut i);
+        if s.get(i) == Some(&b'}') {
+            i += 1;
+            break;
+        }
+        let key = string(&mut i)?;
+        expect(&mut i, b':')?;
+        ws(&mut i);
+        let val = match s.get(i) {
+            Some(b'\'' | b'"') => HVal::Str(string(&mut i)?),
+            Some(b'T') if s[i..].starts_with(b"True") => {
+                i += 4;
+                HVal::Bool(true)
+            }
+            Some(b'F') if s[i..].starts_with(b"False") => {
+                i += 5;
+                HVal::Bool(false)
+            }
+            Some(b'(') => {
+                i += 1;
+                let mut dims = Vec::new();
+                loop {
+                    ws(&mut i);
+                    match s.get(i) {
+                        Some(b')') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(c) if c.is_ascii_digit() => {
+                            let from = i;
+                            while i < s.len() && s[i].is_ascii_digit() {
+                                i += 1;
+                            }
+                            let d = h[from..i]
+                                .parse::<usize>()
+                                .map_err(|_| format!("dimension {} too large", &h[from..i]))?;
+                            dims.push(d);
+                            ws(&mut i);
+                            match s.get(i) {
+                                Some(b',') => i += 1,
+                                Some(b')') => {}
+                                _ => return Err(format!("expected `,` or `)` in shape at byte {i}")),
+                            }
+                        }
+                        _ => return Err(format!("expected a non-negative integer in shape at byte {i}")),
+                    }
+                }
+                HVal::Tuple(dims)
+            }
+            Some(b'[' | b'{') => {
+                return Err(format!(
+                    "value of `{key}` is a list or dict (structured dtypes are not supported)"
+                ));
+            }
+            _ => return Err(format!("unsupported value for `{key}` at byte {i}")),
+        };
+        let slot_dup = |set: bool| {
+            if set {
+                Err(format!("duplicate key `{key}`"))
+            } else {
+                Ok(())
+            }
+        };
+        match (key.as_str(), val) {
+            ("descr", HVal::Str(v)) => {
+                slot_dup(descr.is_some())?;
+                descr = Some(v);
+            }
+            ("fortran_order", HVal::Bool(v)) => {
+                slot_dup(fortran.is_some())?;
+                fortran = Some(v);
+            }
+            ("shape", HVal::Tuple(v)) => {
+                slot_dup(shape.is_some())?;
+                shape = Some(v);
+            }
+            ("descr" | "fortran_order" | "shape", _) => return Err(format!("`{key}` has the wrong type")),
+            (k, _) => return Err(format!("unknown key `{k}`")),
+        }
+        ws(&mut i);
+        match s.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => {}
+            _ => return Err(format!("expected `,` or `}}` at byte {i}")),
+        }
+    }
+    ws(&mut i);
+    if i != s.len() {
+        return Err(format!("unexpected text after the dictionary at byte {i}"));
+    }
+    match (descr, fortran, shape) {
+        (Some(d), Some(f), Some(s)) => Ok((d, f, s)),
+        _ => Err("the header must hold `descr`, `fortran_order` and `shape`".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::tensors::TensorWriter;
+
+    /// A `.npy` file (version `major`) with the given descr, shape and raw data bytes.
+    fn npy_bytes(major: u8, descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let shape_s = match dims.len() {
+            1 => format!("({},)", dims[0]),
+            _ => format!("({})", dims.join(", ")),
+        };
+        let f = if fortran { "True" } else { "False" };
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': {f}, 'shape': {shape_s}, }}");
+        let pre = if major == 1 { 10 } else { 12 };
+        while (pre + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut b = b"\x93NUMPY".to_vec();
+        b.extend([major, 0]);
+        if major == 1 {
+            b.extend((h.len() as u16).to_le_bytes());
+        } else {
+            b.extend((h.len() as u32).to_le_bytes());
+        }
+        b.extend(h.as_bytes());
+        b.extend(data);
+        b
+    }
+
+    fn f32_bytes(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|a| a.to_le_bytes()).collect()
+    }
+
+    /// A scratch directory unique to this process and test.
+    struct Scratch(PathBuf);
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let d = std::env::temp_dir().join(format!("sasnet-user-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Scratch(d)
+        }
+        fn write(&self, name: &str, bytes: &[u8]) {
+            std::fs::write(self.0.join(name), bytes).unwrap();
+        }
+    }
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// x [T=2, B=3, I=2] with x[t,b,i] = 100 t + 10 b + i.
+    fn xs() -> Vec<f32> {
+        let mut v = Vec::new();
+        for t in 0..2 {
+            for b in 0..3 {
+                for i in 0..2 {
+                    v.push((100 * t + 10 * b + i) as f32);
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn npy_parses_each_dtype_and_version() {
+        let x = parse_npy(&npy_bytes(
+            1,
+            "<f4",
+            false,
+            &[2, 3],
+            &f32_bytes(&[1., 2., 3., 4., 5., 6.]),
+        ))
+        .unwrap();
+        assert_eq!(x.shape, [2, 3]);
+        assert_eq!(x.data, Elems::F32(vec![1., 2., 3., 4., 5., 6.]));
+        let d: Vec<u8> = [1.5f64, -2.0].iter().flat_map(|a| a.to_le_bytes()).collect();
+        assert_eq!(
+            parse_npy(&npy_bytes(2, "<f8", false, &[2], &d)).unwrap().data,
+            Elems::F64(vec![1.5, -2.0])
+        );
+        let d: Vec<u8> = [7i64, -1].iter().flat_map(|a| a.to_le_bytes()).collect();
+        assert_eq!(
+            parse_npy(&npy_bytes(1, "<i8", false, &[2], &d)).unwrap().data,
+            Elems::I64(vec![7, -1])
+        );
+        let d: Vec<u8> = [3i32, 4].iter().flat_map(|a| a.to_le_bytes()).collect();
+        assert_eq!(
+            parse_npy(&npy_bytes(3, "<i4", false, &[2], &d)).unwrap().data,
+            Elems::I32(vec![3, 4])
+        );
+        let u = parse_npy(&npy_bytes(1, "|u1", false, &[1, 3], &[0, 9, 255])).unwrap();
+        assert_eq!((u.shape, u.data), (vec![1, 3], Elems::U8(vec![0, 9, 255])));
+        // Scalars and empty arrays.
+        assert_eq!(
+            parse_npy(&npy_bytes(1, "|u1", false, &[], &[5])).unwrap().data,
+            Elems::U8(vec![5])
+        );
+        assert_eq!(
+            parse_npy(&npy_bytes(1, "<f4", false, &[0, 4], &[]))
+                .unwrap()
+                .shape,
+            [0, 4]
+        );
+        // What numpy itself writes (version 1.0, double quotes tolerated too).
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        let h = "{\"descr\": \"|u1\", \"fortran_order\": False, \"shape\": (2,)}\n";
+        b.extend((h.len() as u16).to_le_bytes());
+        b.extend(h.as_bytes());
+        b.extend([1, 2]);
+        assert_eq!(parse_npy(&b).unwrap().data, Elems::U8(vec![1, 2]));
+    }
+
+    #[test]
+    fn npy_rejects_malformed_headers() {
+        let ok = npy_bytes(1, "<f4", false, &[2], &f32_bytes(&[1.0, 2.0]));
+        let check = |bytes: &[u8], needle: &str| {
+            let e = parse_npy(bytes).unwrap_err();
+            assert!(e.contains(needle), "{e:?} lacks {needle:?}");
+        };
+        check(b"", "not an .npy");
+        check(b"PK\x03\x04 zip file.....", "not an .npy");
+        check(&ok[..9], "not an .npy");
+        let mut v = ok.clone();
+        v[6] = 4;
+        check(&v, "version 4.0");
+        check(
+            &npy_bytes(1, "<f4", true, &[2], &f32_bytes(&[1.0, 2.0])),
+            "Fortran",
+        );
+        check(&npy_bytes(1, ">f4", false, &[2], &[0; 8]), "big-endian");
+        check(&npy_bytes(1, "|O", false, &[2], &[0; 16]), "object");
+        check(&npy_bytes(1, "<c8", false, &[2], &[0; 16]), "not supported");
+        // A lying header: a huge shape over a few bytes is refused before any allocation.
+        check(
+            &npy_bytes(1, "<f4", false, &[1 << 40, 1 << 20], &[0; 8]),
+            "header promises",
+        );
+        check(
+            &npy_bytes(1, "<f8", false, &[usize::MAX, 3], &[0; 8]),
+            "overflows",
+        );
+        check(&npy_bytes(1, "<f4", false, &[3], &[0; 8]), "holds 8 data bytes");
+        check(&npy_bytes(1, "<f4", false, &[1], &[0; 8]), "holds 8 data bytes");
+        // Header length past the end of the file.
+        let mut v = ok.clone();
+        v[8..10].copy_from_slice(&60000u16.to_le_bytes());
+        check(&v, "runs past the end");
+        let mut v = npy_bytes(2, "<f4", false, &[2], &f32_bytes(&[1.0, 2.0]));
+        v[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        check(&v, "runs past the end");
+        // Broken dictionaries.
+        let raw = |h: &str| {
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend((h.len() as u16).to_le_bytes());
+            b.extend(h.as_bytes());
+            b
+        };
+        check(&raw("{'descr': '<f4', 'shape': (0,)}"), "must hold");
+        check(
+            &raw("{'descr': '<f4', 'fortran_order': False, 'shape': (0,), 'x': 1}"),
+            "unsupported value",
+        );
+        check(
+            &raw("{'descr': '<f4', 'fortran_order': False, 'shape': (0,), 'x': 'a'}"),
+            "unknown key",
+        );
+        check(
+            &raw("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (0,)}"),
+            "duplicate",
+        );
+        check(
+            &raw("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (0,)}"),
+            "structured",
+        );
+        check(
+            &raw("{'descr': '<f4', 'fortran_order': 0, 'shape': (0,)}"),
+            "unsupported value",
+        );
+        check(
+            &raw("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}"),
+            "non-negative",
+        );
+        check(
+            &raw("{'descr': '<f4', 'fortran_order': False, 'shape': (2L,)}"),
+            "expected `,`",
+        );
+        check(
+            &raw("{'descr': '<f4', 'fortran_order': False, 'shape': '2'}"),
+            "wrong type",
+        );
+        check(
+            &raw("{'descr': '<f4', 'fortran_order': False, 'shape': (0,)} junk"),
+            "after the dictionary",
+        );
+        check(&raw("{'descr: '<f4'"), "expected");
+        check(
+            &raw("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,)}"),
+            "too large",
+        );
+        check(&raw("\u{ff}"), "expected `{`");
+    }
+
+    #[test]
+    fn npy_directory_round_trip_with_labels() {
+        let s = Scratch::new("labels");
+        s.write(
+            "x.npy",
+            &npy_bytes(1, "<f4", false, &[2, 3, 2], &f32_bytes(&xs())),
+        );
+        let l: Vec<u8> = [2i64, 0, 1].iter().flat_map(|a| a.to_le_bytes()).collect();
+        s.write("labels.npy", &npy_bytes(1, "<i8", false, &[3], &l));
+        let task = UserTask::load(&s.0).unwrap();
+        assert_eq!(
+            (task.steps(), task.len(), task.inputs(), task.outputs()),
+            (2, 3, 2, 3)
+        );
+        assert!(task.is_classification() && !task.is_empty());
+        let b = task.batch(&[2, 0]);
+        assert_eq!((b.steps, b.size, b.inputs, b.outputs), (2, 2, 2, 3));
+        assert_eq!(b.x, [20., 21., 0., 1., 120., 121., 100., 101.]);
+        assert_eq!(b.target, TargetData::Labels(vec![1, 2]));
+        // More outputs from meta.json.
+        s.write("meta.json", br#"{"outputs": 10, "name": "toy"}"#);
+        let task = UserTask::load(&s.0).unwrap();
+        assert_eq!(task.outputs(), 10);
+        assert_eq!(task.metadata()["name"], "toy");
+        s.write("meta.json", br#"{"outputs": 2}"#);
+        let e = UserTask::load(&s.0).unwrap_err().to_string();
+        assert!(e.contains("outputs") && e.contains("class 2"), "{e}");
+        s.write("meta.json", b"[1]");
+        assert!(
+            UserTask::load(&s.0)
+                .unwrap_err()
+                .to_string()
+                .contains("JSON object")
+        );
+    }
+
+    #[test]
+    fn npy_prefix_pair_with_series() {
+        let s = Scratch::new("series");
+        s.write(
+            "train_x.npy",
+            &npy_bytes(2, "<f4", false, &[2, 3, 2], &f32_bytes(&xs())),
+        );
+        let y: Vec<f32> = (0..6).map(|v| v as f32 * 0.5).collect();
+        let y64: Vec<u8> = y.iter().flat_map(|&a| f64::from(a).to_le_bytes()).collect();
+        s.write("train_target.npy", &npy_bytes(1, "<f8", false, &[2, 3, 1], &y64));
+        let m = [1f32, 1., 0., 0., 1., 1.];
+        s.write(
+            "train_mask.npy",
+            &npy_bytes(1, "<f4", false, &[2, 3, 1], &f32_bytes(&m)),
+        );
+        let task = UserTask::load(s.0.join("train_x.npy")).unwrap();
+        assert_eq!(task.outputs(), 1);
+        assert!(!task.is_classification() && task.labels().is_none());
+        let b = task.batch(&[1, 1]);
+        assert_eq!(
+            b.target,
+            TargetData::Series {
+                y: vec![0.5, 0.5, 2.0, 2.0],
+                mask: vec![1.0, 1.0, 1.0, 1.0]
+            }
+        );
+        let e = UserTask::load(s.0.join("train_target.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("<prefix>x.npy"), "{e}");
+        // A malformed file names itself and its tensor.
+        s.write(
+            "train_mask.npy",
+            &npy_bytes(1, ">f4", false, &[2, 3, 1], &[0; 24]),
+        );
+        let e = UserTask::load(s.0.join("train_x.npy")).unwrap_err().to_string();
+        assert!(
+            e.contains("train_mask.npy") && e.contains("`mask`") && e.contains("big-endian"),
+            "{e}"
+        );
+        std::fs::remove_file(s.0.join("train_mask.npy")).unwrap();
+        let e = UserTask::load(s.0.join("train_x.npy")).unwrap_err().to_string();
+        assert!(e.contains("without `mask`"), "{e}");
+        let e = UserTask::load(s.0.join("nothing_x.npy")).unwrap_err().to_string();
+        assert!(e.contains("no input file"), "{e}");
+    }
+
+    fn st(build: impl FnOnce(&mut TensorWriter)) -> Result<UserTask> {
+        let mut w = TensorWriter::new();
+        build(&mut w);
+        UserTask::from_safetensors_bytes(Path::new("task.safetensors"), w.to_bytes().unwrap())
+    }
+
+    fn st_err(build: impl FnOnce(&mut TensorWriter), needles: &[&str]) {
+        let e = st(build).unwrap_err().to_string();
+        for n in needles {
+            assert!(e.contains(n), "{e:?} lacks {n:?}");
+        }
+    }
+
+    #[test]
+    fn safetensors_round_trip() {
+        let labels = |w: &mut TensorWriter, dtype: Dtype, bytes: Vec<u8>| {
+            w.add("x", &[2, 3, 2], &xs());
+            w.add_raw("labels", dtype, &[3], bytes);
+        };
+        for (dtype, bytes) in [
+            (
+                Dtype::I64,
+                [1i64, 0, 4]
+                    .iter()
+                    .flat_map(|a| a.to_le_bytes())
+                    .collect::<Vec<u8>>(),
+            ),
+            (
+                Dtype::I32,
+                [1i32, 0, 4].iter().flat_map(|a| a.to_le_bytes()).collect(),
+            ),
+            (Dtype::U8, vec![1, 0, 4]),
+            (Dtype::F32, f32_bytes(&[1.0, 0.0, 4.0])),
+        ] {
+            let t = st(|w| labels(w, dtype, bytes)).unwrap();
+            assert_eq!(t.labels(), Some(&[1usize, 0, 4][..]));
+            assert_eq!(t.outputs(), 5);
+            let b = t.batch(&[0, 1, 2]);
+            assert_eq!(b.x, xs());
+            assert_eq!(b.one_hot()[..5], [0., 1., 0., 0., 0.]);
+        }
+        let t = st(|w| {
+            labels(w, Dtype::U8, vec![1, 0, 1]);
+            w.meta("outputs", "4");
+        })
+        .unwrap();
+        assert_eq!(t.outputs(), 4);
+        // Series targets (f64 target is rounded to f32).
+        let t = st(|w| {
+            w.add("x", &[2, 3, 2], &xs());
+            w.add("target", &[2, 3, 2], &[0.25f64; 12]);
+            w.add("mask", &[2, 3, 2], &[1f32; 12]);
+        })
+        .unwrap();
+        assert_eq!((t.outputs(), t.path()), (2, Path::new("task.safetensors")));
+        let b = t.batch(&[]);
+        assert_eq!((b.size, b.x.len()), (0, 0));
+    }
+
+    #[test]
+    fn safetensors_errors_name_file_tensor_and_problem() {
+        let x = |w: &mut TensorWriter| {
+            w.add("x", &[2, 3, 2], &xs());
+        };
+        st_err(|_| {}, &["`x` is missing", "task.safetensors"]);
+        st_err(
+            |w| {
+                w.add("x", &[6, 2], &xs())
+                    .add_raw("labels", Dtype::U8, &[3], vec![0, 1, 0]);
+            },
+            &["`x`", "not 3-D"],
+        );
+        st_err(
+            |w| {
+                w.add("x", &[0, 3, 2], &[0f32; 0])
+                    .add_raw("labels", Dtype::U8, &[3], vec![0, 1, 0]);
+            },
+            &["empty"],
+        );
+        st_err(
+            |w| {
+                let mut v = xs();
+                v[7] = f32::NAN;
+                w.add("x", &[2, 3, 2], &v)
+                    .add_raw("labels", Dtype::U8, &[3], vec![0, 1, 0]);
+            },
+            &["task.safetensors", "`x`", "[1, 0, 1]", "NaN"],
+        );
+        st_err(
+            |w| {
+                w.add("x", &[2, 3, 2], &[1e300f64; 12])
+                    .add_raw("labels", Dtype::U8, &[3], vec![0, 1, 0]);
+            },
+            &["too large for f32"],
+        );
+        st_err(
+            |w| {
+                w.add("x", &[2, 3, 2], &xs())
+                    .add_raw("labels", Dtype::I16, &[3], vec![0; 6]);
+            },
+            &["`labels`", "I16"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add_raw(
+                    "labels",
+                    Dtype::I64,
+                    &[3],
+                    [0i64, -3, 1].iter().flat_map(|a| a.to_le_bytes()).collect(),
+                );
+            },
+            &["`labels`", "index 1", "-3", "≥ 0"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("labels", &[3], &[0f32, 1.5, 1.0]);
+            },
+            &["`labels`", "1.5", "integers"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("labels", &[3], &[0f32, f32::NAN, 1.0]);
+            },
+            &["`labels`", "NaN"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add_raw("labels", Dtype::U8, &[4], vec![0, 1, 0, 1]);
+            },
+            &["`labels`", "[4]", "B = 3"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add_raw("labels", Dtype::U8, &[3], vec![0; 3]);
+            },
+            &["only 1 class"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add_raw(
+                    "labels",
+                    Dtype::I32,
+                    &[3],
+                    [0i32, 1 << 20, 1].iter().flat_map(|a| a.to_le_bytes()).collect(),
+                );
+            },
+            &["labels must be <"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add_raw("labels", Dtype::U8, &[3], vec![0, 1, 0])
+                    .meta("outputs", "many");
+            },
+            &["metadata `outputs`", "many"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("target", &[2, 4, 1], &[0f32; 8])
+                    .add("mask", &[2, 4, 1], &[1f32; 8]);
+            },
+            &["`target`", "[2, 4, 1]", "[2, 3]"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("target", &[2, 3, 1], &[0f32; 6])
+                    .add("mask", &[2, 3, 2], &[1f32; 12]);
+            },
+            &["`mask`", "differs"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("target", &[2, 3, 1], &[0f32; 6])
+                    .add("mask", &[2, 3, 1], &[1f32, 1., -1., 1., 1., 1.]);
+            },
+            &["`mask`", "≥ 0"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("target", &[2, 3, 1], &[0f32; 6])
+                    .add("mask", &[2, 3, 1], &[0f32; 6]);
+            },
+            &["`mask`", "0 everywhere"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("target", &[2, 3, 1], &[0f32, 0., f32::INFINITY, 0., 0., 0.])
+                    .add("mask", &[2, 3, 1], &[1f32; 6]);
+            },
+            &["`target`", "inf"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("target", &[2, 3, 1], &[0f32; 6])
+                    .add("mask", &[2, 3, 1], &[1f32; 6])
+                    .meta("outputs", "3");
+            },
+            &["K = 1"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("target", &[2, 3, 1], &[0f32; 6])
+                    .add("mask", &[2, 3, 1], &[1f32; 6])
+                    .add_raw("labels", Dtype::U8, &[3], vec![0, 1, 0]);
+            },
+            &["both"],
+        );
+        st_err(
+            |w| {
+                x(w);
+                w.add("targets", &[2, 3, 1], &[0f32; 6]);
+            },
+            &["needs `labels`", "\"targets\""],
+        );
+        let e = UserTask::from_safetensors_bytes(Path::new("junk.bin"), vec![1, 2, 3]).unwrap_err();
+        assert!(e.to_string().contains("junk.bin"), "{e}");
+    }
+
+    #[test]
+    fn load_reads_a_safetensors_file() {
+        let s = Scratch::new("st");
+        let mut w = TensorWriter::new();
+        w.add("x", &[2, 3, 2], &xs()).add("labels", &[3], &[1f64, 0., 1.]);
+        w.write(&s.0.join("t.safetensors")).unwrap();
+        let t = UserTask::load(s.0.join("t.safetensors")).unwrap();
+        assert_eq!((t.len(), t.outputs()), (3, 2));
+        let e = UserTask::load(s.0.join("missing.safetensors"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.safetensors"), "{e}");
+    }
+
+    #[test]
+    #[should_panic(expected = "out of range")]
+    fn batch_index_out_of_range_panics() {
+        let t = st(|w| {
+            w.add("x", &[2, 3, 2], &xs())
+                .add_raw("labels", Dtype::U8, &[3], vec![0, 1, 0]);
+        })
+        .unwrap();
+        t.batch(&[3]);
+    }
+}
