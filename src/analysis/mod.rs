@@ -1,0 +1,126 @@
+//! Analyses of trained ensembles (DESIGN §5): each submodule takes run data in and gives a
+//! plain result out (serde-serializable, written as CSV/JSON), plus a figure.
+//!
+//! [`RunData`] is what every analysis starts from: the resolved configuration, the final
+//! network (checkpoint), the per-epoch parameter history (when the run kept one) and the
+//! per-epoch metrics.
+
+use crate::config::Config;
+use crate::error::{Result, SasError};
+use crate::io::tensors::TensorFile;
+use crate::net::SasNet;
+use crate::train::{checkpoint, files};
+use std::path::{Path, PathBuf};
+
+/// The per-epoch metrics of a run (`metrics.csv`), as named numeric columns.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    /// Column names.
+    pub header: Vec<String>,
+    /// Rows; empty fields are NaN.
+    pub rows: Vec<Vec<f64>>,
+}
+
+impl Metrics {
+    /// Parses `metrics.csv` text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Metrics> {
+        let mut lines = text.lines();
+        let header: Vec<String> = lines
+            .next()
+            .ok_or_else(|| SasError::InvalidValue {
+                name: source.into(),
+                reason: "empty metrics file".into(),
+            })?
+            .split(',')
+            .map(String::from)
+            .collect();
+        let mut rows = Vec::new();
+        for (i, l) in lines.enumerate() {
+            let row: Vec<f64> = l.split(',').map(|f| f.trim().parse::<f64>().unwrap_or(f64::NAN)).collect();
+            if row.len() != header.len() {
+                return Err(SasError::InvalidValue {
+                    name: source.into(),
+                    reason: format!("row {} has {} fields, the header {}", i + 2, row.len(), header.len()),
+                });
+            }
+            rows.push(row);
+        }
+        Ok(Metrics { header, rows })
+    }
+
+    /// The values of column `name` (one per epoch), if it exists.
+    pub fn column(&self, name: &str) -> Option<Vec<f64>> {
+        let i = self.header.iter().position(|h| h == name)?;
+        Some(self.rows.iter().map(|r| r[i]).collect())
+    }
+}
+
+/// Everything an analysis may need from one run directory.
+pub struct RunData {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Its resolved configuration.
+    pub cfg: Config,
+    /// The network of the latest checkpoint.
+    pub net: SasNet<f32>,
+    /// Completed epochs of that checkpoint.
+    pub epoch: usize,
+    /// Per-epoch metrics.
+    pub metrics: Metrics,
+}
+
+impl RunData {
+    /// Loads the configuration, checkpoint and metrics of `dir`.
+    pub fn load(dir: &Path) -> Result<RunData> {
+        let (cfg, net, epoch) = crate::train::load_run(dir)?;
+        let mpath = dir.join(files::METRICS);
+        let text = std::fs::read_to_string(&mpath).map_err(|source| SasError::Io {
+            action: "reading",
+            path: mpath.clone(),
+            source,
+        })?;
+        let metrics = Metrics::parse(&text, &mpath.display().to_string())?;
+        Ok(RunData {
+            dir: dir.to_path_buf(),
+            cfg,
+            net,
+            epoch,
+            metrics,
+        })
+    }
+
+    /// The per-epoch parameter history `(epoch, network)`, sorted by epoch (epoch 0 = the
+    /// initialization); empty if the run kept none (`train.history = false`).
+    pub fn history(&self) -> Result<Vec<(usize, SasNet<f32>)>> {
+        let hdir = self.dir.join(files::HISTORY);
+        let Ok(entries) = std::fs::read_dir(&hdir) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let Some(num) = name.strip_prefix("epoch-").and_then(|s| s.strip_suffix(".safetensors")) else {
+                continue;
+            };
+            let Ok(epoch) = num.parse::<usize>() else {
+                continue;
+            };
+            let f = TensorFile::open(&p)?;
+            out.push((epoch, checkpoint::read_params(&f)?));
+        }
+        out.sort_by_key(|(e, _)| *e);
+        Ok(out)
+    }
+
+    /// The folder for analysis outputs of this run (`<run>/analysis/<name>`), created.
+    pub fn out_dir(&self, name: &str) -> Result<PathBuf> {
+        let d = self.dir.join("analysis").join(name);
+        std::fs::create_dir_all(&d).map_err(|source| SasError::Io {
+            action: "creating",
+            path: d.clone(),
+            source,
+        })?;
+        Ok(d)
+    }
+}
