@@ -88,6 +88,30 @@ pub enum SasError {
         /// What is wrong.
         reason: String,
     },
+    /// An IDX (MNIST) file is malformed: bad magic, inconsistent sizes, corrupt gzip, bad labels.
+    #[error("{path}: not a valid IDX file: {reason}")]
+    Idx {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A data set directory is missing, incomplete or inconsistent.
+    #[error("data in {path}: {reason}")]
+    Data {
+        /// Directory (or file) concerned.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A data file could not be downloaded from any of the mirrors tried.
+    #[error("could not download {name}: {}", failures.join("; "))]
+    Download {
+        /// File name that was requested.
+        name: String,
+        /// One entry per URL tried: `"URL: reason"`.
+        failures: Vec<String>,
+    },
 }
 
 /// Result alias of the library.

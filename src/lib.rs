@@ -4,8 +4,10 @@
 //! `P(w) = π δ(w) + (1-π) N(m, Ξ)`, trained by mean-field generalized back-propagation
 //! through time (gBPTT). See `ARCHITECTURE.md` for the data path and module map.
 
+pub mod analysis;
 pub mod bench;
 pub mod config;
+pub mod data;
 pub mod engine;
 pub mod error;
 pub mod grad;
@@ -14,9 +16,11 @@ pub mod linalg;
 pub mod net;
 pub mod optim;
 pub mod real;
+pub mod report;
 pub mod rng;
 pub mod sas;
 pub mod task;
+pub mod train;
 
 pub use error::{Result, SasError};
 pub use real::Real;

@@ -1,4 +1,6 @@
-//! File formats: safetensors tensors (checkpoints, the `grad` interface) and atomic writes.
+//! File formats: safetensors tensors (checkpoints, the `grad` interface), IDX data files (MNIST)
+//! and atomic writes.
 
 pub mod atomic;
+pub mod idx;
 pub mod tensors;
