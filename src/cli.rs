@@ -180,7 +180,8 @@ fn try_main(cli: Cli) -> Result<()> {
         } => {
             let mut cfg = sasnet::config::Config::preset(&preset)?;
             if let Some(path) = &config {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 cfg.merge_toml(&text, &path.display().to_string())?;
             }
             for s in &sets {
@@ -195,7 +196,8 @@ fn try_main(cli: Cli) -> Result<()> {
             cfg.validate().context("invalid configuration")?;
             anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
             let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
-            let task = sasnet::train::source::TaskData::load(&cfg, data_dir.as_deref()).context("loading the task")?;
+            let task = sasnet::train::source::TaskData::load(&cfg, data_dir.as_deref())
+                .context("loading the task")?;
             let base = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", cfg.preset, cfg.seed)));
             let opts = sasnet::train::TrainOptions {
                 resume,
@@ -204,8 +206,13 @@ fn try_main(cli: Cli) -> Result<()> {
             let run = |k: usize| -> Result<sasnet::train::TrainSummary> {
                 let mut c = cfg.clone();
                 c.seed = cfg.seed + k as u64;
-                let dir = if seeds == 1 { base.clone() } else { base.join(format!("seed-{}", c.seed)) };
-                sasnet::train::train(&c, &task, &dir, &opts).with_context(|| format!("training in {}", dir.display()))
+                let dir = if seeds == 1 {
+                    base.clone()
+                } else {
+                    base.join(format!("seed-{}", c.seed))
+                };
+                sasnet::train::train(&c, &task, &dir, &opts)
+                    .with_context(|| format!("training in {}", dir.display()))
             };
             use rayon::prelude::*;
             let results: Vec<Result<_>> = (0..seeds).into_par_iter().map(run).collect();
@@ -223,7 +230,9 @@ fn try_main(cli: Cli) -> Result<()> {
                         s.epochs,
                         if s.stopped_early { " (early stop)" } else { "" },
                         s.train_loss,
-                        s.test_acc.map(|a| format!("{:.2}%", 100.0 * a)).unwrap_or_else(|| "-".into()),
+                        s.test_acc
+                            .map(|a| format!("{:.2}%", 100.0 * a))
+                            .unwrap_or_else(|| "-".into()),
                         s.wall_s
                     );
                 }
@@ -241,8 +250,8 @@ fn try_main(cli: Cli) -> Result<()> {
             json,
         } => {
             use sasnet::train::eval::{Mode, evaluate};
-            let (cfg, net, epoch) =
-                sasnet::train::load_run(&run_dir).with_context(|| format!("loading the run {}", run_dir.display()))?;
+            let (cfg, net, epoch) = sasnet::train::load_run(&run_dir)
+                .with_context(|| format!("loading the run {}", run_dir.display()))?;
             let mut mode: Mode = mode.parse()?;
             if let Mode::Sampled { every } = &mut mode {
                 if let Some(k) = resample_every {
@@ -250,11 +259,19 @@ fn try_main(cli: Cli) -> Result<()> {
                     *every = k;
                 }
             } else {
-                anyhow::ensure!(resample_every.is_none(), "--resample-every applies to --mode sampled only");
+                anyhow::ensure!(
+                    resample_every.is_none(),
+                    "--resample-every applies to --mode sampled only"
+                );
             }
-            let samples = samples.unwrap_or(if matches!(mode, Mode::Sampled { .. }) { 10 } else { 1 });
+            let samples = samples.unwrap_or(if matches!(mode, Mode::Sampled { .. }) {
+                10
+            } else {
+                1
+            });
             let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
-            let task = sasnet::train::source::TaskData::load(&cfg, data_dir.as_deref()).context("loading the task")?;
+            let task = sasnet::train::source::TaskData::load(&cfg, data_dir.as_deref())
+                .context("loading the task")?;
             let tpc = trials.unwrap_or(cfg.eval.trials_per_condition);
             anyhow::ensure!(tpc >= 1, "--trials must be at least 1");
             let test = task.test_set(&cfg, cfg.eval.batch, limit, tpc);
@@ -272,7 +289,11 @@ fn try_main(cli: Cli) -> Result<()> {
                     100.0 * r.accuracy,
                     100.0 * r.accuracy_std,
                     r.accuracies.len(),
-                    if matches!(mode, Mode::Sampled { .. }) { "sampled networks" } else { "repeats" },
+                    if matches!(mode, Mode::Sampled { .. }) {
+                        "sampled networks"
+                    } else {
+                        "repeats"
+                    },
                     r.trials
                 );
                 for (m, a) in &r.by_modality {
@@ -292,16 +313,25 @@ fn try_main(cli: Cli) -> Result<()> {
                         bad += 1;
                     }
                 }
-                anyhow::ensure!(bad == 0, "{bad} of {} files failed verification in {}", checks.len(), dir.display());
+                anyhow::ensure!(
+                    bad == 0,
+                    "{bad} of {} files failed verification in {}",
+                    checks.len(),
+                    dir.display()
+                );
             }
             DataCmd::Fetch { dir, mirrors } => {
                 let mirrors = if mirrors.is_empty() {
-                    sasnet::data::DEFAULT_MIRRORS.iter().map(|s| s.to_string()).collect()
+                    sasnet::data::DEFAULT_MIRRORS
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
                 } else {
                     mirrors
                 };
-                let r = sasnet::data::fetch(&dir, &mirrors)?;
-                println!("{r:?}");
+                for f in sasnet::data::fetch(&dir, &mirrors)? {
+                    println!("{f}");
+                }
             }
         },
         Command::Grad { input, output, json } => {

@@ -85,10 +85,9 @@ impl Optimizer {
     /// The learning rate of group (`layer`, `kind`) in epoch `epoch` (0-based).
     pub fn lr(&self, layer: usize, kind: usize, epoch: usize) -> f64 {
         let g = group_cfg(&self.cfg, layer, kind);
-        if g.step_every == 0 {
-            g.lr
-        } else {
-            g.lr * g.gamma.powi((epoch / g.step_every) as i32)
+        match epoch.checked_div(g.step_every) {
+            Some(steps) => g.lr * g.gamma.powi(steps as i32),
+            None => g.lr,
         }
     }
 

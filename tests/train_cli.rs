@@ -43,7 +43,10 @@ fn train(out: &Path, epochs: usize, extra: &[&str]) -> Output {
 fn tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
     let bytes = std::fs::read(path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Vec<(String, Vec<u8>)> = st.iter().map(|(n, t)| (n.to_string(), t.data().to_vec())).collect();
+    let mut v: Vec<(String, Vec<u8>)> = st
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.data().to_vec()))
+        .collect();
     v.sort();
     v
 }
@@ -72,12 +75,18 @@ fn same_seed_same_result_for_any_thread_count() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(tensors(&a.join("checkpoint.safetensors")), tensors(&b.join("checkpoint.safetensors")));
+    assert_eq!(
+        tensors(&a.join("checkpoint.safetensors")),
+        tensors(&b.join("checkpoint.safetensors"))
+    );
     assert_eq!(metrics(&a), metrics(&b));
     // A different seed gives a different network.
     let c = d.join("c");
     assert!(train(&c, 8, &["--seed", "2"]).status.success());
-    assert_ne!(tensors(&a.join("checkpoint.safetensors")), tensors(&c.join("checkpoint.safetensors")));
+    assert_ne!(
+        tensors(&a.join("checkpoint.safetensors")),
+        tensors(&c.join("checkpoint.safetensors"))
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -100,7 +109,9 @@ fn killed_run_resumes_to_the_uninterrupted_result() {
             .unwrap();
         let t0 = Instant::now();
         loop {
-            let rows = std::fs::read_to_string(cut.join("metrics.csv")).map(|t| t.lines().count()).unwrap_or(0);
+            let rows = std::fs::read_to_string(cut.join("metrics.csv"))
+                .map(|t| t.lines().count())
+                .unwrap_or(0);
             if rows > kill_after || t0.elapsed() > Duration::from_secs(120) {
                 break;
             }
@@ -108,7 +119,10 @@ fn killed_run_resumes_to_the_uninterrupted_result() {
         }
         child.kill().unwrap(); // SIGKILL: no chance to clean up
         let status = child.wait().unwrap();
-        assert!(!status.success(), "the run finished before it could be killed; make it longer");
+        assert!(
+            !status.success(),
+            "the run finished before it could be killed; make it longer"
+        );
         let o = train(&cut, epochs, &["--resume"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(
@@ -132,7 +146,14 @@ fn divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
     let o = train(
         &out,
         50,
-        &["--set", "optim.rec.m.lr=1e30", "--set", "optim.out.m.lr=1e30", "--set", "optim.kind=\"adam\""],
+        &[
+            "--set",
+            "optim.rec.m.lr=1e30",
+            "--set",
+            "optim.out.m.lr=1e30",
+            "--set",
+            "optim.kind=\"adam\"",
+        ],
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -145,7 +166,10 @@ fn divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint() {
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         for (name, t) in st.iter() {
             if format!("{:?}", t.dtype()) == "F32" {
-                let ok = t.data().chunks_exact(4).all(|c| f32::from_le_bytes(c.try_into().unwrap()).is_finite());
+                let ok = t
+                    .data()
+                    .chunks_exact(4)
+                    .all(|c| f32::from_le_bytes(c.try_into().unwrap()).is_finite());
                 assert!(ok, "{name} holds non-finite values");
             }
         }
@@ -159,24 +183,42 @@ fn invalid_configurations_name_the_key() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--set".into(), "model.alpha=2".into()], "model.alpha"),
         (vec!["--set".into(), "train.epoch=3".into()], "train.epoch"),
-        (vec!["--set".into(), "optim.rec.pi.lr=-1".into()], "optim.rec.pi.lr"),
+        (
+            vec!["--set".into(), "optim.rec.pi.lr=-1".into()],
+            "optim.rec.pi.lr",
+        ),
         (vec!["--set".into(), "optim.kind=sgd".into()], "optim.kind"),
         (vec!["--set".into(), "init.rec.pi=1.5".into()], "init.rec.pi"),
         (vec!["--set".into(), "train.batch=7".into()], "train.batch"),
     ];
     for (args, key) in cases {
-        let o = Command::new(bin()).args(["train", "msi", "--out"]).arg(d.join("x")).args(&args).output().unwrap();
+        let o = Command::new(bin())
+            .args(["train", "msi", "--out"])
+            .arg(d.join("x"))
+            .args(&args)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(key), "{args:?}: expected `{key}` in {err}");
-        assert!(!d.join("x").exists(), "{args:?}: a run directory was created for an invalid config");
+        assert!(
+            !d.join("x").exists(),
+            "{args:?}: a run directory was created for an invalid config"
+        );
     }
     let f = d.join("bad.toml");
     std::fs::write(&f, "[train\nepochs = 3").unwrap();
-    let o = Command::new(bin()).args(["train", "msi", "--config"]).arg(&f).output().unwrap();
+    let o = Command::new(bin())
+        .args(["train", "msi", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.toml"));
-    let o = Command::new(bin()).args(["train", "no-such-preset"]).output().unwrap();
+    let o = Command::new(bin())
+        .args(["train", "no-such-preset"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset"));
     let o = Command::new(bin())
@@ -197,7 +239,12 @@ fn corrupt_or_foreign_checkpoints_are_clear_errors() {
     let ck = run.join("checkpoint.safetensors");
     let good = std::fs::read(&ck).unwrap();
     let eval = |expect: &str| {
-        let o = Command::new(bin()).args(["eval"]).arg(&run).args(["--trials", "1"]).output().unwrap();
+        let o = Command::new(bin())
+            .args(["eval"])
+            .arg(&run)
+            .args(["--trials", "1"])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{expect}: {err}");
         assert!(err.contains(expect), "expected `{expect}` in {err}");
@@ -215,7 +262,12 @@ fn corrupt_or_foreign_checkpoints_are_clear_errors() {
     std::fs::write(&ck, &foreign).unwrap();
     eval("not a sasnet checkpoint");
     std::fs::write(&ck, &good).unwrap();
-    let o = Command::new(bin()).args(["eval"]).arg(&run).args(["--trials", "1", "--json"]).output().unwrap();
+    let o = Command::new(bin())
+        .args(["eval"])
+        .arg(&run)
+        .args(["--trials", "1", "--json"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["task"], "msi");

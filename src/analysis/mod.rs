@@ -36,11 +36,19 @@ impl Metrics {
             .collect();
         let mut rows = Vec::new();
         for (i, l) in lines.enumerate() {
-            let row: Vec<f64> = l.split(',').map(|f| f.trim().parse::<f64>().unwrap_or(f64::NAN)).collect();
+            let row: Vec<f64> = l
+                .split(',')
+                .map(|f| f.trim().parse::<f64>().unwrap_or(f64::NAN))
+                .collect();
             if row.len() != header.len() {
                 return Err(SasError::InvalidValue {
                     name: source.into(),
-                    reason: format!("row {} has {} fields, the header {}", i + 2, row.len(), header.len()),
+                    reason: format!(
+                        "row {} has {} fields, the header {}",
+                        i + 2,
+                        row.len(),
+                        header.len()
+                    ),
                 });
             }
             rows.push(row);
@@ -100,7 +108,10 @@ impl RunData {
         for e in entries.flatten() {
             let p = e.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let Some(num) = name.strip_prefix("epoch-").and_then(|s| s.strip_suffix(".safetensors")) else {
+            let Some(num) = name
+                .strip_prefix("epoch-")
+                .and_then(|s| s.strip_suffix(".safetensors"))
+            else {
                 continue;
             };
             let Ok(epoch) = num.parse::<usize>() else {

@@ -25,7 +25,11 @@ pub fn write_params(w: &mut TensorWriter, net: &SasNet<f32>) {
     }
     w.meta(
         "stochastic",
-        net.stochastic.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(","),
+        net.stochastic
+            .iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
     );
 }
 
@@ -62,7 +66,11 @@ pub fn read_params(f: &TensorFile) -> Result<SasNet<f32>> {
             xi: f.get(&format!("{name}.xi"), &sh)?,
         })
     };
-    let st = f.metadata().get("stochastic").map(String::as_str).unwrap_or("true,true,true");
+    let st = f
+        .metadata()
+        .get("stochastic")
+        .map(String::as_str)
+        .unwrap_or("true,true,true");
     let flags: Vec<bool> = st.split(',').map(|s| s.trim() == "true").collect();
     if flags.len() != 3 {
         return Err(SasError::Metadata {
@@ -94,7 +102,14 @@ pub struct Checkpoint {
 }
 
 /// Writes a checkpoint atomically.
-pub fn save(path: &Path, cfg: &Config, net: &SasNet<f32>, opt: &Optimizer, epoch: usize, wall_s: f64) -> Result<()> {
+pub fn save(
+    path: &Path,
+    cfg: &Config,
+    net: &SasNet<f32>,
+    opt: &Optimizer,
+    epoch: usize,
+    wall_s: f64,
+) -> Result<()> {
     let mut w = TensorWriter::new();
     write_params(&mut w, net);
     opt.save(&mut w);

@@ -86,12 +86,20 @@ pub struct EvalReport {
 }
 
 /// Scored correct/total counts of a batch from its last-step outputs `z_last` `[B, K]`.
-fn score(batch: &TrialBatch, z_last: &[f32], info: Option<&[msi::TrialInfo]>, by_mod: &mut [(u64, u64); 3]) -> (u64, u64) {
+fn score(
+    batch: &TrialBatch,
+    z_last: &[f32],
+    info: Option<&[msi::TrialInfo]>,
+    by_mod: &mut [(u64, u64); 3],
+) -> (u64, u64) {
     let k = batch.outputs;
     let argmax = |r: &[f32]| {
         r.iter()
             .enumerate()
-            .fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+            )
             .0
     };
     let (mut ok, mut n) = (0, 0);
@@ -143,16 +151,30 @@ fn targets<'a>(b: &'a TrialBatch, one_hot: &'a [f32]) -> Targets<'a, f32> {
 
 /// Evaluates `net` on `test` in `mode`; `repeats` independent repeats (sampled networks or
 /// noise draws); `seed` keys every draw.
-pub fn evaluate(net: &SasNet<f32>, cfg: &Config, task: &str, test: &TestSet, mode: Mode, repeats: usize, seed: u64) -> Result<EvalReport> {
+pub fn evaluate(
+    net: &SasNet<f32>,
+    cfg: &Config,
+    task: &str,
+    test: &TestSet,
+    mode: Mode,
+    repeats: usize,
+    seed: u64,
+) -> Result<EvalReport> {
     let repeats = repeats.max(1);
-    let run_one = |rep: usize| -> Result<(f64, f64, u64, [(u64, u64); 3])> {
+    /// (accuracy, loss, scored trials, per-modality (correct, total)).
+    type Repeat = (f64, f64, u64, [(u64, u64); 3]);
+    let run_one = |rep: usize| -> Result<Repeat> {
         let (mut ok, mut n, mut loss, mut lw) = (0u64, 0u64, 0.0f64, 0u64);
         let mut by_mod = [(0u64, 0u64); 3];
         let rseed = derive_seed(seed, &[rep as u64]);
         let mut engine = Engine::<f32>::new(EngineConfig {
             alpha: cfg.test_alpha(),
             sigma: cfg.model.sigma,
-            chunks: if matches!(mode, Mode::Sampled { .. }) { 1 } else { cfg.train.chunks },
+            chunks: if matches!(mode, Mode::Sampled { .. }) {
+                1
+            } else {
+                cfg.train.chunks
+            },
         })?;
         let moments: Option<NetMoments<f32>> = match mode {
             Mode::Mean => Some(net.mean_network()),
@@ -183,9 +205,16 @@ pub fn evaluate(net: &SasNet<f32>, cfg: &Config, task: &str, test: &TestSet, mod
                     let last = out.out_steps.len() - 1;
                     out.z[last * b.size * k..].to_vec()
                 }
-                (None, Mode::Sampled { every }) => {
-                    sampled_forward(net, b, &h0, cfg.test_alpha(), cfg.model.sigma, every, rseed, bseed)
-                }
+                (None, Mode::Sampled { every }) => sampled_forward(
+                    net,
+                    b,
+                    &h0,
+                    cfg.test_alpha(),
+                    cfg.model.sigma,
+                    every,
+                    rseed,
+                    bseed,
+                ),
                 _ => unreachable!("moments exist for every mode but sampled"),
             };
             let info = test.msi_info.get(bi).map(|v| v.as_slice());
@@ -197,7 +226,10 @@ pub fn evaluate(net: &SasNet<f32>, cfg: &Config, task: &str, test: &TestSet, mod
         Ok((acc, if lw > 0 { loss / lw as f64 } else { f64::NAN }, n, by_mod))
     };
     let results: Vec<_> = if matches!(mode, Mode::Sampled { .. }) {
-        (0..repeats).into_par_iter().map(run_one).collect::<Result<Vec<_>>>()?
+        (0..repeats)
+            .into_par_iter()
+            .map(run_one)
+            .collect::<Result<Vec<_>>>()?
     } else {
         (0..repeats).map(run_one).collect::<Result<Vec<_>>>()?
     };
@@ -207,7 +239,9 @@ pub fn evaluate(net: &SasNet<f32>, cfg: &Config, task: &str, test: &TestSet, mod
     let mut by_modality = Vec::new();
     if !test.msi_info.is_empty() {
         for (mi, name) in ["visual", "auditory", "both"].into_iter().enumerate() {
-            let (o, c) = results.iter().fold((0, 0), |a, r| (a.0 + r.3[mi].0, a.1 + r.3[mi].1));
+            let (o, c) = results
+                .iter()
+                .fold((0, 0), |a, r| (a.0 + r.3[mi].0, a.1 + r.3[mi].1));
             by_modality.push((name.to_string(), o as f64 / c.max(1) as f64));
         }
     }
@@ -243,7 +277,11 @@ pub fn sample_layer(l: &crate::sas::SasLayer<f32>, stochastic: bool, seed: u64, 
             (1.0 - l.pi[i]) * l.m[i]
         } else {
             let u = (splitmix64(&mut s) >> 40) as f32 / (1u64 << 24) as f32;
-            if u < l.pi[i] { 0.0 } else { l.m[i] + l.xi[i].sqrt() * z[i] }
+            if u < l.pi[i] {
+                0.0
+            } else {
+                l.m[i] + l.xi[i].sqrt() * z[i]
+            }
         };
     }
 }
@@ -273,7 +311,11 @@ pub fn sampled_forward(
     let mut g = vec![0f32; bs * n];
     let mut nz = vec![0f32; bs * n];
     let mut noise = NormalStream::new(derive_seed(noise_seed, &[2, 0]));
-    let (a, leak, ns) = (alpha as f32, (1.0 - alpha) as f32, (2.0 * alpha * sigma * sigma).sqrt() as f32);
+    let (a, leak, ns) = (
+        alpha as f32,
+        (1.0 - alpha) as f32,
+        (2.0 * alpha * sigma * sigma).sqrt() as f32,
+    );
     let sample = |w: usize, w_in: &mut [f32], w_rec: &mut [f32], w_out: &mut [f32]| {
         let s = derive_seed(net_seed, &[w as u64]);
         sample_layer(&net.inp, net.stochastic[0], derive_seed(s, &[0]), w_in);

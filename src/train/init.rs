@@ -11,7 +11,8 @@ const KEY_INIT: u64 = 1;
 
 /// Structural masks implied by the task (MSI: the fixed input wiring).
 pub fn masks(cfg: &Config, d: Dims) -> Masks {
-    let inp = (cfg.task.kind == "msi" && d.i == crate::task::msi::INPUTS).then(|| crate::task::msi::input_mask(d.n));
+    let inp = (cfg.task.kind == "msi" && d.i == crate::task::msi::INPUTS)
+        .then(|| crate::task::msi::input_mask(d.n));
     [inp, None, None]
 }
 
@@ -21,13 +22,7 @@ fn init_layer(l: &mut SasLayer<f32>, li: &LayerInit, stochastic: bool, seed: u64
     let fan_in = l.cols.max(1) as f64;
     for (i, m) in l.m.iter_mut().enumerate() {
         *m = match li.m.as_str() {
-            "identity" => {
-                if i / l.cols == i % l.cols {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
+            "identity" => f32::from(i / l.cols == i % l.cols),
             "normal" => (li.m_std * g.sample() as f64) as f32,
             "fan-in" => (li.m_std / fan_in.sqrt() * g.sample() as f64) as f32,
             _ => 0.0,
@@ -55,7 +50,12 @@ pub fn init_network(cfg: &Config, inputs: usize, outputs: usize) -> SasNet<f32> 
     let stoch = net.stochastic;
     let masks = masks(cfg, d);
     for (li, (_, l)) in net.layers_mut().into_iter().enumerate() {
-        init_layer(l, inits[li], stoch[li], derive_seed(cfg.seed, &[KEY_INIT, li as u64]));
+        init_layer(
+            l,
+            inits[li],
+            stoch[li],
+            derive_seed(cfg.seed, &[KEY_INIT, li as u64]),
+        );
         constrain(l, masks[li].as_deref());
     }
     net

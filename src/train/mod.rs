@@ -83,7 +83,9 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> S
 
 /// Fraction of connections with `π` summed: `Σπ / M` per layer.
 pub fn sparsity(net: &SasNet<f32>) -> [f64; 3] {
-    let s = |l: &crate::sas::SasLayer<f32>| l.pi.iter().map(|&p| p as f64).sum::<f64>() / l.pi.len().max(1) as f64;
+    let s = |l: &crate::sas::SasLayer<f32>| {
+        l.pi.iter().map(|&p| p as f64).sum::<f64>() / l.pi.len().max(1) as f64
+    };
     [s(&net.inp), s(&net.rec), s(&net.out)]
 }
 
@@ -92,7 +94,10 @@ fn batch_accuracy(b: &TrialBatch, z_last: &[f32]) -> (u64, u64) {
     let argmax = |r: &[f32]| {
         r.iter()
             .enumerate()
-            .fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+            )
             .0
     };
     let (mut ok, mut n) = (0, 0);
@@ -130,7 +135,7 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
     let metrics_path = run_dir.join(files::METRICS);
     let hist_dir = run_dir.join(files::HISTORY);
 
-    let (mut net, mut opt, start_epoch, mut wall_before, mut rows) = if opts.resume {
+    let (mut net, mut opt, start_epoch, wall_before, mut rows) = if opts.resume {
         let saved = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
         let saved = Config::from_toml(&saved, &cfg_path.display().to_string())?;
         let mut a = saved.clone();
@@ -157,7 +162,12 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         let rows: Vec<String> = text
             .lines()
             .skip(1)
-            .filter(|l| l.split(',').next().and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e <= ck.epoch))
+            .filter(|l| {
+                l.split(',')
+                    .next()
+                    .and_then(|e| e.parse::<usize>().ok())
+                    .is_some_and(|e| e <= ck.epoch)
+            })
             .map(String::from)
             .collect();
         (ck.net, ck.optim, ck.epoch, ck.wall_s, rows)
@@ -239,7 +249,15 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
             };
             let moments = net.moments();
             let out = engine
-                .run(&moments, &batch, &noise, RunOptions { grad: true, ..Default::default() })
+                .run(
+                    &moments,
+                    &batch,
+                    &noise,
+                    RunOptions {
+                        grad: true,
+                        ..Default::default()
+                    },
+                )
                 .map_err(|e| diverged(epoch, mb, &e.to_string(), &ckpt_path))?;
             let mut grads = net.chain(out.grads.as_ref().expect("gradient run"));
             let last_z = &out.z[(out.out_steps.len() - 1) * b.size * nk..];
@@ -249,20 +267,31 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
             loss_sum += out.loss;
             for (name, g) in grads.layers() {
                 if g.m.iter().chain(&g.pi).chain(&g.xi).any(|v| !v.is_finite()) {
-                    return Err(diverged(epoch, mb, &format!("non-finite gradient in layer {name}"), &ckpt_path));
+                    return Err(diverged(
+                        epoch,
+                        mb,
+                        &format!("non-finite gradient in layer {name}"),
+                        &ckpt_path,
+                    ));
                 }
             }
             opt.step(&mut net, &mut grads, epoch, &masks);
             for (name, l) in net.layers() {
                 if l.m.iter().chain(&l.pi).chain(&l.xi).any(|v| !v.is_finite()) {
-                    return Err(diverged(epoch, mb, &format!("non-finite parameter in layer {name}"), &ckpt_path));
+                    return Err(diverged(
+                        epoch,
+                        mb,
+                        &format!("non-finite parameter in layer {name}"),
+                        &ckpt_path,
+                    ));
                 }
             }
         }
         let train_loss = loss_sum / cfg.train.minibatches as f64;
         let train_acc = if cnt > 0 { ok as f64 / cnt as f64 } else { f64::NAN };
         let done = epoch + 1;
-        let stop_early = cfg.train.stop_loss > 0.0 && done >= cfg.train.stop_after && train_loss <= cfg.train.stop_loss;
+        let stop_early =
+            cfg.train.stop_loss > 0.0 && done >= cfg.train.stop_after && train_loss <= cfg.train.stop_loss;
         let is_last = done == cfg.train.epochs || stop_early;
         let eval_now = is_last || (cfg.eval.every > 0 && done % cfg.eval.every == 0);
         let (mut test_loss, mut acc_mf, mut acc_mean) = (None, None, None);
@@ -310,7 +339,9 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
             bar.set_position(done as u64);
             bar.set_message(format!(
                 "loss {train_loss:.4}{}",
-                acc_mf.map(|a| format!(" · test acc {:.1}%", 100.0 * a)).unwrap_or_default()
+                acc_mf
+                    .map(|a| format!(" · test acc {:.1}%", 100.0 * a))
+                    .unwrap_or_default()
             ));
         }
         last.epochs = done;
@@ -324,8 +355,6 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
     if let Some(bar) = bar {
         bar.finish();
     }
-    wall_before = last.wall_s;
-    last.wall_s = wall_before;
     Ok(last)
 }
 
@@ -353,8 +382,10 @@ fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::Pro
     }
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_position(start as u64);
     Some(bar)
