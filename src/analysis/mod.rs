@@ -135,3 +135,74 @@ impl RunData {
         Ok(d)
     }
 }
+
+/// Settings shared by all analyses.
+#[derive(Clone, Debug, Default)]
+pub struct AnalysisOptions {
+    /// MNIST data directory (analyses that evaluate networks on MNIST need it).
+    pub data_dir: Option<PathBuf>,
+    /// Smaller, faster settings (fewer trials, repeats and fractions) for quick reproductions.
+    pub quick: bool,
+    /// Seed of the analysis' own random draws.
+    pub seed: u64,
+}
+
+/// What an analysis produces: data files, figure descriptions and a JSON summary.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AnalysisOutput {
+    /// Analysis name (as on the command line, e.g. `entropy`).
+    pub name: String,
+    /// Section title for the report.
+    pub title: String,
+    /// Files written (CSV / JSON / NPY).
+    pub files: Vec<PathBuf>,
+    /// Figures to render (SVG and PNG) and show in the report.
+    pub figures: Vec<crate::report::figure::Figure>,
+    /// Key numbers (also written as `summary.json`).
+    pub summary: serde_json::Value,
+}
+
+/// The signature every analysis exposes as `pub fn run`: the runs of one configuration
+/// (one per seed; aggregated as mean and spread), the output folder, and options.
+pub type AnalysisFn = fn(&[RunData], &Path, &AnalysisOptions) -> Result<AnalysisOutput>;
+
+/// Writes a CSV file (header + rows of numbers; NaN written as an empty field).
+pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<PathBuf> {
+    let mut s = header.join(",");
+    s.push('\n');
+    for r in rows {
+        let f: Vec<String> = r.iter().map(|v| if v.is_nan() { String::new() } else { format!("{v}") }).collect();
+        s.push_str(&f.join(","));
+        s.push('\n');
+    }
+    crate::io::atomic::write_atomic(path, s.as_bytes())?;
+    Ok(path.to_path_buf())
+}
+
+/// Writes pretty JSON.
+pub fn write_json<S: serde::Serialize>(path: &Path, value: &S) -> Result<PathBuf> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| SasError::InvalidValue {
+        name: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    crate::io::atomic::write_atomic(path, text.as_bytes())?;
+    Ok(path.to_path_buf())
+}
+
+/// Mean and standard deviation across seeds of equally long series (`series[seed][i]`);
+/// NaN entries are skipped.
+pub fn mean_std(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+    let len = series.iter().map(Vec::len).min().unwrap_or(0);
+    let mut mean = vec![f64::NAN; len];
+    let mut std = vec![f64::NAN; len];
+    for i in 0..len {
+        let v: Vec<f64> = series.iter().map(|s| s[i]).filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            continue;
+        }
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        mean[i] = m;
+        std[i] = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
+    }
+    (mean, std)
+}
