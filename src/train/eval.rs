@@ -252,8 +252,9 @@ pub fn evaluate(
             Mode::Sampled { .. } => "sampled".into(),
             m => m.name(),
         },
+        // `every ≥ T` means one network per trial: reported as T.
         resample_every: match mode {
-            Mode::Sampled { every } => Some(every),
+            Mode::Sampled { every } => Some(every.min(test.batches.first().map_or(every, |b| b.steps))),
             _ => None,
         },
         accuracy: mean,
