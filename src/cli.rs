@@ -84,6 +84,63 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one analysis on the runs of one configuration (several seeds are aggregated).
+    #[command(after_help = ANALYSES_HELP)]
+    Analyze {
+        /// Analysis name (see below).
+        name: String,
+        /// Run directories (seeds of one configuration).
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Output folder; the analysis writes into OUT/<name> (default: <first run>/analysis).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// MNIST data directory (default: $SASNET_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Smaller, faster settings (fewer trials and repeats).
+        #[arg(long)]
+        quick: bool,
+        /// Print the output (files, figures, summary) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every applicable analysis on the runs of one configuration and write one HTML page.
+    Report {
+        /// Run directories (seeds of one configuration).
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Report file; analyses go to `analysis/` beside it (default: <first run>/report.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// MNIST data directory (default: $SASNET_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Smaller, faster analysis settings.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Train K seeds of a preset with its reference settings, then write the report.
+    Reproduce {
+        /// msi, row-mnist, pixel-mnist or perm-mnist.
+        target: String,
+        /// Number of seeds (1..=K), trained in parallel where cores allow.
+        #[arg(long, default_value_t = 3)]
+        seeds: usize,
+        /// The quick variant (minutes on 2 cores): fewer epochs, trials and repeats.
+        #[arg(long)]
+        quick: bool,
+        /// Output folder (default: runs/reproduce-<target>[-quick]); holds seed-<s>/ run
+        /// directories, analysis/ and report.html. Seed directories with a checkpoint resume.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// MNIST data directory (default: $SASNET_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// MNIST data files: verify checksums or download.
     Data {
         #[command(subcommand)]
@@ -138,6 +195,12 @@ enum DataCmd {
         mirrors: Vec<String>,
     },
 }
+
+const ANALYSES_HELP: &str = "Analyses: accuracy, sparsity, entropy, weights, classes, symmetry, perturb, \
+selectivity, psychometric (MSI), sampled-stats, plasticity.";
+
+/// Seed of the analyses' own random draws (fixed, so reports are reproducible).
+const ANALYSIS_SEED: u64 = 12345;
 
 /// Runs the program; returns the process exit code.
 pub fn main() -> i32 {
@@ -299,6 +362,112 @@ fn try_main(cli: Cli) -> Result<()> {
                 for (m, a) in &r.by_modality {
                     println!("  {m}: {:.2}%", 100.0 * a);
                 }
+            }
+        }
+        Command::Analyze {
+            name,
+            run_dirs,
+            out,
+            data,
+            quick,
+            json,
+        } => {
+            use sasnet::analysis::registry;
+            let analysis = registry::find(&name)?;
+            let runs = registry::load_runs(&run_dirs).context("loading the runs")?;
+            let base = out.unwrap_or_else(|| run_dirs[0].join("analysis"));
+            let opts = sasnet::analysis::AnalysisOptions {
+                data_dir: sasnet::task::mnist::data_dir(data.as_deref()),
+                quick,
+                seed: ANALYSIS_SEED,
+            };
+            let dir = base.join(analysis.name);
+            let o = registry::run_one(analysis, &runs, &dir, &opts)
+                .with_context(|| format!("analysis {name} into {}", dir.display()))?;
+            if json {
+                println!("{}", serde_json::to_string(&o)?);
+            } else if !cli.quiet {
+                println!("{} ({} run(s)) -> {}", o.title, runs.len(), dir.display());
+                for (k, v) in sasnet::report::html::summary_rows(&o.summary).iter().take(40) {
+                    println!("  {k}: {v}");
+                }
+                for f in &o.files {
+                    println!("  {}", f.display());
+                }
+            }
+        }
+        Command::Report {
+            run_dirs,
+            out,
+            data,
+            quick,
+        } => {
+            let report = out.unwrap_or_else(|| run_dirs[0].join("report.html"));
+            let opts = sasnet::analysis::AnalysisOptions {
+                data_dir: sasnet::task::mnist::data_dir(data.as_deref()),
+                quick,
+                seed: ANALYSIS_SEED,
+            };
+            let quiet = cli.quiet;
+            let (_, failed) = sasnet::reproduce::report_over(&run_dirs, &report, &opts, &mut |line: &str| {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            })
+            .context("writing the report")?;
+            if !failed.is_empty() {
+                eprintln!(
+                    "warning: {} analysis(es) failed and are listed in the report: {}",
+                    failed.len(),
+                    failed.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            println!("{}", report.display());
+        }
+        Command::Reproduce {
+            target,
+            seeds,
+            quick,
+            out,
+            data,
+            json,
+        } => {
+            anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "runs/reproduce-{target}{}",
+                    if quick { "-quick" } else { "" }
+                ))
+            });
+            let opts = sasnet::reproduce::ReproduceOptions {
+                seeds,
+                quick,
+                out,
+                data_dir: sasnet::task::mnist::data_dir(data.as_deref()),
+                analysis_seed: ANALYSIS_SEED,
+            };
+            let quiet = cli.quiet || json;
+            let s = sasnet::reproduce::reproduce(&target, &opts, &mut |line: &str| {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            })
+            .with_context(|| format!("reproducing {target}"))?;
+            if json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                if !s.failed.is_empty() {
+                    eprintln!(
+                        "warning: {} analysis(es) failed and are listed in the report: {}",
+                        s.failed.len(),
+                        s.failed
+                            .iter()
+                            .map(|f| f.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                println!("{}", s.report.display());
             }
         }
         Command::Data { cmd } => match cmd {

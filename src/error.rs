@@ -112,6 +112,14 @@ pub enum SasError {
         /// One entry per URL tried: `"URL: reason"`.
         failures: Vec<String>,
     },
+    /// A figure could not be drawn or encoded.
+    #[error("rendering {path}: {reason}")]
+    Render {
+        /// Output file (SVG or PNG) concerned.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Result alias of the library.

@@ -17,6 +17,7 @@ pub mod net;
 pub mod optim;
 pub mod real;
 pub mod report;
+pub mod reproduce;
 pub mod rng;
 pub mod sas;
 pub mod task;

@@ -5,6 +5,8 @@
 //! network (checkpoint), the per-epoch parameter history (when the run kept one) and the
 //! per-epoch metrics.
 
+pub mod registry;
+
 use crate::config::Config;
 use crate::error::{Result, SasError};
 use crate::io::tensors::TensorFile;

@@ -1,0 +1,250 @@
+//! The list of analyses ([`ANALYSES`]): each one's command-line name, its [`AnalysisFn`] and
+//! which configurations it applies to; and [`run_all`], which runs every applicable analysis
+//! on the runs of one configuration and renders their figures (SVG and PNG) next to their
+//! data in `<out>/<name>/`.
+
+use super::{AnalysisFn, AnalysisOptions, AnalysisOutput, RunData};
+use crate::config::Config;
+use crate::error::{Result, SasError};
+use std::path::{Path, PathBuf};
+
+/// One analysis of the registry.
+#[derive(Clone, Copy, Debug)]
+pub struct Analysis {
+    /// Command-line name; also its output folder.
+    pub name: &'static str,
+    /// What it does (one line, for `--help` and listings).
+    pub about: &'static str,
+    /// The analysis.
+    pub run: AnalysisFn,
+    /// Whether it applies to runs of this configuration.
+    pub applies: fn(&Config) -> bool,
+}
+
+fn always(_: &Config) -> bool {
+    true
+}
+
+fn msi_only(c: &Config) -> bool {
+    c.task.kind == "msi"
+}
+
+fn rec_stochastic(c: &Config) -> bool {
+    c.model.sas_rec
+}
+
+fn known_task(c: &Config) -> bool {
+    matches!(
+        c.task.kind.as_str(),
+        "msi" | "pixel-mnist" | "row-mnist" | "perm-mnist"
+    )
+}
+
+/// Every analysis, in report order.
+pub const ANALYSES: &[Analysis] = &[
+    Analysis {
+        name: super::accuracy::NAME,
+        about: "training loss and test accuracy over epochs",
+        run: super::accuracy::run,
+        applies: always,
+    },
+    Analysis {
+        name: super::sparsity::NAME,
+        about: "sparsity Σπ/M per layer over epochs (recurrent split into i<j and i>j)",
+        run: super::sparsity::run,
+        applies: always,
+    },
+    Analysis {
+        name: super::entropy::NAME,
+        about: "entropy per connection and its π and Ξ parts",
+        run: super::entropy::run,
+        applies: always,
+    },
+    Analysis {
+        name: super::weights::NAME,
+        about: "hyper-parameter distributions (π, m, Ξ) and matrices",
+        run: super::weights::run,
+        applies: always,
+    },
+    Analysis {
+        name: super::weights::CLASSES_NAME,
+        about: "fractions of VIP, UIP and variable weights over epochs",
+        run: super::weights::run_classes,
+        applies: always,
+    },
+    Analysis {
+        name: super::symmetry::NAME,
+        about: "symmetry-breaking order parameters of Ξ and π over epochs",
+        run: super::symmetry::run,
+        applies: always,
+    },
+    Analysis {
+        name: super::perturb::NAME,
+        about: "accuracy after removing VIP weights vs random weights",
+        run: super::perturb::run,
+        applies: known_task,
+    },
+    Analysis {
+        name: super::selectivity::NAME,
+        about: "neural selectivity (SLI) per neuron and time",
+        run: super::selectivity::run,
+        applies: known_task,
+    },
+    Analysis {
+        name: super::psychometric::NAME,
+        about: "psychometric curves per modality with fitted thresholds and slopes (MSI)",
+        run: super::psychometric::run,
+        applies: msi_only,
+    },
+    Analysis {
+        name: super::sampled_stats::NAME,
+        about: "zero fraction and asymmetry of sampled recurrent networks over time",
+        run: super::sampled_stats::run,
+        applies: rec_stochastic,
+    },
+    Analysis {
+        name: super::plasticity::NAME,
+        about: "accuracy per evaluation mode and resampling interval",
+        run: super::plasticity::run,
+        applies: known_task,
+    },
+];
+
+/// The analysis called `name`.
+pub fn find(name: &str) -> Result<&'static Analysis> {
+    ANALYSES
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| SasError::InvalidValue {
+            name: "analysis".into(),
+            reason: format!("unknown analysis `{name}` (known: {})", names().join(", ")),
+        })
+}
+
+/// The names of all analyses.
+pub fn names() -> Vec<&'static str> {
+    ANALYSES.iter().map(|a| a.name).collect()
+}
+
+/// Loads the runs in `dirs` and checks that they are seeds of one configuration (equal
+/// configurations apart from `seed` and `train.epochs`).
+pub fn load_runs(dirs: &[PathBuf]) -> Result<Vec<RunData>> {
+    if dirs.is_empty() {
+        return Err(SasError::InvalidValue {
+            name: "run directories".into(),
+            reason: "no run directory given".into(),
+        });
+    }
+    let runs: Vec<RunData> = dirs.iter().map(|d| RunData::load(d)).collect::<Result<_>>()?;
+    let norm = |c: &Config| {
+        let mut c = c.clone();
+        c.seed = 0;
+        c.train.epochs = 0;
+        c
+    };
+    let first = norm(&runs[0].cfg);
+    for r in &runs[1..] {
+        if norm(&r.cfg) != first {
+            return Err(SasError::Config {
+                key: "runs".into(),
+                reason: format!(
+                    "{} and {} have different configurations (only the seed and train.epochs may differ \
+                     between runs analysed together)",
+                    runs[0].dir.display(),
+                    r.dir.display()
+                ),
+            });
+        }
+    }
+    Ok(runs)
+}
+
+/// Runs `a` on `runs` with output folder `dir`, renders its figures there and adds the SVG
+/// and PNG paths to the output's `files`. Fails if the analysis does not apply.
+pub fn run_one(a: &Analysis, runs: &[RunData], dir: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    let Some(first) = runs.first() else {
+        return Err(SasError::InvalidValue {
+            name: a.name.into(),
+            reason: "no runs given".into(),
+        });
+    };
+    if !(a.applies)(&first.cfg) {
+        return Err(SasError::InvalidValue {
+            name: a.name.into(),
+            reason: format!(
+                "does not apply to this configuration (task `{}`, preset `{}`)",
+                first.cfg.task.kind, first.cfg.preset
+            ),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| SasError::Io {
+        action: "creating",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut out = (a.run)(runs, dir, opts)?;
+    for f in &out.figures {
+        let (svg, png) = crate::report::render::render(f, dir)?;
+        out.files.extend([svg, png]);
+    }
+    Ok(out)
+}
+
+/// Runs every analysis that applies to the runs' configuration, each with output folder
+/// `out/<name>/`, and renders its figures there. One failing analysis does not stop the
+/// others: each gets its own result.
+pub fn run_all(
+    runs: &[RunData],
+    out: &Path,
+    opts: &AnalysisOptions,
+) -> Vec<(&'static str, Result<AnalysisOutput>)> {
+    run_all_with(runs, out, opts, &mut |_| {})
+}
+
+/// [`run_all`], calling `starting(name)` before each analysis (for progress messages).
+pub fn run_all_with(
+    runs: &[RunData],
+    out: &Path,
+    opts: &AnalysisOptions,
+    starting: &mut dyn FnMut(&'static str),
+) -> Vec<(&'static str, Result<AnalysisOutput>)> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    ANALYSES
+        .iter()
+        .filter(|a| (a.applies)(&first.cfg))
+        .map(|a| {
+            starting(a.name);
+            (a.name, run_one(a, runs, &out.join(a.name), opts))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        let n = names();
+        let mut s = n.clone();
+        s.sort();
+        s.dedup();
+        assert_eq!(s.len(), n.len());
+        for name in n {
+            assert_eq!(find(name).unwrap().name, name);
+        }
+        assert!(find("nope").unwrap_err().to_string().contains("accuracy"));
+    }
+
+    #[test]
+    fn psychometric_only_for_msi() {
+        let msi = Config::preset("msi").unwrap();
+        let pix = Config::preset("pixel-mnist").unwrap();
+        let p = find("psychometric").unwrap();
+        assert!((p.applies)(&msi));
+        assert!(!(p.applies)(&pix));
+        assert!((find("accuracy").unwrap().applies)(&pix));
+    }
+}

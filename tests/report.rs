@@ -1,0 +1,190 @@
+//! End-to-end: a tiny MSI run, `sasnet analyze` and `sasnet report` through the binary, and a
+//! headless-browser check that every image of the report page loads (skipped, visibly, when
+//! Chromium is not installed).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sasnet-test-report-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Trains a tiny MSI network (N = 12, 5 epochs) in `dir` through the library.
+fn tiny_run(dir: &Path) {
+    let mut cfg = sasnet::config::Config::preset("msi").unwrap();
+    cfg.model.n = 12;
+    cfg.train.epochs = 5;
+    cfg.eval.every = 0;
+    cfg.eval.during_trials_per_condition = 1;
+    cfg.task.msi.test_dt_ms = 20.0;
+    let task = sasnet::train::source::TaskData::load(&cfg, None).unwrap();
+    sasnet::train::train(&cfg, &task, dir, &sasnet::train::TrainOptions::default()).unwrap();
+}
+
+fn sasnet(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sasnet"))
+        .args(args)
+        .env_remove("SASNET_DATA")
+        .output()
+        .unwrap()
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+/// The Chromium binary, if installed.
+fn chromium() -> Option<PathBuf> {
+    let fixed = PathBuf::from("/usr/bin/chromium");
+    if fixed.is_file() {
+        return Some(fixed);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Loads `page` in headless Chromium and returns the serialized DOM after the page ran.
+fn dump_dom(chrome: &Path, page: &Path, profile: &Path) -> String {
+    let mut child = Command::new(chrome)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    reader.join().unwrap()
+}
+
+/// The value of `attr="..."` in `html`.
+fn attr(html: &str, attr: &str) -> Option<String> {
+    let key = format!("{attr}=\"");
+    let i = html.find(&key)? + key.len();
+    let j = html[i..].find('"')?;
+    Some(html[i..i + j].to_string())
+}
+
+#[test]
+fn report_of_a_tiny_msi_run_embeds_all_figures_and_loads_in_a_browser() {
+    let root = tmp("e2e");
+    let run = root.join("run");
+    tiny_run(&run);
+    let run_s = run.to_str().unwrap();
+
+    // One analysis, JSON output.
+    let o = sasnet(&["analyze", "accuracy", run_s, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["name"], "accuracy");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(files.iter().any(|f| f.ends_with(".svg")) && files.iter().any(|f| f.ends_with(".png")));
+    for f in &files {
+        assert!(Path::new(f).is_file(), "{f}");
+    }
+    assert!(run.join("analysis/accuracy").is_dir());
+
+    // Unknown analysis: a clear error and exit code 1.
+    let o = sasnet(&["analyze", "nope", run_s]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown analysis `nope`"));
+
+    // The report.
+    let page = root.join("out").join("report.html");
+    let o = sasnet(&["report", run_s, "--quick", "--out", page.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), page.to_str().unwrap());
+    let html = std::fs::read_to_string(&page).unwrap();
+    let imgs = count(&html, "<img ");
+    assert!(imgs >= 5, "only {imgs} images");
+    assert_eq!(count(&html, "src=\"data:image/png;base64,iVBORw0KGgo"), imgs);
+    assert!(
+        !html.contains("src=\"http") && !html.contains("<link "),
+        "external resource"
+    );
+    for section in ["a-accuracy", "a-sparsity", "a-psychometric", "a-weights"] {
+        assert!(html.contains(&format!("id=\"{section}\"")), "{section} missing");
+    }
+    assert!(html.contains("href=\"analysis/accuracy/"), "relative data links");
+    assert!(page.parent().unwrap().join("analysis/accuracy").is_dir());
+    if html.contains("id=\"failed\"") {
+        eprintln!("note: some analyses failed: {stderr}");
+    }
+
+    // The browser check: every image decodes.
+    match chromium() {
+        None => eprintln!("skipping browser check: chromium not installed"),
+        Some(chrome) => {
+            let dom = dump_dom(&chrome, &page, &root.join("profile"));
+            let ok = attr(&dom, "data-images-ok").expect("the page's load script did not run");
+            let total = attr(&dom, "data-images-total").unwrap();
+            assert_eq!(total, imgs.to_string());
+            assert_eq!(ok, total, "only {ok} of {total} images loaded");
+            eprintln!("browser check: {ok} of {total} images loaded");
+        }
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn report_rejects_runs_of_different_configurations() {
+    let root = tmp("mixed");
+    let a = root.join("a");
+    tiny_run(&a);
+    // Same run, edited configuration: not a seed of the same configuration any more.
+    let b = root.join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    for f in std::fs::read_dir(&a).unwrap().flatten() {
+        if f.path().is_file() {
+            std::fs::copy(f.path(), b.join(f.file_name())).unwrap();
+        }
+    }
+    let cfg = std::fs::read_to_string(b.join("config.toml")).unwrap();
+    let edited = cfg.replacen("\nsigma = 0.15", "\nsigma = 0.1", 1);
+    assert_ne!(cfg, edited);
+    std::fs::write(b.join("config.toml"), edited).unwrap();
+    let o = sasnet(&["report", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("different configurations"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
