@@ -5,7 +5,12 @@
 //! network (checkpoint), the per-epoch parameter history (when the run kept one) and the
 //! per-epoch metrics.
 
+pub mod perturb;
+pub mod plasticity;
+pub mod psychometric;
 pub mod registry;
+pub mod sampled_stats;
+pub mod selectivity;
 
 use crate::config::Config;
 use crate::error::{Result, SasError};

@@ -1,0 +1,643 @@
+//! Psychometric curves of the multisensory-integration task (DESIGN §5.8, paper Fig. 11).
+//!
+//! For each modality (visual, auditory, both) and event rate `f ∈ {9, …, 16}` events/s the
+//! trained ensemble runs [`trials_per_point`] test trials of the test protocol in mean-field
+//! mode (library engine, fresh ε and recurrent noise); the fraction of "high" choices (the
+//! larger output at the last step is output 0) is the psychometric point.
+//!
+//! Each modality's counts are fitted by maximum likelihood (binomial) with a cumulative
+//! Gaussian with lapse rate,
+//!
+//! ```text
+//! P(high | f) = λ + (1 − 2λ) Φ((f − μ) / σ),      0 ≤ λ ≤ LAPSE_MAX, SIGMA_MIN ≤ σ ≤ SIGMA_MAX
+//! ```
+//!
+//! giving the threshold `μ` (events/s, the point of subjective equality) and the slope `1/σ`
+//! (σ in events/s is reported). The optimizer is deterministic: a grid search over
+//! `(μ, ln σ, λ)` followed by Nelder–Mead refinement (restarted once) inside the box.
+//! Optimal cue combination predicts the multisensory
+//! `σ_pred = sqrt(σ_v² σ_a² / (σ_v² + σ_a²))`; the summary says whether the multisensory curve
+//! is steeper (smaller σ) than both unisensory ones.
+//!
+//! Several seeds: points are mean ± std over seeds; σ, μ, λ are fitted per seed (mean ± std
+//! in the summary); the curves drawn are fits to the counts pooled over seeds.
+//!
+//! Outputs: `psychometric.csv` (per modality and rate: mean and std of P(high), pooled
+//! counts), `fits.csv` (per seed and modality), `psychometric.json`, `summary.json`.
+
+use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use crate::engine::noise::RandomNoise;
+use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
+use crate::error::{Result, SasError};
+use crate::report::figure::{Figure, Plot, Series};
+use crate::rng::derive_seed;
+use crate::task::msi::{self, Condition, Modality};
+use crate::train::source::TaskData;
+use serde::Serialize;
+use serde_json::json;
+use std::path::Path;
+
+/// Name of the analysis (command line, output folder).
+pub const NAME: &str = "psychometric";
+
+/// Largest lapse rate λ the fit allows.
+pub const LAPSE_MAX: f64 = 0.1;
+/// Smallest σ (events/s) the fit allows (a step function is fitted as σ at this bound).
+pub const SIGMA_MIN: f64 = 0.05;
+/// Largest σ (events/s) the fit allows (a flat curve is fitted as σ at this bound).
+pub const SIGMA_MAX: f64 = 100.0;
+
+const KEY_TRIALS: u64 = 0x5053_0001;
+const KEY_NOISE: u64 = 0x5053_0002;
+
+/// Test trials per (modality, rate) point: 100 (quick 30).
+pub fn trials_per_point(quick: bool) -> usize {
+    if quick { 30 } else { 100 }
+}
+
+/// Complementary error function, `|relative error| < 1.2e-7` (Chebyshev fit, Numerical
+/// Recipes `erfcc`).
+pub fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Standard normal cumulative distribution `Φ(z)`.
+pub fn phi(z: f64) -> f64 {
+    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// A fitted psychometric function.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PsychFit {
+    /// Threshold `μ` (events/s).
+    pub mu: f64,
+    /// Width `σ` (events/s); the slope is `1/σ`.
+    pub sigma: f64,
+    /// Lapse rate `λ` (0 when fitted without lapse).
+    pub lapse: f64,
+    /// Negative log-likelihood at the optimum (binomial, without the constant).
+    pub nll: f64,
+    /// Whether σ ended at [`SIGMA_MIN`] or [`SIGMA_MAX`] (the data do not pin it down).
+    pub sigma_at_bound: bool,
+}
+
+impl PsychFit {
+    /// `P(high | f)` of the fitted function.
+    pub fn eval(&self, f: f64) -> f64 {
+        self.lapse + (1.0 - 2.0 * self.lapse) * phi((f - self.mu) / self.sigma)
+    }
+}
+
+/// Binomial negative log-likelihood of `(μ, σ, λ)` for `k[i]` successes of `n[i]` at `x[i]`.
+fn nll(x: &[f64], k: &[f64], n: &[f64], mu: f64, sigma: f64, lapse: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let p = (lapse + (1.0 - 2.0 * lapse) * phi((x[i] - mu) / sigma)).clamp(1e-12, 1.0 - 1e-12);
+        s -= k[i] * p.ln() + (n[i] - k[i]) * (1.0 - p).ln();
+    }
+    s
+}
+
+/// Nelder–Mead minimization of `f` from `x0` with initial steps `step`; deterministic.
+fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], step: &[f64], iters: usize) -> (Vec<f64>, f64) {
+    let d = x0.len();
+    let mut pts: Vec<Vec<f64>> = vec![x0.to_vec()];
+    for i in 0..d {
+        let mut p = x0.to_vec();
+        p[i] += step[i];
+        pts.push(p);
+    }
+    let mut vals: Vec<f64> = pts.iter().map(|p| f(p)).collect();
+    for _ in 0..iters {
+        let mut order: Vec<usize> = (0..=d).collect();
+        order.sort_by(|&a, &b| vals[a].total_cmp(&vals[b]));
+        pts = order.iter().map(|&i| pts[i].clone()).collect();
+        vals = order.iter().map(|&i| vals[i]).collect();
+        let spread = vals[d] - vals[0];
+        let size = pts[1..]
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .zip(&pts[0])
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max)
+            })
+            .fold(0.0, f64::max);
+        if spread.abs() < 1e-12 && size < 1e-9 {
+            break;
+        }
+        let centroid: Vec<f64> = (0..d)
+            .map(|j| pts[..d].iter().map(|p| p[j]).sum::<f64>() / d as f64)
+            .collect();
+        let along = |t: f64| -> Vec<f64> {
+            (0..d)
+                .map(|j| centroid[j] + t * (pts[d][j] - centroid[j]))
+                .collect()
+        };
+        let xr = along(-1.0);
+        let fr = f(&xr);
+        if fr < vals[0] {
+            let xe = along(-2.0);
+            let fe = f(&xe);
+            if fe < fr {
+                pts[d] = xe;
+                vals[d] = fe;
+            } else {
+                pts[d] = xr;
+                vals[d] = fr;
+            }
+        } else if fr < vals[d - 1] {
+            pts[d] = xr;
+            vals[d] = fr;
+        } else {
+            let (xc, fc) = if fr < vals[d] {
+                let xc = along(-0.5);
+                let fc = f(&xc);
+                (xc, fc)
+            } else {
+                let xc = along(0.5);
+                let fc = f(&xc);
+                (xc, fc)
+            };
+            if fc < vals[d].min(fr) {
+                pts[d] = xc;
+                vals[d] = fc;
+            } else {
+                for i in 1..=d {
+                    pts[i] = (0..d)
+                        .map(|j| pts[0][j] + 0.5 * (pts[i][j] - pts[0][j]))
+                        .collect();
+                    vals[i] = f(&pts[i]);
+                }
+            }
+        }
+    }
+    let best = (0..=d).min_by(|&a, &b| vals[a].total_cmp(&vals[b])).unwrap_or(0);
+    (pts[best].clone(), vals[best])
+}
+
+/// Maximum-likelihood fit of `P(high|x) = λ + (1−2λ) Φ((x−μ)/σ)` to `k[i]` "high" choices out
+/// of `n[i]` trials at stimulus values `x[i]`; `with_lapse = false` fixes `λ = 0`.
+///
+/// `μ` is searched in `[min x − span, max x + span]` (`span` = the range of `x`), `σ` in
+/// `[SIGMA_MIN, SIGMA_MAX]`, `λ` in `[0, LAPSE_MAX]`. Errors on empty or inconsistent input.
+pub fn fit_cumulative_gaussian(x: &[f64], k: &[f64], n: &[f64], with_lapse: bool) -> Result<PsychFit> {
+    if x.is_empty() || x.len() != k.len() || x.len() != n.len() {
+        return Err(SasError::InvalidValue {
+            name: "psychometric fit".into(),
+            reason: format!(
+                "needs equally many x, k, n values, got {}, {}, {}",
+                x.len(),
+                k.len(),
+                n.len()
+            ),
+        });
+    }
+    if x.iter().chain(k).chain(n).any(|v| !v.is_finite()) || k.iter().zip(n).any(|(&a, &b)| a < 0.0 || a > b)
+    {
+        return Err(SasError::InvalidValue {
+            name: "psychometric fit".into(),
+            reason: "values must be finite with 0 ≤ k ≤ n".into(),
+        });
+    }
+    let xmin = x.iter().cloned().fold(f64::INFINITY, f64::min);
+    let xmax = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let span = (xmax - xmin).max(1.0);
+    let (mu_lo, mu_hi) = (xmin - span, xmax + span);
+    let (ls_lo, ls_hi) = (SIGMA_MIN.ln(), SIGMA_MAX.ln());
+    let lapse_hi = if with_lapse { LAPSE_MAX } else { 0.0 };
+    // Objective on (μ, ln σ, λ) with a quadratic penalty outside the box, evaluated at the
+    // clamped point (so the simplex is pushed back inside).
+    let obj = |p: &[f64]| -> f64 {
+        let mu = p[0].clamp(mu_lo, mu_hi);
+        let ls = p[1].clamp(ls_lo, ls_hi);
+        let la = if with_lapse {
+            p[2].clamp(0.0, lapse_hi)
+        } else {
+            0.0
+        };
+        let pen = (p[0] - mu).powi(2)
+            + (p[1] - ls).powi(2)
+            + if with_lapse {
+                (p[2] - la).powi(2) * 100.0
+            } else {
+                0.0
+            };
+        nll(x, k, n, mu, ls.exp(), la) + 1e3 * pen
+    };
+    // Grid search.
+    let lapses: Vec<f64> = if with_lapse {
+        vec![0.0, 0.01, 0.03, 0.06, LAPSE_MAX]
+    } else {
+        vec![0.0]
+    };
+    let mut best = (f64::INFINITY, vec![0.0; 3]);
+    for i in 0..=80 {
+        let mu = mu_lo + (mu_hi - mu_lo) * i as f64 / 80.0;
+        for j in 0..=40 {
+            let ls = ls_lo + (ls_hi - ls_lo) * j as f64 / 40.0;
+            for &la in &lapses {
+                let p = vec![mu, ls, la];
+                let v = obj(&p);
+                if v < best.0 {
+                    best = (v, p);
+                }
+            }
+        }
+    }
+    // Refinement, restarted once from its own optimum.
+    let dim = if with_lapse { 3 } else { 2 };
+    let step = [0.25 * span / 8.0 + 0.05, 0.2, 0.01];
+    let obj_d = |p: &[f64]| -> f64 {
+        if with_lapse {
+            obj(p)
+        } else {
+            obj(&[p[0], p[1], 0.0])
+        }
+    };
+    let (mut p, v) = nelder_mead(&obj_d, &best.1[..dim], &step[..dim], 4000);
+    let (p2, v2) = nelder_mead(&obj_d, &p, &step[..dim], 4000);
+    if v2 <= v {
+        p = p2;
+    }
+    let mu = p[0].clamp(mu_lo, mu_hi);
+    let ls = p[1].clamp(ls_lo, ls_hi);
+    let lapse = if with_lapse {
+        p[2].clamp(0.0, lapse_hi)
+    } else {
+        0.0
+    };
+    let sigma = ls.exp();
+    Ok(PsychFit {
+        mu,
+        sigma,
+        lapse,
+        nll: nll(x, k, n, mu, sigma, lapse),
+        sigma_at_bound: (ls - ls_lo).abs() < 1e-3 || (ls_hi - ls).abs() < 1e-3,
+    })
+}
+
+/// The optimal cue-combination prediction `sqrt(σ_v² σ_a² / (σ_v² + σ_a²))`.
+pub fn sigma_prediction(sigma_visual: f64, sigma_auditory: f64) -> f64 {
+    let (v, a) = (sigma_visual * sigma_visual, sigma_auditory * sigma_auditory);
+    (v * a / (v + a)).sqrt()
+}
+
+/// "High" choice counts of one run: `counts[m][r]` for modality `m` (visual, auditory, both)
+/// and rate index `r` (`f = 9 + r`), out of `trials` each.
+fn choice_counts(run: &RunData, opts: &AnalysisOptions, ri: usize, trials: usize) -> Result<Vec<Vec<f64>>> {
+    let cfg = &run.cfg;
+    let task = TaskData::load(cfg, opts.data_dir.as_deref())?;
+    let TaskData::Msi { test, .. } = &task else {
+        return Err(SasError::InvalidValue {
+            name: NAME.into(),
+            reason: format!(
+                "psychometric curves need an MSI run, {} is `{}`",
+                run.dir.display(),
+                cfg.task.kind
+            ),
+        });
+    };
+    let mut engine = Engine::<f32>::new(EngineConfig {
+        alpha: cfg.test_alpha(),
+        sigma: cfg.model.sigma,
+        chunks: cfg.train.chunks,
+    })?;
+    let moments = run.net.moments();
+    let n = run.net.dims().n;
+    let mut counts = vec![vec![0.0; msi::RATES.count()]; 3];
+    for (mi, &modality) in Modality::ALL.iter().enumerate() {
+        for (fi, rate) in msi::RATES.enumerate() {
+            let c = Condition { modality, rate };
+            let key = [ri as u64, mi as u64, fi as u64];
+            let (b, _) = test.test_batch(
+                &[c],
+                trials,
+                derive_seed(opts.seed, &[KEY_TRIALS, key[0], key[1], key[2]]),
+            );
+            let h0 = vec![cfg.model.h0 as f32; b.size * n];
+            let batch = Batch {
+                steps: b.steps,
+                size: b.size,
+                x: &b.x,
+                h0: &h0,
+                targets: Targets::None,
+            };
+            let noise = RandomNoise {
+                seed: derive_seed(opts.seed, &[KEY_NOISE, key[0], key[1], key[2]]),
+            };
+            let o = engine.run(&moments, &batch, &noise, RunOptions::default())?;
+            counts[mi][fi] = msi::choices(&o.z).iter().filter(|&&c| c == msi::HIGH).count() as f64;
+        }
+    }
+    Ok(counts)
+}
+
+/// Runs the analysis on the runs (seeds) of one MSI configuration; see the module docs.
+pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    if runs.is_empty() {
+        return Err(SasError::InvalidValue {
+            name: NAME.into(),
+            reason: "no runs given".into(),
+        });
+    }
+    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
+        action: "creating",
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let trials = trials_per_point(opts.quick);
+    let rates: Vec<f64> = msi::RATES.map(f64::from).collect();
+    let nr = rates.len();
+    let tot = vec![trials as f64; nr];
+    // counts[run][modality][rate]
+    let mut counts = Vec::new();
+    for (ri, run) in runs.iter().enumerate() {
+        counts.push(choice_counts(run, opts, ri, trials)?);
+    }
+    let names: Vec<&str> = Modality::ALL.iter().map(|m| m.name()).collect();
+    let mut fit_rows = Vec::new();
+    // fits[run][modality]
+    let mut fits: Vec<Vec<PsychFit>> = Vec::new();
+    for (ri, c) in counts.iter().enumerate() {
+        let mut fr = Vec::new();
+        for (mi, cm) in c.iter().enumerate() {
+            let f = fit_cumulative_gaussian(&rates, cm, &tot, true)?;
+            fit_rows.push(vec![
+                ri as f64,
+                mi as f64,
+                f.mu,
+                f.sigma,
+                f.lapse,
+                f.nll,
+                f64::from(u8::from(f.sigma_at_bound)),
+            ]);
+            fr.push(f);
+        }
+        fits.push(fr);
+    }
+    let mut rows = Vec::new();
+    let mut series = Vec::new();
+    let mut pooled_fits = Vec::new();
+    let fine: Vec<f64> = (0..=160).map(|i| 8.5 + 8.0 * i as f64 / 160.0).collect();
+    for (mi, name) in names.iter().enumerate() {
+        let per_seed: Vec<Vec<f64>> = counts
+            .iter()
+            .map(|c| c[mi].iter().map(|&k| k / trials as f64).collect())
+            .collect();
+        let (m, s) = mean_std(&per_seed);
+        let pooled_k: Vec<f64> = (0..nr).map(|r| counts.iter().map(|c| c[mi][r]).sum()).collect();
+        let pooled_n = vec![(trials * runs.len()) as f64; nr];
+        let pf = fit_cumulative_gaussian(&rates, &pooled_k, &pooled_n, true)?;
+        for r in 0..nr {
+            rows.push(vec![mi as f64, rates[r], m[r], s[r], pooled_k[r], pooled_n[r]]);
+        }
+        series.push(Series {
+            label: format!("{name} (data)"),
+            x: rates.clone(),
+            y: m.clone(),
+            band: Some((
+                m.iter().zip(&s).map(|(a, b)| a - b).collect(),
+                m.iter().zip(&s).map(|(a, b)| a + b).collect(),
+            )),
+            markers: true,
+        });
+        series.push(Series {
+            label: format!("{name} (fit, σ = {:.2})", pf.sigma),
+            x: fine.clone(),
+            y: fine.iter().map(|&f| pf.eval(f)).collect(),
+            band: None,
+            markers: false,
+        });
+        pooled_fits.push(pf);
+    }
+    let mut files = vec![
+        write_csv(
+            &out.join("psychometric.csv"),
+            &[
+                "modality",
+                "rate",
+                "p_high_mean",
+                "p_high_std",
+                "high_pooled",
+                "trials_pooled",
+            ],
+            &rows,
+        )?,
+        write_csv(
+            &out.join("fits.csv"),
+            &["run", "modality", "mu", "sigma", "lapse", "nll", "sigma_at_bound"],
+            &fit_rows,
+        )?,
+    ];
+    // Per-seed statistics of the fitted parameters.
+    let stat = |f: &dyn Fn(&[PsychFit]) -> f64| -> (f64, f64) {
+        let v: Vec<Vec<f64>> = fits.iter().map(|fr| vec![f(fr)]).collect();
+        let (m, s) = mean_std(&v);
+        (m[0], s[0])
+    };
+    let mut summary = serde_json::Map::new();
+    for (mi, name) in names.iter().enumerate() {
+        let (sm, ss) = stat(&|fr| fr[mi].sigma);
+        let (mm, ms) = stat(&|fr| fr[mi].mu);
+        let (lm, _) = stat(&|fr| fr[mi].lapse);
+        summary.insert(
+            (*name).into(),
+            json!({ "sigma": sm, "sigma_std": ss, "mu": mm, "mu_std": ms, "lapse": lm,
+                    "sigma_at_bound": fits.iter().any(|fr| fr[mi].sigma_at_bound) }),
+        );
+    }
+    let (pm, ps) = stat(&|fr| sigma_prediction(fr[0].sigma, fr[1].sigma));
+    let (bm, _) = stat(&|fr| fr[2].sigma);
+    let (vm, _) = stat(&|fr| fr[0].sigma);
+    let (am, _) = stat(&|fr| fr[1].sigma);
+    let steeper_seeds = fits
+        .iter()
+        .filter(|fr| fr[2].sigma < fr[0].sigma.min(fr[1].sigma))
+        .count();
+    summary.insert("sigma_pred".into(), json!(pm));
+    summary.insert("sigma_pred_std".into(), json!(ps));
+    summary.insert("multisensory_steeper".into(), json!(bm < vm.min(am)));
+    summary.insert("multisensory_steeper_seeds".into(), json!(steeper_seeds));
+    summary.insert(
+        "pooled".into(),
+        json!({
+            "visual": pooled_fits[0], "auditory": pooled_fits[1], "both": pooled_fits[2],
+            "sigma_pred": sigma_prediction(pooled_fits[0].sigma, pooled_fits[1].sigma),
+        }),
+    );
+    summary.insert("trials_per_point".into(), json!(trials));
+    summary.insert("seeds".into(), json!(runs.len()));
+    let summary = serde_json::Value::Object(summary);
+    let dt = runs[0].cfg.task.msi.test_dt_ms;
+    files.push(write_json(
+        &out.join("psychometric.json"),
+        &json!({
+            "model": "P(high) = λ + (1 − 2λ) Φ((f − μ)/σ), maximum likelihood",
+            "lapse_max": LAPSE_MAX,
+            "sigma_bounds": [SIGMA_MIN, SIGMA_MAX],
+            "modality_index": names,
+            "rates": rates,
+            "trials_per_point": trials,
+            "fits": fits,
+            "test_dt_ms": dt,
+        }),
+    )?);
+    files.push(write_json(&out.join("summary.json"), &summary)?);
+    let figure = Figure {
+        name: "psychometric".into(),
+        title: "Psychometric curves (MSI)".into(),
+        x_label: "event rate f (events/s)".into(),
+        y_label: "fraction of \"high\" choices".into(),
+        log_y: false,
+        caption: format!(
+            "Fraction of high choices of the mean-field network vs event rate for visual, \
+             auditory and multisensory trials ({trials} test trials per point, test protocol \
+             Δt = {dt} ms; mean ± std over {} seed(s)), with cumulative Gaussians \
+             λ + (1−2λ)Φ((f−μ)/σ) fitted by maximum likelihood to the pooled counts. σ (events/s): \
+             visual {:.2}, auditory {:.2}, multisensory {:.2}; optimal-combination prediction \
+             {:.2}.",
+            runs.len(),
+            pooled_fits[0].sigma,
+            pooled_fits[1].sigma,
+            pooled_fits[2].sigma,
+            sigma_prediction(pooled_fits[0].sigma, pooled_fits[1].sigma),
+        ),
+        plot: Plot::Lines(series),
+    };
+    Ok(AnalysisOutput {
+        name: NAME.into(),
+        title: "Psychometric curves".into(),
+        files,
+        figures: vec![figure],
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::splitmix64;
+
+    #[test]
+    fn phi_values() {
+        assert!((phi(0.0) - 0.5).abs() < 1e-7);
+        assert!((phi(1.0) - 0.841_344_746).abs() < 1e-7);
+        assert!((phi(-1.96) - 0.024_997_895).abs() < 1e-7);
+        assert!((phi(3.0) - 0.998_650_102).abs() < 1e-7);
+        assert!((sigma_prediction(3.0, 4.0) - 2.4).abs() < 1e-12);
+    }
+
+    fn synthetic(mu: f64, sigma: f64, lapse: f64, n: usize, seed: u64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let x: Vec<f64> = (9..=16).map(f64::from).collect();
+        let mut s = seed;
+        let k = x
+            .iter()
+            .map(|&f| {
+                let p = lapse + (1.0 - 2.0 * lapse) * phi((f - mu) / sigma);
+                (0..n)
+                    .filter(|_| ((splitmix64(&mut s) >> 11) as f64 / (1u64 << 53) as f64) < p)
+                    .count() as f64
+            })
+            .collect();
+        (x, k, vec![n as f64; 8])
+    }
+
+    #[test]
+    fn fit_recovers_exact_probabilities() {
+        let x: Vec<f64> = (9..=16).map(f64::from).collect();
+        let n = vec![1e6; 8];
+        let truth = PsychFit {
+            mu: 12.3,
+            sigma: 1.4,
+            lapse: 0.04,
+            nll: 0.0,
+            sigma_at_bound: false,
+        };
+        let k: Vec<f64> = x.iter().map(|&f| 1e6 * truth.eval(f)).collect();
+        let f = fit_cumulative_gaussian(&x, &k, &n, true).unwrap();
+        assert!((f.mu - 12.3).abs() < 2e-3, "{f:?}");
+        assert!((f.sigma - 1.4).abs() < 2e-3, "{f:?}");
+        assert!((f.lapse - 0.04).abs() < 1e-3, "{f:?}");
+        assert!(!f.sigma_at_bound);
+    }
+
+    #[test]
+    fn fit_recovers_sampled_choices() {
+        for (seed, (mu, sigma, lapse)) in [(12.5, 1.5, 0.02), (11.8, 0.8, 0.0), (13.1, 2.5, 0.05)]
+            .into_iter()
+            .enumerate()
+        {
+            let (x, k, n) = synthetic(mu, sigma, lapse, 3000, seed as u64 + 1);
+            let f = fit_cumulative_gaussian(&x, &k, &n, true).unwrap();
+            assert!((f.mu - mu).abs() < 0.1, "μ {mu} → {f:?}");
+            assert!((f.sigma - sigma).abs() < 0.15 * sigma, "σ {sigma} → {f:?}");
+            assert!((f.lapse - lapse).abs() < 0.02, "λ {lapse} → {f:?}");
+            // without lapse on lapse-free data
+            if lapse == 0.0 {
+                let g = fit_cumulative_gaussian(&x, &k, &n, false).unwrap();
+                assert_eq!(g.lapse, 0.0);
+                assert!((g.sigma - sigma).abs() < 0.15 * sigma, "{g:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fit_handles_degenerate_data() {
+        let x: Vec<f64> = (9..=16).map(f64::from).collect();
+        let n = vec![100.0; 8];
+        // a perfect step between 12 and 13: σ at the lower bound, μ in between
+        let k = vec![0.0, 0.0, 0.0, 0.0, 100.0, 100.0, 100.0, 100.0];
+        let f = fit_cumulative_gaussian(&x, &k, &n, false).unwrap();
+        assert!(f.sigma_at_bound && f.sigma < 0.06, "{f:?}");
+        assert!(f.mu > 12.0 && f.mu < 13.0, "{f:?}");
+        // flat at one half: very wide
+        let f = fit_cumulative_gaussian(&x, &[50.0; 8], &n, false).unwrap();
+        assert!(f.sigma > 20.0, "{f:?}");
+        assert!(fit_cumulative_gaussian(&x, &[200.0; 8], &n, false).is_err());
+        assert!(fit_cumulative_gaussian(&x, &[1.0; 3], &n, false).is_err());
+    }
+
+    #[test]
+    fn run_on_a_tiny_msi_network() {
+        let run = crate::analysis::perturb::testutil::tiny_msi_run();
+        let out = crate::analysis::perturb::testutil::out_dir("psychometric");
+        let opts = AnalysisOptions {
+            quick: true,
+            seed: 9,
+            ..Default::default()
+        };
+        let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
+        assert_eq!(o.name, NAME);
+        for f in &o.files {
+            assert!(f.exists(), "{}", f.display());
+        }
+        for m in ["visual", "auditory", "both"] {
+            let s = o.summary[m]["sigma"].as_f64().unwrap();
+            assert!((SIGMA_MIN..=SIGMA_MAX).contains(&s), "{m}: {s}");
+        }
+        assert!(o.summary["sigma_pred"].as_f64().unwrap() > 0.0);
+        assert!(o.summary["multisensory_steeper"].is_boolean());
+        let Plot::Lines(series) = &o.figures[0].plot else {
+            panic!()
+        };
+        assert_eq!(series.len(), 6);
+        assert!(
+            series
+                .iter()
+                .flat_map(|s| &s.y)
+                .all(|&y| (0.0..=1.0).contains(&y))
+        );
+    }
+}
