@@ -5,6 +5,11 @@
 //! network (checkpoint), the per-epoch parameter history (when the run kept one) and the
 //! per-epoch metrics.
 
+pub mod accuracy;
+pub mod entropy;
+pub mod sparsity;
+pub mod symmetry;
+pub mod weights;
 pub mod perturb;
 pub mod plasticity;
 pub mod psychometric;

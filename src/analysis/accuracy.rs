@@ -1,0 +1,445 @@
+//! Learning curves (DESIGN §5.1): training loss and accuracy, and test loss and accuracy per
+//! evaluation mode, over epochs, read from each run's `metrics.csv` and aggregated as
+//! mean ± std across seeds.
+//!
+//! This module also holds the small helpers the other per-epoch analyses share: aggregating
+//! per-seed `(epoch, value)` series over the union of epochs ([`by_epoch`]), turning the
+//! result into a line with a band ([`EpochStats::series`]), summary statistics over seeds
+//! ([`stat`]) and a one-line description of the runs for captions ([`describe_runs`]).
+
+use super::{AnalysisOptions, AnalysisOutput, Metrics, RunData, mean_std, write_csv, write_json};
+use crate::error::{Result, SasError};
+use crate::report::figure::{Figure, Plot, Series};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// Name of the analysis on the command line.
+pub const NAME: &str = "accuracy";
+
+/// The `metrics.csv` columns this analysis plots (losses are in nats per trial for
+/// cross-entropy tasks and mean squared error for MSI; accuracies are fractions in [0, 1]).
+pub const COLUMNS: [&str; 5] = [
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc_mean_field",
+    "test_acc_mean",
+];
+
+/// One quantity aggregated over seeds at each epoch of the union of the seeds' epochs.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct EpochStats {
+    /// Epochs (sorted, each once).
+    pub epochs: Vec<usize>,
+    /// Mean over the seeds that have a finite value at that epoch (NaN if none).
+    pub mean: Vec<f64>,
+    /// Population standard deviation over the same seeds (0 for a single seed).
+    pub std: Vec<f64>,
+    /// How many seeds contributed at that epoch.
+    pub n: Vec<usize>,
+}
+
+impl EpochStats {
+    /// A line (mean) with a band (mean ± std) over the epochs, NaN epochs left as gaps.
+    pub fn series(&self, label: &str) -> Series {
+        let lo = self.mean.iter().zip(&self.std).map(|(m, s)| m - s).collect();
+        let hi = self.mean.iter().zip(&self.std).map(|(m, s)| m + s).collect();
+        Series {
+            label: label.into(),
+            x: self.epochs.iter().map(|&e| e as f64).collect(),
+            y: self.mean.clone(),
+            band: Some((lo, hi)),
+            markers: self.epochs.len() < 3,
+        }
+    }
+
+    /// The entry at the last epoch with a finite mean: `(epoch, mean, std)`.
+    pub fn last(&self) -> Option<(usize, f64, f64)> {
+        (0..self.epochs.len())
+            .rev()
+            .find(|&i| self.mean[i].is_finite())
+            .map(|i| (self.epochs[i], self.mean[i], self.std[i]))
+    }
+}
+
+/// Aggregates per-seed series `series[seed] = [(epoch, value), ...]` over the union of their
+/// epochs: at each epoch, mean and std over the seeds that have a finite value there (runs
+/// that stopped early simply stop contributing).
+pub fn by_epoch(series: &[Vec<(usize, f64)>]) -> EpochStats {
+    let mut epochs: Vec<usize> = series.iter().flatten().map(|&(e, _)| e).collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    let aligned: Vec<Vec<f64>> = series
+        .iter()
+        .map(|s| {
+            let mut v = vec![f64::NAN; epochs.len()];
+            for &(e, x) in s {
+                if let Ok(i) = epochs.binary_search(&e) {
+                    v[i] = x;
+                }
+            }
+            v
+        })
+        .collect();
+    let n = (0..epochs.len())
+        .map(|i| aligned.iter().filter(|s| s[i].is_finite()).count())
+        .collect();
+    let (mut mean, mut std) = mean_std(&aligned);
+    if aligned.is_empty() {
+        mean = vec![f64::NAN; epochs.len()];
+        std = vec![f64::NAN; epochs.len()];
+    }
+    EpochStats { epochs, mean, std, n }
+}
+
+/// Mean, population standard deviation and count of the finite values (one per seed), as
+/// JSON `{"mean", "std", "n"}` (NaN written as `null`).
+pub fn stat(values: &[f64]) -> Value {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = v.len();
+    let mean = if n > 0 {
+        v.iter().sum::<f64>() / n as f64
+    } else {
+        f64::NAN
+    };
+    let std = if n > 0 {
+        (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64).sqrt()
+    } else {
+        f64::NAN
+    };
+    json!({ "mean": mean, "std": std, "n": n })
+}
+
+/// One line describing the runs for figure captions: preset, task, `N`, epochs and seeds.
+pub fn describe_runs(runs: &[RunData]) -> String {
+    let Some(r0) = runs.first() else {
+        return "no runs".into();
+    };
+    let lo = runs.iter().map(|r| r.epoch).min().unwrap_or(0);
+    let hi = runs.iter().map(|r| r.epoch).max().unwrap_or(0);
+    let epochs = if lo == hi {
+        format!("{lo} epochs")
+    } else {
+        format!("{lo}–{hi} epochs")
+    };
+    let seeds: Vec<String> = runs.iter().map(|r| r.cfg.seed.to_string()).collect();
+    format!(
+        "preset `{}` (task {}, N = {}), {epochs}, {} seed{} ({}); bands: ± std over seeds",
+        r0.cfg.preset,
+        r0.cfg.task.kind,
+        r0.net.dims().n,
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        seeds.join(", ")
+    )
+}
+
+/// Fails with a clear message when an analysis gets no runs.
+pub fn require_runs(runs: &[RunData], name: &str) -> Result<()> {
+    if runs.is_empty() {
+        return Err(SasError::InvalidValue {
+            name: name.into(),
+            reason: "no runs to analyse".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the output folder `out` (and its parents).
+pub fn create_out(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
+        action: "creating",
+        path: out.to_path_buf(),
+        source,
+    })
+}
+
+/// A line-chart figure.
+pub fn line_figure(name: &str, title: &str, x: &str, y: &str, caption: String, s: Vec<Series>) -> Figure {
+    Figure {
+        name: name.into(),
+        title: title.into(),
+        x_label: x.into(),
+        y_label: y.into(),
+        log_y: false,
+        caption,
+        plot: Plot::Lines(s),
+    }
+}
+
+/// The finite values of column `col` of `m` with their epochs (rows whose value is NaN, i.e.
+/// empty in the CSV, are skipped). Fails if the file has no `epoch` column; an absent `col`
+/// gives an empty series.
+pub fn column_series(m: &Metrics, col: &str) -> Result<Vec<(usize, f64)>> {
+    let epochs = m.column("epoch").ok_or_else(|| SasError::InvalidValue {
+        name: "metrics.csv".into(),
+        reason: "has no `epoch` column".into(),
+    })?;
+    let Some(vals) = m.column(col) else {
+        return Ok(Vec::new());
+    };
+    Ok(epochs
+        .iter()
+        .zip(vals)
+        .filter(|(e, v)| e.is_finite() && **e >= 0.0 && v.is_finite())
+        .map(|(&e, v)| (e as usize, v))
+        .collect())
+}
+
+/// Learning curves of one configuration: [`COLUMNS`] aggregated over seeds.
+pub fn curves(metrics: &[&Metrics]) -> Result<Vec<(&'static str, EpochStats)>> {
+    COLUMNS
+        .iter()
+        .map(|&c| {
+            let per: Vec<Vec<(usize, f64)>> = metrics
+                .iter()
+                .map(|m| column_series(m, c))
+                .collect::<Result<_>>()?;
+            Ok((c, by_epoch(&per)))
+        })
+        .collect()
+}
+
+/// The accuracy analysis (an [`super::AnalysisFn`]): writes `accuracy.csv` (epoch, then
+/// mean, std and seed count per column), `accuracy_per_seed.csv` and `summary.json`.
+///
+/// Summary keys: `epochs` (per seed), and per column of [`COLUMNS`] `final_<col>` (the last
+/// finite value of each seed, mean ± std over seeds); for the test accuracies also
+/// `best_<col>` (each seed's maximum over epochs).
+pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    require_runs(runs, NAME)?;
+    create_out(out)?;
+    let metrics: Vec<&Metrics> = runs.iter().map(|r| &r.metrics).collect();
+    let cs = curves(&metrics)?;
+
+    // Aggregated CSV over the union of epochs.
+    let mut epochs: Vec<usize> = cs.iter().flat_map(|(_, s)| s.epochs.clone()).collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    let mut header = vec!["epoch".to_string()];
+    for (c, _) in &cs {
+        header.extend([format!("{c}_mean"), format!("{c}_std"), format!("{c}_n")]);
+    }
+    let rows: Vec<Vec<f64>> = epochs
+        .iter()
+        .map(|&e| {
+            let mut r = vec![e as f64];
+            for (_, s) in &cs {
+                match s.epochs.binary_search(&e) {
+                    Ok(i) => r.extend([s.mean[i], s.std[i], s.n[i] as f64]),
+                    Err(_) => r.extend([f64::NAN, f64::NAN, 0.0]),
+                }
+            }
+            r
+        })
+        .collect();
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut files = vec![write_csv(&out.join("accuracy.csv"), &h, &rows)?];
+
+    let mut per_rows = Vec::new();
+    for (si, r) in runs.iter().enumerate() {
+        let ep = r.metrics.column("epoch").unwrap_or_default();
+        let cols: Vec<Vec<f64>> = COLUMNS
+            .iter()
+            .map(|c| r.metrics.column(c).unwrap_or_else(|| vec![f64::NAN; ep.len()]))
+            .collect();
+        for (i, &e) in ep.iter().enumerate() {
+            let mut row = vec![si as f64, r.cfg.seed as f64, e];
+            row.extend(cols.iter().map(|c| c[i]));
+            per_rows.push(row);
+        }
+    }
+    let mut ph = vec!["run", "seed", "epoch"];
+    ph.extend(COLUMNS);
+    files.push(write_csv(&out.join("accuracy_per_seed.csv"), &ph, &per_rows)?);
+
+    // Summary.
+    let mut summary = serde_json::Map::new();
+    summary.insert(
+        "epochs".into(),
+        json!(runs.iter().map(|r| r.epoch).collect::<Vec<_>>()),
+    );
+    for &c in &COLUMNS {
+        let per: Vec<Vec<(usize, f64)>> = metrics
+            .iter()
+            .map(|m| column_series(m, c))
+            .collect::<Result<_>>()?;
+        let last: Vec<f64> = per.iter().map(|s| s.last().map_or(f64::NAN, |p| p.1)).collect();
+        summary.insert(format!("final_{c}"), stat(&last));
+        if c.starts_with("test_acc") {
+            let best: Vec<f64> = per
+                .iter()
+                .map(|s| s.iter().map(|p| p.1).fold(f64::NAN, f64::max))
+                .collect();
+            summary.insert(format!("best_{c}"), stat(&best));
+        }
+    }
+    let summary = Value::Object(summary);
+    files.push(write_json(&out.join("summary.json"), &summary)?);
+
+    // Figures.
+    let desc = describe_runs(runs);
+    let get = |name: &str| cs.iter().find(|(c, _)| *c == name).map(|(_, s)| s);
+    let mut figures = Vec::new();
+    let loss: Vec<Series> = [("train_loss", "train"), ("test_loss", "test (mean field)")]
+        .iter()
+        .filter_map(|(c, l)| get(c).filter(|s| !s.epochs.is_empty()).map(|s| s.series(l)))
+        .collect();
+    if !loss.is_empty() {
+        figures.push(line_figure(
+            "loss",
+            "Loss over training",
+            "epoch",
+            "loss (task loss per trial)",
+            format!(
+                "Training loss (epoch average over minibatches) and test loss of the mean-field \
+                 network at the epochs where it was evaluated; {desc}."
+            ),
+            loss,
+        ));
+    }
+    let acc: Vec<Series> = [
+        ("train_acc", "train"),
+        ("test_acc_mean_field", "test, mean field"),
+        ("test_acc_mean", "test, mean network"),
+    ]
+    .iter()
+    .filter_map(|(c, l)| get(c).filter(|s| !s.epochs.is_empty()).map(|s| s.series(l)))
+    .collect();
+    if !acc.is_empty() {
+        figures.push(line_figure(
+            "accuracy",
+            "Accuracy over training",
+            "epoch",
+            "accuracy (fraction correct)",
+            format!(
+                "Training accuracy (during the epoch's updates) and test accuracy per evaluation \
+                 mode (mean-field propagation; mean network w = (1-π)m) at the evaluated epochs; \
+                 {desc}."
+            ),
+            acc,
+        ));
+    }
+    Ok(AnalysisOutput {
+        name: NAME.into(),
+        title: "Learning curves".into(),
+        files,
+        figures,
+        summary,
+    })
+}
+
+/// Shared fixture of the analysis tests: two seeds of a tiny MSI run (N = 12, 3 epochs, with
+/// parameter history), trained once per test binary.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::RunData;
+    use crate::config::Config;
+    use crate::train::{TrainOptions, source::TaskData, train};
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+
+    /// The run directories (seeds 1 and 2).
+    pub fn dirs() -> &'static [PathBuf] {
+        static DIRS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+        DIRS.get_or_init(|| {
+            let base = std::env::temp_dir().join(format!("sasnet-analysis-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&base);
+            [1u64, 2]
+                .iter()
+                .map(|&seed| {
+                    let mut cfg = Config::preset("msi").unwrap();
+                    cfg.seed = seed;
+                    cfg.model.n = 12;
+                    cfg.train.epochs = 3;
+                    cfg.train.history = true;
+                    cfg.eval.every = 0;
+                    cfg.eval.during_trials_per_condition = 1;
+                    cfg.task.msi.test_dt_ms = 20.0;
+                    let data = TaskData::load(&cfg, None).unwrap();
+                    let dir = base.join(format!("seed{seed}"));
+                    train(&cfg, &data, &dir, &TrainOptions::default()).unwrap();
+                    dir
+                })
+                .collect()
+        })
+    }
+
+    /// The runs, loaded.
+    pub fn runs() -> Vec<RunData> {
+        dirs().iter().map(|d| RunData::load(d).unwrap()).collect()
+    }
+
+    /// A copy of seed 1's run without its parameter history (the fallback paths).
+    pub fn without_history() -> RunData {
+        static DIR: OnceLock<PathBuf> = OnceLock::new();
+        let d = DIR.get_or_init(|| {
+            let src = &dirs()[0];
+            let d = src.parent().unwrap().join("seed1-nohistory");
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            for f in ["config.toml", "checkpoint.safetensors", "metrics.csv"] {
+                std::fs::copy(src.join(f), d.join(f)).unwrap();
+            }
+            d
+        });
+        RunData::load(d).unwrap()
+    }
+
+    /// A fresh output folder for one test.
+    pub fn out(name: &str) -> PathBuf {
+        let d = dirs()[0].parent().unwrap().join("out").join(name);
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_epoch_over_the_union_of_epochs() {
+        let s = by_epoch(&[vec![(1, 1.0), (2, 3.0)], vec![(1, 3.0), (3, 5.0)]]);
+        assert_eq!(s.epochs, vec![1, 2, 3]);
+        assert_eq!(s.mean, vec![2.0, 3.0, 5.0]);
+        assert_eq!(s.std, vec![1.0, 0.0, 0.0]);
+        assert_eq!(s.n, vec![2, 1, 1]);
+        assert_eq!(s.last(), Some((3, 5.0, 0.0)));
+        let st = stat(&[1.0, 3.0, f64::NAN]);
+        assert_eq!(st["mean"], 2.0);
+        assert_eq!(st["std"], 1.0);
+        assert_eq!(st["n"], 2);
+    }
+
+    #[test]
+    fn columns_skip_empty_rows() {
+        let m = Metrics::parse("epoch,train_loss,test_acc_mean\n1,0.5,\n2,0.25,0.75\n", "test").unwrap();
+        assert_eq!(
+            column_series(&m, "train_loss").unwrap(),
+            vec![(1, 0.5), (2, 0.25)]
+        );
+        assert_eq!(column_series(&m, "test_acc_mean").unwrap(), vec![(2, 0.75)]);
+        assert!(column_series(&m, "absent").unwrap().is_empty());
+        let bad = Metrics::parse("x\n1\n", "t").unwrap();
+        assert!(column_series(&bad, "x").is_err());
+    }
+
+    #[test]
+    fn run_on_a_tiny_training_run() {
+        let runs = fixture::runs();
+        let out = fixture::out(NAME);
+        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
+        assert!(out.join("accuracy.csv").exists());
+        assert!(out.join("summary.json").exists());
+        assert_eq!(o.summary["epochs"], json!([3, 3]));
+        assert_eq!(o.summary["final_train_loss"]["n"], 2);
+        // Evaluated only at the end (eval.every = 0): one test point per seed.
+        assert_eq!(o.summary["final_test_acc_mean_field"]["n"], 2);
+        let acc = o.figures.iter().find(|f| f.name == "accuracy").unwrap();
+        let Plot::Lines(s) = &acc.plot else { panic!() };
+        assert_eq!(s[0].x, vec![1.0, 2.0, 3.0]);
+        assert_eq!(s[1].x, vec![3.0]);
+        assert!(acc.caption.contains("msi") && acc.caption.contains("2 seeds"));
+    }
+}

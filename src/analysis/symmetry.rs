@@ -1,0 +1,555 @@
+//! Symmetry breaking (DESIGN §5.11): order parameters of the continuous (`Ξ`) and discrete
+//! (`π`) parts of the spike-and-slab parameters over epochs, and the epoch at which each
+//! breaks. Needs the parameter history (epoch 0 = initialization).
+//!
+//! At initialization all connections of a layer are statistically alike (`π` equal, `Ξ`
+//! i.i.d. uniform); training differentiates them. Order parameters per layer (unmasked
+//! entries, diagonal included):
+//!
+//! - continuous: `xi_zero`, the fraction of `Ξ ≤` [`XI_ZERO`]; `xi_cv`, std/mean of `Ξ`;
+//! - discrete: `q_pi = mean((2π - 1)²)`; `pi_zero` and `pi_one`, the fractions of `π` within
+//!   [`PI_TOL`] of 0 and of 1.
+//!
+//! **Break epoch** of an order parameter `o(e)` ([`break_epoch`]): with the excess
+//! `d(e) = |o(e) - o(0)|` and its maximum `D` over the recorded epochs, the first epoch with
+//! `d(e) ≥ D / 2` — the parameter has moved half of its largest departure from the
+//! symmetric initial value. Using the maximum rather than the final excess handles
+//! non-monotone parameters (`q_π` first falls as `π` leaves 0, then rises as `π` reaches 1).
+//! If `D <` [`MIN_CHANGE`] the parameter never broke (`None`).
+//!
+//! The continuous part breaks when `xi_zero` breaks (`xi_cv` if `xi_zero` never moves by
+//! [`MIN_CHANGE`]); the discrete part when `q_pi` breaks (`pi_one` if `q_pi` never moves).
+//! The summary says which breaks first. Also reported: the onset epochs
+//! ([`onset_epoch`]) where the fraction of `Ξ` at 0, and of `π` at 1, first exceed
+//! [`ONSET`] (1 %).
+//!
+//! Layers: the stochastic ones (`rec` and `out` in the references; `in` when stochastic).
+
+use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
+use super::sparsity::Selection;
+use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use crate::error::Result;
+use crate::net::{LAYERS, SasNet};
+use crate::optim::Masks;
+use crate::sas::SasLayer;
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// Name of the analysis on the command line.
+pub const NAME: &str = "symmetry";
+
+/// `Ξ` at or below this counts as 0.
+pub const XI_ZERO: f64 = 1e-8;
+
+/// `π` within this of 0 (of 1) counts as 0 (as 1). Training clips `π` to [0, 1], so both
+/// boundaries are reached exactly; the tolerance absorbs `f32` rounding.
+pub const PI_TOL: f64 = 1e-6;
+
+/// An order parameter whose largest departure from its initial value is below this
+/// (absolute) never broke.
+pub const MIN_CHANGE: f64 = 0.01;
+
+/// Level of the onset epochs: the fraction first exceeds 1 %.
+pub const ONSET: f64 = 0.01;
+
+/// Names of the order parameters, in the order of [`OrderParams::values`].
+pub const PARAMS: [&str; 5] = ["xi_zero", "xi_cv", "q_pi", "pi_zero", "pi_one"];
+
+/// Order parameters of one layer (dimensionless).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct OrderParams {
+    /// Fraction of `Ξ ≤` [`XI_ZERO`].
+    pub xi_zero: f64,
+    /// Coefficient of variation std/mean of `Ξ` (population std; NaN if the mean is 0).
+    pub xi_cv: f64,
+    /// `q_π = mean((2π - 1)²)` ∈ [0, 1]: 1 when every `π` is 0 or 1, 0 when all are ½.
+    pub q_pi: f64,
+    /// Fraction of `π ≤` [`PI_TOL`].
+    pub pi_zero: f64,
+    /// Fraction of `π ≥ 1 -` [`PI_TOL`].
+    pub pi_one: f64,
+}
+
+impl OrderParams {
+    /// The values in the order of [`PARAMS`].
+    pub fn values(&self) -> [f64; 5] {
+        [self.xi_zero, self.xi_cv, self.q_pi, self.pi_zero, self.pi_one]
+    }
+}
+
+/// Order parameters of `l` over its unmasked entries (`mask[k] = false`: structurally fixed);
+/// NaN when no entry is unmasked.
+pub fn order_params(l: &SasLayer<f32>, mask: Option<&[bool]>) -> OrderParams {
+    let idx = Selection::Free.indices(l.rows, l.cols, mask);
+    let n = idx.len();
+    let d = if n > 0 { n as f64 } else { f64::NAN };
+    let xi: Vec<f64> = idx.iter().map(|&k| l.xi[k] as f64).collect();
+    let pi: Vec<f64> = idx.iter().map(|&k| l.pi[k] as f64).collect();
+    let mean = xi.iter().sum::<f64>() / d;
+    let std = (xi.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / d).sqrt();
+    OrderParams {
+        xi_zero: xi.iter().filter(|&&x| x <= XI_ZERO).count() as f64 / d,
+        xi_cv: if mean > 0.0 { std / mean } else { f64::NAN },
+        q_pi: pi.iter().map(|p| (2.0 * p - 1.0).powi(2)).sum::<f64>() / d,
+        pi_zero: pi.iter().filter(|&&p| p <= PI_TOL).count() as f64 / d,
+        pi_one: pi.iter().filter(|&&p| p >= 1.0 - PI_TOL).count() as f64 / d,
+    }
+}
+
+/// Order parameters per layer (`[in, rec, out]`; `None` for deterministic layers).
+pub fn compute(net: &SasNet<f32>, masks: &Masks) -> [Option<OrderParams>; 3] {
+    let mut r = [None; 3];
+    for (k, (_, l)) in net.layers().into_iter().enumerate() {
+        if net.stochastic[k] {
+            r[k] = Some(order_params(l, masks[k].as_deref()));
+        }
+    }
+    r
+}
+
+/// The excess `|o(e) - o(0)|` normalized by its maximum over the series, in [0, 1]; all 0
+/// when the maximum is below [`MIN_CHANGE`] (or the series is empty); NaN entries stay NaN.
+pub fn normalized_excess(values: &[f64]) -> Vec<f64> {
+    let Some(&o0) = values.first() else {
+        return Vec::new();
+    };
+    let d: Vec<f64> = values.iter().map(|v| (v - o0).abs()).collect();
+    let dmax = d.iter().copied().filter(|x| x.is_finite()).fold(0.0, f64::max);
+    if dmax < MIN_CHANGE {
+        return values
+            .iter()
+            .map(|v| if v.is_finite() { 0.0 } else { f64::NAN })
+            .collect();
+    }
+    d.iter().map(|x| x / dmax).collect()
+}
+
+/// The break epoch of the series `values` at `epochs` (see the module docs): the first epoch
+/// whose excess over the initial value reaches half of the largest excess; `None` if the
+/// largest excess is below [`MIN_CHANGE`] or the initial value is not finite.
+pub fn break_epoch(epochs: &[usize], values: &[f64]) -> Option<usize> {
+    let o0 = *values.first()?;
+    if !o0.is_finite() {
+        return None;
+    }
+    let d: Vec<f64> = values.iter().map(|v| (v - o0).abs()).collect();
+    let dmax = d.iter().copied().filter(|x| x.is_finite()).fold(0.0, f64::max);
+    if dmax < MIN_CHANGE {
+        return None;
+    }
+    // Relative slack of 1e-12 so that an excess of exactly half is not lost to rounding.
+    d.iter()
+        .position(|&x| x >= 0.5 * dmax * (1.0 - 1e-12))
+        .map(|i| epochs[i])
+}
+
+/// The first epoch at which `values` exceeds `level`, provided the initial value does not
+/// (`None` otherwise, or if it never does).
+pub fn onset_epoch(epochs: &[usize], values: &[f64], level: f64) -> Option<usize> {
+    if values.first().is_none_or(|&v| v > level) {
+        return None;
+    }
+    values.iter().position(|&v| v > level).map(|i| epochs[i])
+}
+
+/// Which part broke first.
+fn first_of(cont: Option<usize>, disc: Option<usize>) -> &'static str {
+    match (cont, disc) {
+        (Some(c), Some(d)) if c < d => "continuous",
+        (Some(c), Some(d)) if c > d => "discrete",
+        (Some(_), Some(_)) => "simultaneous",
+        (Some(_), None) => "continuous",
+        (None, Some(_)) => "discrete",
+        (None, None) => "neither",
+    }
+}
+
+/// Break epochs of one layer of one run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LayerBreaks {
+    /// Break epoch of each order parameter of [`PARAMS`].
+    pub params: [Option<usize>; 5],
+    /// Break epoch of the continuous part and the parameter that defined it.
+    pub continuous: (Option<usize>, &'static str),
+    /// Break epoch of the discrete part and the parameter that defined it.
+    pub discrete: (Option<usize>, &'static str),
+    /// First epoch with more than 1 % of `Ξ` at 0.
+    pub xi_zero_onset: Option<usize>,
+    /// First epoch with more than 1 % of `π` at 1.
+    pub pi_one_onset: Option<usize>,
+    /// `continuous`, `discrete`, `simultaneous` or `neither`.
+    pub first: &'static str,
+}
+
+/// Break epochs from one layer's series `series[param][epoch index]` (order of [`PARAMS`]).
+pub fn layer_breaks(epochs: &[usize], series: &[Vec<f64>; 5]) -> LayerBreaks {
+    let params: [Option<usize>; 5] = std::array::from_fn(|p| break_epoch(epochs, &series[p]));
+    let continuous = match params[0] {
+        Some(e) => (Some(e), PARAMS[0]),
+        None => (params[1], PARAMS[1]),
+    };
+    let discrete = match params[2] {
+        Some(e) => (Some(e), PARAMS[2]),
+        None => (params[4], PARAMS[4]),
+    };
+    LayerBreaks {
+        params,
+        continuous,
+        discrete,
+        xi_zero_onset: onset_epoch(epochs, &series[0], ONSET),
+        pi_one_onset: onset_epoch(epochs, &series[4], ONSET),
+        first: first_of(continuous.0, discrete.0),
+    }
+}
+
+fn opt(e: Option<usize>) -> f64 {
+    e.map_or(f64::NAN, |e| e as f64)
+}
+
+/// The symmetry-breaking analysis (an [`super::AnalysisFn`]): writes `symmetry.csv` (epoch,
+/// then mean, std and seed count of `<layer>_<param>`), `symmetry_normalized.csv` (the same
+/// for the normalized excess, see [`normalized_excess`]), `symmetry_per_seed.csv`,
+/// `breaks.csv` (per run and layer: break epochs of every parameter, of both parts, and the
+/// onsets; empty = never) and `summary.json`.
+///
+/// Summary keys: `history`, `layers`, and per layer `{continuous_break, discrete_break,
+/// xi_zero_onset, pi_one_onset}` (mean ± std over the seeds where defined), `first` (per
+/// seed), `first_to_break` (the majority over seeds), `continuous_param` /
+/// `discrete_param` (per seed), and `final` (the order parameters of the final networks, mean
+/// ± std). Without a history only `final` is reported.
+pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    accuracy::require_runs(runs, NAME)?;
+    accuracy::create_out(out)?;
+    let stoch = runs[0].net.stochastic;
+    let layers: Vec<usize> = (0..3).filter(|&k| stoch[k]).collect();
+    // per_seed[seed] = (epochs, [layer] -> series[param][i])
+    let mut per_seed: Vec<(Vec<usize>, [Option<[Vec<f64>; 5]>; 3])> = Vec::new();
+    let mut finals: Vec<[Option<OrderParams>; 3]> = Vec::new();
+    let mut with_hist = Vec::new();
+    for r in runs {
+        let masks = crate::train::init::masks(&r.cfg, r.net.dims());
+        finals.push(compute(&r.net, &masks));
+        let hist = r.history()?;
+        with_hist.push(hist.len() >= 2);
+        if hist.len() < 2 {
+            continue;
+        }
+        let ops: Vec<[Option<OrderParams>; 3]> = hist.iter().map(|(_, n)| compute(n, &masks)).collect();
+        let epochs: Vec<usize> = hist.iter().map(|(e, _)| *e).collect();
+        let series: [Option<[Vec<f64>; 5]>; 3] = std::array::from_fn(|k| {
+            stoch[k].then(|| {
+                std::array::from_fn(|p| {
+                    ops.iter()
+                        .map(|o| o[k].map_or(f64::NAN, |o| o.values()[p]))
+                        .collect()
+                })
+            })
+        });
+        per_seed.push((epochs, series));
+    }
+
+    let mut summary = serde_json::Map::new();
+    summary.insert("history".into(), json!(with_hist.iter().all(|h| *h)));
+    summary.insert(
+        "layers".into(),
+        json!(layers.iter().map(|&k| LAYERS[k]).collect::<Vec<_>>()),
+    );
+    let mut files = Vec::new();
+    let mut figures = Vec::new();
+    let desc = describe_runs(runs);
+    let mut breaks_rows = Vec::new();
+    let mut raw_cols: Vec<(String, EpochStats)> = Vec::new();
+    let mut norm_cols: Vec<(String, EpochStats)> = Vec::new();
+    for &k in &layers {
+        let mut lm = serde_json::Map::new();
+        let fin: Vec<OrderParams> = finals.iter().filter_map(|f| f[k]).collect();
+        let mut fm = serde_json::Map::new();
+        for (p, name) in PARAMS.iter().enumerate() {
+            fm.insert(
+                (*name).into(),
+                stat(&fin.iter().map(|o| o.values()[p]).collect::<Vec<_>>()),
+            );
+        }
+        lm.insert("final".into(), Value::Object(fm));
+        if !per_seed.is_empty() {
+            let mut br = Vec::new();
+            for (si, (epochs, series)) in per_seed.iter().enumerate() {
+                let Some(s) = &series[k] else { continue };
+                let b = layer_breaks(epochs, s);
+                let mut row = vec![si as f64, runs[si].cfg.seed as f64, k as f64];
+                row.extend(b.params.iter().map(|&e| opt(e)));
+                row.extend([
+                    opt(b.continuous.0),
+                    opt(b.discrete.0),
+                    opt(b.xi_zero_onset),
+                    opt(b.pi_one_onset),
+                ]);
+                breaks_rows.push(row);
+                br.push(b);
+            }
+            let col = |f: &dyn Fn(&LayerBreaks) -> Option<usize>| {
+                stat(&br.iter().map(|b| opt(f(b))).collect::<Vec<_>>())
+            };
+            lm.insert("continuous_break".into(), col(&|b| b.continuous.0));
+            lm.insert("discrete_break".into(), col(&|b| b.discrete.0));
+            lm.insert("xi_zero_onset".into(), col(&|b| b.xi_zero_onset));
+            lm.insert("pi_one_onset".into(), col(&|b| b.pi_one_onset));
+            let firsts: Vec<&str> = br.iter().map(|b| b.first).collect();
+            let majority = ["continuous", "discrete", "simultaneous", "neither"]
+                .into_iter()
+                .max_by_key(|o| firsts.iter().filter(|f| *f == o).count())
+                .unwrap_or("neither");
+            lm.insert("first".into(), json!(firsts));
+            lm.insert("first_to_break".into(), json!(majority));
+            lm.insert(
+                "continuous_param".into(),
+                json!(br.iter().map(|b| b.continuous.1).collect::<Vec<_>>()),
+            );
+            lm.insert(
+                "discrete_param".into(),
+                json!(br.iter().map(|b| b.discrete.1).collect::<Vec<_>>()),
+            );
+
+            // Aggregated series (raw and normalized) for CSV and figures.
+            let mut norm_series = Vec::new();
+            let mut raw_series = Vec::new();
+            for (p, name) in PARAMS.iter().enumerate() {
+                let raw: Vec<Vec<(usize, f64)>> = per_seed
+                    .iter()
+                    .filter_map(|(ep, s)| {
+                        s[k].as_ref()
+                            .map(|s| ep.iter().copied().zip(s[p].clone()).collect())
+                    })
+                    .collect();
+                let norm: Vec<Vec<(usize, f64)>> = per_seed
+                    .iter()
+                    .filter_map(|(ep, s)| {
+                        s[k].as_ref()
+                            .map(|s| ep.iter().copied().zip(normalized_excess(&s[p])).collect())
+                    })
+                    .collect();
+                let (rs, ns) = (by_epoch(&raw), by_epoch(&norm));
+                let label = param_label(p);
+                norm_series.push(ns.series(label));
+                if p != 1 {
+                    raw_series.push(rs.series(label));
+                }
+                raw_cols.push((format!("{}_{name}", LAYERS[k]), rs));
+                norm_cols.push((format!("{}_{name}", LAYERS[k]), ns));
+            }
+            let lname = ["input", "recurrent", "output"][k];
+            let order = match majority {
+                "continuous" | "discrete" => format!("; here the {majority} part breaks first"),
+                "simultaneous" => "; here both break in the same epoch".into(),
+                _ => String::new(),
+            };
+            figures.push(line_figure(
+                &format!("symmetry_{}", LAYERS[k]),
+                &format!("Symmetry breaking, {lname} layer"),
+                "epoch",
+                "normalized departure from initialization |o(e) − o(0)| / max (0–1)",
+                format!(
+                    "Order parameters of the continuous (Ξ: fraction at 0, std/mean) and discrete \
+                     (π: q_π = mean((2π−1)²), fractions at 0 and 1) parts, each as its departure from \
+                     the initial value normalized by its largest departure (0 if that is below \
+                     {MIN_CHANGE}). A part breaks where its curve first crosses 0.5 (continuous: \
+                     Ξ at 0; discrete: q_π){order}; {desc}."
+                ),
+                norm_series,
+            ));
+            figures.push(line_figure(
+                &format!("order_{}", LAYERS[k]),
+                &format!("Order parameters, {lname} layer"),
+                "epoch",
+                "order parameter (fraction or q_π, 0–1)",
+                format!(
+                    "Raw order parameters over training: fraction of Ξ ≤ {XI_ZERO:e}, q_π, and the \
+                     fractions of π within {PI_TOL:e} of 0 and of 1 (unmasked entries); {desc}."
+                ),
+                raw_series,
+            ));
+        }
+        summary.insert(LAYERS[k].into(), Value::Object(lm));
+    }
+    for (fname, cols) in [
+        ("symmetry.csv", &raw_cols),
+        ("symmetry_normalized.csv", &norm_cols),
+    ] {
+        let Some((_, s0)) = cols.first() else { continue };
+        let mut header = vec!["epoch".to_string()];
+        for (c, _) in cols.iter() {
+            header.extend([format!("{c}_mean"), format!("{c}_std"), format!("{c}_n")]);
+        }
+        let rows: Vec<Vec<f64>> = (0..s0.epochs.len())
+            .map(|i| {
+                let mut r = vec![s0.epochs[i] as f64];
+                for (_, s) in cols.iter() {
+                    r.extend([s.mean[i], s.std[i], s.n[i] as f64]);
+                }
+                r
+            })
+            .collect();
+        let h: Vec<&str> = header.iter().map(String::as_str).collect();
+        files.push(write_csv(&out.join(fname), &h, &rows)?);
+    }
+    if !per_seed.is_empty() {
+        let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];
+        for &k in &layers {
+            ph.extend(PARAMS.iter().map(|p| format!("{}_{p}", LAYERS[k])));
+        }
+        let mut prow = Vec::new();
+        let seeds: Vec<u64> = runs
+            .iter()
+            .zip(&with_hist)
+            .filter(|(_, h)| **h)
+            .map(|(r, _)| r.cfg.seed)
+            .collect();
+        for (si, (epochs, series)) in per_seed.iter().enumerate() {
+            for (i, &e) in epochs.iter().enumerate() {
+                let mut r = vec![si as f64, seeds[si] as f64, e as f64];
+                for &k in &layers {
+                    r.extend((0..5).map(|p| series[k].as_ref().map_or(f64::NAN, |s| s[p][i])));
+                }
+                prow.push(r);
+            }
+        }
+        let ph: Vec<&str> = ph.iter().map(String::as_str).collect();
+        files.push(write_csv(&out.join("symmetry_per_seed.csv"), &ph, &prow)?);
+        let mut bh = vec!["run", "seed", "layer"];
+        bh.extend(PARAMS);
+        bh.extend(["continuous", "discrete", "xi_zero_onset", "pi_one_onset"]);
+        files.push(write_csv(&out.join("breaks.csv"), &bh, &breaks_rows)?);
+    }
+    if with_hist.iter().any(|h| !h) {
+        summary.insert(
+            "note".into(),
+            json!(
+                "symmetry breaking needs the per-epoch parameter history; runs without one \
+                 (train.history = false) contribute only their final order parameters"
+            ),
+        );
+    }
+    let summary = Value::Object(summary);
+    files.push(write_json(&out.join("summary.json"), &summary)?);
+    Ok(AnalysisOutput {
+        name: NAME.into(),
+        title: "Symmetry breaking".into(),
+        files,
+        figures,
+        summary,
+    })
+}
+
+fn param_label(p: usize) -> &'static str {
+    [
+        "Ξ: fraction at 0",
+        "Ξ: std/mean",
+        "π: q_π",
+        "π: fraction at 0",
+        "π: fraction at 1",
+    ][p]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_parameters_by_hand() {
+        let l = SasLayer {
+            rows: 1,
+            cols: 5,
+            m: vec![0.0; 5],
+            pi: vec![0.0, 1.0, 0.5, 0.25, 0.7],
+            xi: vec![0.0, 1e-9, 0.2, 0.4, 9.0],
+        };
+        // Entry 4 masked.
+        let o = order_params(&l, Some(&[true, true, true, true, false]));
+        // q = mean(1, 1, 0, 0.25) = 0.5625
+        assert!((o.q_pi - 0.5625).abs() < 1e-12);
+        assert_eq!((o.pi_zero, o.pi_one, o.xi_zero), (0.25, 0.25, 0.5));
+        // Ξ mean 0.15, std sqrt(0.05 - 0.0225)
+        let want = 0.0275f64.sqrt() / 0.15;
+        assert!((o.xi_cv - want).abs() < 1e-6, "{}", o.xi_cv);
+        let z = SasLayer::<f32>::zeros(1, 2);
+        let o = order_params(&z, None);
+        assert_eq!((o.q_pi, o.pi_zero, o.xi_zero), (1.0, 1.0, 1.0));
+        assert!(o.xi_cv.is_nan());
+    }
+
+    #[test]
+    fn break_and_onset_epochs_by_hand() {
+        let ep = [0, 1, 2, 3, 4];
+        assert_eq!(break_epoch(&ep, &[0.0, 0.1, 0.3, 0.6, 0.5]), Some(2));
+        // Non-monotone (q_π falling then rising): excess 0, .2, .4, .3, .1 → half of .4 at 1.
+        assert_eq!(break_epoch(&ep, &[1.0, 0.8, 0.6, 0.7, 0.9]), Some(1));
+        assert_eq!(break_epoch(&ep, &[0.5, 0.505, 0.5, 0.499, 0.5]), None);
+        assert_eq!(break_epoch(&ep, &[f64::NAN, 0.0, 1.0, 1.0, 1.0]), None);
+        assert_eq!(onset_epoch(&ep, &[0.0, 0.0, 0.005, 0.02, 0.5], 0.01), Some(3));
+        assert_eq!(onset_epoch(&ep, &[0.5, 0.6, 0.7, 0.8, 0.9], 0.01), None);
+        let n = normalized_excess(&[1.0, 0.8, 0.6, 0.7, 0.9]);
+        let want = [0.0, 0.5, 1.0, 0.75, 0.25];
+        assert!(n.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{n:?}");
+        assert_eq!(normalized_excess(&[0.5, 0.505]), vec![0.0, 0.0]);
+        // Continuous breaks at 2, discrete (q_π) at 1: discrete first.
+        let s = [
+            vec![0.0, 0.0, 0.3, 0.5, 0.6],
+            vec![0.5; 5],
+            vec![1.0, 0.8, 0.6, 0.7, 0.9],
+            vec![1.0; 5],
+            vec![0.0, 0.0, 0.0, 0.02, 0.1],
+        ];
+        let b = layer_breaks(&ep, &s);
+        assert_eq!(b.continuous, (Some(2), "xi_zero"));
+        assert_eq!(b.discrete, (Some(1), "q_pi"));
+        assert_eq!((b.xi_zero_onset, b.pi_one_onset), (Some(2), Some(3)));
+        assert_eq!(b.first, "discrete");
+        assert_eq!(b.params[1], None);
+        // q_π flat: the discrete part falls back to the fraction at 1.
+        let s2 = [
+            s[0].clone(),
+            s[1].clone(),
+            vec![1.0; 5],
+            s[3].clone(),
+            s[4].clone(),
+        ];
+        let b = layer_breaks(&ep, &s2);
+        assert_eq!(b.discrete, (Some(4), "pi_one"));
+        assert_eq!(b.first, "continuous");
+    }
+
+    #[test]
+    fn run_on_a_tiny_training_run() {
+        let runs = accuracy::fixture::runs();
+        let out = accuracy::fixture::out(NAME);
+        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
+        assert_eq!(o.summary["history"], true);
+        assert_eq!(o.summary["layers"], json!(["rec", "out"]));
+        let f = o.summary["rec"]["first_to_break"].as_str().unwrap();
+        assert!(["continuous", "discrete", "simultaneous", "neither"].contains(&f));
+        assert_eq!(o.summary["rec"]["first"].as_array().unwrap().len(), 2);
+        assert_eq!(o.figures.len(), 4);
+        let text = std::fs::read_to_string(out.join("symmetry.csv")).unwrap();
+        assert_eq!(text.lines().count(), 5, "epochs 0..=3");
+        // Initialization: π = 0 → q_π = 1 and all π at 0.
+        let row1: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        let col = |n: &str| {
+            row1[header.iter().position(|h| *h == n).unwrap()]
+                .parse::<f64>()
+                .unwrap()
+        };
+        assert_eq!(col("rec_q_pi_mean"), 1.0);
+        assert_eq!(col("rec_pi_zero_mean"), 1.0);
+        assert!(out.join("breaks.csv").exists());
+
+        // Without a history: only the final order parameters, no figures.
+        let r = accuracy::fixture::without_history();
+        let out = accuracy::fixture::out("symmetry-nohistory");
+        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
+        assert_eq!(o.summary["history"], false);
+        assert!(o.figures.is_empty());
+        assert!(o.summary["rec"]["final"]["q_pi"]["mean"].as_f64().is_some());
+        assert!(o.summary["rec"].get("first_to_break").is_none());
+    }
+}

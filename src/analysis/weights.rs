@@ -1,0 +1,793 @@
+//! Hyper-parameter distributions, matrices and weight classes (DESIGN §5.4–5.5, paper Figs
+//! 5–7 and 14–17).
+//!
+//! - `weights` ([`run`]): histograms of `π`, `m`, `Ξ` per layer of the final networks (the
+//!   recurrent layer split into directions I, `i < j`, and II, `i > j`, diagonal excluded; see
+//!   [`super::sparsity`]), with the counts as CSV, and heat maps of the parameter matrices.
+//!   The paper finds a U-shaped `π` (peaks at 0 and 1) and an L-shaped `Ξ` (peak at 0).
+//! - `classes` ([`run_classes`]): the fractions of very important (VIP), unimportant (UIP) and
+//!   variable weights per layer over epochs, classified by [`classify`] with [`Thresholds`].
+//!
+//! Structurally masked entries (the MSI input wiring, `π ≡ 1`) are excluded throughout.
+
+use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
+use super::sparsity::Selection;
+use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use crate::error::Result;
+use crate::net::{LAYERS, SasNet};
+use crate::optim::Masks;
+use crate::report::figure::{Figure, Heatmap, Histogram, Plot};
+use crate::sas::SasLayer;
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// Name of the hyper-parameter distribution and matrix analysis.
+pub const NAME: &str = "weights";
+
+/// Name of the weight-class analysis.
+pub const CLASSES_NAME: &str = "classes";
+
+/// Default UIP threshold: `π ≥ 0.999` counts as `π = 1`. Training clips `π` to [0, 1], so
+/// unimportant weights sit at exactly 1; the tolerance absorbs `f32` rounding and weights
+/// that are still converging onto the boundary.
+pub const UIP_PI: f64 = 0.999;
+
+/// Thresholds of the weight classes. A weight is VIP when `π ≤ pi_max`, `Ξ < xi_max` and
+/// `|m| > m_min`; UIP when `π ≥ uip_pi`; variable otherwise. (Comparisons are in `f64` on
+/// the stored `f32` values.)
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Thresholds {
+    /// Largest spike probability of a VIP weight.
+    pub pi_max: f64,
+    /// VIP weights have a slab variance below this.
+    pub xi_max: f64,
+    /// VIP weights have a slab mean larger than this in magnitude.
+    pub m_min: f64,
+    /// Smallest spike probability of a UIP weight.
+    pub uip_pi: f64,
+}
+
+impl Thresholds {
+    /// The reference thresholds of a task kind: MNIST variants (`pixel-mnist`, `row-mnist`,
+    /// `perm-mnist`) `π ≤ 0.1, Ξ < 0.1, |m| > 0.05` (the paper's relaxed MNIST criterion; its
+    /// strict `π < 0.1` differs only at exactly 0.1); everything else (MSI, user tasks) the
+    /// MSI reference `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`. UIP: `π ≥` [`UIP_PI`].
+    pub fn for_task(kind: &str) -> Thresholds {
+        let m_min = if kind.ends_with("mnist") { 0.05 } else { 0.08 };
+        Thresholds {
+            pi_max: 0.1,
+            xi_max: 0.1,
+            m_min,
+            uip_pi: UIP_PI,
+        }
+    }
+
+    /// The class of one weight.
+    pub fn class_of(&self, pi: f64, m: f64, xi: f64) -> WeightClass {
+        if pi >= self.uip_pi {
+            WeightClass::Uip
+        } else if pi <= self.pi_max && xi < self.xi_max && m.abs() > self.m_min {
+            WeightClass::Vip
+        } else {
+            WeightClass::Variable
+        }
+    }
+}
+
+/// The class of one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum WeightClass {
+    /// Very important: almost always present, nearly deterministic and strong.
+    Vip,
+    /// Unimportant: always absent (`π = 1`).
+    Uip,
+    /// Neither.
+    Variable,
+    /// Not classified: structurally masked, or on the skipped diagonal.
+    Excluded,
+}
+
+/// The class of every entry of `l` (row-major, `rows × cols`), entries with `mask[k] =
+/// false` and, when `skip_diagonal`, the diagonal `i = j` marked [`WeightClass::Excluded`].
+pub fn classify(
+    l: &SasLayer<f32>,
+    t: &Thresholds,
+    mask: Option<&[bool]>,
+    skip_diagonal: bool,
+) -> Vec<WeightClass> {
+    (0..l.rows * l.cols)
+        .map(|k| {
+            let (i, j) = (k / l.cols, k % l.cols);
+            if mask.is_some_and(|m| !m[k]) || (skip_diagonal && i == j) {
+                WeightClass::Excluded
+            } else {
+                t.class_of(l.pi[k] as f64, l.m[k] as f64, l.xi[k] as f64)
+            }
+        })
+        .collect()
+}
+
+/// Fractions of the classes among the classified (non-excluded) entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ClassFractions {
+    /// Fraction of VIP weights.
+    pub vip: f64,
+    /// Fraction of UIP weights.
+    pub uip: f64,
+    /// Fraction of variable weights.
+    pub variable: f64,
+    /// Number of VIP weights.
+    pub vip_count: usize,
+    /// Number of classified entries (the denominator).
+    pub count: usize,
+}
+
+impl ClassFractions {
+    /// The fractions of `classes` at the indices `idx` (all entries when `None`), excluded
+    /// entries not counted; NaN fractions when nothing is classified.
+    pub fn of(classes: &[WeightClass], idx: Option<&[usize]>) -> ClassFractions {
+        let mut c = [0usize; 3];
+        let mut add = |w: WeightClass| match w {
+            WeightClass::Vip => c[0] += 1,
+            WeightClass::Uip => c[1] += 1,
+            WeightClass::Variable => c[2] += 1,
+            WeightClass::Excluded => {}
+        };
+        match idx {
+            Some(idx) => idx.iter().for_each(|&k| add(classes[k])),
+            None => classes.iter().for_each(|&w| add(w)),
+        }
+        let n = c.iter().sum::<usize>();
+        let d = if n > 0 { n as f64 } else { f64::NAN };
+        ClassFractions {
+            vip: c[0] as f64 / d,
+            uip: c[1] as f64 / d,
+            variable: c[2] as f64 / d,
+            vip_count: c[0],
+            count: n,
+        }
+    }
+}
+
+/// Groups of [`class_fractions`]: `in` and `out` (when stochastic), `rec` (every unmasked
+/// entry, diagonal included), `rec_I`, `rec_II` (directions, diagonal excluded).
+pub const CLASS_GROUPS: [&str; 5] = ["in", "rec", "rec_I", "rec_II", "out"];
+
+/// Class fractions per group of [`CLASS_GROUPS`] (`None` for deterministic layers, whose
+/// `π ≡ 0, Ξ ≡ 0` make the classes meaningless).
+pub fn class_fractions(net: &SasNet<f32>, masks: &Masks, t: &Thresholds) -> [Option<ClassFractions>; 5] {
+    let mut r = [None; 5];
+    let d = net.dims();
+    if net.stochastic[0] {
+        r[0] = Some(ClassFractions::of(
+            &classify(&net.inp, t, masks[0].as_deref(), false),
+            None,
+        ));
+    }
+    if net.stochastic[1] {
+        let c = classify(&net.rec, t, masks[1].as_deref(), false);
+        r[1] = Some(ClassFractions::of(&c, None));
+        let up = Selection::UpperI.indices(d.n, d.n, masks[1].as_deref());
+        let lo = Selection::LowerII.indices(d.n, d.n, masks[1].as_deref());
+        r[2] = Some(ClassFractions::of(&c, Some(&up)));
+        r[3] = Some(ClassFractions::of(&c, Some(&lo)));
+    }
+    if net.stochastic[2] {
+        r[4] = Some(ClassFractions::of(
+            &classify(&net.out, t, masks[2].as_deref(), false),
+            None,
+        ));
+    }
+    r
+}
+
+/// Equally spaced bin edges: `bins + 1` values from `lo` to `hi`.
+pub fn edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
+    (0..=bins)
+        .map(|i| lo + (hi - lo) * i as f64 / bins as f64)
+        .collect()
+}
+
+/// Counts of `values` in the bins of `edges` (`[e_k, e_{k+1})`, the last bin closed; values
+/// outside the range go to the nearest end bin).
+pub fn histogram(values: impl IntoIterator<Item = f64>, edges: &[f64]) -> Vec<f64> {
+    let bins = edges.len() - 1;
+    let (lo, hi) = (edges[0], edges[bins]);
+    let mut c = vec![0.0; bins];
+    for v in values {
+        let k = if hi > lo {
+            (((v - lo) / (hi - lo)) * bins as f64)
+                .floor()
+                .clamp(0.0, (bins - 1) as f64) as usize
+        } else {
+            0
+        };
+        c[k] += 1.0;
+    }
+    c
+}
+
+/// Shape statistics of a group of weights.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct ShapeStats {
+    /// Fraction of `π ≤ 0.05` (the peak at 0 of a U / L shape).
+    pub pi_near0: f64,
+    /// Fraction of `π ≥ 0.95` (the peak at 1 of a U shape).
+    pub pi_near1: f64,
+    /// Fraction of `Ξ < 0.01 · max Ξ` of the group (the peak at 0 of an L shape; 1 when all
+    /// `Ξ` are 0).
+    pub xi_small: f64,
+    /// Weights in the group.
+    pub count: usize,
+}
+
+/// Shape statistics of the entries `idx` of `l`.
+pub fn shape_stats(l: &SasLayer<f32>, idx: &[usize]) -> ShapeStats {
+    let n = idx.len();
+    let d = if n > 0 { n as f64 } else { f64::NAN };
+    let frac = |f: &dyn Fn(usize) -> bool| idx.iter().filter(|&&k| f(k)).count() as f64 / d;
+    let xmax = idx.iter().map(|&k| l.xi[k] as f64).fold(0.0, f64::max);
+    ShapeStats {
+        pi_near0: frac(&|k| l.pi[k] as f64 <= 0.05),
+        pi_near1: frac(&|k| l.pi[k] as f64 >= 0.95),
+        xi_small: frac(&|k| xmax == 0.0 || (l.xi[k] as f64) < 0.01 * xmax),
+        count: n,
+    }
+}
+
+/// Histogram groups: (name, layer index, selection).
+const HIST_GROUPS: [(&str, usize, Selection); 4] = [
+    ("in", 0, Selection::Free),
+    ("rec_I", 1, Selection::UpperI),
+    ("rec_II", 1, Selection::LowerII),
+    ("out", 2, Selection::Free),
+];
+
+/// The parameters: (key, symbol, unit note).
+const PARAMS: [(&str, &str); 3] = [("pi", "π"), ("m", "m"), ("xi", "Ξ")];
+
+fn param(l: &SasLayer<f32>, p: usize) -> &[f32] {
+    match p {
+        0 => &l.pi,
+        1 => &l.m,
+        _ => &l.xi,
+    }
+}
+
+fn group_label(g: &str) -> &'static str {
+    match g {
+        "in" => "input",
+        "rec" => "recurrent",
+        "rec_I" => "recurrent I (i < j)",
+        "rec_II" => "recurrent II (i > j)",
+        _ => "output",
+    }
+}
+
+fn matrix_csv(path: &Path, l: &SasLayer<f32>, v: &[f32]) -> Result<std::path::PathBuf> {
+    let header: Vec<String> = (0..l.cols).map(|j| format!("c{j}")).collect();
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<f64>> = v
+        .chunks(l.cols)
+        .map(|r| r.iter().map(|&x| x as f64).collect())
+        .collect();
+    write_csv(path, &h, &rows)
+}
+
+/// The hyper-parameter analysis (an [`super::AnalysisFn`]) on the final networks: writes
+/// `hist_<pi|m|xi>.csv` (bin edges, then per group of `in`, `rec_I`, `rec_II`, `out` the count
+/// mean and std over seeds), `matrix_<layer>_<param>.csv` (the first run's matrices, row =
+/// receiving unit) and `summary.json`.
+///
+/// Summary keys: `groups` → per group `{pi_near0, pi_near1, xi_small}` (mean ± std over
+/// seeds; see [`ShapeStats`]; `π`/`Ξ` entries only for stochastic layers) and `count`;
+/// `ranges` (histogram ranges of `m` and `Ξ`); `matrices_seed` (the seed whose matrices are
+/// drawn).
+pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    accuracy::require_runs(runs, NAME)?;
+    accuracy::create_out(out)?;
+    let stoch = runs[0].net.stochastic;
+    let masks: Vec<Masks> = runs
+        .iter()
+        .map(|r| crate::train::init::masks(&r.cfg, r.net.dims()))
+        .collect();
+    // idx[run][group]
+    let idx: Vec<Vec<Vec<usize>>> = runs
+        .iter()
+        .zip(&masks)
+        .map(|(r, mk)| {
+            HIST_GROUPS
+                .iter()
+                .map(|&(_, k, sel)| {
+                    let l = r.net.layers()[k].1;
+                    sel.indices(l.rows, l.cols, mk[k].as_deref())
+                })
+                .collect()
+        })
+        .collect();
+    let max_over = |p: usize, f: fn(f32) -> f64| {
+        let mut mx: f64 = 0.0;
+        for (r, ix) in runs.iter().zip(&idx) {
+            for (g, &(_, k, _)) in HIST_GROUPS.iter().enumerate() {
+                let v = param(r.net.layers()[k].1, p);
+                mx = ix[g].iter().map(|&i| f(v[i])).fold(mx, f64::max);
+            }
+        }
+        mx
+    };
+    let mmax = max_over(1, |v| (v as f64).abs());
+    let mmax = if mmax > 0.0 { mmax } else { 1.0 };
+    let xmax = max_over(2, |v| v as f64);
+    let xmax = if xmax > 0.0 { xmax } else { 1e-3 };
+    let param_edges = [edges(0.0, 1.0, 20), edges(-mmax, mmax, 40), edges(0.0, xmax, 40)];
+
+    let desc = describe_runs(runs);
+    let mut files = Vec::new();
+    let mut figures = Vec::new();
+    for (p, (pkey, psym)) in PARAMS.iter().enumerate() {
+        let e = &param_edges[p];
+        let mut header = vec!["bin_lo".to_string(), "bin_hi".into()];
+        let mut cols: Vec<Vec<f64>> = Vec::new();
+        // hist[group] = (mean counts, mean fraction)
+        let mut hists: Vec<Option<(Vec<f64>, Vec<f64>)>> = Vec::new();
+        for (g, &(gname, k, _)) in HIST_GROUPS.iter().enumerate() {
+            if p != 1 && !stoch[k] {
+                hists.push(None);
+                continue;
+            }
+            let per: Vec<Vec<f64>> = runs
+                .iter()
+                .zip(&idx)
+                .map(|(r, ix)| {
+                    let v = param(r.net.layers()[k].1, p);
+                    histogram(ix[g].iter().map(|&i| v[i] as f64), e)
+                })
+                .collect();
+            let (mean, std) = super::mean_std(&per);
+            let total: f64 = mean.iter().sum();
+            let frac = mean
+                .iter()
+                .map(|c| if total > 0.0 { c / total } else { 0.0 })
+                .collect();
+            header.extend([format!("{gname}_count_mean"), format!("{gname}_count_std")]);
+            cols.push(mean.clone());
+            cols.push(std);
+            hists.push(Some((mean, frac)));
+        }
+        let rows: Vec<Vec<f64>> = (0..e.len() - 1)
+            .map(|b| {
+                let mut r = vec![e[b], e[b + 1]];
+                r.extend(cols.iter().map(|c| c[b]));
+                r
+            })
+            .collect();
+        let h: Vec<&str> = header.iter().map(String::as_str).collect();
+        files.push(write_csv(&out.join(format!("hist_{pkey}.csv")), &h, &rows)?);
+        for (k, lname) in LAYERS.iter().enumerate() {
+            let hs: Vec<Histogram> = HIST_GROUPS
+                .iter()
+                .zip(&hists)
+                .filter(|((_, gk, _), h)| *gk == k && h.is_some())
+                .map(|((gname, _, _), h)| Histogram {
+                    label: group_label(gname).into(),
+                    edges: e.clone(),
+                    counts: h.as_ref().map(|h| h.1.clone()).unwrap_or_default(),
+                })
+                .collect();
+            if hs.is_empty() {
+                continue;
+            }
+            let shape = match p {
+                0 => " The paper finds a U shape (peaks at π = 0 and 1) or an L shape (peak at 0).",
+                2 => " The paper finds an L shape (peak at Ξ = 0).",
+                _ => "",
+            };
+            figures.push(Figure {
+                name: format!("hist_{pkey}_{lname}"),
+                title: format!("Distribution of {psym}, {} layer", group_label(lname)),
+                x_label: match p {
+                    0 => "spike probability π".into(),
+                    1 => "slab mean m (weight units)".into(),
+                    _ => "slab variance Ξ (weight units²)".into(),
+                },
+                y_label: "fraction of connections per bin".into(),
+                log_y: false,
+                caption: format!(
+                    "Histogram of {psym} over the connections of the final network's {} layer \
+                     (recurrent: directions I and II, diagonal excluded; masked entries excluded), \
+                     counts averaged over seeds and normalized to fractions.{shape} {desc}.",
+                    group_label(lname)
+                ),
+                plot: Plot::Histograms(hs),
+            });
+        }
+    }
+
+    // Matrices of the first run.
+    let r0 = &runs[0];
+    for (k, (lname, l)) in r0.net.layers().into_iter().enumerate() {
+        for (p, (pkey, psym)) in PARAMS.iter().enumerate() {
+            if p != 1 && !stoch[k] {
+                continue;
+            }
+            let v = param(l, p);
+            files.push(matrix_csv(&out.join(format!("matrix_{lname}_{pkey}.csv")), l, v)?);
+            let vmax = v.iter().map(|&x| (x as f64).abs()).fold(0.0, f64::max);
+            let range = match p {
+                0 => (0.0, 1.0),
+                1 => {
+                    let m = if vmax > 0.0 { vmax } else { 1.0 };
+                    (-m, m)
+                }
+                _ => (0.0, if vmax > 0.0 { vmax } else { 1.0 }),
+            };
+            figures.push(Figure {
+                name: format!("matrix_{lname}_{pkey}"),
+                title: format!("{psym} of the {} layer", group_label(lname)),
+                x_label: "sending unit j (presynaptic index)".into(),
+                y_label: "receiving unit i (postsynaptic index)".into(),
+                log_y: false,
+                caption: format!(
+                    "{psym}_ij of the {} matrix ({} × {}; entry (i, j) = connection from j to i) of \
+                     the final network of seed {}; colour range [{:.3}, {:.3}]. {desc}.",
+                    group_label(lname),
+                    l.rows,
+                    l.cols,
+                    r0.cfg.seed,
+                    range.0,
+                    range.1
+                ),
+                plot: Plot::Heatmap(Heatmap {
+                    rows: l.rows,
+                    cols: l.cols,
+                    values: v.iter().map(|&x| x as f64).collect(),
+                    range,
+                }),
+            });
+        }
+    }
+
+    let mut groups = serde_json::Map::new();
+    for (g, &(gname, k, _)) in HIST_GROUPS.iter().enumerate() {
+        let st: Vec<ShapeStats> = runs
+            .iter()
+            .zip(&idx)
+            .map(|(r, ix)| shape_stats(r.net.layers()[k].1, &ix[g]))
+            .collect();
+        let mut o = serde_json::Map::new();
+        if stoch[k] {
+            o.insert(
+                "pi_near0".into(),
+                stat(&st.iter().map(|s| s.pi_near0).collect::<Vec<_>>()),
+            );
+            o.insert(
+                "pi_near1".into(),
+                stat(&st.iter().map(|s| s.pi_near1).collect::<Vec<_>>()),
+            );
+            o.insert(
+                "xi_small".into(),
+                stat(&st.iter().map(|s| s.xi_small).collect::<Vec<_>>()),
+            );
+        }
+        o.insert("count".into(), json!(st[0].count));
+        groups.insert(gname.into(), Value::Object(o));
+    }
+    let summary = json!({
+        "groups": groups,
+        "ranges": {"m": [-mmax, mmax], "xi": [0.0, xmax]},
+        "matrices_seed": r0.cfg.seed,
+    });
+    files.push(write_json(&out.join("summary.json"), &summary)?);
+    Ok(AnalysisOutput {
+        name: NAME.into(),
+        title: "Hyper-parameter distributions and matrices".into(),
+        files,
+        figures,
+        summary,
+    })
+}
+
+/// The weight-class analysis (an [`super::AnalysisFn`]): the fractions of VIP, UIP and
+/// variable weights per group of [`CLASS_GROUPS`] over epochs (from the parameter history;
+/// the final network only when a run has none), thresholds from the first run's task
+/// ([`Thresholds::for_task`]). Writes `classes.csv` (epoch, then `<group>_<class>` mean, std,
+/// seed count), `classes_per_seed.csv` and `summary.json`.
+///
+/// Summary keys: `thresholds`, `history`, `groups` (the stochastic groups), and per group
+/// `{initial, final}` → `{vip, uip, variable, vip_count}` (mean ± std over seeds).
+pub fn run_classes(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    accuracy::require_runs(runs, CLASSES_NAME)?;
+    accuracy::create_out(out)?;
+    let t = Thresholds::for_task(&runs[0].cfg.task.kind);
+    let mut per_seed: Vec<Vec<(usize, [Option<ClassFractions>; 5])>> = Vec::new();
+    let mut with_hist = Vec::new();
+    for r in runs {
+        let masks = crate::train::init::masks(&r.cfg, r.net.dims());
+        let hist = r.history()?;
+        with_hist.push(!hist.is_empty());
+        let mut rows: Vec<_> = hist
+            .iter()
+            .map(|(e, n)| (*e, class_fractions(n, &masks, &t)))
+            .collect();
+        if rows.last().is_none_or(|l| l.0 != r.epoch) {
+            rows.push((r.epoch, class_fractions(&r.net, &masks, &t)));
+        }
+        per_seed.push(rows);
+    }
+    let groups: Vec<usize> = (0..5)
+        .filter(|&g| per_seed[0].last().is_some_and(|r| r.1[g].is_some()))
+        .collect();
+    const CLASSES: [&str; 3] = ["vip", "uip", "variable"];
+    let pick = |c: &ClassFractions, i: usize| [c.vip, c.uip, c.variable][i];
+    let mut cols: Vec<(usize, usize, EpochStats)> = Vec::new();
+    for &g in &groups {
+        for ci in 0..3 {
+            let s: Vec<Vec<(usize, f64)>> = per_seed
+                .iter()
+                .map(|rows| {
+                    rows.iter()
+                        .filter_map(|(e, f)| f[g].map(|f| (*e, pick(&f, ci))))
+                        .collect()
+                })
+                .collect();
+            cols.push((g, ci, by_epoch(&s)));
+        }
+    }
+    let mut files = Vec::new();
+    if let Some((_, _, s0)) = cols.first() {
+        let mut header = vec!["epoch".to_string()];
+        for (g, ci, _) in &cols {
+            let c = format!("{}_{}", CLASS_GROUPS[*g], CLASSES[*ci]);
+            header.extend([format!("{c}_mean"), format!("{c}_std"), format!("{c}_n")]);
+        }
+        let rows: Vec<Vec<f64>> = (0..s0.epochs.len())
+            .map(|i| {
+                let mut r = vec![s0.epochs[i] as f64];
+                for (_, _, s) in &cols {
+                    r.extend([s.mean[i], s.std[i], s.n[i] as f64]);
+                }
+                r
+            })
+            .collect();
+        let h: Vec<&str> = header.iter().map(String::as_str).collect();
+        files.push(write_csv(&out.join("classes.csv"), &h, &rows)?);
+        let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];
+        for &g in &groups {
+            for c in CLASSES {
+                ph.push(format!("{}_{c}", CLASS_GROUPS[g]));
+            }
+            ph.push(format!("{}_count", CLASS_GROUPS[g]));
+        }
+        let mut prow = Vec::new();
+        for (si, rows) in per_seed.iter().enumerate() {
+            for (e, f) in rows {
+                let mut r = vec![si as f64, runs[si].cfg.seed as f64, *e as f64];
+                for &g in &groups {
+                    let f = f[g].unwrap_or_default();
+                    r.extend([f.vip, f.uip, f.variable, f.count as f64]);
+                }
+                prow.push(r);
+            }
+        }
+        let ph: Vec<&str> = ph.iter().map(String::as_str).collect();
+        files.push(write_csv(&out.join("classes_per_seed.csv"), &ph, &prow)?);
+    }
+
+    let all_hist = with_hist.iter().all(|h| *h);
+    let mut summary = serde_json::Map::new();
+    summary.insert("thresholds".into(), json!(t));
+    summary.insert("history".into(), json!(all_hist));
+    summary.insert(
+        "groups".into(),
+        json!(groups.iter().map(|&g| CLASS_GROUPS[g]).collect::<Vec<_>>()),
+    );
+    for &g in &groups {
+        let at = |first: bool| {
+            let v: Vec<ClassFractions> = per_seed
+                .iter()
+                .filter_map(|rows| if first { rows.first() } else { rows.last() })
+                .filter_map(|r| r.1[g])
+                .collect();
+            json!({
+                "vip": stat(&v.iter().map(|f| f.vip).collect::<Vec<_>>()),
+                "uip": stat(&v.iter().map(|f| f.uip).collect::<Vec<_>>()),
+                "variable": stat(&v.iter().map(|f| f.variable).collect::<Vec<_>>()),
+                "vip_count": stat(&v.iter().map(|f| f.vip_count as f64).collect::<Vec<_>>()),
+            })
+        };
+        summary.insert(
+            CLASS_GROUPS[g].into(),
+            json!({"initial": at(true), "final": at(false)}),
+        );
+    }
+    if !all_hist {
+        summary.insert(
+            "note".into(),
+            json!("some runs kept no parameter history: only their final network is classified"),
+        );
+    }
+    let summary = Value::Object(summary);
+    files.push(write_json(&out.join("summary.json"), &summary)?);
+
+    let desc = describe_runs(runs);
+    let crit = format!(
+        "VIP: π ≤ {}, Ξ < {}, |m| > {}; UIP: π ≥ {}; variable: the rest",
+        t.pi_max, t.xi_max, t.m_min, t.uip_pi
+    );
+    let mut figures = Vec::new();
+    for &g in &groups {
+        if g == 2 || g == 3 {
+            continue;
+        }
+        let series = cols
+            .iter()
+            .filter(|(cg, _, _)| *cg == g)
+            .map(|(_, ci, s)| s.series(["VIP", "UIP", "variable"][*ci]))
+            .collect();
+        figures.push(line_figure(
+            &format!("classes_{}", CLASS_GROUPS[g]),
+            &format!("Weight classes, {} layer", group_label(CLASS_GROUPS[g])),
+            "epoch",
+            "fraction of connections",
+            format!(
+                "Fractions of the weight classes in the {} layer over training ({crit}; masked \
+                 entries excluded); {desc}.",
+                group_label(CLASS_GROUPS[g])
+            ),
+            series,
+        ));
+    }
+    let vip: Vec<_> = cols
+        .iter()
+        .filter(|(_, ci, _)| *ci == 0)
+        .map(|(g, _, s)| s.series(group_label(CLASS_GROUPS[*g])))
+        .collect();
+    if !vip.is_empty() {
+        figures.push(line_figure(
+            "vip_fraction",
+            "Fraction of VIP weights",
+            "epoch",
+            "fraction of VIP connections",
+            format!(
+                "Fraction of very important weights per layer and direction over training ({crit}); {desc}."
+            ),
+            vip,
+        ));
+    }
+    Ok(AnalysisOutput {
+        name: CLASSES_NAME.into(),
+        title: "Weight classes".into(),
+        files,
+        figures,
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Dims;
+
+    #[test]
+    fn classes_by_hand() {
+        let t = Thresholds::for_task("msi");
+        assert_eq!((t.pi_max, t.xi_max, t.m_min, t.uip_pi), (0.1, 0.1, 0.08, UIP_PI));
+        assert_eq!(Thresholds::for_task("pixel-mnist").m_min, 0.05);
+        assert_eq!(Thresholds::for_task("row-mnist").m_min, 0.05);
+        assert_eq!(Thresholds::for_task("user").m_min, 0.08);
+        let l = SasLayer {
+            rows: 3,
+            cols: 3,
+            // VIP, UIP, var (|m|), var (Ξ), var (π = 0.1f32 > 0.1), var (π), UIP, VIP, VIP
+            m: vec![0.5, 0.5, 0.08, 0.5, -0.09, 0.5, 0.0, 0.2, 0.3],
+            pi: vec![0.0, 1.0, 0.0, 0.05, 0.1, 0.11, 0.9995, 0.05, 0.0],
+            xi: vec![0.0, 0.0, 0.0, 0.1, 0.05, 0.0, 0.3, 0.0999, 0.0],
+        };
+        use WeightClass::*;
+        let c = classify(&l, &t, None, false);
+        // π = 0.1f32 is slightly above 0.1 in f64: not VIP.
+        assert_eq!(
+            c,
+            vec![Vip, Uip, Variable, Variable, Variable, Variable, Uip, Vip, Vip]
+        );
+        let c = classify(
+            &l,
+            &t,
+            Some(&[true, false, true, true, true, true, true, true, true]),
+            true,
+        );
+        assert_eq!(
+            c,
+            vec![
+                Excluded, Excluded, Variable, Variable, Excluded, Variable, Uip, Vip, Excluded
+            ]
+        );
+        let f = ClassFractions::of(&c, None);
+        assert_eq!((f.count, f.vip_count), (5, 1));
+        assert!((f.vip - 0.2).abs() < 1e-12 && (f.uip - 0.2).abs() < 1e-12);
+        assert!((f.variable - 0.6).abs() < 1e-12);
+        // Relaxed thresholds: π = 0.1 counts, |m| > 0.05.
+        let r = Thresholds {
+            pi_max: 0.11,
+            m_min: 0.05,
+            ..t
+        };
+        assert_eq!(r.class_of(0.1, -0.09, 0.05), Vip);
+        assert_eq!(r.class_of(0.0, 0.05, 0.0), Variable);
+    }
+
+    #[test]
+    fn class_fractions_per_direction() {
+        let mut net = SasNet::<f32>::zeros(Dims { n: 2, i: 1, k: 1 }, [false, true, true]);
+        net.rec.m = vec![1.0, 1.0, 0.0, 1.0];
+        net.rec.pi = vec![0.0, 0.0, 0.5, 1.0];
+        net.out.pi = vec![1.0, 0.0];
+        let t = Thresholds::for_task("msi");
+        let f = class_fractions(&net, &[None, None, None], &t);
+        assert!(f[0].is_none());
+        let rec = f[1].unwrap();
+        assert_eq!((rec.vip, rec.uip, rec.variable), (0.5, 0.25, 0.25));
+        assert_eq!(f[2].unwrap().vip, 1.0, "I = entry (0, 1)");
+        assert_eq!(f[3].unwrap().variable, 1.0, "II = entry (1, 0)");
+        assert_eq!((f[4].unwrap().uip, f[4].unwrap().variable), (0.5, 0.5));
+    }
+
+    #[test]
+    fn histograms_and_shapes_by_hand() {
+        let e = edges(0.0, 1.0, 4);
+        assert_eq!(e, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(
+            histogram([0.0, 0.1, 0.25, 0.6, 1.0, 1.0, -0.2], &e),
+            vec![3.0, 1.0, 1.0, 2.0]
+        );
+        let l = SasLayer {
+            rows: 1,
+            cols: 4,
+            m: vec![0.0; 4],
+            pi: vec![0.0, 0.04, 0.5, 0.97],
+            xi: vec![1.0, 0.005, 0.0, 0.5],
+        };
+        let s = shape_stats(&l, &[0, 1, 2, 3]);
+        assert_eq!((s.pi_near0, s.pi_near1, s.xi_small, s.count), (0.5, 0.25, 0.5, 4));
+    }
+
+    #[test]
+    fn run_on_a_tiny_training_run() {
+        let runs = accuracy::fixture::runs();
+        let out = accuracy::fixture::out(NAME);
+        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
+        // N = 12: 66 connections per direction; MSI input deterministic (m only).
+        assert_eq!(o.summary["groups"]["rec_I"]["count"], 66);
+        assert!(o.summary["groups"]["in"].get("pi_near0").is_none());
+        assert!(o.summary["groups"]["out"]["pi_near0"]["mean"].as_f64().is_some());
+        for p in ["pi", "m", "xi"] {
+            let t = std::fs::read_to_string(out.join(format!("hist_{p}.csv"))).unwrap();
+            assert!(t.lines().next().unwrap().contains("rec_II_count_mean"));
+        }
+        let heat = o.figures.iter().find(|f| f.name == "matrix_rec_pi").unwrap();
+        let Plot::Heatmap(h) = &heat.plot else { panic!() };
+        assert_eq!((h.rows, h.cols, h.range), (12, 12, (0.0, 1.0)));
+        let hm = o.figures.iter().find(|f| f.name == "matrix_rec_m").unwrap();
+        let Plot::Heatmap(h) = &hm.plot else { panic!() };
+        assert_eq!(h.range.0, -h.range.1);
+        assert!(o.figures.iter().any(|f| f.name == "matrix_in_m"));
+        assert!(!o.figures.iter().any(|f| f.name == "matrix_in_xi"));
+
+        let out = accuracy::fixture::out(CLASSES_NAME);
+        let o = run_classes(&runs, &out, &AnalysisOptions::default()).unwrap();
+        assert_eq!(o.summary["groups"], json!(["rec", "rec_I", "rec_II", "out"]));
+        assert_eq!(o.summary["thresholds"]["m_min"], 0.08);
+        // Initialization: π = 0, Ξ ≤ 0.01, so VIP ⇔ |m| > 0.08; never UIP.
+        let r = &runs[0];
+        let h = r.history().unwrap();
+        let want = h[0].1.rec.m.iter().filter(|&&m| (m as f64).abs() > 0.08).count() as f64 / 144.0;
+        let got = o.summary["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
+        let h2 = runs[1].history().unwrap();
+        let want2 = h2[0].1.rec.m.iter().filter(|&&m| (m as f64).abs() > 0.08).count() as f64 / 144.0;
+        assert!((got - (want + want2) / 2.0).abs() < 1e-12);
+        assert_eq!(o.summary["rec"]["initial"]["uip"]["mean"], 0.0);
+        let text = std::fs::read_to_string(out.join("classes.csv")).unwrap();
+        assert_eq!(text.lines().count(), 5);
+        assert!(o.figures.iter().any(|f| f.name == "vip_fraction"));
+    }
+}
