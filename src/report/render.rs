@@ -2,9 +2,12 @@
 //!
 //! Every figure is drawn at [`WIDTH`] × [`HEIGHT`] pixels with fonts large enough for a slide.
 //! Line charts draw shaded bands (e.g. mean ± std over seeds) under their lines and optional
-//! markers; histograms are overlaid semi-transparently; heat maps get a colour bar. NaN and
-//! infinite values are gaps (never a panic), as are values ≤ 0 on a logarithmic axis; a figure
-//! without any drawable point shows its axes and "no data".
+//! markers (series whose labels agree up to the first `" ("` share a colour, e.g. data and
+//! fit); histograms are overlaid semi-transparently; heat maps get a colour bar (viridis, or
+//! a diverging blue–white–red map when the scale is symmetric about 0). Legends go in a plot
+//! corner free of data, else in a column beside the plot. NaN and infinite values are gaps
+//! (never a panic), as are values ≤ 0 on a logarithmic axis; a figure without any drawable
+//! point shows its axes and "no data".
 //!
 //! PNG text is rasterized with the DejaVu Sans font embedded in the binary (`assets/`, see
 //! `assets/LICENSE-DejaVu`); SVG text names the generic `sans-serif` family, so viewers use
@@ -153,6 +156,18 @@ fn tick(v: &f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// A tick formatter for an axis spanning `span`: values within `span`·1e-9 of 0 (rounding
+/// noise such as -5.55e-17) read "0".
+fn snapped(span: f64) -> impl Fn(&f64) -> String {
+    move |v: &f64| {
+        if v.abs() <= span.abs() * 1e-9 {
+            "0".into()
+        } else {
+            tick(v)
+        }
+    }
+}
+
 /// Draws the whole figure on `root` (title, plot, labels).
 fn draw_figure<DB>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> DrawResult
 where
@@ -297,12 +312,16 @@ where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
+    let (xr, yr) = (chart.x_range(), chart.y_range());
+    let xt = snapped(xr.end - xr.start);
+    // A log axis has no zero to snap to.
+    let yt = snapped(if fig.log_y { 0.0 } else { yr.end - yr.start });
     chart
         .configure_mesh()
         .x_desc(fig.x_label.as_str())
         .y_desc(fig.y_label.as_str())
-        .x_label_formatter(&tick)
-        .y_label_formatter(&tick)
+        .x_label_formatter(&xt)
+        .y_label_formatter(&yt)
         .label_style(font(TICK_PX))
         .axis_desc_style(font(DESC_PX))
         .max_light_lines(if fig.log_y { 0 } else { 1 })
@@ -684,23 +703,43 @@ where
 
 /// Viridis colour map, `t` in [0, 1].
 fn viridis(t: f64) -> RGBColor {
-    const STOPS: [(u8, u8, u8); 9] = [
-        (68, 1, 84),
-        (71, 44, 122),
-        (59, 81, 139),
-        (44, 113, 142),
-        (33, 144, 141),
-        (39, 173, 129),
-        (92, 200, 99),
-        (170, 220, 50),
-        (253, 231, 37),
+    interpolate(&VIRIDIS, t)
+}
+
+/// Diverging blue–white–red colour map ("RdBu" reversed), `t` in [0, 1], white at 0.5.
+fn diverging(t: f64) -> RGBColor {
+    const STOPS: [(u8, u8, u8); 7] = [
+        (33, 102, 172),
+        (103, 169, 207),
+        (209, 229, 240),
+        (247, 247, 247),
+        (253, 219, 199),
+        (239, 138, 98),
+        (178, 24, 43),
     ];
+    interpolate(&STOPS, t)
+}
+
+const VIRIDIS: [(u8, u8, u8); 9] = [
+    (68, 1, 84),
+    (71, 44, 122),
+    (59, 81, 139),
+    (44, 113, 142),
+    (33, 144, 141),
+    (39, 173, 129),
+    (92, 200, 99),
+    (170, 220, 50),
+    (253, 231, 37),
+];
+
+/// Piecewise-linear colour map through `stops`, `t` in [0, 1] (clamped; NaN gives the first).
+fn interpolate(stops: &[(u8, u8, u8)], t: f64) -> RGBColor {
     let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
-    let f = t * (STOPS.len() - 1) as f64;
-    let i = (f.floor() as usize).min(STOPS.len() - 2);
+    let f = t * (stops.len() - 1) as f64;
+    let i = (f.floor() as usize).min(stops.len() - 2);
     let w = f - i as f64;
     let mix = |a: u8, b: u8| (a as f64 + w * (b as f64 - a as f64)).round() as u8;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let (a, b) = (stops[i], stops[i + 1]);
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
@@ -717,18 +756,23 @@ where
         (lo, hi) = (r.start, r.end);
     }
     let empty = rows == 0 || cols == 0 || !h.values.iter().any(|v| v.is_finite());
+    // A scale symmetric about 0 (signed quantities such as m) gets a diverging map.
+    let symmetric = lo < 0.0 && hi > 0.0 && (lo + hi).abs() <= 0.05 * (hi - lo);
+    let cmap: fn(f64) -> RGBColor = if symmetric { diverging } else { viridis };
     let (w, _) = area.dim_in_pixel();
     let (main, bar) = area.split_horizontally(w.saturating_sub(150));
     let (nr, nc) = (rows.max(1) as f64, cols.max(1) as f64);
-    let mut chart = chart_builder(&main).build_cartesian_2d(0.0..nc, 0.0..nr)?;
-    // Row 0 is drawn at the top: cell (r, c) covers y ∈ [rows-r-1, rows-r]; ticks read rows-y.
-    let ylab = |y: &f64| tick(&(nr - *y));
+    // Row 0 is drawn at the top: cell (r, c) covers y ∈ [-r-1, -r], so the y ticks fall on
+    // round row numbers; they read -y.
+    let mut chart = chart_builder(&main).build_cartesian_2d(0.0..nc, -nr..0.0)?;
+    let ylab = |y: &f64| tick(&-*y);
+    let xlab = snapped(nc);
     chart
         .configure_mesh()
         .disable_mesh()
         .x_desc(fig.x_label.as_str())
         .y_desc(fig.y_label.as_str())
-        .x_label_formatter(&tick)
+        .x_label_formatter(&xlab)
         .y_label_formatter(&ylab)
         .label_style(font(TICK_PX))
         .axis_desc_style(font(DESC_PX))
@@ -741,11 +785,11 @@ where
             (0..cols).map(move |c| {
                 let v = value(r, c);
                 let color = if v.is_finite() {
-                    viridis((v - lo) / (hi - lo))
+                    cmap((v - lo) / (hi - lo))
                 } else {
                     missing
                 };
-                let y0 = nr - r as f64 - 1.0;
+                let y0 = -(r as f64) - 1.0;
                 Rectangle::new([(c as f64, y0), (c as f64 + 1.0, y0 + 1.0)], color.filled())
             })
         }))?;
@@ -760,7 +804,7 @@ where
     cb.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_label_formatter(&tick)
+        .y_label_formatter(&snapped(hi - lo))
         .label_style(font(TICK_PX))
         .draw()?;
     let steps = 200;
@@ -769,7 +813,7 @@ where
         let b = lo + (hi - lo) * (i + 1) as f64 / steps as f64;
         Rectangle::new(
             [(0.0, a), (1.0, b)],
-            viridis((i as f64 + 0.5) / steps as f64).filled(),
+            cmap((i as f64 + 0.5) / steps as f64).filled(),
         )
     }))?;
     Ok(())
@@ -941,5 +985,7 @@ mod tests {
         assert_eq!(tick(&0.00025), "2.5e-4");
         assert_eq!(tick(&0.0), "0");
         assert_eq!(tick(&1e6), "1e6");
+        assert_eq!(snapped(0.5)(&-5.55e-17), "0");
+        assert_eq!(snapped(1e-12)(&2e-13), "2e-13");
     }
 }
