@@ -7,15 +7,15 @@
 
 pub mod accuracy;
 pub mod entropy;
-pub mod sparsity;
-pub mod symmetry;
-pub mod weights;
 pub mod perturb;
 pub mod plasticity;
 pub mod psychometric;
 pub mod registry;
 pub mod sampled_stats;
 pub mod selectivity;
+pub mod sparsity;
+pub mod symmetry;
+pub mod weights;
 
 use crate::config::Config;
 use crate::error::{Result, SasError};
@@ -183,7 +183,10 @@ pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<Path
     let mut s = header.join(",");
     s.push('\n');
     for r in rows {
-        let f: Vec<String> = r.iter().map(|v| if v.is_nan() { String::new() } else { format!("{v}") }).collect();
+        let f: Vec<String> = r
+            .iter()
+            .map(|v| if v.is_nan() { String::new() } else { format!("{v}") })
+            .collect();
         s.push_str(&f.join(","));
         s.push('\n');
     }
