@@ -12,8 +12,8 @@
 //! Quick variants ([`config`] with `quick = true`) finish in minutes on 2 cores:
 //! - `msi`: 150 epochs (early stop as in the reference), evaluation only at the end on 2
 //!   trials per condition, test protocol at Δt = 10 ms;
-//! - `row-mnist`: 3 epochs × 50 minibatches on the first 6,400 training images, evaluation on
-//!   1,000 test images;
+//! - `row-mnist`: 5 epochs × 100 minibatches on the first 12,800 training images, evaluation
+//!   after every epoch on 2,000 test images;
 //! - `pixel-mnist`, `perm-mnist`: 1 epoch × 20 minibatches on the first 2,560 training
 //!   images, evaluation on 2,000 test images.
 //!
@@ -100,11 +100,11 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
             c.task.msi.test_dt_ms = MSI_QUICK_TEST_DT_MS;
         }
         ("row-mnist", true) => {
-            c.train.epochs = 3;
-            c.train.minibatches = 50;
-            c.task.train_limit = 50 * c.train.batch;
-            c.eval.every = 0;
-            c.eval.during_limit = 1000;
+            c.train.epochs = 5;
+            c.train.minibatches = 100;
+            c.task.train_limit = 100 * c.train.batch;
+            c.eval.every = 1;
+            c.eval.during_limit = 2000;
         }
         ("pixel-mnist" | "perm-mnist", true) => {
             c.train.epochs = 1;
