@@ -223,7 +223,8 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     let stoch = runs[0].net.stochastic;
     let layers: Vec<usize> = (0..3).filter(|&k| stoch[k]).collect();
     // per_seed[seed] = (epochs, [layer] -> series[param][i])
-    let mut per_seed: Vec<(Vec<usize>, [Option<[Vec<f64>; 5]>; 3])> = Vec::new();
+    type LayerSeries = [Option<[Vec<f64>; 5]>; 3];
+    let mut per_seed: Vec<(Vec<usize>, LayerSeries)> = Vec::new();
     let mut finals: Vec<[Option<OrderParams>; 3]> = Vec::new();
     let mut with_hist = Vec::new();
     for r in runs {
