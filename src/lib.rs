@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod ff;
 pub mod grad;
 pub mod io;
 pub mod linalg;

@@ -20,6 +20,7 @@
 //! order, so results do not depend on the number of threads.
 
 mod chunk;
+pub mod layer;
 pub mod noise;
 
 use crate::error::{Result, SasError};

@@ -1,0 +1,566 @@
+//! Training a feed-forward ensemble (DESIGN §7) and its run directory.
+//!
+//! A run directory holds:
+//! - `config.toml` — the resolved [`FfConfig`];
+//! - `metrics.csv` — one row per epoch ([`metrics_header`]): training loss and accuracy
+//!   (mean-field, on the training minibatches), test loss and accuracy (mean-field with fresh
+//!   ε, and the mean network), learning rates, and per layer the sparsity `Σπ/M` and the
+//!   fractions of VIP, UIP and variable weights;
+//! - `checkpoint.safetensors` — tensors `l0.m`, `l0.pi`, `l0.xi`, `l1.*`, … (`n_{l+1} × n_l`,
+//!   row = receiving unit, F32), the Adam state `optim.l<i>.<kind>.<m1|m2>`, and metadata
+//!   `format`, `epoch`, `seed`, `sizes`, `wall_s`, `config`; written atomically after every
+//!   epoch;
+//! - `summary.json` — the final [`FfSummary`] (all evaluation modes and the weight classes).
+//!
+//! Every random stream is keyed by (seed, purpose, epoch, minibatch), so the epoch counter
+//! is the whole RNG state: a resumed run equals an uninterrupted one.
+
+use super::analysis::{LayerClasses, weight_classes};
+use super::config::FfConfig;
+use super::engine::{FfEngine, FfNoise};
+use super::eval::{FfEvalReport, FfMode, evaluate};
+use super::optim::FfAdam;
+use super::{FfData, FfNet, accuracy, layer_name};
+use crate::error::{Result, SasError};
+use crate::io::atomic::write_atomic;
+use crate::io::tensors::{TensorFile, TensorWriter};
+use crate::rng::{NormalStream, derive_seed, splitmix64};
+use crate::sas::SasLayer;
+use crate::task::mnist::Mnist;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Checkpoint format written to the metadata.
+pub const FORMAT: &str = "sasnet-ff-checkpoint-1";
+
+/// Stream keys (purposes) under the run seed.
+const KEY_INIT: u64 = 30;
+const KEY_SHUFFLE: u64 = 31;
+const KEY_NOISE: u64 = 32;
+const KEY_EVAL: u64 = 33;
+const KEY_FINAL: u64 = 34;
+
+/// File names inside a run directory.
+pub mod files {
+    /// Resolved configuration.
+    pub const CONFIG: &str = "config.toml";
+    /// Per-epoch metrics.
+    pub const METRICS: &str = "metrics.csv";
+    /// Latest checkpoint.
+    pub const CHECKPOINT: &str = "checkpoint.safetensors";
+    /// Final summary.
+    pub const SUMMARY: &str = "summary.json";
+}
+
+/// Options of a training run that are not part of the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct FfTrainOptions {
+    /// Continue from the run directory's checkpoint (only `train.epochs` may differ).
+    pub resume: bool,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// What a finished run reports (also written as `summary.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct FfSummary {
+    /// Run directory.
+    pub run_dir: PathBuf,
+    /// Completed epochs.
+    pub epochs: usize,
+    /// Training loss of the last epoch (NaN if no epoch ran in this session).
+    pub train_loss: f64,
+    /// Final evaluations: mean-field (fresh ε), mean network, sampled networks (when
+    /// `eval.sampled > 0`).
+    pub eval: Vec<FfEvalReport>,
+    /// Weight classes per layer.
+    pub classes: Vec<LayerClasses>,
+    /// Total wall time, seconds (including earlier sessions of a resumed run).
+    pub wall_s: f64,
+}
+
+impl FfSummary {
+    /// Accuracy of evaluation mode `mode` (`mean-field`, `mean`, `sampled`), if evaluated.
+    pub fn accuracy(&self, mode: FfMode) -> Option<f64> {
+        self.eval
+            .iter()
+            .find(|r| r.mode == mode.name())
+            .map(|r| r.accuracy)
+    }
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {
+    let path = path.to_path_buf();
+    move |source| SasError::Io { action, path, source }
+}
+
+/// The columns of `metrics.csv` for a network of `layers` layers.
+pub fn metrics_header(layers: usize) -> String {
+    let mut h: Vec<String> = [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc_mean_field",
+        "test_acc_mean",
+        "lr_m",
+        "lr_pi",
+        "lr_xi",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for what in ["sparsity", "vip", "uip", "variable"] {
+        h.extend((0..layers).map(|l| format!("{what}_{}", layer_name(l))));
+    }
+    h.push("wall_s".into());
+    h.join(",")
+}
+
+/// The reference initialization: `m ~ N(0, m_gain / fan_in)` (`fan_in` = `init.fan_in`, or
+/// the layer's input width `n_l` when that is 0), `Ξ ~ xi_scale · U(0, 1)`, `π = init.pi`;
+/// keyed by the run seed.
+pub fn init_network(cfg: &FfConfig) -> FfNet<f32> {
+    let mut net = FfNet::<f32>::zeros(&cfg.model.sizes);
+    for (l, layer) in net.layers.iter_mut().enumerate() {
+        let fan_in = if cfg.init.fan_in == 0 {
+            layer.cols
+        } else {
+            cfg.init.fan_in
+        };
+        let sd = (cfg.init.m_gain / fan_in as f64).sqrt() as f32;
+        NormalStream::new(derive_seed(cfg.seed, &[KEY_INIT, l as u64, 0])).fill(&mut layer.m);
+        layer.m.iter_mut().for_each(|m| *m *= sd);
+        let mut s = derive_seed(cfg.seed, &[KEY_INIT, l as u64, 1]);
+        for x in layer.xi.iter_mut() {
+            let u = (splitmix64(&mut s) >> 11) as f64 / (1u64 << 53) as f64;
+            *x = (cfg.init.xi_scale * u) as f32;
+        }
+        layer.pi.fill(cfg.init.pi as f32);
+    }
+    net
+}
+
+/// The order of the `n` training examples in epoch `epoch` (a seeded Fisher–Yates shuffle, or
+/// `0..n` without shuffling).
+pub fn epoch_order(cfg: &FfConfig, n: usize, epoch: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    if cfg.train.shuffle {
+        let mut s = derive_seed(cfg.seed, &[KEY_SHUFFLE, epoch as u64]);
+        for i in (1..n).rev() {
+            let j = ((splitmix64(&mut s) as u128 * (i as u128 + 1)) >> 64) as usize;
+            idx.swap(i, j);
+        }
+    }
+    idx
+}
+
+/// Writes the parameters (`l<i>.m|pi|xi`) and the `sizes` metadata into `w`.
+pub fn write_params(w: &mut TensorWriter, net: &FfNet<f32>) {
+    for (l, layer) in net.layers.iter().enumerate() {
+        let sh = [layer.rows, layer.cols];
+        let n = layer_name(l);
+        w.add(&format!("{n}.m"), &sh, &layer.m);
+        w.add(&format!("{n}.pi"), &sh, &layer.pi);
+        w.add(&format!("{n}.xi"), &sh, &layer.xi);
+    }
+    let sizes: Vec<String> = net.sizes().iter().map(|s| s.to_string()).collect();
+    w.meta("sizes", sizes.join(","));
+}
+
+/// Reads the parameters written by [`write_params`] (layers `l0`, `l1`, … until one is
+/// absent); shapes must chain and values be valid.
+pub fn read_params(f: &TensorFile) -> Result<FfNet<f32>> {
+    let mut layers = Vec::new();
+    while f.contains(&format!("{}.m", layer_name(layers.len()))) {
+        let n = layer_name(layers.len());
+        let s = f.shape(&format!("{n}.m"))?;
+        if s.len() != 2 {
+            return Err(SasError::InvalidValue {
+                name: format!("{n}.m"),
+                reason: format!("has shape {s:?}, expected a matrix"),
+            });
+        }
+        let sh = [s[0], s[1]];
+        layers.push(SasLayer {
+            rows: s[0],
+            cols: s[1],
+            m: f.get(&format!("{n}.m"), &sh)?,
+            pi: f.get(&format!("{n}.pi"), &sh)?,
+            xi: f.get(&format!("{n}.xi"), &sh)?,
+        });
+    }
+    if layers.is_empty() {
+        return Err(SasError::MissingTensor {
+            name: "l0.m".into(),
+            path: f.path().to_path_buf(),
+        });
+    }
+    let net = FfNet { layers };
+    net.validate()?;
+    Ok(net)
+}
+
+fn save_checkpoint(
+    path: &Path,
+    cfg: &FfConfig,
+    net: &FfNet<f32>,
+    opt: &FfAdam,
+    epoch: usize,
+    wall_s: f64,
+) -> Result<()> {
+    let mut w = TensorWriter::new();
+    write_params(&mut w, net);
+    opt.save(&mut w);
+    w.meta("format", FORMAT)
+        .meta("epoch", epoch.to_string())
+        .meta("seed", cfg.seed.to_string())
+        .meta("wall_s", format!("{wall_s}"))
+        .meta("config", cfg.to_toml());
+    w.write(path)
+}
+
+fn meta_num<T: std::str::FromStr>(f: &TensorFile, key: &str) -> Result<T> {
+    let s = f.metadata().get(key).ok_or_else(|| SasError::Metadata {
+        key: key.into(),
+        path: f.path().to_path_buf(),
+        reason: "missing".into(),
+    })?;
+    s.parse().map_err(|_| SasError::Metadata {
+        key: key.into(),
+        path: f.path().to_path_buf(),
+        reason: format!("`{s}` is not a number"),
+    })
+}
+
+/// A feed-forward checkpoint: network, optimizer state, completed epochs, wall time.
+pub struct FfCheckpoint {
+    /// The network.
+    pub net: FfNet<f32>,
+    /// Adam state.
+    pub optim: FfAdam,
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Wall time so far, seconds.
+    pub wall_s: f64,
+}
+
+/// Reads a checkpoint written by the trainer for configuration `cfg`.
+pub fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<FfCheckpoint> {
+    let f = TensorFile::open(path)?;
+    match f.metadata().get("format") {
+        Some(v) if v == FORMAT => {}
+        other => {
+            return Err(SasError::Metadata {
+                key: "format".into(),
+                path: path.to_path_buf(),
+                reason: format!("is {other:?}, expected `{FORMAT}` (not a feed-forward checkpoint)"),
+            });
+        }
+    }
+    let net = read_params(&f)?;
+    if net.sizes() != cfg.model.sizes {
+        return Err(SasError::Shape {
+            name: format!("network in {}", path.display()),
+            got: net.sizes(),
+            expected: cfg.model.sizes.clone(),
+        });
+    }
+    let mut optim = FfAdam::new(&cfg.optim, &net);
+    optim.load(&f)?;
+    Ok(FfCheckpoint {
+        net,
+        optim,
+        epoch: meta_num(&f, "epoch")?,
+        wall_s: meta_num(&f, "wall_s")?,
+    })
+}
+
+/// Whether `run_dir` holds a feed-forward run (its checkpoint has the feed-forward format).
+pub fn is_ff_run(run_dir: &Path) -> bool {
+    TensorFile::open(&run_dir.join(files::CHECKPOINT))
+        .map(|f| f.metadata().get("format").is_some_and(|v| v == FORMAT))
+        .unwrap_or(false)
+}
+
+/// Loads the configuration, network and completed epochs of feed-forward run `run_dir`.
+pub fn load_run(run_dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
+    let cfg_path = run_dir.join(files::CONFIG);
+    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
+    let cfg = FfConfig::from_toml(&text, &cfg_path.display().to_string())?;
+    let ck = load_checkpoint(&run_dir.join(files::CHECKPOINT), &cfg)?;
+    Ok((cfg, ck.net, ck.epoch))
+}
+
+/// Trains `cfg` on MNIST (the first `train.train_limit` training images, tested on the first
+/// `eval.test_limit` test images) in run directory `out` (a new one).
+pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path, progress: bool) -> Result<FfSummary> {
+    train_mnist(
+        cfg,
+        data,
+        out,
+        &FfTrainOptions {
+            resume: false,
+            progress,
+        },
+    )
+}
+
+/// [`train`] with options (resume).
+pub fn train_mnist(cfg: &FfConfig, data: &Mnist, out: &Path, opts: &FfTrainOptions) -> Result<FfSummary> {
+    cfg.validate()?;
+    let tr = FfData::mnist_train(data, cfg.train.train_limit)?;
+    let te = FfData::mnist_test(data, cfg.eval.test_limit)?;
+    train_data(cfg, &tr, &te, out, opts)
+}
+
+fn diverged(epoch: usize, mb: usize, what: &str, ckpt: &Path) -> SasError {
+    SasError::InvalidValue {
+        name: "training".into(),
+        reason: format!(
+            "diverged in epoch {} minibatch {mb}: {what}; the last good checkpoint is kept at {}",
+            epoch + 1,
+            ckpt.display()
+        ),
+    }
+}
+
+fn check_data(cfg: &FfConfig, d: &FfData, name: &str) -> Result<()> {
+    let s = &cfg.model.sizes;
+    if d.dim != s[0] {
+        return Err(SasError::Config {
+            key: "model.sizes".into(),
+            reason: format!(
+                "the input width {} differs from the {name} data's {}",
+                s[0], d.dim
+            ),
+        });
+    }
+    let k = s[s.len() - 1];
+    if let Some(&l) = d.labels.iter().find(|&&l| l as usize >= k) {
+        return Err(SasError::Config {
+            key: "model.sizes".into(),
+            reason: format!("the {name} data has label {l}, but the network has {k} outputs"),
+        });
+    }
+    if d.count == 0 {
+        return Err(SasError::Data {
+            path: PathBuf::from(name),
+            reason: "holds no examples".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Trains `cfg` on `train_set`, evaluating on `test_set`, in run directory `out`.
+///
+/// Fails before any work on a bad configuration or data of the wrong width; stops with an
+/// error naming the epoch if training diverges, keeping the last good checkpoint.
+pub fn train_data(
+    cfg: &FfConfig,
+    train_set: &FfData,
+    test_set: &FfData,
+    out: &Path,
+    opts: &FfTrainOptions,
+) -> Result<FfSummary> {
+    cfg.validate()?;
+    check_data(cfg, train_set, "training")?;
+    check_data(cfg, test_set, "test")?;
+    let ckpt_path = out.join(files::CHECKPOINT);
+    let cfg_path = out.join(files::CONFIG);
+    let metrics_path = out.join(files::METRICS);
+    let nl = cfg.model.sizes.len() - 1;
+    let k = cfg.model.sizes[nl];
+
+    let (mut net, mut opt, start_epoch, wall_before, mut rows) = if opts.resume {
+        let saved = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
+        let mut a = FfConfig::from_toml(&saved, &cfg_path.display().to_string())?;
+        let mut b = cfg.clone();
+        a.train.epochs = 0;
+        b.train.epochs = 0;
+        if a != b {
+            return Err(SasError::Config {
+                key: "resume".into(),
+                reason: format!(
+                    "the configuration differs from the one in {} (only train.epochs may change on resume)",
+                    cfg_path.display()
+                ),
+            });
+        }
+        let ck = load_checkpoint(&ckpt_path, cfg)?;
+        let text = std::fs::read_to_string(&metrics_path).unwrap_or_default();
+        let rows: Vec<String> = text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                l.split(',')
+                    .next()
+                    .and_then(|e| e.parse::<usize>().ok())
+                    .is_some_and(|e| e <= ck.epoch)
+            })
+            .map(String::from)
+            .collect();
+        (ck.net, ck.optim, ck.epoch, ck.wall_s, rows)
+    } else {
+        if ckpt_path.exists() {
+            return Err(SasError::Config {
+                key: "out".into(),
+                reason: format!(
+                    "{} already holds a run; resume it or choose another output directory",
+                    out.display()
+                ),
+            });
+        }
+        std::fs::create_dir_all(out).map_err(io_err("creating", out))?;
+        write_atomic(&cfg_path, cfg.to_toml().as_bytes())?;
+        let net = init_network(cfg);
+        let opt = FfAdam::new(&cfg.optim, &net);
+        (net, opt, 0, 0.0, Vec::new())
+    };
+
+    let mut engine = FfEngine::<f32>::new(cfg.train.chunks)?;
+    let bsz = cfg.train.batch;
+    let n = train_set.count;
+    let minibatches = n.div_ceil(bsz);
+    let bar = progress_bar(opts.progress, cfg.train.epochs, start_epoch);
+    let t_start = Instant::now();
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let mut train_loss = f64::NAN;
+    for epoch in start_epoch..cfg.train.epochs {
+        let order = epoch_order(cfg, n, epoch);
+        if cfg.optim.reset_each_epoch {
+            opt.reset();
+        }
+        let (mut loss_sum, mut hits) = (0.0, 0.0);
+        for mb in 0..minibatches {
+            let idx = &order[mb * bsz..((mb + 1) * bsz).min(n)];
+            train_set.gather(idx, k, &mut xb, &mut yb);
+            let noise = FfNoise::Random {
+                seed: derive_seed(cfg.seed, &[KEY_NOISE, epoch as u64, mb as u64]),
+            };
+            let moments = net.moments();
+            let out = engine
+                .run(&moments, &xb, idx.len(), Some(&yb), noise, true)
+                .map_err(|e| diverged(epoch, mb, &e.to_string(), &ckpt_path))?;
+            loss_sum += out.loss * idx.len() as f64;
+            let labels: Vec<u8> = idx.iter().map(|&i| train_set.labels[i]).collect();
+            hits += accuracy(&out.z, k, &labels) * idx.len() as f64;
+            let mut grads = net.chain(out.grads.as_deref().expect("gradient run"));
+            for (l, g) in grads.iter().enumerate() {
+                if g.m.iter().chain(&g.pi).chain(&g.xi).any(|v| !v.is_finite()) {
+                    let what = format!("non-finite gradient in layer {}", layer_name(l));
+                    return Err(diverged(epoch, mb, &what, &ckpt_path));
+                }
+            }
+            opt.step(&mut net, &mut grads, epoch);
+            for (l, p) in net.layers.iter().enumerate() {
+                if p.m.iter().chain(&p.pi).chain(&p.xi).any(|v| !v.is_finite()) {
+                    let what = format!("non-finite parameter in layer {}", layer_name(l));
+                    return Err(diverged(epoch, mb, &what, &ckpt_path));
+                }
+            }
+        }
+        train_loss = loss_sum / n as f64;
+        let train_acc = hits / n as f64;
+        let done = epoch + 1;
+        let eval_now = done == cfg.train.epochs || (cfg.eval.every > 0 && done % cfg.eval.every == 0);
+        let (mut test_loss, mut acc_mf, mut acc_mean) = (None, None, None);
+        if eval_now {
+            let seed = derive_seed(cfg.seed, &[KEY_EVAL, done as u64]);
+            let mf = evaluate(&net, test_set, FfMode::MeanField, 1, cfg.train.chunks, seed)?;
+            let mean = evaluate(&net, test_set, FfMode::Mean, 1, cfg.train.chunks, seed)?;
+            test_loss = Some(mf.loss);
+            acc_mf = Some(mf.accuracy);
+            acc_mean = Some(mean.accuracy);
+        }
+        let wall = wall_before + t_start.elapsed().as_secs_f64();
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+        let mut row = vec![
+            done.to_string(),
+            format!("{train_loss:.6}"),
+            format!("{train_acc:.6}"),
+            f(test_loss),
+            f(acc_mf),
+            f(acc_mean),
+        ];
+        row.extend((0..3).map(|kind| format!("{:e}", opt.lr(kind, epoch))));
+        let classes = weight_classes(&net);
+        row.extend(net.layers.iter().map(|l| {
+            let s = l.pi.iter().map(|&p| p as f64).sum::<f64>() / l.pi.len() as f64;
+            format!("{s:.6}")
+        }));
+        row.extend(classes.iter().map(|c| format!("{:.6}", c.vip_frac)));
+        row.extend(classes.iter().map(|c| format!("{:.6}", c.uip_frac)));
+        row.extend(classes.iter().map(|c| format!("{:.6}", c.variable_frac)));
+        row.push(format!("{wall:.3}"));
+        rows.push(row.join(","));
+        // Checkpoint first, then metrics: a resume trims metrics to the checkpoint's epoch.
+        save_checkpoint(&ckpt_path, cfg, &net, &opt, done, wall)?;
+        let mut text = metrics_header(nl);
+        text.push('\n');
+        for r in &rows {
+            text.push_str(r);
+            text.push('\n');
+        }
+        write_atomic(&metrics_path, text.as_bytes())?;
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "loss {train_loss:.4}{}",
+                acc_mf
+                    .map(|a| format!(" · test acc {:.2}%", 100.0 * a))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let wall_s = wall_before + t_start.elapsed().as_secs_f64();
+    let epochs = start_epoch.max(cfg.train.epochs);
+    let seed = derive_seed(cfg.seed, &[KEY_FINAL, epochs as u64]);
+    let mut eval = vec![
+        evaluate(&net, test_set, FfMode::MeanField, 1, cfg.train.chunks, seed)?,
+        evaluate(&net, test_set, FfMode::Mean, 1, cfg.train.chunks, seed)?,
+    ];
+    if cfg.eval.sampled > 0 {
+        eval.push(evaluate(
+            &net,
+            test_set,
+            FfMode::Sampled,
+            cfg.eval.sampled,
+            cfg.train.chunks,
+            seed,
+        )?);
+    }
+    let summary = FfSummary {
+        run_dir: out.to_path_buf(),
+        epochs,
+        train_loss,
+        eval,
+        classes: weight_classes(&net),
+        wall_s,
+    };
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| SasError::InvalidValue {
+        name: files::SUMMARY.into(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(&out.join(files::SUMMARY), text.as_bytes())?;
+    Ok(summary)
+}
+
+fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_position(start as u64);
+    Some(bar)
+}
