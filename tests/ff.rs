@@ -425,20 +425,21 @@ fn mnist_dir() -> Option<PathBuf> {
 }
 
 #[test]
-fn ff_mnist_one_epoch_exceeds_80_percent() {
+fn ff_mnist_two_epochs_exceed_85_percent() {
     let Some(dir) = mnist_dir() else {
         eprintln!("skipping: no MNIST data (set SASNET_DATA)");
         return;
     };
     let data = sasnet::task::mnist::Mnist::load(&dir).unwrap();
     let mut cfg = FfConfig::preset("ff-mnist").unwrap();
-    cfg.train.epochs = 1;
+    // Two epochs measured at 87.9 %; one epoch (80.1 %) sat too close to a threshold.
+    cfg.train.epochs = 2;
     cfg.eval.sampled = 2;
     let out = tmp_dir("mnist");
     let sum = sasnet::ff::train(&cfg, &data, &out, false).unwrap();
     let acc = sum.accuracy(FfMode::MeanField).unwrap();
-    eprintln!("ff-mnist, 1 epoch: mean-field test accuracy {acc:.4}");
-    assert!(acc > 0.8, "mean-field test accuracy {acc}");
+    eprintln!("ff-mnist, 2 epochs: mean-field test accuracy {acc:.4}");
+    assert!(acc > 0.85, "mean-field test accuracy {acc}");
     let f = TensorFile::open(&out.join(files::CHECKPOINT)).unwrap();
     assert_eq!(f.shape("l0.m").unwrap(), vec![100, 784]);
     assert_eq!(f.shape("l2.xi").unwrap(), vec![10, 100]);
