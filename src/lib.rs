@@ -22,6 +22,7 @@ pub mod reproduce;
 pub mod rng;
 pub mod sas;
 pub mod task;
+pub mod theory;
 pub mod train;
 
 pub use error::{Result, SasError};
