@@ -418,54 +418,13 @@ impl Config {
     /// Overlays the keys present in `toml_text` (any subset of the configuration) on `self`.
     /// `source` names the text in errors.
     pub fn merge_toml(&mut self, toml_text: &str, source: &str) -> Result<()> {
-        let overlay: toml::Table = toml_text.parse().map_err(|e: toml::de::Error| SasError::Config {
-            key: source.into(),
-            reason: e.to_string(),
-        })?;
-        let mut base = toml::Table::try_from(&*self).map_err(|e| SasError::Config {
-            key: source.into(),
-            reason: e.to_string(),
-        })?;
-        merge_tables(&mut base, overlay, "")?;
-        *self = toml::Value::Table(base)
-            .try_into()
-            .map_err(|e: toml::de::Error| SasError::Config {
-                key: source.into(),
-                reason: e.to_string(),
-            })?;
-        Ok(())
+        merge_toml_into(self, toml_text, source)
     }
 
     /// Sets one dotted key from a command-line `KEY=VALUE` (the value is parsed as TOML, and
     /// as a string if that fails).
     pub fn set(&mut self, assignment: &str) -> Result<()> {
-        let (key, value) = assignment.split_once('=').ok_or_else(|| SasError::Config {
-            key: assignment.into(),
-            reason: "expected KEY=VALUE".into(),
-        })?;
-        let key = key.trim();
-        let value = value.trim();
-        let parsed: toml::Value = format!("v = {value}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.into()));
-        let mut table = toml::Table::new();
-        let parts: Vec<&str> = key.split('.').collect();
-        let mut cur = &mut table;
-        for p in &parts[..parts.len() - 1] {
-            cur = cur
-                .entry(p.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .expect("fresh table");
-        }
-        cur.insert(parts[parts.len() - 1].into(), parsed);
-        let text = toml::to_string(&table).map_err(|e| SasError::Config {
-            key: key.into(),
-            reason: e.to_string(),
-        })?;
-        self.merge_toml(&text, &format!("--set {key}"))
+        set_key(self, assignment)
     }
 
     /// The configuration as TOML text.
@@ -648,6 +607,57 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Overlays the keys present in `toml_text` on any serde configuration `cfg`; unknown keys
+/// and wrongly typed values are errors naming the dotted key; `source` names the text.
+pub fn merge_toml_into<C: Serialize + serde::de::DeserializeOwned>(
+    cfg: &mut C,
+    toml_text: &str,
+    source: &str,
+) -> Result<()> {
+    let cfg_err = |e: &dyn std::fmt::Display| SasError::Config {
+        key: source.into(),
+        reason: e.to_string(),
+    };
+    let overlay: toml::Table = toml_text.parse().map_err(|e| cfg_err(&e))?;
+    let mut base = toml::Table::try_from(&*cfg).map_err(|e| cfg_err(&e))?;
+    merge_tables(&mut base, overlay, "")?;
+    *cfg = toml::Value::Table(base)
+        .try_into()
+        .map_err(|e: toml::de::Error| cfg_err(&e))?;
+    Ok(())
+}
+
+/// Sets one dotted key of any serde configuration from `KEY=VALUE` (the value parsed as
+/// TOML, as a string if that fails).
+pub fn set_key<C: Serialize + serde::de::DeserializeOwned>(cfg: &mut C, assignment: &str) -> Result<()> {
+    let (key, value) = assignment.split_once('=').ok_or_else(|| SasError::Config {
+        key: assignment.into(),
+        reason: "expected KEY=VALUE".into(),
+    })?;
+    let (key, value) = (key.trim(), value.trim());
+    let parsed: toml::Value = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.into()));
+    let mut table = toml::Table::new();
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = &mut table;
+    for p in &parts[..parts.len() - 1] {
+        cur = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("fresh table");
+    }
+    cur.insert(parts[parts.len() - 1].into(), parsed);
+    let text = toml::to_string(&table).map_err(|e| SasError::Config {
+        key: key.into(),
+        reason: e.to_string(),
+    })?;
+    merge_toml_into(cfg, &text, &format!("--set {key}"))
 }
 
 fn merge_tables(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> Result<()> {

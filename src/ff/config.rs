@@ -186,48 +186,13 @@ impl FfConfig {
     /// Overlays a TOML text holding any subset of keys; `source` names it in errors.
     /// Unknown keys and wrongly typed values are errors naming the dotted key.
     pub fn merge_toml(&mut self, toml_text: &str, source: &str) -> Result<()> {
-        let cfg_err = |key: &str, e: &dyn std::fmt::Display| SasError::Config {
-            key: key.into(),
-            reason: e.to_string(),
-        };
-        let overlay: toml::Table = toml_text.parse().map_err(|e| cfg_err(source, &e))?;
-        let mut base = toml::Table::try_from(&*self).map_err(|e| cfg_err(source, &e))?;
-        merge_tables(&mut base, overlay, "")?;
-        *self = toml::Value::Table(base)
-            .try_into()
-            .map_err(|e: toml::de::Error| cfg_err(source, &e))?;
-        Ok(())
+        crate::config::merge_toml_into(self, toml_text, source)
     }
 
     /// Sets one dotted key from `KEY=VALUE` (the value parsed as TOML, as a string if that
     /// fails), e.g. `train.epochs=20` or `model.sizes=[784, 200, 10]`.
     pub fn set(&mut self, assignment: &str) -> Result<()> {
-        let (key, value) = assignment.split_once('=').ok_or_else(|| SasError::Config {
-            key: assignment.into(),
-            reason: "expected KEY=VALUE".into(),
-        })?;
-        let (key, value) = (key.trim(), value.trim());
-        let parsed = format!("v = {value}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.into()));
-        let mut table = toml::Table::new();
-        let parts: Vec<&str> = key.split('.').collect();
-        let mut cur = &mut table;
-        for p in &parts[..parts.len() - 1] {
-            cur = cur
-                .entry(p.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .expect("fresh table");
-        }
-        cur.insert(parts[parts.len() - 1].into(), parsed);
-        let text = toml::to_string(&table).map_err(|e| SasError::Config {
-            key: key.into(),
-            reason: e.to_string(),
-        })?;
-        self.merge_toml(&text, &format!("--set {key}"))
+        crate::config::set_key(self, assignment)
     }
 
     /// The configuration as TOML text.
@@ -308,46 +273,6 @@ impl FfConfig {
         }
         Ok(())
     }
-}
-
-fn merge_tables(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> Result<()> {
-    for (k, v) in overlay {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o, &key)?,
-            (Some(toml::Value::Table(_)), _) => {
-                return Err(SasError::Config {
-                    key,
-                    reason: "is a section; give its keys".into(),
-                });
-            }
-            (Some(slot), v) => {
-                if std::mem::discriminant(slot) != std::mem::discriminant(&v)
-                    && !matches!((&*slot, &v), (toml::Value::Float(_), toml::Value::Integer(_)))
-                {
-                    return Err(SasError::Config {
-                        key,
-                        reason: format!("expected a {}, got `{v}`", slot.type_str()),
-                    });
-                }
-                *slot = match (&*slot, v) {
-                    (toml::Value::Float(_), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
-                    (_, v) => v,
-                };
-            }
-            (None, _) => {
-                return Err(SasError::Config {
-                    key,
-                    reason: "unknown key".into(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
