@@ -86,6 +86,9 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
         });
     }
     let mut c = Config::preset(target)?;
+    // Every reproduction keeps the per-epoch parameter history: sparsity, entropy and weight
+    // classes over epochs, symmetry breaking and the synaptic PCA read it.
+    c.train.history = true;
     match (target, quick) {
         ("msi", false) => {
             c.eval.every = 100;
