@@ -101,6 +101,8 @@ enum Command {
         /// Smaller, faster settings (fewer trials and repeats).
         #[arg(long)]
         quick: bool,
+        #[command(flatten)]
+        settings: AnalysisArgs,
         /// Print the output (files, figures, summary) as JSON.
         #[arg(long)]
         json: bool,
@@ -119,6 +121,8 @@ enum Command {
         /// Smaller, faster analysis settings.
         #[arg(long)]
         quick: bool,
+        #[command(flatten)]
+        settings: AnalysisArgs,
     },
     /// Train K seeds of a preset with its reference settings, then write the report.
     Reproduce {
@@ -137,6 +141,8 @@ enum Command {
         /// MNIST data directory (default: $SASNET_DATA).
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        settings: AnalysisArgs,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -177,6 +183,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Analysis settings shared by `analyze`, `report` and `reproduce`.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct AnalysisArgs {
+    /// Weight classes: largest π of a VIP weight (default 0.1).
+    #[arg(long, value_name = "PI")]
+    vip_pi_max: Option<f64>,
+    /// Weight classes: VIP weights have Ξ below this (default 0.1).
+    #[arg(long, value_name = "XI")]
+    vip_xi_max: Option<f64>,
+    /// Weight classes: VIP weights have |m| above this (default 0.05 for MNIST, 0.08 otherwise).
+    #[arg(long, value_name = "M")]
+    vip_m_min: Option<f64>,
+    /// Weight classes: smallest π of a UIP weight (default 0.999).
+    #[arg(long, value_name = "PI")]
+    uip_pi: Option<f64>,
+    /// MSI: test-protocol time step in ms for every evaluation (default: the run's, 0.5 ms).
+    #[arg(long, value_name = "MS")]
+    test_dt: Option<f64>,
+    /// MSI: time step in ms for the analyses that evaluate many times (perturb, plasticity,
+    /// selectivity); default: --test-dt (`reproduce msi`: 5 ms).
+    #[arg(long, value_name = "MS")]
+    fast_dt: Option<f64>,
+}
+
+impl AnalysisArgs {
+    fn options(&self, data: Option<&std::path::Path>, quick: bool) -> sasnet::analysis::AnalysisOptions {
+        sasnet::analysis::AnalysisOptions {
+            data_dir: sasnet::task::mnist::data_dir(data),
+            quick,
+            seed: ANALYSIS_SEED,
+            test_dt_ms: self.test_dt,
+            fast_dt_ms: self.fast_dt,
+            classes: sasnet::analysis::ClassOverrides {
+                pi_max: self.vip_pi_max,
+                xi_max: self.vip_xi_max,
+                m_min: self.vip_m_min,
+                uip_pi: self.uip_pi,
+            },
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -370,17 +418,14 @@ fn try_main(cli: Cli) -> Result<()> {
             out,
             data,
             quick,
+            settings,
             json,
         } => {
             use sasnet::analysis::registry;
             let analysis = registry::find(&name)?;
             let runs = registry::load_runs(&run_dirs).context("loading the runs")?;
             let base = out.unwrap_or_else(|| run_dirs[0].join("analysis"));
-            let opts = sasnet::analysis::AnalysisOptions {
-                data_dir: sasnet::task::mnist::data_dir(data.as_deref()),
-                quick,
-                seed: ANALYSIS_SEED,
-            };
+            let opts = settings.options(data.as_deref(), quick);
             let dir = base.join(analysis.name);
             let o = registry::run_one(analysis, &runs, &dir, &opts)
                 .with_context(|| format!("analysis {name} into {}", dir.display()))?;
@@ -401,13 +446,10 @@ fn try_main(cli: Cli) -> Result<()> {
             out,
             data,
             quick,
+            settings,
         } => {
             let report = out.unwrap_or_else(|| run_dirs[0].join("report.html"));
-            let opts = sasnet::analysis::AnalysisOptions {
-                data_dir: sasnet::task::mnist::data_dir(data.as_deref()),
-                quick,
-                seed: ANALYSIS_SEED,
-            };
+            let opts = settings.options(data.as_deref(), quick);
             let quiet = cli.quiet;
             let (_, failed) = sasnet::reproduce::report_over(&run_dirs, &report, &opts, &mut |line: &str| {
                 if !quiet {
@@ -430,6 +472,7 @@ fn try_main(cli: Cli) -> Result<()> {
             quick,
             out,
             data,
+            settings,
             json,
         } => {
             anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
@@ -443,8 +486,7 @@ fn try_main(cli: Cli) -> Result<()> {
                 seeds,
                 quick,
                 out,
-                data_dir: sasnet::task::mnist::data_dir(data.as_deref()),
-                analysis_seed: ANALYSIS_SEED,
+                analysis: settings.options(data.as_deref(), quick),
             };
             let quiet = cli.quiet || json;
             let s = sasnet::reproduce::reproduce(&target, &opts, &mut |line: &str| {

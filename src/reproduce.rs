@@ -18,12 +18,13 @@
 //!   images, evaluation on 2,000 test images.
 //!
 //! The full variants use the presets' reference settings (DESIGN §2), except for MSI's
-//! evaluation cost, so that `reproduce msi --seeds 3` fits in about 10 minutes on 2 cores:
-//! evaluation during training every 100 epochs on 5 trials per condition, and the test
-//! protocol (periods 500/1000/300 ms as in the reference) at Δt = 5 ms instead of the
-//! reference 0.5 ms ([`MSI_TEST_DT_MS`]; DESIGN §3 requires results stable under Δt changes).
-//! The analyses evaluate the final networks with their own trial counts. For the reference
-//! Δt, train with `sasnet train msi --seeds K` and run `sasnet report` on the seed directories.
+//! evaluation cost, so that `reproduce msi --seeds 3` fits in 10 minutes on 2 cores:
+//! evaluation during training every 100 epochs on 5 trials per condition, and the analyses
+//! that evaluate the networks many times (perturbation, plasticity, selectivity) run the test
+//! protocol (periods 500/1000/300 ms as in the reference) at Δt = 5 ms ([`MSI_FAST_DT_MS`];
+//! DESIGN §3 requires results stable under Δt changes) instead of the reference 0.5 ms, which
+//! the psychometric curves, the sampled-network statistics and the runs' own evaluation
+//! keep. `--fast-dt` / `--test-dt` change either.
 
 use crate::analysis::registry;
 use crate::analysis::{AnalysisOptions, AnalysisOutput};
@@ -33,9 +34,11 @@ use crate::train::source::TaskData;
 use crate::train::{TrainOptions, TrainSummary, files, train};
 use std::path::{Path, PathBuf};
 
-/// MSI test-protocol time step of the full reproduction, ms (reference 0.5 ms: 3,600 steps per
-/// test trial; 5 ms gives 360, ten times less work for every evaluating analysis).
-pub const MSI_TEST_DT_MS: f64 = 5.0;
+/// MSI test-protocol time step of the full reproduction's analyses that evaluate many times
+/// (perturbation, plasticity, selectivity), ms. The reference 0.5 ms has 3,600 steps per test
+/// trial; 5 ms gives 360, ten times less work. Training-time evaluation, the psychometric
+/// curves and the final accuracy use the reference 0.5 ms.
+pub const MSI_FAST_DT_MS: f64 = 5.0;
 /// MSI test-protocol time step of the quick reproduction, ms.
 pub const MSI_QUICK_TEST_DT_MS: f64 = 10.0;
 
@@ -51,10 +54,10 @@ pub struct ReproduceOptions {
     pub quick: bool,
     /// Output folder (seed runs, analyses, report).
     pub out: PathBuf,
-    /// MNIST data directory (MNIST targets).
-    pub data_dir: Option<PathBuf>,
-    /// Seed of the analyses' own random draws.
-    pub analysis_seed: u64,
+    /// Settings of the analyses: MNIST data directory, seed of their own draws, weight-class
+    /// thresholds, MSI time steps (`quick` is taken from [`Self::quick`]; for the full MSI
+    /// reproduction an unset `fast_dt_ms` becomes [`MSI_FAST_DT_MS`]).
+    pub analysis: AnalysisOptions,
 }
 
 /// What a reproduction produced.
@@ -93,7 +96,6 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
         ("msi", false) => {
             c.eval.every = 100;
             c.eval.during_trials_per_condition = 5;
-            c.task.msi.test_dt_ms = MSI_TEST_DT_MS;
         }
         ("msi", true) => {
             c.train.epochs = 150;
@@ -142,7 +144,7 @@ pub fn reproduce(
         });
     }
     let cfg = config(target, opts.quick)?;
-    let task = TaskData::load(&cfg, opts.data_dir.as_deref())?;
+    let task = TaskData::load(&cfg, opts.analysis.data_dir.as_deref())?;
     std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
         action: "creating",
         path: opts.out.clone(),
@@ -168,11 +170,11 @@ pub fn reproduce(
     }
     let dirs: Vec<PathBuf> = runs.iter().map(|s| s.run_dir.clone()).collect();
     let report = opts.out.join("report.html");
-    let aopts = AnalysisOptions {
-        data_dir: opts.data_dir.clone(),
-        quick: opts.quick,
-        seed: opts.analysis_seed,
-    };
+    let mut aopts = opts.analysis.clone();
+    aopts.quick = opts.quick;
+    if target == "msi" && !opts.quick && aopts.fast_dt_ms.is_none() && aopts.test_dt_ms.is_none() {
+        aopts.fast_dt_ms = Some(MSI_FAST_DT_MS);
+    }
     let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
     Ok(ReproduceSummary {
         target: target.into(),

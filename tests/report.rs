@@ -188,3 +188,89 @@ fn report_rejects_runs_of_different_configurations() {
     assert!(err.contains("different configurations"), "{err}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn analysis_settings_thresholds_and_time_steps() {
+    let root = tmp("settings");
+    let run = root.join("run");
+    tiny_run(&run);
+    let run_s = run.to_str().unwrap();
+    let out = root.join("a");
+    let out_s = out.to_str().unwrap();
+
+    // The weight-class thresholds reach `classes` and `perturb` (one rule for both).
+    let o = sasnet(&[
+        "analyze",
+        "classes",
+        run_s,
+        "--out",
+        out_s,
+        "--json",
+        "--vip-pi-max",
+        "0.3",
+        "--vip-m-min",
+        "0.01",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["thresholds"]["pi_max"], 0.3);
+    assert_eq!(v["summary"]["thresholds"]["m_min"], 0.01);
+
+    // A fast time step for an analysis that evaluates many times is applied and reported.
+    let o = sasnet(&[
+        "analyze",
+        "perturb",
+        run_s,
+        "--out",
+        out_s,
+        "--json",
+        "--quick",
+        "--fast-dt",
+        "40",
+        "--vip-pi-max",
+        "0.3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["msi_test_dt_ms"], 40.0);
+    let caption = v["figures"][0]["caption"].as_str().unwrap();
+    assert!(
+        caption.contains("Δt = 40 ms") && caption.contains("π ≤ 0.3"),
+        "{caption}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("perturb/summary.json")).unwrap()).unwrap();
+    assert_eq!(json["msi_test_dt_ms"], 40.0);
+    // ... but not to an analysis that evaluates once: it keeps the run's own Δt.
+    let o = sasnet(&[
+        "analyze",
+        "psychometric",
+        run_s,
+        "--out",
+        out_s,
+        "--json",
+        "--quick",
+        "--fast-dt",
+        "40",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["summary"].get("msi_test_dt_ms").is_none());
+
+    // Invalid settings are errors that name the flag, and write nothing.
+    for (flag, value, needle) in [
+        ("--vip-pi-max", "1.5", "vip-pi-max"),
+        ("--uip-pi", "0.05", "uip-pi"),
+        ("--fast-dt", "-1", "fast-dt"),
+        ("--test-dt", "0", "test-dt"),
+    ] {
+        let bad = root.join("bad");
+        let arg = format!("{flag}={value}");
+        let o = sasnet(&["analyze", "perturb", run_s, "--out", bad.to_str().unwrap(), &arg]);
+        assert_eq!(o.status.code(), Some(1), "{flag} {value}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{flag} {value}: {err}");
+        assert!(!bad.exists(), "{flag} {value}: wrote {}", bad.display());
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -76,6 +76,7 @@ impl Metrics {
 }
 
 /// Everything an analysis may need from one run directory.
+#[derive(Clone, Debug)]
 pub struct RunData {
     /// The run directory.
     pub dir: PathBuf,
@@ -157,6 +158,91 @@ pub struct AnalysisOptions {
     pub quick: bool,
     /// Seed of the analysis' own random draws.
     pub seed: u64,
+    /// MSI: time step of the test protocol in ms for every analysis that evaluates networks
+    /// (`None`: each run's `task.msi.test_dt_ms`, the reference 0.5 ms).
+    pub test_dt_ms: Option<f64>,
+    /// MSI: time step in ms for the analyses that run many evaluations (perturbation,
+    /// plasticity, selectivity; see [`registry::Analysis::many_evaluations`]); `None`: as
+    /// [`Self::test_dt_ms`]. The dynamics are a discretized SDE, so results are stable under
+    /// Δt; a coarser step makes these analyses proportionally cheaper.
+    pub fast_dt_ms: Option<f64>,
+    /// Overrides of the weight-class thresholds (defaults: [`weights::Thresholds::for_task`]).
+    pub classes: ClassOverrides,
+}
+
+/// User overrides of the weight-class thresholds; `None` keeps the task's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ClassOverrides {
+    /// Largest `π` of a VIP weight.
+    pub pi_max: Option<f64>,
+    /// VIP weights have `Ξ` below this.
+    pub xi_max: Option<f64>,
+    /// VIP weights have `|m|` above this.
+    pub m_min: Option<f64>,
+    /// Smallest `π` of a UIP weight.
+    pub uip_pi: Option<f64>,
+}
+
+impl AnalysisOptions {
+    /// The weight-class thresholds for runs of task `kind`: the task's defaults with the
+    /// overrides of [`Self::classes`] applied, validated.
+    pub fn thresholds(&self, kind: &str) -> Result<weights::Thresholds> {
+        let mut t = weights::Thresholds::for_task(kind);
+        let c = &self.classes;
+        let check = |key: &str, v: Option<f64>, lo: f64, hi: f64| -> Result<()> {
+            match v {
+                Some(x) if !(x.is_finite() && (lo..=hi).contains(&x)) => Err(SasError::Config {
+                    key: key.into(),
+                    reason: format!("{x} is outside [{lo}, {hi}]"),
+                }),
+                _ => Ok(()),
+            }
+        };
+        check("vip-pi-max", c.pi_max, 0.0, 1.0)?;
+        check("vip-xi-max", c.xi_max, 0.0, f64::MAX)?;
+        check("vip-m-min", c.m_min, 0.0, f64::MAX)?;
+        check("uip-pi", c.uip_pi, 0.0, 1.0)?;
+        t.pi_max = c.pi_max.unwrap_or(t.pi_max);
+        t.xi_max = c.xi_max.unwrap_or(t.xi_max);
+        t.m_min = c.m_min.unwrap_or(t.m_min);
+        t.uip_pi = c.uip_pi.unwrap_or(t.uip_pi);
+        if t.uip_pi <= t.pi_max {
+            return Err(SasError::Config {
+                key: "uip-pi".into(),
+                reason: format!(
+                    "the UIP threshold π ≥ {} must lie above the VIP threshold π ≤ {}",
+                    t.uip_pi, t.pi_max
+                ),
+            });
+        }
+        Ok(t)
+    }
+
+    /// Checks every setting (thresholds for task `kind`, time steps) before anything runs.
+    pub fn validate(&self, kind: &str) -> Result<()> {
+        self.thresholds(kind)?;
+        self.msi_dt_override(false)?;
+        self.msi_dt_override(true)?;
+        Ok(())
+    }
+
+    /// The MSI test time step (ms) to use for an analysis that runs many evaluations
+    /// (`many = true`) or few, if it differs from the runs' own; `None` for other tasks or
+    /// when no override applies. Errors on a non-positive or non-finite value.
+    pub fn msi_dt_override(&self, many: bool) -> Result<Option<f64>> {
+        let dt = if many {
+            self.fast_dt_ms.or(self.test_dt_ms)
+        } else {
+            self.test_dt_ms
+        };
+        match dt {
+            Some(x) if !(x.is_finite() && x > 0.0) => Err(SasError::Config {
+                key: if many { "fast-dt" } else { "test-dt" }.into(),
+                reason: format!("the MSI test time step must be positive, got {x} ms"),
+            }),
+            d => Ok(d),
+        }
+    }
 }
 
 /// What an analysis produces: data files, figure descriptions and a JSON summary.

@@ -18,15 +18,17 @@
 //! a run uses the same seed (common random numbers), so differences between points come from
 //! the removed connections, not from the noise.
 //!
-//! VIP classification: this module uses its own stand-in predicate
-//! (`vip_rule_for_task`, private) until the shared weight classes of `analysis::weights` are
-//! wired in: MSI `π ≤ 0.1, Ξ < 0.1, |m| > 0.08` (the reference code); other tasks (MNIST, user)
-//! `π < 0.1, Ξ < 0.1, |m| > 0.05` (the paper's MNIST thresholds).
+//! VIP classification: the shared weight classes of [`super::weights`], i.e.
+//! [`super::weights::Thresholds::for_task`] (MSI and user tasks `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`,
+//! the reference code; MNIST `π ≤ 0.1, Ξ < 0.1, |m| > 0.05`, the paper's relaxed criterion)
+//! with the user's overrides ([`AnalysisOptions::thresholds`]), so `classes` and `perturb`
+//! always count the same connections.
 //!
 //! Outputs (in `out`): `perturb_rec.csv`, `perturb_out.csv` (per fraction: mean and std of the
 //! accuracy after VIP and random removal), `perturb_raw.csv` (every evaluation),
 //! `perturb.json` (settings and per-run VIP counts), `summary.json`.
 
+use super::weights::Thresholds;
 use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
@@ -93,35 +95,6 @@ fn uniform_below(state: &mut u64, n: usize) -> usize {
     ((u128::from(splitmix64(state)) * n as u128) >> 64) as usize
 }
 
-/// The stand-in VIP predicate `(π, m, Ξ) → bool` for a task kind (see the module docs); to be
-/// replaced by `analysis::weights::classify` once that module lands.
-fn vip_rule_for_task(kind: &str) -> impl Fn(f32, f32, f32) -> bool {
-    let msi = kind == "msi";
-    move |pi: f32, m: f32, xi: f32| {
-        let pi_ok = if msi { pi <= 0.1 } else { pi < 0.1 };
-        let m_min = if msi { 0.08 } else { 0.05 };
-        pi_ok && xi < 0.1 && m.abs() > m_min
-    }
-}
-
-/// Text of the VIP rule of a task kind, for captions and JSON.
-fn vip_rule_text(kind: &str) -> &'static str {
-    if kind == "msi" {
-        "π ≤ 0.1, Ξ < 0.1, |m| > 0.08"
-    } else {
-        "π < 0.1, Ξ < 0.1, |m| > 0.05"
-    }
-}
-
-/// Indices (row-major, `row · cols + col`) of the VIP connections of `l` among the allowed
-/// ones (`mask[i] = false`: structurally absent, never VIP).
-fn vip_indices(l: &SasLayer<f32>, kind: &str, mask: Option<&[bool]>) -> Vec<usize> {
-    let rule = vip_rule_for_task(kind);
-    (0..l.m.len())
-        .filter(|&i| mask.is_none_or(|m| m[i]) && rule(l.pi[i], l.m[i], l.xi[i]))
-        .collect()
-}
-
 /// Removes the connections `idx` (row-major indices) of `l`: `π = 1`, so `μ = v = 0`.
 pub fn remove(l: &mut SasLayer<f32>, idx: &[usize]) {
     for &i in idx {
@@ -158,7 +131,7 @@ struct LayerResult {
 #[allow(clippy::too_many_arguments)]
 fn perturb_network(
     net: &SasNet<f32>,
-    kind: &str,
+    rule: &Thresholds,
     masks: &[Option<Vec<bool>>; 3],
     fracs: &[f64],
     reps: usize,
@@ -173,7 +146,7 @@ fn perturb_network(
             "rec" => &net.rec,
             _ => &net.out,
         };
-        let vip = vip_indices(layer, kind, mask);
+        let vip = rule.vip_indices(layer, mask);
         let candidates: Vec<usize> = (0..layer.m.len())
             .filter(|&i| mask.is_none_or(|m| m[i]))
             .collect();
@@ -242,7 +215,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let fracs = fractions(opts.quick);
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);
-    let kind = runs[0].cfg.task.kind.clone();
+    let rule = opts.thresholds(&runs[0].cfg.task.kind)?;
 
     // per_layer[li] = (vip series, random series) pooled over (run, repeat).
     let mut vip_series: Vec<Vec<Vec<f64>>> = vec![Vec::new(); LAYERS.len()];
@@ -267,7 +240,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         let masks = crate::train::init::masks(cfg, run.net.dims());
         let res = perturb_network(
             &run.net,
-            &cfg.task.kind,
+            &rule,
             &masks,
             &fracs,
             reps,
@@ -347,7 +320,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                  {reps} random draws × {seeds} seed(s); {trials} test trials per evaluation; \
                  intact accuracy {base_mean:.3}.",
                 layer = layer_title(name),
-                rule = vip_rule_text(&kind),
+                rule = rule.vip_rule(),
                 nv = nv_mean,
                 nc = n_cand[li],
             ),
@@ -404,7 +377,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "fractions": fracs,
             "repeats": reps,
             "test_trials": trials,
-            "vip_rule": vip_rule_text(&kind),
+            "vip_rule": rule.vip_rule(),
+            "thresholds": rule,
             "mode": "mean-field",
             "runs": per_run,
         }),
@@ -531,13 +505,43 @@ mod tests {
             pi: vec![0.1, 0.0, 0.0, 0.05, 0.5, 0.0],
             xi: vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.2],
         };
-        // MSI: π ≤ 0.1 (0.1 counts), |m| > 0.08 (0.06 does not), Ξ < 0.1
-        assert_eq!(vip_indices(&l, "msi", None), vec![0, 1, 3]);
-        // MNIST: π < 0.1 (0.1 does not), |m| > 0.05 (0.06 does)
-        assert_eq!(vip_indices(&l, "pixel-mnist", None), vec![1, 2, 3]);
+        let msi = Thresholds::for_task("msi");
+        let mnist = Thresholds::for_task("pixel-mnist");
+        // MSI: π ≤ 0.1 compared in f64 (the stored 0.1f32 lies above 0.1: not VIP),
+        // |m| > 0.08 (0.06 does not), Ξ < 0.1
+        assert_eq!(msi.vip_indices(&l, None), vec![1, 3]);
+        // MNIST: |m| > 0.05 (0.06 counts)
+        assert_eq!(mnist.vip_indices(&l, None), vec![1, 2, 3]);
         // masked entries never count
         let mask = [true, false, true, true, true, true];
-        assert_eq!(vip_indices(&l, "msi", Some(&mask)), vec![0, 3]);
+        assert_eq!(msi.vip_indices(&l, Some(&mask)), vec![3]);
+        // user overrides: |m| > 0.1 drops m = 0.09; π ≤ 0.2 admits the π = 0.1 entry
+        let opts = |c: crate::analysis::ClassOverrides| AnalysisOptions {
+            classes: c,
+            ..Default::default()
+        };
+        let strict = opts(crate::analysis::ClassOverrides {
+            m_min: Some(0.1),
+            pi_max: Some(0.2),
+            ..Default::default()
+        });
+        assert_eq!(
+            strict.thresholds("msi").unwrap().vip_indices(&l, None),
+            vec![0, 3]
+        );
+        let bad = AnalysisOptions {
+            classes: crate::analysis::ClassOverrides {
+                pi_max: Some(1.5),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            bad.thresholds("msi")
+                .unwrap_err()
+                .to_string()
+                .contains("vip-pi-max")
+        );
         let mut r = l.clone();
         remove(&mut r, &[0, 5]);
         assert_eq!(r.pi, vec![1.0, 0.0, 0.0, 0.05, 0.5, 1.0]);
@@ -565,7 +569,17 @@ mod tests {
             Ok(mu.iter().map(|&m| m as f64).sum::<f64>() / total)
         };
         let fr = fractions(true);
-        let res = perturb_network(&net, "msi", &[None, None, None], &fr, 3, 7, 1.0, &acc).unwrap();
+        let res = perturb_network(
+            &net,
+            &Thresholds::for_task("msi"),
+            &[None, None, None],
+            &fr,
+            3,
+            7,
+            1.0,
+            &acc,
+        )
+        .unwrap();
         let rec = &res[0];
         assert_eq!(rec.n_vip, 10);
         assert_eq!(rec.n_candidates, 100);

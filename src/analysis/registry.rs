@@ -19,6 +19,9 @@ pub struct Analysis {
     pub run: AnalysisFn,
     /// Whether it applies to runs of this configuration.
     pub applies: fn(&Config) -> bool,
+    /// Whether it evaluates the networks many times (it then runs MSI's test protocol at
+    /// [`AnalysisOptions::fast_dt_ms`] when set).
+    pub many_evaluations: bool,
 }
 
 fn always(_: &Config) -> bool {
@@ -47,66 +50,77 @@ pub const ANALYSES: &[Analysis] = &[
         about: "training loss and test accuracy over epochs",
         run: super::accuracy::run,
         applies: always,
+        many_evaluations: false,
     },
     Analysis {
         name: super::sparsity::NAME,
         about: "sparsity Σπ/M per layer over epochs (recurrent split into i<j and i>j)",
         run: super::sparsity::run,
         applies: always,
+        many_evaluations: false,
     },
     Analysis {
         name: super::entropy::NAME,
         about: "entropy per connection and its π and Ξ parts",
         run: super::entropy::run,
         applies: always,
+        many_evaluations: false,
     },
     Analysis {
         name: super::weights::NAME,
         about: "hyper-parameter distributions (π, m, Ξ) and matrices",
         run: super::weights::run,
         applies: always,
+        many_evaluations: false,
     },
     Analysis {
         name: super::weights::CLASSES_NAME,
         about: "fractions of VIP, UIP and variable weights over epochs",
         run: super::weights::run_classes,
         applies: always,
+        many_evaluations: false,
     },
     Analysis {
         name: super::symmetry::NAME,
         about: "symmetry-breaking order parameters of Ξ and π over epochs",
         run: super::symmetry::run,
         applies: always,
+        many_evaluations: false,
     },
     Analysis {
         name: super::perturb::NAME,
         about: "accuracy after removing VIP weights vs random weights",
         run: super::perturb::run,
         applies: known_task,
+        many_evaluations: true,
     },
     Analysis {
         name: super::selectivity::NAME,
         about: "neural selectivity (SLI) per neuron and time",
         run: super::selectivity::run,
         applies: known_task,
+        many_evaluations: true,
     },
     Analysis {
         name: super::psychometric::NAME,
         about: "psychometric curves per modality with fitted thresholds and slopes (MSI)",
         run: super::psychometric::run,
         applies: msi_only,
+        many_evaluations: false,
     },
     Analysis {
         name: super::sampled_stats::NAME,
         about: "zero fraction and asymmetry of sampled recurrent networks over time",
         run: super::sampled_stats::run,
         applies: rec_stochastic,
+        many_evaluations: false,
     },
     Analysis {
         name: super::plasticity::NAME,
         about: "accuracy per evaluation mode and resampling interval",
         run: super::plasticity::run,
         applies: known_task,
+        many_evaluations: true,
     },
 ];
 
@@ -177,12 +191,44 @@ pub fn run_one(a: &Analysis, runs: &[RunData], dir: &Path, opts: &AnalysisOption
             ),
         });
     }
+    opts.validate(&first.cfg.task.kind)?;
     std::fs::create_dir_all(dir).map_err(|source| SasError::Io {
         action: "creating",
         path: dir.to_path_buf(),
         source,
     })?;
+    let adjusted;
+    let dt = opts.msi_dt_override(a.many_evaluations)?;
+    let runs = match dt {
+        Some(dt) if first.cfg.task.kind == "msi" => {
+            adjusted = runs
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r.cfg.task.msi.test_dt_ms = dt;
+                    r
+                })
+                .collect::<Vec<_>>();
+            &adjusted[..]
+        }
+        _ => runs,
+    };
     let mut out = (a.run)(runs, dir, opts)?;
+    if first.cfg.task.kind == "msi" {
+        // Say which test time step the evaluations used when it is not the runs' own.
+        if let Some(dt) = dt.filter(|&d| d != first.cfg.task.msi.test_dt_ms) {
+            if let serde_json::Value::Object(m) = &mut out.summary {
+                m.insert("msi_test_dt_ms".into(), serde_json::json!(dt));
+                super::write_json(&dir.join("summary.json"), &out.summary)?;
+            }
+            for f in &mut out.figures {
+                f.caption.push_str(&format!(
+                    " MSI test protocol at Δt = {dt} ms (the runs' own: {} ms).",
+                    first.cfg.task.msi.test_dt_ms
+                ));
+            }
+        }
+    }
     for f in &out.figures {
         let (svg, png) = crate::report::render::render(f, dir)?;
         out.files.extend([svg, png]);

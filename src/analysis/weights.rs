@@ -62,6 +62,27 @@ impl Thresholds {
         }
     }
 
+    /// The VIP and UIP rules as text, e.g. `VIP: π ≤ 0.1, Ξ < 0.1, |m| > 0.08; UIP: π ≥ 0.999`.
+    pub fn describe(&self) -> String {
+        format!("VIP: {}; UIP: π ≥ {}", self.vip_rule(), self.uip_pi)
+    }
+
+    /// The VIP rule as text, e.g. `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`.
+    pub fn vip_rule(&self) -> String {
+        format!("π ≤ {}, Ξ < {}, |m| > {}", self.pi_max, self.xi_max, self.m_min)
+    }
+
+    /// Indices (row-major, `row · cols + col`) of the VIP connections of `l` among the
+    /// allowed ones (`mask[k] = false`: structurally absent, never VIP).
+    pub fn vip_indices(&self, l: &SasLayer<f32>, mask: Option<&[bool]>) -> Vec<usize> {
+        (0..l.m.len())
+            .filter(|&k| {
+                mask.is_none_or(|m| m[k])
+                    && self.class_of(l.pi[k] as f64, l.m[k] as f64, l.xi[k] as f64) == WeightClass::Vip
+            })
+            .collect()
+    }
+
     /// The class of one weight.
     pub fn class_of(&self, pi: f64, m: f64, xi: f64) -> WeightClass {
         if pi >= self.uip_pi {
@@ -490,15 +511,15 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
 /// The weight-class analysis (an [`super::AnalysisFn`]): the fractions of VIP, UIP and
 /// variable weights per group of [`CLASS_GROUPS`] over epochs (from the parameter history;
 /// the final network only when a run has none), thresholds from the first run's task
-/// ([`Thresholds::for_task`]). Writes `classes.csv` (epoch, then `<group>_<class>` mean, std,
+/// ([`Thresholds::for_task`]) with the user's overrides ([`AnalysisOptions::thresholds`]). Writes `classes.csv` (epoch, then `<group>_<class>` mean, std,
 /// seed count), `classes_per_seed.csv` and `summary.json`.
 ///
 /// Summary keys: `thresholds`, `history`, `groups` (the stochastic groups), and per group
 /// `{initial, final}` → `{vip, uip, variable, vip_count}` (mean ± std over seeds).
-pub fn run_classes(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     accuracy::require_runs(runs, CLASSES_NAME)?;
     accuracy::create_out(out)?;
-    let t = Thresholds::for_task(&runs[0].cfg.task.kind);
+    let t = opts.thresholds(&runs[0].cfg.task.kind)?;
     let mut per_seed: Vec<Vec<(usize, [Option<ClassFractions>; 5])>> = Vec::new();
     let mut with_hist = Vec::new();
     for r in runs {
