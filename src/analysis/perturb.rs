@@ -18,6 +18,13 @@
 //! a run uses the same seed (common random numbers), so differences between points come from
 //! the removed connections, not from the noise.
 //!
+//! Two VIP sets are perturbed, each against its own random control: the **thresholded** VIP
+//! set (below) and the **deterministic** VIP set ([`deterministic`]: `π = 0` and `Ξ = 0`
+//! exactly, `|m|` above the same threshold — the connections whose distribution collapsed onto
+//! one nonzero value). Where the thresholds admit most of a layer (row-wise MNIST: about two
+//! thirds of the recurrent weights pass `π ≤ 0.1, Ξ < 0.1, |m| > 0.05`), the deterministic set
+//! is the minority the paper's "very important" refers to.
+//!
 //! VIP classification: the shared weight classes of [`super::weights`], i.e.
 //! [`super::weights::Thresholds::for_task`] (MSI and user tasks `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`,
 //! the reference code; MNIST `π ≤ 0.1, Ξ < 0.1, |m| > 0.05`, the paper's relaxed criterion)
@@ -25,7 +32,8 @@
 //! always count the same connections.
 //!
 //! Outputs (in `out`): `perturb_rec.csv`, `perturb_out.csv` (per fraction: mean and std of the
-//! accuracy after VIP and random removal), `perturb_raw.csv` (every evaluation),
+//! accuracy after VIP and random removal; `det_…` columns for the deterministic set),
+//! `perturb_raw.csv` (every evaluation),
 //! `perturb.json` (settings and per-run VIP counts), `summary.json`.
 
 use super::weights::Thresholds;
@@ -50,6 +58,33 @@ pub const LAYERS: [&str; 2] = ["rec", "out"];
 const KEY_EVAL: u64 = 0x5045_0001;
 const KEY_VIP: u64 = 0x5045_0002;
 const KEY_RANDOM: u64 = 0x5045_0003;
+const KEY_DET: u64 = 0x5045_0004;
+
+/// One set of candidate VIP connections of the experiment.
+struct VipSet {
+    /// Column prefix in the outputs.
+    key: &'static str,
+    /// Name in captions.
+    label: &'static str,
+    /// Name in legends.
+    short: &'static str,
+    /// The rule as text.
+    rule_text: String,
+    /// The classification.
+    rule: Thresholds,
+}
+
+/// The deterministic-VIP rule derived from `t`: `π = 0` and `Ξ = 0` exactly (training's
+/// clipping creates both exact values), `|m| > t.m_min` — the weights whose spike-and-slab
+/// distribution has collapsed onto one nonzero value (zero entropy; the paper's "π = 0 and
+/// m ≠ 0", the feed-forward paper's VIP definition).
+pub fn deterministic(t: &Thresholds) -> Thresholds {
+    Thresholds {
+        pi_max: 0.0,
+        xi_max: f64::MIN_POSITIVE,
+        ..*t
+    }
+}
 
 /// Fractions `p` of the VIP connections removed: `0, 0.1, …, 1` (quick: `0, 0.25, …, 1`).
 pub fn fractions(quick: bool) -> Vec<f64> {
@@ -216,12 +251,31 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);
     let rule = opts.thresholds(&runs[0].cfg.task.kind)?;
+    // The VIP sets: the thresholded one, and (unless the thresholds already demand it) the
+    // deterministic one, each against its own random control of the same size.
+    let mut sets = vec![VipSet {
+        key: "vip",
+        label: "VIP",
+        short: "VIP",
+        rule_text: rule.vip_rule(),
+        rule,
+    }];
+    let det = deterministic(&rule);
+    if det != rule {
+        sets.push(VipSet {
+            key: "det",
+            label: "deterministic VIP",
+            short: "π = Ξ = 0 VIP",
+            rule_text: format!("π = 0, Ξ = 0, |m| > {}", rule.m_min),
+            rule: det,
+        });
+    }
 
-    // per_layer[li] = (vip series, random series) pooled over (run, repeat).
-    let mut vip_series: Vec<Vec<Vec<f64>>> = vec![Vec::new(); LAYERS.len()];
-    let mut rand_series: Vec<Vec<Vec<f64>>> = vec![Vec::new(); LAYERS.len()];
+    // series[set][li] = (vip series, random series) pooled over (run, repeat).
+    let mut vip_series: Vec<Vec<Vec<Vec<f64>>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
+    let mut rand_series: Vec<Vec<Vec<Vec<f64>>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut baselines = Vec::new();
-    let mut n_vip: Vec<Vec<usize>> = vec![Vec::new(); LAYERS.len()];
+    let mut n_vip: Vec<Vec<Vec<usize>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut n_cand = [0usize; 2];
     let mut raw = Vec::new();
     let mut trials = 0usize;
@@ -238,39 +292,50 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         trials = base.trials;
         baselines.push(base.accuracy);
         let masks = crate::train::init::masks(cfg, run.net.dims());
-        let res = perturb_network(
-            &run.net,
-            &rule,
-            &masks,
-            &fracs,
-            reps,
-            derive_seed(opts.seed, &[ri as u64]),
-            base.accuracy,
-            &acc,
-        )?;
         let mut run_json = serde_json::Map::new();
-        for (li, r) in res.into_iter().enumerate() {
-            for rep in 0..reps {
-                for (pi, &p) in fracs.iter().enumerate() {
-                    raw.push(vec![
-                        ri as f64,
-                        li as f64,
-                        rep as f64,
-                        p,
-                        r.removed[pi] as f64,
-                        r.vip[rep][pi],
-                        r.random[rep][pi],
-                    ]);
+        for (si, set) in sets.iter().enumerate() {
+            // The first set keeps the seed path of earlier versions (same draws).
+            let seed = if si == 0 {
+                derive_seed(opts.seed, &[ri as u64])
+            } else {
+                derive_seed(opts.seed, &[KEY_DET, ri as u64])
+            };
+            let res = perturb_network(
+                &run.net,
+                &set.rule,
+                &masks,
+                &fracs,
+                reps,
+                seed,
+                base.accuracy,
+                &acc,
+            )?;
+            let mut set_json = serde_json::Map::new();
+            for (li, r) in res.into_iter().enumerate() {
+                for rep in 0..reps {
+                    for (pi, &p) in fracs.iter().enumerate() {
+                        raw.push(vec![
+                            ri as f64,
+                            si as f64,
+                            li as f64,
+                            rep as f64,
+                            p,
+                            r.removed[pi] as f64,
+                            r.vip[rep][pi],
+                            r.random[rep][pi],
+                        ]);
+                    }
                 }
+                set_json.insert(
+                    LAYERS[li].into(),
+                    json!({ "n_vip": r.n_vip, "n_candidates": r.n_candidates, "removed": r.removed }),
+                );
+                n_vip[si][li].push(r.n_vip);
+                n_cand[li] = r.n_candidates;
+                vip_series[si][li].extend(r.vip);
+                rand_series[si][li].extend(r.random);
             }
-            run_json.insert(
-                LAYERS[li].into(),
-                json!({ "n_vip": r.n_vip, "n_candidates": r.n_candidates, "removed": r.removed }),
-            );
-            n_vip[li].push(r.n_vip);
-            n_cand[li] = r.n_candidates;
-            vip_series[li].extend(r.vip);
-            rand_series[li].extend(r.random);
+            run_json.insert(set.key.into(), serde_json::Value::Object(set_json));
         }
         run_json.insert("run".into(), json!(run.dir.display().to_string()));
         run_json.insert("accuracy_intact".into(), json!(base.accuracy));
@@ -282,30 +347,93 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let mut summary = serde_json::Map::new();
     let base_mean = baselines.iter().sum::<f64>() / baselines.len() as f64;
     let seeds = runs.len();
+    let band = |m: &[f64], s: &[f64]| {
+        Some((
+            m.iter().zip(s).map(|(a, b)| a - b).collect(),
+            m.iter().zip(s).map(|(a, b)| a + b).collect(),
+        ))
+    };
+    let at = |v: &[f64], p: f64| {
+        fracs
+            .iter()
+            .position(|&f| (f - p).abs() < 1e-9)
+            .map_or(f64::NAN, |i| v[i])
+    };
     for (li, &name) in LAYERS.iter().enumerate() {
-        let (vm, vs) = mean_std(&vip_series[li]);
-        let (rm, rs) = mean_std(&rand_series[li]);
+        let mut header: Vec<String> = vec!["p".into()];
+        let mut cols: Vec<Vec<f64>> = Vec::new();
+        let mut series = Vec::new();
+        let mut described = Vec::new();
+        let mut layer_summary = serde_json::Map::new();
+        layer_summary.insert("n_connections".into(), json!(n_cand[li]));
+        for (si, set) in sets.iter().enumerate() {
+            let (vm, vs) = mean_std(&vip_series[si][li]);
+            let (rm, rs) = mean_std(&rand_series[si][li]);
+            let (kv, kr) = if si == 0 {
+                ("vip".to_string(), "random".to_string())
+            } else {
+                (set.key.to_string(), format!("{}_random", set.key))
+            };
+            for (k, v) in [
+                (format!("{kv}_acc_mean"), &vm),
+                (format!("{kv}_acc_std"), &vs),
+                (format!("{kr}_acc_mean"), &rm),
+                (format!("{kr}_acc_std"), &rs),
+            ] {
+                header.push(k);
+                cols.push(v.clone());
+            }
+            let nv_mean = n_vip[si][li].iter().sum::<usize>() as f64 / seeds as f64;
+            let size = format!("{nv_mean:.1} of {}", n_cand[li]);
+            series.push(Series {
+                label: format!("{}, n = {nv_mean:.0}", set.short),
+                x: fracs.clone(),
+                y: vm.clone(),
+                band: band(&vm, &vs),
+                markers: true,
+            });
+            series.push(Series {
+                label: format!("random, n = {nv_mean:.0}"),
+                x: fracs.clone(),
+                y: rm.clone(),
+                band: band(&rm, &rs),
+                markers: true,
+            });
+            described.push(format!(
+                "{}: {} ({size} connections on average)",
+                set.label, set.rule_text
+            ));
+            for (k, v) in [
+                (format!("n_{kv}"), json!(nv_mean)),
+                (
+                    format!("{kv}_fraction"),
+                    json!(nv_mean / n_cand[li].max(1) as f64),
+                ),
+                (format!("{kv}_p0.5"), json!(at(&vm, 0.5))),
+                (format!("{kv}_p0.5_std"), json!(at(&vs, 0.5))),
+                (format!("{kr}_p0.5"), json!(at(&rm, 0.5))),
+                (format!("{kr}_p0.5_std"), json!(at(&rs, 0.5))),
+                (format!("{kv}_p1"), json!(at(&vm, 1.0))),
+                (format!("{kv}_p1_std"), json!(at(&vs, 1.0))),
+                (format!("{kr}_p1"), json!(at(&rm, 1.0))),
+                (format!("{kr}_p1_std"), json!(at(&rs, 1.0))),
+            ] {
+                layer_summary.insert(k, v);
+            }
+        }
         let rows: Vec<Vec<f64>> = (0..fracs.len())
-            .map(|i| vec![fracs[i], vm[i], vs[i], rm[i], rs[i]])
+            .map(|i| {
+                std::iter::once(fracs[i])
+                    .chain(cols.iter().map(|c| c[i]))
+                    .collect()
+            })
             .collect();
+        let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
         files.push(write_csv(
             &out.join(format!("perturb_{name}.csv")),
-            &[
-                "p",
-                "vip_acc_mean",
-                "vip_acc_std",
-                "random_acc_mean",
-                "random_acc_std",
-            ],
+            &header_refs,
             &rows,
         )?);
-        let band = |m: &[f64], s: &[f64]| {
-            Some((
-                m.iter().zip(s).map(|(a, b)| a - b).collect(),
-                m.iter().zip(s).map(|(a, b)| a + b).collect(),
-            ))
-        };
-        let nv_mean = n_vip[li].iter().sum::<usize>() as f64 / seeds as f64;
         figures.push(Figure {
             name: format!("perturb_{name}"),
             title: format!("Targeted perturbation of the {}", layer_title(name)),
@@ -314,59 +442,30 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             log_y: false,
             caption: format!(
                 "Mean-field test accuracy after removing (π := 1) a fraction p of the VIP \
-                 connections of the {layer} (VIP: {rule}; {nv:.1} VIP of {nc} connections on \
-                 average) versus the same number of connections drawn uniformly at random from \
-                 all {nc} connections of the layer (diagonal included). Mean ± std over \
-                 {reps} random draws × {seeds} seed(s); {trials} test trials per evaluation; \
-                 intact accuracy {base_mean:.3}.",
+                 connections of the {layer} versus the same number of connections drawn \
+                 uniformly at random from all {nc} connections of the layer (diagonal \
+                 included). {sets}. Mean ± std over {reps} random draws × {seeds} seed(s); \
+                 {trials} test trials per evaluation; intact accuracy {base_mean:.3}.",
                 layer = layer_title(name),
-                rule = rule.vip_rule(),
-                nv = nv_mean,
+                sets = described.join("; "),
                 nc = n_cand[li],
             ),
-            plot: Plot::Lines(vec![
-                Series {
-                    label: "VIP removed".into(),
-                    x: fracs.clone(),
-                    y: vm.clone(),
-                    band: band(&vm, &vs),
-                    markers: true,
-                },
-                Series {
-                    label: "random removed".into(),
-                    x: fracs.clone(),
-                    y: rm.clone(),
-                    band: band(&rm, &rs),
-                    markers: true,
-                },
-            ]),
+            plot: Plot::Lines(series),
         });
-        let at = |v: &[f64], p: f64| {
-            fracs
-                .iter()
-                .position(|&f| (f - p).abs() < 1e-9)
-                .map_or(f64::NAN, |i| v[i])
-        };
-        summary.insert(
-            name.into(),
-            json!({
-                "n_vip": nv_mean,
-                "n_connections": n_cand[li],
-                "vip_fraction": nv_mean / n_cand[li].max(1) as f64,
-                "vip_p0.5": at(&vm, 0.5),
-                "vip_p0.5_std": at(&vs, 0.5),
-                "random_p0.5": at(&rm, 0.5),
-                "random_p0.5_std": at(&rs, 0.5),
-                "vip_p1": at(&vm, 1.0),
-                "vip_p1_std": at(&vs, 1.0),
-                "random_p1": at(&rm, 1.0),
-                "random_p1_std": at(&rs, 1.0),
-            }),
-        );
+        summary.insert(name.into(), serde_json::Value::Object(layer_summary));
     }
     files.push(write_csv(
         &out.join("perturb_raw.csv"),
-        &["run", "layer", "repeat", "p", "removed", "vip_acc", "random_acc"],
+        &[
+            "run",
+            "set",
+            "layer",
+            "repeat",
+            "p",
+            "removed",
+            "vip_acc",
+            "random_acc",
+        ],
         &raw,
     )?);
     files.push(write_json(
@@ -374,6 +473,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         &json!({
             "layers": LAYERS,
             "layer_index": "0 = rec, 1 = out",
+            "sets": sets.iter().map(|s| json!({"key": s.key, "rule": s.rule_text})).collect::<Vec<_>>(),
+            "set_index": "0 = vip (thresholds), 1 = det (deterministic: π = Ξ = 0), if present",
             "fractions": fracs,
             "repeats": reps,
             "test_trials": trials,
@@ -515,6 +616,12 @@ mod tests {
         // masked entries never count
         let mask = [true, false, true, true, true, true];
         assert_eq!(msi.vip_indices(&l, Some(&mask)), vec![3]);
+        // deterministic VIP: π = 0 and Ξ = 0 exactly (entry 3 has π = 0.05, entry 5 Ξ = 0.2)
+        assert_eq!(deterministic(&msi).vip_indices(&l, None), vec![1]);
+        assert_eq!(deterministic(&mnist).vip_indices(&l, None), vec![1, 2]);
+        let mut tiny = l.clone();
+        tiny.xi[1] = f32::from_bits(1); // the smallest subnormal is not 0
+        assert_eq!(deterministic(&msi).vip_indices(&tiny, None), Vec::<usize>::new());
         // user overrides: |m| > 0.1 drops m = 0.09; π ≤ 0.2 admits the π = 0.1 entry
         let opts = |c: crate::analysis::ClassOverrides| AnalysisOptions {
             classes: c,

@@ -283,6 +283,16 @@ where
             let line: Vec<(f64, f64)> = r.map(|i| (s.x[i], s.y[i])).collect();
             normalized(&line, &xr, &yr, log, &mut pts);
         }
+        // The shaded band's edges must stay clear of the legend too.
+        if let Some((lo, hi)) = &s.band {
+            let m = n.min(lo.len()).min(hi.len());
+            for edge in [lo, hi] {
+                for r in runs(m, |i| s.x[i].is_finite() && finite_y(edge[i], log)) {
+                    let line: Vec<(f64, f64)> = r.map(|i| (s.x[i], edge[i])).collect();
+                    normalized(&line, &xr, &yr, log, &mut pts);
+                }
+            }
+        }
     }
     let labels = series.iter().filter(|s| !s.label.is_empty());
     let chars = labels.clone().map(|s| s.label.chars().count()).max().unwrap_or(0);
@@ -371,8 +381,9 @@ fn legend_place(pts: &[(f64, f64)], entries: usize, chars: usize) -> Legend {
     }
     // Approximate plotting area and legend size in pixels (see `chart_builder`, `draw_legend`).
     let (pw, ph) = (WIDTH as f64 - 140.0, HEIGHT as f64 - 160.0);
-    let wf = legend_width(chars) as f64 / pw;
-    let hf = (12.0 + 26.0 * entries as f64 + 12.0) / ph;
+    // Plus the legend's offset from the corner and a little clearance.
+    let wf = ((24 + 40 + 11 * chars + 12) as f64 + 30.0) / pw;
+    let hf = (12.0 + 26.0 * entries as f64 + 12.0 + 30.0) / ph;
     let corners = [
         (SeriesLabelPosition::UpperRight, true, true),
         (SeriesLabelPosition::UpperLeft, false, true),
