@@ -407,9 +407,10 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             label: format!("{name} (data)"),
             x: rates.clone(),
             y: m.clone(),
+            // A fraction's spread stays inside [0, 1].
             band: Some((
-                m.iter().zip(&s).map(|(a, b)| a - b).collect(),
-                m.iter().zip(&s).map(|(a, b)| a + b).collect(),
+                m.iter().zip(&s).map(|(a, b)| (a - b).max(0.0)).collect(),
+                m.iter().zip(&s).map(|(a, b)| (a + b).min(1.0)).collect(),
             )),
             markers: true,
         });
