@@ -22,7 +22,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a network (preset: pixel-mnist, row-mnist, perm-mnist, msi; default msi).
+    /// Train a network (preset: pixel-mnist, row-mnist, perm-mnist, msi, or the feed-forward
+    /// ff-mnist, ff-mnist-full; default msi).
     Train {
         /// Preset with the reference settings.
         #[arg(default_value = "msi")]
@@ -126,7 +127,7 @@ enum Command {
     },
     /// Train K seeds of a preset with its reference settings, then write the report.
     Reproduce {
-        /// msi, row-mnist, pixel-mnist or perm-mnist.
+        /// msi, row-mnist, pixel-mnist, perm-mnist, ff-mnist or ff-mnist-full.
         target: String,
         /// Number of seeds (1..=K), trained in parallel where cores allow.
         #[arg(long, default_value_t = 3)]
@@ -188,7 +189,8 @@ enum Command {
 /// Analysis settings shared by `analyze`, `report` and `reproduce`.
 #[derive(clap::Args, Debug, Clone, Default)]
 struct AnalysisArgs {
-    /// Weight classes: largest π of a VIP weight (default 0.1).
+    /// Weight classes of recurrent runs (feed-forward classes are exact: VIP π = Ξ = 0, UIP
+    /// π = 1): largest π of a VIP weight (default 0.1).
     #[arg(long, value_name = "PI")]
     vip_pi_max: Option<f64>,
     /// Weight classes: VIP weights have Ξ below this (default 0.1).
@@ -245,7 +247,8 @@ enum DataCmd {
 }
 
 const ANALYSES_HELP: &str = "Analyses: accuracy, sparsity, entropy, weights, classes, symmetry, perturb, \
-selectivity, psychometric (MSI), sampled-stats, plasticity.";
+selectivity, psychometric (MSI), sampled-stats, plasticity.
+Feed-forward runs: accuracy, classes, perturb, entropy, weights, or ff for all of them.";
 
 /// Seed of the analyses' own random draws (fixed, so reports are reproducible).
 const ANALYSIS_SEED: u64 = 12345;
@@ -277,6 +280,38 @@ fn try_main(cli: Cli) -> Result<()> {
             .context("starting the thread pool")?;
     }
     match cli.cmd {
+        Command::Train {
+            preset,
+            config,
+            sets,
+            data,
+            out,
+            seed,
+            epochs,
+            seeds,
+            resume,
+            json,
+        } if sasnet::ff::is_ff_preset(&preset) => {
+            anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
+            let cfg = sasnet::ff::FfConfig::build(&preset, config.as_deref(), &sets, seed, epochs)
+                .context("invalid configuration")?;
+            let mnist = sasnet::ff::load_mnist(sasnet::task::mnist::data_dir(data.as_deref()).as_deref())
+                .context("loading MNIST")?;
+            let base = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", cfg.preset, cfg.seed)));
+            let opts = sasnet::ff::FfTrainOptions {
+                resume,
+                progress: !cli.quiet && !json,
+            };
+            let summaries = sasnet::ff::train_seeds(&cfg, &mnist, &base, seeds, &opts)
+                .with_context(|| format!("training in {}", base.display()))?;
+            if json {
+                println!("{}", serde_json::to_string(&summaries)?);
+            } else if !cli.quiet {
+                for s in &summaries {
+                    println!("{}", s.line());
+                }
+            }
+        }
         Command::Train {
             preset,
             config,
@@ -359,6 +394,52 @@ fn try_main(cli: Cli) -> Result<()> {
             limit,
             seed,
             json,
+        } if sasnet::ff::is_ff_run(&run_dir) => {
+            anyhow::ensure!(
+                resample_every.is_none() && trials.is_none(),
+                "--resample-every and --trials do not apply to a feed-forward run"
+            );
+            let mode: sasnet::ff::FfMode = mode.parse()?;
+            let repeats = samples.unwrap_or(if mode == sasnet::ff::FfMode::Sampled {
+                10
+            } else {
+                1
+            });
+            let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
+            let (r, epoch) =
+                sasnet::ff::eval::evaluate_dir(&run_dir, data_dir.as_deref(), mode, repeats, limit, seed)
+                    .with_context(|| format!("evaluating {}", run_dir.display()))?;
+            if json {
+                let mut v = serde_json::to_value(&r)?;
+                v["epoch"] = epoch.into();
+                v["run_dir"] = run_dir.display().to_string().into();
+                println!("{v}");
+            } else {
+                println!(
+                    "feed-forward ({}, epoch {epoch}): accuracy {:.2}% ± {:.2}% over {} {} of {} test images",
+                    r.mode,
+                    100.0 * r.accuracy,
+                    100.0 * r.accuracy_std,
+                    r.accuracies.len(),
+                    if mode == sasnet::ff::FfMode::Sampled {
+                        "sampled networks"
+                    } else {
+                        "repeats"
+                    },
+                    r.examples
+                );
+            }
+        }
+        Command::Eval {
+            run_dir,
+            mode,
+            resample_every,
+            samples,
+            data,
+            trials,
+            limit,
+            seed,
+            json,
         } => {
             use sasnet::train::eval::{Mode, evaluate};
             let (cfg, net, epoch) = sasnet::train::load_run(&run_dir)
@@ -422,22 +503,37 @@ fn try_main(cli: Cli) -> Result<()> {
             json,
         } => {
             use sasnet::analysis::registry;
-            let analysis = registry::find(&name)?;
-            let runs = registry::load_runs(&run_dirs).context("loading the runs")?;
             let base = out.unwrap_or_else(|| run_dirs[0].join("analysis"));
             let opts = settings.options(data.as_deref(), quick);
-            let dir = base.join(analysis.name);
-            let o = registry::run_one(analysis, &runs, &dir, &opts)
-                .with_context(|| format!("analysis {name} into {}", dir.display()))?;
+            let outputs = if sasnet::ff::is_ff_run(&run_dirs[0]) {
+                sasnet::ff::analysis::analyze(&name, &run_dirs, &base, &opts)
+                    .with_context(|| format!("analysis {name} into {}", base.display()))?
+            } else {
+                let analysis = registry::find(&name)?;
+                let runs = registry::load_runs(&run_dirs).context("loading the runs")?;
+                let dir = base.join(analysis.name);
+                let o = registry::run_one(analysis, &runs, &dir, &opts)
+                    .with_context(|| format!("analysis {name} into {}", dir.display()))?;
+                vec![(dir, o)]
+            };
             if json {
-                println!("{}", serde_json::to_string(&o)?);
-            } else if !cli.quiet {
-                println!("{} ({} run(s)) -> {}", o.title, runs.len(), dir.display());
-                for (k, v) in sasnet::report::html::summary_rows(&o.summary).iter().take(40) {
-                    println!("  {k}: {v}");
+                // One analysis: its output object; several (`ff`): an array of them.
+                match outputs.as_slice() {
+                    [(_, o)] => println!("{}", serde_json::to_string(o)?),
+                    many => println!(
+                        "{}",
+                        serde_json::to_string(&many.iter().map(|(_, o)| o).collect::<Vec<_>>())?
+                    ),
                 }
-                for f in &o.files {
-                    println!("  {}", f.display());
+            } else if !cli.quiet {
+                for (dir, o) in &outputs {
+                    println!("{} ({} run(s)) -> {}", o.title, run_dirs.len(), dir.display());
+                    for (k, v) in sasnet::report::html::summary_rows(&o.summary).iter().take(40) {
+                        println!("  {k}: {v}");
+                    }
+                    for f in &o.files {
+                        println!("  {}", f.display());
+                    }
                 }
             }
         }

@@ -83,8 +83,9 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
         return Err(SasError::Config {
             key: "target".into(),
             reason: format!(
-                "unknown reproduction target `{target}` (known: {})",
-                TARGETS.join(", ")
+                "unknown reproduction target `{target}` (known: {}, {})",
+                TARGETS.join(", "),
+                crate::ff::reproduce::TARGETS.join(", ")
             ),
         });
     }
@@ -130,13 +131,17 @@ pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
 }
 
 /// Trains `opts.seeds` seeds of `target` (resuming directories that hold a checkpoint), then
-/// runs every applicable analysis over them and writes `opts.out/report.html`.
+/// runs every applicable analysis over them and writes `opts.out/report.html`. The
+/// feed-forward targets (`ff-mnist`, `ff-mnist-full`) go to [`crate::ff::reproduce`].
 /// `progress` receives one line per step (for the command line).
 pub fn reproduce(
     target: &str,
     opts: &ReproduceOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReproduceSummary> {
+    if crate::ff::reproduce::TARGETS.contains(&target) {
+        return crate::ff::reproduce::reproduce(target, opts, progress);
+    }
     if opts.seeds == 0 {
         return Err(SasError::Config {
             key: "seeds".into(),
@@ -204,7 +209,7 @@ fn train_seeds(cfg: &Config, task: &TaskData, opts: &ReproduceOptions) -> Result
 }
 
 /// Loads the runs in `dirs`, runs every applicable analysis into `<report dir>/analysis/`,
-/// and writes the report page `report`. Returns the analyses that ran (name, folder) and
+/// and writes the report page `report` (feed-forward runs: [`crate::ff::reproduce::report_over`]). Returns the analyses that ran (name, folder) and
 /// those that failed (name, message).
 #[allow(clippy::type_complexity)]
 pub fn report_over(
@@ -213,6 +218,9 @@ pub fn report_over(
     opts: &AnalysisOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
+    if dirs.first().is_some_and(|d| crate::ff::is_ff_run(d)) {
+        return crate::ff::reproduce::report_over(dirs, report, opts, progress);
+    }
     let runs = registry::load_runs(dirs)?;
     let page_dir = match report.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

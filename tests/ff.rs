@@ -355,35 +355,58 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
     assert!(e.contains("resume"), "{e}");
     assert!(train_data(&cfg, &tr, &te, &dir2, &FfTrainOptions::default()).is_err());
 
-    // Analyses: UIP removal changes nothing; removing all VIP weights hurts more than random.
+    // Analyses that need no data set, through the feed-forward registry's runner.
     let out = dir.join("analysis");
     let opts = sasnet::analysis::AnalysisOptions {
         quick: true,
         seed: 4,
         ..Default::default()
     };
-    let res = analysis::run(&dir, &te, &out, &opts).unwrap();
-    for f in [
-        "classes.csv",
-        "perturb.csv",
-        "entropy.csv",
-        "histograms.csv",
-        "summary.json",
-    ] {
-        assert!(out.join(f).is_file(), "{f} missing");
+    let runs = analysis::load_runs(&[dir.clone(), dir2.clone()]).unwrap();
+    for name in ["accuracy", "classes", "entropy", "weights"] {
+        let a = analysis::select(name).unwrap()[0];
+        let res = analysis::run_one(a, &runs, &out.join(name), &opts).unwrap();
+        assert!(!res.figures.is_empty(), "{name}");
+        for f in &res.files {
+            assert!(f.is_file(), "{}", f.display());
+        }
+        assert_eq!(res.summary["seeds"], 2, "{name}");
     }
-    assert!(res.figures.iter().any(|f| f.name == "ff-perturb-all"));
-    let pts = analysis::perturbation(&net, &te, &PerturbSettings::standard(true, 4)).unwrap();
-    let at = |class: &str, p: f64| {
-        pts.iter()
-            .find(|q| q.target == "all" && q.class == class && q.fraction == p)
-            .unwrap()
-            .clone()
+    // The perturbation analysis needs MNIST: a clear error without it.
+    let e = analysis::run_one(
+        analysis::select("perturb").unwrap()[0],
+        &runs,
+        &out.join("p"),
+        &opts,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--data"), "{e}");
+
+    // Perturbation on the synthetic test set: removing UIP weights would change nothing (they
+    // are absent), reconnecting them here gives them weights; removing all VIP weights hurts
+    // more than removing as many random ones.
+    let ps = PerturbSettings::standard(true, 4);
+    let pts = analysis::perturbation(&net, &te, &ps).unwrap();
+    assert_eq!(pts.len(), (1 + 2) * 3 * ps.fractions.len());
+    let at = |target: &str, class: &str, p: f64| {
+        let q = pts
+            .iter()
+            .find(|q| q.target == target && q.class == class && q.fraction == p)
+            .unwrap();
+        q.accuracies.iter().sum::<f64>() / q.accuracies.len() as f64
     };
-    let base = at("vip", 0.0).accuracy;
-    assert_eq!(at("uip", 1.0).accuracy, base);
+    let base = at("all", "vip", 0.0);
+    assert_eq!(at("all", "uip", 0.0), base);
+    assert_eq!(at("l0", "random", 0.0), base);
+    let mut removed = net.clone();
+    for l in removed.layers.iter_mut() {
+        let uip = analysis::class_indices(l, WeightClass::Uip);
+        analysis::remove(l, &uip);
+    }
+    assert_eq!(removed, net, "removing UIP connections is the identity");
     if sum.classes.iter().all(|c| c.vip > 0) {
-        assert!(at("vip", 1.0).accuracy < at("random", 1.0).accuracy);
+        assert!(at("all", "vip", 1.0) < at("all", "random", 1.0));
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);

@@ -5,6 +5,7 @@
 //! time index: a `[T, nb, N]` history has step `t` at rows `t·nb .. (t+1)·nb`, so the weight
 //! gradients over all steps are single products over `T·nb` rows.
 
+use super::layer::gaussian_sample;
 use super::noise::ChunkNoise;
 use super::{Batch, EngineConfig, GaussianGrad, NetGrads, NetMoments, RunOptions, Targets};
 use crate::linalg::{Op, gemm};
@@ -600,17 +601,6 @@ impl<T: Real> Step<T> {
 #[inline(always)]
 fn relu<T: Real>(h: T) -> T {
     if h > T::ZERO { h } else { T::ZERO }
-}
-
-/// `pre ← pre + ε ∘ sqrt(S)` and `q ← ε / sqrt(S)` (0 where `S = 0`).
-#[inline]
-fn gaussian_sample<T: Real>(pre: &mut [T], s: &[T], eps: &[T], q: &mut [T]) {
-    for (((p, &sv), &e), q) in pre.iter_mut().zip(s).zip(eps).zip(q.iter_mut()) {
-        let pos = sv > T::ZERO;
-        let sd = if pos { sv.sqrt() } else { T::ZERO };
-        *p += e * sd;
-        *q = if pos { e / sd } else { T::ZERO };
-    }
 }
 
 fn scale<T: Real>(v: &mut [T], a: T) {

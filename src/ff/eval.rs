@@ -43,16 +43,19 @@ impl FfMode {
     }
 }
 
+/// Parses `mean-field`, `mean` or `sampled`; `eps0` (the recurrent mode "mean-field with
+/// ε = 0") is the mean network here.
 impl FromStr for FfMode {
     type Err = SasError;
     fn from_str(s: &str) -> Result<FfMode> {
         match s {
             "mean-field" => Ok(FfMode::MeanField),
-            "mean" => Ok(FfMode::Mean),
+            // For a feed-forward network the mean-field forward with ε = 0 is the mean network.
+            "mean" | "eps0" => Ok(FfMode::Mean),
             "sampled" => Ok(FfMode::Sampled),
             other => Err(SasError::InvalidValue {
                 name: "mode".into(),
-                reason: format!("`{other}` is not mean-field, mean or sampled"),
+                reason: format!("`{other}` is not mean-field, mean (= eps0) or sampled"),
             }),
         }
     }
@@ -178,6 +181,26 @@ pub fn evaluate(
         loss: first_loss,
         examples: data.count,
     })
+}
+
+/// Evaluates the checkpoint of feed-forward run `run_dir` on the first `limit` MNIST test
+/// images (0 = the run's `eval.test_limit`, i.e. all by default) from `data_dir`, in `mode`
+/// with `repeats` repeats (noise draws or sampled networks) keyed by `seed`: the command
+/// `sasnet eval RUN` on a feed-forward run. Returns the report and the checkpoint's epoch.
+pub fn evaluate_dir(
+    run_dir: &Path,
+    data_dir: Option<&Path>,
+    mode: FfMode,
+    repeats: usize,
+    limit: usize,
+    seed: u64,
+) -> Result<(FfEvalReport, usize)> {
+    let (cfg, net, epoch) = load_run(run_dir)?;
+    let data = super::load_mnist(data_dir)?;
+    let n = if limit > 0 { limit } else { cfg.eval.test_limit };
+    let test = FfData::mnist_test(&data, n)?;
+    let r = evaluate(&net, &test, mode, repeats, cfg.train.chunks, seed)?;
+    Ok((r, epoch))
 }
 
 /// Evaluates the checkpoint of feed-forward run `run_dir` on the MNIST test set (the first

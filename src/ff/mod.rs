@@ -21,12 +21,15 @@ pub mod config;
 pub mod engine;
 pub mod eval;
 pub mod optim;
+pub mod reproduce;
 pub mod train;
 
 pub use config::FfConfig;
 pub use engine::{FfEngine, FfNoise, FfOutput};
 pub use eval::{FfEvalReport, FfMode, evaluate, evaluate_run};
-pub use train::{FfSummary, FfTrainOptions, is_ff_run, load_run, train, train_data, train_mnist};
+pub use train::{
+    FfSummary, FfTrainOptions, is_ff_run, load_run, train, train_data, train_mnist, train_seeds,
+};
 
 use crate::engine::{Gaussian, GaussianGrad};
 use crate::error::{Result, SasError};
@@ -34,6 +37,22 @@ use crate::io::idx::Images;
 use crate::real::Real;
 use crate::sas::{SasGrad, SasLayer};
 use crate::task::mnist::Mnist;
+
+/// Whether `name` names a feed-forward preset ([`config::PRESETS`]), i.e. whether `sasnet
+/// train NAME` trains a feed-forward network.
+pub fn is_ff_preset(name: &str) -> bool {
+    config::PRESETS.contains(&name)
+}
+
+/// Loads MNIST from `dir` (the `--data` argument or `SASNET_DATA`); a clear error when none
+/// is given.
+pub fn load_mnist(dir: Option<&std::path::Path>) -> Result<Mnist> {
+    let dir = dir.ok_or_else(|| SasError::InvalidValue {
+        name: "data".into(),
+        reason: "feed-forward MNIST needs the MNIST files: pass --data DIR or set SASNET_DATA".into(),
+    })?;
+    Mnist::load(dir)
+}
 
 /// Name of layer `l` in checkpoints and outputs: `l0`, `l1`, ….
 pub fn layer_name(l: usize) -> String {

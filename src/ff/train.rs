@@ -15,7 +15,7 @@
 //! Every random stream is keyed by (seed, purpose, epoch, minibatch), so the epoch counter
 //! is the whole RNG state: a resumed run equals an uninterrupted one.
 
-use super::analysis::{LayerClasses, weight_classes};
+use super::analysis::classes::{LayerClasses, weight_classes};
 use super::config::FfConfig;
 use super::engine::{FfEngine, FfNoise};
 use super::eval::{FfEvalReport, FfMode, evaluate};
@@ -27,6 +27,7 @@ use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use crate::task::mnist::Mnist;
+use crate::train::rundir::{self, check_format, diverged, io_err, meta_num, progress_bar};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -41,14 +42,10 @@ const KEY_NOISE: u64 = 32;
 const KEY_EVAL: u64 = 33;
 const KEY_FINAL: u64 = 34;
 
-/// File names inside a run directory.
+/// File names inside a run directory (the recurrent run's [`crate::train::files`], and the
+/// summary).
 pub mod files {
-    /// Resolved configuration.
-    pub const CONFIG: &str = "config.toml";
-    /// Per-epoch metrics.
-    pub const METRICS: &str = "metrics.csv";
-    /// Latest checkpoint.
-    pub const CHECKPOINT: &str = "checkpoint.safetensors";
+    pub use crate::train::files::{CHECKPOINT, CONFIG, METRICS};
     /// Final summary.
     pub const SUMMARY: &str = "summary.json";
 }
@@ -88,11 +85,6 @@ impl FfSummary {
             .find(|r| r.mode == mode.name())
             .map(|r| r.accuracy)
     }
-}
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {
-    let path = path.to_path_buf();
-    move |source| SasError::Io { action, path, source }
 }
 
 /// The columns of `metrics.csv` for a network of `layers` layers.
@@ -221,19 +213,6 @@ fn save_checkpoint(
     w.write(path)
 }
 
-fn meta_num<T: std::str::FromStr>(f: &TensorFile, key: &str) -> Result<T> {
-    let s = f.metadata().get(key).ok_or_else(|| SasError::Metadata {
-        key: key.into(),
-        path: f.path().to_path_buf(),
-        reason: "missing".into(),
-    })?;
-    s.parse().map_err(|_| SasError::Metadata {
-        key: key.into(),
-        path: f.path().to_path_buf(),
-        reason: format!("`{s}` is not a number"),
-    })
-}
-
 /// A feed-forward checkpoint: network, optimizer state, completed epochs, wall time.
 pub struct FfCheckpoint {
     /// The network.
@@ -249,16 +228,7 @@ pub struct FfCheckpoint {
 /// Reads a checkpoint written by the trainer for configuration `cfg`.
 pub fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<FfCheckpoint> {
     let f = TensorFile::open(path)?;
-    match f.metadata().get("format") {
-        Some(v) if v == FORMAT => {}
-        other => {
-            return Err(SasError::Metadata {
-                key: "format".into(),
-                path: path.to_path_buf(),
-                reason: format!("is {other:?}, expected `{FORMAT}` (not a feed-forward checkpoint)"),
-            });
-        }
-    }
+    check_format(&f, FORMAT, "a feed-forward checkpoint")?;
     let net = read_params(&f)?;
     if net.sizes() != cfg.model.sizes {
         return Err(SasError::Shape {
@@ -315,14 +285,75 @@ pub fn train_mnist(cfg: &FfConfig, data: &Mnist, out: &Path, opts: &FfTrainOptio
     train_data(cfg, &tr, &te, out, opts)
 }
 
-fn diverged(epoch: usize, mb: usize, what: &str, ckpt: &Path) -> SasError {
-    SasError::InvalidValue {
-        name: "training".into(),
-        reason: format!(
-            "diverged in epoch {} minibatch {mb}: {what}; the last good checkpoint is kept at {}",
-            epoch + 1,
-            ckpt.display()
-        ),
+/// Trains `seeds` seeds of `cfg` (`cfg.seed`, `cfg.seed + 1`, …) on MNIST, in parallel where
+/// cores allow: in `base` for one seed, else in `base/seed-<s>` — as `sasnet train --seeds`.
+pub fn train_seeds(
+    cfg: &FfConfig,
+    data: &Mnist,
+    base: &Path,
+    seeds: usize,
+    opts: &FfTrainOptions,
+) -> Result<Vec<FfSummary>> {
+    use rayon::prelude::*;
+    if seeds == 0 {
+        return Err(SasError::Config {
+            key: "seeds".into(),
+            reason: "at least 1 seed is needed".into(),
+        });
+    }
+    (0..seeds)
+        .into_par_iter()
+        .map(|k| {
+            let mut c = cfg.clone();
+            c.seed = cfg.seed + k as u64;
+            let dir = if seeds == 1 {
+                base.to_path_buf()
+            } else {
+                base.join(format!("seed-{}", c.seed))
+            };
+            let o = FfTrainOptions {
+                progress: opts.progress && seeds == 1,
+                ..opts.clone()
+            };
+            train_mnist(&c, data, &dir, &o)
+        })
+        .collect()
+}
+
+impl FfSummary {
+    /// One line for the command line: run directory, epochs, training loss, the test
+    /// accuracy of every evaluation mode, the VIP and UIP fractions per layer, wall time.
+    pub fn line(&self) -> String {
+        let acc: Vec<String> = self
+            .eval
+            .iter()
+            .map(|r| {
+                if r.accuracies.len() > 1 {
+                    format!(
+                        "{} {:.2}% ± {:.2}%",
+                        r.mode,
+                        100.0 * r.accuracy,
+                        100.0 * r.accuracy_std
+                    )
+                } else {
+                    format!("{} {:.2}%", r.mode, 100.0 * r.accuracy)
+                }
+            })
+            .collect();
+        let cls: Vec<String> = self
+            .classes
+            .iter()
+            .map(|c| format!("{} {:.1}/{:.1}%", c.layer, 100.0 * c.vip_frac, 100.0 * c.uip_frac))
+            .collect();
+        format!(
+            "{}: {} epochs, train loss {:.5}, test accuracy: {}; VIP/UIP {}; {:.1} s",
+            self.run_dir.display(),
+            self.epochs,
+            self.train_loss,
+            acc.join(", "),
+            cls.join(", "),
+            self.wall_s
+        )
     }
 }
 
@@ -368,52 +399,16 @@ pub fn train_data(
     check_data(cfg, train_set, "training")?;
     check_data(cfg, test_set, "test")?;
     let ckpt_path = out.join(files::CHECKPOINT);
-    let cfg_path = out.join(files::CONFIG);
-    let metrics_path = out.join(files::METRICS);
     let nl = cfg.model.sizes.len() - 1;
     let k = cfg.model.sizes[nl];
 
     let (mut net, mut opt, start_epoch, wall_before, mut rows) = if opts.resume {
-        let saved = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
-        let mut a = FfConfig::from_toml(&saved, &cfg_path.display().to_string())?;
-        let mut b = cfg.clone();
-        a.train.epochs = 0;
-        b.train.epochs = 0;
-        if a != b {
-            return Err(SasError::Config {
-                key: "resume".into(),
-                reason: format!(
-                    "the configuration differs from the one in {} (only train.epochs may change on resume)",
-                    cfg_path.display()
-                ),
-            });
-        }
+        rundir::check_resume(out, cfg, FfConfig::from_toml, |c| c.train.epochs = 0)?;
         let ck = load_checkpoint(&ckpt_path, cfg)?;
-        let text = std::fs::read_to_string(&metrics_path).unwrap_or_default();
-        let rows: Vec<String> = text
-            .lines()
-            .skip(1)
-            .filter(|l| {
-                l.split(',')
-                    .next()
-                    .and_then(|e| e.parse::<usize>().ok())
-                    .is_some_and(|e| e <= ck.epoch)
-            })
-            .map(String::from)
-            .collect();
+        let rows = rundir::metrics_rows_upto(out, ck.epoch);
         (ck.net, ck.optim, ck.epoch, ck.wall_s, rows)
     } else {
-        if ckpt_path.exists() {
-            return Err(SasError::Config {
-                key: "out".into(),
-                reason: format!(
-                    "{} already holds a run; resume it or choose another output directory",
-                    out.display()
-                ),
-            });
-        }
-        std::fs::create_dir_all(out).map_err(io_err("creating", out))?;
-        write_atomic(&cfg_path, cfg.to_toml().as_bytes())?;
+        rundir::create(out, &cfg.to_toml())?;
         let net = init_network(cfg);
         let opt = FfAdam::new(&cfg.optim, &net);
         (net, opt, 0, 0.0, Vec::new())
@@ -497,13 +492,7 @@ pub fn train_data(
         rows.push(row.join(","));
         // Checkpoint first, then metrics: a resume trims metrics to the checkpoint's epoch.
         save_checkpoint(&ckpt_path, cfg, &net, &opt, done, wall)?;
-        let mut text = metrics_header(nl);
-        text.push('\n');
-        for r in &rows {
-            text.push_str(r);
-            text.push('\n');
-        }
-        write_atomic(&metrics_path, text.as_bytes())?;
+        rundir::write_metrics(out, &metrics_header(nl), &rows)?;
         if let Some(bar) = &bar {
             bar.set_position(done as u64);
             bar.set_message(format!(
@@ -548,19 +537,4 @@ pub fn train_data(
     })?;
     write_atomic(&out.join(files::SUMMARY), text.as_bytes())?;
     Ok(summary)
-}
-
-fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
-    if !show {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_position(start as u64);
-    Some(bar)
 }

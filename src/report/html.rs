@@ -51,17 +51,54 @@ pub fn report_html(
     runs: &[RunData],
     page_dir: &Path,
 ) -> Result<String> {
-    let mut h = String::with_capacity(1 << 20);
     let preset = runs.first().map(|r| r.cfg.preset.as_str()).unwrap_or("(no runs)");
+    let mut head = String::new();
+    header(&mut head, runs, page_dir);
+    page_html(outputs, failures, preset, &head, page_dir)
+}
+
+/// Writes a report page (atomically) whose header section — the runs and their settings — is
+/// the HTML fragment `header_html` (built by the caller, e.g. the feed-forward report), with
+/// title `sasnet report: <title>`, then the same contents, analysis sections and failures as
+/// [`write_report_with_failures`].
+pub fn write_page(
+    outputs: &[AnalysisOutput],
+    failures: &[(String, String)],
+    title: &str,
+    header_html: &str,
+    path: &Path,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| SasError::Io {
+        action: "creating",
+        path: dir.clone(),
+        source,
+    })?;
+    let html = page_html(outputs, failures, title, header_html, &dir)?;
+    crate::io::atomic::write_atomic(path, html.as_bytes())
+}
+
+/// The page around a header fragment: title, header, contents, sections, failures, footer.
+fn page_html(
+    outputs: &[AnalysisOutput],
+    failures: &[(String, String)],
+    title: &str,
+    header_html: &str,
+    page_dir: &Path,
+) -> Result<String> {
+    let mut h = String::with_capacity(1 << 20);
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>sasnet report: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        esc(preset)
+        esc(title)
     );
-    let _ = writeln!(h, "<h1>sasnet report: {}</h1>", esc(preset));
-    header(&mut h, runs, page_dir);
+    let _ = writeln!(h, "<h1>sasnet report: {}</h1>", esc(title));
+    h.push_str(header_html);
 
     // Table of contents.
     h.push_str("<nav><h2>Contents</h2><ol>\n");
@@ -450,7 +487,7 @@ fn anchor(s: &str) -> String {
 }
 
 /// Percent-encodes a relative path for an `href` (keeps `/`, letters, digits and `-._~`).
-fn href(rel: &str) -> String {
+pub fn href(rel: &str) -> String {
     let mut o = String::with_capacity(rel.len());
     for b in rel.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {

@@ -3,6 +3,7 @@
 //! (seed, epoch, minibatch), so the epoch counter is the whole RNG state: a resumed run
 //! equals an uninterrupted one bit for bit.
 
+use super::rundir::{check_format, meta_num};
 use crate::config::Config;
 use crate::error::{Result, SasError};
 use crate::io::tensors::{TensorFile, TensorWriter};
@@ -121,32 +122,10 @@ pub fn save(
     w.write(path)
 }
 
-fn meta_num<T: std::str::FromStr>(f: &TensorFile, key: &str) -> Result<T> {
-    let s = f.metadata().get(key).ok_or_else(|| SasError::Metadata {
-        key: key.into(),
-        path: f.path().to_path_buf(),
-        reason: "missing (not a sasnet checkpoint?)".into(),
-    })?;
-    s.parse().map_err(|_| SasError::Metadata {
-        key: key.into(),
-        path: f.path().to_path_buf(),
-        reason: format!("`{s}` is not a number"),
-    })
-}
-
 /// Reads a checkpoint written by [`save`] for configuration `cfg`.
 pub fn load(path: &Path, cfg: &Config) -> Result<Checkpoint> {
     let f = TensorFile::open(path)?;
-    match f.metadata().get("format") {
-        Some(v) if v == FORMAT => {}
-        other => {
-            return Err(SasError::Metadata {
-                key: "format".into(),
-                path: path.to_path_buf(),
-                reason: format!("is {other:?}, expected `{FORMAT}` (not a sasnet checkpoint)"),
-            });
-        }
-    }
+    check_format(&f, FORMAT, "a sasnet checkpoint")?;
     let net = read_params(&f)?;
     let mut optim = Optimizer::new(&cfg.optim, &net);
     optim.load(&f)?;

@@ -11,19 +11,20 @@
 pub mod checkpoint;
 pub mod eval;
 pub mod init;
+pub mod rundir;
 pub mod source;
 
 use crate::config::Config;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
-use crate::io::atomic::write_atomic;
 use crate::io::tensors::TensorWriter;
 use crate::net::SasNet;
 use crate::optim::Optimizer;
 use crate::rng::derive_seed;
 use crate::task::{TargetData, TrialBatch};
 use eval::Mode;
+use rundir::{diverged, io_err, progress_bar};
 use source::TaskData;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -76,11 +77,6 @@ pub struct TrainSummary {
     pub wall_s: f64,
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {
-    let path = path.to_path_buf();
-    move |source| SasError::Io { action, path, source }
-}
-
 /// Fraction of connections with `π` summed: `Σπ / M` per layer.
 pub fn sparsity(net: &SasNet<f32>) -> [f64; 3] {
     let s = |l: &crate::sas::SasLayer<f32>| {
@@ -131,58 +127,15 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
     cfg.validate()?;
     let (ni, nk) = data.io_dims();
     let ckpt_path = run_dir.join(files::CHECKPOINT);
-    let cfg_path = run_dir.join(files::CONFIG);
-    let metrics_path = run_dir.join(files::METRICS);
     let hist_dir = run_dir.join(files::HISTORY);
 
     let (mut net, mut opt, start_epoch, wall_before, mut rows) = if opts.resume {
-        let saved = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
-        let saved = Config::from_toml(&saved, &cfg_path.display().to_string())?;
-        let mut a = saved.clone();
-        let mut b = cfg.clone();
-        a.train.epochs = 0;
-        b.train.epochs = 0;
-        if a != b {
-            return Err(SasError::Config {
-                key: "resume".into(),
-                reason: format!(
-                    "the configuration differs from the one in {} (only train.epochs may change on resume)",
-                    cfg_path.display()
-                ),
-            });
-        }
-        if !ckpt_path.exists() {
-            return Err(SasError::Config {
-                key: "resume".into(),
-                reason: format!("{} has no checkpoint to resume from", run_dir.display()),
-            });
-        }
+        rundir::check_resume(run_dir, cfg, Config::from_toml, |c| c.train.epochs = 0)?;
         let ck = checkpoint::load(&ckpt_path, cfg)?;
-        let text = std::fs::read_to_string(&metrics_path).unwrap_or_default();
-        let rows: Vec<String> = text
-            .lines()
-            .skip(1)
-            .filter(|l| {
-                l.split(',')
-                    .next()
-                    .and_then(|e| e.parse::<usize>().ok())
-                    .is_some_and(|e| e <= ck.epoch)
-            })
-            .map(String::from)
-            .collect();
+        let rows = rundir::metrics_rows_upto(run_dir, ck.epoch);
         (ck.net, ck.optim, ck.epoch, ck.wall_s, rows)
     } else {
-        if ckpt_path.exists() {
-            return Err(SasError::Config {
-                key: "out".into(),
-                reason: format!(
-                    "{} already holds a run; use --resume to continue it or choose another --out",
-                    run_dir.display()
-                ),
-            });
-        }
-        std::fs::create_dir_all(run_dir).map_err(io_err("creating", run_dir))?;
-        write_atomic(&cfg_path, cfg.to_toml().as_bytes())?;
+        rundir::create(run_dir, &cfg.to_toml())?;
         let net = init::init_network(cfg, ni, nk);
         let opt = Optimizer::new(&cfg.optim, &net);
         (net, opt, 0, 0.0, Vec::new())
@@ -325,13 +278,7 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         // Checkpoint first, then metrics: a kill in between leaves a metrics file that a
         // resume trims to the checkpoint's epoch.
         checkpoint::save(&ckpt_path, cfg, &net, &opt, done, wall)?;
-        let mut text = String::from(METRICS_HEADER);
-        text.push('\n');
-        for r in &rows {
-            text.push_str(r);
-            text.push('\n');
-        }
-        write_atomic(&metrics_path, text.as_bytes())?;
+        rundir::write_metrics(run_dir, METRICS_HEADER, &rows)?;
         if cfg.train.history {
             save_history(&hist_dir, &net, done)?;
         }
@@ -358,37 +305,11 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
     Ok(last)
 }
 
-fn diverged(epoch: usize, mb: usize, what: &str, ckpt: &Path) -> SasError {
-    SasError::InvalidValue {
-        name: "training".into(),
-        reason: format!(
-            "diverged in epoch {} minibatch {mb}: {what}; the last good checkpoint is kept at {}",
-            epoch + 1,
-            ckpt.display()
-        ),
-    }
-}
-
 fn save_history(dir: &Path, net: &SasNet<f32>, epoch: usize) -> Result<()> {
     let mut w = TensorWriter::new();
     checkpoint::write_params(&mut w, net);
     w.meta("epoch", epoch.to_string());
     w.write(&dir.join(format!("epoch-{epoch:05}.safetensors")))
-}
-
-fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
-    if !show {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_position(start as u64);
-    Some(bar)
 }
 
 /// Loads the configuration and network of a run directory.

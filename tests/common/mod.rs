@@ -2,6 +2,8 @@
 //! of the forward semantics (DESIGN §8) and of plain BPTT. Nothing here calls the engine.
 #![allow(dead_code, clippy::needless_range_loop)]
 
+pub mod browser;
+
 use sasnet::rng::{NormalStream, splitmix64};
 use sasnet::sas::SasLayer;
 

@@ -1,0 +1,171 @@
+//! Learning curves of feed-forward runs (DESIGN §5.1): training loss and accuracy
+//! (mean-field, on the training minibatches) and test loss and accuracy (mean-field with fresh
+//! `ε`, and the mean network) per epoch, mean ± std over seeds; and the final test accuracy of
+//! every evaluation mode (mean-field, mean network, sampled networks) from the runs'
+//! `summary.json`.
+
+use super::{FfRunData, describe_runs, mean_std, summaries};
+use crate::analysis::accuracy::{EpochStats, by_epoch, column_series};
+use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
+use crate::error::Result;
+use crate::report::figure::{Figure, Plot};
+use serde_json::json;
+use std::path::Path;
+
+/// Name of the analysis (output folder and report section).
+pub const NAME: &str = "accuracy";
+
+/// The metrics columns aggregated over seeds.
+pub const COLUMNS: [&str; 5] = [
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc_mean_field",
+    "test_acc_mean",
+];
+
+/// The evaluation modes of the final summary, in report order.
+pub const MODES: [&str; 3] = ["mean-field", "mean", "sampled"];
+
+/// The accuracy analysis (an [`super::FfAnalysisFn`]): `accuracy.csv` (epoch, then mean and
+/// std per column of [`COLUMNS`]) and `summary.json`.
+///
+/// Summary: `final_<column>` (each seed's last value, `{mean, std}` over seeds),
+/// `best_test_acc_mean_field`, and `final_eval.<mode>` (the final evaluation of each mode
+/// in [`MODES`], `{mean, std}` over the seeds that have a `summary.json`).
+pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    let mut curves: Vec<(&str, EpochStats)> = Vec::new();
+    let mut last = serde_json::Map::new();
+    let mut best = Vec::new();
+    for c in COLUMNS {
+        let per: Vec<Vec<(usize, f64)>> = runs
+            .iter()
+            .map(|r| column_series(&r.metrics, c))
+            .collect::<Result<_>>()?;
+        let finals: Vec<f64> = per.iter().filter_map(|s| s.last().map(|p| p.1)).collect();
+        let (m, s) = mean_std(&finals);
+        last.insert(format!("final_{c}"), json!({"mean": m, "std": s}));
+        if c == "test_acc_mean_field" {
+            best = per
+                .iter()
+                .filter_map(|s| s.iter().map(|p| p.1).reduce(f64::max))
+                .collect();
+        }
+        curves.push((c, by_epoch(&per)));
+    }
+    let epochs = curves
+        .iter()
+        .max_by_key(|(_, s)| s.epochs.len())
+        .map(|(_, s)| s.epochs.clone())
+        .unwrap_or_default();
+    let rows: Vec<Vec<f64>> = epochs
+        .iter()
+        .map(|&e| {
+            let mut r = vec![e as f64];
+            for (_, st) in &curves {
+                let i = st.epochs.binary_search(&e).ok();
+                r.push(i.map_or(f64::NAN, |i| st.mean[i]));
+                r.push(i.map_or(f64::NAN, |i| st.std[i]));
+            }
+            r
+        })
+        .collect();
+    let mut header = vec!["epoch".to_string()];
+    for c in COLUMNS {
+        header.push(format!("{c}_mean"));
+        header.push(format!("{c}_std"));
+    }
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut files = vec![write_csv(&out.join("accuracy.csv"), &h, &rows)?];
+
+    let who = describe_runs(runs);
+    let get = |c: &str| curves.iter().find(|(n, _)| *n == c).map(|(_, s)| s);
+    let mut acc = Vec::new();
+    for (c, label) in [
+        ("train_acc", "train (mean-field, minibatches)"),
+        ("test_acc_mean_field", "test, mean-field"),
+        ("test_acc_mean", "test, mean network"),
+    ] {
+        if let Some(s) = get(c).filter(|s| !s.epochs.is_empty()) {
+            acc.push(s.series(label));
+        }
+    }
+    let mut loss = Vec::new();
+    for (c, label) in [
+        ("train_loss", "train (mean-field)"),
+        ("test_loss", "test (mean-field)"),
+    ] {
+        if let Some(s) = get(c).filter(|s| !s.epochs.is_empty()) {
+            let mut s = s.series(label);
+            // A log axis cannot show a loss of exactly 0 (a training set fitted to float
+            // precision): drop those points.
+            for y in s.y.iter_mut() {
+                if *y <= 0.0 {
+                    *y = f64::NAN;
+                }
+            }
+            if let Some((lo, _)) = &mut s.band {
+                for v in lo.iter_mut() {
+                    if *v <= 0.0 {
+                        *v = f64::NAN;
+                    }
+                }
+            }
+            loss.push(s);
+        }
+    }
+    let figures = vec![
+        Figure {
+            name: "accuracy".into(),
+            title: "Accuracy over training".into(),
+            x_label: "epoch".into(),
+            y_label: "accuracy".into(),
+            log_y: false,
+            caption: format!(
+                "Training accuracy (mean-field, on the training minibatches) and test accuracy \
+                 (mean-field with fresh ε; mean network w = μ) after each epoch; {who}."
+            ),
+            plot: Plot::Lines(acc),
+        },
+        Figure {
+            name: "loss".into(),
+            title: "Cross-entropy over training".into(),
+            x_label: "epoch".into(),
+            y_label: "cross-entropy (nats, log scale)".into(),
+            log_y: true,
+            caption: format!(
+                "Mean-field training loss (over the epoch's minibatches) and test loss; epochs \
+                 whose loss is exactly 0 in float precision are left out of the log axis; {who}."
+            ),
+            plot: Plot::Lines(loss),
+        },
+    ];
+
+    let views = summaries(runs);
+    let mut fin = serde_json::Map::new();
+    for m in MODES {
+        let v: Vec<f64> = views.iter().filter_map(|s| s.accuracy(m)).collect();
+        if !v.is_empty() {
+            let (a, s) = mean_std(&v);
+            fin.insert(m.into(), json!({"mean": a, "std": s, "n": v.len()}));
+        }
+    }
+    let (bm, bs) = mean_std(&best);
+    let mut summary = json!({
+        "seeds": runs.len(),
+        "epochs": runs.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+        "final_eval": fin,
+        "best_test_acc_mean_field": {"mean": bm, "std": bs},
+    });
+    for (k, v) in last {
+        summary[k] = v;
+    }
+    files.push(write_json(&out.join("summary.json"), &summary)?);
+    Ok(AnalysisOutput {
+        name: NAME.into(),
+        title: "Learning curves and accuracy per evaluation mode".into(),
+        files,
+        figures,
+        summary,
+    })
+}

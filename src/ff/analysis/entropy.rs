@@ -1,0 +1,180 @@
+//! Entropy per layer (paper Eq. 14, DESIGN §5.3): every connection's distribution
+//! `π δ(w) + (1-π) N(m, Ξ)` with the spike as `N(0, a)`, `a` = [`SPIKE_VAR`], and `Ξ` floored
+//! at `a`; per layer the mean over its connections of the mixture's differential entropy, of
+//! the discrete part `-π ln π - (1-π) ln(1-π)` and of the continuous part `½ ln(2πe Ξ)` (nats),
+//! computed by [`crate::analysis::entropy::connection_entropy`] (Gauss–Hermite quadrature);
+//! mean ± std over seeds.
+
+use super::{FfRunData, describe_runs, mean_std};
+use crate::analysis::entropy::connection_entropy;
+use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
+use crate::error::Result;
+use crate::ff::{FfNet, layer_name};
+use crate::report::figure::{Figure, Plot, Series};
+use serde::Serialize;
+use serde_json::json;
+use std::path::Path;
+
+pub use crate::analysis::entropy::SPIKE_VAR;
+
+/// Name of the analysis (output folder and report section).
+pub const NAME: &str = "entropy";
+
+/// Mean entropies of one layer's connections, nats.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LayerEntropy {
+    /// Layer name.
+    pub layer: String,
+    /// Mean differential entropy of the mixture.
+    pub total: f64,
+    /// Mean discrete π-entropy.
+    pub pi_entropy: f64,
+    /// Mean continuous Ξ-entropy (`Ξ` floored at `a`).
+    pub xi_entropy: f64,
+}
+
+/// Entropy per layer of `net` (every connection's entropy, averaged).
+pub fn entropy(net: &FfNet<f32>) -> Vec<LayerEntropy> {
+    net.layers
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| {
+            let n = layer.pi.len().max(1) as f64;
+            let (mut t, mut p, mut x) = (0.0, 0.0, 0.0);
+            for i in 0..layer.pi.len() {
+                let e = connection_entropy(
+                    layer.pi[i] as f64,
+                    layer.m[i] as f64,
+                    layer.xi[i] as f64,
+                    SPIKE_VAR,
+                );
+                t += e.total;
+                p += e.pi_entropy;
+                x += e.xi_entropy;
+            }
+            LayerEntropy {
+                layer: layer_name(l),
+                total: t / n,
+                pi_entropy: p / n,
+                xi_entropy: x / n,
+            }
+        })
+        .collect()
+}
+
+/// One part of a layer's entropy.
+type Part = fn(&LayerEntropy) -> f64;
+
+/// The entropy analysis (an [`super::FfAnalysisFn`]): `entropy.csv` (per layer, mean and std
+/// over seeds of the three entropies), `entropy_per_seed.csv`, `summary.json` (per layer
+/// `total`, `pi`, `xi` as `{mean, std}`).
+pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    let per: Vec<Vec<LayerEntropy>> = runs.iter().map(|r| entropy(&r.net)).collect();
+    let nl = per.first().map_or(0, Vec::len);
+    let stat =
+        |l: usize, f: fn(&LayerEntropy) -> f64| mean_std(&per.iter().map(|p| f(&p[l])).collect::<Vec<_>>());
+    let kinds: [(&str, &str, Part); 3] = [
+        ("total", "mixture", |e| e.total),
+        ("pi", "π part (discrete)", |e| e.pi_entropy),
+        ("xi", "Ξ part (continuous)", |e| e.xi_entropy),
+    ];
+    let mut rows = Vec::new();
+    let mut layers = serde_json::Map::new();
+    for l in 0..nl {
+        let mut r = vec![l as f64];
+        let mut o = serde_json::Map::new();
+        for (k, _, f) in kinds {
+            let (m, s) = stat(l, f);
+            r.extend([m, s]);
+            o.insert(k.into(), json!({"mean": m, "std": s}));
+        }
+        rows.push(r);
+        layers.insert(layer_name(l), o.into());
+    }
+    let mut files = vec![write_csv(
+        &out.join("entropy.csv"),
+        &[
+            "layer",
+            "total_mean",
+            "total_std",
+            "pi_mean",
+            "pi_std",
+            "xi_mean",
+            "xi_std",
+        ],
+        &rows,
+    )?];
+    let mut rows = Vec::new();
+    for (r, p) in runs.iter().zip(&per) {
+        for (l, e) in p.iter().enumerate() {
+            rows.push(vec![
+                r.cfg.seed as f64,
+                l as f64,
+                e.total,
+                e.pi_entropy,
+                e.xi_entropy,
+            ]);
+        }
+    }
+    files.push(write_csv(
+        &out.join("entropy_per_seed.csv"),
+        &["seed", "layer", "total", "pi", "xi"],
+        &rows,
+    )?);
+    let xl: Vec<f64> = (0..nl).map(|l| l as f64).collect();
+    let lines: Vec<Series> = kinds
+        .iter()
+        .map(|&(_, label, f)| {
+            let ms: Vec<(f64, f64)> = (0..nl).map(|l| stat(l, f)).collect();
+            Series {
+                label: label.into(),
+                x: xl.clone(),
+                y: ms.iter().map(|p| p.0).collect(),
+                band: Some((
+                    ms.iter().map(|p| p.0 - p.1).collect(),
+                    ms.iter().map(|p| p.0 + p.1).collect(),
+                )),
+                markers: true,
+            }
+        })
+        .collect();
+    let figures = vec![Figure {
+        name: "entropy".into(),
+        title: "Entropy per layer".into(),
+        x_label: "layer (0 = input → first hidden)".into(),
+        y_label: "mean entropy per connection (nats)".into(),
+        log_y: false,
+        caption: format!(
+            "Mean entropy per connection of the final networks (Eq. 14; spike as N(0, a), \
+             a = {SPIKE_VAR}, Ξ floored at a): the mixture, its discrete π part and its \
+             continuous Ξ part; {}.",
+            describe_runs(runs)
+        ),
+        plot: Plot::Lines(lines),
+    }];
+    let summary = json!({ "seeds": runs.len(), "spike_var": SPIKE_VAR, "layers": layers });
+    files.push(write_json(&out.join("summary.json"), &summary)?);
+    Ok(AnalysisOutput {
+        name: NAME.into(),
+        title: "Entropy per layer".into(),
+        files,
+        figures,
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_of_exact_classes() {
+        // VIP (π = 0, Ξ = 0 → floored at a) and UIP (π = 1) both have the spike's entropy.
+        let h = 0.5 * (2.0 * std::f64::consts::PI * std::f64::consts::E * SPIKE_VAR).ln();
+        let mut net = FfNet::<f32>::zeros(&[2, 1]);
+        net.layers[0].pi = vec![0.0, 1.0];
+        net.layers[0].m = vec![0.7, -0.2];
+        let e = &entropy(&net)[0];
+        assert!((e.total - h).abs() < 1e-9 && e.pi_entropy == 0.0, "{e:?}");
+    }
+}

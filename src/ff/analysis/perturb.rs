@@ -1,0 +1,425 @@
+//! Targeted perturbation (DESIGN §5.6, §7; the authors' "target weight perturbation"):
+//! mean-field test accuracy after perturbing a fraction `p` of one class of connections,
+//! in one layer (`l0`, `l1`, …; the paper's figure perturbs the first layer) or in every
+//! layer at once (`all`):
+//!
+//! - `vip` — remove (`π ← 1`) a fraction `p` of the VIP connections;
+//! - `random` — remove as many uniformly random connections of the same layers (`p` times
+//!   the layer's VIP count; DESIGN §5.6's control);
+//! - `uip` — reconnect a fraction `p` of the UIP connections with a random deterministic
+//!   weight `w ~ N(0, σ²)` (`π ← 0`, `Ξ ← 0`, `m ← w`; σ = [`PerturbSettings::uip_std`],
+//!   1 as in the authors' code). *Removing* UIP connections changes nothing by construction
+//!   (`π = 1` already means absent: the accuracy stays exactly the baseline), so the
+//!   non-trivial test of "unimportant" is that giving them weights does not hurt either.
+//!
+//! Each repeat draws one seeded random order of each candidate set and perturbs its first
+//! `round(p·n)` entries (so subsets grow with `p`), and evaluates every `p` with the same `ε`
+//! draws; points are mean ± std over (seeds × repeats).
+
+use super::{FfRunData, WeightClass, class_indices, describe_runs, mean_std};
+use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
+use crate::error::{Result, SasError};
+use crate::ff::eval::{FfMode, evaluate};
+use crate::ff::{FfData, FfNet, layer_name};
+use crate::report::figure::{Figure, Plot, Series};
+use crate::rng::{NormalStream, derive_seed, splitmix64};
+use crate::sas::SasLayer;
+use serde::Serialize;
+use serde_json::json;
+use std::path::Path;
+
+/// Name of the analysis (output folder and report section).
+pub const NAME: &str = "perturb";
+
+/// The perturbed classes, in file order (class column 0, 1, 2).
+pub const CLASSES: [&str; 3] = ["vip", "random", "uip"];
+
+/// Test images evaluated by the quick variant.
+pub const QUICK_TEST_LIMIT: usize = 2000;
+
+/// Settings of the perturbation analysis.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PerturbSettings {
+    /// Fractions `p` of the class perturbed (in `[0, 1]`).
+    pub fractions: Vec<f64>,
+    /// Seeded repeats per point.
+    pub repeats: usize,
+    /// Perturb each layer alone (besides all layers at once).
+    pub per_layer: bool,
+    /// Standard deviation σ of the weights given to reconnected UIP connections.
+    pub uip_std: f64,
+    /// Chunks per batch of the evaluation.
+    pub chunks: usize,
+    /// Seed of the subsets, the UIP weights and the evaluation noise.
+    pub seed: u64,
+}
+
+impl PerturbSettings {
+    /// Standard settings: `p = 0, 0.1, …, 1`, 5 repeats; `quick`: `p = 0, 0.25, …, 1`,
+    /// 2 repeats. Both perturb every layer alone and all layers at once; σ = 1.
+    pub fn standard(quick: bool, seed: u64) -> PerturbSettings {
+        let steps = if quick { 4 } else { 10 };
+        PerturbSettings {
+            fractions: (0..=steps).map(|i| i as f64 / steps as f64).collect(),
+            repeats: if quick { 2 } else { 5 },
+            per_layer: true,
+            uip_std: 1.0,
+            chunks: 4,
+            seed,
+        }
+    }
+}
+
+/// One point of the perturbation curves of one network.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PerturbPoint {
+    /// Perturbed layers: `all` or a layer name.
+    pub target: String,
+    /// Class: `vip`, `random` or `uip` ([`CLASSES`]).
+    pub class: String,
+    /// Fraction `p`.
+    pub fraction: f64,
+    /// Connections perturbed (summed over the perturbed layers).
+    pub perturbed: usize,
+    /// Mean-field test accuracy of each repeat.
+    pub accuracies: Vec<f64>,
+}
+
+/// The first `k` entries of a seeded uniformly random order of `cand` (partial Fisher–Yates).
+fn choose_first(cand: &[usize], k: usize, seed: u64) -> Vec<usize> {
+    let mut v = cand.to_vec();
+    let mut s = seed;
+    let k = k.min(v.len());
+    for i in 0..k {
+        let j = i + ((splitmix64(&mut s) as u128 * (v.len() - i) as u128) >> 64) as usize;
+        v.swap(i, j);
+    }
+    v.truncate(k);
+    v
+}
+
+/// Removes connections `idx` of `layer`: `π = 1` (so `μ = v = 0`).
+pub fn remove(layer: &mut SasLayer<f32>, idx: &[usize]) {
+    for &i in idx {
+        layer.pi[i] = 1.0;
+    }
+}
+
+/// Reconnects connections `idx` of `layer` with deterministic weights `w ~ N(0, std²)`
+/// (`π = 0`, `Ξ = 0`, `m = w`), drawn from the stream `seed`.
+pub fn reconnect(layer: &mut SasLayer<f32>, idx: &[usize], std: f64, seed: u64) {
+    let mut z = vec![0f32; idx.len()];
+    NormalStream::new(seed).fill(&mut z);
+    for (&i, &zi) in idx.iter().zip(&z) {
+        layer.pi[i] = 0.0;
+        layer.xi[i] = 0.0;
+        layer.m[i] = (std * zi as f64) as f32;
+    }
+}
+
+/// The perturbation targets of a network with `nl` layers: `(name, layers)`.
+fn targets(nl: usize, per_layer: bool) -> Vec<(String, Vec<usize>)> {
+    let mut t: Vec<(String, Vec<usize>)> = vec![("all".into(), (0..nl).collect())];
+    if per_layer {
+        t.extend((0..nl).map(|l| (layer_name(l), vec![l])));
+    }
+    t
+}
+
+/// Mean-field test accuracy on `test` vs perturbed fraction, for every target, class and
+/// fraction of `s`.
+pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Result<Vec<PerturbPoint>> {
+    if let Some(&p) = s.fractions.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        return Err(SasError::InvalidValue {
+            name: "perturbation fractions".into(),
+            reason: format!("{p} is not in [0, 1]"),
+        });
+    }
+    if !(s.uip_std >= 0.0 && s.uip_std.is_finite()) {
+        return Err(SasError::InvalidValue {
+            name: "uip_std".into(),
+            reason: format!("{} is not a finite value ≥ 0", s.uip_std),
+        });
+    }
+    let nl = net.layers.len();
+    let repeats = s.repeats.max(1);
+    let eps_seed = |rep: usize| derive_seed(s.seed, &[0, rep as u64]);
+    let of = |c: WeightClass| -> Vec<Vec<usize>> { net.layers.iter().map(|l| class_indices(l, c)).collect() };
+    let (vip, uip) = (of(WeightClass::Vip), of(WeightClass::Uip));
+    let all: Vec<Vec<usize>> = net.layers.iter().map(|l| (0..l.pi.len()).collect()).collect();
+    let mut base = Vec::with_capacity(repeats);
+    for rep in 0..repeats {
+        base.push(evaluate(net, test, FfMode::MeanField, 1, s.chunks, eps_seed(rep))?.accuracy);
+    }
+    let mut points = Vec::new();
+    for (ti, (tname, layers)) in targets(nl, s.per_layer).iter().enumerate() {
+        for (ci, cname) in CLASSES.into_iter().enumerate() {
+            for &p in &s.fractions {
+                let mut accs = Vec::with_capacity(repeats);
+                let mut perturbed = 0;
+                for (rep, &base_acc) in base.iter().enumerate() {
+                    let mut pert = net.clone();
+                    perturbed = 0;
+                    for &l in layers {
+                        let (cand, n_ref) = match cname {
+                            "vip" => (&vip[l], vip[l].len()),
+                            "uip" => (&uip[l], uip[l].len()),
+                            _ => (&all[l], vip[l].len()),
+                        };
+                        let k = (p * n_ref as f64).round() as usize;
+                        let key = [1, ti as u64, ci as u64, rep as u64, l as u64];
+                        let idx = choose_first(cand, k, derive_seed(s.seed, &key));
+                        perturbed += idx.len();
+                        if cname == "uip" {
+                            let wkey = [2, ti as u64, rep as u64, l as u64];
+                            reconnect(&mut pert.layers[l], &idx, s.uip_std, derive_seed(s.seed, &wkey));
+                        } else {
+                            remove(&mut pert.layers[l], &idx);
+                        }
+                    }
+                    accs.push(if perturbed == 0 {
+                        base_acc
+                    } else {
+                        evaluate(&pert, test, FfMode::MeanField, 1, s.chunks, eps_seed(rep))?.accuracy
+                    });
+                }
+                points.push(PerturbPoint {
+                    target: tname.clone(),
+                    class: cname.into(),
+                    fraction: p,
+                    perturbed,
+                    accuracies: accs,
+                });
+            }
+        }
+    }
+    Ok(points)
+}
+
+/// One point aggregated over seeds.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PerturbStat {
+    /// Perturbed layers: `all` or a layer name.
+    pub target: String,
+    /// Class: `vip`, `random` or `uip`.
+    pub class: String,
+    /// Fraction `p`.
+    pub fraction: f64,
+    /// Connections perturbed, mean over seeds.
+    pub perturbed: f64,
+    /// Accuracy, mean over (seeds × repeats).
+    pub accuracy: f64,
+    /// Its standard deviation.
+    pub accuracy_std: f64,
+}
+
+fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
+    let Some(first) = per_seed.first() else {
+        return Vec::new();
+    };
+    (0..first.len())
+        .map(|i| {
+            let p0 = &first[i];
+            let accs: Vec<f64> = per_seed
+                .iter()
+                .flat_map(|s| s[i].accuracies.iter().copied())
+                .collect();
+            let (a, sd) = mean_std(&accs);
+            let n: Vec<f64> = per_seed.iter().map(|s| s[i].perturbed as f64).collect();
+            PerturbStat {
+                target: p0.target.clone(),
+                class: p0.class.clone(),
+                fraction: p0.fraction,
+                perturbed: mean_std(&n).0,
+                accuracy: a,
+                accuracy_std: sd,
+            }
+        })
+        .collect()
+}
+
+/// The perturbation analysis (an [`super::FfAnalysisFn`]) on the MNIST test set
+/// (`opts.data_dir`; quick: the first [`QUICK_TEST_LIMIT`] images, 2 repeats, 5 fractions):
+/// `perturb.csv` (target (-1 = all layers, else the layer index), class (0 = vip,
+/// 1 = random, 2 = uip), fraction, perturbed connections, accuracy mean and std),
+/// `perturb.json`, `summary.json`, and one figure per target.
+///
+/// Summary: `baseline` accuracy, and per target the VIP count and the accuracy with every
+/// VIP removed (`vip_removed`), as many random connections removed (`random_removed`) and
+/// every UIP reconnected (`uip_reconnected`), each `{mean, std}`.
+pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    let limit = if opts.quick { QUICK_TEST_LIMIT } else { 0 };
+    let mut per_seed = Vec::new();
+    // Run `ri` uses the seed `derive_seed(opts.seed, [ri])`; `ps` records the analysis seed.
+    let ps = PerturbSettings::standard(opts.quick, opts.seed);
+    let mut examples = 0;
+    for (ri, r) in runs.iter().enumerate() {
+        let test = r.test_set(opts, limit)?;
+        examples = test.count;
+        let s = PerturbSettings {
+            chunks: r.cfg.train.chunks,
+            seed: derive_seed(opts.seed, &[ri as u64]),
+            ..ps.clone()
+        };
+        per_seed.push(perturbation(&r.net, &test, &s)?);
+    }
+    let stats = aggregate(&per_seed);
+    let nl = runs.first().map_or(0, |r| r.net.layers.len());
+    let names: Vec<String> = targets(nl, true).into_iter().map(|t| t.0).collect();
+    let tcol = |t: &str| {
+        if t == "all" {
+            -1.0
+        } else {
+            t[1..].parse::<f64>().unwrap_or(f64::NAN)
+        }
+    };
+    let rows: Vec<Vec<f64>> = stats
+        .iter()
+        .map(|p| {
+            vec![
+                tcol(&p.target),
+                CLASSES.iter().position(|c| *c == p.class).unwrap_or(0) as f64,
+                p.fraction,
+                p.perturbed,
+                p.accuracy,
+                p.accuracy_std,
+            ]
+        })
+        .collect();
+    let mut files = vec![
+        write_csv(
+            &out.join("perturb.csv"),
+            &[
+                "target",
+                "class",
+                "fraction",
+                "perturbed",
+                "accuracy",
+                "accuracy_std",
+            ],
+            &rows,
+        )?,
+        write_json(&out.join("perturb.json"), &stats)?,
+    ];
+    let who = describe_runs(runs);
+    let reps = ps.repeats * runs.len();
+    let mut figures = Vec::new();
+    for t in &names {
+        let lines: Vec<Series> = [
+            ("vip", "VIP removed"),
+            ("random", "random removed (as many as VIP)"),
+            ("uip", "UIP reconnected, w ~ N(0, σ²)"),
+        ]
+        .iter()
+        .filter_map(|&(c, label)| {
+            let pts: Vec<&PerturbStat> = stats.iter().filter(|p| &p.target == t && p.class == c).collect();
+            if pts.is_empty() {
+                return None;
+            }
+            Some(Series {
+                label: label.into(),
+                x: pts.iter().map(|p| p.fraction).collect(),
+                y: pts.iter().map(|p| p.accuracy).collect(),
+                band: Some((
+                    pts.iter().map(|p| p.accuracy - p.accuracy_std).collect(),
+                    pts.iter().map(|p| p.accuracy + p.accuracy_std).collect(),
+                )),
+                markers: true,
+            })
+        })
+        .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let which = if t == "all" {
+            "every layer at once".to_string()
+        } else {
+            format!("layer {t} only")
+        };
+        figures.push(Figure {
+            name: format!("perturb-{t}"),
+            title: format!("Perturbing connections in {which}"),
+            x_label: "fraction p of the class perturbed".into(),
+            y_label: "test accuracy (mean-field)".into(),
+            log_y: false,
+            caption: format!(
+                "Mean-field test accuracy ({examples} test images) after removing (π = 1) a \
+                 fraction p of the VIP connections, or as many uniformly random connections, or \
+                 reconnecting a fraction p of the UIP connections with deterministic weights \
+                 w ~ N(0, σ²), σ = {}, in {which} (removing UIP connections is the identity: \
+                 they are absent already); mean ± std over {reps} (seed, repeat) pairs; {who}.",
+                ps.uip_std
+            ),
+            plot: Plot::Lines(lines),
+        });
+    }
+
+    let at = |t: &str, c: &str, p: f64| {
+        stats
+            .iter()
+            .find(|q| q.target == t && q.class == c && q.fraction == p)
+            .map(|q| json!({"mean": q.accuracy, "std": q.accuracy_std}))
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let mut tsum = serde_json::Map::new();
+    for t in &names {
+        let vip_count = stats
+            .iter()
+            .find(|q| &q.target == t && q.class == "vip" && q.fraction == 1.0)
+            .map_or(f64::NAN, |q| q.perturbed);
+        tsum.insert(
+            t.clone(),
+            json!({
+                "vip_count": vip_count,
+                "vip_removed": at(t, "vip", 1.0),
+                "random_removed": at(t, "random", 1.0),
+                "uip_reconnected": at(t, "uip", 1.0),
+            }),
+        );
+    }
+    let summary = json!({
+        "seeds": runs.len(),
+        "test_images": examples,
+        "baseline": at("all", "vip", 0.0),
+        "targets": tsum,
+        "settings": ps,
+    });
+    files.push(write_json(&out.join("summary.json"), &summary)?);
+    Ok(AnalysisOutput {
+        name: NAME.into(),
+        title: "Targeted perturbation: removing VIP vs random weights, reconnecting UIP".into(),
+        files,
+        figures,
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subsets_are_nested_and_seeded() {
+        let c: Vec<usize> = (10..30).collect();
+        let a = choose_first(&c, 5, 7);
+        let b = choose_first(&c, 9, 7);
+        assert_eq!(&b[..5], &a[..]);
+        assert_eq!(a, choose_first(&c, 5, 7));
+        assert_ne!(a, choose_first(&c, 5, 8));
+        assert_eq!(choose_first(&c, 50, 1).len(), 20);
+    }
+
+    #[test]
+    fn reconnect_makes_deterministic_weights() {
+        let mut l = SasLayer::<f32>::zeros(1, 3);
+        l.pi = vec![1.0, 1.0, 0.5];
+        l.xi = vec![0.3, 0.3, 0.3];
+        reconnect(&mut l, &[0, 1], 2.0, 9);
+        assert_eq!(&l.pi[..2], &[0.0, 0.0]);
+        assert_eq!(&l.xi[..2], &[0.0, 0.0]);
+        assert!(l.m[0] != 0.0 && l.m[0] != l.m[1]);
+        assert_eq!((l.pi[2], l.xi[2], l.m[2]), (0.5, 0.3, 0.0));
+        remove(&mut l, &[2]);
+        assert_eq!(l.pi[2], 1.0);
+    }
+}

@@ -1,0 +1,348 @@
+//! The feed-forward report page and reproductions (DESIGN §6): `sasnet report` on
+//! feed-forward runs and `sasnet reproduce ff-mnist | ff-mnist-full`.
+//!
+//! [`report_over`] runs every feed-forward analysis ([`super::analysis::ANALYSES`]) on the
+//! runs of one configuration into `<page dir>/analysis/<name>/` and writes one self-contained
+//! HTML page ([`crate::report::html::write_page`]) whose header lists the runs, their
+//! settings, the weight classes per layer and the final accuracy of every evaluation mode.
+//!
+//! [`reproduce`] trains `seeds` seeds of a preset (resuming seed directories that hold a
+//! checkpoint) into `out/seed-<s>/` and writes `out/report.html` — the same layout as the
+//! recurrent [`crate::reproduce`]. The quick variants ([`config`] with `quick`) compress the
+//! reference schedule: `ff-mnist` 20 epochs with the learning rate halved every 2 epochs
+//! (instead of 200 and 20), `ff-mnist-full` 10 epochs halved every epoch (instead of 100 and
+//! 20); the analyses then use their quick settings.
+
+use super::analysis::{self, FfRunData, classes::class_stats, summaries};
+use super::config::{FfConfig, PRESETS};
+use super::train::{FfSummary, FfTrainOptions, files, train_mnist};
+use crate::analysis::AnalysisOptions;
+use crate::error::{Result, SasError};
+use crate::report::html::{esc, href, num, rel_path, write_page};
+use crate::reproduce::{ReproduceOptions, ReproduceSummary, seed_dir};
+use crate::train::TrainSummary;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The reproduction targets (the feed-forward presets).
+pub const TARGETS: [&str; 2] = PRESETS;
+
+/// The configuration of a target (`quick` for the quick variant), validated.
+pub fn config(target: &str, quick: bool) -> Result<FfConfig> {
+    let mut c = FfConfig::preset(target)?;
+    if quick {
+        let (epochs, every) = if target == "ff-mnist" { (20, 2) } else { (10, 2) };
+        c.train.epochs = epochs;
+        c.optim.step_every = every;
+        c.eval.sampled = 5;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+impl From<&FfSummary> for TrainSummary {
+    fn from(s: &FfSummary) -> TrainSummary {
+        TrainSummary {
+            run_dir: s.run_dir.clone(),
+            epochs: s.epochs,
+            train_loss: s.train_loss,
+            test_acc: s.accuracy(super::FfMode::MeanField),
+            stopped_early: false,
+            wall_s: s.wall_s,
+        }
+    }
+}
+
+/// Trains `opts.seeds` seeds of `target` (resuming seed directories that hold a checkpoint),
+/// then writes the report over them (`opts.out/report.html`). `progress` receives one line
+/// per step.
+pub fn reproduce(
+    target: &str,
+    opts: &ReproduceOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ReproduceSummary> {
+    if opts.seeds == 0 {
+        return Err(SasError::Config {
+            key: "seeds".into(),
+            reason: "at least 1 seed is needed".into(),
+        });
+    }
+    let cfg = config(target, opts.quick)?;
+    let data = super::load_mnist(opts.analysis.data_dir.as_deref())?;
+    std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
+        action: "creating",
+        path: opts.out.clone(),
+        source,
+    })?;
+    progress(&format!(
+        "training {} seed(s) of {target}{} in {}",
+        opts.seeds,
+        if opts.quick { " (quick)" } else { "" },
+        opts.out.display()
+    ));
+    let sums: Vec<FfSummary> = {
+        use rayon::prelude::*;
+        (0..opts.seeds)
+            .into_par_iter()
+            .map(|k| {
+                let mut c = cfg.clone();
+                c.seed = cfg.seed + k as u64;
+                let dir = seed_dir(&opts.out, c.seed);
+                let o = FfTrainOptions {
+                    resume: dir.join(files::CHECKPOINT).exists(),
+                    progress: false,
+                };
+                train_mnist(&c, &data, &dir, &o)
+            })
+            .collect::<Result<_>>()?
+    };
+    drop(data);
+    for s in &sums {
+        progress(&format!("  {}", s.line()));
+    }
+    let dirs: Vec<PathBuf> = sums.iter().map(|s| s.run_dir.clone()).collect();
+    let report = opts.out.join("report.html");
+    let mut aopts = opts.analysis.clone();
+    aopts.quick = opts.quick;
+    let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
+    Ok(ReproduceSummary {
+        target: target.into(),
+        quick: opts.quick,
+        runs: sums.iter().map(TrainSummary::from).collect(),
+        report,
+        analyses,
+        failed,
+    })
+}
+
+/// Loads the feed-forward runs in `dirs`, runs every analysis into
+/// `<report dir>/analysis/<name>/` and writes the page `report`. Returns the analyses that
+/// ran (name, folder) and those that failed (name, message).
+#[allow(clippy::type_complexity)]
+pub fn report_over(
+    dirs: &[PathBuf],
+    report: &Path,
+    opts: &AnalysisOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
+    let runs = analysis::load_runs(dirs)?;
+    let page_dir = match report.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let out = page_dir.join("analysis");
+    let mut start = std::time::Instant::now();
+    let mut last: Option<&str> = None;
+    let results = analysis::run_all_with(&runs, &out, opts, &mut |name| {
+        if let Some(l) = last {
+            progress(&format!("  {l} done in {:.1} s", start.elapsed().as_secs_f64()));
+        }
+        progress(&format!("analysis {name} ..."));
+        start = std::time::Instant::now();
+        last = Some(name);
+    });
+    if let Some(l) = last {
+        progress(&format!("  {l} done in {:.1} s", start.elapsed().as_secs_f64()));
+    }
+    let (mut outputs, mut ran, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, r) in results {
+        match r {
+            Ok(o) => {
+                ran.push((name.to_string(), out.join(name)));
+                outputs.push(o);
+            }
+            Err(e) => {
+                progress(&format!("analysis {name} failed: {e}"));
+                failed.push((name.to_string(), e.to_string()));
+            }
+        }
+    }
+    let head = header_html(&runs, &page_dir);
+    let title = runs.first().map(|r| r.cfg.preset.clone()).unwrap_or_default();
+    write_page(&outputs, &failed, &title, &head, report)?;
+    Ok((ran, failed))
+}
+
+fn pct(ms: (f64, f64), seeds: usize) -> String {
+    if seeds > 1 {
+        format!("{:.2} % ± {:.2} %", 100.0 * ms.0, 100.0 * ms.1)
+    } else {
+        format!("{:.2} %", 100.0 * ms.0)
+    }
+}
+
+/// The header section of a feed-forward report: runs, settings, weight classes per layer and
+/// final accuracy per evaluation mode (mean ± std over seeds).
+pub fn header_html(runs: &[FfRunData], page_dir: &Path) -> String {
+    let mut h = String::new();
+    h.push_str("<section id=\"runs\"><h2>Runs</h2>\n<table>\n");
+    h.push_str("<tr><th>run directory</th><th>seed</th><th>epochs completed</th></tr>\n");
+    for r in runs {
+        let _ = writeln!(
+            h,
+            "<tr><td><a href=\"{}\">{}</a></td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            href(&rel_path(page_dir, &r.dir)),
+            esc(&r.dir.display().to_string()),
+            r.cfg.seed,
+            r.epoch
+        );
+    }
+    h.push_str("</table>\n");
+    let Some(r) = runs.first() else {
+        h.push_str("<p>No runs.</p></section>\n");
+        return h;
+    };
+    let c = &r.cfg;
+    let o = &c.optim;
+    let sizes: Vec<String> = c.model.sizes.iter().map(|s| s.to_string()).collect();
+    let rows: Vec<(&str, String)> = vec![
+        ("preset", c.preset.clone()),
+        (
+            "network",
+            format!(
+                "{} (ReLU, softmax output), pre-activation (G + ε√S)/√fan-in, every layer spike-and-slab",
+                sizes.join("-")
+            ),
+        ),
+        (
+            "initialization",
+            format!(
+                "m ~ N(0, {}/{}), Ξ ~ {}·U(0,1), π = {}",
+                num(c.init.m_gain),
+                if c.init.fan_in == 0 {
+                    "fan-in".to_string()
+                } else {
+                    c.init.fan_in.to_string()
+                },
+                num(c.init.xi_scale),
+                num(c.init.pi)
+            ),
+        ),
+        (
+            "optimizer",
+            format!(
+                "Adam(β₁ {}, β₂ {}, ε {}){}; lr m {}, π {}, Ξ {}; ×{} every {} epochs; decoupled decay {} on m, Ξ; clip {}",
+                num(o.beta1),
+                num(o.beta2),
+                num(o.eps),
+                if o.reset_each_epoch {
+                    ", restarted every epoch"
+                } else {
+                    ""
+                },
+                num(o.lr_m),
+                num(o.lr_pi),
+                num(o.lr_xi),
+                num(o.gamma),
+                o.step_every,
+                num(o.decay),
+                num(o.clip)
+            ),
+        ),
+        (
+            "training",
+            format!(
+                "{} MNIST training images, batch {}, {} epochs{}",
+                if c.train.train_limit == 0 {
+                    "all 60,000".to_string()
+                } else {
+                    format!("the first {}", c.train.train_limit)
+                },
+                c.train.batch,
+                c.train.epochs,
+                if c.train.shuffle { ", shuffled" } else { "" }
+            ),
+        ),
+        (
+            "evaluation",
+            format!(
+                "{} test images; mean-field (fresh ε), mean network (w = μ), {} sampled networks",
+                if c.eval.test_limit == 0 {
+                    "all 10,000".to_string()
+                } else {
+                    c.eval.test_limit.to_string()
+                },
+                c.eval.sampled
+            ),
+        ),
+        (
+            "seeds",
+            runs.iter()
+                .map(|r| r.cfg.seed.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ];
+    h.push_str("<h3>Settings</h3>\n<table>\n");
+    for (k, v) in rows {
+        let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
+    }
+    h.push_str("</table>\n");
+
+    let n = runs.len();
+    let views = summaries(runs);
+    if !views.is_empty() {
+        h.push_str("<h3>Test accuracy per evaluation mode</h3>\n<table id=\"ff-accuracy\">\n");
+        h.push_str("<tr><th>mode</th><th>accuracy</th></tr>\n");
+        for m in analysis::accuracy::MODES {
+            let v: Vec<f64> = views.iter().filter_map(|s| s.accuracy(m)).collect();
+            if !v.is_empty() {
+                let _ = writeln!(
+                    h,
+                    "<tr><th>{}</th><td class=\"num\">{}</td></tr>",
+                    esc(m),
+                    esc(&pct(analysis::mean_std(&v), v.len()))
+                );
+            }
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str(
+        "<h3>Weight classes per layer</h3>\n<p>VIP: π = 0 and Ξ = 0 exactly (a deterministic, \
+         always-present connection); UIP: π = 1 exactly (always absent); variable: the rest.</p>\n\
+         <table id=\"ff-classes\">\n<tr><th>layer</th><th>connections</th><th>VIP</th><th>UIP</th>\
+         <th>variable</th></tr>\n",
+    );
+    for s in class_stats(runs) {
+        let _ = writeln!(
+            h,
+            "<tr><th>{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&s.layer),
+            s.connections,
+            esc(&pct(s.vip, n)),
+            esc(&pct(s.uip, n)),
+            esc(&pct(s.variable, n))
+        );
+    }
+    h.push_str("</table>\n");
+    let cfg_file = r.dir.join(files::CONFIG);
+    let _ = writeln!(
+        h,
+        "<p class=\"links\">Full configuration: <a href=\"{}\">{}</a></p>",
+        href(&rel_path(page_dir, &cfg_file)),
+        esc(&cfg_file.display().to_string())
+    );
+    h.push_str("</section>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_configs_are_smaller_and_valid() {
+        for t in TARGETS {
+            let full = config(t, false).unwrap();
+            let quick = config(t, true).unwrap();
+            assert!(quick.train.epochs * 5 <= full.train.epochs, "{t}");
+            // The same number of learning-rate halvings, compressed.
+            assert_eq!(
+                quick.train.epochs / quick.optim.step_every,
+                full.train.epochs / full.optim.step_every,
+                "{t}"
+            );
+        }
+        assert!(config("nope", true).is_err());
+    }
+}

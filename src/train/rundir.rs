@@ -1,0 +1,175 @@
+//! The parts of a run directory that every trainer shares (recurrent [`crate::train`] and
+//! feed-forward [`mod@crate::ff::train`]): creating a new run or opening one to resume, the
+//! per-epoch metrics file and its trimming on resume, checkpoint metadata, divergence errors
+//! and the progress bar. File names are [`super::files`].
+
+use super::files;
+use crate::error::{Result, SasError};
+use crate::io::atomic::write_atomic;
+use crate::io::tensors::TensorFile;
+use std::path::Path;
+
+/// An I/O error constructor for `action` (`reading`, `creating`, …) on `path`.
+pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {
+    let path = path.to_path_buf();
+    move |source| SasError::Io { action, path, source }
+}
+
+/// Starts a new run in `run_dir`: fails if it already holds a checkpoint, creates the folder
+/// and writes `config.toml` (`config_toml`).
+pub fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
+    if run_dir.join(files::CHECKPOINT).exists() {
+        return Err(SasError::Config {
+            key: "out".into(),
+            reason: format!(
+                "{} already holds a run; use --resume to continue it or choose another --out",
+                run_dir.display()
+            ),
+        });
+    }
+    std::fs::create_dir_all(run_dir).map_err(io_err("creating", run_dir))?;
+    write_atomic(&run_dir.join(files::CONFIG), config_toml.as_bytes())
+}
+
+/// Checks that `run_dir` can be resumed with configuration `cfg`: its `config.toml`, parsed
+/// by `parse(text, source)`, must equal `cfg` once `norm` has cleared on both what may
+/// differ (`train.epochs`), and it must hold a checkpoint.
+pub fn check_resume<C: PartialEq + Clone>(
+    run_dir: &Path,
+    cfg: &C,
+    parse: impl Fn(&str, &str) -> Result<C>,
+    norm: impl Fn(&mut C),
+) -> Result<()> {
+    let cfg_path = run_dir.join(files::CONFIG);
+    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
+    let mut saved = parse(&text, &cfg_path.display().to_string())?;
+    let mut want = cfg.clone();
+    norm(&mut saved);
+    norm(&mut want);
+    if saved != want {
+        return Err(SasError::Config {
+            key: "resume".into(),
+            reason: format!(
+                "the configuration differs from the one in {} (only train.epochs may change on resume)",
+                cfg_path.display()
+            ),
+        });
+    }
+    if !run_dir.join(files::CHECKPOINT).exists() {
+        return Err(SasError::Config {
+            key: "resume".into(),
+            reason: format!("{} has no checkpoint to resume from", run_dir.display()),
+        });
+    }
+    Ok(())
+}
+
+/// The rows (without header) of `run_dir/metrics.csv` for epochs `≤ epoch` (a resume drops
+/// rows written after the checkpoint); none if the file is missing.
+pub fn metrics_rows_upto(run_dir: &Path, epoch: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(run_dir.join(files::METRICS)).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            l.split(',')
+                .next()
+                .and_then(|e| e.parse::<usize>().ok())
+                .is_some_and(|e| e <= epoch)
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// Writes `run_dir/metrics.csv` (atomically) from its header and rows.
+pub fn write_metrics(run_dir: &Path, header: &str, rows: &[String]) -> Result<()> {
+    let mut text = String::with_capacity(header.len() + 1 + rows.iter().map(|r| r.len() + 1).sum::<usize>());
+    text.push_str(header);
+    text.push('\n');
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    write_atomic(&run_dir.join(files::METRICS), text.as_bytes())
+}
+
+/// Fails unless checkpoint `f` has metadata `format` equal to `expected`; `what` names the
+/// expected kind in the error (e.g. "a sasnet checkpoint").
+pub fn check_format(f: &TensorFile, expected: &str, what: &str) -> Result<()> {
+    match f.metadata().get("format") {
+        Some(v) if v == expected => Ok(()),
+        other => Err(SasError::Metadata {
+            key: "format".into(),
+            path: f.path().to_path_buf(),
+            reason: format!("is {other:?}, expected `{expected}` (not {what})"),
+        }),
+    }
+}
+
+/// The number in metadata `key` of checkpoint `f`.
+pub fn meta_num<T: std::str::FromStr>(f: &TensorFile, key: &str) -> Result<T> {
+    let s = f.metadata().get(key).ok_or_else(|| SasError::Metadata {
+        key: key.into(),
+        path: f.path().to_path_buf(),
+        reason: "missing (not a sasnet checkpoint?)".into(),
+    })?;
+    s.parse().map_err(|_| SasError::Metadata {
+        key: key.into(),
+        path: f.path().to_path_buf(),
+        reason: format!("`{s}` is not a number"),
+    })
+}
+
+/// The error of a run that diverged in (0-based) `epoch`, minibatch `mb`.
+pub fn diverged(epoch: usize, mb: usize, what: &str, ckpt: &Path) -> SasError {
+    SasError::InvalidValue {
+        name: "training".into(),
+        reason: format!(
+            "diverged in epoch {} minibatch {mb}: {what}; the last good checkpoint is kept at {}",
+            epoch + 1,
+            ckpt.display()
+        ),
+    }
+}
+
+/// A progress bar over `total` epochs starting at `start` (none unless `show`).
+pub fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_position(start as u64);
+    Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_trimmed_to_the_checkpoint_epoch() {
+        let d = std::env::temp_dir().join(format!("sasnet-rundir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let rows: Vec<String> = (1..=4).map(|e| format!("{e},0.5")).collect();
+        write_metrics(&d, "epoch,loss", &rows).unwrap();
+        assert_eq!(metrics_rows_upto(&d, 2), vec!["1,0.5", "2,0.5"]);
+        assert!(metrics_rows_upto(&d.join("none"), 2).is_empty());
+        create(&d.join("run"), "a = 1\n").unwrap();
+        std::fs::write(d.join("run").join(files::CHECKPOINT), b"x").unwrap();
+        let e = create(&d.join("run"), "a = 1\n").unwrap_err().to_string();
+        assert!(e.contains("already holds a run"), "{e}");
+        let parse = |t: &str, _: &str| Ok(t.to_string());
+        assert!(check_resume(&d.join("run"), &"a = 1\n".to_string(), parse, |_| {}).is_ok());
+        let e = check_resume(&d.join("run"), &"a = 2\n".to_string(), parse, |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("differs"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
