@@ -89,10 +89,10 @@ enum Command {
     Analyze {
         /// Analysis name (see below).
         name: String,
-        /// Run directories (seeds of one configuration).
-        #[arg(required = true)]
+        /// Run directories (seeds of one configuration); none for `theory`.
         run_dirs: Vec<PathBuf>,
-        /// Output folder; the analysis writes into OUT/<name> (default: <first run>/analysis).
+        /// Output folder; the analysis writes into OUT/<name> (default: <first run>/analysis;
+        /// `theory`: ./analysis).
         #[arg(long)]
         out: Option<PathBuf>,
         /// MNIST data directory (default: $SASNET_DATA).
@@ -120,9 +120,10 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
-    /// Train K seeds of a preset with its reference settings, then write the report.
+    /// Train K seeds of a preset with its reference settings, then write the report (`theory`:
+    /// the infinite-width experiments, no training).
     Reproduce {
-        /// msi, row-mnist, pixel-mnist or perm-mnist.
+        /// msi, row-mnist, pixel-mnist, perm-mnist, or theory (no training; --seeds unused).
         target: String,
         /// Number of seeds (1..=K), trained in parallel where cores allow.
         #[arg(long, default_value_t = 3)]
@@ -198,6 +199,28 @@ enum DataCmd {
 
 const ANALYSES_HELP: &str = "Analyses: accuracy, sparsity, entropy, weights, classes, symmetry, perturb, \
 selectivity, psychometric (MSI), sampled-stats, plasticity.";
+
+/// Prints an analysis' output: JSON, or its title, key numbers and files.
+fn print_analysis(
+    o: &sasnet::analysis::AnalysisOutput,
+    runs: usize,
+    dir: &std::path::Path,
+    json: bool,
+    quiet: bool,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(o)?);
+    } else if !quiet {
+        println!("{} ({runs} run(s)) -> {}", o.title, dir.display());
+        for (k, v) in sasnet::report::html::summary_rows(&o.summary).iter().take(40) {
+            println!("  {k}: {v}");
+        }
+        for f in &o.files {
+            println!("  {}", f.display());
+        }
+    }
+    Ok(())
+}
 
 /// Seed of the analyses' own random draws (fixed, so reports are reproducible).
 const ANALYSIS_SEED: u64 = 12345;
@@ -373,7 +396,29 @@ fn try_main(cli: Cli) -> Result<()> {
             json,
         } => {
             use sasnet::analysis::registry;
+            if name == registry::THEORY {
+                anyhow::ensure!(
+                    run_dirs.is_empty(),
+                    "the theory needs no run directory: sasnet analyze theory [--quick] [--data DIR] [--out DIR]"
+                );
+                let dir = out
+                    .unwrap_or_else(|| PathBuf::from("analysis"))
+                    .join(registry::THEORY);
+                let opts = sasnet::analysis::AnalysisOptions {
+                    data_dir: sasnet::task::mnist::data_dir(data.as_deref()),
+                    quick,
+                    seed: ANALYSIS_SEED,
+                };
+                let o = registry::run_theory(&dir, &opts)
+                    .with_context(|| format!("analysis theory into {}", dir.display()))?;
+                print_analysis(&o, 0, &dir, json, cli.quiet)?;
+                return Ok(());
+            }
             let analysis = registry::find(&name)?;
+            anyhow::ensure!(
+                !run_dirs.is_empty(),
+                "analysis {name} needs at least one run directory: sasnet analyze {name} RUN..."
+            );
             let runs = registry::load_runs(&run_dirs).context("loading the runs")?;
             let base = out.unwrap_or_else(|| run_dirs[0].join("analysis"));
             let opts = sasnet::analysis::AnalysisOptions {
@@ -384,17 +429,7 @@ fn try_main(cli: Cli) -> Result<()> {
             let dir = base.join(analysis.name);
             let o = registry::run_one(analysis, &runs, &dir, &opts)
                 .with_context(|| format!("analysis {name} into {}", dir.display()))?;
-            if json {
-                println!("{}", serde_json::to_string(&o)?);
-            } else if !cli.quiet {
-                println!("{} ({} run(s)) -> {}", o.title, runs.len(), dir.display());
-                for (k, v) in sasnet::report::html::summary_rows(&o.summary).iter().take(40) {
-                    println!("  {k}: {v}");
-                }
-                for f in &o.files {
-                    println!("  {}", f.display());
-                }
-            }
+            print_analysis(&o, runs.len(), &dir, json, cli.quiet)?;
         }
         Command::Report {
             run_dirs,

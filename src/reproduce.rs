@@ -1,5 +1,6 @@
 //! End-to-end reproductions (DESIGN §6): train several seeds of a preset with its reference
-//! settings, run every applicable analysis over them and write the HTML report.
+//! settings, run every applicable analysis over them and write the HTML report; and
+//! `theory` ([`reproduce_theory`]), the infinite-width experiments without training.
 //!
 //! Output layout of `reproduce(target, opts)` in `opts.out`:
 //! - `seed-<s>/` — one run directory per seed (as `sasnet train --seeds`);
@@ -135,6 +136,9 @@ pub fn reproduce(
     opts: &ReproduceOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReproduceSummary> {
+    if target == THEORY {
+        return reproduce_theory(opts, progress);
+    }
     if opts.seeds == 0 {
         return Err(SasError::Config {
             key: "seeds".into(),
@@ -181,6 +185,55 @@ pub fn reproduce(
         report,
         analyses,
         failed,
+    })
+}
+
+/// The target without training: the infinite-width theory ([`crate::theory`]).
+pub const THEORY: &str = "theory";
+
+/// `reproduce theory`: every experiment of the infinite-width theory at full size (quick:
+/// small sizes, seconds) into `opts.out/analysis/theory/`, and the report page
+/// `opts.out/report.html`. The seeds option is not used; the MNIST experiment runs when
+/// `opts.data_dir` is given. Full size takes about 12 minutes on 2 cores (kernel convergence up
+/// to N = 4000, training at N = 4000, row-MNIST 0 vs 1 up to N = 1024).
+pub fn reproduce_theory(opts: &ReproduceOptions, progress: &mut dyn FnMut(&str)) -> Result<ReproduceSummary> {
+    let dir = opts.out.join("analysis").join(THEORY);
+    progress(&format!(
+        "infinite-width theory{} into {}{}",
+        if opts.quick { " (quick)" } else { "" },
+        dir.display(),
+        if opts.data_dir.is_none() {
+            " (no MNIST directory: the MNIST experiment is skipped)"
+        } else {
+            ""
+        }
+    ));
+    let start = std::time::Instant::now();
+    let aopts = AnalysisOptions {
+        data_dir: opts.data_dir.clone(),
+        quick: opts.quick,
+        seed: opts.analysis_seed,
+    };
+    let o = registry::run_theory(&dir, &aopts)?;
+    progress(&format!(
+        "  theory done in {:.1} s",
+        start.elapsed().as_secs_f64()
+    ));
+    let report = opts.out.join("report.html");
+    crate::report::html::write_report_titled(
+        "infinite-width theory",
+        std::slice::from_ref(&o),
+        &[],
+        &[],
+        &report,
+    )?;
+    Ok(ReproduceSummary {
+        target: THEORY.into(),
+        quick: opts.quick,
+        runs: Vec::new(),
+        report,
+        analyses: vec![(THEORY.into(), dir)],
+        failed: Vec::new(),
     })
 }
 

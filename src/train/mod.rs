@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod eval;
 pub mod init;
 pub mod source;
+pub mod variant;
 
 use crate::config::Config;
 use crate::engine::noise::RandomNoise;
