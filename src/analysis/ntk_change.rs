@@ -255,6 +255,9 @@ pub fn spread(len: usize, count: usize) -> Vec<usize> {
     v
 }
 
+/// One measured epoch: `(epoch, relative change of [Θ, m, π, Ξ parts], alignment)`.
+type Measured = (usize, [f64; 4], f64);
+
 /// The kernel-change analysis (an [`super::AnalysisFn`]); see the module docs.
 ///
 /// Summary keys: `history`, `samples` (P), `outputs` (K), and `final_change`,
@@ -265,8 +268,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     super::accuracy::create_out(out)?;
     let p = samples(opts.quick);
     let count = if opts.quick { QUICK_EPOCHS } else { EPOCHS };
-    // per run: (epoch, [total, m, π, Ξ] change, alignment)
-    let mut per: Vec<(u64, Vec<(usize, [f64; 4], f64)>)> = Vec::new();
+    let mut per: Vec<(u64, Vec<Measured>)> = Vec::new();
     let mut k_out = 0;
     for (ri, r) in runs.iter().enumerate() {
         let hist = r.history()?;

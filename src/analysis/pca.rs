@@ -323,25 +323,25 @@ impl Activity {
     }
 }
 
-/// Adds trial `b` of `rates` `[T+1, B, N]` at `points` to the pooled samples and to the sums
-/// of group `g` (`sums` is `[G, P, N]`).
-fn add_trial(
-    rates: &[f32],
-    bsz: usize,
-    b: usize,
+/// Where recorded rates go: the pooled samples `[S, N]` and the per-group sums `[G, P, N]`.
+struct Recorder<'a> {
     n: usize,
-    points: &[usize],
-    g: usize,
-    samples: &mut Vec<f64>,
-    sums: &mut [f64],
-) {
-    let np = points.len();
-    for (q, &t) in points.iter().enumerate() {
-        let src = &rates[(t * bsz + b) * n..(t * bsz + b + 1) * n];
-        samples.extend(src.iter().map(|&v| v as f64));
-        let dst = &mut sums[(g * np + q) * n..(g * np + q + 1) * n];
-        for (d, &v) in dst.iter_mut().zip(src) {
-            *d += v as f64;
+    points: &'a [usize],
+    samples: Vec<f64>,
+    sums: Vec<f64>,
+}
+
+impl Recorder<'_> {
+    /// Adds trial `b` of `rates` `[T+1, B, N]` (batch size `bsz`) to group `g`.
+    fn add(&mut self, rates: &[f32], bsz: usize, b: usize, g: usize) {
+        let (n, np) = (self.n, self.points.len());
+        for (q, &t) in self.points.iter().enumerate() {
+            let src = &rates[(t * bsz + b) * n..(t * bsz + b + 1) * n];
+            self.samples.extend(src.iter().map(|&v| v as f64));
+            let dst = &mut self.sums[(g * np + q) * n..(g * np + q + 1) * n];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d += v as f64;
+            }
         }
     }
 }
@@ -357,7 +357,6 @@ pub fn record_activity(
     let cfg = &run.cfg;
     let n = run.net.dims().n;
     let mut engine = test_engine(cfg)?;
-    let mut samples = Vec::new();
     if let TaskData::Msi { test, .. } = task {
         let p = test.periods();
         let points = super::selectivity::record_steps(p.total());
@@ -365,7 +364,12 @@ pub fn record_activity(
         let dt = test.config().dt_ms;
         let tpc = trials_per_condition(opts.quick);
         let conds = msi::conditions();
-        let mut sums = vec![0.0; conds.len() * np * n];
+        let mut rec = Recorder {
+            n,
+            points: &points,
+            samples: Vec::new(),
+            sums: vec![0.0; conds.len() * np * n],
+        };
         let mut groups = Vec::new();
         for (ci, c) in conds.iter().enumerate() {
             let (b, _) = test.test_batch(
@@ -381,7 +385,7 @@ pub fn record_activity(
                 derive_seed(opts.seed, &[KEY_NOISE, ri as u64, ci as u64]),
             )?;
             for bi in 0..b.size {
-                add_trial(&rates, b.size, bi, n, &points, ci, &mut samples, &mut sums);
+                rec.add(&rates, b.size, bi, ci);
             }
             groups.push(Group {
                 label: format!("{} {}/s", c.modality.name(), c.rate),
@@ -390,13 +394,13 @@ pub fn record_activity(
                 trials: b.size,
             });
         }
-        let means = group_means(sums, &groups, np, n);
+        let means = group_means(rec.sums, &groups, np, n);
         return Ok(Activity {
             n,
             times: points.iter().map(|&t| t as f64 * dt).collect(),
-            points,
             time_unit: "ms",
-            samples,
+            samples: rec.samples,
+            points,
             trials: groups.iter().map(|g| g.trials).sum(),
             groups,
             means,
@@ -422,7 +426,12 @@ pub fn record_activity(
     let points = super::selectivity::record_steps(steps);
     let np = points.len();
     let k = run.net.dims().k;
-    let mut sums = vec![0.0; k * np * n];
+    let mut rec = Recorder {
+        n,
+        points: &points,
+        samples: Vec::new(),
+        sums: vec![0.0; k * np * n],
+    };
     let mut counts = vec![0usize; k];
     let mut trials = 0;
     for (bi, b) in test.batches.iter().enumerate() {
@@ -441,7 +450,7 @@ pub fn record_activity(
         )?;
         for (t, &l) in labels.iter().enumerate() {
             if l < k {
-                add_trial(&rates, b.size, t, n, &points, l, &mut samples, &mut sums);
+                rec.add(&rates, b.size, t, l);
                 counts[l] += 1;
                 trials += 1;
             }
@@ -455,13 +464,13 @@ pub fn record_activity(
             trials: counts[c],
         })
         .collect();
-    let means = group_means(sums, &groups, np, n);
+    let means = group_means(rec.sums, &groups, np, n);
     Ok(Activity {
         n,
         times: points.iter().map(|&t| t as f64).collect(),
-        points,
         time_unit: "step",
-        samples,
+        samples: rec.samples,
+        points,
         groups,
         means,
         trials,
@@ -888,7 +897,7 @@ mod tests {
             .collect();
         let (v, s) = gram_scores(&g, 3).unwrap();
         assert!(close(v[0], 5.0) && v[1].abs() < 1e-12 && v[2].abs() < 1e-12);
-        assert!(close(s[0].abs(), s5) && s[3 * 1].abs() < 1e-12 && close(s[3 * 2].abs(), s5));
+        assert!(close(s[0].abs(), s5) && s[3].abs() < 1e-12 && close(s[3 * 2].abs(), s5));
         assert!(close(s[0], -s[6]));
     }
 

@@ -55,22 +55,12 @@ const KEY_EVAL: u64 = 0x5254_0001;
 
 /// Epochs of the variants of a run with configuration `cfg` (see the module docs).
 pub fn variant_epochs(cfg: &Config, quick: bool) -> usize {
-    let cap = match cfg.task.kind.as_str() {
-        "msi" => usize::MAX,
-        "row-mnist" => {
-            if quick {
-                5
-            } else {
-                20
-            }
-        }
-        "pixel-mnist" | "perm-mnist" => {
-            if quick {
-                1
-            } else {
-                2
-            }
-        }
+    let cap = match (cfg.task.kind.as_str(), quick) {
+        ("msi", _) => usize::MAX,
+        ("row-mnist", true) => 5,
+        ("row-mnist", false) => 20,
+        ("pixel-mnist" | "perm-mnist", true) => 1,
+        ("pixel-mnist" | "perm-mnist", false) => 2,
         _ => 20,
     };
     cfg.train.epochs.min(cap)
@@ -163,6 +153,9 @@ pub fn train_variant(cfg: &Config, task: &TaskData, dir: &Path) -> Result<(bool,
     Ok((false, t0.elapsed().as_secs_f64()))
 }
 
+/// A compared network: `(network, its configuration, the run's epochs, the run's metrics)`.
+type Compared = (SasNet<f32>, Config, usize, super::Metrics);
+
 fn stochastic(c: &Config) -> bool {
     c.model.sas_in || c.model.sas_rec || c.model.sas_out
 }
@@ -214,8 +207,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     // The networks compared: the reference at epoch min(ev, its epochs), then the variants.
     let mut notes: Vec<String> = Vec::new();
     let mut compared_at = Vec::new();
-    // nets[variant index in Variant::ALL][run]
-    let mut nets: Vec<Vec<(SasNet<f32>, Config, usize, super::Metrics)>> = vec![Vec::new(); 4];
+    // nets[variant index in Variant::ALL][run]: (network, configuration, epoch, metrics)
+    let mut nets: Vec<Vec<Compared>> = vec![Vec::new(); 4];
     for r in runs {
         let at = ev.min(r.epoch);
         let (net, at) = if at == r.epoch {
