@@ -190,8 +190,9 @@ pub fn assess(outputs: &[AnalysisOutput]) -> Vec<Claim> {
                 },
                 evidence: format!(
                     "test accuracy: mean field {}, sampled k = 1 {} ± {}, k = 10 {}, k = 100 {}, \
-                     k = T {} ± {}. Rule: k = 1 within 2 points of the mean field, and k = T lower \
-                     than k = 1 by more than 1 point and more than its spread.",
+                     k = T {} ± {} (spread over repeats pooled over seeds). Rule: k = 1 within 2 \
+                     points of the mean field, and k = T lower than k = 1 by more than 1 point and \
+                     more than its spread.",
                     pct(mf),
                     pct(k1),
                     pct(g("sampled-k1_std")),
