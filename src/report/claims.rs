@@ -286,15 +286,35 @@ pub fn assess(outputs: &[AnalysisOutput]) -> Vec<Claim> {
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            let dev: Vec<String> = runs
+            // Largest deviation over steps and seeds, per width.
+            let mut by_n: Vec<(u64, f64)> = Vec::new();
+            for r in &runs {
+                let n = r["n"].as_u64().unwrap_or(0);
+                let m = r["deviation"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_f64).fold(0.0, f64::max))
+                    .unwrap_or(f64::NAN);
+                match by_n.iter_mut().find(|(k, _)| *k == n) {
+                    Some((_, v)) => *v = v.max(m),
+                    None => by_n.push((n, m)),
+                }
+            }
+            let dev: Vec<String> = by_n
                 .iter()
-                .map(|r| {
-                    let m = r["deviation"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(Value::as_f64).fold(0.0, f64::max))
-                        .unwrap_or(f64::NAN);
-                    format!("N = {}: {}", r["n"], num(m))
-                })
+                .map(|(n, m)| format!("N = {n}: {}", num(*m)))
+                .collect();
+            let sizes_tr: Vec<f64> = s["training_small"]["sizes"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default();
+            let change: Vec<f64> = s["training_small"]["kernel_change_mean"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default();
+            let change_text: Vec<String> = sizes_tr
+                .iter()
+                .zip(&change)
+                .map(|(n, c)| format!("{} at N = {}", num(*c), num(*n)))
                 .collect();
             out.push(Claim {
                 claim: "At infinite width the learning has an analytic solution: the empirical \
@@ -310,13 +330,15 @@ pub fn assess(outputs: &[AnalysisOutput]) -> Vec<Claim> {
                 evidence: format!(
                     "‖Θ̂ − Θ‖/‖Θ‖ = {} at N = {} and {} at N = {}; largest deviation of the trained \
                      outputs from the linearized (analytic-kernel) dynamics, relative to the initial \
-                     residual: {}. Rule: supported when the kernel error at the largest N is below \
-                     0.2 and below half of that at the smallest.",
+                     residual: {}; relative kernel change during that training (the lazy regime): \
+                     {}. Rule: supported when the kernel error at the largest N is below 0.2 and \
+                     below half of that at the smallest.",
                     num(e0),
                     num(sizes[0]),
                     num(e1),
                     num(sizes[sizes.len() - 1]),
-                    dev.join(", ")
+                    dev.join(", "),
+                    change_text.join(", ")
                 ),
             });
         }
@@ -373,5 +395,16 @@ mod tests {
         assert_eq!(c[2].verdict, Verdict::Mixed);
         let many = output("pca", json!({"k80": st(30.0), "k85": st(40.0), "neurons": 100}));
         assert_eq!(assess(&[many])[0].verdict, Verdict::NotSupported);
+        let theory = output(
+            "theory",
+            json!({"convergence": {"sizes": [250, 4000], "rel_err_mean": [0.27, 0.046]},
+                   "training_small": {"sizes": [250, 4000], "kernel_change_mean": [0.24, 0.007],
+                       "runs": [{"n": 250, "deviation": [0.0, 0.05]}, {"n": 250, "deviation": [0.0, 0.06]},
+                                {"n": 4000, "deviation": [0.0, 0.01]}]}}),
+        );
+        let t = assess(&[theory]);
+        assert_eq!(t[0].verdict, Verdict::Supported);
+        assert!(t[0].evidence.contains("N = 250: 0.06, N = 4000: 0.01"), "{}", t[0].evidence);
+        assert!(t[0].evidence.contains("0.007 at N = 4000"), "{}", t[0].evidence);
     }
 }
