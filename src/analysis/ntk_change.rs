@@ -18,8 +18,8 @@
 //! with respect to `z_k(T)` is 1); the noise (ε and recurrent) of sample `a` is one fixed draw,
 //! the same at every epoch (a quenched network).
 //!
-//! **Epochs.** [`EPOCHS`] (quick [`QUICK_EPOCHS`]) history epochs evenly spaced from 0 to the
-//! last. Reported per epoch: the relative change of `Θ` and of each part, and the alignment
+//! **Epochs.** About [`EPOCHS`] (quick [`QUICK_EPOCHS`]) history epochs from 0 to the last,
+//! spaced quasi-logarithmically ([`spread`]). Reported per epoch: the relative change of `Θ` and of each part, and the alignment
 //! `⟨Θ(e), Θ(0)⟩_F / (‖Θ(e)‖ ‖Θ(0)‖)` (1 = the same kernel up to scale).
 //!
 //! Outputs: `kernel_change.csv` (mean, std over runs per epoch), `kernel_change_per_seed.csv`,
@@ -241,16 +241,27 @@ pub fn alignment(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-/// Indices of `count` entries spread evenly over `0..len`, first and last included.
+/// Up to `count` indices of `0..len`: 0, then quasi-logarithmically spaced up to `len − 1`
+/// (`round((len−1)^(i/(count−2)))`, duplicates dropped), so the fast early change of the
+/// kernel is resolved as well as the end of training.
 pub fn spread(len: usize, count: usize) -> Vec<usize> {
     if len == 0 {
         return Vec::new();
     }
-    let c = count.clamp(1, len);
-    if c == 1 {
+    if count <= 1 || len == 1 {
         return vec![len - 1];
     }
-    let mut v: Vec<usize> = (0..c).map(|i| (i * (len - 1) + (c - 1) / 2) / (c - 1)).collect();
+    let last = (len - 1) as f64;
+    let mut v = vec![0usize];
+    let steps = (count - 2).max(1) as f64;
+    for i in 0..count - 1 {
+        let x = if count == 2 {
+            last
+        } else {
+            last.powf(i as f64 / steps)
+        };
+        v.push((x.round() as usize).min(len - 1));
+    }
     v.dedup();
     v
 }
@@ -416,7 +427,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "Relative Frobenius change of the empirical tangent kernel of the run's own network \
              (P = {p} training trials × K = {k_out} readouts at the last step; gradients over every \
              trained parameter in its own units, split into the m, π and Ξ parts; each trial's noise \
-             fixed) at {count} history epochs, and the kernel's alignment with its initial value. The \
+             fixed) at up to {count} history epochs (denser early on), and the kernel's alignment with its initial value. The \
              infinite-width (lazy) theory predicts a constant kernel (change 0, alignment 1); a \
              change of order 1 means training moved the network far from that regime. The Ξ part grows \
              most where the slab variances collapse (∂z/∂Ξ ∝ 1/√S); epoch 0 (change 0) is off the \
@@ -440,8 +451,10 @@ mod tests {
 
     #[test]
     fn helpers_by_hand() {
-        assert_eq!(spread(11, 6), vec![0, 2, 4, 6, 8, 10]);
+        assert_eq!(spread(11, 6), vec![0, 1, 2, 3, 6, 10]);
         assert_eq!(spread(3, 6), vec![0, 1, 2]);
+        assert_eq!(spread(201, 11), vec![0, 1, 2, 3, 6, 11, 19, 34, 62, 111, 200]);
+        assert_eq!(spread(4, 2), vec![0, 3]);
         assert_eq!(spread(5, 1), vec![4]);
         assert!(spread(0, 3).is_empty());
         assert!((rel_change(&[2.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-12);

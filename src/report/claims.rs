@@ -404,7 +404,11 @@ mod tests {
         );
         let t = assess(&[theory]);
         assert_eq!(t[0].verdict, Verdict::Supported);
-        assert!(t[0].evidence.contains("N = 250: 0.06, N = 4000: 0.01"), "{}", t[0].evidence);
+        assert!(
+            t[0].evidence.contains("N = 250: 0.06, N = 4000: 0.01"),
+            "{}",
+            t[0].evidence
+        );
         assert!(t[0].evidence.contains("0.007 at N = 4000"), "{}", t[0].evidence);
     }
 }
