@@ -51,8 +51,13 @@ fn mean(v: &Value) -> f64 {
     v["mean"].as_f64().unwrap_or(f64::NAN)
 }
 
+/// `mean ± std` of a `{mean, std, n}` statistic (`mean` alone for one value; `never` when no
+/// seed has a value, e.g. an order parameter that never broke).
 fn pm(v: &Value) -> String {
     let (m, s) = (mean(v), v["std"].as_f64().unwrap_or(f64::NAN));
+    if !m.is_finite() && v["n"].as_u64() == Some(0) {
+        return "never".into();
+    }
     if v["n"].as_u64().unwrap_or(1) > 1 {
         format!("{} ± {}", num(m), num(s))
     } else {
@@ -143,8 +148,8 @@ pub fn assess(outputs: &[AnalysisOutput]) -> Vec<Claim> {
                 other += 1;
             }
             parts.push(format!(
-                "{l}: Ξ breaks at epoch {}, π at {} ({first} first; onsets: Ξ at 0 above 1 % at {}, \
-                 π at 1 above 1 % at {})",
+                "{l}: Ξ breaks at epoch {}, π at {} ({first} first; onset epochs, fraction above \
+                 1 %: Ξ at 0: {}, π at 1: {})",
                 pm(&ls["continuous_break"]),
                 pm(&ls["discrete_break"]),
                 pm(&ls["xi_zero_onset"]),
@@ -374,7 +379,8 @@ mod tests {
                 "symmetry",
                 json!({"history": true, "layers": ["rec", "out"],
                        "rec": {"first_to_break": "continuous", "continuous_break": st(1.0),
-                               "discrete_break": st(11.0), "xi_zero_onset": st(1.0), "pi_one_onset": st(f64::NAN)},
+                               "discrete_break": st(11.0), "xi_zero_onset": st(1.0),
+                               "pi_one_onset": {"mean": null, "std": null, "n": 0}},
                        "out": {"first_to_break": "discrete", "continuous_break": st(5.0),
                                "discrete_break": st(1.0), "xi_zero_onset": st(1.0), "pi_one_onset": st(6.0)}}),
             ),
@@ -392,6 +398,11 @@ mod tests {
         assert_eq!(c[0].verdict, Verdict::Supported);
         assert!(c[0].evidence.contains("85 % in 6"));
         assert_eq!(c[1].verdict, Verdict::Mixed);
+        assert!(
+            c[1].evidence.contains("π at 1 above 1 % at never"),
+            "{}",
+            c[1].evidence
+        );
         assert_eq!(c[2].verdict, Verdict::Mixed);
         let many = output("pca", json!({"k80": st(30.0), "k85": st(40.0), "neurons": 100}));
         assert_eq!(assess(&[many])[0].verdict, Verdict::NotSupported);
