@@ -399,7 +399,7 @@ mod tests {
         assert!(c[0].evidence.contains("85 % in 6"));
         assert_eq!(c[1].verdict, Verdict::Mixed);
         assert!(
-            c[1].evidence.contains("π at 1 above 1 % at never"),
+            c[1].evidence.contains("π at 1: never"),
             "{}",
             c[1].evidence
         );
