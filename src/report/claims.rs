@@ -398,11 +398,7 @@ mod tests {
         assert_eq!(c[0].verdict, Verdict::Supported);
         assert!(c[0].evidence.contains("85 % in 6"));
         assert_eq!(c[1].verdict, Verdict::Mixed);
-        assert!(
-            c[1].evidence.contains("π at 1: never"),
-            "{}",
-            c[1].evidence
-        );
+        assert!(c[1].evidence.contains("π at 1: never"), "{}", c[1].evidence);
         assert_eq!(c[2].verdict, Verdict::Mixed);
         let many = output("pca", json!({"k80": st(30.0), "k85": st(40.0), "neurons": 100}));
         assert_eq!(assess(&[many])[0].verdict, Verdict::NotSupported);
