@@ -90,10 +90,10 @@ enum Command {
     Analyze {
         /// Analysis name (see below).
         name: String,
-        /// Run directories (seeds of one configuration).
-        #[arg(required = true)]
+        /// Run directories (seeds of one configuration); none for `theory`.
         run_dirs: Vec<PathBuf>,
-        /// Output folder; the analysis writes into OUT/<name> (default: <first run>/analysis).
+        /// Output folder; the analysis writes into OUT/<name> (default: <first run>/analysis;
+        /// `theory`: ./analysis).
         #[arg(long)]
         out: Option<PathBuf>,
         /// MNIST data directory (default: $SASNET_DATA).
@@ -125,9 +125,11 @@ enum Command {
         #[command(flatten)]
         settings: AnalysisArgs,
     },
-    /// Train K seeds of a preset with its reference settings, then write the report.
+    /// Train K seeds of a preset with its reference settings, then write the report (`theory`:
+    /// the infinite-width experiments, no training).
     Reproduce {
-        /// msi, row-mnist, pixel-mnist, perm-mnist, ff-mnist or ff-mnist-full.
+        /// msi, row-mnist, pixel-mnist, perm-mnist, ff-mnist, ff-mnist-full, or theory (no training;
+        /// --seeds unused).
         target: String,
         /// Number of seeds (1..=K), trained in parallel where cores allow.
         #[arg(long, default_value_t = 3)]
@@ -247,8 +249,33 @@ enum DataCmd {
 }
 
 const ANALYSES_HELP: &str = "Analyses: accuracy, sparsity, entropy, weights, classes, symmetry, perturb, \
-selectivity, psychometric (MSI), sampled-stats, plasticity.
+selectivity, psychometric (MSI), sampled-stats, plasticity, pca (neural activity), synaptic-pca \
+(parameter trajectory; needs history), retrain (trains Ξ ≡ 0, π ≡ 0 and BPTT variants from the same \
+seeds into OUT/retrain/), ntk-change (tangent-kernel change of the trained network; needs history), \
+theory (infinite-width theory; takes no run directory: sasnet analyze theory [--quick]).\n\
 Feed-forward runs: accuracy, classes, perturb, entropy, weights, or ff for all of them.";
+
+/// Prints an analysis' output: JSON, or its title, key numbers and files.
+fn print_analysis(
+    o: &sasnet::analysis::AnalysisOutput,
+    runs: usize,
+    dir: &std::path::Path,
+    json: bool,
+    quiet: bool,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(o)?);
+    } else if !quiet {
+        println!("{} ({runs} run(s)) -> {}", o.title, dir.display());
+        for (k, v) in sasnet::report::html::summary_rows(&o.summary).iter().take(40) {
+            println!("  {k}: {v}");
+        }
+        for f in &o.files {
+            println!("  {}", f.display());
+        }
+    }
+    Ok(())
+}
 
 /// Seed of the analyses' own random draws (fixed, so reports are reproducible).
 const ANALYSIS_SEED: u64 = 12345;
@@ -503,6 +530,24 @@ fn try_main(cli: Cli) -> Result<()> {
             json,
         } => {
             use sasnet::analysis::registry;
+            if name == registry::THEORY {
+                anyhow::ensure!(
+                    run_dirs.is_empty(),
+                    "the theory needs no run directory: sasnet analyze theory [--quick] [--data DIR] [--out DIR]"
+                );
+                let dir = out
+                    .unwrap_or_else(|| PathBuf::from("analysis"))
+                    .join(registry::THEORY);
+                let opts = settings.options(data.as_deref(), quick);
+                let o = registry::run_theory(&dir, &opts)
+                    .with_context(|| format!("analysis theory into {}", dir.display()))?;
+                print_analysis(&o, 0, &dir, json, cli.quiet)?;
+                return Ok(());
+            }
+            anyhow::ensure!(
+                !run_dirs.is_empty(),
+                "analysis {name} needs at least one run directory: sasnet analyze {name} RUN..."
+            );
             let base = out.unwrap_or_else(|| run_dirs[0].join("analysis"));
             let opts = settings.options(data.as_deref(), quick);
             let outputs = if sasnet::ff::is_ff_run(&run_dirs[0]) {

@@ -1,5 +1,6 @@
 //! End-to-end reproductions (DESIGN §6): train several seeds of a preset with its reference
-//! settings, run every applicable analysis over them and write the HTML report.
+//! settings, run every applicable analysis over them and write the HTML report; and
+//! `theory` ([`reproduce_theory`]), the infinite-width experiments without training.
 //!
 //! Output layout of `reproduce(target, opts)` in `opts.out`:
 //! - `seed-<s>/` — one run directory per seed (as `sasnet train --seeds`);
@@ -25,6 +26,9 @@
 //! DESIGN §3 requires results stable under Δt changes) instead of the reference 0.5 ms, which
 //! the psychometric curves, the sampled-network statistics and the runs' own evaluation
 //! keep. `--fast-dt` / `--test-dt` change either.
+//! The `retrain` analysis trains three variants per seed (Ξ ≡ 0, π ≡ 0, BPTT) into
+//! `analysis/retrain/`: as long as the reference for MSI, 20 epochs for row MNIST (5 in the
+//! quick variant), compared with the reference at the same epoch.
 
 use crate::analysis::registry;
 use crate::analysis::{AnalysisOptions, AnalysisOutput};
@@ -142,6 +146,9 @@ pub fn reproduce(
     if crate::ff::reproduce::TARGETS.contains(&target) {
         return crate::ff::reproduce::reproduce(target, opts, progress);
     }
+    if target == THEORY {
+        return reproduce_theory(opts, progress);
+    }
     if opts.seeds == 0 {
         return Err(SasError::Config {
             key: "seeds".into(),
@@ -188,6 +195,52 @@ pub fn reproduce(
         report,
         analyses,
         failed,
+    })
+}
+
+/// The target without training: the infinite-width theory ([`crate::theory`]).
+pub const THEORY: &str = "theory";
+
+/// `reproduce theory`: every experiment of the infinite-width theory at full size (quick:
+/// small sizes, seconds) into `opts.out/analysis/theory/`, and the report page
+/// `opts.out/report.html`. The seeds option is not used; the MNIST experiment runs when
+/// `opts.data_dir` is given. Full size takes about 12 minutes on 2 cores (kernel convergence up
+/// to N = 4000, training at N = 4000, row-MNIST 0 vs 1 up to N = 1024).
+pub fn reproduce_theory(opts: &ReproduceOptions, progress: &mut dyn FnMut(&str)) -> Result<ReproduceSummary> {
+    let dir = opts.out.join("analysis").join(THEORY);
+    progress(&format!(
+        "infinite-width theory{} into {}{}",
+        if opts.quick { " (quick)" } else { "" },
+        dir.display(),
+        if opts.analysis.data_dir.is_none() {
+            " (no MNIST directory: the MNIST experiment is skipped)"
+        } else {
+            ""
+        }
+    ));
+    let start = std::time::Instant::now();
+    let mut aopts = opts.analysis.clone();
+    aopts.quick = opts.quick;
+    let o = registry::run_theory(&dir, &aopts)?;
+    progress(&format!(
+        "  theory done in {:.1} s",
+        start.elapsed().as_secs_f64()
+    ));
+    let report = opts.out.join("report.html");
+    crate::report::html::write_report_titled(
+        "infinite-width theory",
+        std::slice::from_ref(&o),
+        &[],
+        &[],
+        &report,
+    )?;
+    Ok(ReproduceSummary {
+        target: THEORY.into(),
+        quick: opts.quick,
+        runs: Vec::new(),
+        report,
+        analyses: vec![(THEORY.into(), dir)],
+        failed: Vec::new(),
     })
 }
 

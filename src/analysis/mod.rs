@@ -7,14 +7,18 @@
 
 pub mod accuracy;
 pub mod entropy;
+pub mod ntk_change;
+pub mod pca;
 pub mod perturb;
 pub mod plasticity;
 pub mod psychometric;
 pub mod registry;
+pub mod retrain;
 pub mod sampled_stats;
 pub mod selectivity;
 pub mod sparsity;
 pub mod symmetry;
+pub mod synaptic_pca;
 pub mod weights;
 
 use crate::config::Config;

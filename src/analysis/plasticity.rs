@@ -16,8 +16,8 @@
 //! Each mode is evaluated with [`evaluate`] on the run's test set ([`test_size`]) with
 //! [`repeats`] independent repeats: sampled networks for the sampled modes, draws of ε and the
 //! recurrent noise for the others. With several seeds the spread pools all
-//! (seed, repeat) accuracies. Retraining with `Ξ ≡ 0` or `π ≡ 0` is a training configuration,
-//! not part of this analysis.
+//! (seed, repeat) accuracies. Networks retrained with `Ξ ≡ 0`, `π ≡ 0` or both are the
+//! [`super::retrain`] analysis.
 //!
 //! Outputs: `plasticity.csv` (per mode: mean and std of the accuracy), `plasticity_raw.csv`
 //! (every repeat), `plasticity.json` (mode names, MSI accuracy per modality), `summary.json`.

@@ -43,6 +43,10 @@ fn known_task(c: &Config) -> bool {
     )
 }
 
+fn known_stochastic(c: &Config) -> bool {
+    known_task(c) && (c.model.sas_in || c.model.sas_rec || c.model.sas_out)
+}
+
 /// Every analysis, in report order.
 pub const ANALYSES: &[Analysis] = &[
     Analysis {
@@ -122,7 +126,67 @@ pub const ANALYSES: &[Analysis] = &[
         applies: known_task,
         many_evaluations: true,
     },
+    Analysis {
+        name: super::pca::NAME,
+        about: "PCA of the neural activity: variance spectrum, components for 80/85 %, trajectories",
+        run: super::pca::run,
+        applies: known_task,
+        many_evaluations: false,
+    },
+    Analysis {
+        name: super::synaptic_pca::NAME,
+        about: "PCA of the per-epoch parameter vectors: spectrum, trajectory, drift along PC1",
+        run: super::synaptic_pca::run,
+        applies: always,
+        many_evaluations: false,
+    },
+    Analysis {
+        name: super::retrain::NAME,
+        about: "retrain with Ξ ≡ 0, π ≡ 0 and both (BPTT) from the same seeds; accuracy side by side",
+        run: super::retrain::run,
+        applies: known_stochastic,
+        many_evaluations: true,
+    },
+    Analysis {
+        name: super::ntk_change::NAME,
+        about: "tangent-kernel change of the trained network over epochs (lazy-regime check)",
+        run: super::ntk_change::run,
+        applies: always,
+        many_evaluations: false,
+    },
+    Analysis {
+        name: THEORY,
+        about: "infinite-width (lazy) theory: kernel convergence, learning curves (quick sizes in reports)",
+        run: theory_in_report,
+        applies: always,
+        many_evaluations: false,
+    },
 ];
+
+/// The analysis that needs no trained run: the infinite-width theory experiments
+/// ([`crate::theory::run_theory`]). In a report of runs it runs at the quick sizes (about a
+/// minute); [`run_theory`] runs either size without runs (`sasnet analyze theory`,
+/// `sasnet reproduce theory`).
+pub const THEORY: &str = crate::theory::experiments::NAME;
+
+/// The registry form of the theory: the runs are not used, the sizes are always the quick
+/// ones (the full sizes take minutes: `sasnet reproduce theory`).
+fn theory_in_report(_runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    let mut o = crate::theory::run_theory(out, opts.data_dir.as_deref(), true)?;
+    o.title = "Infinite-width theory (quick sizes; full sizes: sasnet reproduce theory)".into();
+    Ok(o)
+}
+
+/// Runs the infinite-width theory experiments (`opts.quick`: small sizes) into `dir` without
+/// any run and renders their figures there (SVG and PNG, added to the output's `files`).
+pub fn run_theory(dir: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    let mut out = crate::theory::run_theory(dir, opts.data_dir.as_deref(), opts.quick)?;
+    for f in &out.figures {
+        let (svg, png) = crate::report::render::render(f, dir)?;
+        out.files.extend([svg, png]);
+    }
+    Ok(out)
+}
 
 /// The analysis called `name`.
 pub fn find(name: &str) -> Result<&'static Analysis> {

@@ -31,6 +31,7 @@ use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
+use crate::report::figure::Series;
 use crate::sas::SasLayer;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -260,6 +261,8 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     let desc = describe_runs(runs);
     let mut breaks_rows = Vec::new();
     let mut raw_cols: Vec<(String, EpochStats)> = Vec::new();
+    // (layer, continuous breaks per seed, discrete breaks per seed) for the order figure.
+    let mut order: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
     let mut norm_cols: Vec<(String, EpochStats)> = Vec::new();
     for &k in &layers {
         let mut lm = serde_json::Map::new();
@@ -291,6 +294,11 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             let col = |f: &dyn Fn(&LayerBreaks) -> Option<usize>| {
                 stat(&br.iter().map(|b| opt(f(b))).collect::<Vec<_>>())
             };
+            order.push((
+                k,
+                br.iter().map(|b| opt(b.continuous.0)).collect(),
+                br.iter().map(|b| opt(b.discrete.0)).collect(),
+            ));
             lm.insert("continuous_break".into(), col(&|b| b.continuous.0));
             lm.insert("discrete_break".into(), col(&|b| b.discrete.0));
             lm.insert("xi_zero_onset".into(), col(&|b| b.xi_zero_onset));
@@ -331,7 +339,13 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                     .collect();
                 let (rs, ns) = (by_epoch(&raw), by_epoch(&norm));
                 let label = param_label(p);
-                norm_series.push(ns.series(label));
+                // The normalized figure shows the two parameters that define the breaks.
+                let defining = br.first().map_or(p == 0 || p == 2, |b| {
+                    *name == b.continuous.1 || *name == b.discrete.1
+                });
+                if defining {
+                    norm_series.push(ns.series(short_label(p)));
+                }
                 if p != 1 {
                     raw_series.push(rs.series(label));
                 }
@@ -339,6 +353,46 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                 norm_cols.push((format!("{}_{name}", LAYERS[k]), ns));
             }
             let lname = ["input", "recurrent", "output"][k];
+            // Markers of the break epochs (mean over seeds) and the half-way level.
+            let mean_of = |v: Vec<f64>| {
+                let f: Vec<f64> = v.into_iter().filter(|x| x.is_finite()).collect();
+                (!f.is_empty()).then(|| f.iter().sum::<f64>() / f.len() as f64)
+            };
+            let cb = mean_of(br.iter().map(|b| opt(b.continuous.0)).collect());
+            let db = mean_of(br.iter().map(|b| opt(b.discrete.0)).collect());
+            let last = per_seed
+                .iter()
+                .filter_map(|(ep, _)| ep.last().copied())
+                .max()
+                .unwrap_or(1) as f64;
+            norm_series.push(Series {
+                label: "half-way level (0.5)".into(),
+                x: vec![0.0, last],
+                y: vec![0.5, 0.5],
+                band: None,
+                markers: false,
+            });
+            for (e, p, what) in [(cb, 0usize, "Ξ"), (db, 2, "π")] {
+                let Some(e) = e else { continue };
+                // Same label key as the defining parameter's curve: same colour.
+                let param = match (p, br.first()) {
+                    (0, Some(b)) => b.continuous.1,
+                    (_, Some(b)) => b.discrete.1,
+                    _ => PARAMS[p],
+                };
+                let pi = PARAMS.iter().position(|q| *q == param).unwrap_or(p);
+                norm_series.push(Series {
+                    label: format!(
+                        "{} ({what} breaks: {})",
+                        short_label(pi),
+                        crate::report::html::num(e)
+                    ),
+                    x: vec![e, e],
+                    y: vec![0.0, 1.0],
+                    band: None,
+                    markers: false,
+                });
+            }
             let order = match majority {
                 "continuous" | "discrete" => format!("; here the {majority} part breaks first"),
                 "simultaneous" => "; here both break in the same epoch".into(),
@@ -348,13 +402,15 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                 &format!("symmetry_{}", LAYERS[k]),
                 &format!("Symmetry breaking, {lname} layer"),
                 "epoch",
-                "normalized departure from initialization |o(e) − o(0)| / max (0–1)",
+                "departure |o(e) − o(0)| / its maximum",
                 format!(
-                    "Order parameters of the continuous (Ξ: fraction at 0, std/mean) and discrete \
-                     (π: q_π = mean((2π−1)²), fractions at 0 and 1) parts, each as its departure from \
-                     the initial value normalized by its largest departure (0 if that is below \
-                     {MIN_CHANGE}). A part breaks where its curve first crosses 0.5 (continuous: \
-                     Ξ at 0; discrete: q_π){order}; {desc}."
+                    "The order parameters that define the breaks of the continuous part (Ξ: the \
+                     fraction of Ξ at 0) and of the discrete part (π: q_π = mean((2π−1)²)), each as \
+                     its departure from the initial value normalized by its largest departure (0 if \
+                     that is below {MIN_CHANGE}; all five order parameters are in the next figure \
+                     and in symmetry_normalized.csv). A part breaks where its curve first crosses the half-way level \
+                     (continuous: Ξ at 0; discrete: q_π); the vertical lines mark the break epochs \
+                     (mean over seeds){order}; {desc}."
                 ),
                 norm_series,
             ));
@@ -371,6 +427,9 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             ));
         }
         summary.insert(LAYERS[k].into(), Value::Object(lm));
+    }
+    if !order.is_empty() {
+        figures.push(order_figure(&order, &desc));
     }
     for (fname, cols) in [
         ("symmetry.csv", &raw_cols),
@@ -439,6 +498,63 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         figures,
         summary,
     })
+}
+
+/// The break-order figure: per stochastic layer (y: 0 = input, 1 = recurrent, 2 = output),
+/// the break epochs of the continuous and discrete parts (mean over seeds, markers) with the
+/// spread over seeds (mean ± std, a horizontal bar).
+fn order_figure(order: &[(usize, Vec<f64>, Vec<f64>)], desc: &str) -> crate::report::figure::Figure {
+    let mut series = Vec::new();
+    for (part, off, name) in [(0usize, -0.1, "Ξ (continuous)"), (1, 0.1, "π (discrete)")] {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let (mut bx, mut by) = (Vec::new(), Vec::new());
+        for (k, c, d) in order {
+            let v: Vec<f64> = [c, d][part].iter().copied().filter(|e| e.is_finite()).collect();
+            if v.is_empty() {
+                continue;
+            }
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let sd = (v.iter().map(|e| (e - m) * (e - m)).sum::<f64>() / v.len() as f64).sqrt();
+            let yk = *k as f64 + off;
+            x.extend([m, f64::NAN]);
+            y.extend([yk, f64::NAN]);
+            bx.extend([m - sd, m + sd, f64::NAN]);
+            by.extend([yk, yk, f64::NAN]);
+        }
+        series.push(Series {
+            label: name.into(),
+            x,
+            y,
+            band: None,
+            markers: true,
+        });
+        series.push(Series {
+            label: format!("{name} (± std over seeds)"),
+            x: bx,
+            y: by,
+            band: None,
+            markers: false,
+        });
+    }
+    line_figure(
+        "break_order",
+        "Which symmetry breaks first",
+        "break epoch",
+        "layer (0 = input, 1 = recurrent, 2 = output)",
+        format!(
+            "Break epoch of the continuous part (Ξ, slightly below each layer's line) and of the \
+             discrete part (π, slightly above) of every stochastic layer: the marker is the mean \
+             over seeds, the bar mean ± std; the part further left breaks first. Break epoch: the \
+             first recorded epoch where the defining order parameter (Ξ: fraction at 0; π: q_π) \
+             has moved half of its largest departure from initialization; {desc}."
+        ),
+        series,
+    )
+}
+
+/// Short legend label of parameter `p` (the vertical break markers append to it).
+fn short_label(p: usize) -> &'static str {
+    ["Ξ at 0", "Ξ std/mean", "q_π", "π at 0", "π at 1"][p]
 }
 
 fn param_label(p: usize) -> &'static str {
@@ -529,7 +645,8 @@ mod tests {
         let f = o.summary["rec"]["first_to_break"].as_str().unwrap();
         assert!(["continuous", "discrete", "simultaneous", "neither"].contains(&f));
         assert_eq!(o.summary["rec"]["first"].as_array().unwrap().len(), 2);
-        assert_eq!(o.figures.len(), 4);
+        assert_eq!(o.figures.len(), 5);
+        assert_eq!(o.figures[4].name, "break_order");
         let text = std::fs::read_to_string(out.join("symmetry.csv")).unwrap();
         assert_eq!(text.lines().count(), 5, "epochs 0..=3");
         // Initialization: π = 0 → q_π = 1 and all π at 0.

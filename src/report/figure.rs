@@ -43,6 +43,40 @@ pub struct Heatmap {
     pub range: (f64, f64),
 }
 
+/// One path of a [`Paths`] plot (e.g. a trajectory in a principal-component plane).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Path {
+    /// Legend label; paths with equal labels share a colour and one legend entry (when the
+    /// plot has no colour scale).
+    pub label: String,
+    /// x values.
+    pub x: Vec<f64>,
+    /// y values (same length as `x`; NaN = gap).
+    pub y: Vec<f64>,
+    /// Colour value of each point on the plot's [`ColorScale`] (same length as `x`; a
+    /// segment takes the mean of its two ends); `None` colours the path by its label.
+    pub c: Option<Vec<f64>>,
+}
+
+/// A continuous colour scale with a colour bar.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ColorScale {
+    /// Colour-bar label with units (e.g. `time (ms)`).
+    pub label: String,
+    /// Limits `(min, max)`; a range symmetric about 0 gets a diverging map, else viridis.
+    pub range: (f64, f64),
+}
+
+/// Paths in a plane (trajectories), each coloured by its label or point by point on a
+/// colour scale; the first point of every path is marked with a dot.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Paths {
+    /// The paths.
+    pub paths: Vec<Path>,
+    /// Colour scale of the points' `c` values (`None`: colours by label, with a legend).
+    pub scale: Option<ColorScale>,
+}
+
 /// What kind of plot.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub enum Plot {
@@ -52,6 +86,8 @@ pub enum Plot {
     Histograms(Vec<Histogram>),
     /// A matrix heat map.
     Heatmap(Heatmap),
+    /// Paths (trajectories) in a plane, coloured by label or by a value.
+    Paths(Paths),
 }
 
 /// A figure: a plot with its labels and caption.

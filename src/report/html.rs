@@ -43,6 +43,28 @@ pub fn write_report_with_failures(
     crate::io::atomic::write_atomic(path, html.as_bytes())
 }
 
+/// Like [`write_report_with_failures`] with the page titled `title` instead of the runs'
+/// preset (pages without runs, such as the theory reproduction).
+pub fn write_report_titled(
+    title: &str,
+    outputs: &[AnalysisOutput],
+    failures: &[(String, String)],
+    runs: &[RunData],
+    path: &Path,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| SasError::Io {
+        action: "creating",
+        path: dir.clone(),
+        source,
+    })?;
+    let html = report_html_titled(title, outputs, failures, runs, &dir)?;
+    crate::io::atomic::write_atomic(path, html.as_bytes())
+}
+
 /// The report page as a string; links are relative to `page_dir`, the folder the page will be
 /// written to.
 pub fn report_html(
@@ -52,9 +74,22 @@ pub fn report_html(
     page_dir: &Path,
 ) -> Result<String> {
     let preset = runs.first().map(|r| r.cfg.preset.as_str()).unwrap_or("(no runs)");
+    report_html_titled(preset, outputs, failures, runs, page_dir)
+}
+
+/// [`report_html`] with the page titled `sasnet report: <title>`.
+pub fn report_html_titled(
+    title: &str,
+    outputs: &[AnalysisOutput],
+    failures: &[(String, String)],
+    runs: &[RunData],
+    page_dir: &Path,
+) -> Result<String> {
     let mut head = String::new();
-    header(&mut head, runs, page_dir);
-    page_html(outputs, failures, preset, &head, page_dir)
+    if !runs.is_empty() {
+        header(&mut head, runs, page_dir);
+    }
+    page_html(outputs, failures, title, &head, page_dir)
 }
 
 /// Writes a report page (atomically) whose header section — the runs and their settings — is
@@ -110,6 +145,10 @@ fn page_html(
             esc(&o.title)
         );
     }
+    let claims = super::claims::assess(outputs);
+    if !claims.is_empty() {
+        h.push_str("<li><a href=\"#claims\">Closing note: the journal version's claims</a></li>\n");
+    }
     if !failures.is_empty() {
         h.push_str("<li><a href=\"#failed\">Analyses that failed</a></li>\n");
     }
@@ -118,6 +157,7 @@ fn page_html(
     for o in outputs {
         section(&mut h, o, page_dir)?;
     }
+    claims_section(&mut h, &claims);
     if !failures.is_empty() {
         h.push_str("<section id=\"failed\"><h2>Analyses that failed</h2><ul>\n");
         for (name, msg) in failures {
@@ -313,6 +353,32 @@ fn section(h: &mut String, o: &AnalysisOutput, page_dir: &Path) -> Result<()> {
     }
     h.push_str("</section>\n");
     Ok(())
+}
+
+/// The closing note: each claim of the journal version that the report's analyses measured,
+/// with the verdict and the numbers ([`super::claims`]).
+fn claims_section(h: &mut String, claims: &[super::claims::Claim]) {
+    if claims.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<section id=\"claims\">\n<h2>Closing note: the journal version's claims</h2>\n<p>The \
+         mechanistic claims of the journal version's abstract, in our reading, judged by a fixed \
+         rule from the numbers above (the rule is part of each row).</p>\n<table>\n<tr><th>claim\
+         </th><th>verdict</th><th>evidence (analysis)</th></tr>\n",
+    );
+    for c in claims {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td><b>{}</b></td><td>{} (<a href=\"#{}\">{}</a>)</td></tr>",
+            esc(&c.claim),
+            esc(c.verdict.text()),
+            esc(&c.evidence),
+            anchor(&c.analysis),
+            esc(&c.analysis)
+        );
+    }
+    h.push_str("</table>\n</section>\n");
 }
 
 fn is_image(p: &Path) -> bool {

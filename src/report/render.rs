@@ -13,7 +13,7 @@
 //! `assets/LICENSE-DejaVu`); SVG text names the generic `sans-serif` family, so viewers use
 //! their own sans-serif font.
 
-use super::figure::{Figure, Heatmap, Histogram, Plot, Series};
+use super::figure::{Figure, Heatmap, Histogram, Paths, Plot, Series};
 use crate::error::{Result, SasError};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -180,6 +180,7 @@ where
         Plot::Lines(series) => draw_lines(&area, fig, series),
         Plot::Histograms(hists) => draw_histograms(&area, fig, hists),
         Plot::Heatmap(h) => draw_heatmap(&area, fig, h),
+        Plot::Paths(p) => draw_paths(&area, fig, p),
     }
 }
 
@@ -768,8 +769,7 @@ where
     }
     let empty = rows == 0 || cols == 0 || !h.values.iter().any(|v| v.is_finite());
     // A scale symmetric about 0 (signed quantities such as m) gets a diverging map.
-    let symmetric = lo < 0.0 && hi > 0.0 && (lo + hi).abs() <= 0.05 * (hi - lo);
-    let cmap: fn(f64) -> RGBColor = if symmetric { diverging } else { viridis };
+    let cmap = scale_map(lo, hi);
     let (w, _) = area.dim_in_pixel();
     let (main, bar) = area.split_horizontally(w.saturating_sub(150));
     let (nr, nc) = (rows.max(1) as f64, cols.max(1) as f64);
@@ -805,19 +805,38 @@ where
             })
         }))?;
     }
-    // Colour bar.
-    let mut cb = ChartBuilder::on(&bar)
+    draw_colorbar(&bar, lo, hi, cmap, None)
+}
+
+/// Draws a vertical colour bar for `lo..hi` on `bar`, with an optional axis label.
+fn draw_colorbar<DB>(
+    bar: &DrawingArea<DB, Shift>,
+    lo: f64,
+    hi: f64,
+    cmap: fn(f64) -> RGBColor,
+    label: Option<&str>,
+) -> DrawResult
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let mut cb = ChartBuilder::on(bar)
         .margin_top(20)
         .margin_bottom(90)
         .margin_right(10)
-        .y_label_area_size(90)
+        .y_label_area_size(if label.is_some() { 120 } else { 90 })
         .build_cartesian_2d(0.0..1.0, lo..hi)?;
-    cb.configure_mesh()
-        .disable_mesh()
+    let fmt = snapped(hi - lo);
+    let mut mesh = cb.configure_mesh();
+    mesh.disable_mesh()
         .disable_x_axis()
-        .y_label_formatter(&snapped(hi - lo))
+        .y_label_formatter(&fmt)
         .label_style(font(TICK_PX))
-        .draw()?;
+        .axis_desc_style(font(DESC_PX));
+    if let Some(l) = label {
+        mesh.y_desc(l);
+    }
+    mesh.draw()?;
     let steps = 200;
     cb.draw_series((0..steps).map(|i| {
         let a = lo + (hi - lo) * i as f64 / steps as f64;
@@ -828,6 +847,129 @@ where
         )
     }))?;
     Ok(())
+}
+
+/// The colour map of a scale `lo..hi`: diverging when symmetric about 0, else viridis.
+fn scale_map(lo: f64, hi: f64) -> fn(f64) -> RGBColor {
+    if lo < 0.0 && hi > 0.0 && (lo + hi).abs() <= 0.05 * (hi - lo) {
+        diverging
+    } else {
+        viridis
+    }
+}
+
+fn draw_paths<DB>(area: &DrawingArea<DB, Shift>, fig: &Figure, p: &Paths) -> DrawResult
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let ok = |x: f64, y: f64| x.is_finite() && y.is_finite();
+    let pts = || {
+        p.paths.iter().flat_map(|q| {
+            let n = q.x.len().min(q.y.len());
+            (0..n).map(move |i| (q.x[i], q.y[i]))
+        })
+    };
+    let empty = !pts().any(|(x, y)| ok(x, y));
+    let xr = padded(pts().filter(|&(x, y)| ok(x, y)).map(|p| p.0), false).unwrap_or(0.0..1.0);
+    let yr = padded(pts().filter(|&(x, y)| ok(x, y)).map(|p| p.1), false).unwrap_or(0.0..1.0);
+    let finite_runs = |q: &super::figure::Path| {
+        let n = q.x.len().min(q.y.len());
+        runs(n, |i| ok(q.x[i], q.y[i]))
+    };
+    if let Some(scale) = &p.scale {
+        let (mut lo, mut hi) = scale.range;
+        if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+            let cs = p.paths.iter().flat_map(|q| q.c.iter().flatten().copied());
+            let r = padded(cs, false).unwrap_or(0.0..1.0);
+            (lo, hi) = (r.start, r.end);
+        }
+        let cmap = scale_map(lo, hi);
+        let color = |v: f64| {
+            if v.is_finite() {
+                cmap((v - lo) / (hi - lo))
+            } else {
+                RGBColor(150, 150, 150)
+            }
+        };
+        let (w, _) = area.dim_in_pixel();
+        let (main, bar) = area.split_horizontally(w.saturating_sub(170));
+        let mut chart = chart_builder(&main).build_cartesian_2d(xr, yr)?;
+        configure(&mut chart, fig, empty)?;
+        for q in &p.paths {
+            let cv = |i: usize| q.c.as_ref().and_then(|c| c.get(i)).copied().unwrap_or(f64::NAN);
+            for r in finite_runs(q) {
+                let idx: Vec<usize> = r.collect();
+                chart.draw_series(idx.windows(2).map(|w| {
+                    let (a, b) = (w[0], w[1]);
+                    PathElement::new(
+                        vec![(q.x[a], q.y[a]), (q.x[b], q.y[b])],
+                        color(0.5 * (cv(a) + cv(b))).stroke_width(2),
+                    )
+                }))?;
+            }
+            if let Some(i) = finite_runs(q).first().map(|r| r.start) {
+                let c = color(cv(i));
+                chart.draw_series([
+                    Circle::new((q.x[i], q.y[i]), 5, c.filled()),
+                    Circle::new((q.x[i], q.y[i]), 5, BLACK.stroke_width(1)),
+                ])?;
+            }
+        }
+        draw_colorbar(&bar, lo, hi, cmap, Some(&scale.label))
+    } else {
+        // Colours by label, one legend entry per distinct non-empty label.
+        let mut keys: Vec<&str> = Vec::new();
+        let colors: Vec<RGBColor> = p
+            .paths
+            .iter()
+            .map(|q| {
+                let k = keys.iter().position(|&k| k == q.label).unwrap_or_else(|| {
+                    keys.push(q.label.as_str());
+                    keys.len() - 1
+                });
+                PALETTE[k % PALETTE.len()]
+            })
+            .collect();
+        let mut npts = Vec::new();
+        for q in &p.paths {
+            for r in finite_runs(q) {
+                let line: Vec<(f64, f64)> = r.map(|i| (q.x[i], q.y[i])).collect();
+                normalized(&line, &xr, &yr, false, &mut npts);
+            }
+        }
+        let labels: Vec<&str> = keys.iter().copied().filter(|k| !k.is_empty()).collect();
+        let chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        let legend = legend_place(&npts, labels.len(), chars);
+        let (plot, side) = split_for_legend(area, &legend);
+        let mut chart = chart_builder(&plot).build_cartesian_2d(xr, yr)?;
+        configure(&mut chart, fig, empty)?;
+        let mut entries: Vec<(&str, RGBColor, Swatch)> = Vec::new();
+        for (q, &color) in p.paths.iter().zip(&colors) {
+            let mut first = true;
+            for r in finite_runs(q) {
+                let line: Vec<(f64, f64)> = r.map(|i| (q.x[i], q.y[i])).collect();
+                let start = line[0];
+                let anno =
+                    chart.draw_series(std::iter::once(PathElement::new(line, color.stroke_width(2))))?;
+                let fresh = !q.label.is_empty() && !entries.iter().any(|e| e.0 == q.label);
+                if first && fresh {
+                    entries.push((q.label.as_str(), color, Swatch::Line(2, false)));
+                    anno.label(q.label.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 28, y)], color.stroke_width(2))
+                    });
+                }
+                if first {
+                    chart.draw_series([
+                        Circle::new(start, 5, color.filled()),
+                        Circle::new(start, 5, BLACK.stroke_width(1)),
+                    ])?;
+                }
+                first = false;
+            }
+        }
+        finish_legend(&mut chart, side.as_ref(), legend, &entries)
+    }
 }
 
 #[cfg(test)]
@@ -912,6 +1054,31 @@ mod tests {
             range: (-1.0, 1.0),
         };
         check(&fig("heat", Plot::Heatmap(heat), false));
+        let path = |label: &str, phase: f64, c: bool| crate::report::figure::Path {
+            label: label.into(),
+            x: (0..40)
+                .map(|i| (i as f64 * 0.15 + phase).cos() * (1.0 + 0.02 * i as f64))
+                .collect(),
+            y: (0..40).map(|i| (i as f64 * 0.15 + phase).sin()).collect(),
+            c: c.then(|| (0..40).map(|i| i as f64 * 10.0).collect()),
+        };
+        let by_time = Paths {
+            paths: vec![path("a", 0.0, true), path("b", 1.0, true)],
+            scale: Some(crate::report::figure::ColorScale {
+                label: "time (ms)".into(),
+                range: (0.0, 390.0),
+            }),
+        };
+        check(&fig("paths_scale", Plot::Paths(by_time), false));
+        let by_label = Paths {
+            paths: vec![
+                path("class 0", 0.0, false),
+                path("class 0", 0.5, false),
+                path("class 1", 2.0, false),
+            ],
+            scale: None,
+        };
+        check(&fig("paths_label", Plot::Paths(by_label), false));
     }
 
     #[test]
@@ -960,6 +1127,38 @@ mod tests {
             range: (f64::NAN, f64::NAN),
         };
         check(&fig("nan_heat", Plot::Heatmap(heat), false));
+        let gappy = crate::report::figure::Path {
+            label: "gappy".into(),
+            x: vec![0.0, f64::NAN, 1.0, 2.0, 3.0],
+            y: vec![1.0, 2.0, f64::INFINITY, 0.5],
+            c: Some(vec![f64::NAN, 1.0]),
+        };
+        for scale in [
+            None,
+            Some(crate::report::figure::ColorScale {
+                label: "c".into(),
+                range: (f64::NAN, 0.0),
+            }),
+        ] {
+            let p = Paths {
+                paths: vec![
+                    gappy.clone(),
+                    crate::report::figure::Path {
+                        label: String::new(),
+                        x: vec![],
+                        y: vec![],
+                        c: None,
+                    },
+                ],
+                scale: scale.clone(),
+            };
+            check(&fig("nan_paths", Plot::Paths(p), false));
+            check(&fig(
+                "empty_paths",
+                Plot::Paths(Paths { paths: vec![], scale }),
+                false,
+            ));
+        }
         let empty = Heatmap {
             rows: 0,
             cols: 0,

@@ -19,7 +19,7 @@
 use super::curves::{Linearized, Schedule, mse};
 use super::finite::{FiniteNet, TEST_DRAWS, frobenius, rel_frobenius};
 use super::kernel::{Kernel, NtkParams, block, ntk};
-use crate::analysis::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use crate::analysis::{AnalysisOutput, mean_std, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::report::figure::{Figure, Heatmap, Plot, Series};
 use serde::Serialize;
@@ -1229,12 +1229,4 @@ pub fn run_theory(out: &Path, data_dir: Option<&Path>, quick: bool) -> Result<An
         figures,
         summary,
     })
-}
-
-/// [`run_theory`] with the signature of the analysis registry ([`crate::analysis::AnalysisFn`]):
-/// the theory needs no trained run, so `runs` is ignored; the MNIST directory and `quick`
-/// come from `opts`.
-pub fn analysis(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let _ = runs;
-    run_theory(out, opts.data_dir.as_deref(), opts.quick)
 }

@@ -266,6 +266,53 @@ pub fn evaluate(
     })
 }
 
+/// An engine with the test protocol's settings of `cfg` (its `α`, `σ` and chunks).
+pub fn test_engine(cfg: &Config) -> Result<Engine<f32>> {
+    Engine::new(EngineConfig {
+        alpha: cfg.test_alpha(),
+        sigma: cfg.model.sigma,
+        chunks: cfg.train.chunks,
+    })
+}
+
+/// Records the hidden states of the mean-field network on one batch of trials: the rates
+/// `r = relu(h)` of every step, with fresh ε and recurrent noise keyed by `seed` and no loss.
+/// Run `engine` from [`test_engine`] for the test protocol.
+///
+/// Returns `(rates, z_last)`: `rates` is `[T+1, B, N]` (index 0 = `relu(h(0))`, index `t` =
+/// after step `t`; dimensionless rates), `z_last` the readout at the last step `[B, K]`.
+/// Memory: `(T+1)·B·N` floats, so long trials want small batches.
+pub fn mean_field_rates(
+    engine: &mut Engine<f32>,
+    net: &SasNet<f32>,
+    cfg: &Config,
+    b: &TrialBatch,
+    seed: u64,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let h0 = vec![cfg.model.h0 as f32; b.size * net.dims().n];
+    let batch = Batch {
+        steps: b.steps,
+        size: b.size,
+        x: &b.x,
+        h0: &h0,
+        targets: Targets::None,
+    };
+    let out = engine.run(
+        &net.moments(),
+        &batch,
+        &RandomNoise { seed },
+        RunOptions {
+            rates: true,
+            ..Default::default()
+        },
+    )?;
+    let rates = out.rates.ok_or_else(|| SasError::InvalidValue {
+        name: "rates".into(),
+        reason: "the engine returned no rates".into(),
+    })?;
+    Ok((rates, out.z))
+}
+
 /// Concrete weights `w ~ P(w)` of one layer: 0 with probability π, else `m + sqrt(Ξ)·N(0,1)`;
 /// a deterministic layer gives `w = (1-π) m`.
 pub fn sample_layer(l: &crate::sas::SasLayer<f32>, stochastic: bool, seed: u64, out: &mut [f32]) {

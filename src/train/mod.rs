@@ -13,6 +13,7 @@ pub mod eval;
 pub mod init;
 pub mod rundir;
 pub mod source;
+pub mod variant;
 
 use crate::config::Config;
 use crate::engine::noise::RandomNoise;
