@@ -276,3 +276,27 @@ fn corrupt_or_foreign_checkpoints_are_clear_errors() {
     assert!((0.0..=1.0).contains(&acc));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn resuming_an_early_stopped_run_trains_nothing_more() {
+    let d = tmpdir("early-stop");
+    let run = d.join("run");
+    // Stop as soon as the loss is below a generous threshold after 2 epochs.
+    let stop = ["--set", "train.stop_loss=1e9", "--set", "train.stop_after=2"];
+    let o = train(&run, 20, &stop);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = metrics(&run);
+    assert_eq!(before.len(), 1 + 2, "stopped after epoch 2: {before:?}");
+    let ckpt = tensors(&run.join("checkpoint.safetensors"));
+    let mut args = stop.to_vec();
+    args.extend(["--resume", "--json"]);
+    let o = train(&run, 20, &args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["epochs"], 2);
+    assert_eq!(v[0]["stopped_early"], true);
+    assert!(v[0]["train_loss"].as_f64().unwrap().is_finite());
+    assert_eq!(metrics(&run), before);
+    assert_eq!(tensors(&run.join("checkpoint.safetensors")), ckpt);
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -177,7 +177,26 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         stopped_early: false,
         wall_s: wall_before,
     };
-    for epoch in start_epoch..cfg.train.epochs {
+    // A resumed run starts from the state its last completed epoch recorded: that epoch's
+    // loss and accuracy, and whether it already met the early-stop criterion (then there is
+    // nothing left to train).
+    if let Some(row) = rows.last() {
+        let field = |i: usize| row.split(',').nth(i).and_then(|v| v.trim().parse::<f64>().ok());
+        if let Some(l) = field(1) {
+            last.train_loss = l;
+            last.stopped_early = cfg.train.stop_loss > 0.0
+                && start_epoch >= cfg.train.stop_after
+                && start_epoch < cfg.train.epochs
+                && l <= cfg.train.stop_loss;
+        }
+        last.test_acc = field(4);
+    }
+    let end_epoch = if last.stopped_early {
+        start_epoch
+    } else {
+        cfg.train.epochs
+    };
+    for epoch in start_epoch..end_epoch {
         let (mut loss_sum, mut ok, mut cnt) = (0.0, 0u64, 0u64);
         for mb in 0..cfg.train.minibatches {
             let b = data.train_batch(cfg, epoch, mb);
@@ -266,7 +285,8 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
             .collect();
         let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
         rows.push(format!(
-            "{done},{train_loss:.6},{},{},{},{},{},{:.6},{:.6},{:.6},{wall:.3}",
+            // The loss at full precision: a resume decides the early stop from it.
+            "{done},{train_loss},{},{},{},{},{},{:.6},{:.6},{:.6},{wall:.3}",
             f(Some(train_acc).filter(|a| a.is_finite())),
             f(test_loss),
             f(acc_mf),
