@@ -527,10 +527,18 @@ fn layer_label(k: usize) -> &'static str {
     ["input", "recurrent", "output"][k]
 }
 
+/// Capitalizes the first letter of a title, unless it is a Greek math symbol (`π`, `Ξ`), whose
+/// case carries meaning.
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .map(|f| {
+            if f.is_ascii() {
+                f.to_uppercase().collect::<String>() + c.as_str()
+            } else {
+                s.to_string()
+            }
+        })
         .unwrap_or_default()
 }
 
