@@ -281,9 +281,9 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         }
     };
     if inp_shown {
-        push(0, "input (all entries)");
+        push(0, "input, all entries");
         if has_mask {
-            push(1, "input (unmasked entries)");
+            push(1, "input, unmasked entries");
         }
     }
     push(4, "recurrent I (i < j)");

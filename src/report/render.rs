@@ -496,6 +496,31 @@ fn normalized(line: &[(f64, f64)], xr: &Range<f64>, yr: &Range<f64>, log: bool, 
     }
 }
 
+/// Splits a polyline into pieces at every corner sharper than 90° in plot space (`xr`, `yr`:
+/// the data ranges of the axes, mapped to a unit square; log axes in log units). Consecutive
+/// pieces share their corner point, so the line stays connected.
+fn split_at_sharp_corners(pts: &[(f64, f64)], xr: &Range<f64>, yr: &Range<f64>) -> Vec<Vec<(f64, f64)>> {
+    let sx = 1.0 / (xr.end - xr.start).abs().max(f64::MIN_POSITIVE);
+    let sy = 1.0 / (yr.end - yr.start).abs().max(f64::MIN_POSITIVE);
+    let mut out = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    for (i, &p) in pts.iter().enumerate() {
+        cur.push(p);
+        if i > 0 && i + 1 < pts.len() {
+            let (a, b) = (pts[i - 1], pts[i + 1]);
+            let (ux, uy) = ((p.0 - a.0) * sx, (p.1 - a.1) * sy);
+            let (vx, vy) = ((b.0 - p.0) * sx, (b.1 - p.1) * sy);
+            if ux * vx + uy * vy < 0.0 || (ux * vy - uy * vx).abs() > (ux * vx + uy * vy).abs() {
+                out.push(std::mem::replace(&mut cur, vec![p]));
+            }
+        }
+    }
+    if cur.len() > 1 || out.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 fn draw_legend<'a, DB, X, Y>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     pos: SeriesLabelPosition,
@@ -539,6 +564,12 @@ where
     let (plot, side) = split_for_legend(area, &legend);
     let mut chart = chart_builder(&plot).build_cartesian_2d(xr, yr)?;
     configure(&mut chart, fig, empty)?;
+    let ly = |v: f64| if log { v.max(f64::MIN_POSITIVE).log10() } else { v };
+    let xr_px = chart.x_range();
+    let yr_px = {
+        let r = chart.y_range();
+        ly(r.start)..ly(r.end)
+    };
     // Bands first, so that every line is drawn above every band.
     for (k, s) in series.iter().enumerate() {
         let color = colors[k];
@@ -547,6 +578,15 @@ where
         let ok =
             |i: usize| s.x[i].is_finite() && lo[i].is_finite() && hi[i].is_finite() && (!log || hi[i] > 0.0);
         for r in runs(n, ok) {
+            // A band of zero width (e.g. a spread over identical seeds) is no area: the bitmap
+            // rasterizer would paint a degenerate polygon as a stray line.
+            // Leading and trailing points of zero width are dropped for the same reason (a
+            // polygon that starts on a zero-width point next to a steep edge leaks a line).
+            let wide: Vec<usize> = r.clone().filter(|&i| hi[i] - lo[i] > 0.0).collect();
+            let (Some(&first), Some(&last)) = (wide.first(), wide.last()) else {
+                continue;
+            };
+            let r = first..last + 1;
             let clamp = |v: f64| if log { v.max(floor) } else { v };
             let mut pts: Vec<(f64, f64)> = r.clone().map(|i| (s.x[i], clamp(hi[i]))).collect();
             pts.extend(r.rev().map(|i| (s.x[i], clamp(lo[i]))));
@@ -562,10 +602,23 @@ where
         let mut first = true;
         for r in runs(n, ok) {
             let pts: Vec<(f64, f64)> = r.map(|i| (s.x[i], s.y[i])).collect();
-            let anno = chart.draw_series(std::iter::once(PathElement::new(
-                pts.clone(),
-                color.stroke_width(width),
-            )))?;
+            // Thick polylines are drawn with mitred joins, and at a near-reversal (a one-epoch
+            // jump followed by a plateau) the mitre becomes a long spike; split such paths at
+            // their sharp corners.
+            let scaled: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x, ly(y))).collect();
+            let pieces: Vec<Vec<(f64, f64)>> = split_at_sharp_corners(&scaled, &xr_px, &yr_px)
+                .into_iter()
+                .map(|p| {
+                    p.into_iter()
+                        .map(|(x, y)| (x, if log { 10f64.powf(y) } else { y }))
+                        .collect()
+                })
+                .collect();
+            let anno = chart.draw_series(
+                pieces
+                    .into_iter()
+                    .map(|p| PathElement::new(p, color.stroke_width(width))),
+            )?;
             if first && !s.label.is_empty() {
                 entries.push((s.label.as_str(), color, Swatch::Line(width, s.markers)));
                 let markers = s.markers;
@@ -975,6 +1028,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polylines_split_only_at_sharp_corners() {
+        let (xr, yr) = (0.0..2.0, 0.0..1.0);
+        // a one-epoch jump to a plateau: split at the corner, pieces share it
+        let p = [(0.0, 0.0), (1.0, 1.0), (2.0, 1.0)];
+        assert_eq!(
+            split_at_sharp_corners(&p, &xr, &yr),
+            vec![vec![(0.0, 0.0), (1.0, 1.0)], vec![(1.0, 1.0), (2.0, 1.0)]]
+        );
+        // gentle bends and straight lines stay one piece
+        let q = [(0.0, 0.0), (1.0, 0.1), (2.0, 0.25)];
+        assert_eq!(split_at_sharp_corners(&q, &xr, &yr), vec![q.to_vec()]);
+        // a reversal splits; a single point is one piece
+        let r = [(0.0, 0.0), (1.0, 0.5), (0.5, 0.0)];
+        assert_eq!(split_at_sharp_corners(&r, &xr, &yr).len(), 2);
+        assert_eq!(
+            split_at_sharp_corners(&[(1.0, 1.0)], &xr, &yr),
+            vec![vec![(1.0, 1.0)]]
+        );
+    }
 
     fn fig(name: &str, plot: Plot, log_y: bool) -> Figure {
         Figure {
