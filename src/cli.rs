@@ -191,8 +191,9 @@ enum Command {
 /// Analysis settings shared by `analyze`, `report` and `reproduce`.
 #[derive(clap::Args, Debug, Clone, Default)]
 struct AnalysisArgs {
-    /// Weight classes of recurrent runs (feed-forward classes are exact: VIP π = Ξ = 0, UIP
-    /// π = 1): largest π of a VIP weight (default 0.1).
+    /// Weight classes: largest π of a VIP weight (default 0.1). Feed-forward runs: their VIP /
+    /// UIP classes are exact (π = Ξ = 0; π = 1); these three flags set the extra near-VIP set
+    /// of their perturbation analysis (defaults π ≤ 0.001, Ξ < 0.001, |m| > 0).
     #[arg(long, value_name = "PI")]
     vip_pi_max: Option<f64>,
     /// Weight classes: VIP weights have Ξ below this (default 0.1).

@@ -110,8 +110,19 @@ pub fn stat(values: &[f64]) -> Value {
     json!({ "mean": mean, "std": std, "n": n })
 }
 
-/// One line describing the runs for figure captions: preset, task, `N`, epochs and seeds.
+/// One line describing the runs for figure captions: preset, task, `N`, epochs and seeds,
+/// and (several seeds) that bands are ± std over seeds.
 pub fn describe_runs(runs: &[RunData]) -> String {
+    let d = describe_runs_plain(runs);
+    if runs.len() > 1 {
+        format!("{d}; bands: ± std over seeds")
+    } else {
+        d
+    }
+}
+
+/// [`describe_runs`] without the note on bands (for figures that have none).
+pub fn describe_runs_plain(runs: &[RunData]) -> String {
     let Some(r0) = runs.first() else {
         return "no runs".into();
     };
@@ -124,7 +135,7 @@ pub fn describe_runs(runs: &[RunData]) -> String {
     };
     let seeds: Vec<String> = runs.iter().map(|r| r.cfg.seed.to_string()).collect();
     format!(
-        "preset `{}` (task {}, N = {}), {epochs}, {} seed{} ({}); bands: ± std over seeds",
+        "preset `{}` (task {}, N = {}), {epochs}, {} seed{} ({})",
         r0.cfg.preset,
         r0.cfg.task.kind,
         r0.net.dims().n,

@@ -10,7 +10,7 @@
 //!
 //! Structurally masked entries (the MSI input wiring, `π ≡ 1`) are excluded throughout.
 
-use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
+use super::accuracy::{self, EpochStats, by_epoch, describe_runs, describe_runs_plain, line_figure, stat};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
 use crate::error::Result;
@@ -32,6 +32,11 @@ pub const CLASSES_NAME: &str = "classes";
 /// that are still converging onto the boundary.
 pub const UIP_PI: f64 = 0.999;
 
+/// Default tolerance of the feed-forward *near-VIP* set (`π ≤ 1e-3` and `Ξ < 1e-3`): the
+/// connections that are deterministic and always present to three decimals, though Adam's
+/// last steps left them just off the exact boundary values that define VIP proper.
+pub const FF_NEAR_VIP: f64 = 1e-3;
+
 /// Thresholds of the weight classes. A weight is VIP when `π ≤ pi_max`, `Ξ < xi_max` and
 /// `|m| > m_min`; UIP when `π ≥ uip_pi`; variable otherwise. (Comparisons are in `f64` on
 /// the stored `f32` values.)
@@ -51,8 +56,18 @@ impl Thresholds {
     /// The reference thresholds of a task kind: MNIST variants (`pixel-mnist`, `row-mnist`,
     /// `perm-mnist`) `π ≤ 0.1, Ξ < 0.1, |m| > 0.05` (the paper's relaxed MNIST criterion; its
     /// strict `π < 0.1` differs only at exactly 0.1); everything else (MSI, user tasks) the
-    /// MSI reference `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`. UIP: `π ≥` [`UIP_PI`].
+    /// MSI reference `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`; feed-forward runs (`ff-…`) the
+    /// near-VIP rule `π ≤ 1e-3, Ξ < 1e-3` ([`FF_NEAR_VIP`]; their VIP class proper is exact,
+    /// `crate::ff::analysis::WeightClass`). UIP: `π ≥` [`UIP_PI`].
     pub fn for_task(kind: &str) -> Thresholds {
+        if kind.starts_with("ff") {
+            return Thresholds {
+                pi_max: FF_NEAR_VIP,
+                xi_max: FF_NEAR_VIP,
+                m_min: 0.0,
+                uip_pi: UIP_PI,
+            };
+        }
         let m_min = if kind.ends_with("mnist") { 0.05 } else { 0.08 };
         Thresholds {
             pi_max: 0.1,
@@ -342,7 +357,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     let xmax = if xmax > 0.0 { xmax } else { 1e-3 };
     let param_edges = [edges(0.0, 1.0, 20), edges(-mmax, mmax, 40), edges(0.0, xmax, 40)];
 
-    let desc = describe_runs(runs);
+    let desc = describe_runs_plain(runs);
     let mut files = Vec::new();
     let mut figures = Vec::new();
     for (p, (pkey, psym)) in PARAMS.iter().enumerate() {
@@ -688,6 +703,21 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
 mod tests {
     use super::*;
     use crate::engine::Dims;
+
+    #[test]
+    fn feed_forward_near_vip_by_hand() {
+        let t = Thresholds::for_task("ff-mnist");
+        assert_eq!((t.pi_max, t.xi_max, t.m_min), (1e-3, 1e-3, 0.0));
+        let l = SasLayer {
+            rows: 1,
+            cols: 6,
+            // exact VIP, near (π), near (Ξ), π too large, Ξ at the bound (strict), m = 0
+            m: vec![0.3, -0.2, 0.1, 0.3, 0.3, 0.0],
+            pi: vec![0.0, 0.0009, 0.0, 0.0011, 0.0, 0.0],
+            xi: vec![0.0, 0.0, 0.0009, 0.0, 0.001, 0.0],
+        };
+        assert_eq!(t.vip_indices(&l, None), vec![0, 1, 2]);
+    }
 
     #[test]
     fn classes_by_hand() {

@@ -157,10 +157,60 @@ pub fn report_over(
             }
         }
     }
-    let head = header_html(&runs, &page_dir);
+    let perturb = outputs
+        .iter()
+        .find(|o| o.name == analysis::perturb::NAME)
+        .map(|o| &o.summary);
+    let head = header_html(&runs, &page_dir, perturb);
     let title = runs.first().map(|r| r.cfg.preset.clone()).unwrap_or_default();
     write_page(&outputs, &failed, &title, &head, report)?;
     Ok((ran, failed))
+}
+
+/// The table "every connection of a class removed" from the perturbation summary: per target
+/// (all layers, each layer) the class sizes and the accuracies at `p = 1`.
+fn removal_table(p: &serde_json::Value) -> String {
+    let cell = |v: &serde_json::Value| -> String {
+        match (v["mean"].as_f64(), v["std"].as_f64()) {
+            (Some(m), Some(s)) => format!("{:.2} % ± {:.2}", 100.0 * m, 100.0 * s),
+            _ => "–".into(),
+        }
+    };
+    let count = |v: &serde_json::Value| v.as_f64().map_or("–".into(), |c| format!("{c:.0}"));
+    let mut h = String::new();
+    let _ = writeln!(
+        h,
+        "<h3>Removing whole classes</h3>\n<p>Mean-field test accuracy (baseline {}) with every \
+         connection of a class removed (π ← 1), against as many uniformly random connections; \
+         near-VIP: {}; UIP connections given random weights instead (removing them is the \
+         identity). Mean ± std over seeds × repeats; the curves are in the perturbation section.</p>",
+        esc(&cell(&p["baseline"])),
+        esc(p["near_vip_rule"].as_str().unwrap_or("?"))
+    );
+    h.push_str(
+        "<table id=\"ff-removal\">\n<tr><th>layers</th><th>VIP</th><th>VIP removed</th>\
+         <th>as many random</th><th>near-VIP</th><th>near-VIP removed</th><th>as many random</th>\
+         <th>UIP reconnected</th></tr>\n",
+    );
+    if let Some(t) = p["targets"].as_object() {
+        for (name, v) in t {
+            let _ = writeln!(
+                h,
+                "<tr><th>{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(name),
+                count(&v["vip_count"]),
+                esc(&cell(&v["vip_removed"])),
+                esc(&cell(&v["random_removed"])),
+                count(&v["near_vip_count"]),
+                esc(&cell(&v["near_vip_removed"])),
+                esc(&cell(&v["near_random_removed"])),
+                esc(&cell(&v["uip_reconnected"]))
+            );
+        }
+    }
+    h.push_str("</table>\n");
+    h
 }
 
 fn pct(ms: (f64, f64), seeds: usize) -> String {
@@ -171,9 +221,10 @@ fn pct(ms: (f64, f64), seeds: usize) -> String {
     }
 }
 
-/// The header section of a feed-forward report: runs, settings, weight classes per layer and
-/// final accuracy per evaluation mode (mean ± std over seeds).
-pub fn header_html(runs: &[FfRunData], page_dir: &Path) -> String {
+/// The header section of a feed-forward report: runs, settings, weight classes per layer,
+/// final accuracy per evaluation mode (mean ± std over seeds) and, given the perturbation
+/// analysis's summary, the accuracy with whole classes removed.
+pub fn header_html(runs: &[FfRunData], page_dir: &Path, perturb: Option<&serde_json::Value>) -> String {
     let mut h = String::new();
     h.push_str("<section id=\"runs\"><h2>Runs</h2>\n<table>\n");
     h.push_str("<tr><th>run directory</th><th>seed</th><th>epochs completed</th></tr>\n");
@@ -315,6 +366,9 @@ pub fn header_html(runs: &[FfRunData], page_dir: &Path) -> String {
         );
     }
     h.push_str("</table>\n");
+    if let Some(p) = perturb {
+        h.push_str(&removal_table(p));
+    }
     let cfg_file = r.dir.join(files::CONFIG);
     let _ = writeln!(
         h,

@@ -137,12 +137,17 @@ pub fn describe_runs(runs: &[FfRunData]) -> String {
     let seeds: Vec<String> = runs.iter().map(|r| r.cfg.seed.to_string()).collect();
     let sizes: Vec<String> = r0.cfg.model.sizes.iter().map(|s| s.to_string()).collect();
     format!(
-        "preset `{}` ({}), {epochs}, {} seed{} ({}); bands: ± std over seeds",
+        "preset `{}` ({}), {epochs}, {} seed{} ({}){}",
         r0.cfg.preset,
         sizes.join("-"),
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
-        seeds.join(", ")
+        seeds.join(", "),
+        if runs.len() > 1 {
+            "; bands: ± std over seeds"
+        } else {
+            ""
+        }
     )
 }
 

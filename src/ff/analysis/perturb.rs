@@ -10,13 +10,21 @@
 //!   weight `w ~ N(0, σ²)` (`π ← 0`, `Ξ ← 0`, `m ← w`; σ = [`PerturbSettings::uip_std`],
 //!   1 as in the authors' code). *Removing* UIP connections changes nothing by construction
 //!   (`π = 1` already means absent: the accuracy stays exactly the baseline), so the
-//!   non-trivial test of "unimportant" is that giving them weights does not hurt either.
+//!   non-trivial test of "unimportant" is that giving them weights does not hurt either;
+//! - `near_vip` — remove a fraction `p` of the *near-VIP* connections, `π ≤ τ_π` and
+//!   `Ξ < τ_Ξ` (default `τ = 1e-3`, [`crate::analysis::weights::FF_NEAR_VIP`]; set with
+//!   `--vip-pi-max`, `--vip-xi-max`, `--vip-m-min`): VIP up to rounding in the third decimal.
+//!   The exact classes are what DESIGN §7 defines, but Adam's last steps leave many
+//!   connections that are deterministic for all practical purposes just off `π = Ξ = 0`;
+//!   this set shows where the credit actually sits;
+//! - `near_random` — as many uniformly random connections as `near_vip` removes (its control).
 //!
 //! Each repeat draws one seeded random order of each candidate set and perturbs its first
 //! `round(p·n)` entries (so subsets grow with `p`), and evaluates every `p` with the same `ε`
 //! draws; points are mean ± std over (seeds × repeats).
 
 use super::{FfRunData, WeightClass, class_indices, describe_runs, mean_std};
+use crate::analysis::weights::Thresholds;
 use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::ff::eval::{FfMode, evaluate};
@@ -32,7 +40,7 @@ use std::path::Path;
 pub const NAME: &str = "perturb";
 
 /// The perturbed classes, in file order (class column 0, 1, 2).
-pub const CLASSES: [&str; 3] = ["vip", "random", "uip"];
+pub const CLASSES: [&str; 5] = ["vip", "random", "uip", "near_vip", "near_random"];
 
 /// Test images evaluated by the quick variant.
 pub const QUICK_TEST_LIMIT: usize = 2000;
@@ -52,6 +60,8 @@ pub struct PerturbSettings {
     pub chunks: usize,
     /// Seed of the subsets, the UIP weights and the evaluation noise.
     pub seed: u64,
+    /// The rule of the near-VIP set (its `uip_pi` is unused).
+    pub near: Thresholds,
 }
 
 impl PerturbSettings {
@@ -66,6 +76,7 @@ impl PerturbSettings {
             uip_std: 1.0,
             chunks: 4,
             seed,
+            near: Thresholds::for_task("ff"),
         }
     }
 }
@@ -75,7 +86,7 @@ impl PerturbSettings {
 pub struct PerturbPoint {
     /// Perturbed layers: `all` or a layer name.
     pub target: String,
-    /// Class: `vip`, `random` or `uip` ([`CLASSES`]).
+    /// Class: `vip`, `random`, `uip`, `near_vip` or `near_random` ([`CLASSES`]).
     pub class: String,
     /// Fraction `p`.
     pub fraction: f64,
@@ -146,6 +157,7 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
     let eps_seed = |rep: usize| derive_seed(s.seed, &[0, rep as u64]);
     let of = |c: WeightClass| -> Vec<Vec<usize>> { net.layers.iter().map(|l| class_indices(l, c)).collect() };
     let (vip, uip) = (of(WeightClass::Vip), of(WeightClass::Uip));
+    let near: Vec<Vec<usize>> = net.layers.iter().map(|l| s.near.vip_indices(l, None)).collect();
     let all: Vec<Vec<usize>> = net.layers.iter().map(|l| (0..l.pi.len()).collect()).collect();
     let mut base = Vec::with_capacity(repeats);
     for rep in 0..repeats {
@@ -164,6 +176,8 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
                         let (cand, n_ref) = match cname {
                             "vip" => (&vip[l], vip[l].len()),
                             "uip" => (&uip[l], uip[l].len()),
+                            "near_vip" => (&near[l], near[l].len()),
+                            "near_random" => (&all[l], near[l].len()),
                             _ => (&all[l], vip[l].len()),
                         };
                         let k = (p * n_ref as f64).round() as usize;
@@ -201,7 +215,7 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
 pub struct PerturbStat {
     /// Perturbed layers: `all` or a layer name.
     pub target: String,
-    /// Class: `vip`, `random` or `uip`.
+    /// Class: `vip`, `random`, `uip`, `near_vip` or `near_random`.
     pub class: String,
     /// Fraction `p`.
     pub fraction: f64,
@@ -241,17 +255,23 @@ fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
 /// The perturbation analysis (an [`super::FfAnalysisFn`]) on the MNIST test set
 /// (`opts.data_dir`; quick: the first [`QUICK_TEST_LIMIT`] images, 2 repeats, 5 fractions):
 /// `perturb.csv` (target (-1 = all layers, else the layer index), class (0 = vip,
-/// 1 = random, 2 = uip), fraction, perturbed connections, accuracy mean and std),
-/// `perturb.json`, `summary.json`, and one figure per target.
+/// 1 = random, 2 = uip, 3 = near_vip, 4 = near_random), fraction, perturbed connections,
+/// accuracy mean and std), `perturb.json`, `summary.json`, and one figure per target. The
+/// near-VIP rule comes from `opts.classes` (defaults `π ≤ 1e-3, Ξ < 1e-3`).
 ///
-/// Summary: `baseline` accuracy, and per target the VIP count and the accuracy with every
-/// VIP removed (`vip_removed`), as many random connections removed (`random_removed`) and
-/// every UIP reconnected (`uip_reconnected`), each `{mean, std}`.
+/// Summary: `baseline` accuracy, `near_vip_rule`, and per target the VIP and near-VIP
+/// counts and the accuracy with every VIP removed (`vip_removed`), as many random
+/// connections removed (`random_removed`), every UIP reconnected (`uip_reconnected`), every
+/// near-VIP removed (`near_vip_removed`) and as many random ones (`near_random_removed`),
+/// each `{mean, std}`.
 pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let limit = if opts.quick { QUICK_TEST_LIMIT } else { 0 };
     let mut per_seed = Vec::new();
     // Run `ri` uses the seed `derive_seed(opts.seed, [ri])`; `ps` records the analysis seed.
-    let ps = PerturbSettings::standard(opts.quick, opts.seed);
+    let ps = PerturbSettings {
+        near: opts.thresholds("ff")?,
+        ..PerturbSettings::standard(opts.quick, opts.seed)
+    };
     let mut examples = 0;
     for (ri, r) in runs.iter().enumerate() {
         let test = r.test_set(opts, limit)?;
@@ -309,6 +329,8 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
             ("vip", "VIP removed"),
             ("random", "random removed (as many as VIP)"),
             ("uip", "UIP reconnected, w ~ N(0, σ²)"),
+            ("near_vip", "near-VIP removed"),
+            ("near_random", "random removed (as many as near-VIP)"),
         ]
         .iter()
         .filter_map(|&(c, label)| {
@@ -347,8 +369,11 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
                  fraction p of the VIP connections, or as many uniformly random connections, or \
                  reconnecting a fraction p of the UIP connections with deterministic weights \
                  w ~ N(0, σ²), σ = {}, in {which} (removing UIP connections is the identity: \
-                 they are absent already); mean ± std over {reps} (seed, repeat) pairs; {who}.",
-                ps.uip_std
+                 they are absent already). VIP: π = 0 and Ξ = 0 exactly; near-VIP: {} (VIP up \
+                 to the third decimal), with its own random control. Mean ± std over {reps} \
+                 (seed, repeat) pairs; {who}.",
+                ps.uip_std,
+                ps.near.vip_rule()
             ),
             plot: Plot::Lines(lines),
         });
@@ -363,17 +388,22 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
     };
     let mut tsum = serde_json::Map::new();
     for t in &names {
-        let vip_count = stats
-            .iter()
-            .find(|q| &q.target == t && q.class == "vip" && q.fraction == 1.0)
-            .map_or(f64::NAN, |q| q.perturbed);
+        let count = |c: &str| {
+            stats
+                .iter()
+                .find(|q| &q.target == t && q.class == c && q.fraction == 1.0)
+                .map_or(f64::NAN, |q| q.perturbed)
+        };
         tsum.insert(
             t.clone(),
             json!({
-                "vip_count": vip_count,
+                "vip_count": count("vip"),
                 "vip_removed": at(t, "vip", 1.0),
                 "random_removed": at(t, "random", 1.0),
                 "uip_reconnected": at(t, "uip", 1.0),
+                "near_vip_count": count("near_vip"),
+                "near_vip_removed": at(t, "near_vip", 1.0),
+                "near_random_removed": at(t, "near_random", 1.0),
             }),
         );
     }
@@ -382,6 +412,7 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
         "test_images": examples,
         "baseline": at("all", "vip", 0.0),
         "targets": tsum,
+        "near_vip_rule": ps.near.vip_rule(),
         "settings": ps,
     });
     files.push(write_json(&out.join("summary.json"), &summary)?);
