@@ -388,7 +388,21 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
     // more than removing as many random ones.
     let ps = PerturbSettings::standard(true, 4);
     let pts = analysis::perturbation(&net, &te, &ps).unwrap();
-    assert_eq!(pts.len(), (1 + 2) * 3 * ps.fractions.len());
+    assert_eq!(
+        pts.len(),
+        (1 + 2) * analysis::perturb::CLASSES.len() * ps.fractions.len()
+    );
+    // The near-VIP set contains the exact VIP set, and its control removes as many.
+    let count = |target: &str, class: &str| {
+        pts.iter()
+            .find(|q| q.target == target && q.class == class && q.fraction == 1.0)
+            .unwrap()
+            .perturbed
+    };
+    for t in ["all", "l0", "l1"] {
+        assert!(count(t, "near_vip") >= count(t, "vip"), "{t}");
+        assert_eq!(count(t, "near_random"), count(t, "near_vip"), "{t}");
+    }
     let at = |target: &str, class: &str, p: f64| {
         let q = pts
             .iter()
