@@ -156,6 +156,8 @@ pub fn reproduce(
         });
     }
     let cfg = config(target, opts.quick)?;
+    // Bad analysis settings are found before any training, not after.
+    opts.analysis.validate(&cfg.task.kind)?;
     let task = TaskData::load(&cfg, opts.analysis.data_dir.as_deref())?;
     std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
         action: "creating",

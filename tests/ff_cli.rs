@@ -244,5 +244,27 @@ fn ff_command_line_errors_are_clear() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ff-mnist"));
+    // Bad analysis settings stop a reproduction before it trains or writes anything.
+    for (target, flag, needle) in [
+        ("ff-mnist", "--vip-pi-max=2", "vip-pi-max"),
+        ("msi", "--vip-xi-max=-1", "vip-xi-max"),
+    ] {
+        let dir = root.join(format!("bad-{target}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_sasnet"))
+            .args([
+                "reproduce",
+                target,
+                "--quick",
+                flag,
+                "--out",
+                dir.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{target}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{target}: {err}");
+        assert!(!dir.exists(), "{target}: wrote {}", dir.display());
+    }
     std::fs::remove_dir_all(&root).unwrap();
 }

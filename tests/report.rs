@@ -201,6 +201,7 @@ fn analysis_settings_thresholds_and_time_steps() {
     // Invalid settings are errors that name the flag, and write nothing.
     for (flag, value, needle) in [
         ("--vip-pi-max", "1.5", "vip-pi-max"),
+        ("--vip-xi-max", "nan", "not a finite number ≥ 0"),
         ("--uip-pi", "0.05", "uip-pi"),
         ("--fast-dt", "-1", "fast-dt"),
         ("--test-dt", "0", "test-dt"),

@@ -197,7 +197,11 @@ impl AnalysisOptions {
             match v {
                 Some(x) if !(x.is_finite() && (lo..=hi).contains(&x)) => Err(SasError::Config {
                     key: key.into(),
-                    reason: format!("{x} is outside [{lo}, {hi}]"),
+                    reason: if hi == f64::MAX {
+                        format!("{x} is not a finite number ≥ {lo}")
+                    } else {
+                        format!("{x} is outside [{lo}, {hi}]")
+                    },
                 }),
                 _ => Ok(()),
             }

@@ -67,6 +67,7 @@ pub fn reproduce(
             reason: "at least 1 seed is needed".into(),
         });
     }
+    opts.analysis.validate("ff")?;
     let cfg = config(target, opts.quick)?;
     let data = super::load_mnist(opts.analysis.data_dir.as_deref())?;
     std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
@@ -125,6 +126,7 @@ pub fn report_over(
     opts: &AnalysisOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
+    opts.validate("ff")?;
     let runs = analysis::load_runs(dirs)?;
     let page_dir = match report.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

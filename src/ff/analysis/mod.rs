@@ -271,6 +271,7 @@ pub fn run_one(
             reason: "no runs given".into(),
         });
     }
+    opts.validate("ff")?;
     std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
     let mut out = (a.run)(runs, dir, opts)?;
     for f in &out.figures {
