@@ -530,39 +530,61 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
 /// seed count), `classes_per_seed.csv` and `summary.json`.
 ///
 /// Summary keys: `thresholds`, `history`, `groups` (the stochastic groups), and per group
-/// `{initial, final}` → `{vip, uip, variable, vip_count}` (mean ± std over seeds).
+/// `{initial, final}` → `{vip, uip, variable, vip_count, det_vip}` (mean ± std over seeds;
+/// `det_vip`: the fraction of exactly deterministic VIP weights, π = Ξ = 0,
+/// [`super::perturb::deterministic`]). `classes.csv` has a `<group>_det_vip` column too.
 pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     accuracy::require_runs(runs, CLASSES_NAME)?;
     accuracy::create_out(out)?;
     let t = opts.thresholds(&runs[0].cfg.task.kind)?;
-    let mut per_seed: Vec<Vec<(usize, [Option<ClassFractions>; 5])>> = Vec::new();
+    // The exactly deterministic subset of VIP (π = Ξ = 0), the perturbation's second set.
+    let td = super::perturb::deterministic(&t);
+    // Per seed, per recorded epoch: the class fractions per group, and the fraction of
+    // deterministic VIP weights per group.
+    type Row = (usize, [Option<ClassFractions>; 5], [Option<f64>; 5]);
+    let fractions = |n: &SasNet<f32>, masks: &Masks| -> ([Option<ClassFractions>; 5], [Option<f64>; 5]) {
+        let det = class_fractions(n, masks, &td).map(|f| f.map(|f| f.vip));
+        (class_fractions(n, masks, &t), det)
+    };
+    let mut per_seed: Vec<Vec<Row>> = Vec::new();
     let mut with_hist = Vec::new();
     for r in runs {
         let masks = crate::train::init::masks(&r.cfg, r.net.dims());
         let hist = r.history()?;
         with_hist.push(!hist.is_empty());
-        let mut rows: Vec<_> = hist
+        let mut rows: Vec<Row> = hist
             .iter()
-            .map(|(e, n)| (*e, class_fractions(n, &masks, &t)))
+            .map(|(e, n)| {
+                let (c, d) = fractions(n, &masks);
+                (*e, c, d)
+            })
             .collect();
         if rows.last().is_none_or(|l| l.0 != r.epoch) {
-            rows.push((r.epoch, class_fractions(&r.net, &masks, &t)));
+            let (c, d) = fractions(&r.net, &masks);
+            rows.push((r.epoch, c, d));
         }
         per_seed.push(rows);
     }
     let groups: Vec<usize> = (0..5)
         .filter(|&g| per_seed[0].last().is_some_and(|r| r.1[g].is_some()))
         .collect();
-    const CLASSES: [&str; 3] = ["vip", "uip", "variable"];
-    let pick = |c: &ClassFractions, i: usize| [c.vip, c.uip, c.variable][i];
+    // Columns: the three classes, then the deterministic subset of VIP.
+    const CLASSES: [&str; 4] = ["vip", "uip", "variable", "det_vip"];
+    let pick = |row: &Row, g: usize, i: usize| -> Option<f64> {
+        if i == 3 {
+            row.2[g]
+        } else {
+            row.1[g].map(|c| [c.vip, c.uip, c.variable][i])
+        }
+    };
     let mut cols: Vec<(usize, usize, EpochStats)> = Vec::new();
     for &g in &groups {
-        for ci in 0..3 {
+        for ci in 0..CLASSES.len() {
             let s: Vec<Vec<(usize, f64)>> = per_seed
                 .iter()
                 .map(|rows| {
                     rows.iter()
-                        .filter_map(|(e, f)| f[g].map(|f| (*e, pick(&f, ci))))
+                        .filter_map(|row| pick(row, g, ci).map(|v| (row.0, v)))
                         .collect()
                 })
                 .collect();
@@ -596,11 +618,11 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
         }
         let mut prow = Vec::new();
         for (si, rows) in per_seed.iter().enumerate() {
-            for (e, f) in rows {
+            for (e, f, d) in rows {
                 let mut r = vec![si as f64, runs[si].cfg.seed as f64, *e as f64];
                 for &g in &groups {
-                    let f = f[g].unwrap_or_default();
-                    r.extend([f.vip, f.uip, f.variable, f.count as f64]);
+                    let c = f[g].unwrap_or_default();
+                    r.extend([c.vip, c.uip, c.variable, d[g].unwrap_or(f64::NAN), c.count as f64]);
                 }
                 prow.push(r);
             }
@@ -619,16 +641,18 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
     );
     for &g in &groups {
         let at = |first: bool| {
-            let v: Vec<ClassFractions> = per_seed
+            let rows: Vec<&Row> = per_seed
                 .iter()
                 .filter_map(|rows| if first { rows.first() } else { rows.last() })
-                .filter_map(|r| r.1[g])
                 .collect();
+            let v: Vec<ClassFractions> = rows.iter().filter_map(|r| r.1[g]).collect();
+            let det: Vec<f64> = rows.iter().filter_map(|r| r.2[g]).collect();
             json!({
                 "vip": stat(&v.iter().map(|f| f.vip).collect::<Vec<_>>()),
                 "uip": stat(&v.iter().map(|f| f.uip).collect::<Vec<_>>()),
                 "variable": stat(&v.iter().map(|f| f.variable).collect::<Vec<_>>()),
                 "vip_count": stat(&v.iter().map(|f| f.vip_count as f64).collect::<Vec<_>>()),
+                "det_vip": stat(&det),
             })
         };
         summary.insert(
@@ -657,7 +681,7 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
         }
         let series = cols
             .iter()
-            .filter(|(cg, _, _)| *cg == g)
+            .filter(|(cg, ci, _)| *cg == g && *ci < 3)
             .map(|(_, ci, s)| s.series(["VIP", "UIP", "variable"][*ci]))
             .collect();
         figures.push(line_figure(
@@ -688,6 +712,24 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
                 "Fraction of very important weights per layer and direction over training ({crit}); {desc}."
             ),
             vip,
+        ));
+    }
+    let det: Vec<_> = cols
+        .iter()
+        .filter(|(_, ci, _)| *ci == 3)
+        .map(|(g, _, s)| s.series(group_label(CLASS_GROUPS[*g])))
+        .collect();
+    if !det.is_empty() {
+        figures.push(line_figure(
+            "det_vip_fraction",
+            "Fraction of deterministic VIP weights (π = Ξ = 0)",
+            "epoch",
+            "fraction of connections",
+            format!(
+                "Fraction of the VIP weights whose distribution has collapsed onto one value                  (π = 0 and Ξ = 0 exactly, |m| > {}: the perturbation analysis's second set) per                  layer and direction over training; {desc}.",
+                t.m_min
+            ),
+            det,
         ));
     }
     Ok(AnalysisOutput {
@@ -840,5 +882,25 @@ mod tests {
         let text = std::fs::read_to_string(out.join("classes.csv")).unwrap();
         assert_eq!(text.lines().count(), 5);
         assert!(o.figures.iter().any(|f| f.name == "vip_fraction"));
+        // The deterministic subset (π = Ξ = 0 exactly): none at initialization (Ξ > 0 there,
+        // drawn from 0.01·U(0, 1)), and never more than the VIP class.
+        assert!(o.figures.iter().any(|f| f.name == "det_vip_fraction"));
+        let want_det = |n: &SasNet<f32>| {
+            (0..144)
+                .filter(|&k| n.rec.pi[k] == 0.0 && n.rec.xi[k] == 0.0 && (n.rec.m[k] as f64).abs() > 0.08)
+                .count() as f64
+                / 144.0
+        };
+        let det0 = (want_det(&h[0].1) + want_det(&h2[0].1)) / 2.0;
+        assert_eq!(
+            o.summary["rec"]["initial"]["det_vip"]["mean"].as_f64().unwrap(),
+            det0
+        );
+        let (hl, hl2) = (&h.last().unwrap().1, &h2.last().unwrap().1);
+        let det1 = (want_det(hl) + want_det(hl2)) / 2.0;
+        let got1 = o.summary["rec"]["final"]["det_vip"]["mean"].as_f64().unwrap();
+        assert!((got1 - det1).abs() < 1e-12, "{got1} vs {det1}");
+        assert!(got1 <= o.summary["rec"]["final"]["vip"]["mean"].as_f64().unwrap());
+        assert!(text.lines().next().unwrap().contains("rec_det_vip_mean"));
     }
 }
