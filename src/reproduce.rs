@@ -277,14 +277,34 @@ pub fn report_over(
         return crate::ff::reproduce::report_over(dirs, report, opts, progress);
     }
     let runs = registry::load_runs(dirs)?;
-    let page_dir = match report.parent() {
+    let out = page_dir(report).join("analysis");
+    let (outputs, ran, failed) = run_timed(&out, progress, |starting| {
+        registry::run_all_with(&runs, &out, opts, starting)
+    });
+    crate::report::html::write_report_with_failures(&outputs, &failed, &runs, report)?;
+    Ok((ran, failed))
+}
+
+/// The folder of the report page `report` (its parent; `.` for a bare file name).
+pub(crate) fn page_dir(report: &Path) -> PathBuf {
+    match report.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    let out = page_dir.join("analysis");
+    }
+}
+
+/// Runs the analyses through `run_all` (which calls `starting(name)` before each), reporting
+/// each start and its duration to `progress`, and splits the results into the outputs, the
+/// analyses that ran (name, folder under `out`) and those that failed (name, message).
+#[allow(clippy::type_complexity)]
+pub(crate) fn run_timed(
+    out: &Path,
+    progress: &mut dyn FnMut(&str),
+    run_all: impl FnOnce(&mut dyn FnMut(&'static str)) -> Vec<(&'static str, Result<AnalysisOutput>)>,
+) -> (Vec<AnalysisOutput>, Vec<(String, PathBuf)>, Vec<(String, String)>) {
     let mut start = std::time::Instant::now();
     let mut last: Option<&str> = None;
-    let results = registry::run_all_with(&runs, &out, opts, &mut |name| {
+    let results = run_all(&mut |name| {
         if let Some(l) = last {
             progress(&format!("  {l} done in {:.1} s", start.elapsed().as_secs_f64()));
         }
@@ -295,9 +315,7 @@ pub fn report_over(
     if let Some(l) = last {
         progress(&format!("  {l} done in {:.1} s", start.elapsed().as_secs_f64()));
     }
-    let mut outputs: Vec<AnalysisOutput> = Vec::new();
-    let mut ran = Vec::new();
-    let mut failed = Vec::new();
+    let (mut outputs, mut ran, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     for (name, r) in results {
         match r {
             Ok(o) => {
@@ -310,8 +328,7 @@ pub fn report_over(
             }
         }
     }
-    crate::report::html::write_report_with_failures(&outputs, &failed, &runs, report)?;
-    Ok((ran, failed))
+    (outputs, ran, failed)
 }
 
 #[cfg(test)]

@@ -128,37 +128,11 @@ pub fn report_over(
 ) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
     opts.validate("ff")?;
     let runs = analysis::load_runs(dirs)?;
-    let page_dir = match report.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let page_dir = crate::reproduce::page_dir(report);
     let out = page_dir.join("analysis");
-    let mut start = std::time::Instant::now();
-    let mut last: Option<&str> = None;
-    let results = analysis::run_all_with(&runs, &out, opts, &mut |name| {
-        if let Some(l) = last {
-            progress(&format!("  {l} done in {:.1} s", start.elapsed().as_secs_f64()));
-        }
-        progress(&format!("analysis {name} ..."));
-        start = std::time::Instant::now();
-        last = Some(name);
+    let (outputs, ran, failed) = crate::reproduce::run_timed(&out, progress, |starting| {
+        analysis::run_all_with(&runs, &out, opts, starting)
     });
-    if let Some(l) = last {
-        progress(&format!("  {l} done in {:.1} s", start.elapsed().as_secs_f64()));
-    }
-    let (mut outputs, mut ran, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, r) in results {
-        match r {
-            Ok(o) => {
-                ran.push((name.to_string(), out.join(name)));
-                outputs.push(o);
-            }
-            Err(e) => {
-                progress(&format!("analysis {name} failed: {e}"));
-                failed.push((name.to_string(), e.to_string()));
-            }
-        }
-    }
     let perturb = outputs
         .iter()
         .find(|o| o.name == analysis::perturb::NAME)
