@@ -21,6 +21,7 @@ pub mod report;
 pub mod reproduce;
 pub mod rng;
 pub mod sas;
+pub mod stats;
 pub mod task;
 pub mod theory;
 pub mod train;
