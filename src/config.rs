@@ -78,6 +78,13 @@ pub struct MsiSettings {
     pub sigma_in: f64,
     /// Catch trials per training batch.
     pub catch_per_batch: usize,
+    /// Pad every training trial to this many ms (0 = no padding; the authors' code: 2500).
+    /// Stimulus trials are masked out in the padding, catch trials masked in throughout, and
+    /// the loss divides by the padded `T`, so the same error gives a smaller loss and the
+    /// `train.stop_loss` criterion is met earlier (see the README). Missing in older
+    /// configurations: 0.
+    #[serde(default)]
+    pub pad_ms: f64,
 }
 
 /// Network sizes and dynamics.
@@ -171,6 +178,22 @@ pub struct OptimConfig {
     pub rho: f64,
     /// ε of the denominator.
     pub eps: f64,
+    /// Where ε enters the denominator: `outside` the root, `g/(√s + ε)` (PyTorch's form), or
+    /// `inside`, `g/√(s + ε)` (the authors' RMSprop of the MSI reference). With π learning
+    /// rates of order 1 the two differ by up to 10⁴ on small gradients. Missing in
+    /// configurations written before the setting existed: `outside`, what they ran.
+    #[serde(default)]
+    pub eps_placement: EpsPlacement,
+    /// Epochs added to the 0-based epoch counter of every step schedule:
+    /// `lr = lr0 · γ^⌊(epoch + offset)/step_every⌋`. The authors' scripts compute
+    /// `0.5^((epoch+1)//step)`, i.e. offset 1 (the first halving after `step_every − 1`
+    /// epochs). Missing in older configurations: 0.
+    #[serde(default)]
+    pub schedule_offset: usize,
+    /// Scheduled learning rates never fall below this (the authors' MNIST scripts: 1e-8;
+    /// 0 = no floor). Missing in older configurations: 0.
+    #[serde(default)]
+    pub lr_floor: f64,
     /// Rescale each gradient matrix to spectral norm ≤ `clip` (0 = no clipping).
     pub clip: f64,
     /// Input-layer groups.
@@ -180,6 +203,17 @@ pub struct OptimConfig {
     pub rec: LayerGroups,
     /// Readout groups.
     pub out: LayerGroups,
+}
+
+/// Where ε enters an adaptive optimizer's denominator ([`OptimConfig::eps_placement`]).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EpsPlacement {
+    /// `g / (√s + ε)` (PyTorch, Adam as published).
+    #[default]
+    Outside,
+    /// `g / √(s + ε)` (the authors' RMSprop, `RNN_SaS_cogni.py`).
+    Inside,
 }
 
 /// The training loop.
@@ -278,6 +312,7 @@ impl Config {
             baseline: 0.2,
             sigma_in: 0.01,
             catch_per_batch: 6,
+            pad_ms: 0.0,
         };
         let task = |kind: &str| TaskConfig {
             kind: kind.into(),
@@ -323,6 +358,9 @@ impl Config {
                         beta2: 0.999,
                         rho: 0.9,
                         eps: 1e-8,
+                        eps_placement: EpsPlacement::Outside,
+                        schedule_offset: 1,
+                        lr_floor: 1e-8,
                         clip: 10.0,
                         inp: gi,
                         rec: gr,
@@ -372,6 +410,9 @@ impl Config {
                         beta2: 0.999,
                         rho: 0.9,
                         eps: 1e-8,
+                        eps_placement: EpsPlacement::Inside,
+                        schedule_offset: 1,
+                        lr_floor: 0.0,
                         clip: 0.0,
                         inp: gi,
                         rec: gr,
@@ -512,6 +553,16 @@ impl Config {
             if !(s.sigma_in >= 0.0 && s.sigma_in.is_finite()) {
                 return bad("task.msi.sigma_in", format!("{} is not ≥ 0", s.sigma_in));
             }
+            let trial_ms = s.fixation_ms + s.stimulus_ms + s.decision_ms;
+            if !(s.pad_ms.is_finite() && s.pad_ms >= 0.0) || (s.pad_ms > 0.0 && s.pad_ms < trial_ms) {
+                return bad(
+                    "task.msi.pad_ms",
+                    format!(
+                        "{} is neither 0 (no padding) nor a length ≥ the training trial ({trial_ms} ms)",
+                        s.pad_ms
+                    ),
+                );
+            }
             if !s.baseline.is_finite() {
                 return bad("task.msi.baseline", "must be finite".into());
             }
@@ -557,6 +608,12 @@ impl Config {
         }
         if !(o.eps > 0.0 && o.eps.is_finite()) {
             return bad("optim.eps", format!("{} is not > 0", o.eps));
+        }
+        if !(o.lr_floor >= 0.0 && o.lr_floor.is_finite()) {
+            return bad(
+                "optim.lr_floor",
+                format!("{} is not a finite number ≥ 0", o.lr_floor),
+            );
         }
         if !(o.clip >= 0.0 && o.clip.is_finite()) {
             return bad("optim.clip", format!("{} is not ≥ 0", o.clip));

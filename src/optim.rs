@@ -3,7 +3,7 @@
 //! spectral-norm gradient clipping; and the constraints applied after every step
 //! (`π ← clip(π, 0, 1)`, `Ξ ← max(Ξ, 0)`, structural masks).
 
-use crate::config::{GroupConfig, OptimConfig};
+use crate::config::{EpsPlacement, GroupConfig, OptimConfig};
 use crate::error::{Result, SasError};
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::net::{SasNet, SasNetGrad};
@@ -85,9 +85,16 @@ impl Optimizer {
     /// The learning rate of group (`layer`, `kind`) in epoch `epoch` (0-based).
     pub fn lr(&self, layer: usize, kind: usize, epoch: usize) -> f64 {
         let g = group_cfg(&self.cfg, layer, kind);
-        match epoch.checked_div(g.step_every) {
+        let scheduled = match (epoch + self.cfg.schedule_offset).checked_div(g.step_every) {
             Some(steps) => g.lr * g.gamma.powi(steps as i32),
             None => g.lr,
+        };
+        // The floor only bounds a decaying schedule; a group configured below it (e.g. lr 0)
+        // keeps its own rate.
+        if g.step_every > 0 && g.lr > self.cfg.lr_floor {
+            scheduled.max(self.cfg.lr_floor)
+        } else {
+            scheduled
         }
     }
 
@@ -188,7 +195,18 @@ impl Optimizer {
     }
 }
 
-/// One Adam or RMSprop update of a group (PyTorch's definitions).
+/// The adaptive denominator `√s + ε` or `√(s + ε)` ([`EpsPlacement`]).
+fn denominator(s: f64, eps: f64, placement: EpsPlacement) -> f64 {
+    match placement {
+        EpsPlacement::Outside => s.sqrt() + eps,
+        EpsPlacement::Inside => (s + eps).sqrt(),
+    }
+}
+
+/// One Adam or RMSprop update of a group: Adam with bias correction, RMSprop without (both
+/// as in the authors' scripts and PyTorch); ℓ2 added to the batch-averaged (and clipped)
+/// gradient, decoupled decay `p ← p − lr·decay·p` on the old value; ε placed per
+/// [`OptimConfig::eps_placement`].
 fn update(
     cfg: &OptimConfig,
     gc: &GroupConfig,
@@ -216,7 +234,7 @@ fn update(
             let m2 = b2 * st.m2[i] as f64 + (1.0 - b2) * gi * gi;
             st.m1[i] = m1 as f32;
             st.m2[i] = m2 as f32;
-            pi -= lr * (m1 / c1) / ((m2 / c2).sqrt() + eps);
+            pi -= lr * (m1 / c1) / denominator(m2 / c2, eps, cfg.eps_placement);
             p[i] = pi as f32;
         }
     } else {
@@ -232,7 +250,7 @@ fn update(
             }
             let m2 = rho * st.m2[i] as f64 + (1.0 - rho) * gi * gi;
             st.m2[i] = m2 as f32;
-            pi -= lr * gi / (m2.sqrt() + eps);
+            pi -= lr * gi / denominator(m2, eps, cfg.eps_placement);
             p[i] = pi as f32;
         }
     }
@@ -310,10 +328,21 @@ mod tests {
     fn schedules_freezing_and_constraints() {
         let (c, mut net) = tiny();
         let opt = Optimizer::new(&c.optim, &net);
+        // The authors' schedule 0.5^((epoch+1)//40): the first halving in 0-based epoch 39.
         assert_eq!(opt.lr(1, 0, 0), 1e-3);
-        assert_eq!(opt.lr(1, 0, 39), 1e-3);
-        assert_eq!(opt.lr(1, 0, 40), 5e-4);
-        assert_eq!(opt.lr(1, 0, 85), 2.5e-4);
+        assert_eq!(opt.lr(1, 0, 38), 1e-3);
+        assert_eq!(opt.lr(1, 0, 39), 5e-4);
+        assert_eq!(opt.lr(1, 0, 78), 5e-4);
+        assert_eq!(opt.lr(1, 0, 79), 2.5e-4);
+        // Floor 1e-8: 0.5^25 · 1e-3 ≈ 3e-11 is lifted to it.
+        assert_eq!(opt.lr(1, 0, 999), 1e-8);
+        // Offset 0 and no floor: the plain ⌊epoch/40⌋ schedule.
+        let mut c0 = c.clone();
+        c0.optim.schedule_offset = 0;
+        c0.optim.lr_floor = 0.0;
+        let o0 = Optimizer::new(&c0.optim, &net);
+        assert_eq!((o0.lr(1, 0, 39), o0.lr(1, 0, 40)), (1e-3, 5e-4));
+        assert!(o0.lr(1, 0, 999) < 1e-10);
         assert!(!opt.trainable(&net, 0, 1) && !opt.trainable(&net, 0, 2) && opt.trainable(&net, 0, 0));
         net.rec.pi = vec![-0.5, 0.3, 1.7, 1.0];
         net.rec.xi = vec![-1.0, 0.2, 0.0, 3.0];
@@ -322,6 +351,59 @@ mod tests {
         assert_eq!(net.rec.pi, vec![0.0, 0.3, 1.0, 1.0]);
         assert_eq!(net.rec.xi, vec![0.0, 0.2, 0.0, 0.0]);
         assert_eq!(net.rec.m, vec![1.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn eps_inside_or_outside_the_root() {
+        // RMSprop's first step for g = 1e-5 (s = 0.1 g² = 1e-11), lr 1:
+        // outside g/(√s + ε) = 1e-5/(3.1623e-6 + 1e-8) = 3.1523; inside g/√(s + ε) =
+        // 1e-5/√(1.001e-8) = 0.099950.
+        for (placement, step) in [
+            (EpsPlacement::Outside, 3.152_34),
+            (EpsPlacement::Inside, 0.099_950_0),
+        ] {
+            let (mut c, mut net) = tiny();
+            c.optim.kind = "rmsprop".into();
+            c.optim.clip = 0.0;
+            c.optim.eps_placement = placement;
+            c.optim.rec.m.decay = 0.0;
+            c.optim.rec.m.lr = 1.0;
+            let mut opt = Optimizer::new(&c.optim, &net);
+            let mut g = net.chain(&crate::engine::NetGrads {
+                inp: crate::engine::GaussianGrad {
+                    mu: vec![0.0; 2],
+                    var: None,
+                },
+                rec: crate::engine::GaussianGrad {
+                    mu: vec![1e-5, 0.0, 0.0, 0.0],
+                    var: Some(vec![0.0; 4]),
+                },
+                out: crate::engine::GaussianGrad {
+                    mu: vec![0.0; 2],
+                    var: Some(vec![0.0; 2]),
+                },
+            });
+            opt.step(&mut net, &mut g, 0, &[None, None, None]);
+            let moved = -f64::from(net.rec.m[0]);
+            assert!(
+                (moved - step).abs() < 1e-4 * step,
+                "{placement:?}: {moved} vs {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn msi_preset_is_the_authors_rmsprop() {
+        let c = Config::preset("msi").unwrap();
+        assert_eq!(c.optim.eps_placement, EpsPlacement::Inside);
+        let net = SasNet::<f32>::zeros(Dims { n: 2, i: 1, k: 1 }, [false, true, true]);
+        let opt = Optimizer::new(&c.optim, &net);
+        // π_rec: 1.0 · 0.5^((epoch+1)//100); m constant 1e-3.
+        assert_eq!(
+            (opt.lr(1, 1, 98), opt.lr(1, 1, 99), opt.lr(1, 1, 199)),
+            (1.0, 0.5, 0.25)
+        );
+        assert_eq!((opt.lr(2, 1, 0), opt.lr(1, 0, 499)), (0.1, 1e-3));
     }
 
     #[test]

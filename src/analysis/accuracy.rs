@@ -1,15 +1,16 @@
 //! Learning curves (DESIGN §5.1): training loss and accuracy, and test loss and accuracy per
-//! evaluation mode, over epochs, read from each run's `metrics.csv` and aggregated as
-//! mean ± std across seeds.
+//! evaluation mode, over epochs, read from each run's `metrics.csv` and aggregated across
+//! seeds as mean, sample std and 95 % t-interval of the mean ([`crate::stats`]).
 //!
 //! This module also holds the small helpers the other per-epoch analyses share: aggregating
 //! per-seed `(epoch, value)` series over the union of epochs ([`by_epoch`]), turning the
 //! result into a line with a band ([`EpochStats::series`]), summary statistics over seeds
 //! ([`stat`]) and a one-line description of the runs for captions ([`describe_runs`]).
 
-use super::{AnalysisOptions, AnalysisOutput, Metrics, RunData, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, AnalysisOutput, Metrics, RunData, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::report::figure::{Figure, Plot, Series};
+use crate::stats::SeedStats;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -33,23 +34,53 @@ pub struct EpochStats {
     pub epochs: Vec<usize>,
     /// Mean over the seeds that have a finite value at that epoch (NaN if none).
     pub mean: Vec<f64>,
-    /// Population standard deviation over the same seeds (0 for a single seed).
+    /// Sample standard deviation (n − 1) over the same seeds (NaN for a single seed).
     pub std: Vec<f64>,
+    /// Half-width of the 95 % t-interval of the mean (NaN for a single seed).
+    pub ci95: Vec<f64>,
     /// How many seeds contributed at that epoch.
     pub n: Vec<usize>,
 }
 
 impl EpochStats {
-    /// A line (mean) with a band (mean ± std) over the epochs, NaN epochs left as gaps.
+    /// A line (mean) with a band (the 95 % t-interval of the mean, where at least two seeds
+    /// contribute) over the epochs, NaN epochs left as gaps; no band for a single seed.
     pub fn series(&self, label: &str) -> Series {
-        let lo = self.mean.iter().zip(&self.std).map(|(m, s)| m - s).collect();
-        let hi = self.mean.iter().zip(&self.std).map(|(m, s)| m + s).collect();
+        let half = |i: usize| {
+            if self.ci95[i].is_finite() {
+                self.ci95[i]
+            } else {
+                0.0
+            }
+        };
+        let lo = (0..self.mean.len()).map(|i| self.mean[i] - half(i)).collect();
+        let hi = (0..self.mean.len()).map(|i| self.mean[i] + half(i)).collect();
         Series {
             label: label.into(),
             x: self.epochs.iter().map(|&e| e as f64).collect(),
             y: self.mean.clone(),
-            band: Some((lo, hi)),
+            band: self.n.iter().any(|&n| n >= 2).then_some((lo, hi)),
             markers: self.epochs.len() < 3,
+        }
+    }
+
+    /// CSV column names of quantity `c`: `c_mean`, `c_std` (sample), `c_ci95` (half-width
+    /// of the 95 % t-interval), `c_n`.
+    pub fn csv_header(c: &str) -> [String; 4] {
+        [
+            format!("{c}_mean"),
+            format!("{c}_std"),
+            format!("{c}_ci95"),
+            format!("{c}_n"),
+        ]
+    }
+
+    /// The CSV cells of epoch index `i` (in the order of [`EpochStats::csv_header`]); `None`
+    /// gives the cells of an epoch without data.
+    pub fn csv_cells(&self, i: Option<usize>) -> [f64; 4] {
+        match i {
+            Some(i) => [self.mean[i], self.std[i], self.ci95[i], self.n[i] as f64],
+            None => [f64::NAN, f64::NAN, f64::NAN, 0.0],
         }
     }
 
@@ -63,8 +94,8 @@ impl EpochStats {
 }
 
 /// Aggregates per-seed series `series[seed] = [(epoch, value), ...]` over the union of their
-/// epochs: at each epoch, mean and std over the seeds that have a finite value there (runs
-/// that stopped early simply stop contributing).
+/// epochs: at each epoch, mean, sample std and 95 % interval over the seeds that have a
+/// finite value there (runs that stopped early simply stop contributing).
 pub fn by_epoch(series: &[Vec<(usize, f64)>]) -> EpochStats {
     let mut epochs: Vec<usize> = series.iter().flatten().map(|&(e, _)| e).collect();
     epochs.sort_unstable();
@@ -81,41 +112,44 @@ pub fn by_epoch(series: &[Vec<(usize, f64)>]) -> EpochStats {
             v
         })
         .collect();
-    let n = (0..epochs.len())
-        .map(|i| aligned.iter().filter(|s| s[i].is_finite()).count())
-        .collect();
-    let (mut mean, mut std) = mean_std(&aligned);
-    if aligned.is_empty() {
-        mean = vec![f64::NAN; epochs.len()];
-        std = vec![f64::NAN; epochs.len()];
+    let mut st = EpochStats {
+        epochs,
+        ..Default::default()
+    };
+    for i in 0..st.epochs.len() {
+        let col: Vec<f64> = aligned.iter().map(|s| s[i]).collect();
+        let s = SeedStats::of(&col);
+        st.mean.push(s.mean);
+        st.std.push(s.sd);
+        st.ci95.push(s.ci95);
+        st.n.push(s.n);
     }
-    EpochStats { epochs, mean, std, n }
+    st
 }
 
-/// Mean, population standard deviation and count of the finite values (one per seed), as
-/// JSON `{"mean", "std", "n"}` (NaN written as `null`).
+/// Statistics of one value per seed ([`SeedStats`]) as JSON: `mean`, `std` (sample, n − 1),
+/// `ci95` (half-width of the 95 % t-interval of the mean), `lo`, `hi` (its ends), `n` (seeds
+/// with a finite value) and `values` (per seed, in seed order). NaN is written as `null`.
 pub fn stat(values: &[f64]) -> Value {
-    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    let n = v.len();
-    let mean = if n > 0 {
-        v.iter().sum::<f64>() / n as f64
-    } else {
-        f64::NAN
-    };
-    let std = if n > 0 {
-        (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64).sqrt()
-    } else {
-        f64::NAN
-    };
-    json!({ "mean": mean, "std": std, "n": n })
+    let s = SeedStats::of(values);
+    json!({ "mean": s.mean, "std": s.sd, "ci95": s.ci95, "lo": s.lo, "hi": s.hi, "n": s.n, "values": s.values })
+}
+
+/// [`stat`] of the paired differences `a[s] − b[s]` (seeds where both are finite).
+pub fn paired_stat(a: &[f64], b: &[f64]) -> Value {
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    stat(&d)
 }
 
 /// One line describing the runs for figure captions: preset, task, `N`, epochs and seeds,
-/// and (several seeds) that bands are ± std over seeds.
+/// and (several seeds) that bands are 95 % t-intervals of the mean over the n seeds.
 pub fn describe_runs(runs: &[RunData]) -> String {
     let d = describe_runs_plain(runs);
     if runs.len() > 1 {
-        format!("{d}; bands: ± std over seeds")
+        format!(
+            "{d}; bands: 95 % t-interval of the mean over n = {} seeds",
+            runs.len()
+        )
     } else {
         d
     }
@@ -215,7 +249,7 @@ pub fn curves(metrics: &[&Metrics]) -> Result<Vec<(&'static str, EpochStats)>> {
 /// mean, std and seed count per column), `accuracy_per_seed.csv` and `summary.json`.
 ///
 /// Summary keys: `epochs` (per seed), and per column of [`COLUMNS`] `final_<col>` (the last
-/// finite value of each seed, mean ± std over seeds); for the test accuracies also
+/// finite value of each seed: mean, sample std, 95 % interval, per-seed values); for the test accuracies also
 /// `best_<col>` (each seed's maximum over epochs).
 pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     require_runs(runs, NAME)?;
@@ -229,17 +263,14 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     epochs.dedup();
     let mut header = vec!["epoch".to_string()];
     for (c, _) in &cs {
-        header.extend([format!("{c}_mean"), format!("{c}_std"), format!("{c}_n")]);
+        header.extend(EpochStats::csv_header(c));
     }
     let rows: Vec<Vec<f64>> = epochs
         .iter()
         .map(|&e| {
             let mut r = vec![e as f64];
             for (_, s) in &cs {
-                match s.epochs.binary_search(&e) {
-                    Ok(i) => r.extend([s.mean[i], s.std[i], s.n[i] as f64]),
-                    Err(_) => r.extend([f64::NAN, f64::NAN, 0.0]),
-                }
+                r.extend(s.csv_cells(s.epochs.binary_search(&e).ok()));
             }
             r
         })

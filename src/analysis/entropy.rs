@@ -332,13 +332,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     if let Some((_, _, s0)) = cols.first() {
         let mut header = vec!["epoch".to_string()];
         for (c, _, _) in &cols {
-            header.extend([format!("{c}_mean"), format!("{c}_std"), format!("{c}_n")]);
+            header.extend(super::accuracy::EpochStats::csv_header(c));
         }
         let rows: Vec<Vec<f64>> = (0..s0.epochs.len())
             .map(|i| {
                 let mut r = vec![s0.epochs[i] as f64];
                 for (_, _, s) in &cols {
-                    r.extend([s.mean[i], s.std[i], s.n[i] as f64]);
+                    r.extend(s.csv_cells(Some(i)));
                 }
                 r
             })

@@ -6,6 +6,7 @@
 //! per-epoch metrics.
 
 pub mod accuracy;
+pub mod baseline;
 pub mod entropy;
 pub mod ntk_change;
 pub mod pca;
@@ -298,20 +299,17 @@ pub fn write_json<S: serde::Serialize>(path: &Path, value: &S) -> Result<PathBuf
     Ok(path.to_path_buf())
 }
 
-/// Mean and standard deviation across seeds of equally long series (`series[seed][i]`);
-/// NaN entries are skipped.
+/// Mean and sample standard deviation (n − 1; NaN below two values) across seeds of equally
+/// long series (`series[seed][i]`); NaN entries are skipped ([`crate::stats::SeriesBand`]).
 pub fn mean_std(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
-    let len = series.iter().map(Vec::len).min().unwrap_or(0);
-    let mut mean = vec![f64::NAN; len];
-    let mut std = vec![f64::NAN; len];
-    for i in 0..len {
-        let v: Vec<f64> = series.iter().map(|s| s[i]).filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            continue;
-        }
-        let m = v.iter().sum::<f64>() / v.len() as f64;
-        mean[i] = m;
-        std[i] = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
-    }
-    (mean, std)
+    let b = crate::stats::SeriesBand::of(series);
+    (b.mean, b.sd)
+}
+
+/// Mean and half-width of the 95 % t-interval of the mean across seeds of equally long series
+/// (0 where fewer than two seeds have a value, so a band collapses onto the line).
+pub fn mean_ci(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+    let b = crate::stats::SeriesBand::of(series);
+    let half = b.hi.iter().zip(&b.mean).map(|(h, m)| h - m).collect();
+    (b.mean, half)
 }

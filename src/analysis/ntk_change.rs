@@ -379,13 +379,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let s0 = &stats[0];
     let mut header = vec!["epoch".to_string()];
     for n in ["change", "change_m", "change_pi", "change_xi", "alignment"] {
-        header.extend([format!("{n}_mean"), format!("{n}_std"), format!("{n}_n")]);
+        header.extend(super::accuracy::EpochStats::csv_header(n));
     }
     let rows: Vec<Vec<f64>> = (0..s0.epochs.len())
         .map(|i| {
             let mut r = vec![s0.epochs[i] as f64];
             for s in &stats {
-                r.extend([s.mean[i], s.std[i], s.n[i] as f64]);
+                r.extend(s.csv_cells(Some(i)));
             }
             r
         })

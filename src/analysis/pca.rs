@@ -29,7 +29,7 @@
 //! PC1–PC3), `summary.json`.
 
 use super::accuracy::{describe_runs, stat};
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::report::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
 use crate::rng::derive_seed;
@@ -520,6 +520,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let cums: Vec<Vec<f64>> = expl.iter().map(|e| cumulative(e)).collect();
     let (em, es) = mean_std(&expl);
     let (cm, cs) = mean_std(&cums);
+    let (ehalf, chalf) = (mean_ci(&expl).1, mean_ci(&cums).1);
     let rows: Vec<Vec<f64>> = (0..em.len())
         .map(|i| vec![(i + 1) as f64, em[i], es[i], cm[i], cs[i]])
         .collect();
@@ -615,7 +616,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     });
     files.push(write_json(&out.join("summary.json"), &summary)?);
 
-    let figures = figures(runs, &act, &proj, (&em, &es, &cm, &cs), (&k80, &k85));
+    let figures = figures(runs, &act, &proj, (&em, &ehalf, &cm, &chalf), (&k80, &k85));
     Ok(AnalysisOutput {
         name: NAME.into(),
         title: "Low-dimensional projection: neural activity".into(),
@@ -634,6 +635,7 @@ fn figures(
     spec: Spectra<'_>,
     ks: (&[f64], &[f64]),
 ) -> Vec<Figure> {
+    // `es`, `cs`: half-widths of the 95 % t-intervals over seeds (0 for one seed).
     let (em, es, cm, cs) = spec;
     let desc = describe_runs(runs);
     let shown = em.len().min(SHOWN);

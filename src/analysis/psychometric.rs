@@ -25,7 +25,7 @@
 //! Outputs: `psychometric.csv` (per modality and rate: mean and std of P(high), pooled
 //! counts), `fits.csv` (per seed and modality), `psychometric.json`, `summary.json`.
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
@@ -397,6 +397,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             .map(|c| c[mi].iter().map(|&k| k / trials as f64).collect())
             .collect();
         let (m, s) = mean_std(&per_seed);
+        let h = mean_ci(&per_seed).1;
         let pooled_k: Vec<f64> = (0..nr).map(|r| counts.iter().map(|c| c[mi][r]).sum()).collect();
         let pooled_n = vec![(trials * runs.len()) as f64; nr];
         let pf = fit_cumulative_gaussian(&rates, &pooled_k, &pooled_n, true)?;
@@ -407,11 +408,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             label: format!("{name} (data)"),
             x: rates.clone(),
             y: m.clone(),
-            // A fraction's spread stays inside [0, 1].
-            band: Some((
-                m.iter().zip(&s).map(|(a, b)| (a - b).max(0.0)).collect(),
-                m.iter().zip(&s).map(|(a, b)| (a + b).min(1.0)).collect(),
-            )),
+            // The 95 % interval over seeds of a fraction stays inside [0, 1].
+            band: (runs.len() > 1).then(|| {
+                (
+                    m.iter().zip(&h).map(|(a, b)| (a - b).max(0.0)).collect(),
+                    m.iter().zip(&h).map(|(a, b)| (a + b).min(1.0)).collect(),
+                )
+            }),
             markers: true,
         });
         series.push(Series {

@@ -57,6 +57,13 @@ pub const ANALYSES: &[Analysis] = &[
         many_evaluations: false,
     },
     Analysis {
+        name: super::baseline::NAME,
+        about: "paired BPTT baselines (same seed and budget): ensemble − BPTT per evaluation mode, lr sweep",
+        run: super::baseline::run,
+        applies: known_stochastic,
+        many_evaluations: true,
+    },
+    Analysis {
         name: super::sparsity::NAME,
         about: "sparsity Σπ/M per layer over epochs (recurrent split into i<j and i>j)",
         run: super::sparsity::run,

@@ -8,17 +8,17 @@
 //! already holds a finished run (all its epochs, or stopped early by the configuration's rule)
 //! is reused; an unfinished one is resumed; one holding another configuration is an error.
 //!
-//! **Length** ([`variant_epochs`]): MSI variants train as long as the reference (500 epochs
-//! with the early stop; quick: the quick reference's 150). MNIST-type tasks cost minutes per
-//! epoch-set, so their variants train at most 20 epochs (row MNIST; quick 5) or 2 epochs
-//! (pixel / permuted MNIST; quick 1), 20 for user tasks; the reference is then compared at the
-//! same epoch from its parameter history (its learning rate schedules are the same up to that
-//! epoch). Without a history entry at that epoch the reference's final network is used and
-//! the summary says so.
+//! **Length** ([`variant_epochs`]): every variant trains as long as the reference (all its
+//! epochs, the same early-stop rule). Only the quick variant caps MNIST-type tasks (row MNIST
+//! 5 epochs, pixel / permuted MNIST 1); the reference is then compared at the same epoch from
+//! its parameter history (its learning rate schedules are the same up to that epoch). Without
+//! a history entry at that epoch the reference's final network is used and the summary says
+//! so. The BPTT variant's runs are shared with the [`super::baseline`] analysis (the same
+//! folder and configuration), so whichever runs first trains them.
 //!
 //! **Comparison.** Every network is evaluated on the same test trials ([`test_size`]) in the
 //! mean-field mode (3 noise draws, averaged) and as the mean network; reported per variant as
-//! mean ± std over seeds, with the difference to the reference. The learning curves (test
+//! mean, sample std and 95 % t-interval over seeds, with the paired difference to the reference. The learning curves (test
 //! accuracy of the mean field during training and the training loss) come from each run's
 //! `metrics.csv`.
 //!
@@ -56,12 +56,9 @@ const KEY_EVAL: u64 = 0x5254_0001;
 /// Epochs of the variants of a run with configuration `cfg` (see the module docs).
 pub fn variant_epochs(cfg: &Config, quick: bool) -> usize {
     let cap = match (cfg.task.kind.as_str(), quick) {
-        ("msi", _) => usize::MAX,
         ("row-mnist", true) => 5,
-        ("row-mnist", false) => 20,
         ("pixel-mnist" | "perm-mnist", true) => 1,
-        ("pixel-mnist" | "perm-mnist", false) => 2,
-        _ => 20,
+        _ => usize::MAX,
     };
     cfg.train.epochs.min(cap)
 }
@@ -94,6 +91,9 @@ pub fn finished(dir: &Path, cfg: &Config) -> Result<bool> {
     let (mut a, mut b) = (saved, cfg.clone());
     a.train.epochs = 0;
     b.train.epochs = 0;
+    // The MSI test time step only changes evaluation (analyses may override it), not training.
+    a.task.msi.test_dt_ms = 0.0;
+    b.task.msi.test_dt_ms = 0.0;
     if a != b {
         return Err(SasError::Config {
             key: "retrain".into(),
@@ -164,8 +164,8 @@ fn stochastic(c: &Config) -> bool {
 ///
 /// Summary keys: `variant_epochs`, `reference_compared_at` (per seed), `test_trials`,
 /// `notes`, and per variant name (`reference`, `xi0`, `pi0`, `bptt`): `label`,
-/// `accuracy_mean_field`, `accuracy_mean` (mean ± std over seeds), `delta_mean_field` (the
-/// difference to the reference of the same seed, mean ± std), `epochs` (per seed),
+/// `accuracy_mean_field`, `accuracy_mean` (mean, sample std, 95 % interval, per-seed values), `delta_mean_field`, `delta_mean` (the paired
+/// differences to the reference of the same seed), `epochs` (per seed),
 /// `train_wall_s` (per seed; 0 = reused) and `reused`.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     super::accuracy::require_runs(runs, NAME)?;
@@ -180,29 +180,33 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let task = TaskData::load(cfg0, opts.data_dir.as_deref())?;
     let ev = variant_epochs(cfg0, opts.quick);
 
-    // Train every (run, variant) in parallel.
-    let jobs: Vec<(usize, Variant)> = (0..runs.len())
-        .flat_map(|ri| RETRAINED.map(|v| (ri, v)))
-        .collect();
-    let trained: Vec<VariantRun> = jobs
-        .par_iter()
-        .map(|&(ri, v)| {
-            let r = &runs[ri];
-            let c = variant_config(v, &r.cfg, opts.quick);
-            let dir = variant_dir(out, v, r.cfg.seed);
-            let (reused, wall_s) = train_variant(&c, &task, &dir).map_err(|e| SasError::InvalidValue {
-                name: format!("{NAME} {} seed {}", v.name(), r.cfg.seed),
-                reason: e.to_string(),
-            })?;
-            Ok(VariantRun {
-                variant: v,
-                seed: r.cfg.seed,
-                dir,
-                reused,
-                wall_s,
+    // Train every (run, variant): the variants one after the other (BPTT, shared with the
+    // baseline analysis, first), the seeds of one variant in parallel.
+    let mut trained: Vec<VariantRun> = Vec::new();
+    for v in [Variant::Bptt, Variant::XiZero, Variant::PiZero] {
+        let jobs: Vec<(usize, Variant)> = (0..runs.len()).map(|ri| (ri, v)).collect();
+        let part: Vec<VariantRun> = jobs
+            .par_iter()
+            .map(|&(ri, v)| {
+                let r = &runs[ri];
+                let c = variant_config(v, &r.cfg, opts.quick);
+                let dir = variant_dir(out, v, r.cfg.seed);
+                let (reused, wall_s) =
+                    train_variant(&c, &task, &dir).map_err(|e| SasError::InvalidValue {
+                        name: format!("{NAME} {} seed {}", v.name(), r.cfg.seed),
+                        reason: e.to_string(),
+                    })?;
+                Ok(VariantRun {
+                    variant: v,
+                    seed: r.cfg.seed,
+                    dir,
+                    reused,
+                    wall_s,
+                })
             })
-        })
-        .collect::<Result<_>>()?;
+            .collect::<Result<_>>()?;
+        trained.extend(part);
+    }
 
     // The networks compared: the reference at epoch min(ev, its epochs), then the variants.
     let mut notes: Vec<String> = Vec::new();
@@ -269,6 +273,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let mut summary = serde_json::Map::new();
     let mut means = [[f64::NAN; 2]; 4];
     let mut stds = [[f64::NAN; 2]; 4];
+    let mean_ref: Vec<f64> = (0..runs.len()).map(|ri| acc(0, ri).1).collect();
     for (vi, v) in Variant::ALL.iter().enumerate() {
         let mut mf = Vec::new();
         let mut mn = Vec::new();
@@ -309,9 +314,10 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             s_mf["mean"].as_f64().unwrap_or(f64::NAN),
             s_mn["mean"].as_f64().unwrap_or(f64::NAN),
         ];
+        // Band half-widths: the 95 % t-intervals over seeds (0 for one seed).
         stds[vi] = [
-            s_mf["std"].as_f64().unwrap_or(f64::NAN),
-            s_mn["std"].as_f64().unwrap_or(f64::NAN),
+            s_mf["ci95"].as_f64().unwrap_or(0.0),
+            s_mn["ci95"].as_f64().unwrap_or(0.0),
         ];
         let mut m = serde_json::Map::new();
         m.insert("label".into(), json!(v.label()));
@@ -319,6 +325,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         m.insert("accuracy_mean".into(), s_mn);
         if vi > 0 {
             m.insert("delta_mean_field".into(), stat(&delta));
+            m.insert("delta_mean".into(), super::accuracy::paired_stat(&mn, &mean_ref));
             m.insert("train_wall_s".into(), json!(walls));
             m.insert("reused".into(), json!(reused));
         }
@@ -432,9 +439,10 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         format!(
             "Test accuracy ({trials} test trials) of the reference ensembles and of networks \
              retrained from the same seeds with Ξ ≡ 0, with π ≡ 0 and with both (plain BPTT) \
-             ({}): mean-field propagation ({REPEATS} noise draws) and the mean network, mean ± std \
-             over seeds; {length}; {desc}.",
-            legend.join(", ")
+             ({}): mean-field propagation ({REPEATS} noise draws) and the mean network, mean with the \
+             95 % t-interval over n = {} seeds; {length}; {desc}.",
+            legend.join(", "),
+            runs.len()
         ),
         vec![bar(0, "mean field"), bar(1, "mean network")],
     )];
@@ -447,7 +455,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             format!(
                 "Test accuracy of the mean-field network at the epochs evaluated during training \
                  (each run's metrics.csv; settings of the run's eval section) for the reference and \
-                 the three retrained variants, mean ± std over seeds; {length}."
+                 the three retrained variants, mean with the 95 % t-interval over seeds; {length}."
             ),
             acc_series,
         ));
@@ -459,8 +467,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "epoch",
             "training loss (per trial)",
             format!(
-                "Training loss per epoch of the reference and the retrained variants, mean ± std \
-                 over seeds; {length}."
+                "Training loss per epoch of the reference and the retrained variants, mean with the 95 % \
+                 t-interval over seeds; {length}."
             ),
             loss_series,
         );
@@ -498,10 +506,10 @@ mod tests {
         let msi = Config::preset("msi").unwrap();
         assert_eq!(variant_epochs(&msi, false), 500);
         let row = Config::preset("row-mnist").unwrap();
-        assert_eq!(variant_epochs(&row, false), 20);
+        assert_eq!(variant_epochs(&row, false), 200);
         assert_eq!(variant_epochs(&row, true), 5);
         let c = variant_config(Variant::XiZero, &row, false);
-        assert_eq!((c.train.epochs, c.train.history), (20, false));
+        assert_eq!((c.train.epochs, c.train.history), (200, false));
         assert!(c.optim.rec.xi.frozen);
     }
 

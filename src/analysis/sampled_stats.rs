@@ -25,7 +25,7 @@
 //! Outputs: `sampled_stats.csv` (per step: mean and std over seeds), `sampled_stats_raw.csv`,
 //! `summary.json`.
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
 use crate::config::Config;
 use crate::error::{Result, SasError};
 use crate::report::figure::{Figure, Plot, Series};
@@ -134,6 +134,7 @@ fn trial_steps(cfg: &Config, opts: &AnalysisOptions) -> Result<usize> {
     })
 }
 
+/// The band `m ± h` (`h`: half-widths of the 95 % intervals).
 fn band(m: &[f64], s: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
     Some((
         m.iter().zip(s).map(|(a, b)| a - b).collect(),
@@ -196,6 +197,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     }
     let (zm, zs) = mean_std(&zfs);
     let (em, es) = mean_std(&etas);
+    let (zh, eh) = (mean_ci(&zfs).1, mean_ci(&etas).1);
     let rows: Vec<Vec<f64>> = (0..steps)
         .map(|t| vec![t as f64, zm[t], zs[t], em[t], es[t]])
         .collect();
@@ -244,7 +246,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                     label: "sampled".into(),
                     x: xs.clone(),
                     y: zm.clone(),
-                    band: band(&zm, &zs),
+                    band: band(&zm, &zh),
                     markers: false,
                 },
                 Series {
@@ -272,7 +274,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                     label: "sampled".into(),
                     x: xs.clone(),
                     y: em.clone(),
-                    band: band(&em, &es),
+                    band: band(&em, &eh),
                     markers: false,
                 },
                 Series {

@@ -42,7 +42,7 @@
 //! column, ms for MSI, steps otherwise), `neurons.csv` (per-neuron summary), `classes.csv`
 //! (counts per class and group), `selectivity.json`, `summary.json`.
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
 use crate::config::Config;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
@@ -508,6 +508,7 @@ fn population_mean(m: &[f64], n: usize, points: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The band `m ± h` (`h`: half-widths of the 95 % intervals over seeds).
 fn band(m: &[f64], s: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
     Some((
         m.iter().zip(s).map(|(a, b)| a - b).collect(),
@@ -615,6 +616,7 @@ fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let mut summary_groups = serde_json::Map::new();
     for (gi, name) in group_names.iter().enumerate() {
         let (m, s) = mean_std(&frac[gi]);
+        let h = mean_ci(&frac[gi]).1;
         let mut g = serde_json::Map::new();
         for (ci, cname) in MSI_CLASSES.iter().enumerate() {
             g.insert((*cname).into(), json!(m[ci]));
@@ -625,7 +627,7 @@ fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             label: format!("group: {name}"),
             x: xs.clone(),
             y: m.clone(),
-            band: band(&m, &s),
+            band: band(&m, &h),
             markers: true,
         });
     }
@@ -638,8 +640,8 @@ fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         .iter()
         .map(|r| population_mean(&r.modality, r.class.len(), r.steps.len()))
         .collect();
-    let (cm, cs) = mean_std(&pm_c);
-    let (mm, ms) = mean_std(&pm_m);
+    let (cm, cs) = mean_ci(&pm_c);
+    let (mm, ms) = mean_ci(&pm_m);
     let seeds = runs.len();
     let tpc = trials_per_condition(opts.quick);
     let settings = format!(
@@ -821,12 +823,12 @@ fn run_labels(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<An
         &["run", "silent", "non_selective", "uni_selective", "mixed"],
         &count_rows,
     )?);
-    let (fm, fs) = mean_std(&frac);
+    let (fm, fs) = mean_ci(&frac);
     let pm: Vec<Vec<f64>> = results
         .iter()
         .map(|r| population_mean(&r.sli, r.class.len(), r.steps.len()))
         .collect();
-    let (pmm, pms) = mean_std(&pm);
+    let (pmm, pms) = mean_ci(&pm);
     let seeds = runs.len();
     let settings = format!(
         "Mean-field rates over {} test trials, {} classes (labels), recorded every {} steps",

@@ -201,7 +201,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     let epochs = stats[2].epochs.clone();
     let mut header = vec!["epoch".to_string()];
     for c in COLUMNS {
-        header.extend([format!("{c}_mean"), format!("{c}_std"), format!("{c}_n")]);
+        header.extend(super::accuracy::EpochStats::csv_header(c));
     }
     let rows: Vec<Vec<f64>> = epochs
         .iter()
@@ -209,7 +209,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         .map(|(i, &e)| {
             let mut r = vec![e as f64];
             for s in &stats {
-                r.extend([s.mean[i], s.std[i], s.n[i] as f64]);
+                r.extend(s.csv_cells(Some(i)));
             }
             r
         })

@@ -438,13 +438,13 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         let Some((_, s0)) = cols.first() else { continue };
         let mut header = vec!["epoch".to_string()];
         for (c, _) in cols.iter() {
-            header.extend([format!("{c}_mean"), format!("{c}_std"), format!("{c}_n")]);
+            header.extend(super::accuracy::EpochStats::csv_header(c));
         }
         let rows: Vec<Vec<f64>> = (0..s0.epochs.len())
             .map(|i| {
                 let mut r = vec![s0.epochs[i] as f64];
                 for (_, s) in cols.iter() {
-                    r.extend([s.mean[i], s.std[i], s.n[i] as f64]);
+                    r.extend(s.csv_cells(Some(i)));
                 }
                 r
             })

@@ -29,7 +29,7 @@
 
 use super::accuracy::{by_epoch, describe_runs, line_figure, stat};
 use super::pca::{components_for, cumulative, explained, gram_scores};
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
 use crate::config::{Config, GroupConfig};
 use crate::error::Result;
 use crate::linalg::{Op, gemm};
@@ -321,6 +321,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         dims.insert((*kind).into(), json!(ps.first().map_or(0, |p| p.dim)));
         let ex: Vec<Vec<f64>> = ps.iter().map(|p| explained(&p.variances)).collect();
         let (m, s) = mean_std(&ex);
+        let h = mean_ci(&ex).1;
         for (c, row) in spec_rows.iter_mut().enumerate() {
             row.push(m.get(c).copied().unwrap_or(f64::NAN));
             row.push(s.get(c).copied().unwrap_or(f64::NAN));
@@ -352,10 +353,12 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                 label: kind_label(k).into(),
                 x: (1..=n).map(|c| c as f64).collect(),
                 y: m[..n].to_vec(),
-                band: Some((
-                    (0..n).map(|c| m[c] - s[c]).collect(),
-                    (0..n).map(|c| m[c] + s[c]).collect(),
-                )),
+                band: (ps.len() > 1).then(|| {
+                    (
+                        (0..n).map(|c| m[c] - h[c]).collect(),
+                        (0..n).map(|c| m[c] + h[c]).collect(),
+                    )
+                }),
                 markers: true,
             });
         }

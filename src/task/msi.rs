@@ -202,6 +202,11 @@ pub struct MsiConfig {
     pub sigma_in: f64,
     /// Catch trials appended to every training batch (6).
     pub catch_per_batch: usize,
+    /// Pad every trial to this length in ms (0 = no padding), as the authors' training code
+    /// does (2500 ms): after the decision period a stimulus trial continues with the baseline
+    /// and input noise only, masked out; a catch trial is `pad_ms` long with mask 1
+    /// throughout. The loss divides by the padded `T`. Must be 0 or at least the trial.
+    pub pad_ms: f64,
 }
 
 impl Default for MsiConfig {
@@ -215,6 +220,7 @@ impl Default for MsiConfig {
             baseline: 0.2,
             sigma_in: 0.01,
             catch_per_batch: 6,
+            pad_ms: 0.0,
         }
     }
 }
@@ -226,13 +232,20 @@ pub struct Periods {
     pub fixation: usize,
     /// Stimulus steps (the next `stimulus` steps).
     pub stimulus: usize,
-    /// Decision steps (the last `decision` steps).
+    /// Decision steps (the next `decision` steps).
     pub decision: usize,
+    /// Padding steps after the decision period (0 unless [`MsiConfig::pad_ms`] is set).
+    pub pad: usize,
 }
 
 impl Periods {
-    /// Total steps `T`.
+    /// Total steps `T`, padding included.
     pub fn total(&self) -> usize {
+        self.trial() + self.pad
+    }
+
+    /// Steps of the trial proper (fixation, stimulus, decision), without padding.
+    pub fn trial(&self) -> usize {
         self.fixation + self.stimulus + self.decision
     }
 
@@ -248,7 +261,12 @@ impl Periods {
 
     /// Step range of the decision period.
     pub fn decision_range(&self) -> Range<usize> {
-        self.fixation + self.stimulus..self.total()
+        self.fixation + self.stimulus..self.trial()
+    }
+
+    /// Step range of the padding (empty without padding).
+    pub fn pad_range(&self) -> Range<usize> {
+        self.trial()..self.total()
     }
 }
 
@@ -264,6 +282,7 @@ impl MsiConfig {
             fixation_ms: 500.0,
             stimulus_ms: 1000.0,
             decision_ms: 300.0,
+            pad_ms: 0.0,
             ..MsiConfig::default()
         }
     }
@@ -334,6 +353,33 @@ impl MsiConfig {
                 ));
             }
         }
+        if !(self.pad_ms.is_finite() && self.pad_ms >= 0.0) {
+            return Err(err(
+                "pad_ms",
+                format!("must be a finite number ≥ 0, got {}", self.pad_ms),
+            ));
+        }
+        if self.pad_ms > 0.0 {
+            let trial_ms = self.fixation_ms + self.stimulus_ms + self.decision_ms;
+            if self.pad_ms / self.dt_ms > MAX_STEPS as f64 {
+                return Err(err(
+                    "pad_ms",
+                    format!(
+                        "{} ms at Δt = {} ms is more than {MAX_STEPS} steps",
+                        self.pad_ms, self.dt_ms
+                    ),
+                ));
+            }
+            if self.period_steps(self.pad_ms) < self.periods().trial() {
+                return Err(err(
+                    "pad_ms",
+                    format!(
+                        "{} ms is shorter than the trial ({trial_ms} ms); use 0 for no padding",
+                        self.pad_ms
+                    ),
+                ));
+            }
+        }
         if self.periods().total() > MAX_STEPS {
             return Err(err(
                 "dt_ms",
@@ -357,11 +403,16 @@ impl MsiConfig {
 
     /// Steps per period, `round(ms/Δt)` each (meaningful only for a validated config).
     pub fn periods(&self) -> Periods {
-        Periods {
+        let mut p = Periods {
             fixation: self.period_steps(self.fixation_ms),
             stimulus: self.period_steps(self.stimulus_ms),
             decision: self.period_steps(self.decision_ms),
+            pad: 0,
+        };
+        if self.pad_ms > 0.0 {
+            p.pad = self.period_steps(self.pad_ms).saturating_sub(p.trial());
         }
+        p
     }
 
     /// Standard deviation of the per-step input noise, `sqrt(2 σ_in² / α)`.
@@ -471,7 +522,7 @@ impl Msi {
                 }
             }
             if let Some(c) = info.condition {
-                for t in p.stimulus_range() {
+                for t in p.stimulus_range().chain(p.pad_range()) {
                     let o = (t * b_len + b) * OUTPUTS;
                     mask[o..o + OUTPUTS].fill(0.0);
                 }
@@ -631,7 +682,8 @@ mod tests {
             Periods {
                 fixation: 15,
                 stimulus: 45,
-                decision: 20
+                decision: 20,
+                pad: 0
             }
         );
         assert_eq!(tr.steps(), 80);
@@ -642,7 +694,8 @@ mod tests {
             Periods {
                 fixation: 1000,
                 stimulus: 2000,
-                decision: 600
+                decision: 600,
+                pad: 0
             }
         );
         assert_eq!(te.steps(), 3600);
@@ -658,7 +711,8 @@ mod tests {
             Periods {
                 fixation: 16,
                 stimulus: 45,
-                decision: 15
+                decision: 15,
+                pad: 0
             }
         );
         let (b, _) = te.test_batch(&conditions()[..1], 1, 0);
@@ -788,6 +842,43 @@ mod tests {
             assert!(i.is_catch());
             close(at(&b, 30, trial), &[0.2; 5]);
         }
+    }
+
+    #[test]
+    fn padding_to_the_authors_2500_ms() {
+        // Paper periods 300/900/400 ms at Δt 20 ms = 80 steps, padded to 2500 ms = 125 steps:
+        // stimulus trials are masked out after step 80 and see only the baseline there;
+        // catch trials are masked in for all 125 steps.
+        let m = Msi::new(MsiConfig {
+            sigma_in: 0.0,
+            pad_ms: 2500.0,
+            ..MsiConfig::default()
+        })
+        .unwrap();
+        assert_eq!((m.periods().pad, m.steps()), (45, 125));
+        let (b, info) = m.train_batch(1);
+        let (y, mask) = series(&b);
+        for (trial, i) in info.iter().enumerate() {
+            for t in [80, 100, 124] {
+                close(at(&b, t, trial), &[0.2; 5]);
+                assert_eq!(out(y, &b, t, trial), [0.2, 0.2]);
+                let want = if i.is_catch() { [1.0, 1.0] } else { [0.0, 0.0] };
+                assert_eq!(out(mask, &b, t, trial), want, "trial {trial} t {t}");
+            }
+        }
+        // Still the decision target at the last step of the trial proper.
+        assert_eq!(out(y, &b, 79, 7), [1.0, 0.2]);
+        let short = MsiConfig {
+            pad_ms: 1000.0,
+            ..MsiConfig::default()
+        };
+        let e = short.validate().unwrap_err().to_string();
+        assert!(e.contains("msi.pad_ms") && e.contains("shorter"), "{e}");
+        let nan = MsiConfig {
+            pad_ms: f64::NAN,
+            ..MsiConfig::default()
+        };
+        assert!(nan.validate().unwrap_err().to_string().contains("msi.pad_ms"));
     }
 
     #[test]

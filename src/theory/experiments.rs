@@ -65,14 +65,22 @@ fn series(label: &str, x: Vec<f64>, y: Vec<f64>, markers: bool) -> Series {
     }
 }
 
-fn banded(label: &str, x: Vec<f64>, mean: Vec<f64>, std: &[f64]) -> Series {
-    let lo = mean.iter().zip(std).map(|(m, s)| m - s).collect();
-    let hi = mean.iter().zip(std).map(|(m, s)| m + s).collect();
+/// A line with the 95 % t-interval of the mean over `seeds` seeds as its band, from the
+/// sample standard deviations `std` (no band for a single seed).
+fn banded(label: &str, x: Vec<f64>, mean: Vec<f64>, std: &[f64], seeds: usize) -> Series {
+    let k = if seeds >= 2 {
+        crate::stats::t975(seeds - 1) / (seeds as f64).sqrt()
+    } else {
+        0.0
+    };
+    let half = |s: f64| if s.is_finite() { k * s } else { 0.0 };
+    let lo = mean.iter().zip(std).map(|(m, s)| m - half(*s)).collect();
+    let hi = mean.iter().zip(std).map(|(m, s)| m + half(*s)).collect();
     Series {
         label: label.into(),
         x,
         y: mean,
-        band: Some((lo, hi)),
+        band: (seeds >= 2).then_some((lo, hi)),
         markers: true,
     }
 }
@@ -106,7 +114,7 @@ pub struct AngleResult {
     pub emp_phi: Vec<f64>,
     /// Mean over seeds of `Θ̂(x₀, x_φ)`.
     pub emp_mean: Vec<f64>,
-    /// Standard deviation over seeds.
+    /// Sample standard deviation (n − 1) over seeds.
     pub emp_std: Vec<f64>,
     /// Mean over seeds of the relative error `‖Θ̂ − Θ‖/‖Θ‖` over the empirical angles.
     pub rel_err: f64,
@@ -188,7 +196,7 @@ impl AngleResult {
             false,
             format!(
                 "Analytic NTK Θ(x₀, x_φ) of the infinitely wide SaS network (lines) and the \
-                 empirical kernel of width-{} networks (markers: mean ± std over {seeds} seeds; \
+                 empirical kernel of width-{} networks (markers: mean with the 95 % t-interval over n = {seeds} seeds; \
                  mean relative error {:.3}). Inputs x(t) = √2 (cos φ, sin φ) at each of T = {} \
                  steps, α = {}, σ_in = {}, σ_rec = {:.3}, σ_out = {}, Ξ̃ = ({}, {}, {}), π₀ = {}, \
                  ε {:?}. Parts: input m̃; recurrent m̃ + π; readout m̃ + π (π part = m part at \
@@ -216,6 +224,7 @@ impl AngleResult {
                     self.emp_phi.clone(),
                     self.emp_mean.clone(),
                     &self.emp_std,
+                    seeds,
                 ),
             ],
         )
@@ -252,7 +261,7 @@ pub struct ConvergenceResult {
     pub sizes: Vec<usize>,
     /// Mean and std over seeds of `rel_err` per width.
     pub err_mean: Vec<f64>,
-    /// Standard deviation over seeds.
+    /// Sample standard deviation (n − 1) over seeds.
     pub err_std: Vec<f64>,
     /// Mean over seeds of `xi_rel` per width.
     pub xi_mean: Vec<f64>,
@@ -328,13 +337,19 @@ impl ConvergenceResult {
             true,
             format!(
                 "Relative Frobenius distance ‖Θ̂ − Θ‖/‖Θ‖ between the empirical kernel of width-N \
-                 networks and the analytic NTK on {p} inputs (mean ± std over {seeds} seeds), \
+                 networks and the analytic NTK on {p} inputs (mean with the 95 % t-interval over n = {seeds} seeds), \
                  with a c/√N reference; ‖Θ̂_Ξ‖/‖Θ‖, the recurrent and readout slab-variance \
                  contributions, falls like 1/N; ‖Θ̂^π_rec − Θ̂^m_rec‖/‖Θ̂^m_rec‖ shows the π part \
                  approaching the m part."
             ),
             vec![
-                banded("‖Θ̂ − Θ‖/‖Θ‖", x.clone(), self.err_mean.clone(), &self.err_std),
+                banded(
+                    "‖Θ̂ − Θ‖/‖Θ‖",
+                    x.clone(),
+                    self.err_mean.clone(),
+                    &self.err_std,
+                    seeds,
+                ),
                 series("c/√N", x.clone(), refl, false),
                 series("‖Θ̂_Ξ‖/‖Θ‖ (rec + out)", x.clone(), self.xi_mean.clone(), true),
                 series("π vs m part (rec)", x, self.pi_m_mean.clone(), true),
@@ -507,7 +522,7 @@ pub struct TrainingResult {
     pub runs: Vec<TrainRun>,
     /// Mean over seeds of the kernel change per width.
     pub change_mean: Vec<f64>,
-    /// Standard deviation over seeds of the kernel change per width.
+    /// Sample standard deviation (n − 1) over seeds of the kernel change per width.
     pub change_std: Vec<f64>,
 }
 
@@ -633,7 +648,7 @@ impl TrainingResult {
             )];
             for &n in &self.sizes {
                 let (m, s) = self.mean_of(n, &|r| if train { &r.train_mse } else { &r.test_mse });
-                v.push(banded(&format!("N = {n}"), x.clone(), m, &s));
+                v.push(banded(&format!("N = {n}"), x.clone(), m, &s, seeds));
             }
             let (m, _) = self.mean_of(nmax, &|r| {
                 if train { &r.lin_train_mse } else { &r.lin_test_mse }
@@ -650,7 +665,7 @@ impl TrainingResult {
             format!(
                 "{what}: {name} MSE of finite networks trained by full-batch gradient descent \
                  (NTK parametrization; m̃ of all layers and π of rec/out trained; step \
-                 η = {:.3e} = {:.2}/λ_max(Θ); markers: mean ± std over {seeds} seeds) against \
+                 η = {:.3e} = {:.2}/λ_max(Θ); markers: mean with the 95 % t-interval over n = {seeds} seeds) against \
                  the infinitely wide network under the discrete-step dynamics (I − ηΘ)^k: its \
                  expected MSE over f(0) ~ N(0, K) (theory), and the linearized dynamics with \
                  the analytic Θ started from the N = {nmax} networks' own f(0) (mean over \
@@ -662,7 +677,7 @@ impl TrainingResult {
         let mut dev = Vec::new();
         for &n in &self.sizes {
             let (dm, ds) = self.mean_of(n, &|r| &r.deviation);
-            dev.push(banded(&format!("N = {n}"), x.clone(), dm, &ds));
+            dev.push(banded(&format!("N = {n}"), x.clone(), dm, &ds, seeds));
         }
         let lx: Vec<f64> = self.sizes.iter().map(|&n| (n as f64).log10()).collect();
         let c = self.change_mean.last().copied().unwrap_or(f64::NAN)
@@ -698,7 +713,7 @@ impl TrainingResult {
                     "{what}: distance between the training outputs of each finite network and \
                      the analytic linearized dynamics started from the same f_X(0) (analytic Θ), \
                      relative to the initial residual; it grows as training proceeds and shrinks \
-                     with N (mean ± std over {seeds} seeds)."
+                     with N (mean with the 95 % t-interval over n = {seeds} seeds)."
                 ),
                 dev,
             ),
@@ -710,7 +725,7 @@ impl TrainingResult {
                 true,
                 format!(
                     "{what}: relative change of the empirical kernel between initialization and \
-                     the end of training ({} steps), mean ± std over {seeds} seeds, with c/√N and \
+                     the end of training ({} steps), mean with the 95 % t-interval over n = {seeds} seeds, with c/√N and \
                      c'/N references through the widest point (in the lazy limit it vanishes).",
                     self.steps.last().copied().unwrap_or(0)
                 ),
@@ -720,6 +735,7 @@ impl TrainingResult {
                         lx.clone(),
                         self.change_mean.clone(),
                         &self.change_std,
+                        seeds,
                     ),
                     series(
                         "c/√N",

@@ -64,6 +64,7 @@ pub fn msi_configs(cfg: &Config) -> (MsiConfig, MsiConfig) {
         baseline: s.baseline,
         sigma_in: s.sigma_in,
         catch_per_batch: s.catch_per_batch,
+        pad_ms: s.pad_ms,
     };
     let test = MsiConfig {
         dt_ms: s.test_dt_ms,
@@ -71,6 +72,7 @@ pub fn msi_configs(cfg: &Config) -> (MsiConfig, MsiConfig) {
         stimulus_ms: s.test_stimulus_ms,
         decision_ms: s.test_decision_ms,
         catch_per_batch: 0,
+        pad_ms: 0.0,
         ..train.clone()
     };
     (train, test)
