@@ -34,6 +34,7 @@ use crate::analysis::registry;
 use crate::analysis::{AnalysisOptions, AnalysisOutput};
 use crate::config::Config;
 use crate::error::{Result, SasError};
+use crate::train::eval::Mode;
 use crate::train::source::TaskData;
 use crate::train::{TrainOptions, TrainSummary, files, train};
 use std::path::{Path, PathBuf};
@@ -48,6 +49,16 @@ pub const MSI_QUICK_TEST_DT_MS: f64 = 10.0;
 
 /// The reproduction targets.
 pub const TARGETS: [&str; 4] = ["msi", "row-mnist", "pixel-mnist", "perm-mnist"];
+
+/// The paper's seed count for a target: 10 for `msi`, 5 for the MNIST targets (the
+/// feed-forward ones included), 1 where seeds are not used (`theory`).
+pub fn default_seeds(target: &str) -> usize {
+    match target {
+        "msi" => 10,
+        THEORY => 1,
+        _ => 5,
+    }
+}
 
 /// Settings of a reproduction.
 #[derive(Clone, Debug)]
@@ -79,6 +90,9 @@ pub struct ReproduceSummary {
     pub analyses: Vec<(String, PathBuf)>,
     /// Analyses that failed: `(name, error message)`.
     pub failed: Vec<(String, String)>,
+    /// The headline numbers, also written to `summary.json` beside the report (see
+    /// [`headline`]); `null` for the theory target.
+    pub statistics: serde_json::Value,
 }
 
 /// The configuration of a target (`quick` for the quick variant), validated.
@@ -190,14 +204,72 @@ pub fn reproduce(
         aopts.fast_dt_ms = Some(MSI_FAST_DT_MS);
     }
     let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
-    Ok(ReproduceSummary {
+    let statistics = headline(&page_dir(&report).join("analysis"), &runs)?;
+    let summary = ReproduceSummary {
         target: target.into(),
         quick: opts.quick,
         runs,
         report,
         analyses,
         failed,
-    })
+        statistics,
+    };
+    crate::analysis::write_json(&opts.out.join("summary.json"), &summary)?;
+    Ok(summary)
+}
+
+fn read_summary(analysis: &Path, name: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(analysis.join(name).join("summary.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The headline numbers of a reproduction from its analyses' summaries in `analysis`:
+/// `seeds`; `mean_field_accuracy` (each seed's mean-field test accuracy with mean, sample std,
+/// 95 % t-interval and n; from the `baseline` analysis, which evaluates every seed on the
+/// whole test set, else each run's last evaluation during training) and its `source`; where
+/// the baseline ran, `bptt_accuracy` and `paired_difference` (ensemble − BPTT per evaluation
+/// mode, each with its 95 % interval) and `bptt_lr_sweep`.
+pub fn headline(analysis: &Path, runs: &[TrainSummary]) -> Result<serde_json::Value> {
+    use serde_json::json;
+    let seeds: Vec<u64> = runs
+        .iter()
+        .map(|r| crate::train::load_run(&r.run_dir).map(|(c, _, _)| c.seed))
+        .collect::<Result<_>>()?;
+    let mut h = serde_json::Map::new();
+    h.insert("seeds".into(), json!(seeds));
+    match read_summary(analysis, crate::analysis::baseline::NAME) {
+        Some(b) => {
+            let mf = Mode::MeanField.name();
+            h.insert("mean_field_accuracy".into(), b[&mf]["ensemble"].clone());
+            h.insert(
+                "source".into(),
+                json!(format!(
+                    "analysis/baseline: mean field, {} draws, {} test trials",
+                    crate::analysis::baseline::REPEATS,
+                    b["test_trials"]
+                )),
+            );
+            h.insert("bptt_accuracy".into(), b[&mf]["bptt"].clone());
+            let mut diff = serde_json::Map::new();
+            for m in crate::analysis::baseline::modes() {
+                diff.insert(m.name(), b[&m.name()]["difference"].clone());
+            }
+            h.insert("paired_difference".into(), serde_json::Value::Object(diff));
+            h.insert("bptt_lr_sweep".into(), b["lr_sweep"].clone());
+        }
+        None => {
+            let a = read_summary(analysis, crate::analysis::accuracy::NAME);
+            h.insert(
+                "mean_field_accuracy".into(),
+                a.map_or(serde_json::Value::Null, |a| a["final_test_acc_mean_field"].clone()),
+            );
+            h.insert(
+                "source".into(),
+                json!("analysis/accuracy: each run's last evaluation during training (the baseline analysis did not run)"),
+            );
+        }
+    }
+    Ok(serde_json::Value::Object(h))
 }
 
 /// The target without training: the infinite-width theory ([`crate::theory`]).
@@ -243,6 +315,7 @@ pub fn reproduce_theory(opts: &ReproduceOptions, progress: &mut dyn FnMut(&str))
         report,
         analyses: vec![(THEORY.into(), dir)],
         failed: Vec::new(),
+        statistics: serde_json::Value::Null,
     })
 }
 

@@ -332,13 +332,17 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             "loss",
             "Loss over training",
             "epoch",
-            "loss (task loss per trial)",
+            "loss (task loss per trial, log scale)",
             format!(
                 "Training loss (epoch average over minibatches) and test loss of the mean-field \
-                 network at the epochs where it was evaluated; {desc}."
+                 network at the epochs where it was evaluated, on a logarithmic axis (so that a \
+                 transient spike does not hide the rest); {desc}."
             ),
             loss,
         ));
+        if let Some(f) = figures.last_mut() {
+            f.log_y = true;
+        }
     }
     let acc: Vec<Series> = [
         ("train_acc", "train"),
@@ -445,13 +449,21 @@ mod tests {
         let s = by_epoch(&[vec![(1, 1.0), (2, 3.0)], vec![(1, 3.0), (3, 5.0)]]);
         assert_eq!(s.epochs, vec![1, 2, 3]);
         assert_eq!(s.mean, vec![2.0, 3.0, 5.0]);
-        assert_eq!(s.std, vec![1.0, 0.0, 0.0]);
+        // Sample std (n − 1): √2 for {1, 3}; undefined (NaN) for one seed.
+        assert!((s.std[0] - 2f64.sqrt()).abs() < 1e-12 && s.std[1].is_nan() && s.std[2].is_nan());
+        // 95 % t-interval: t(0.975, 1) · √2 / √2 = 12.7062.
+        assert!((s.ci95[0] - 12.7062).abs() < 1e-9);
         assert_eq!(s.n, vec![2, 1, 1]);
-        assert_eq!(s.last(), Some((3, 5.0, 0.0)));
+        assert_eq!(s.last().map(|l| (l.0, l.1)), Some((3, 5.0)));
+        // The band is the interval where two seeds contribute and collapses elsewhere.
+        let band = s.series("x").band.unwrap();
+        assert!((band.1[0] - (2.0 + 12.7062)).abs() < 1e-9 && band.0[1] == 3.0 && band.1[2] == 5.0);
+        assert!(by_epoch(&[vec![(1, 1.0)]]).series("one seed").band.is_none());
         let st = stat(&[1.0, 3.0, f64::NAN]);
         assert_eq!(st["mean"], 2.0);
-        assert_eq!(st["std"], 1.0);
+        assert!((st["std"].as_f64().unwrap() - 2f64.sqrt()).abs() < 1e-12);
         assert_eq!(st["n"], 2);
+        assert_eq!(st["values"][2], serde_json::Value::Null);
     }
 
     #[test]

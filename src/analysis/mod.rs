@@ -173,6 +173,9 @@ pub struct AnalysisOptions {
     pub fast_dt_ms: Option<f64>,
     /// Overrides of the weight-class thresholds (defaults: [`weights::Thresholds::for_task`]).
     pub classes: ClassOverrides,
+    /// Analyses `report` / `reproduce` leave out, by name (e.g. `retrain`, whose full-length
+    /// variants cost three trainings per seed).
+    pub skip: Vec<String>,
 }
 
 /// User overrides of the weight-class thresholds; `None` keeps the task's default.
@@ -230,6 +233,16 @@ impl AnalysisOptions {
     /// Checks every setting (thresholds for task `kind`, time steps) before anything runs.
     pub fn validate(&self, kind: &str) -> Result<()> {
         self.thresholds(kind)?;
+        for s in &self.skip {
+            let known = registry::names().contains(&s.as_str())
+                || crate::ff::analysis::ANALYSES.iter().any(|a| a.name == s.as_str());
+            if !known {
+                return Err(SasError::Config {
+                    key: "skip".into(),
+                    reason: format!("`{s}` is not an analysis (known: {})", registry::names().join(", ")),
+                });
+            }
+        }
         self.msi_dt_override(false)?;
         self.msi_dt_override(true)?;
         Ok(())

@@ -330,7 +330,7 @@ pub fn run_all_with(
     };
     ANALYSES
         .iter()
-        .filter(|a| (a.applies)(&first.cfg))
+        .filter(|a| (a.applies)(&first.cfg) && !opts.skip.iter().any(|s| s == a.name))
         .map(|a| {
             starting(a.name);
             (a.name, run_one(a, runs, &out.join(a.name), opts))

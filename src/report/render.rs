@@ -861,7 +861,27 @@ where
     draw_colorbar(&bar, lo, hi, cmap, None)
 }
 
-/// Draws a vertical colour bar for `lo..hi` on `bar`, with an optional axis label.
+/// Round tick values inside `lo..=hi`: about `max` of them, at 1, 2 or 5 times a power of ten.
+fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return vec![lo];
+    }
+    let raw = span / max.max(1) as f64;
+    let p = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * p);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|k| k as f64 * step).collect()
+}
+
+/// Draws a vertical colour bar for `lo..hi` on `bar`, in pixel coordinates so that nothing is
+/// clipped: the bar at the left of the area, tick labels to its right, then the axis label
+/// (rotated) at the right edge.
 fn draw_colorbar<DB>(
     bar: &DrawingArea<DB, Shift>,
     lo: f64,
@@ -873,32 +893,39 @@ where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
-    let mut cb = ChartBuilder::on(bar)
-        .margin_top(20)
-        .margin_bottom(90)
-        .margin_right(10)
-        .y_label_area_size(if label.is_some() { 120 } else { 90 })
-        .build_cartesian_2d(0.0..1.0, lo..hi)?;
-    let fmt = snapped(hi - lo);
-    let mut mesh = cb.configure_mesh();
-    mesh.disable_mesh()
-        .disable_x_axis()
-        .y_label_formatter(&fmt)
-        .label_style(font(TICK_PX))
-        .axis_desc_style(font(DESC_PX));
-    if let Some(l) = label {
-        mesh.y_desc(l);
-    }
-    mesh.draw()?;
+    let (w, h) = bar.dim_in_pixel();
+    let (top, bottom) = (20i32, (h as i32 - 90).max(40));
+    let (x0, x1) = (8i32, 32i32);
     let steps = 200;
-    cb.draw_series((0..steps).map(|i| {
+    let y_of = |v: f64| bottom - ((v - lo) / (hi - lo) * f64::from(bottom - top)).round() as i32;
+    for i in 0..steps {
         let a = lo + (hi - lo) * i as f64 / steps as f64;
         let b = lo + (hi - lo) * (i + 1) as f64 / steps as f64;
-        Rectangle::new(
-            [(0.0, a), (1.0, b)],
+        bar.draw(&Rectangle::new(
+            [(x0, y_of(b)), (x1, y_of(a))],
             cmap((i as f64 + 0.5) / steps as f64).filled(),
-        )
-    }))?;
+        ))?;
+    }
+    bar.draw(&Rectangle::new([(x0, top), (x1, bottom)], BLACK.stroke_width(1)))?;
+    let fmt = snapped(hi - lo);
+    let style = font(TICK_PX).pos(plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Left,
+        plotters::style::text_anchor::VPos::Center,
+    ));
+    for v in nice_ticks(lo, hi, 6) {
+        let y = y_of(v);
+        bar.draw(&PathElement::new(vec![(x1, y), (x1 + 5, y)], BLACK.stroke_width(1)))?;
+        bar.draw(&Text::new(fmt(&v), (x1 + 8, y), style.clone()))?;
+    }
+    if let Some(l) = label {
+        let desc = font(DESC_PX)
+            .transform(FontTransform::Rotate270)
+            .pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Center,
+            ));
+        bar.draw(&Text::new(l.to_string(), (w as i32 - 18, (top + bottom) / 2), desc))?;
+    }
     Ok(())
 }
 
@@ -1028,6 +1055,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nice_ticks_are_round_and_inside() {
+        assert_eq!(nice_ticks(0.0, 1800.0, 6), vec![0.0, 500.0, 1000.0, 1500.0]);
+        assert_eq!(nice_ticks(-1.0, 1.0, 6), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+        let t = nice_ticks(0.013, 0.087, 6);
+        assert!(t.iter().all(|&v| (0.013..=0.087).contains(&v)) && t.len() >= 3, "{t:?}");
+        assert_eq!(nice_ticks(1.0, 1.0, 6), vec![1.0]);
+    }
 
     #[test]
     fn polylines_split_only_at_sharp_corners() {

@@ -4,7 +4,8 @@
 //! every evaluation mode (mean-field, mean network, sampled networks) from the runs'
 //! `summary.json`.
 
-use super::{FfRunData, describe_runs, mean_std, summaries};
+use super::{FfRunData, describe_runs, summaries};
+use crate::analysis::accuracy::stat;
 use crate::analysis::accuracy::{EpochStats, by_epoch, column_series};
 use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
@@ -30,9 +31,10 @@ pub const MODES: [&str; 3] = ["mean-field", "mean", "sampled"];
 /// The accuracy analysis (an [`super::FfAnalysisFn`]): `accuracy.csv` (epoch, then mean and
 /// std per column of [`COLUMNS`]) and `summary.json`.
 ///
-/// Summary: `final_<column>` (each seed's last value, `{mean, std}` over seeds),
-/// `best_test_acc_mean_field`, and `final_eval.<mode>` (the final evaluation of each mode
-/// in [`MODES`], `{mean, std}` over the seeds that have a `summary.json`).
+/// Summary: `final_<column>` (each seed's last value), `best_test_acc_mean_field`, and
+/// `final_eval.<mode>` (the final evaluation of each mode in [`MODES`], over the seeds that
+/// have a `summary.json`); each with per-seed values, mean, sample std and 95 % interval
+/// ([`stat`]).
 pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let mut curves: Vec<(&str, EpochStats)> = Vec::new();
     let mut last = serde_json::Map::new();
@@ -42,9 +44,8 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
             .iter()
             .map(|r| column_series(&r.metrics, c))
             .collect::<Result<_>>()?;
-        let finals: Vec<f64> = per.iter().filter_map(|s| s.last().map(|p| p.1)).collect();
-        let (m, s) = mean_std(&finals);
-        last.insert(format!("final_{c}"), json!({"mean": m, "std": s}));
+        let finals: Vec<f64> = per.iter().map(|s| s.last().map_or(f64::NAN, |p| p.1)).collect();
+        last.insert(format!("final_{c}"), stat(&finals));
         if c == "test_acc_mean_field" {
             best = per
                 .iter()
@@ -146,16 +147,14 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
     for m in MODES {
         let v: Vec<f64> = views.iter().filter_map(|s| s.accuracy(m)).collect();
         if !v.is_empty() {
-            let (a, s) = mean_std(&v);
-            fin.insert(m.into(), json!({"mean": a, "std": s, "n": v.len()}));
+            fin.insert(m.into(), stat(&v));
         }
     }
-    let (bm, bs) = mean_std(&best);
     let mut summary = json!({
         "seeds": runs.len(),
         "epochs": runs.iter().map(|r| r.epoch).collect::<Vec<_>>(),
         "final_eval": fin,
-        "best_test_acc_mean_field": {"mean": bm, "std": bs},
+        "best_test_acc_mean_field": stat(&best),
     });
     for (k, v) in last {
         summary[k] = v;

@@ -310,6 +310,7 @@ pub fn run_all_with(
 ) -> Vec<(&'static str, Result<AnalysisOutput>)> {
     ANALYSES
         .iter()
+        .filter(|a| !opts.skip.iter().any(|s| s == a.name))
         .map(|a| {
             starting(a.name);
             (a.name, run_one(a, runs, &out.join(a.name), opts))
@@ -317,15 +318,11 @@ pub fn run_all_with(
         .collect()
 }
 
-/// Mean and population standard deviation of the finite values (NaN, NaN when none).
+/// Mean and sample standard deviation (n − 1) of the finite values (NaN, NaN when none; the
+/// deviation is NaN for one value) — [`crate::stats::SeedStats`].
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    let s = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
-    (m, s)
+    let s = crate::stats::SeedStats::of(values);
+    (s.mean, s.sd)
 }
 
 #[cfg(test)]
@@ -348,7 +345,8 @@ mod tests {
 
     #[test]
     fn mean_std_skips_nan() {
-        assert_eq!(mean_std(&[1.0, f64::NAN, 3.0]), (2.0, 1.0));
+        let (m, s) = mean_std(&[1.0, f64::NAN, 3.0]);
+        assert!(m == 2.0 && (s - 2f64.sqrt()).abs() < 1e-12);
         assert!(mean_std(&[]).0.is_nan());
     }
 }
