@@ -289,6 +289,26 @@ mod tests {
         assert!((spectral_norm(&[3.0, 4.0], 2, 1) - 5.0).abs() < 1e-9);
     }
 
+    /// The parameter gradient of the 2-unit net `net` for moment gradient `mu` (`dL/dμ`) of
+    /// the recurrent layer and nothing else.
+    fn rec_grad(net: &SasNet<f32>, mu: Vec<f32>) -> SasNetGrad<f32> {
+        use crate::engine::{GaussianGrad, NetGrads};
+        net.chain(&NetGrads {
+            inp: GaussianGrad {
+                mu: vec![0.0; 2],
+                var: None,
+            },
+            rec: GaussianGrad {
+                mu,
+                var: Some(vec![0.0; 4]),
+            },
+            out: GaussianGrad {
+                mu: vec![0.0; 2],
+                var: Some(vec![0.0; 2]),
+            },
+        })
+    }
+
     fn tiny() -> (Config, SasNet<f32>) {
         let c = Config::preset("pixel-mnist").unwrap();
         let net = SasNet::<f32>::zeros(Dims { n: 2, i: 1, k: 1 }, [false, true, true]);
@@ -302,20 +322,7 @@ mod tests {
         c.optim.clip = 0.0;
         c.optim.rec.m.decay = 0.0;
         let mut opt = Optimizer::new(&c.optim, &net);
-        let mut g = net.chain(&crate::engine::NetGrads {
-            inp: crate::engine::GaussianGrad {
-                mu: vec![0.0; 2],
-                var: None,
-            },
-            rec: crate::engine::GaussianGrad {
-                mu: vec![2.0, -3.0, 0.5, 0.0],
-                var: Some(vec![0.0; 4]),
-            },
-            out: crate::engine::GaussianGrad {
-                mu: vec![0.0; 2],
-                var: Some(vec![0.0; 2]),
-            },
-        });
+        let mut g = rec_grad(&net, vec![2.0, -3.0, 0.5, 0.0]);
         opt.step(&mut net, &mut g, 0, &[None, None, None]);
         let lr = 1e-3f32;
         assert!((net.rec.m[0] + lr).abs() < 1e-8 && (net.rec.m[1] - lr).abs() < 1e-8);
@@ -369,20 +376,7 @@ mod tests {
             c.optim.rec.m.decay = 0.0;
             c.optim.rec.m.lr = 1.0;
             let mut opt = Optimizer::new(&c.optim, &net);
-            let mut g = net.chain(&crate::engine::NetGrads {
-                inp: crate::engine::GaussianGrad {
-                    mu: vec![0.0; 2],
-                    var: None,
-                },
-                rec: crate::engine::GaussianGrad {
-                    mu: vec![1e-5, 0.0, 0.0, 0.0],
-                    var: Some(vec![0.0; 4]),
-                },
-                out: crate::engine::GaussianGrad {
-                    mu: vec![0.0; 2],
-                    var: Some(vec![0.0; 2]),
-                },
-            });
+            let mut g = rec_grad(&net, vec![1e-5, 0.0, 0.0, 0.0]);
             opt.step(&mut net, &mut g, 0, &[None, None, None]);
             let moved = -f64::from(net.rec.m[0]);
             assert!(
@@ -418,20 +412,7 @@ mod tests {
         // diag(0.75, 1.0); RMSprop's first
         // step is g / sqrt(0.1 g²) = sqrt(10) · sign(g), independent of scale — so check the
         // stored second moment instead: 0.1 · g² of the clipped gradient.
-        let mut g = net.chain(&crate::engine::NetGrads {
-            inp: crate::engine::GaussianGrad {
-                mu: vec![0.0; 2],
-                var: None,
-            },
-            rec: crate::engine::GaussianGrad {
-                mu: vec![30.0, 0.0, 0.0, 40.0],
-                var: Some(vec![0.0; 4]),
-            },
-            out: crate::engine::GaussianGrad {
-                mu: vec![0.0; 2],
-                var: Some(vec![0.0; 2]),
-            },
-        });
+        let mut g = rec_grad(&net, vec![30.0, 0.0, 0.0, 40.0]);
         opt.step(&mut net, &mut g, 0, &[None, None, None]);
         let v = &opt.state[1][0].m2;
         assert!(

@@ -2,10 +2,17 @@
 //! settings, run every applicable analysis over them and write the HTML report; and
 //! `theory` ([`reproduce_theory`]), the infinite-width experiments without training.
 //!
+//! Seeds: the paper's counts by default ([`default_seeds`]: 10 for MSI, 5 for MNIST).
+//!
 //! Output layout of `reproduce(target, opts)` in `opts.out`:
 //! - `seed-<s>/` — one run directory per seed (as `sasnet train --seeds`);
 //! - `analysis/<name>/` — data files and figures of each analysis (all seeds aggregated);
-//! - `report.html` — the self-contained report.
+//!   `analysis/retrain/bptt/seed-<s>/` holds each seed's BPTT baseline (same seed and
+//!   budget, trained by the `baseline` analysis and shared with `retrain`);
+//! - `report.html` — the self-contained report;
+//! - `summary.json` — the training summaries and the headline numbers ([`headline`]): each
+//!   seed's mean-field accuracy with mean, sample std and 95 % t-interval, and the paired
+//!   ensemble − BPTT difference per evaluation mode with its interval.
 //!
 //! A seed directory that already holds a checkpoint is resumed (so an interrupted
 //! reproduction continues where it stopped, and a finished one only redoes the report).
@@ -27,8 +34,8 @@
 //! the psychometric curves, the sampled-network statistics and the runs' own evaluation
 //! keep. `--fast-dt` / `--test-dt` change either.
 //! The `retrain` analysis trains three variants per seed (Ξ ≡ 0, π ≡ 0, BPTT) into
-//! `analysis/retrain/`: as long as the reference for MSI, 20 epochs for row MNIST (5 in the
-//! quick variant), compared with the reference at the same epoch.
+//! `analysis/retrain/`, each as long as the reference (the quick variant: 5 epochs for row
+//! MNIST, 1 for pixel MNIST); `--skip retrain` leaves it out.
 
 use crate::analysis::registry;
 use crate::analysis::{AnalysisOptions, AnalysisOutput};
@@ -261,7 +268,9 @@ pub fn headline(analysis: &Path, runs: &[TrainSummary]) -> Result<serde_json::Va
             let a = read_summary(analysis, crate::analysis::accuracy::NAME);
             h.insert(
                 "mean_field_accuracy".into(),
-                a.map_or(serde_json::Value::Null, |a| a["final_test_acc_mean_field"].clone()),
+                a.map_or(serde_json::Value::Null, |a| {
+                    a["final_test_acc_mean_field"].clone()
+                }),
             );
             h.insert(
                 "source".into(),

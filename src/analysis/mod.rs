@@ -239,7 +239,10 @@ impl AnalysisOptions {
             if !known {
                 return Err(SasError::Config {
                     key: "skip".into(),
-                    reason: format!("`{s}` is not an analysis (known: {})", registry::names().join(", ")),
+                    reason: format!(
+                        "`{s}` is not an analysis (known: {})",
+                        registry::names().join(", ")
+                    ),
                 });
             }
         }

@@ -124,9 +124,13 @@ pub fn reproduce(
 /// accuracy (mean, sample std, 95 % interval, per-seed values) from the accuracy analysis.
 /// Feed-forward reproductions have no BPTT baseline.
 fn headline(analysis: &Path) -> serde_json::Value {
-    let a = std::fs::read_to_string(analysis.join(super::analysis::accuracy::NAME).join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let a = std::fs::read_to_string(
+        analysis
+            .join(super::analysis::accuracy::NAME)
+            .join("summary.json"),
+    )
+    .ok()
+    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
     serde_json::json!({
         "mean_field_accuracy": a.as_ref().map_or(serde_json::Value::Null, |a| a["final_eval"]["mean-field"].clone()),
         "source": "analysis/accuracy: the final evaluation of each seed (summary.json of the run)",
@@ -211,7 +215,11 @@ fn removal_table(p: &serde_json::Value) -> String {
 fn pct(ms: (f64, f64), seeds: usize) -> String {
     if seeds > 1 {
         let half = crate::stats::t975(seeds - 1) * ms.1 / (seeds as f64).sqrt();
-        format!("{:.2} % ± {:.2} % (95 % CI, n = {seeds})", 100.0 * ms.0, 100.0 * half)
+        format!(
+            "{:.2} % ± {:.2} % (95 % CI, n = {seeds})",
+            100.0 * ms.0,
+            100.0 * half
+        )
     } else {
         format!("{:.2} % (n = 1)", 100.0 * ms.0)
     }

@@ -914,17 +914,25 @@ where
     ));
     for v in nice_ticks(lo, hi, 6) {
         let y = y_of(v);
-        bar.draw(&PathElement::new(vec![(x1, y), (x1 + 5, y)], BLACK.stroke_width(1)))?;
+        bar.draw(&PathElement::new(
+            vec![(x1, y), (x1 + 5, y)],
+            BLACK.stroke_width(1),
+        ))?;
         bar.draw(&Text::new(fmt(&v), (x1 + 8, y), style.clone()))?;
     }
     if let Some(l) = label {
-        let desc = font(DESC_PX)
-            .transform(FontTransform::Rotate270)
-            .pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Center,
-            ));
-        bar.draw(&Text::new(l.to_string(), (w as i32 - 18, (top + bottom) / 2), desc))?;
+        let desc =
+            font(DESC_PX)
+                .transform(FontTransform::Rotate270)
+                .pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
+        bar.draw(&Text::new(
+            l.to_string(),
+            (w as i32 - 18, (top + bottom) / 2),
+            desc,
+        ))?;
     }
     Ok(())
 }
@@ -1061,7 +1069,10 @@ mod tests {
         assert_eq!(nice_ticks(0.0, 1800.0, 6), vec![0.0, 500.0, 1000.0, 1500.0]);
         assert_eq!(nice_ticks(-1.0, 1.0, 6), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
         let t = nice_ticks(0.013, 0.087, 6);
-        assert!(t.iter().all(|&v| (0.013..=0.087).contains(&v)) && t.len() >= 3, "{t:?}");
+        assert!(
+            t.iter().all(|&v| (0.013..=0.087).contains(&v)) && t.len() >= 3,
+            "{t:?}"
+        );
         assert_eq!(nice_ticks(1.0, 1.0, 6), vec![1.0]);
     }
 
