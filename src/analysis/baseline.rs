@@ -296,10 +296,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "Test accuracy of each trained ensemble minus that of its BPTT baseline (π ≡ Ξ ≡ 0, \
              same seed, optimizer and budget) on the same {trials} test trials, per evaluation \
              mode of the ensemble ({}); the BPTT network is deterministic and evaluated once \
-             per draw set. In points (mean ± half-width of the 95 % t-interval, n seeds): {}. \
-             {desc}.",
+             per draw set. Differences (mean ± half-width of the 95 % t-interval over n seeds): \
+             {}. Mean-field accuracy of the ensembles {}; of the BPTT baselines {}. {desc}.",
             legend.join(", "),
-            verdict.join("; ")
+            verdict.join("; "),
+            SeedStats::of(&(0..runs.len()).map(|ri| acc(ri, 0, false)).collect::<Vec<_>>())
+                .pm_seeds(2, 100.0),
+            SeedStats::of(&bptt_acc).pm_seeds(2, 100.0),
         ),
         series,
     )];
