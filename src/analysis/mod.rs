@@ -6,6 +6,7 @@
 //! per-epoch metrics.
 
 pub mod accuracy;
+pub mod dynamics;
 pub mod entropy;
 pub mod ntk_change;
 pub mod pca;
