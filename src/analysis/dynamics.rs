@@ -12,7 +12,13 @@
 //! - per trial the largest rate norm over time `max_t ‖r(t)‖`, the final norm `‖r(T)‖` and
 //!   whether it is finite (f32 overflow), summarized per network as medians / maxima over
 //!   trials, and the median trace `‖r(t)‖` over trials;
-//! - the accuracy of the network on those trials.
+//! - the accuracy of the network on those trials, and the fraction of trials that get its most
+//!   frequent output (argmax of the readout; 1 = the same answer whatever the input, as when a
+//!   growing input-independent mode swamps the readout).
+//!
+//! `t_log10_radius = T · log10 ρ(A)` is the growth of the fastest linear mode over a trial of
+//! `T` steps (orders of magnitude) if the ReLU did not cut it: a trial of `αT` membrane time
+//! constants turns a small excess of `ρ(A)` over 1 into a large factor.
 //!
 //! | kind | input, readout | recurrent | held for |
 //! |---|---|---|---|
@@ -242,6 +248,9 @@ struct NetResult {
     last_norm_median: f64,
     /// Fraction of trials whose `r(T)` is finite.
     finite_fraction: f64,
+    /// Fraction of trials whose readout argmax is the network's most frequent output (1: the
+    /// same answer for every trial, whatever the input).
+    top_output_fraction: f64,
     /// Median over trials of `‖r(t)‖`, `t = 0..=T`.
     trace: Vec<f64>,
 }
@@ -296,6 +305,7 @@ fn run_network(
     // Per step, the norms of every trial (for the median trace).
     let mut per_step: Vec<Vec<f64>> = Vec::new();
     let mut norms = Vec::new();
+    let mut votes = vec![0u64; d.k.max(1)];
     for (bi, b) in test.batches.iter().enumerate() {
         let h0 = vec![cfg.model.h0 as f32; b.size * d.n];
         let noise_seed = derive_seed(seed, &[KEY_NOISE, ri as u64, j as u64, bi as u64]);
@@ -311,6 +321,10 @@ fn run_network(
             noise_seed,
             Some(&mut norms),
         );
+        for row in z.chunks_exact(d.k.max(1)) {
+            let best = (0..row.len()).fold(0, |a, i| if row[i] > row[a] { i } else { a });
+            votes[best.min(votes.len() - 1)] += 1;
+        }
         let info = test.msi_info.get(bi).map(|v| v.as_slice());
         let (o, c) = score(b, &z, info, &mut by_mod);
         ok += o;
@@ -342,8 +356,25 @@ fn run_network(
         max_norm_max,
         last_norm_median: median_inf(&mut lasts),
         finite_fraction: finite,
+        top_output_fraction: *votes.iter().max().unwrap_or(&0) as f64 / votes.iter().sum::<u64>().max(1) as f64,
         trace: per_step.iter_mut().map(|v| median_inf(v)).collect(),
     })
+}
+
+/// The mean per-step growth factor of a norm trace over its second half,
+/// `(n(T) / n(T/2))^(1/(T − T/2))` (1: flat, > 1: growing, < 1: decaying; NaN if either end is
+/// not finite and positive).
+pub fn growth_per_step(trace: &[f64]) -> f64 {
+    let t1 = trace.len().saturating_sub(1);
+    let t0 = t1 / 2;
+    let (a, b) = (
+        trace.get(t0).copied().unwrap_or(f64::NAN),
+        trace.get(t1).copied().unwrap_or(f64::NAN),
+    );
+    if t1 == t0 || !(a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()) {
+        return f64::NAN;
+    }
+    (b / a).powf(1.0 / (t1 - t0) as f64)
 }
 
 /// Statistics of the recurrent parameters of one network (see the module docs).
@@ -430,6 +461,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                 r.max_norm_max,
                 r.last_norm_median,
                 r.finite_fraction,
+                r.top_output_fraction,
             ]);
             results[ki].push(r);
         }
@@ -461,6 +493,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "max_norm_max",
             "last_norm_median",
             "finite_fraction",
+            "top_output_fraction",
         ],
         &csv_rows,
     )?];
@@ -505,15 +538,18 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                 "accuracy": stat(&|r| r.accuracy, rs),
                 "spectral_radius": stat(&|r| r.radius, rs),
                 "eigs_above_1": stat(&|r| r.above_one, rs),
+                "t_log10_radius": stat(&|r| steps as f64 * r.radius.log10(), rs),
                 "log10_max_norm_median": SeedStats::of(&log_max),
                 "max_norm_max": rs.iter().map(|r| r.max_norm_max).fold(0.0f64, f64::max),
                 "last_norm_median": stat(&|r| r.last_norm_median, rs),
                 "finite_fraction": stat(&|r| r.finite_fraction, rs),
+                "top_output_fraction": stat(&|r| r.top_output_fraction, rs),
                 "norm_at": {
                     "t0": traces[ki].first(),
                     "t_mid": traces[ki].get(steps / 2),
                     "t_end": traces[ki].last(),
                 },
+                "growth_per_step_second_half": growth_per_step(&traces[ki]),
             }),
         );
     }
@@ -664,6 +700,15 @@ mod tests {
         assert!((a[0] - 0.9).abs() < 1e-12);
         let m = eigen_moduli(&a, n).unwrap();
         assert!((m[n - 1] - 0.9).abs() < 1e-12 && (m[0] - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn growth_factor_of_geometric_traces() {
+        let g: Vec<f64> = (0..=10).map(|t| 2f64 * 1.5f64.powi(t)).collect();
+        assert!((growth_per_step(&g) - 1.5).abs() < 1e-12);
+        assert!((growth_per_step(&[1.0, 1.0, 1.0]) - 1.0).abs() < 1e-12);
+        assert!(growth_per_step(&[1.0, f64::INFINITY, f64::INFINITY]).is_nan());
+        assert!(growth_per_step(&[1.0]).is_nan());
     }
 
     #[test]

@@ -237,7 +237,7 @@ fn k_figure(
         xs.last().copied().unwrap_or(1.0),
     );
     let mut series = vec![Series {
-        label: "sampled networks, resampled every k steps".into(),
+        label: "sampled, every k steps".into(),
         x: xs.clone(),
         y: pick(&|s| s.mean),
         band: (stats.iter().any(|s| s.n >= 2)).then(|| {
@@ -254,9 +254,9 @@ fn k_figure(
         }
         series.push(Series {
             label: match m {
-                Mode::MeanField => "mean field (fresh ε)".into(),
-                Mode::Eps0 => "mean field, ε = 0".into(),
-                _ => "mean network w = μ".into(),
+                Mode::MeanField => "mean field".into(),
+                Mode::Eps0 => "ε = 0".into(),
+                _ => "mean w = μ".into(),
             },
             x: vec![x0, x1],
             y: vec![stats[i].mean; 2],
@@ -275,10 +275,7 @@ fn k_figure(
     Figure {
         name: "plasticity".into(),
         title: "Accuracy of sampled networks against the resampling interval k".into(),
-        x_label: format!(
-            "log10 k (k = resampling interval in steps; log10 T = {:.2}: one network per trial)",
-            x1
-        ),
+        x_label: format!("log10 k (k in steps; log10 T = {x1:.2})"),
         y_label: "test accuracy (fraction correct)".into(),
         log_y: false,
         caption: format!(
@@ -286,7 +283,9 @@ fn k_figure(
              log10 k; mean with the 95 % t-interval of the mean as a band over n = {reps} sampled \
              networks × {seeds} seed(s) (pooled); {trials} test trials per network. Horizontal \
              lines: the same ensemble's mean-field (fresh ε), ε = 0 and mean-network (w = μ) \
-             accuracies (means over {reps} repeats × {seeds} seed(s)).",
+             accuracies (means over {reps} repeats × {seeds} seed(s)); without recurrent noise \
+             (σ = 0) the ε = 0 forward is the mean network and those two lines coincide. k = T is one network \
+             held for the whole trial.",
             ks.join(", ")
         ),
         plot: Plot::Lines(series),
