@@ -323,7 +323,7 @@ fn run_network(
         );
         for row in z.chunks_exact(d.k.max(1)) {
             let best = (0..row.len()).fold(0, |a, i| if row[i] > row[a] { i } else { a });
-            votes[best.min(votes.len() - 1)] += 1;
+            votes[best] += 1;
         }
         let info = test.msi_info.get(bi).map(|v| v.as_slice());
         let (o, c) = score(b, &z, info, &mut by_mod);
