@@ -356,7 +356,8 @@ fn run_network(
         max_norm_max,
         last_norm_median: median_inf(&mut lasts),
         finite_fraction: finite,
-        top_output_fraction: *votes.iter().max().unwrap_or(&0) as f64 / votes.iter().sum::<u64>().max(1) as f64,
+        top_output_fraction: *votes.iter().max().unwrap_or(&0) as f64
+            / votes.iter().sum::<u64>().max(1) as f64,
         trace: per_step.iter_mut().map(|v| median_inf(v)).collect(),
     })
 }
@@ -581,7 +582,9 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
              per trial (k = T); sampled-rec / sampled-in-out = only the recurrent / only the \
              input and readout layers drawn; sampled-rec-slab = recurrent drawn without drops \
              (π := 0); sampled-rec-spike = recurrent drops only (Ξ := 0); sampled-k1 = redrawn \
-             every step. Gaps: the f32 state overflowed (norm not finite).",
+             every step. Kinds that share the recurrent draws have the same trace where the input \
+             layer is deterministic (sampled and sampled-rec, mean and sampled-in-out on pixel \
+             MNIST): one line hides the other. Gaps: the f32 state overflowed (norm not finite).",
             networks(opts.quick),
             runs.len()
         ),
