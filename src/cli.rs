@@ -255,7 +255,8 @@ enum DataCmd {
 }
 
 const ANALYSES_HELP: &str = "Analyses: accuracy, sparsity, entropy, weights, classes, symmetry, perturb, \
-selectivity, psychometric (MSI), sampled-stats, plasticity, pca (neural activity), synaptic-pca \
+selectivity, psychometric (MSI), sampled-stats, plasticity, dynamics (spectral radius and rate norms \
+of mean and sampled networks), pca (neural activity), synaptic-pca \
 (parameter trajectory; needs history), retrain (trains Ξ ≡ 0, π ≡ 0 and BPTT variants from the same \
 seeds into OUT/retrain/), ntk-change (tangent-kernel change of the trained network; needs history), \
 theory (infinite-width theory; takes no run directory: sasnet analyze theory [--quick]).\n\

@@ -234,6 +234,12 @@ pub struct TrainConfig {
     pub chunks: usize,
     /// Save the parameters of every epoch to `history.safetensors` (synaptic-dynamics analyses).
     pub history: bool,
+    /// Hold the mean-field noise `ε_u`, `ε_out` fixed within each training trial (one draw
+    /// per sample, reused at every step; recurrent noise stays fresh):
+    /// [`crate::engine::noise::TrialFixedNoise`]. Default `false` (fresh ε every step, the
+    /// paper's training); a configuration without the key reads as `false`.
+    #[serde(default)]
+    pub eps_fixed_in_trial: bool,
 }
 
 /// Evaluation settings.
@@ -374,6 +380,7 @@ impl Config {
                         stop_after: 0,
                         chunks: 2,
                         history: false,
+                        eps_fixed_in_trial: false,
                     },
                     eval: EvalConfig {
                         every: 1,
@@ -426,6 +433,7 @@ impl Config {
                         stop_after: 100,
                         chunks: 2,
                         history: true,
+                        eps_fixed_in_trial: false,
                     },
                     eval: EvalConfig {
                         every: 50,
@@ -807,6 +815,27 @@ mod tests {
             (r.init.inp.m_std, r.init.rec.xi_max, r.model.sas_in),
             (0.53, 0.1, true)
         );
+    }
+
+    #[test]
+    fn eps_fixed_in_trial_defaults_to_false_and_can_be_set() {
+        let c = Config::preset("pixel-mnist").unwrap();
+        assert!(!c.train.eps_fixed_in_trial);
+        // A config.toml written before the key existed still loads, as `false`.
+        let old = c.to_toml().replace("eps_fixed_in_trial = false\n", "");
+        assert!(!old.contains("eps_fixed_in_trial"));
+        assert_eq!(Config::from_toml(&old, "old.toml").unwrap(), c);
+        let mut c = c;
+        c.set("train.eps_fixed_in_trial=true").unwrap();
+        assert!(c.train.eps_fixed_in_trial);
+        assert!(
+            Config::from_toml(&c.to_toml(), "x")
+                .unwrap()
+                .train
+                .eps_fixed_in_trial
+        );
+        let e = c.set("train.eps_fixed_in_trial=3").unwrap_err().to_string();
+        assert!(e.contains("train.eps_fixed_in_trial"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Stochastic plasticity (DESIGN §5.12, §4): the accuracy of one trained ensemble under every
-//! evaluation mode.
+//! evaluation mode, and of sampled concrete networks against their resampling interval `k`.
 //!
 //! Modes, in the order of their index in the outputs:
 //!
@@ -8,24 +8,31 @@
 //! | 0 | `mean-field` | Gaussian-layer forward with fresh ε (what training optimizes) |
 //! | 1 | `eps0` | Gaussian-layer forward with ε = 0 |
 //! | 2 | `mean` | the mean network `w = μ` |
-//! | 3 | `sampled-k1` | concrete networks `w ~ P(w)` resampled every step (dynamic network) |
-//! | 4 | `sampled-k10` | resampled every 10 steps |
-//! | 5 | `sampled-k100` | resampled every 100 steps |
-//! | 6 | `sampled-kT` | one concrete network per trial (`k = T`) |
+//! | 3 … | `sampled-k<k>` | concrete networks `w ~ P(w)` resampled every `k` steps, for each `k` of [`INTERVALS`] below `T` ([`intervals`]) |
+//! | last | `sampled-kT` | one concrete network per trial (`k = T`) |
+//!
+//! For pixel MNIST (`T = 784`) and MSI at its test step (`T = 3600` at Δt = 0.5 ms) that is
+//! `k ∈ {1, 2, 5, 10, 20, 50, 100, 200, T}`; a short task drops the `k ≥ T` duplicates of
+//! `k = T`.
 //!
 //! Each mode is evaluated with [`evaluate`] on the run's test set ([`test_size`]) with
 //! [`repeats`] independent repeats: sampled networks for the sampled modes, draws of ε and the
-//! recurrent noise for the others. With several seeds the spread pools all
-//! (seed, repeat) accuracies. Networks retrained with `Ξ ≡ 0`, `π ≡ 0` or both are the
-//! [`super::retrain`] analysis.
+//! recurrent noise for the others. With several seeds all (seed, repeat) accuracies are
+//! pooled; each mode's aggregate is a [`SeedStats`] over them (mean, sample std, 95 %
+//! t-interval, `n` = repeats × seeds). Networks retrained with `Ξ ≡ 0`, `π ≡ 0` or both are
+//! the [`super::retrain`] analysis; why `k = T` can fail is [`super::dynamics`].
 //!
-//! Outputs: `plasticity.csv` (per mode: mean and std of the accuracy), `plasticity_raw.csv`
-//! (every repeat), `plasticity.json` (mode names, MSI accuracy per modality), `summary.json`.
+//! Outputs: `plasticity.csv` (per mode: `k`, mean, sample std, 95 % interval, `n`),
+//! `plasticity_raw.csv` (every repeat), `plasticity.json` (mode names, MSI accuracy per
+//! modality), `summary.json` (per mode the mean under its label, the sample std under
+//! `<label>_std`, the full statistics under `modes`); figure `plasticity`: accuracy against
+//! `log10 k` with the mean-field, ε = 0 and mean-network accuracies as reference lines.
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::report::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
+use crate::stats::SeedStats;
 use crate::train::eval::{Mode, evaluate};
 use crate::train::source::TaskData;
 use serde_json::json;
@@ -36,8 +43,17 @@ pub const NAME: &str = "plasticity";
 
 const KEY_EVAL: u64 = 0x504C_0001;
 
-/// Resampling intervals `k` of the sampled modes (`usize::MAX` = once per trial, `k = T`).
-pub const INTERVALS: [usize; 4] = [1, 10, 100, usize::MAX];
+/// Resampling intervals `k` (steps) of the sampled modes below `k = T`; [`intervals`] keeps
+/// those shorter than the trial and adds `k = T`.
+pub const INTERVALS: [usize; 8] = [1, 2, 5, 10, 20, 50, 100, 200];
+
+/// The resampling intervals for trials of `steps` steps: the [`INTERVALS`] below `steps`,
+/// then `usize::MAX` (one network per trial, `k = T`).
+pub fn intervals(steps: usize) -> Vec<usize> {
+    let mut k: Vec<usize> = INTERVALS.iter().copied().filter(|&k| k < steps).collect();
+    k.push(usize::MAX);
+    k
+}
 
 /// Repeats (sampled networks / noise draws) per mode: 10 (quick 3).
 pub fn repeats(quick: bool) -> usize {
@@ -50,10 +66,10 @@ pub fn test_size(quick: bool) -> (usize, usize) {
     if quick { (200, 4) } else { (1000, 10) }
 }
 
-/// The evaluated modes, in index order (see the module docs).
-pub fn modes() -> Vec<Mode> {
+/// The evaluated modes for trials of `steps` steps, in index order (see the module docs).
+pub fn modes(steps: usize) -> Vec<Mode> {
     let mut m = vec![Mode::MeanField, Mode::Eps0, Mode::Mean];
-    m.extend(INTERVALS.iter().map(|&every| Mode::Sampled { every }));
+    m.extend(intervals(steps).into_iter().map(|every| Mode::Sampled { every }));
     m
 }
 
@@ -80,9 +96,9 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     })?;
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);
-    let modes = modes();
+    let mut modes: Vec<Mode> = Vec::new();
     // accs[mode] = pooled (seed × repeat) accuracies; per-seed reports for JSON.
-    let mut accs: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    let mut accs: Vec<Vec<f64>> = Vec::new();
     let mut raw = Vec::new();
     let mut reports = Vec::new();
     let mut trials = 0;
@@ -92,6 +108,10 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         let task = TaskData::load(cfg, opts.data_dir.as_deref())?;
         let test = task.test_set(cfg, cfg.eval.batch, limit, tpc);
         steps = test.batches.first().map_or(0, |b| b.steps);
+        if ri == 0 {
+            modes = self::modes(steps);
+            accs = vec![Vec::new(); modes.len()];
+        }
         let mut run_reports = Vec::new();
         for (mi, &mode) in modes.iter().enumerate() {
             let r = evaluate(
@@ -111,7 +131,6 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             run_reports.push(json!({
                 "mode": mode_label(mode),
                 "accuracy": r.accuracy,
-                "accuracy_std": r.accuracy_std,
                 "accuracies": r.accuracies,
                 "by_modality": r.by_modality,
             }));
@@ -122,29 +141,40 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         Mode::Sampled { every } => every.min(steps) as f64,
         _ => 0.0,
     };
-    let mut means = Vec::new();
-    let mut stds = Vec::new();
+    let stats: Vec<SeedStats> = accs.iter().map(|a| SeedStats::of(a)).collect();
     let mut rows = Vec::new();
     let mut summary_modes = Vec::new();
     let mut summary = serde_json::Map::new();
     for (mi, &mode) in modes.iter().enumerate() {
-        // One single-value series per (seed, repeat): mean and std over all of them.
-        let series: Vec<Vec<f64>> = accs[mi].iter().map(|&v| vec![v]).collect();
-        let (m, s) = mean_std(&series);
-        means.push(m[0]);
-        stds.push(s[0]);
-        rows.push(vec![mi as f64, k_of(mode), m[0], s[0], series.len() as f64]);
+        let st = &stats[mi];
+        rows.push(vec![
+            mi as f64,
+            k_of(mode),
+            st.mean,
+            st.sd,
+            st.lo,
+            st.hi,
+            st.n as f64,
+        ]);
         summary_modes.push(json!({
             "index": mi, "mode": mode_label(mode), "k": k_of(mode),
-            "accuracy": m[0], "accuracy_std": s[0],
+            "accuracy": st.mean, "accuracy_std": st.sd, "stats": st,
         }));
-        summary.insert(mode_label(mode), json!(m[0]));
-        summary.insert(format!("{}_std", mode_label(mode)), json!(s[0]));
+        summary.insert(mode_label(mode), json!(st.mean));
+        summary.insert(format!("{}_std", mode_label(mode)), json!(st.sd));
     }
     let mut files = vec![
         write_csv(
             &out.join("plasticity.csv"),
-            &["mode_index", "k", "accuracy_mean", "accuracy_std", "samples"],
+            &[
+                "mode_index",
+                "k",
+                "accuracy_mean",
+                "accuracy_sd",
+                "ci95_lo",
+                "ci95_hi",
+                "n",
+            ],
             &rows,
         )?,
         write_csv(
@@ -168,38 +198,10 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     summary.insert("repeats".into(), json!(reps));
     summary.insert("test_trials".into(), json!(trials));
     summary.insert("seeds".into(), json!(runs.len()));
+    summary.insert("k_T".into(), json!(steps));
     let summary = serde_json::Value::Object(summary);
     files.push(write_json(&out.join("summary.json"), &summary)?);
-    let xs: Vec<f64> = (0..modes.len()).map(|i| i as f64).collect();
-    let legend: Vec<String> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| format!("{i} = {l}"))
-        .collect();
-    let figure = Figure {
-        name: "plasticity".into(),
-        title: "Accuracy of the ensemble under each evaluation mode".into(),
-        x_label: "evaluation mode (index)".into(),
-        y_label: "test accuracy (fraction correct)".into(),
-        log_y: false,
-        caption: format!(
-            "Test accuracy of the trained ensemble per evaluation mode ({}; k = resampling \
-             interval in steps, T = {steps} steps per trial); mean ± std over {reps} repeats \
-             (sampled networks or noise draws) × {} seed(s); {trials} test trials per repeat.",
-            legend.join(", "),
-            runs.len()
-        ),
-        plot: Plot::Lines(vec![Series {
-            label: "accuracy".into(),
-            x: xs,
-            y: means.clone(),
-            band: Some((
-                means.iter().zip(&stds).map(|(m, s)| m - s).collect(),
-                means.iter().zip(&stds).map(|(m, s)| m + s).collect(),
-            )),
-            markers: true,
-        }]),
-    };
+    let figure = k_figure(&modes, &stats, steps, reps, runs.len(), trials);
     Ok(AnalysisOutput {
         name: NAME.into(),
         title: "Stochastic plasticity: evaluation modes".into(),
@@ -209,27 +211,121 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     })
 }
 
+/// Accuracy against `log10 k` for the sampled modes (mean with the 95 % interval as a band),
+/// with the non-sampled modes as horizontal reference lines across the same range.
+fn k_figure(
+    modes: &[Mode],
+    stats: &[SeedStats],
+    steps: usize,
+    reps: usize,
+    seeds: usize,
+    trials: usize,
+) -> Figure {
+    let sampled: Vec<(usize, f64)> = modes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| match m {
+            Mode::Sampled { every } => Some((i, ((*every).min(steps.max(1)) as f64).log10())),
+            _ => None,
+        })
+        .collect();
+    let xs: Vec<f64> = sampled.iter().map(|&(_, x)| x).collect();
+    let pick =
+        |f: &dyn Fn(&SeedStats) -> f64| sampled.iter().map(|&(i, _)| f(&stats[i])).collect::<Vec<f64>>();
+    let (x0, x1) = (
+        xs.first().copied().unwrap_or(0.0),
+        xs.last().copied().unwrap_or(1.0),
+    );
+    let mut series = vec![Series {
+        label: "sampled, every k steps".into(),
+        x: xs.clone(),
+        y: pick(&|s| s.mean),
+        band: (stats.iter().any(|s| s.n >= 2)).then(|| {
+            (
+                pick(&|s| if s.n >= 2 { s.lo } else { s.mean }),
+                pick(&|s| if s.n >= 2 { s.hi } else { s.mean }),
+            )
+        }),
+        markers: true,
+    }];
+    for (i, m) in modes.iter().enumerate() {
+        if matches!(m, Mode::Sampled { .. }) {
+            continue;
+        }
+        series.push(Series {
+            label: match m {
+                Mode::MeanField => "mean field".into(),
+                Mode::Eps0 => "ε = 0".into(),
+                _ => "mean w = μ".into(),
+            },
+            x: vec![x0, x1],
+            y: vec![stats[i].mean; 2],
+            band: None,
+            markers: false,
+        });
+    }
+    let ks: Vec<String> = modes
+        .iter()
+        .filter_map(|m| match m {
+            Mode::Sampled { every } if *every >= steps => Some(format!("T = {steps}")),
+            Mode::Sampled { every } => Some(every.to_string()),
+            _ => None,
+        })
+        .collect();
+    Figure {
+        name: "plasticity".into(),
+        title: "Accuracy of sampled networks against the resampling interval k".into(),
+        x_label: format!("log10 k (k in steps; log10 T = {x1:.2})"),
+        y_label: "test accuracy (fraction correct)".into(),
+        log_y: false,
+        caption: format!(
+            "Test accuracy of concrete networks w ~ P(w) redrawn every k steps (k = {}), against \
+             log10 k; mean with the 95 % t-interval of the mean as a band over n = {reps} sampled \
+             networks × {seeds} seed(s) (pooled); {trials} test trials per network. Horizontal \
+             lines: the same ensemble's mean-field (fresh ε), ε = 0 and mean-network (w = μ) \
+             accuracies (means over {reps} repeats × {seeds} seed(s)); without recurrent noise \
+             (σ = 0) the ε = 0 forward is the mean network and those two lines coincide. k = T is one network \
+             held for the whole trial.",
+            ks.join(", ")
+        ),
+        plot: Plot::Lines(series),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn mode_list_and_labels() {
-        let m = modes();
-        assert_eq!(m.len(), 7);
-        let l: Vec<String> = m.iter().map(|&x| mode_label(x)).collect();
-        assert_eq!(
-            l,
-            [
-                "mean-field",
-                "eps0",
-                "mean",
-                "sampled-k1",
-                "sampled-k10",
-                "sampled-k100",
-                "sampled-kT"
-            ]
-        );
+        // Long trials (pixel MNIST 784, MSI 3600): the whole k list, then k = T.
+        for steps in [784, 3600] {
+            let m = modes(steps);
+            assert_eq!(m.len(), 3 + 9);
+            let l: Vec<String> = m.iter().map(|&x| mode_label(x)).collect();
+            assert_eq!(
+                l,
+                [
+                    "mean-field",
+                    "eps0",
+                    "mean",
+                    "sampled-k1",
+                    "sampled-k2",
+                    "sampled-k5",
+                    "sampled-k10",
+                    "sampled-k20",
+                    "sampled-k50",
+                    "sampled-k100",
+                    "sampled-k200",
+                    "sampled-kT"
+                ]
+            );
+        }
+        // Short trials drop the k ≥ T duplicates of k = T.
+        assert_eq!(intervals(28), vec![1, 2, 5, 10, 20, usize::MAX]);
+        assert_eq!(intervals(20), vec![1, 2, 5, 10, usize::MAX]);
+        assert_eq!(intervals(1), vec![usize::MAX]);
+        assert_eq!(intervals(201), vec![1, 2, 5, 10, 20, 50, 100, 200, usize::MAX]);
     }
 
     #[test]
@@ -246,15 +342,24 @@ mod tests {
         for f in &o.files {
             assert!(f.exists(), "{}", f.display());
         }
+        // T = 90: k = 1, 2, 5, 10, 20, 50 and T.
         let modes = o.summary["modes"].as_array().unwrap();
-        assert_eq!(modes.len(), 7);
+        assert_eq!(modes.len(), 10);
         for m in modes {
             let a = m["accuracy"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&a), "{m}");
+            assert_eq!(m["stats"]["n"].as_u64().unwrap() as usize, repeats(true));
         }
-        assert_eq!(modes[6]["k"].as_f64().unwrap(), 90.0);
+        assert_eq!(modes[9]["k"].as_f64().unwrap(), 90.0);
+        assert_eq!(modes[8]["mode"], "sampled-k50");
         let raw = std::fs::read_to_string(out.join("plasticity_raw.csv")).unwrap();
-        assert_eq!(raw.lines().count(), 1 + 7 * repeats(true));
+        assert_eq!(raw.lines().count(), 1 + 10 * repeats(true));
+        let Plot::Lines(series) = &o.figures[0].plot else {
+            panic!("a line figure")
+        };
+        assert_eq!(series.len(), 4);
+        assert_eq!(series[0].x.len(), 7);
+        assert!((series[0].x[6] - 90f64.log10()).abs() < 1e-12);
         assert_eq!(o.summary["test_trials"].as_u64().unwrap(), 96);
     }
 }

@@ -134,6 +134,13 @@ pub const ANALYSES: &[Analysis] = &[
         many_evaluations: true,
     },
     Analysis {
+        name: super::dynamics::NAME,
+        about: "spectral radius of (1−α)I + αW and rate norms of mean and sampled networks (fixed-network puzzle)",
+        run: super::dynamics::run,
+        applies: known_task,
+        many_evaluations: true,
+    },
+    Analysis {
         name: super::pca::NAME,
         about: "PCA of the neural activity: variance spectrum, components for 80/85 %, trajectories",
         run: super::pca::run,

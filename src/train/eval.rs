@@ -85,8 +85,10 @@ pub struct EvalReport {
     pub by_modality: Vec<(String, f64)>,
 }
 
-/// Scored correct/total counts of a batch from its last-step outputs `z_last` `[B, K]`.
-fn score(
+/// Scored correct/total counts of a batch from its last-step outputs `z_last` `[B, K]`
+/// (MSI: the choice of each scored trial, with per-modality counts added to `by_mod` in the
+/// order visual, auditory, both; other tasks: the argmax against the label or target).
+pub fn score(
     batch: &TrialBatch,
     z_last: &[f32],
     info: Option<&[msi::TrialInfo]>,
@@ -334,6 +336,47 @@ pub fn sample_layer(l: &crate::sas::SasLayer<f32>, stochastic: bool, seed: u64, 
     }
 }
 
+/// The concrete weights of one network: `w_in` `N × I`, `w_rec` `N × N`, `w_out` `K × N`,
+/// row-major (row = receiving unit).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConcreteNet {
+    /// Input weights, `N × I`.
+    pub w_in: Vec<f32>,
+    /// Recurrent weights, `N × N`.
+    pub w_rec: Vec<f32>,
+    /// Readout weights, `K × N`.
+    pub w_out: Vec<f32>,
+}
+
+impl ConcreteNet {
+    /// All-zero weights of sizes `d`.
+    pub fn zeros(d: crate::engine::Dims) -> Self {
+        ConcreteNet {
+            w_in: vec![0.0; d.n * d.i],
+            w_rec: vec![0.0; d.n * d.n],
+            w_out: vec![0.0; d.k * d.n],
+        }
+    }
+
+    /// The mean network `w = μ = (1 − π) m` of `net`.
+    pub fn mean(net: &SasNet<f32>) -> Self {
+        let mut c = ConcreteNet::zeros(net.dims());
+        net.inp.mean_into(&mut c.w_in);
+        net.rec.mean_into(&mut c.w_rec);
+        net.out.mean_into(&mut c.w_out);
+        c
+    }
+
+    /// Draws every layer of `net` as [`sampled_forward`] draws window `window` under
+    /// `net_seed` (layer `l` from the stream `(net_seed, window, l)`).
+    pub fn sample(&mut self, net: &SasNet<f32>, net_seed: u64, window: usize) {
+        let s = derive_seed(net_seed, &[window as u64]);
+        sample_layer(&net.inp, net.stochastic[0], derive_seed(s, &[0]), &mut self.w_in);
+        sample_layer(&net.rec, net.stochastic[1], derive_seed(s, &[1]), &mut self.w_rec);
+        sample_layer(&net.out, net.stochastic[2], derive_seed(s, &[2]), &mut self.w_out);
+    }
+}
+
 /// Forward pass of sampled concrete networks: a new network every `every` steps (the same
 /// for every trial of the batch), keyed by `net_seed` and the window index; recurrent noise
 /// keyed by `noise_seed`. Returns the last-step outputs `[B, K]`.
@@ -348,12 +391,34 @@ pub fn sampled_forward(
     net_seed: u64,
     noise_seed: u64,
 ) -> Vec<f32> {
-    let d = net.dims();
+    let draw = |window: usize, w: &mut ConcreteNet| w.sample(net, net_seed, window);
+    concrete_forward(net.dims(), b, h0, alpha, sigma, every, draw, noise_seed, None)
+}
+
+/// Forward pass of concrete networks over one batch: `draw(window, w)` writes the weights of
+/// window `window` (steps `window·every .. (window+1)·every`) into `w`, which is held for
+/// those steps (`every ≥ T`: one network for the whole trial). Dynamics as in the engine with
+/// `V = 0`: `h_t = (1−α) h_{t−1} + α (W_rec r_{t−1} + W_in x_t) + sqrt(2ασ²) n_t`,
+/// `r = relu(h)`, recurrent noise keyed by `noise_seed`.
+///
+/// Returns the last-step outputs `z = W_out r_T`, `[B, K]`. When `norms` is given it is
+/// filled with the Euclidean norm of the rates `‖r(t)‖` of every trial and step, `[T+1, B]`
+/// (index 0 = `relu(h(0))`; computed in f64, `+∞`/NaN where the f32 state overflowed).
+#[allow(clippy::too_many_arguments)]
+pub fn concrete_forward(
+    d: crate::engine::Dims,
+    b: &TrialBatch,
+    h0: &[f32],
+    alpha: f64,
+    sigma: f64,
+    every: usize,
+    mut draw: impl FnMut(usize, &mut ConcreteNet),
+    noise_seed: u64,
+    mut norms: Option<&mut Vec<f64>>,
+) -> Vec<f32> {
     let (n, ni, k, bs) = (d.n, d.i, d.k, b.size);
     let every = every.max(1);
-    let mut w_in = vec![0f32; n * ni];
-    let mut w_rec = vec![0f32; n * n];
-    let mut w_out = vec![0f32; k * n];
+    let mut w = ConcreteNet::zeros(d);
     let mut h = h0.to_vec();
     let mut r: Vec<f32> = h.iter().map(|&v| v.max(0.0)).collect();
     let mut g = vec![0f32; bs * n];
@@ -364,19 +429,26 @@ pub fn sampled_forward(
         (1.0 - alpha) as f32,
         (2.0 * alpha * sigma * sigma).sqrt() as f32,
     );
-    let sample = |w: usize, w_in: &mut [f32], w_rec: &mut [f32], w_out: &mut [f32]| {
-        let s = derive_seed(net_seed, &[w as u64]);
-        sample_layer(&net.inp, net.stochastic[0], derive_seed(s, &[0]), w_in);
-        sample_layer(&net.rec, net.stochastic[1], derive_seed(s, &[1]), w_rec);
-        sample_layer(&net.out, net.stochastic[2], derive_seed(s, &[2]), w_out);
+    let record = |norms: &mut Option<&mut Vec<f64>>, r: &[f32]| {
+        if let Some(out) = norms.as_deref_mut() {
+            out.extend(
+                r.chunks_exact(n)
+                    .map(|row| row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()),
+            );
+        }
     };
+    if let Some(out) = norms.as_deref_mut() {
+        out.clear();
+        out.reserve((b.steps + 1) * bs);
+    }
+    record(&mut norms, &r);
     for t in 0..b.steps {
         if t % every == 0 {
-            sample(t / every, &mut w_in, &mut w_rec, &mut w_out);
+            draw(t / every, &mut w);
         }
-        gemm(&mut g, bs, n, Op::new(&r, bs, n), Op::t(&w_rec, n, n), false);
+        gemm(&mut g, bs, n, Op::new(&r, bs, n), Op::t(&w.w_rec, n, n), false);
         let xt = &b.x[t * bs * ni..(t + 1) * bs * ni];
-        gemm(&mut g, bs, n, Op::new(xt, bs, ni), Op::t(&w_in, n, ni), true);
+        gemm(&mut g, bs, n, Op::new(xt, bs, ni), Op::t(&w.w_in, n, ni), true);
         if sigma > 0.0 {
             noise.fill(&mut nz);
         }
@@ -384,8 +456,9 @@ pub fn sampled_forward(
             h[e] = leak * h[e] + a * g[e] + ns * nz[e];
             r[e] = h[e].max(0.0);
         }
+        record(&mut norms, &r);
     }
     let mut z = vec![0f32; bs * k];
-    gemm(&mut z, bs, k, Op::new(&r, bs, n), Op::t(&w_out, k, n), false);
+    gemm(&mut z, bs, k, Op::new(&r, bs, n), Op::t(&w.w_out, k, n), false);
     z
 }

@@ -16,7 +16,7 @@ pub mod source;
 pub mod variant;
 
 use crate::config::Config;
-use crate::engine::noise::RandomNoise;
+use crate::engine::noise::{NoiseSource, RandomNoise, TrialFixedNoise};
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::io::tensors::TensorWriter;
@@ -217,15 +217,13 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
                 h0: &h0,
                 targets,
             };
-            let noise = RandomNoise {
-                seed: derive_seed(cfg.seed, &[KEY_NOISE, epoch as u64, mb as u64]),
-            };
+            let noise = training_noise(cfg, epoch, mb);
             let moments = net.moments();
             let out = engine
                 .run(
                     &moments,
                     &batch,
-                    &noise,
+                    noise.as_ref(),
                     RunOptions {
                         grad: true,
                         ..Default::default()
@@ -324,6 +322,18 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         bar.finish();
     }
     Ok(last)
+}
+
+/// The mean-field noise of training minibatch `mb` of `epoch`: fresh ε every step
+/// ([`RandomNoise`]) or, with `train.eps_fixed_in_trial`, ε held fixed within each trial
+/// ([`TrialFixedNoise`]); both keyed by (run seed, epoch, minibatch).
+pub fn training_noise(cfg: &Config, epoch: usize, mb: usize) -> Box<dyn NoiseSource<f32>> {
+    let seed = derive_seed(cfg.seed, &[KEY_NOISE, epoch as u64, mb as u64]);
+    if cfg.train.eps_fixed_in_trial {
+        Box::new(TrialFixedNoise { seed })
+    } else {
+        Box::new(RandomNoise { seed })
+    }
 }
 
 fn save_history(dir: &Path, net: &SasNet<f32>, epoch: usize) -> Result<()> {
