@@ -270,7 +270,11 @@ impl AnalysisOptions {
     }
 
     fn check_uip(&self, t: &weights::Thresholds) -> Result<()> {
-        if self.classes.uip_pi.is_some_and(|u| !(u.is_finite() && (0.0..=1.0).contains(&u))) {
+        if self
+            .classes
+            .uip_pi
+            .is_some_and(|u| !(u.is_finite() && (0.0..=1.0).contains(&u)))
+        {
             return Err(SasError::Config {
                 key: "uip-pi".into(),
                 reason: format!("{} is outside [0, 1]", self.classes.uip_pi.unwrap_or(f64::NAN)),

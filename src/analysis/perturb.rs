@@ -421,7 +421,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
 
     // Pooled over (run, repeat): vip[set][layer] = [p] series; ctl[set][layer][control].
     let mut vip_series: Vec<Vec<Vec<Vec<f64>>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
-    let mut ctl_series: Vec<Vec<Vec<(&'static str, Vec<Vec<f64>>)>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
+    let mut ctl_series: Vec<Vec<Vec<(&'static str, Vec<Vec<f64>>)>>> =
+        vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut n_vip: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut n_self: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut spills: Vec<Vec<Vec<(&'static str, usize)>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
@@ -473,7 +474,9 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                             r.removed[pi] as f64,
                             r.vip[rep][pi],
                         ];
-                        row.extend((0..CONTROLS.len()).map(|c| r.controls.get(c).map_or(f64::NAN, |c| c.1[rep][pi])));
+                        row.extend(
+                            (0..CONTROLS.len()).map(|c| r.controls.get(c).map_or(f64::NAN, |c| c.1[rep][pi])),
+                        );
                         raw.push(row);
                     }
                 }
@@ -539,20 +542,35 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                 }
                 for p in [0.5, 1.0] {
                     let key = format!("{k}_p{p}");
+                    // The interval's half-width; undefined (null) below two evaluations.
+                    let half: Vec<f64> = (0..fracs.len())
+                        .map(|i| {
+                            if b.n[i] >= 2 {
+                                b.hi[i] - b.mean[i]
+                            } else {
+                                f64::NAN
+                            }
+                        })
+                        .collect();
                     layer_summary.insert(key.clone(), json!(at(&b.mean, p)));
-                    layer_summary.insert(format!("{key}_ci95"), json!(at(&b.hi, p) - at(&b.mean, p)));
+                    layer_summary.insert(format!("{key}_ci95"), json!(at(&half, p)));
                 }
             }
             let nv = SeedStats::of(&n_vip[si][li]);
             let ns = SeedStats::of(&n_self[si][li]);
             layer_summary.insert(format!("n_{kv}"), json!(nv.mean));
-            layer_summary.insert(format!("{kv}_fraction"), json!(nv.mean / n_cand[li].max(1) as f64));
+            layer_summary.insert(
+                format!("{kv}_fraction"),
+                json!(nv.mean / n_cand[li].max(1) as f64),
+            );
             if ns.n > 0 {
                 layer_summary.insert(format!("n_{kv}_self"), json!(ns.mean));
             }
             layer_summary.insert(format!("{kv}_rule"), json!(set.rule.label()));
-            let sp: serde_json::Map<String, serde_json::Value> =
-                spills[si][li].iter().map(|(c, s)| (format!("{c}"), json!(s))).collect();
+            let sp: serde_json::Map<String, serde_json::Value> = spills[si][li]
+                .iter()
+                .map(|(c, s)| (c.to_string(), json!(s)))
+                .collect();
             layer_summary.insert(format!("{kv}_spills"), serde_json::Value::Object(sp));
 
             let mut series = vec![band_series(
@@ -595,7 +613,11 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             };
             figures.push(Figure {
                 name: fig_name,
-                title: format!("Targeted perturbation of the {}: {}", layer_title(name), set.short),
+                title: format!(
+                    "Targeted perturbation of the {}: {}",
+                    layer_title(name),
+                    set.short
+                ),
                 x_label: "fraction p of the VIP connections removed (π := 1)".into(),
                 y_label: "test accuracy, mean-field (fraction correct)".into(),
                 log_y: false,
@@ -785,35 +807,33 @@ mod tests {
             pi: vec![0.1, 0.0, 0.0, 0.05, 0.5, 0.0],
             xi: vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.2],
         };
-        let msi = Thresholds::for_task("msi");
-        let mnist = Thresholds::for_task("pixel-mnist");
-        // MSI: π ≤ 0.1 compared in f64 (the stored 0.1f32 lies above 0.1: not VIP),
-        // |m| > 0.08 (0.06 does not), Ξ < 0.1
-        assert_eq!(msi.vip_indices(&l, None), vec![1, 3]);
-        // MNIST: |m| > 0.05 (0.06 counts)
-        assert_eq!(mnist.vip_indices(&l, None), vec![1, 2, 3]);
+        let relaxed = Thresholds::for_task("msi");
+        let authors = Thresholds::named(VipRule::Authors);
+        let exact = Thresholds::for_task("pixel-mnist");
+        // relaxed: π < 0.1 (the stored 0.1 fails), |m| > 0.05, Ξ untested (entry 5 counts)
+        assert_eq!(relaxed.vip_indices(&l, None), vec![1, 2, 3, 5]);
+        // authors: π ≤ 0.1 (the stored 0.1 passes), |m| > 0.08, Ξ < 0.1
+        assert_eq!(authors.vip_indices(&l, None), vec![0, 1, 3]);
+        // exact: π = 0 and Ξ = 0 and m ≠ 0
+        assert_eq!(exact.vip_indices(&l, None), vec![1, 2]);
         // masked entries never count
         let mask = [true, false, true, true, true, true];
-        assert_eq!(msi.vip_indices(&l, Some(&mask)), vec![3]);
-        // deterministic VIP: π = 0 and Ξ = 0 exactly (entry 3 has π = 0.05, entry 5 Ξ = 0.2)
-        assert_eq!(deterministic(&msi).vip_indices(&l, None), vec![1]);
-        assert_eq!(deterministic(&mnist).vip_indices(&l, None), vec![1, 2]);
+        assert_eq!(authors.vip_indices(&l, Some(&mask)), vec![0, 3]);
         let mut tiny = l.clone();
         tiny.xi[1] = f32::from_bits(1); // the smallest subnormal is not 0
-        assert_eq!(deterministic(&msi).vip_indices(&tiny, None), Vec::<usize>::new());
-        // user overrides: |m| > 0.1 drops m = 0.09; π ≤ 0.2 admits the π = 0.1 entry
-        let opts = |c: crate::analysis::ClassOverrides| AnalysisOptions {
-            classes: c,
+        assert_eq!(exact.vip_indices(&tiny, None), vec![2]);
+        // user bounds: |m| > 0.1 drops m = 0.09; π ≤ 0.2 admits the π = 0.1 entry
+        let strict = AnalysisOptions {
+            classes: crate::analysis::ClassOverrides {
+                m_min: Some(0.1),
+                pi_max: Some(0.2),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let strict = opts(crate::analysis::ClassOverrides {
-            m_min: Some(0.1),
-            pi_max: Some(0.2),
-            ..Default::default()
-        });
         assert_eq!(
             strict.thresholds("msi").unwrap().vip_indices(&l, None),
-            vec![0, 3]
+            vec![0, 3, 5]
         );
         let bad = AnalysisOptions {
             classes: crate::analysis::ClassOverrides {
@@ -839,6 +859,129 @@ mod tests {
         assert_eq!(removed_count(0.0, 7), 0);
     }
 
+    /// A 20 × 20 layer: VIP = 30 connections (8 of them on the diagonal) less the masked ones,
+    /// random `m` everywhere; a mask forbids 10 entries (some of them VIP).
+    fn control_fixture() -> (SasLayer<f32>, Vec<bool>, Vec<usize>) {
+        let n = 20;
+        let mut l = SasLayer::<f32>::zeros(n, n);
+        let mut s = 11u64;
+        for k in 0..n * n {
+            l.m[k] = (splitmix64(&mut s) >> 40) as f32 / (1u64 << 24) as f32;
+            l.pi[k] = 0.3;
+            l.xi[k] = 0.01;
+        }
+        let mut vip: Vec<usize> = (0..8).map(|i| i * (n + 1)).collect(); // diagonal
+        vip.extend((0..22).map(|j| 3 + j * 17)); // off-diagonal (3 + 17 j is never i·21)
+        for &k in &vip {
+            l.pi[k] = 0.0;
+            l.xi[k] = 0.0;
+        }
+        let mut mask = vec![true; n * n];
+        for k in [1usize, 2, 5, 7, 42, 63, 105, 210, 399, 20] {
+            mask[k] = false;
+        }
+        vip.retain(|&k| mask[k]);
+        vip.sort_unstable();
+        vip.dedup();
+        (l, mask, vip)
+    }
+
+    #[test]
+    fn matched_controls_by_construction() {
+        let (l, mask, vip) = control_fixture();
+        let n = l.cols;
+        let rule = Thresholds::for_task("pixel-mnist");
+        assert_eq!(rule.vip_indices(&l, Some(&mask)), vip);
+        // Diagonal VIP entries 0, 21, 84, 126, 147 (42, 63, 105 masked).
+        assert_eq!(self_connections(&vip, n), 5);
+        for seed in 0..20u64 {
+            let order: Vec<usize> = choose(vip.len(), vip.len(), seed)
+                .into_iter()
+                .map(|j| vip[j])
+                .collect();
+            let c = control_orders(&l, Some(&mask), &order, [seed, seed + 100, seed + 200], true);
+            assert_eq!(c.iter().map(|c| c.name).collect::<Vec<_>>(), CONTROLS);
+            for ctl in &c {
+                assert_eq!(ctl.order.len(), vip.len(), "{}", ctl.name);
+                let mut d = ctl.order.clone();
+                d.sort_unstable();
+                d.dedup();
+                assert_eq!(d.len(), vip.len(), "{}: distinct", ctl.name);
+                assert!(ctl.order.iter().all(|&k| mask[k]), "{}: a masked entry", ctl.name);
+                if ctl.name != "uniform" {
+                    assert!(
+                        ctl.order.iter().all(|k| !vip.contains(k)),
+                        "{}: a VIP entry",
+                        ctl.name
+                    );
+                    assert_eq!(ctl.spills, 0, "{}", ctl.name);
+                }
+            }
+            // Diagonal: at every prefix exactly as many self-connections as the VIP prefix.
+            for k in 0..=vip.len() {
+                assert_eq!(
+                    self_connections(&c[2].order[..k], n),
+                    self_connections(&order[..k], n)
+                );
+            }
+            // Magnitude: each partner in the same |μ| bin as its VIP connection.
+            let cand: Vec<usize> = (0..n * n).filter(|&k| mask[k]).collect();
+            let bins = magnitude_bins(&l, &cand, MAGNITUDE_BINS);
+            let bin = |k: usize| bins[cand.iter().position(|&c| c == k).unwrap()];
+            for (v, m) in order.iter().zip(&c[1].order) {
+                assert_eq!(bin(*v), bin(*m));
+            }
+        }
+        // Not square or not recurrent: no diagonal control.
+        let order = vip.clone();
+        assert_eq!(control_orders(&l, Some(&mask), &order, [1, 2, 3], false).len(), 2);
+    }
+
+    #[test]
+    fn magnitude_control_matches_the_mu_distribution() {
+        // VIP = the 40 strongest of 400 connections spread uniformly in |μ|: a matched draw has
+        // the VIP |μ| distribution (to within a bin), a uniform draw does not.
+        // Every |μ| = v in 0.0025, 0.005, …, 1 once; VIP: v > 0.3 and k divisible by 3 (π = 0,
+        // m = v), the rest π = 0.5, m = 2v.
+        let n = 20;
+        let mut l = SasLayer::<f32>::zeros(n, n);
+        for k in 0..n * n {
+            let v = ((k * 7919) % 400 + 1) as f32 / 400.0;
+            let vip = v > 0.3 && k % 3 == 0;
+            (l.pi[k], l.m[k]) = if vip { (0.0, v) } else { (0.5, 2.0 * v) };
+        }
+        let rule = Thresholds::named(VipRule::Exact);
+        let vip = rule.vip_indices(&l, None);
+        assert!(vip.len() > 50, "{}", vip.len());
+        let mut mu = vec![0f32; n * n];
+        l.mean_into(&mut mu);
+        let c = control_orders(&l, None, &vip, [5, 6, 7], true);
+        let sorted = |idx: &[usize]| {
+            let mut v: Vec<f32> = idx.iter().map(|&k| mu[k].abs()).collect();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        let (v, m, u) = (sorted(&vip), sorted(&c[1].order), sorted(&c[0].order));
+        let ks = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        // Deciles of 400 values spaced 1/400: each bin 0.1 wide, with as many partners as VIP.
+        assert_eq!(c[1].spills, 0);
+        assert!(ks(&v, &m) < 0.1, "matched quantiles differ by {}", ks(&v, &m));
+        assert!(ks(&v, &u) > 0.15, "uniform happens to match: {}", ks(&v, &u));
+    }
+
+    #[test]
+    fn matched_draw_spills_to_the_nearest_stratum() {
+        let pools = vec![vec![10, 11], vec![20], vec![30, 31, 32]];
+        let (d, spills) = matched_draw(&[1, 1, 1, 0], &pools, 4);
+        assert_eq!(d[0], 20);
+        // stratum 1 exhausted: the next draws come from 0 (lower on the tie) until it runs out
+        assert!(pools[0].contains(&d[1]) && pools[0].contains(&d[2]));
+        assert!(pools[2].contains(&d[3]), "{d:?}");
+        assert_eq!(spills, 3);
+        let (d, _) = matched_draw(&[0; 9], &pools, 4);
+        assert_eq!(d.len(), 6, "stops when every pool is used up");
+    }
+
     #[test]
     fn perturbation_removes_the_right_connections() {
         // A fake accuracy: the fraction of the recurrent layer's |μ| mass left, so VIP removal
@@ -846,6 +989,7 @@ mod tests {
         let mut net = SasNet::<f32>::zeros(crate::engine::Dims { n: 10, i: 1, k: 2 }, [false, true, true]);
         for i in 0..100 {
             net.rec.m[i] = if i % 10 == 0 { 1.0 } else { 0.01 };
+            net.rec.xi[i] = if i % 10 == 0 { 0.0 } else { 0.2 };
         }
         net.out.m.fill(0.5);
         let total: f64 = net.rec.m.iter().map(|&m| m as f64).sum();
@@ -857,7 +1001,7 @@ mod tests {
         let fr = fractions(true);
         let res = perturb_network(
             &net,
-            &Thresholds::for_task("msi"),
+            &Thresholds::for_task("pixel-mnist"),
             &[None, None, None],
             &fr,
             3,
@@ -868,18 +1012,28 @@ mod tests {
         .unwrap();
         let rec = &res[0];
         assert_eq!(rec.n_vip, 10);
+        assert_eq!(rec.n_self, Some(1)); // entry 0 = (0, 0)
         assert_eq!(rec.n_candidates, 100);
         assert_eq!(rec.removed, vec![0, 3, 5, 8, 10]); // round half away from zero
+        let names: Vec<&str> = rec.controls.iter().map(|c| c.0).collect();
+        assert_eq!(names, CONTROLS);
         for rep in 0..3 {
             assert_eq!(rec.vip[rep][0], 1.0);
             // all VIP removed: only the 0.9 of small weights are left
             assert!((rec.vip[rep][4] - 0.9 / 10.9).abs() < 1e-6);
-            assert!(rec.random[rep][4] > 0.5, "{:?}", rec.random[rep]);
+            assert!(rec.controls[0].1[rep][4] > 0.5, "{:?}", rec.controls[0].1[rep]);
+            // the matched controls never remove a VIP weight: 10 small ones
+            for c in &rec.controls[1..] {
+                assert!((c.1[rep][4] - (10.9 - 0.1) / 10.9).abs() < 1e-6, "{}", c.0);
+            }
             // monotone (nested draws)
             assert!(rec.vip[rep].windows(2).all(|w| w[1] <= w[0]));
         }
-        // the readout: all 20 weights are VIP
+        // The readout: all 20 weights are VIP, no diagonal control; the |μ| control has no
+        // non-VIP connection to draw and removes nothing.
         assert_eq!(res[1].n_vip, 20);
+        assert_eq!(res[1].n_self, None);
+        assert_eq!(res[1].controls.len(), 2);
     }
 
     #[test]
@@ -893,18 +1047,51 @@ mod tests {
         };
         let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
         assert_eq!(o.name, NAME);
-        assert_eq!(o.figures.len(), 2);
+        // The relaxed set and the exact set, per layer.
+        assert_eq!(o.figures.len(), 4);
         for f in &o.files {
             assert!(f.exists(), "{}", f.display());
         }
         let text = std::fs::read_to_string(out.join("perturb_rec.csv")).unwrap();
         assert_eq!(text.lines().count(), 1 + fractions(true).len());
+        let header = text.lines().next().unwrap();
+        for c in [
+            "vip_uniform_acc_mean",
+            "vip_magnitude_acc_lo95",
+            "vip_diagonal_acc_hi95",
+            "exact_acc_mean",
+        ] {
+            assert!(header.contains(c), "{header}");
+        }
+        assert!(
+            !std::fs::read_to_string(out.join("perturb_out.csv"))
+                .unwrap()
+                .contains("diagonal")
+        );
         for layer in LAYERS {
-            for key in ["vip_p0.5", "random_p0.5", "vip_p1", "random_p1"] {
+            for key in [
+                "vip_p0.5",
+                "vip_uniform_p0.5",
+                "vip_p1",
+                "vip_uniform_p1",
+                "vip_magnitude_p1",
+            ] {
                 let v = o.summary[layer][key].as_f64().unwrap();
                 assert!((0.0..=1.0).contains(&v), "{layer}.{key} = {v}");
             }
         }
+        assert!(o.summary["rec"]["n_vip_self"].as_f64().is_some());
+        assert!(
+            o.summary["vip_rule"]
+                .as_str()
+                .unwrap()
+                .contains("Fig. 17 caption")
+        );
+        let cap = &o.figures[0].caption;
+        assert!(
+            cap.contains("self-connections") && cap.contains("n = 1 seed(s) × 2 repeats"),
+            "{cap}"
+        );
         let a = o.summary["accuracy_intact"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a));
     }

@@ -29,7 +29,6 @@
 //! Structurally masked entries (the MSI input wiring, `π ≡ 1`) are excluded throughout.
 
 use super::accuracy::{self, describe_runs_plain, line_figure};
-use crate::stats::{SeedStats, SeriesBand};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
 use crate::error::Result;
@@ -37,6 +36,7 @@ use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
 use crate::report::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::sas::SasLayer;
+use crate::stats::{SeedStats, SeriesBand};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -196,7 +196,12 @@ impl Thresholds {
     /// The VIP rule with its name and source, e.g. `VIP (exact rule; paper, MNIST: π = 0 and
     /// m ≠ 0): π = 0, Ξ = 0, m ≠ 0`.
     pub fn label(&self) -> String {
-        format!("VIP ({} rule; {}): {}", self.rule.name(), self.rule.source(), self.vip_rule())
+        format!(
+            "VIP ({} rule; {}): {}",
+            self.rule.name(),
+            self.rule.source(),
+            self.vip_rule()
+        )
     }
 
     /// The VIP bounds as text, e.g. `π ≤ 0.1, Ξ < 0.1, |m| > 0.08` or `π = 0, Ξ = 0, m ≠ 0`.
@@ -750,10 +755,7 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
         let masks = crate::train::init::masks(&r.cfg, r.net.dims());
         let hist = r.history()?;
         with_hist.push(!hist.is_empty());
-        let mut rows: Vec<Row> = hist
-            .iter()
-            .map(|(e, net)| fractions(*e, net, &masks))
-            .collect();
+        let mut rows: Vec<Row> = hist.iter().map(|(e, net)| fractions(*e, net, &masks)).collect();
         if rows.last().is_none_or(|l| l.0 != r.epoch) {
             rows.push(fractions(r.epoch, &r.net, &masks));
         }
@@ -853,7 +855,8 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
         let at = |first: bool| {
             let rows = ends(first);
             let v: Vec<ClassFractions> = rows.iter().filter_map(|r| r.1[g]).collect();
-            let of = |f: fn(&ClassFractions) -> f64| json!(SeedStats::of(&v.iter().map(f).collect::<Vec<_>>()));
+            let of =
+                |f: fn(&ClassFractions) -> f64| json!(SeedStats::of(&v.iter().map(f).collect::<Vec<_>>()));
             let mut m = serde_json::Map::new();
             m.insert("vip".into(), of(|f| f.vip));
             m.insert("uip".into(), of(|f| f.uip));
@@ -915,7 +918,11 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
         let series = (0..3)
             .filter_map(|ci| series_of(g, ci, ["VIP", "UIP", "variable"][ci]))
             .collect();
-        let note = if CLASS_GROUPS[g] == "rec" { self_note.as_str() } else { "" };
+        let note = if CLASS_GROUPS[g] == "rec" {
+            self_note.as_str()
+        } else {
+            ""
+        };
         figures.push(line_figure(
             &format!("classes_{}", CLASS_GROUPS[g]),
             &format!("Weight classes, {} layer", group_label(CLASS_GROUPS[g])),
@@ -978,12 +985,139 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::ClassOverrides;
     use crate::engine::Dims;
 
     #[test]
+    fn named_rules_golden_cases() {
+        use WeightClass::*;
+        let exact = Thresholds::named(VipRule::Exact);
+        let relaxed = Thresholds::named(VipRule::Relaxed);
+        let authors = Thresholds::named(VipRule::Authors);
+        // Defaults per task.
+        assert_eq!(Thresholds::for_task("pixel-mnist").rule, VipRule::Exact);
+        assert_eq!(Thresholds::for_task("row-mnist").rule, VipRule::Exact);
+        assert_eq!(Thresholds::for_task("perm-mnist").rule, VipRule::Exact);
+        assert_eq!(Thresholds::for_task("msi").rule, VipRule::Relaxed);
+        assert_eq!(Thresholds::for_task("user").rule, VipRule::Relaxed);
+        let ff = Thresholds::for_task("ff-mnist");
+        assert_eq!((ff.rule, ff.uip_pi), (VipRule::Exact, 1.0));
+        // (π, m, Ξ) → (exact, relaxed, authors), by hand.
+        let cases: [((f32, f32, f32), [WeightClass; 3]); 14] = [
+            ((0.0, 0.3, 0.0), [Vip, Vip, Vip]),
+            // m exactly 0: not VIP by any rule.
+            ((0.0, 0.0, 0.0), [Variable, Variable, Variable]),
+            // m ≠ 0 but tiny: exact VIP only.
+            ((0.0, 1e-6, 0.0), [Vip, Variable, Variable]),
+            ((0.0, -0.06, 0.0), [Vip, Vip, Variable]),
+            // |m| exactly at the bound is not above it.
+            ((0.0, 0.05, 0.0), [Vip, Variable, Variable]),
+            ((0.0, 0.08, 0.0), [Vip, Vip, Variable]),
+            ((0.0, 0.09, 0.0), [Vip, Vip, Vip]),
+            // Ξ = 1e-9 is not Ξ = 0; the relaxed rule does not test Ξ; authors Ξ < 0.1.
+            ((0.0, 0.3, 1e-9), [Variable, Vip, Vip]),
+            ((0.0, 0.3, 0.1), [Variable, Vip, Variable]),
+            ((0.0, 0.3, 5.0), [Variable, Vip, Variable]),
+            // π exactly 0.1 (the stored f32): fails π < 0.1, passes π ≤ 0.1.
+            ((0.1, 0.3, 0.0), [Variable, Variable, Vip]),
+            ((0.0999, 0.3, 0.0), [Variable, Vip, Vip]),
+            ((1e-7, 0.3, 0.0), [Variable, Vip, Vip]),
+            // UIP at π ≥ 0.999 (feed-forward: π = 1 exactly).
+            ((0.9995, 0.3, 0.0), [Uip, Uip, Uip]),
+        ];
+        for ((pi, m, xi), want) in cases {
+            let got = [exact, relaxed, authors].map(|t| t.class_of(pi, m, xi));
+            assert_eq!(got, want, "π = {pi}, m = {m}, Ξ = {xi}");
+        }
+        assert_eq!(ff.class_of(0.9995, 0.3, 0.0), Variable);
+        assert_eq!(ff.class_of(1.0, 0.3, 0.0), Uip);
+        // Texts and sources.
+        assert_eq!(exact.vip_rule(), "π = 0, Ξ = 0, m ≠ 0");
+        assert_eq!(relaxed.vip_rule(), "π < 0.1, |m| > 0.05, Ξ not tested");
+        assert_eq!(authors.vip_rule(), "π ≤ 0.1, Ξ < 0.1, |m| > 0.08");
+        assert!(exact.label().contains("paper, MNIST: π = 0 and m ≠ 0"));
+        assert!(relaxed.label().contains("paper, Fig. 17 caption"));
+        assert!(
+            authors.describe().contains("authors' MSI code")
+                && authors.describe().ends_with("UIP: π ≥ 0.999")
+        );
+        let j = serde_json::to_value(relaxed).unwrap();
+        assert_eq!(
+            (j["rule"].as_str(), j["source"].as_str()),
+            (Some("relaxed"), Some("paper, Fig. 17 caption"))
+        );
+        assert!(j["xi_max"].is_null());
+    }
+
+    #[test]
+    fn rule_choice_and_custom_bounds() {
+        let opts = |c: ClassOverrides| AnalysisOptions {
+            classes: c,
+            ..Default::default()
+        };
+        let rule = |r| ClassOverrides {
+            rule: Some(r),
+            ..Default::default()
+        };
+        assert_eq!(
+            opts(rule(VipRule::Authors)).thresholds("pixel-mnist").unwrap(),
+            Thresholds::named(VipRule::Authors)
+        );
+        assert_eq!(
+            opts(rule(VipRule::Exact)).thresholds("msi").unwrap().rule,
+            VipRule::Exact
+        );
+        assert!(
+            opts(rule(VipRule::Custom))
+                .thresholds("msi")
+                .unwrap_err()
+                .to_string()
+                .contains("vip-rule")
+        );
+        // Bounds replace the named rule's: the exact rule with |m| > 0.05.
+        let c = opts(ClassOverrides {
+            rule: Some(VipRule::Exact),
+            m_min: Some(0.05),
+            ..Default::default()
+        })
+        .thresholds("msi")
+        .unwrap();
+        assert_eq!(c.rule, VipRule::Custom);
+        assert_eq!(c.vip_rule(), "π = 0, Ξ = 0, |m| > 0.05");
+        assert!(c.label().contains("user thresholds"));
+        // On the relaxed default: π ≤ 0.3 (non-strict), Ξ < 0.2 now tested.
+        let c = opts(ClassOverrides {
+            pi_max: Some(0.3),
+            xi_max: Some(0.2),
+            ..Default::default()
+        })
+        .thresholds("msi")
+        .unwrap();
+        assert_eq!(c.vip_rule(), "π ≤ 0.3, Ξ < 0.2, |m| > 0.05");
+        assert_eq!(c.class_of(0.3, 0.1, 0.1), WeightClass::Vip);
+        assert_eq!(c.class_of(0.0, 0.1, 0.2), WeightClass::Variable);
+        // Feed-forward: the bounds set the near-VIP set, not the VIP rule.
+        let o = opts(ClassOverrides {
+            pi_max: Some(0.01),
+            ..Default::default()
+        });
+        assert_eq!(o.thresholds("ff").unwrap(), Thresholds::for_task("ff"));
+        assert_eq!(o.ff_near().unwrap().vip_rule(), "π ≤ 0.01, Ξ < 0.001, m ≠ 0");
+        assert!(
+            opts(ClassOverrides {
+                uip_pi: Some(0.05),
+                ..Default::default()
+            })
+            .thresholds("msi")
+            .is_err()
+        );
+    }
+
+    #[test]
     fn feed_forward_near_vip_by_hand() {
-        let t = Thresholds::for_task("ff-mnist");
-        assert_eq!((t.pi_max, t.xi_max, t.m_min), (1e-3, 1e-3, 0.0));
+        let t = AnalysisOptions::default().ff_near().unwrap();
+        assert_eq!((t.pi_max, t.xi_max, t.m_min), (1e-3, Some(1e-3), 0.0));
+        assert!(t.label().contains("not from the paper"));
         let l = SasLayer {
             rows: 1,
             cols: 6,
@@ -993,29 +1127,26 @@ mod tests {
             xi: vec![0.0, 0.0, 0.0009, 0.0, 0.001, 0.0],
         };
         assert_eq!(t.vip_indices(&l, None), vec![0, 1, 2]);
+        assert_eq!(Thresholds::for_task("ff").vip_indices(&l, None), vec![0]);
     }
 
     #[test]
     fn classes_by_hand() {
         let t = Thresholds::for_task("msi");
-        assert_eq!((t.pi_max, t.xi_max, t.m_min, t.uip_pi), (0.1, 0.1, 0.08, UIP_PI));
-        assert_eq!(Thresholds::for_task("pixel-mnist").m_min, 0.05);
-        assert_eq!(Thresholds::for_task("row-mnist").m_min, 0.05);
-        assert_eq!(Thresholds::for_task("user").m_min, 0.08);
         let l = SasLayer {
             rows: 3,
             cols: 3,
-            // VIP, UIP, var (|m|), var (Ξ), var (π = 0.1f32 > 0.1), var (π), UIP, VIP, VIP
-            m: vec![0.5, 0.5, 0.08, 0.5, -0.09, 0.5, 0.0, 0.2, 0.3],
+            // VIP, UIP, var (|m|), VIP (Ξ untested), var (π = 0.1 fails π < 0.1), var (π),
+            // UIP, VIP, VIP
+            m: vec![0.5, 0.5, 0.05, 0.5, -0.09, 0.5, 0.0, 0.2, 0.3],
             pi: vec![0.0, 1.0, 0.0, 0.05, 0.1, 0.11, 0.9995, 0.05, 0.0],
             xi: vec![0.0, 0.0, 0.0, 0.1, 0.05, 0.0, 0.3, 0.0999, 0.0],
         };
         use WeightClass::*;
         let c = classify(&l, &t, None, false);
-        // π = 0.1f32 is slightly above 0.1 in f64: not VIP.
         assert_eq!(
             c,
-            vec![Vip, Uip, Variable, Variable, Variable, Variable, Uip, Vip, Vip]
+            vec![Vip, Uip, Variable, Vip, Variable, Variable, Uip, Vip, Vip]
         );
         let c = classify(
             &l,
@@ -1026,21 +1157,14 @@ mod tests {
         assert_eq!(
             c,
             vec![
-                Excluded, Excluded, Variable, Variable, Excluded, Variable, Uip, Vip, Excluded
+                Excluded, Excluded, Variable, Vip, Excluded, Variable, Uip, Vip, Excluded
             ]
         );
         let f = ClassFractions::of(&c, None);
-        assert_eq!((f.count, f.vip_count), (5, 1));
-        assert!((f.vip - 0.2).abs() < 1e-12 && (f.uip - 0.2).abs() < 1e-12);
-        assert!((f.variable - 0.6).abs() < 1e-12);
-        // Relaxed thresholds: π = 0.1 counts, |m| > 0.05.
-        let r = Thresholds {
-            pi_max: 0.11,
-            m_min: 0.05,
-            ..t
-        };
-        assert_eq!(r.class_of(0.1, -0.09, 0.05), Vip);
-        assert_eq!(r.class_of(0.0, 0.05, 0.0), Variable);
+        assert_eq!((f.count, f.vip_count), (5, 2));
+        assert!((f.vip - 0.4).abs() < 1e-12 && (f.uip - 0.2).abs() < 1e-12);
+        assert!((f.variable - 0.4).abs() < 1e-12);
+        assert_eq!(self_connections(&[0, 4, 5, 8], 3), 3);
     }
 
     #[test]
@@ -1103,38 +1227,64 @@ mod tests {
         let out = accuracy::fixture::out(CLASSES_NAME);
         let o = run_classes(&runs, &out, &AnalysisOptions::default()).unwrap();
         assert_eq!(o.summary["groups"], json!(["rec", "rec_I", "rec_II", "out"]));
-        assert_eq!(o.summary["thresholds"]["m_min"], 0.08);
-        // Initialization: π = 0, Ξ ≤ 0.01, so VIP ⇔ |m| > 0.08; never UIP.
+        assert_eq!(o.summary["thresholds"]["rule"], "relaxed");
+        assert_eq!(o.summary["thresholds"]["m_min"], 0.05);
+        assert!(
+            o.summary["vip_rule"]
+                .as_str()
+                .unwrap()
+                .contains("Fig. 17 caption")
+        );
+        // Initialization: π = 0, Ξ ≤ 0.01, so (relaxed) VIP ⇔ |m| > 0.05; never UIP.
         let r = &runs[0];
         let h = r.history().unwrap();
-        let want = h[0].1.rec.m.iter().filter(|&&m| (m as f64).abs() > 0.08).count() as f64 / 144.0;
-        let got = o.summary["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
+        let vip0 = |n: &SasNet<f32>| n.rec.m.iter().filter(|&&m| m.abs() > 0.05f32).count() as f64 / 144.0;
         let h2 = runs[1].history().unwrap();
-        let want2 = h2[0].1.rec.m.iter().filter(|&&m| (m as f64).abs() > 0.08).count() as f64 / 144.0;
-        assert!((got - (want + want2) / 2.0).abs() < 1e-12);
+        let got = o.summary["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
+        assert!((got - (vip0(&h[0].1) + vip0(&h2[0].1)) / 2.0).abs() < 1e-12);
         assert_eq!(o.summary["rec"]["initial"]["uip"]["mean"], 0.0);
+        assert_eq!(o.summary["rec"]["initial"]["vip"]["n"], 2);
         let text = std::fs::read_to_string(out.join("classes.csv")).unwrap();
         assert_eq!(text.lines().count(), 5);
         assert!(o.figures.iter().any(|f| f.name == "vip_fraction"));
-        // The deterministic subset (π = Ξ = 0 exactly): none at initialization (Ξ > 0 there,
-        // drawn from 0.01·U(0, 1)), and never more than the VIP class.
-        assert!(o.figures.iter().any(|f| f.name == "det_vip_fraction"));
-        let want_det = |n: &SasNet<f32>| {
+        // Self-connections of the final VIP set, per seed.
+        let selfc = |n: &SasNet<f32>| {
+            (0..12)
+                .filter(|&i| n.rec.pi[i * 13] < 0.1f32 && n.rec.m[i * 13].abs() > 0.05f32)
+                .count() as f64
+        };
+        let (hl, hl2) = (&h.last().unwrap().1, &h2.last().unwrap().1);
+        assert_eq!(
+            o.summary["rec"]["final"]["vip_self"]["values"],
+            json!([selfc(hl), selfc(hl2)])
+        );
+        // The exact subset (π = 0, Ξ = 0, m ≠ 0): none at initialization (Ξ > 0 there, drawn
+        // from 0.01·U(0, 1)).
+        assert!(o.figures.iter().any(|f| f.name == "exact_vip_fraction"));
+        let want_ex = |n: &SasNet<f32>| {
             (0..144)
-                .filter(|&k| n.rec.pi[k] == 0.0 && n.rec.xi[k] == 0.0 && (n.rec.m[k] as f64).abs() > 0.08)
+                .filter(|&k| n.rec.pi[k] == 0.0 && n.rec.xi[k] == 0.0 && n.rec.m[k] != 0.0)
                 .count() as f64
                 / 144.0
         };
-        let det0 = (want_det(&h[0].1) + want_det(&h2[0].1)) / 2.0;
+        let ex0 = (want_ex(&h[0].1) + want_ex(&h2[0].1)) / 2.0;
         assert_eq!(
-            o.summary["rec"]["initial"]["det_vip"]["mean"].as_f64().unwrap(),
-            det0
+            o.summary["rec"]["initial"]["exact_vip"]["mean"].as_f64().unwrap(),
+            ex0
         );
-        let (hl, hl2) = (&h.last().unwrap().1, &h2.last().unwrap().1);
-        let det1 = (want_det(hl) + want_det(hl2)) / 2.0;
-        let got1 = o.summary["rec"]["final"]["det_vip"]["mean"].as_f64().unwrap();
-        assert!((got1 - det1).abs() < 1e-12, "{got1} vs {det1}");
-        assert!(got1 <= o.summary["rec"]["final"]["vip"]["mean"].as_f64().unwrap());
-        assert!(text.lines().next().unwrap().contains("rec_det_vip_mean"));
+        let ex1 = (want_ex(hl) + want_ex(hl2)) / 2.0;
+        let got1 = o.summary["rec"]["final"]["exact_vip"]["mean"].as_f64().unwrap();
+        assert!((got1 - ex1).abs() < 1e-12, "{got1} vs {ex1}");
+        assert!(text.lines().next().unwrap().contains("rec_exact_vip_mean"));
+        let cap = &o
+            .figures
+            .iter()
+            .find(|f| f.name == "vip_fraction")
+            .unwrap()
+            .caption;
+        assert!(
+            cap.contains("Fig. 17 caption") && cap.contains("self-connections") && cap.contains("n = 2"),
+            "{cap}"
+        );
     }
 }

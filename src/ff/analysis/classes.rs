@@ -12,12 +12,12 @@
 use super::{FfRunData, describe_runs};
 use crate::analysis::accuracy::column_series;
 use crate::analysis::weights::{self, Thresholds, band_by_epoch};
-use crate::stats::{SeedStats, SeriesBand};
 use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::ff::{FfNet, layer_name};
 use crate::report::figure::{Figure, Plot, Series};
 use crate::sas::SasLayer;
+use crate::stats::{SeedStats, SeriesBand};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -128,8 +128,9 @@ pub fn class_stats_with(runs: &[FfRunData], t: &Thresholds) -> Vec<ClassStats> {
     let nl = per.first().map_or(0, Vec::len);
     (0..nl)
         .map(|l| {
-            let col =
-                |f: fn(&LayerClasses) -> f64| SeedStats::of(&per.iter().map(|p| f(&p[l])).collect::<Vec<_>>());
+            let col = |f: fn(&LayerClasses) -> f64| {
+                SeedStats::of(&per.iter().map(|p| f(&p[l])).collect::<Vec<_>>())
+            };
             let s = [col(|c| c.vip_frac), col(|c| c.uip_frac), col(|c| c.variable_frac)];
             ClassStats {
                 layer: layer_name(l),
@@ -225,7 +226,10 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
 
     let who = describe_runs(runs);
     let bands = if runs.len() > 1 {
-        format!("; bands: 95 % t-interval of the mean over n = {} seeds", runs.len())
+        format!(
+            "; bands: 95 % t-interval of the mean over n = {} seeds",
+            runs.len()
+        )
     } else {
         String::new()
     };
@@ -343,9 +347,17 @@ mod tests {
     fn classes_are_exact() {
         let t = Thresholds::for_task("ff");
         assert_eq!(t.class_of(0.0, 0.2, 0.0), WeightClass::Vip);
-        assert_eq!(t.class_of(0.0, 0.0, 0.0), WeightClass::Variable, "m = 0 is not VIP");
+        assert_eq!(
+            t.class_of(0.0, 0.0, 0.0),
+            WeightClass::Variable,
+            "m = 0 is not VIP"
+        );
         assert_eq!(t.class_of(1.0, 0.2, 0.3), WeightClass::Uip);
-        assert_eq!(t.class_of(0.9999, 0.2, 0.3), WeightClass::Variable, "UIP is π = 1 exactly");
+        assert_eq!(
+            t.class_of(0.9999, 0.2, 0.3),
+            WeightClass::Variable,
+            "UIP is π = 1 exactly"
+        );
         assert_eq!(t.class_of(0.0, 0.2, 1e-9), WeightClass::Variable);
         assert_eq!(t.class_of(1e-7, 0.2, 0.0), WeightClass::Variable);
         let mut net = FfNet::<f32>::zeros(&[2, 2]);

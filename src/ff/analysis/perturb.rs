@@ -33,7 +33,6 @@
 use super::{FfRunData, WeightClass, describe_runs};
 use crate::analysis::perturb::control_orders;
 use crate::analysis::weights::{Thresholds, VipRule};
-use crate::stats::SeedStats;
 use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::ff::eval::{FfMode, evaluate};
@@ -41,6 +40,7 @@ use crate::ff::{FfData, FfNet, layer_name};
 use crate::report::figure::{Figure, Plot, Series};
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::sas::SasLayer;
+use crate::stats::SeedStats;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -210,7 +210,8 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
                             _ => (&all[l], vip[l].len()),
                         };
                         let k = (p * n_ref as f64).round() as usize;
-                        let key = |ci: usize| derive_seed(s.seed, &[1, ti as u64, ci as u64, rep as u64, l as u64]);
+                        let key =
+                            |ci: usize| derive_seed(s.seed, &[1, ti as u64, ci as u64, rep as u64, l as u64]);
                         let idx = if let Some(of) = cname.strip_suffix("_magnitude") {
                             // Partners of the targeted removal's own order (same seed as its
                             // class), drawn from the same |μ| bins.
