@@ -11,9 +11,9 @@ use serde::Serialize;
 
 /// Two-sided 95 % quantiles `t(0.975, ν)` of Student's t for ν = 1..=30 (standard tables).
 const T975: [f64; 30] = [
-    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788, 2.1604,
-    2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555,
-    2.0518, 2.0484, 2.0452, 2.0423,
+    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
+    2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
+    2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
 ];
 
 /// `t(0.975, ν)`: the table for ν ≤ 30, the Cornish–Fisher expansion around the normal
@@ -58,21 +58,13 @@ impl SeedStats {
     pub fn of(values: &[f64]) -> SeedStats {
         let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         let n = v.len();
-        let mean = if n == 0 {
-            f64::NAN
-        } else {
-            v.iter().sum::<f64>() / n as f64
-        };
+        let mean = if n == 0 { f64::NAN } else { v.iter().sum::<f64>() / n as f64 };
         let sd = if n < 2 {
             f64::NAN
         } else {
             (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64).sqrt()
         };
-        let ci95 = if n < 2 {
-            f64::NAN
-        } else {
-            t975(n - 1) * sd / (n as f64).sqrt()
-        };
+        let ci95 = if n < 2 { f64::NAN } else { t975(n - 1) * sd / (n as f64).sqrt() };
         SeedStats {
             values: values.to_vec(),
             n,
@@ -113,13 +105,7 @@ impl SeedStats {
         let seeds: Vec<String> = self
             .values
             .iter()
-            .map(|v| {
-                if v.is_finite() {
-                    format!("{:.digits$}", v * scale)
-                } else {
-                    "–".into()
-                }
-            })
+            .map(|v| if v.is_finite() { format!("{:.digits$}", v * scale) } else { "–".into() })
             .collect();
         format!("{}; per seed {}", self.pm(digits, scale), seeds.join(" / "))
     }
@@ -185,14 +171,7 @@ mod tests {
     #[test]
     fn t_quantiles_against_tables() {
         // Standard table values; above 30 the expansion.
-        for (df, t) in [
-            (1, 12.7062),
-            (4, 2.7764),
-            (9, 2.2622),
-            (40, 2.0211),
-            (60, 2.0003),
-            (120, 1.9799),
-        ] {
+        for (df, t) in [(1, 12.7062), (4, 2.7764), (9, 2.2622), (40, 2.0211), (60, 2.0003), (120, 1.9799)] {
             assert!((t975(df) - t).abs() < 2e-4, "df {df}: {} vs {t}", t975(df));
         }
         assert!((t975(100_000) - 1.96).abs() < 1e-3);
@@ -209,10 +188,7 @@ mod tests {
         assert!((s.ci95 - 15.5457).abs() < 1e-3, "{}", s.ci95);
         assert!((s.lo - (s.mean - s.ci95)).abs() < 1e-12);
         assert_eq!(s.pm(1, 1.0), "92.8 ± 15.5 (95 % CI, n = 3)");
-        assert_eq!(
-            s.pm_seeds(1, 1.0),
-            "92.8 ± 15.5 (95 % CI, n = 3); per seed 99.2 / 92.4 / 86.7"
-        );
+        assert_eq!(s.pm_seeds(1, 1.0), "92.8 ± 15.5 (95 % CI, n = 3); per seed 99.2 / 92.4 / 86.7");
     }
 
     #[test]
