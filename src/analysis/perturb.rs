@@ -80,6 +80,9 @@ const KEY_DET: u64 = 0x5045_0004;
 const KEY_MAGNITUDE: u64 = 0x5045_0005;
 const KEY_DIAGONAL: u64 = 0x5045_0006;
 
+/// One control's accuracy curves, `(name, acc[run·repeat][p])`.
+type Curves = (&'static str, Vec<Vec<f64>>);
+
 /// One set of candidate VIP connections of the experiment.
 struct VipSet {
     /// Column prefix in the outputs.
@@ -421,8 +424,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
 
     // Pooled over (run, repeat): vip[set][layer] = [p] series; ctl[set][layer][control].
     let mut vip_series: Vec<Vec<Vec<Vec<f64>>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
-    let mut ctl_series: Vec<Vec<Vec<(&'static str, Vec<Vec<f64>>)>>> =
-        vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
+    let mut ctl_series: Vec<Vec<Vec<Curves>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut n_vip: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut n_self: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut spills: Vec<Vec<Vec<(&'static str, usize)>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
