@@ -449,7 +449,8 @@ fn invalid_inputs_are_errors() {
     assert!(FfEngine::<f32>::new(0).is_err());
     let net = FfNet::<f32>::zeros(&[20, 10]);
     assert!(evaluate(&net, &synthetic(10, 3), FfMode::Mean, 1, 1, 0).is_ok());
-    assert_eq!(WeightClass::of(0.0, 0.0).name(), "vip");
+    let t = sasnet::analysis::weights::Thresholds::for_task("ff");
+    assert_eq!(t.class_of(0.0, 0.5, 0.0).name(), "vip");
     let _ = derive_seed(0, &[]);
 }
 

@@ -172,16 +172,18 @@ pub struct AnalysisOptions {
     /// [`Self::test_dt_ms`]. The dynamics are a discretized SDE, so results are stable under
     /// Δt; a coarser step makes these analyses proportionally cheaper.
     pub fast_dt_ms: Option<f64>,
-    /// Overrides of the weight-class thresholds (defaults: [`weights::Thresholds::for_task`]).
+    /// The VIP rule and overrides of its bounds (defaults: [`weights::Thresholds::for_task`]).
     pub classes: ClassOverrides,
     /// Analyses `report` / `reproduce` leave out, by name (e.g. `retrain`, whose full-length
     /// variants cost three trainings per seed).
     pub skip: Vec<String>,
 }
 
-/// User overrides of the weight-class thresholds; `None` keeps the task's default.
+/// User choices of the weight classes; `None` keeps the task's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ClassOverrides {
+    /// The named VIP rule (`--vip-rule`; default [`weights::VipRule::for_task`]).
+    pub rule: Option<weights::VipRule>,
     /// Largest `π` of a VIP weight.
     pub pi_max: Option<f64>,
     /// VIP weights have `Ξ` below this.
@@ -193,10 +195,55 @@ pub struct ClassOverrides {
 }
 
 impl AnalysisOptions {
-    /// The weight-class thresholds for runs of task `kind`: the task's defaults with the
-    /// overrides of [`Self::classes`] applied, validated.
+    /// The weight classes for runs of task `kind`: the named rule ([`ClassOverrides::rule`] or
+    /// the task's default), its bounds replaced by any of `pi_max` (`π ≤ x`), `xi_max` (`Ξ <
+    /// x`), `m_min` (`|m| > x`) — then the rule is [`weights::VipRule::Custom`] — and the UIP
+    /// threshold by `uip_pi`; validated. Feed-forward runs (`ff…`): the bounds overrides set
+    /// their near-VIP set instead ([`Self::ff_near`]), not this rule.
     pub fn thresholds(&self, kind: &str) -> Result<weights::Thresholds> {
-        let mut t = weights::Thresholds::for_task(kind);
+        use weights::{Thresholds, VipRule};
+        let c = &self.classes;
+        let ff = kind.starts_with("ff");
+        let mut t = match c.rule {
+            Some(VipRule::Custom | VipRule::Near) => {
+                return Err(SasError::Config {
+                    key: "vip-rule".into(),
+                    reason: "choose a named rule (exact, relaxed, authors); custom bounds come from \
+                             --vip-pi-max / --vip-xi-max / --vip-m-min"
+                        .into(),
+                });
+            }
+            Some(r) => Thresholds {
+                uip_pi: Thresholds::for_task(kind).uip_pi,
+                ..Thresholds::named(r)
+            },
+            None => Thresholds::for_task(kind),
+        };
+        t.uip_pi = c.uip_pi.unwrap_or(t.uip_pi);
+        if !ff {
+            self.apply_bounds(&mut t)?;
+        }
+        self.check_uip(&t)?;
+        if ff {
+            self.ff_near()?;
+        }
+        Ok(t)
+    }
+
+    /// The feed-forward near-VIP rule: [`weights::VipRule::Near`] (`π ≤ 1e-3, Ξ < 1e-3`) with
+    /// the bounds overrides applied (then [`weights::VipRule::Custom`]); UIP `π = 1`.
+    pub fn ff_near(&self) -> Result<weights::Thresholds> {
+        let mut t = weights::Thresholds {
+            uip_pi: 1.0,
+            ..weights::Thresholds::named(weights::VipRule::Near)
+        };
+        self.apply_bounds(&mut t)?;
+        self.check_uip(&t)?;
+        Ok(t)
+    }
+
+    /// Validates the bounds overrides and applies them to `t` (which becomes custom if any).
+    fn apply_bounds(&self, t: &mut weights::Thresholds) -> Result<()> {
         let c = &self.classes;
         let check = |key: &str, v: Option<f64>, lo: f64, hi: f64| -> Result<()> {
             match v {
@@ -214,21 +261,40 @@ impl AnalysisOptions {
         check("vip-pi-max", c.pi_max, 0.0, 1.0)?;
         check("vip-xi-max", c.xi_max, 0.0, f64::MAX)?;
         check("vip-m-min", c.m_min, 0.0, f64::MAX)?;
-        check("uip-pi", c.uip_pi, 0.0, 1.0)?;
-        t.pi_max = c.pi_max.unwrap_or(t.pi_max);
-        t.xi_max = c.xi_max.unwrap_or(t.xi_max);
+        if c.pi_max.is_some() || c.xi_max.is_some() || c.m_min.is_some() {
+            t.rule = weights::VipRule::Custom;
+        }
+        if let Some(x) = c.pi_max {
+            (t.pi_max, t.pi_strict) = (x, false);
+        }
+        if let Some(x) = c.xi_max {
+            (t.xi_max, t.xi_strict) = (Some(x), true);
+        }
         t.m_min = c.m_min.unwrap_or(t.m_min);
-        t.uip_pi = c.uip_pi.unwrap_or(t.uip_pi);
+        Ok(())
+    }
+
+    fn check_uip(&self, t: &weights::Thresholds) -> Result<()> {
+        if self
+            .classes
+            .uip_pi
+            .is_some_and(|u| !(u.is_finite() && (0.0..=1.0).contains(&u)))
+        {
+            return Err(SasError::Config {
+                key: "uip-pi".into(),
+                reason: format!("{} is outside [0, 1]", self.classes.uip_pi.unwrap_or(f64::NAN)),
+            });
+        }
         if t.uip_pi <= t.pi_max {
             return Err(SasError::Config {
                 key: "uip-pi".into(),
                 reason: format!(
-                    "the UIP threshold π ≥ {} must lie above the VIP threshold π ≤ {}",
+                    "the UIP threshold π ≥ {} must lie above the VIP bound π ≤ {}",
                     t.uip_pi, t.pi_max
                 ),
             });
         }
-        Ok(t)
+        Ok(())
     }
 
     /// Checks every setting (thresholds for task `kind`, time steps) before anything runs.

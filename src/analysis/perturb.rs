@@ -4,45 +4,57 @@
 //! For the recurrent layer and, separately, the readout, a fraction `p` of the layer's VIP
 //! connections is **removed** — `π` set to 1, i.e. the connection is certainly absent
 //! (`μ = v = 0`; `m` and `Ξ` are kept but no longer matter) — and the trained ensemble is
-//! evaluated in mean-field mode. The control removes the **same number** of connections drawn
-//! uniformly at random from the layer's whole population: every connection that is not
-//! structurally masked (the recurrent and readout layers have no structural mask, so all
-//! `N²` resp. `K·N` entries, the recurrent **diagonal included**, and connections that training
-//! already drove to `π = 1` included — removing those changes nothing, which is what "random
-//! weights from the entire population" means). The VIP set includes the diagonal as well.
+//! evaluated in mean-field mode. Every targeted removal is set against three **controls** that
+//! remove the same number of connections at every `p` ([`CONTROLS`], [`control_orders`]):
 //!
-//! Draws are truly random subsets ([`choose`]: a seeded partial Fisher–Yates shuffle). Within
-//! one repeat the removed sets are **nested** across `p` (the first `count(p)` entries of one
-//! random order), so each repeat traces one pruning path; repeats use independent orders, both
-//! for the VIP subset and for the random control. The mean-field noise of every evaluation of
-//! a run uses the same seed (common random numbers), so differences between points come from
-//! the removed connections, not from the noise.
+//! - `uniform` — drawn uniformly from the layer's whole population: every connection that is
+//!   not structurally masked (the recurrent and readout layers have no structural mask, so all
+//!   `N²` resp. `K·N` entries, the recurrent diagonal, VIP connections and connections that
+//!   training already drove to `π = 1` included; the paper's "random weights from the entire
+//!   population").
+//! - `magnitude` — matched on `|μ|`, `μ = (1−π)m`: the layer's non-masked connections are
+//!   ranked by `|μ|` (ties by index) and cut into [`MAGNITUDE_BINS`] equal-count quantile bins;
+//!   the `k`-th VIP connection of the repeat's random VIP order is paired with a non-VIP
+//!   connection drawn uniformly, without replacement, from the same bin. When a bin has no
+//!   non-VIP connection left, the draw comes from the nearest bin that has (the lower one on
+//!   a tie) and is counted as a *spill* (reported in `perturb.json` and the caption).
+//! - `diagonal` (square recurrent layer only) — matched on the diagonal / off-diagonal split:
+//!   the `k`-th VIP connection is paired with a non-VIP connection drawn uniformly, without
+//!   replacement, from the same part (self-connections `i → i` or the rest), so at every `p`
+//!   the control removes exactly as many self-connections as the VIP removal (spills, when a
+//!   part runs out, as above).
 //!
-//! Two VIP sets are perturbed, each against its own random control: the **thresholded** VIP
-//! set (below) and the **deterministic** VIP set ([`deterministic`]: `π = 0` and `Ξ = 0`
-//! exactly, `|m|` above the same threshold — the connections whose distribution collapsed onto
-//! one nonzero value). Where the thresholds admit most of a layer (row-wise MNIST: about two
-//! thirds of the recurrent weights pass `π ≤ 0.1, Ξ < 0.1, |m| > 0.05`), the deterministic set
-//! is the minority the paper's "very important" refers to.
+//! The matched controls never draw a VIP or a masked connection. Draws are truly random
+//! ([`choose`]: a seeded partial Fisher–Yates shuffle). Within one repeat the removed sets are
+//! **nested** across `p`: the VIP removal at `p` is the first `round(p·n)` entries of one
+//! random VIP order, each control the first `round(p·n)` entries of its own order (for the
+//! matched controls, the partners of those VIP entries); repeats use independent orders. The
+//! mean-field noise of every evaluation of a run uses the same seed (common random numbers),
+//! so differences between points come from the removed connections, not from the noise.
 //!
-//! VIP classification: the shared weight classes of [`super::weights`], i.e.
-//! [`super::weights::Thresholds::for_task`] (MSI and user tasks `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`,
-//! the reference code; MNIST `π ≤ 0.1, Ξ < 0.1, |m| > 0.05`, the paper's relaxed criterion)
-//! with the user's overrides ([`AnalysisOptions::thresholds`]), so `classes` and `perturb`
-//! always count the same connections.
+//! Two VIP sets are perturbed, each against its own controls: the set of the task's rule (or
+//! the user's, [`AnalysisOptions::thresholds`]: MNIST the exact rule `π = 0, Ξ = 0, m ≠ 0`,
+//! MSI and user tasks the Fig. 17 caption's relaxed rule `π < 0.1, |m| > 0.05`; see
+//! [`super::weights`] for the rules and their sources) and, where that rule is not the exact
+//! one, the **exact** set — the connections whose distribution collapsed onto one nonzero
+//! value, the paper's "π = 0 and m ≠ 0". `classes` and `perturb` use the same classifier, so
+//! they always count the same connections. The VIP set's self-connections are counted and
+//! reported (`n_<set>_self`).
 //!
-//! Outputs (in `out`): `perturb_rec.csv`, `perturb_out.csv` (per fraction: mean and std of the
-//! accuracy after VIP and random removal; `det_…` columns for the deterministic set),
-//! `perturb_raw.csv` (every evaluation),
-//! `perturb.json` (settings and per-run VIP counts), `summary.json`.
+//! Outputs (in `out`): `perturb_rec.csv`, `perturb_out.csv` (per fraction: mean, sample std and
+//! 95 % t-interval over seeds × repeats of the accuracy after the VIP removal and after each
+//! control, `<set>_…` and `<set>_<control>_…` columns, and `n`), `perturb_raw.csv` (every
+//! evaluation), `perturb.json` (settings, per-run VIP counts, self-connections and spills),
+//! `summary.json`.
 
-use super::weights::Thresholds;
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_std, write_csv, write_json};
+use super::weights::{Thresholds, VipRule, band_series, self_connections};
+use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
-use crate::report::figure::{Figure, Plot, Series};
+use crate::report::figure::{Figure, Plot};
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
+use crate::stats::{SeedStats, SeriesBand};
 use crate::train::eval::{Mode, evaluate};
 use crate::train::source::TaskData;
 use serde_json::json;
@@ -54,36 +66,31 @@ pub const NAME: &str = "perturb";
 /// The perturbed layers, by name (`rec` = recurrent `N × N`, `out` = readout `K × N`).
 pub const LAYERS: [&str; 2] = ["rec", "out"];
 
+/// The controls of every targeted removal (module docs); `diagonal` only for square layers.
+pub const CONTROLS: [&str; 3] = ["uniform", "magnitude", "diagonal"];
+
+/// Equal-count `|μ|` quantile bins of the `magnitude` control.
+pub const MAGNITUDE_BINS: usize = 10;
+
 /// Stream keys of this analysis' draws (see [`derive_seed`]).
 const KEY_EVAL: u64 = 0x5045_0001;
 const KEY_VIP: u64 = 0x5045_0002;
 const KEY_RANDOM: u64 = 0x5045_0003;
 const KEY_DET: u64 = 0x5045_0004;
+const KEY_MAGNITUDE: u64 = 0x5045_0005;
+const KEY_DIAGONAL: u64 = 0x5045_0006;
+
+/// One control's accuracy curves, `(name, acc[run·repeat][p])`.
+type Curves = (&'static str, Vec<Vec<f64>>);
 
 /// One set of candidate VIP connections of the experiment.
 struct VipSet {
     /// Column prefix in the outputs.
     key: &'static str,
-    /// Name in captions.
-    label: &'static str,
     /// Name in legends.
     short: &'static str,
-    /// The rule as text.
-    rule_text: String,
     /// The classification.
     rule: Thresholds,
-}
-
-/// The deterministic-VIP rule derived from `t`: `π = 0` and `Ξ = 0` exactly (training's
-/// clipping creates both exact values), `|m| > t.m_min` — the weights whose spike-and-slab
-/// distribution has collapsed onto one nonzero value (zero entropy; the paper's "π = 0 and
-/// m ≠ 0", the feed-forward paper's VIP definition).
-pub fn deterministic(t: &Thresholds) -> Thresholds {
-    Thresholds {
-        pi_max: 0.0,
-        xi_max: f64::MIN_POSITIVE,
-        ..*t
-    }
 }
 
 /// Fractions `p` of the VIP connections removed: `0, 0.1, …, 1` (quick: `0, 0.25, …, 1`).
@@ -130,6 +137,132 @@ fn uniform_below(state: &mut u64, n: usize) -> usize {
     ((u128::from(splitmix64(state)) * n as u128) >> 64) as usize
 }
 
+/// Stratified matched draw: for each target in order (its stratum `strata[k]`), one entry of
+/// `pools[strata[k]]` drawn uniformly without replacement (each pool in a seeded random order,
+/// stream `derive_seed(seed, [stratum])`). When the target's pool is used up, the next entry of
+/// the nearest pool that has any left (lower index first on a tie), counted as a spill.
+/// Returns `(draws, spills)`; fewer draws than targets only when every pool is used up.
+pub fn matched_draw(strata: &[usize], pools: &[Vec<usize>], seed: u64) -> (Vec<usize>, usize) {
+    let orders: Vec<Vec<usize>> = pools
+        .iter()
+        .enumerate()
+        .map(|(s, p)| {
+            choose(p.len(), p.len(), derive_seed(seed, &[s as u64]))
+                .into_iter()
+                .map(|j| p[j])
+                .collect()
+        })
+        .collect();
+    let mut next = vec![0usize; pools.len()];
+    let (mut out, mut spills) = (Vec::with_capacity(strata.len()), 0);
+    for &s in strata {
+        let left = |b: usize| next[b] < orders[b].len();
+        let b = if s < pools.len() && left(s) {
+            Some(s)
+        } else {
+            (1..pools.len())
+                .flat_map(|d| [s.checked_sub(d), Some(s + d)])
+                .flatten()
+                .find(|&b| b < pools.len() && left(b))
+        };
+        let Some(b) = b else { break };
+        if b != s {
+            spills += 1;
+        }
+        out.push(orders[b][next[b]]);
+        next[b] += 1;
+    }
+    (out, spills)
+}
+
+/// The `|μ|` quantile bin of each of `candidates` (parallel to it): the candidates ranked by
+/// `|μ|`, `μ = (1−π)m`, ties by index, rank `r` of `n` in bin `⌊r · bins / n⌋`.
+pub fn magnitude_bins(l: &SasLayer<f32>, candidates: &[usize], bins: usize) -> Vec<usize> {
+    let mut mu = vec![0f32; l.m.len()];
+    l.mean_into(&mut mu);
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| {
+        mu[candidates[a]]
+            .abs()
+            .total_cmp(&mu[candidates[b]].abs())
+            .then(candidates[a].cmp(&candidates[b]))
+    });
+    let n = candidates.len().max(1);
+    let mut bin = vec![0usize; candidates.len()];
+    for (r, &i) in order.iter().enumerate() {
+        bin[i] = r * bins / n;
+    }
+    bin
+}
+
+/// One control's removal order in a repeat: the removed set at count `c` is `order[..c]`.
+pub struct ControlOrder {
+    /// The control ([`CONTROLS`]).
+    pub name: &'static str,
+    /// Row-major indices, in removal order.
+    pub order: Vec<usize>,
+    /// Draws that fell back to another stratum ([`matched_draw`]; 0 for `uniform`).
+    pub spills: usize,
+}
+
+/// The control orders of one repeat for the VIP connections `vip_order` (in the repeat's
+/// removal order) of `l` (`mask`: structurally allowed entries), seeds `[uniform, magnitude,
+/// diagonal]` (see the module docs). `diagonal` only when `diagonal` is set and `l` is square
+/// (a recurrent layer; a square feed-forward layer has no self-connections).
+pub fn control_orders(
+    l: &SasLayer<f32>,
+    mask: Option<&[bool]>,
+    vip_order: &[usize],
+    seeds: [u64; 3],
+    diagonal: bool,
+) -> Vec<ControlOrder> {
+    let candidates: Vec<usize> = (0..l.m.len()).filter(|&i| mask.is_none_or(|m| m[i])).collect();
+    let mut is_vip = vec![false; l.m.len()];
+    vip_order.iter().for_each(|&k| is_vip[k] = true);
+    let n_vip = vip_order.len();
+    let uniform: Vec<usize> = choose(candidates.len(), n_vip, seeds[0])
+        .into_iter()
+        .map(|j| candidates[j])
+        .collect();
+    let mut out = vec![ControlOrder {
+        name: CONTROLS[0],
+        order: uniform,
+        spills: 0,
+    }];
+    // |μ| bins over all candidates; pools and target strata per bin.
+    let bins = magnitude_bins(l, &candidates, MAGNITUDE_BINS);
+    let mut bin_of = vec![usize::MAX; l.m.len()];
+    let mut pools = vec![Vec::new(); MAGNITUDE_BINS];
+    for (&k, &b) in candidates.iter().zip(&bins) {
+        bin_of[k] = b;
+        if !is_vip[k] {
+            pools[b].push(k);
+        }
+    }
+    let strata: Vec<usize> = vip_order.iter().map(|&k| bin_of[k]).collect();
+    let (order, spills) = matched_draw(&strata, &pools, seeds[1]);
+    out.push(ControlOrder {
+        name: CONTROLS[1],
+        order,
+        spills,
+    });
+    if diagonal && l.rows == l.cols {
+        let diag = |k: usize| k / l.cols == k % l.cols;
+        let mut pools = vec![Vec::new(), Vec::new()];
+        for &k in candidates.iter().filter(|&&k| !is_vip[k]) {
+            pools[usize::from(!diag(k))].push(k);
+        }
+        let strata: Vec<usize> = vip_order.iter().map(|&k| usize::from(!diag(k))).collect();
+        let (order, spills) = matched_draw(&strata, &pools, seeds[2]);
+        out.push(ControlOrder {
+            name: CONTROLS[2],
+            order,
+            spills,
+        });
+    }
+    out
+}
+
 /// Removes the connections `idx` (row-major indices) of `l`: `π = 1`, so `μ = v = 0`.
 pub fn remove(l: &mut SasLayer<f32>, idx: &[usize]) {
     for &i in idx {
@@ -149,13 +282,15 @@ fn layer_mut<'a>(net: &'a mut SasNet<f32>, name: &str) -> &'a mut SasLayer<f32> 
     }
 }
 
-/// Accuracies of one run and layer: `(vip[rep][p], random[rep][p])`, plus `n_vip` and the
-/// number of candidate connections.
+/// Accuracies of one run and layer: `vip[rep][p]` and `controls[c] = (name, acc[rep][p],
+/// spills summed over repeats)`, plus `n_vip`, its self-connections and the number of candidate
+/// connections.
 struct LayerResult {
     vip: Vec<Vec<f64>>,
-    random: Vec<Vec<f64>>,
+    controls: Vec<(&'static str, Vec<Vec<f64>>, usize)>,
     removed: Vec<usize>,
     n_vip: usize,
+    n_self: Option<usize>,
     n_candidates: usize,
 }
 
@@ -182,44 +317,52 @@ fn perturb_network(
             _ => &net.out,
         };
         let vip = rule.vip_indices(layer, mask);
-        let candidates: Vec<usize> = (0..layer.m.len())
-            .filter(|&i| mask.is_none_or(|m| m[i]))
-            .collect();
         let n_vip = vip.len();
         let removed: Vec<usize> = fracs.iter().map(|&p| removed_count(p, n_vip)).collect();
         let mut res = LayerResult {
             vip: Vec::new(),
-            random: Vec::new(),
+            controls: Vec::new(),
             removed: removed.clone(),
             n_vip,
-            n_candidates: candidates.len(),
+            n_self: (layer.rows == layer.cols).then(|| self_connections(&vip, layer.cols)),
+            n_candidates: (0..layer.m.len()).filter(|&i| mask.is_none_or(|m| m[i])).count(),
+        };
+        // Accuracy after removing each prefix `order[..c]` (the baseline for c = 0).
+        let curve = |order: &[usize]| -> Result<Vec<f64>> {
+            removed
+                .iter()
+                .map(|&c| {
+                    if c == 0 {
+                        return Ok(baseline);
+                    }
+                    let mut n = net.clone();
+                    remove(layer_mut(&mut n, name), &order[..c.min(order.len())]);
+                    acc(&n)
+                })
+                .collect()
         };
         for rep in 0..reps {
-            let key = [li as u64, rep as u64];
-            let vip_order = choose(n_vip, n_vip, derive_seed(seed, &[KEY_VIP, key[0], key[1]]));
-            let rand_order = choose(
-                candidates.len(),
-                n_vip,
-                derive_seed(seed, &[KEY_RANDOM, key[0], key[1]]),
+            let key = |k: u64| derive_seed(seed, &[k, li as u64, rep as u64]);
+            let vip_order: Vec<usize> = choose(n_vip, n_vip, key(KEY_VIP))
+                .into_iter()
+                .map(|j| vip[j])
+                .collect();
+            res.vip.push(curve(&vip_order)?);
+            let ctl = control_orders(
+                layer,
+                mask,
+                &vip_order,
+                [key(KEY_RANDOM), key(KEY_MAGNITUDE), key(KEY_DIAGONAL)],
+                name == "rec",
             );
-            let (mut av, mut ar) = (Vec::new(), Vec::new());
-            for &c in &removed {
-                if c == 0 {
-                    av.push(baseline);
-                    ar.push(baseline);
-                    continue;
+            for (ci, c) in ctl.into_iter().enumerate() {
+                let a = curve(&c.order)?;
+                if res.controls.len() <= ci {
+                    res.controls.push((c.name, Vec::new(), 0));
                 }
-                let mut nv = net.clone();
-                let sel: Vec<usize> = vip_order[..c].iter().map(|&j| vip[j]).collect();
-                remove(layer_mut(&mut nv, name), &sel);
-                av.push(acc(&nv)?);
-                let mut nr = net.clone();
-                let sel: Vec<usize> = rand_order[..c].iter().map(|&j| candidates[j]).collect();
-                remove(layer_mut(&mut nr, name), &sel);
-                ar.push(acc(&nr)?);
+                res.controls[ci].1.push(a);
+                res.controls[ci].2 += c.spills;
             }
-            res.vip.push(av);
-            res.random.push(ar);
         }
         results.push(res);
     }
@@ -231,6 +374,15 @@ fn layer_title(name: &str) -> &'static str {
         "recurrent layer"
     } else {
         "readout"
+    }
+}
+
+/// Legend and caption text of a control.
+fn control_label(name: &str) -> &'static str {
+    match name {
+        "uniform" => "uniform random",
+        "magnitude" => "random, |μ|-matched",
+        _ => "random, diagonal-matched",
     }
 }
 
@@ -251,31 +403,32 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);
     let rule = opts.thresholds(&runs[0].cfg.task.kind)?;
-    // The VIP sets: the thresholded one, and (unless the thresholds already demand it) the
-    // deterministic one, each against its own random control of the same size.
+    // The VIP sets: the rule's, and (unless it is the exact rule) the exact one, each against
+    // its own controls of the same size.
     let mut sets = vec![VipSet {
         key: "vip",
-        label: "VIP",
         short: "VIP",
-        rule_text: rule.vip_rule(),
         rule,
     }];
-    let det = deterministic(&rule);
-    if det != rule {
+    let exact = Thresholds {
+        uip_pi: rule.uip_pi,
+        ..Thresholds::named(VipRule::Exact)
+    };
+    if exact != rule {
         sets.push(VipSet {
-            key: "det",
-            label: "deterministic VIP",
-            short: "π = Ξ = 0 VIP",
-            rule_text: format!("π = 0, Ξ = 0, |m| > {}", rule.m_min),
-            rule: det,
+            key: "exact",
+            short: "exact VIP",
+            rule: exact,
         });
     }
 
-    // series[set][li] = (vip series, random series) pooled over (run, repeat).
+    // Pooled over (run, repeat): vip[set][layer] = [p] series; ctl[set][layer][control].
     let mut vip_series: Vec<Vec<Vec<Vec<f64>>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
-    let mut rand_series: Vec<Vec<Vec<Vec<f64>>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
+    let mut ctl_series: Vec<Vec<Vec<Curves>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
+    let mut n_vip: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
+    let mut n_self: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
+    let mut spills: Vec<Vec<Vec<(&'static str, usize)>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut baselines = Vec::new();
-    let mut n_vip: Vec<Vec<Vec<usize>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut n_cand = [0usize; 2];
     let mut raw = Vec::new();
     let mut trials = 0usize;
@@ -314,7 +467,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             for (li, r) in res.into_iter().enumerate() {
                 for rep in 0..reps {
                     for (pi, &p) in fracs.iter().enumerate() {
-                        raw.push(vec![
+                        let mut row = vec![
                             ri as f64,
                             si as f64,
                             li as f64,
@@ -322,18 +475,37 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                             p,
                             r.removed[pi] as f64,
                             r.vip[rep][pi],
-                            r.random[rep][pi],
-                        ]);
+                        ];
+                        row.extend(
+                            (0..CONTROLS.len()).map(|c| r.controls.get(c).map_or(f64::NAN, |c| c.1[rep][pi])),
+                        );
+                        raw.push(row);
                     }
                 }
+                let sp: serde_json::Map<String, serde_json::Value> =
+                    r.controls.iter().map(|c| (c.0.to_string(), json!(c.2))).collect();
                 set_json.insert(
                     LAYERS[li].into(),
-                    json!({ "n_vip": r.n_vip, "n_candidates": r.n_candidates, "removed": r.removed }),
+                    json!({
+                        "n_vip": r.n_vip,
+                        "n_self": r.n_self,
+                        "n_candidates": r.n_candidates,
+                        "removed": r.removed,
+                        "spills": sp,
+                    }),
                 );
-                n_vip[si][li].push(r.n_vip);
+                n_vip[si][li].push(r.n_vip as f64);
+                n_self[si][li].push(r.n_self.map_or(f64::NAN, |s| s as f64));
                 n_cand[li] = r.n_candidates;
                 vip_series[si][li].extend(r.vip);
-                rand_series[si][li].extend(r.random);
+                for (ci, (name, a, s)) in r.controls.into_iter().enumerate() {
+                    if ctl_series[si][li].len() <= ci {
+                        ctl_series[si][li].push((name, Vec::new()));
+                        spills[si][li].push((name, 0));
+                    }
+                    ctl_series[si][li][ci].1.extend(a);
+                    spills[si][li][ci].1 += s;
+                }
             }
             run_json.insert(set.key.into(), serde_json::Value::Object(set_json));
         }
@@ -345,14 +517,9 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let mut files = Vec::new();
     let mut figures = Vec::new();
     let mut summary = serde_json::Map::new();
-    let base_mean = baselines.iter().sum::<f64>() / baselines.len() as f64;
+    let base = SeedStats::of(&baselines);
     let seeds = runs.len();
-    let band = |m: &[f64], s: &[f64]| {
-        Some((
-            m.iter().zip(s).map(|(a, b)| a - b).collect(),
-            m.iter().zip(s).map(|(a, b)| a + b).collect(),
-        ))
-    };
+    let n_eval = seeds * reps;
     let at = |v: &[f64], p: f64| {
         fracs
             .iter()
@@ -362,69 +529,126 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     for (li, &name) in LAYERS.iter().enumerate() {
         let mut header: Vec<String> = vec!["p".into()];
         let mut cols: Vec<Vec<f64>> = Vec::new();
-        let mut series = Vec::new();
-        let mut described = Vec::new();
         let mut layer_summary = serde_json::Map::new();
         layer_summary.insert("n_connections".into(), json!(n_cand[li]));
         for (si, set) in sets.iter().enumerate() {
-            let (vm, vs) = mean_std(&vip_series[si][li]);
-            let (rm, rs) = mean_std(&rand_series[si][li]);
-            let (kv, kr) = if si == 0 {
-                ("vip".to_string(), "random".to_string())
+            let kv = set.key;
+            let mut curves = vec![(kv.to_string(), SeriesBand::of(&vip_series[si][li]))];
+            for (c, s) in &ctl_series[si][li] {
+                curves.push((format!("{kv}_{c}"), SeriesBand::of(s)));
+            }
+            for (k, b) in &curves {
+                for (suffix, v) in [("mean", &b.mean), ("sd", &b.sd), ("lo95", &b.lo), ("hi95", &b.hi)] {
+                    header.push(format!("{k}_acc_{suffix}"));
+                    cols.push(v.clone());
+                }
+                for p in [0.5, 1.0] {
+                    let key = format!("{k}_p{p}");
+                    // The interval's half-width; undefined (null) below two evaluations.
+                    let half: Vec<f64> = (0..fracs.len())
+                        .map(|i| {
+                            if b.n[i] >= 2 {
+                                b.hi[i] - b.mean[i]
+                            } else {
+                                f64::NAN
+                            }
+                        })
+                        .collect();
+                    layer_summary.insert(key.clone(), json!(at(&b.mean, p)));
+                    layer_summary.insert(format!("{key}_ci95"), json!(at(&half, p)));
+                }
+            }
+            let nv = SeedStats::of(&n_vip[si][li]);
+            let ns = SeedStats::of(&n_self[si][li]);
+            layer_summary.insert(format!("n_{kv}"), json!(nv.mean));
+            layer_summary.insert(
+                format!("{kv}_fraction"),
+                json!(nv.mean / n_cand[li].max(1) as f64),
+            );
+            if ns.n > 0 {
+                layer_summary.insert(format!("n_{kv}_self"), json!(ns.mean));
+            }
+            layer_summary.insert(format!("{kv}_rule"), json!(set.rule.label()));
+            let sp: serde_json::Map<String, serde_json::Value> = spills[si][li]
+                .iter()
+                .map(|(c, s)| (c.to_string(), json!(s)))
+                .collect();
+            layer_summary.insert(format!("{kv}_spills"), serde_json::Value::Object(sp));
+
+            let mut series = vec![band_series(
+                &format!("{}, n = {:.0}", set.short, nv.mean),
+                fracs.clone(),
+                &curves[0].1,
+            )];
+            for ((c, _), (_, b)) in ctl_series[si][li].iter().zip(&curves[1..]) {
+                series.push(band_series(control_label(c), fracs.clone(), b));
+            }
+            let self_note = if ns.n > 0 {
+                format!(", {:.1} of them self-connections (i → i)", ns.mean)
             } else {
-                (set.key.to_string(), format!("{}_random", set.key))
+                String::new()
             };
-            for (k, v) in [
-                (format!("{kv}_acc_mean"), &vm),
-                (format!("{kv}_acc_std"), &vs),
-                (format!("{kr}_acc_mean"), &rm),
-                (format!("{kr}_acc_std"), &rs),
-            ] {
-                header.push(k);
-                cols.push(v.clone());
-            }
-            let nv_mean = n_vip[si][li].iter().sum::<usize>() as f64 / seeds as f64;
-            let size = format!("{nv_mean:.1} of {}", n_cand[li]);
-            series.push(Series {
-                label: format!("{}, n = {nv_mean:.0}", set.short),
-                x: fracs.clone(),
-                y: vm.clone(),
-                band: band(&vm, &vs),
-                markers: true,
-            });
-            series.push(Series {
-                label: format!("random, n = {nv_mean:.0}"),
-                x: fracs.clone(),
-                y: rm.clone(),
-                band: band(&rm, &rs),
-                markers: true,
-            });
-            described.push(format!(
-                "{}: {} ({size} connections on average)",
-                set.label, set.rule_text
-            ));
-            for (k, v) in [
-                (format!("n_{kv}"), json!(nv_mean)),
-                (
-                    format!("{kv}_fraction"),
-                    json!(nv_mean / n_cand[li].max(1) as f64),
+            let spill_note: Vec<String> = spills[si][li]
+                .iter()
+                .filter(|(_, s)| *s > 0)
+                .map(|(c, s)| format!("{c} {s}"))
+                .collect();
+            let spill_note = if spill_note.is_empty() {
+                "every matched draw came from its own stratum".to_string()
+            } else {
+                format!(
+                    "matched draws that fell back to a neighbouring stratum, over all runs and \
+                     repeats: {}",
+                    spill_note.join(", ")
+                )
+            };
+            let diag = if ctl_series[si][li].len() > 2 {
+                "; diagonal-matched: as many self-connections and other connections as the \
+                 VIP removal at every p, each drawn uniformly among the non-VIP ones of its part"
+            } else {
+                ""
+            };
+            let fig_name = if si == 0 {
+                format!("perturb_{name}")
+            } else {
+                format!("perturb_{name}_{kv}")
+            };
+            figures.push(Figure {
+                name: fig_name,
+                title: format!(
+                    "Targeted perturbation of the {}: {}",
+                    layer_title(name),
+                    set.short
                 ),
-                (format!("{kv}_p0.5"), json!(at(&vm, 0.5))),
-                (format!("{kv}_p0.5_std"), json!(at(&vs, 0.5))),
-                (format!("{kr}_p0.5"), json!(at(&rm, 0.5))),
-                (format!("{kr}_p0.5_std"), json!(at(&rs, 0.5))),
-                (format!("{kv}_p1"), json!(at(&vm, 1.0))),
-                (format!("{kv}_p1_std"), json!(at(&vs, 1.0))),
-                (format!("{kr}_p1"), json!(at(&rm, 1.0))),
-                (format!("{kr}_p1_std"), json!(at(&rs, 1.0))),
-            ] {
-                layer_summary.insert(k, v);
-            }
+                x_label: "fraction p of the VIP connections removed (π := 1)".into(),
+                y_label: "test accuracy, mean-field (fraction correct)".into(),
+                log_y: false,
+                caption: format!(
+                    "Mean-field test accuracy after removing (π := 1) a fraction p of the VIP \
+                     connections of the {layer} — {label}; {nv:.1} of {nc} connections on \
+                     average{self_note} — versus the same number of connections drawn at random \
+                     at every p: uniform — from all {nc} connections of the layer (diagonal and \
+                     VIP included, the paper's control); |μ|-matched — each removed VIP connection \
+                     paired with a non-VIP connection from the same of {bins} equal-count |μ| \
+                     quantile bins of the layer (μ = (1−π)m){diag} ({spill_note}). Mean and \
+                     95 % t-interval over n = {seeds} seed(s) × {reps} repeats = {n_eval} \
+                     evaluations; {trials} test trials per evaluation; intact accuracy {base}.",
+                    layer = layer_title(name),
+                    label = set.rule.label(),
+                    nv = nv.mean,
+                    nc = n_cand[li],
+                    bins = MAGNITUDE_BINS,
+                    base = base.pm(3, 1.0),
+                ),
+                plot: Plot::Lines(series),
+            });
         }
+        header.push("n".into());
         let rows: Vec<Vec<f64>> = (0..fracs.len())
             .map(|i| {
                 std::iter::once(fracs[i])
                     .chain(cols.iter().map(|c| c[i]))
+                    .chain(std::iter::once(n_eval as f64))
                     .collect()
             })
             .collect();
@@ -434,60 +658,39 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             &header_refs,
             &rows,
         )?);
-        figures.push(Figure {
-            name: format!("perturb_{name}"),
-            title: format!("Targeted perturbation of the {}", layer_title(name)),
-            x_label: "fraction p of the VIP connections removed (π := 1)".into(),
-            y_label: "test accuracy, mean-field (fraction correct)".into(),
-            log_y: false,
-            caption: format!(
-                "Mean-field test accuracy after removing (π := 1) a fraction p of the VIP \
-                 connections of the {layer} versus the same number of connections drawn \
-                 uniformly at random from all {nc} connections of the layer (diagonal \
-                 included). {sets}. Mean ± std over {reps} random draws × {seeds} seed(s); \
-                 {trials} test trials per evaluation; intact accuracy {base_mean:.3}.",
-                layer = layer_title(name),
-                sets = described.join("; "),
-                nc = n_cand[li],
-            ),
-            plot: Plot::Lines(series),
-        });
         summary.insert(name.into(), serde_json::Value::Object(layer_summary));
     }
-    files.push(write_csv(
-        &out.join("perturb_raw.csv"),
-        &[
-            "run",
-            "set",
-            "layer",
-            "repeat",
-            "p",
-            "removed",
-            "vip_acc",
-            "random_acc",
-        ],
-        &raw,
-    )?);
+    let mut raw_header = vec!["run", "set", "layer", "repeat", "p", "removed", "vip_acc"];
+    raw_header.extend(["uniform_acc", "magnitude_acc", "diagonal_acc"]);
+    files.push(write_csv(&out.join("perturb_raw.csv"), &raw_header, &raw)?);
+    let set_json: Vec<serde_json::Value> = sets
+        .iter()
+        .map(|s| json!({"key": s.key, "rule": s.rule, "label": s.rule.label()}))
+        .collect();
     files.push(write_json(
         &out.join("perturb.json"),
         &json!({
             "layers": LAYERS,
             "layer_index": "0 = rec, 1 = out",
-            "sets": sets.iter().map(|s| json!({"key": s.key, "rule": s.rule_text})).collect::<Vec<_>>(),
-            "set_index": "0 = vip (thresholds), 1 = det (deterministic: π = Ξ = 0), if present",
+            "sets": set_json,
+            "set_index": "0 = vip (the task's or the user's rule), 1 = exact (π = 0, Ξ = 0, m ≠ 0), if different",
+            "controls": CONTROLS,
+            "magnitude_bins": MAGNITUDE_BINS,
             "fractions": fracs,
             "repeats": reps,
             "test_trials": trials,
-            "vip_rule": rule.vip_rule(),
-            "thresholds": rule,
             "mode": "mean-field",
             "runs": per_run,
         }),
     )?);
-    summary.insert("accuracy_intact".into(), json!(base_mean));
+    summary.insert("vip_rule".into(), json!(rule.label()));
+    summary.insert("thresholds".into(), json!(rule));
+    summary.insert("accuracy_intact".into(), json!(base.mean));
+    summary.insert("accuracy_intact_stats".into(), json!(base));
     summary.insert("repeats".into(), json!(reps));
     summary.insert("test_trials".into(), json!(trials));
     summary.insert("seeds".into(), json!(seeds));
+    summary.insert("n_evaluations".into(), json!(n_eval));
     let summary = serde_json::Value::Object(summary);
     files.push(write_json(&out.join("summary.json"), &summary)?);
     Ok(AnalysisOutput {
@@ -606,35 +809,33 @@ mod tests {
             pi: vec![0.1, 0.0, 0.0, 0.05, 0.5, 0.0],
             xi: vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.2],
         };
-        let msi = Thresholds::for_task("msi");
-        let mnist = Thresholds::for_task("pixel-mnist");
-        // MSI: π ≤ 0.1 compared in f64 (the stored 0.1f32 lies above 0.1: not VIP),
-        // |m| > 0.08 (0.06 does not), Ξ < 0.1
-        assert_eq!(msi.vip_indices(&l, None), vec![1, 3]);
-        // MNIST: |m| > 0.05 (0.06 counts)
-        assert_eq!(mnist.vip_indices(&l, None), vec![1, 2, 3]);
+        let relaxed = Thresholds::for_task("msi");
+        let authors = Thresholds::named(VipRule::Authors);
+        let exact = Thresholds::for_task("pixel-mnist");
+        // relaxed: π < 0.1 (the stored 0.1 fails), |m| > 0.05, Ξ untested (entry 5 counts)
+        assert_eq!(relaxed.vip_indices(&l, None), vec![1, 2, 3, 5]);
+        // authors: π ≤ 0.1 (the stored 0.1 passes), |m| > 0.08, Ξ < 0.1
+        assert_eq!(authors.vip_indices(&l, None), vec![0, 1, 3]);
+        // exact: π = 0 and Ξ = 0 and m ≠ 0
+        assert_eq!(exact.vip_indices(&l, None), vec![1, 2]);
         // masked entries never count
         let mask = [true, false, true, true, true, true];
-        assert_eq!(msi.vip_indices(&l, Some(&mask)), vec![3]);
-        // deterministic VIP: π = 0 and Ξ = 0 exactly (entry 3 has π = 0.05, entry 5 Ξ = 0.2)
-        assert_eq!(deterministic(&msi).vip_indices(&l, None), vec![1]);
-        assert_eq!(deterministic(&mnist).vip_indices(&l, None), vec![1, 2]);
+        assert_eq!(authors.vip_indices(&l, Some(&mask)), vec![0, 3]);
         let mut tiny = l.clone();
         tiny.xi[1] = f32::from_bits(1); // the smallest subnormal is not 0
-        assert_eq!(deterministic(&msi).vip_indices(&tiny, None), Vec::<usize>::new());
-        // user overrides: |m| > 0.1 drops m = 0.09; π ≤ 0.2 admits the π = 0.1 entry
-        let opts = |c: crate::analysis::ClassOverrides| AnalysisOptions {
-            classes: c,
+        assert_eq!(exact.vip_indices(&tiny, None), vec![2]);
+        // user bounds: |m| > 0.1 drops m = 0.09; π ≤ 0.2 admits the π = 0.1 entry
+        let strict = AnalysisOptions {
+            classes: crate::analysis::ClassOverrides {
+                m_min: Some(0.1),
+                pi_max: Some(0.2),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let strict = opts(crate::analysis::ClassOverrides {
-            m_min: Some(0.1),
-            pi_max: Some(0.2),
-            ..Default::default()
-        });
         assert_eq!(
             strict.thresholds("msi").unwrap().vip_indices(&l, None),
-            vec![0, 3]
+            vec![0, 3, 5]
         );
         let bad = AnalysisOptions {
             classes: crate::analysis::ClassOverrides {
@@ -660,6 +861,129 @@ mod tests {
         assert_eq!(removed_count(0.0, 7), 0);
     }
 
+    /// A 20 × 20 layer: VIP = 30 connections (8 of them on the diagonal) less the masked ones,
+    /// random `m` everywhere; a mask forbids 10 entries (some of them VIP).
+    fn control_fixture() -> (SasLayer<f32>, Vec<bool>, Vec<usize>) {
+        let n = 20;
+        let mut l = SasLayer::<f32>::zeros(n, n);
+        let mut s = 11u64;
+        for k in 0..n * n {
+            l.m[k] = (splitmix64(&mut s) >> 40) as f32 / (1u64 << 24) as f32;
+            l.pi[k] = 0.3;
+            l.xi[k] = 0.01;
+        }
+        let mut vip: Vec<usize> = (0..8).map(|i| i * (n + 1)).collect(); // diagonal
+        vip.extend((0..22).map(|j| 3 + j * 17)); // off-diagonal (3 + 17 j is never i·21)
+        for &k in &vip {
+            l.pi[k] = 0.0;
+            l.xi[k] = 0.0;
+        }
+        let mut mask = vec![true; n * n];
+        for k in [1usize, 2, 5, 7, 42, 63, 105, 210, 399, 20] {
+            mask[k] = false;
+        }
+        vip.retain(|&k| mask[k]);
+        vip.sort_unstable();
+        vip.dedup();
+        (l, mask, vip)
+    }
+
+    #[test]
+    fn matched_controls_by_construction() {
+        let (l, mask, vip) = control_fixture();
+        let n = l.cols;
+        let rule = Thresholds::for_task("pixel-mnist");
+        assert_eq!(rule.vip_indices(&l, Some(&mask)), vip);
+        // Diagonal VIP entries 0, 21, 84, 126, 147 (42, 63, 105 masked).
+        assert_eq!(self_connections(&vip, n), 5);
+        for seed in 0..20u64 {
+            let order: Vec<usize> = choose(vip.len(), vip.len(), seed)
+                .into_iter()
+                .map(|j| vip[j])
+                .collect();
+            let c = control_orders(&l, Some(&mask), &order, [seed, seed + 100, seed + 200], true);
+            assert_eq!(c.iter().map(|c| c.name).collect::<Vec<_>>(), CONTROLS);
+            for ctl in &c {
+                assert_eq!(ctl.order.len(), vip.len(), "{}", ctl.name);
+                let mut d = ctl.order.clone();
+                d.sort_unstable();
+                d.dedup();
+                assert_eq!(d.len(), vip.len(), "{}: distinct", ctl.name);
+                assert!(ctl.order.iter().all(|&k| mask[k]), "{}: a masked entry", ctl.name);
+                if ctl.name != "uniform" {
+                    assert!(
+                        ctl.order.iter().all(|k| !vip.contains(k)),
+                        "{}: a VIP entry",
+                        ctl.name
+                    );
+                    assert_eq!(ctl.spills, 0, "{}", ctl.name);
+                }
+            }
+            // Diagonal: at every prefix exactly as many self-connections as the VIP prefix.
+            for k in 0..=vip.len() {
+                assert_eq!(
+                    self_connections(&c[2].order[..k], n),
+                    self_connections(&order[..k], n)
+                );
+            }
+            // Magnitude: each partner in the same |μ| bin as its VIP connection.
+            let cand: Vec<usize> = (0..n * n).filter(|&k| mask[k]).collect();
+            let bins = magnitude_bins(&l, &cand, MAGNITUDE_BINS);
+            let bin = |k: usize| bins[cand.iter().position(|&c| c == k).unwrap()];
+            for (v, m) in order.iter().zip(&c[1].order) {
+                assert_eq!(bin(*v), bin(*m));
+            }
+        }
+        // Not square or not recurrent: no diagonal control.
+        let order = vip.clone();
+        assert_eq!(control_orders(&l, Some(&mask), &order, [1, 2, 3], false).len(), 2);
+    }
+
+    #[test]
+    fn magnitude_control_matches_the_mu_distribution() {
+        // VIP = the 40 strongest of 400 connections spread uniformly in |μ|: a matched draw has
+        // the VIP |μ| distribution (to within a bin), a uniform draw does not.
+        // Every |μ| = v in 0.0025, 0.005, …, 1 once; VIP: v > 0.3 and k divisible by 3 (π = 0,
+        // m = v), the rest π = 0.5, m = 2v.
+        let n = 20;
+        let mut l = SasLayer::<f32>::zeros(n, n);
+        for k in 0..n * n {
+            let v = ((k * 7919) % 400 + 1) as f32 / 400.0;
+            let vip = v > 0.3 && k % 3 == 0;
+            (l.pi[k], l.m[k]) = if vip { (0.0, v) } else { (0.5, 2.0 * v) };
+        }
+        let rule = Thresholds::named(VipRule::Exact);
+        let vip = rule.vip_indices(&l, None);
+        assert!(vip.len() > 50, "{}", vip.len());
+        let mut mu = vec![0f32; n * n];
+        l.mean_into(&mut mu);
+        let c = control_orders(&l, None, &vip, [5, 6, 7], true);
+        let sorted = |idx: &[usize]| {
+            let mut v: Vec<f32> = idx.iter().map(|&k| mu[k].abs()).collect();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        let (v, m, u) = (sorted(&vip), sorted(&c[1].order), sorted(&c[0].order));
+        let ks = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        // Deciles of 400 values spaced 1/400: each bin 0.1 wide, with as many partners as VIP.
+        assert_eq!(c[1].spills, 0);
+        assert!(ks(&v, &m) < 0.1, "matched quantiles differ by {}", ks(&v, &m));
+        assert!(ks(&v, &u) > 0.15, "uniform happens to match: {}", ks(&v, &u));
+    }
+
+    #[test]
+    fn matched_draw_spills_to_the_nearest_stratum() {
+        let pools = vec![vec![10, 11], vec![20], vec![30, 31, 32]];
+        let (d, spills) = matched_draw(&[1, 1, 1, 0], &pools, 4);
+        assert_eq!(d[0], 20);
+        // stratum 1 exhausted: the next draws come from 0 (lower on the tie) until it runs out
+        assert!(pools[0].contains(&d[1]) && pools[0].contains(&d[2]));
+        assert!(pools[2].contains(&d[3]), "{d:?}");
+        assert_eq!(spills, 3);
+        let (d, _) = matched_draw(&[0; 9], &pools, 4);
+        assert_eq!(d.len(), 6, "stops when every pool is used up");
+    }
+
     #[test]
     fn perturbation_removes_the_right_connections() {
         // A fake accuracy: the fraction of the recurrent layer's |μ| mass left, so VIP removal
@@ -667,6 +991,7 @@ mod tests {
         let mut net = SasNet::<f32>::zeros(crate::engine::Dims { n: 10, i: 1, k: 2 }, [false, true, true]);
         for i in 0..100 {
             net.rec.m[i] = if i % 10 == 0 { 1.0 } else { 0.01 };
+            net.rec.xi[i] = if i % 10 == 0 { 0.0 } else { 0.2 };
         }
         net.out.m.fill(0.5);
         let total: f64 = net.rec.m.iter().map(|&m| m as f64).sum();
@@ -678,7 +1003,7 @@ mod tests {
         let fr = fractions(true);
         let res = perturb_network(
             &net,
-            &Thresholds::for_task("msi"),
+            &Thresholds::for_task("pixel-mnist"),
             &[None, None, None],
             &fr,
             3,
@@ -689,18 +1014,28 @@ mod tests {
         .unwrap();
         let rec = &res[0];
         assert_eq!(rec.n_vip, 10);
+        assert_eq!(rec.n_self, Some(1)); // entry 0 = (0, 0)
         assert_eq!(rec.n_candidates, 100);
         assert_eq!(rec.removed, vec![0, 3, 5, 8, 10]); // round half away from zero
+        let names: Vec<&str> = rec.controls.iter().map(|c| c.0).collect();
+        assert_eq!(names, CONTROLS);
         for rep in 0..3 {
             assert_eq!(rec.vip[rep][0], 1.0);
             // all VIP removed: only the 0.9 of small weights are left
             assert!((rec.vip[rep][4] - 0.9 / 10.9).abs() < 1e-6);
-            assert!(rec.random[rep][4] > 0.5, "{:?}", rec.random[rep]);
+            assert!(rec.controls[0].1[rep][4] > 0.5, "{:?}", rec.controls[0].1[rep]);
+            // the matched controls never remove a VIP weight: 10 small ones
+            for c in &rec.controls[1..] {
+                assert!((c.1[rep][4] - (10.9 - 0.1) / 10.9).abs() < 1e-6, "{}", c.0);
+            }
             // monotone (nested draws)
             assert!(rec.vip[rep].windows(2).all(|w| w[1] <= w[0]));
         }
-        // the readout: all 20 weights are VIP
+        // The readout: all 20 weights are VIP, no diagonal control; the |μ| control has no
+        // non-VIP connection to draw and removes nothing.
         assert_eq!(res[1].n_vip, 20);
+        assert_eq!(res[1].n_self, None);
+        assert_eq!(res[1].controls.len(), 2);
     }
 
     #[test]
@@ -714,18 +1049,51 @@ mod tests {
         };
         let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
         assert_eq!(o.name, NAME);
-        assert_eq!(o.figures.len(), 2);
+        // The relaxed set and the exact set, per layer.
+        assert_eq!(o.figures.len(), 4);
         for f in &o.files {
             assert!(f.exists(), "{}", f.display());
         }
         let text = std::fs::read_to_string(out.join("perturb_rec.csv")).unwrap();
         assert_eq!(text.lines().count(), 1 + fractions(true).len());
+        let header = text.lines().next().unwrap();
+        for c in [
+            "vip_uniform_acc_mean",
+            "vip_magnitude_acc_lo95",
+            "vip_diagonal_acc_hi95",
+            "exact_acc_mean",
+        ] {
+            assert!(header.contains(c), "{header}");
+        }
+        assert!(
+            !std::fs::read_to_string(out.join("perturb_out.csv"))
+                .unwrap()
+                .contains("diagonal")
+        );
         for layer in LAYERS {
-            for key in ["vip_p0.5", "random_p0.5", "vip_p1", "random_p1"] {
+            for key in [
+                "vip_p0.5",
+                "vip_uniform_p0.5",
+                "vip_p1",
+                "vip_uniform_p1",
+                "vip_magnitude_p1",
+            ] {
                 let v = o.summary[layer][key].as_f64().unwrap();
                 assert!((0.0..=1.0).contains(&v), "{layer}.{key} = {v}");
             }
         }
+        assert!(o.summary["rec"]["n_vip_self"].as_f64().is_some());
+        assert!(
+            o.summary["vip_rule"]
+                .as_str()
+                .unwrap()
+                .contains("Fig. 17 caption")
+        );
+        let cap = &o.figures[0].caption;
+        assert!(
+            cap.contains("self-connections") && cap.contains("n = 1 seed(s) × 2 repeats"),
+            "{cap}"
+        );
         let a = o.summary["accuracy_intact"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a));
     }

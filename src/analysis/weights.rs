@@ -8,16 +8,35 @@
 //! - `classes` ([`run_classes`]): the fractions of very important (VIP), unimportant (UIP) and
 //!   variable weights per layer over epochs, classified by [`classify`] with [`Thresholds`].
 //!
+//! # Weight classes and their sources
+//!
+//! One classifier ([`Thresholds::class_of`]) serves `classes`, `perturb` and the feed-forward
+//! analyses. The VIP rule is one of ([`VipRule`]):
+//!
+//! - `exact` — `π = 0`, `Ξ = 0`, `m ≠ 0`, exact comparisons on the stored `f32` values. Source:
+//!   the paper, MNIST ("π = 0 and m ≠ 0"; such a connection is deterministic — its entropy
+//!   vanishes — hence `Ξ = 0`). Default of the MNIST tasks and of feed-forward runs.
+//! - `relaxed` — `π < 0.1`, `|m| > 0.05`, `Ξ` not tested. Source: the paper's MSI Fig. 17
+//!   caption ("note that Ξ is very small"). Default of MSI and user tasks.
+//! - `authors` — `π ≤ 0.1`, `Ξ < 0.1`, `|m| > 0.08`. Source: the authors' MSI analysis code.
+//! - `custom` — the user's `--vip-pi-max` (`π ≤ x`), `--vip-xi-max` (`Ξ < x`), `--vip-m-min`
+//!   (`|m| > x`) replacing those bounds of the chosen (or default) named rule.
+//!
+//! UIP: `π ≥ 0.999` ([`UIP_PI`]; feed-forward runs `π = 1` exactly); variable: the rest.
+//! Comparisons are in `f32`, the bounds rounded to `f32` (see [`Thresholds`]). Every caption and
+//! summary that uses a rule states it with its source ([`Thresholds::label`]).
+//!
 //! Structurally masked entries (the MSI input wiring, `π ≡ 1`) are excluded throughout.
 
-use super::accuracy::{self, EpochStats, by_epoch, describe_runs, describe_runs_plain, line_figure, stat};
+use super::accuracy::{self, describe_runs_plain, line_figure};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
-use crate::report::figure::{Figure, Heatmap, Histogram, Plot};
+use crate::report::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::sas::SasLayer;
+use crate::stats::{SeedStats, SeriesBand};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -29,7 +48,7 @@ pub const CLASSES_NAME: &str = "classes";
 
 /// Default UIP threshold: `π ≥ 0.999` counts as `π = 1`. Training clips `π` to [0, 1], so
 /// unimportant weights sit at exactly 1; the tolerance absorbs `f32` rounding and weights
-/// that are still converging onto the boundary.
+/// that are still converging onto the boundary. (Feed-forward runs use `π = 1` exactly.)
 pub const UIP_PI: f64 = 0.999;
 
 /// Default tolerance of the feed-forward *near-VIP* set (`π ≤ 1e-3` and `Ξ < 1e-3`): the
@@ -37,72 +56,194 @@ pub const UIP_PI: f64 = 0.999;
 /// last steps left them just off the exact boundary values that define VIP proper.
 pub const FF_NEAR_VIP: f64 = 1e-3;
 
-/// Thresholds of the weight classes. A weight is VIP when `π ≤ pi_max`, `Ξ < xi_max` and
-/// `|m| > m_min`; UIP when `π ≥ uip_pi`; variable otherwise. (Comparisons are in `f64` on
-/// the stored `f32` values.)
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+/// The named VIP rules, each with its source ([`VipRule::source`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum VipRule {
+    /// `π = 0`, `Ξ = 0`, `m ≠ 0`, exact comparisons: the paper's MNIST definition ("π = 0 and
+    /// m ≠ 0"; a deterministic connection, so its entropy vanishes and `Ξ = 0`). Default of
+    /// the MNIST tasks and of feed-forward runs.
+    Exact,
+    /// `π < 0.1`, `|m| > 0.05`, `Ξ` not tested: the paper's MSI Fig. 17 caption ("note that Ξ
+    /// is very small"). Default of MSI and user tasks.
+    Relaxed,
+    /// `π ≤ 0.1`, `Ξ < 0.1`, `|m| > 0.08`: the authors' MSI analysis code.
+    Authors,
+    /// The user's thresholds (`--vip-pi-max`, `--vip-xi-max`, `--vip-m-min` over a named rule).
+    #[value(skip)]
+    Custom,
+    /// The feed-forward near-VIP set, `π ≤ 1e-3`, `Ξ < 1e-3` ([`FF_NEAR_VIP`]): sasnet's own
+    /// tolerance, not from the paper.
+    #[value(skip)]
+    Near,
+}
+
+impl VipRule {
+    /// Lower-case name (`exact`, `relaxed`, `authors`, `custom`, `near`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VipRule::Exact => "exact",
+            VipRule::Relaxed => "relaxed",
+            VipRule::Authors => "authors",
+            VipRule::Custom => "custom",
+            VipRule::Near => "near",
+        }
+    }
+
+    /// Where the rule comes from, as stated in captions and summaries.
+    pub fn source(self) -> &'static str {
+        match self {
+            VipRule::Exact => "paper, MNIST: π = 0 and m ≠ 0",
+            VipRule::Relaxed => "paper, Fig. 17 caption",
+            VipRule::Authors => "authors' MSI code",
+            VipRule::Custom => "user thresholds (--vip-pi-max / --vip-xi-max / --vip-m-min)",
+            VipRule::Near => "sasnet's feed-forward near-VIP tolerance, not from the paper",
+        }
+    }
+
+    /// The default rule of a task kind: MNIST variants (`…mnist`) and feed-forward runs
+    /// (`ff…`) [`VipRule::Exact`]; MSI and user tasks [`VipRule::Relaxed`].
+    pub fn for_task(kind: &str) -> VipRule {
+        if kind.ends_with("mnist") || kind.starts_with("ff") {
+            VipRule::Exact
+        } else {
+            VipRule::Relaxed
+        }
+    }
+}
+
+/// The weight classes: a VIP rule ([`VipRule`] and its bounds) and the UIP threshold.
+///
+/// A weight is VIP when `π ≤ pi_max` (`π < pi_max` when `pi_strict`), `Ξ ≤ xi_max` (`Ξ <
+/// xi_max` when `xi_strict`; no test when `xi_max` is `None`) and `|m| > m_min`; UIP when `π ≥
+/// uip_pi`; variable otherwise. Comparisons are on the stored `f32` values against the bounds
+/// rounded to `f32` (as PyTorch compares a float32 tensor with a Python float), so a stored
+/// `π = 0.1` satisfies `π ≤ 0.1` and fails `π < 0.1`, and the exact rule (`π ≤ 0`, `Ξ ≤ 0`,
+/// `|m| > 0`) is `π = 0`, `Ξ = 0`, `m ≠ 0` exactly (`π` and `Ξ` are never negative: the
+/// optimizer's constraints clip them).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Thresholds {
-    /// Largest spike probability of a VIP weight.
+    /// Which rule (named, custom or near-VIP).
+    pub rule: VipRule,
+    /// Bound on the spike probability of a VIP weight.
     pub pi_max: f64,
-    /// VIP weights have a slab variance below this.
-    pub xi_max: f64,
+    /// `π < pi_max` (strict) instead of `π ≤ pi_max`.
+    pub pi_strict: bool,
+    /// Bound on the slab variance of a VIP weight; `None`: not tested.
+    pub xi_max: Option<f64>,
+    /// `Ξ < xi_max` (strict) instead of `Ξ ≤ xi_max`.
+    pub xi_strict: bool,
     /// VIP weights have a slab mean larger than this in magnitude.
     pub m_min: f64,
     /// Smallest spike probability of a UIP weight.
     pub uip_pi: f64,
 }
 
+impl serde::Serialize for Thresholds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Thresholds", 10)?;
+        st.serialize_field("rule", &self.rule)?;
+        st.serialize_field("source", self.rule.source())?;
+        st.serialize_field("vip", &self.vip_rule())?;
+        st.serialize_field("pi_max", &self.pi_max)?;
+        st.serialize_field("pi_strict", &self.pi_strict)?;
+        st.serialize_field("xi_max", &self.xi_max)?;
+        st.serialize_field("xi_strict", &self.xi_strict)?;
+        st.serialize_field("m_min", &self.m_min)?;
+        st.serialize_field("uip_pi", &self.uip_pi)?;
+        st.end()
+    }
+}
+
 impl Thresholds {
-    /// The reference thresholds of a task kind: MNIST variants (`pixel-mnist`, `row-mnist`,
-    /// `perm-mnist`) `π ≤ 0.1, Ξ < 0.1, |m| > 0.05` (the paper's relaxed MNIST criterion; its
-    /// strict `π < 0.1` differs only at exactly 0.1); everything else (MSI, user tasks) the
-    /// MSI reference `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`; feed-forward runs (`ff-…`) the
-    /// near-VIP rule `π ≤ 1e-3, Ξ < 1e-3` ([`FF_NEAR_VIP`]; their VIP class proper is exact,
-    /// `crate::ff::analysis::WeightClass`). UIP: `π ≥` [`UIP_PI`].
-    pub fn for_task(kind: &str) -> Thresholds {
-        if kind.starts_with("ff") {
-            return Thresholds {
-                pi_max: FF_NEAR_VIP,
-                xi_max: FF_NEAR_VIP,
-                m_min: 0.0,
-                uip_pi: UIP_PI,
-            };
-        }
-        let m_min = if kind.ends_with("mnist") { 0.05 } else { 0.08 };
-        Thresholds {
-            pi_max: 0.1,
-            xi_max: 0.1,
+    /// The bounds of a rule, UIP `π ≥` [`UIP_PI`]. `Custom` starts from the authors' bounds
+    /// (the user's overrides then replace them, [`AnalysisOptions::thresholds`]).
+    pub fn named(rule: VipRule) -> Thresholds {
+        let t = |pi_max, pi_strict, xi_max, xi_strict, m_min| Thresholds {
+            rule,
+            pi_max,
+            pi_strict,
+            xi_max,
+            xi_strict,
             m_min,
             uip_pi: UIP_PI,
+        };
+        match rule {
+            VipRule::Exact => t(0.0, false, Some(0.0), false, 0.0),
+            VipRule::Relaxed => t(0.1, true, None, false, 0.05),
+            VipRule::Authors | VipRule::Custom => t(0.1, false, Some(0.1), true, 0.08),
+            VipRule::Near => t(FF_NEAR_VIP, false, Some(FF_NEAR_VIP), true, 0.0),
         }
     }
 
-    /// The VIP and UIP rules as text, e.g. `VIP: π ≤ 0.1, Ξ < 0.1, |m| > 0.08; UIP: π ≥ 0.999`.
-    pub fn describe(&self) -> String {
-        format!("VIP: {}; UIP: π ≥ {}", self.vip_rule(), self.uip_pi)
+    /// The default classes of a task kind: [`VipRule::for_task`]; feed-forward runs (`ff…`)
+    /// count UIP at `π = 1` exactly.
+    pub fn for_task(kind: &str) -> Thresholds {
+        let mut t = Thresholds::named(VipRule::for_task(kind));
+        if kind.starts_with("ff") {
+            t.uip_pi = 1.0;
+        }
+        t
     }
 
-    /// The VIP rule as text, e.g. `π ≤ 0.1, Ξ < 0.1, |m| > 0.08`.
+    /// The VIP and UIP rules with the VIP rule's name and source, e.g. `VIP (relaxed rule;
+    /// paper, Fig. 17 caption): π < 0.1, |m| > 0.05, Ξ not tested; UIP: π ≥ 0.999`.
+    pub fn describe(&self) -> String {
+        format!("{}; UIP: π ≥ {}", self.label(), self.uip_pi)
+    }
+
+    /// The VIP rule with its name and source, e.g. `VIP (exact rule; paper, MNIST: π = 0 and
+    /// m ≠ 0): π = 0, Ξ = 0, m ≠ 0`.
+    pub fn label(&self) -> String {
+        format!(
+            "VIP ({} rule; {}): {}",
+            self.rule.name(),
+            self.rule.source(),
+            self.vip_rule()
+        )
+    }
+
+    /// The VIP bounds as text, e.g. `π ≤ 0.1, Ξ < 0.1, |m| > 0.08` or `π = 0, Ξ = 0, m ≠ 0`.
     pub fn vip_rule(&self) -> String {
-        format!("π ≤ {}, Ξ < {}, |m| > {}", self.pi_max, self.xi_max, self.m_min)
+        let bound = |sym: &str, v: f64, strict: bool| match (v == 0.0, strict) {
+            (true, false) => format!("{sym} = 0"),
+            (_, true) => format!("{sym} < {v}"),
+            _ => format!("{sym} ≤ {v}"),
+        };
+        let pi = bound("π", self.pi_max, self.pi_strict);
+        let m = if self.m_min == 0.0 {
+            "m ≠ 0".to_string()
+        } else {
+            format!("|m| > {}", self.m_min)
+        };
+        match self.xi_max {
+            Some(x) => format!("{pi}, {}, {m}", bound("Ξ", x, self.xi_strict)),
+            None => format!("{pi}, {m}, Ξ not tested"),
+        }
     }
 
     /// Indices (row-major, `row · cols + col`) of the VIP connections of `l` among the
     /// allowed ones (`mask[k] = false`: structurally absent, never VIP).
     pub fn vip_indices(&self, l: &SasLayer<f32>, mask: Option<&[bool]>) -> Vec<usize> {
         (0..l.m.len())
-            .filter(|&k| {
-                mask.is_none_or(|m| m[k])
-                    && self.class_of(l.pi[k] as f64, l.m[k] as f64, l.xi[k] as f64) == WeightClass::Vip
-            })
+            .filter(|&k| mask.is_none_or(|m| m[k]) && self.is_vip(l.pi[k], l.m[k], l.xi[k]))
             .collect()
     }
 
-    /// The class of one weight.
-    pub fn class_of(&self, pi: f64, m: f64, xi: f64) -> WeightClass {
-        if pi >= self.uip_pi {
+    /// Whether a weight with these stored values is VIP (see the type's docs).
+    pub fn is_vip(&self, pi: f32, m: f32, xi: f32) -> bool {
+        let le = |v: f32, b: f64, strict: bool| if strict { v < b as f32 } else { v <= b as f32 };
+        le(pi, self.pi_max, self.pi_strict)
+            && self.xi_max.is_none_or(|x| le(xi, x, self.xi_strict))
+            && m.abs() > self.m_min as f32
+    }
+
+    /// The class of one weight from its stored values.
+    pub fn class_of(&self, pi: f32, m: f32, xi: f32) -> WeightClass {
+        if pi >= self.uip_pi as f32 {
             WeightClass::Uip
-        } else if pi <= self.pi_max && xi < self.xi_max && m.abs() > self.m_min {
+        } else if self.is_vip(pi, m, xi) {
             WeightClass::Vip
         } else {
             WeightClass::Variable
@@ -123,6 +264,18 @@ pub enum WeightClass {
     Excluded,
 }
 
+impl WeightClass {
+    /// Lower-case name: `vip`, `uip`, `variable`, `excluded`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WeightClass::Vip => "vip",
+            WeightClass::Uip => "uip",
+            WeightClass::Variable => "variable",
+            WeightClass::Excluded => "excluded",
+        }
+    }
+}
+
 /// The class of every entry of `l` (row-major, `rows × cols`), entries with `mask[k] =
 /// false` and, when `skip_diagonal`, the diagonal `i = j` marked [`WeightClass::Excluded`].
 pub fn classify(
@@ -137,7 +290,7 @@ pub fn classify(
             if mask.is_some_and(|m| !m[k]) || (skip_diagonal && i == j) {
                 WeightClass::Excluded
             } else {
-                t.class_of(l.pi[k] as f64, l.m[k] as f64, l.xi[k] as f64)
+                t.class_of(l.pi[k], l.m[k], l.xi[k])
             }
         })
         .collect()
@@ -379,13 +532,14 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                     histogram(ix[g].iter().map(|&i| v[i] as f64), e)
                 })
                 .collect();
-            let (mean, std) = super::mean_std(&per);
+            let b = SeriesBand::of(&per);
+            let (mean, std) = (b.mean, b.sd);
             let total: f64 = mean.iter().sum();
             let frac = mean
                 .iter()
                 .map(|c| if total > 0.0 { c / total } else { 0.0 })
                 .collect();
-            header.extend([format!("{gname}_count_mean"), format!("{gname}_count_std")]);
+            header.extend([format!("{gname}_count_mean"), format!("{gname}_count_sd")]);
             cols.push(mean.clone());
             cols.push(std);
             hists.push(Some((mean, frac)));
@@ -494,15 +648,15 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         if stoch[k] {
             o.insert(
                 "pi_near0".into(),
-                stat(&st.iter().map(|s| s.pi_near0).collect::<Vec<_>>()),
+                json!(SeedStats::of(&st.iter().map(|s| s.pi_near0).collect::<Vec<_>>())),
             );
             o.insert(
                 "pi_near1".into(),
-                stat(&st.iter().map(|s| s.pi_near1).collect::<Vec<_>>()),
+                json!(SeedStats::of(&st.iter().map(|s| s.pi_near1).collect::<Vec<_>>())),
             );
             o.insert(
                 "xi_small".into(),
-                stat(&st.iter().map(|s| s.xi_small).collect::<Vec<_>>()),
+                json!(SeedStats::of(&st.iter().map(|s| s.xi_small).collect::<Vec<_>>())),
             );
         }
         o.insert("count".into(), json!(st[0].count));
@@ -523,28 +677,77 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     })
 }
 
+/// A figure line: the band's mean with its 95 % interval as the shaded band.
+pub fn band_series(label: &str, x: Vec<f64>, b: &SeriesBand) -> Series {
+    Series {
+        label: label.into(),
+        markers: x.len() < 12,
+        x,
+        y: b.mean.clone(),
+        band: b.band(),
+    }
+}
+
+/// Per-seed series `(epoch, value)` aligned on the union of their epochs (NaN where a seed
+/// has no value) and aggregated: `(epochs, band)`.
+pub fn band_by_epoch(series: &[Vec<(usize, f64)>]) -> (Vec<usize>, SeriesBand) {
+    let mut epochs: Vec<usize> = series.iter().flatten().map(|&(e, _)| e).collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    let aligned: Vec<Vec<f64>> = series
+        .iter()
+        .map(|s| {
+            let mut v = vec![f64::NAN; epochs.len()];
+            for &(e, x) in s {
+                if let Ok(i) = epochs.binary_search(&e) {
+                    v[i] = x;
+                }
+            }
+            v
+        })
+        .collect();
+    (epochs, SeriesBand::of(&aligned))
+}
+
+/// Number of the recurrent layer's VIP connections on the diagonal (self-connections `i → i`).
+pub fn self_connections(vip: &[usize], n: usize) -> usize {
+    vip.iter().filter(|&&k| k / n == k % n).count()
+}
+
 /// The weight-class analysis (an [`super::AnalysisFn`]): the fractions of VIP, UIP and
 /// variable weights per group of [`CLASS_GROUPS`] over epochs (from the parameter history;
-/// the final network only when a run has none), thresholds from the first run's task
-/// ([`Thresholds::for_task`]) with the user's overrides ([`AnalysisOptions::thresholds`]). Writes `classes.csv` (epoch, then `<group>_<class>` mean, std,
-/// seed count), `classes_per_seed.csv` and `summary.json`.
+/// the final network only when a run has none), with the rule of the first run's task
+/// ([`VipRule::for_task`]: MNIST exact, MSI and user tasks relaxed) or the user's choice
+/// ([`AnalysisOptions::thresholds`]). Writes `classes.csv` (epoch, then `<group>_<class>`
+/// mean, sample std, 95 % interval and seed count), `classes_per_seed.csv` and `summary.json`.
 ///
-/// Summary keys: `thresholds`, `history`, `groups` (the stochastic groups), and per group
-/// `{initial, final}` → `{vip, uip, variable, vip_count, det_vip}` (mean ± std over seeds;
-/// `det_vip`: the fraction of exactly deterministic VIP weights, π = Ξ = 0,
-/// [`super::perturb::deterministic`]). `classes.csv` has a `<group>_det_vip` column too.
+/// Summary keys: `thresholds` (the rule, its `source` and bounds), `vip_rule` (its text with
+/// name and source), `history`, `groups` (the stochastic groups), and per group `{initial,
+/// final}` → `{vip, uip, variable, vip_count}` (and `exact_vip`, the fraction of exact VIP
+/// weights `π = 0, Ξ = 0, m ≠ 0`, when the rule is not the exact one; `vip_self`, the VIP
+/// self-connections, for `rec`), each a [`SeedStats`] over seeds.
 pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     accuracy::require_runs(runs, CLASSES_NAME)?;
     accuracy::create_out(out)?;
     let t = opts.thresholds(&runs[0].cfg.task.kind)?;
-    // The exactly deterministic subset of VIP (π = Ξ = 0), the perturbation's second set.
-    let td = super::perturb::deterministic(&t);
-    // Per seed, per recorded epoch: the class fractions per group, and the fraction of
-    // deterministic VIP weights per group.
-    type Row = (usize, [Option<ClassFractions>; 5], [Option<f64>; 5]);
-    let fractions = |n: &SasNet<f32>, masks: &Masks| -> ([Option<ClassFractions>; 5], [Option<f64>; 5]) {
-        let det = class_fractions(n, masks, &td).map(|f| f.map(|f| f.vip));
-        (class_fractions(n, masks, &t), det)
+    // The exact VIP set (π = 0, Ξ = 0, m ≠ 0), also shown where the rule is another one.
+    let te = Thresholds {
+        uip_pi: t.uip_pi,
+        ..Thresholds::named(VipRule::Exact)
+    };
+    let with_exact = te != t;
+    let n = runs[0].net.dims().n;
+    // Per seed, per recorded epoch: the class fractions per group, the fraction of exact VIP
+    // weights per group and the VIP self-connections.
+    type Row = (usize, [Option<ClassFractions>; 5], [Option<f64>; 5], f64);
+    let fractions = |epoch: usize, net: &SasNet<f32>, masks: &Masks| -> Row {
+        let ex = class_fractions(net, masks, &te).map(|f| f.map(|f| f.vip));
+        let selfc = if net.stochastic[1] {
+            self_connections(&t.vip_indices(&net.rec, masks[1].as_deref()), n) as f64
+        } else {
+            f64::NAN
+        };
+        (epoch, class_fractions(net, masks, &t), ex, selfc)
     };
     let mut per_seed: Vec<Vec<Row>> = Vec::new();
     let mut with_hist = Vec::new();
@@ -552,24 +755,18 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
         let masks = crate::train::init::masks(&r.cfg, r.net.dims());
         let hist = r.history()?;
         with_hist.push(!hist.is_empty());
-        let mut rows: Vec<Row> = hist
-            .iter()
-            .map(|(e, n)| {
-                let (c, d) = fractions(n, &masks);
-                (*e, c, d)
-            })
-            .collect();
+        let mut rows: Vec<Row> = hist.iter().map(|(e, net)| fractions(*e, net, &masks)).collect();
         if rows.last().is_none_or(|l| l.0 != r.epoch) {
-            let (c, d) = fractions(&r.net, &masks);
-            rows.push((r.epoch, c, d));
+            rows.push(fractions(r.epoch, &r.net, &masks));
         }
         per_seed.push(rows);
     }
     let groups: Vec<usize> = (0..5)
         .filter(|&g| per_seed[0].last().is_some_and(|r| r.1[g].is_some()))
         .collect();
-    // Columns: the three classes, then the deterministic subset of VIP.
-    const CLASSES: [&str; 4] = ["vip", "uip", "variable", "det_vip"];
+    // Columns: the three classes, then (for a non-exact rule) the exact VIP subset.
+    const CLASSES: [&str; 4] = ["vip", "uip", "variable", "exact_vip"];
+    let n_classes = if with_exact { 4 } else { 3 };
     let pick = |row: &Row, g: usize, i: usize| -> Option<f64> {
         if i == 3 {
             row.2[g]
@@ -577,9 +774,9 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
             row.1[g].map(|c| [c.vip, c.uip, c.variable][i])
         }
     };
-    let mut cols: Vec<(usize, usize, EpochStats)> = Vec::new();
+    let mut cols: Vec<(usize, usize, Vec<usize>, SeriesBand)> = Vec::new();
     for &g in &groups {
-        for ci in 0..CLASSES.len() {
+        for ci in 0..n_classes {
             let s: Vec<Vec<(usize, f64)>> = per_seed
                 .iter()
                 .map(|rows| {
@@ -588,21 +785,22 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
                         .collect()
                 })
                 .collect();
-            cols.push((g, ci, by_epoch(&s)));
+            let (e, b) = band_by_epoch(&s);
+            cols.push((g, ci, e, b));
         }
     }
     let mut files = Vec::new();
-    if let Some((_, _, s0)) = cols.first() {
+    if let Some((_, _, e0, _)) = cols.first() {
         let mut header = vec!["epoch".to_string()];
-        for (g, ci, _) in &cols {
+        for (g, ci, _, _) in &cols {
             let c = format!("{}_{}", CLASS_GROUPS[*g], CLASSES[*ci]);
-            header.extend([format!("{c}_mean"), format!("{c}_std"), format!("{c}_n")]);
+            header.extend(["mean", "sd", "lo95", "hi95", "n"].map(|k| format!("{c}_{k}")));
         }
-        let rows: Vec<Vec<f64>> = (0..s0.epochs.len())
+        let rows: Vec<Vec<f64>> = (0..e0.len())
             .map(|i| {
-                let mut r = vec![s0.epochs[i] as f64];
-                for (_, _, s) in &cols {
-                    r.extend([s.mean[i], s.std[i], s.n[i] as f64]);
+                let mut r = vec![e0[i] as f64];
+                for (_, _, _, s) in &cols {
+                    r.extend([s.mean[i], s.sd[i], s.lo[i], s.hi[i], s.n[i] as f64]);
                 }
                 r
             })
@@ -611,19 +809,25 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
         files.push(write_csv(&out.join("classes.csv"), &h, &rows)?);
         let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];
         for &g in &groups {
-            for c in CLASSES {
+            for c in &CLASSES[..n_classes] {
                 ph.push(format!("{}_{c}", CLASS_GROUPS[g]));
             }
             ph.push(format!("{}_count", CLASS_GROUPS[g]));
         }
+        ph.push("rec_vip_self".into());
         let mut prow = Vec::new();
         for (si, rows) in per_seed.iter().enumerate() {
-            for (e, f, d) in rows {
+            for (e, f, d, selfc) in rows {
                 let mut r = vec![si as f64, runs[si].cfg.seed as f64, *e as f64];
                 for &g in &groups {
                     let c = f[g].unwrap_or_default();
-                    r.extend([c.vip, c.uip, c.variable, d[g].unwrap_or(f64::NAN), c.count as f64]);
+                    r.extend([c.vip, c.uip, c.variable]);
+                    if with_exact {
+                        r.push(d[g].unwrap_or(f64::NAN));
+                    }
+                    r.push(c.count as f64);
                 }
+                r.push(*selfc);
                 prow.push(r);
             }
         }
@@ -634,26 +838,39 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
     let all_hist = with_hist.iter().all(|h| *h);
     let mut summary = serde_json::Map::new();
     summary.insert("thresholds".into(), json!(t));
+    summary.insert("vip_rule".into(), json!(t.describe()));
+    summary.insert("seeds".into(), json!(runs.len()));
     summary.insert("history".into(), json!(all_hist));
     summary.insert(
         "groups".into(),
         json!(groups.iter().map(|&g| CLASS_GROUPS[g]).collect::<Vec<_>>()),
     );
+    let ends = |first: bool| -> Vec<&Row> {
+        per_seed
+            .iter()
+            .filter_map(|rows| if first { rows.first() } else { rows.last() })
+            .collect()
+    };
     for &g in &groups {
         let at = |first: bool| {
-            let rows: Vec<&Row> = per_seed
-                .iter()
-                .filter_map(|rows| if first { rows.first() } else { rows.last() })
-                .collect();
+            let rows = ends(first);
             let v: Vec<ClassFractions> = rows.iter().filter_map(|r| r.1[g]).collect();
-            let det: Vec<f64> = rows.iter().filter_map(|r| r.2[g]).collect();
-            json!({
-                "vip": stat(&v.iter().map(|f| f.vip).collect::<Vec<_>>()),
-                "uip": stat(&v.iter().map(|f| f.uip).collect::<Vec<_>>()),
-                "variable": stat(&v.iter().map(|f| f.variable).collect::<Vec<_>>()),
-                "vip_count": stat(&v.iter().map(|f| f.vip_count as f64).collect::<Vec<_>>()),
-                "det_vip": stat(&det),
-            })
+            let of =
+                |f: fn(&ClassFractions) -> f64| json!(SeedStats::of(&v.iter().map(f).collect::<Vec<_>>()));
+            let mut m = serde_json::Map::new();
+            m.insert("vip".into(), of(|f| f.vip));
+            m.insert("uip".into(), of(|f| f.uip));
+            m.insert("variable".into(), of(|f| f.variable));
+            m.insert("vip_count".into(), of(|f| f.vip_count as f64));
+            if with_exact {
+                let ex: Vec<f64> = rows.iter().filter_map(|r| r.2[g]).collect();
+                m.insert("exact_vip".into(), json!(SeedStats::of(&ex)));
+            }
+            if CLASS_GROUPS[g] == "rec" {
+                let sc: Vec<f64> = rows.iter().map(|r| r.3).collect();
+                m.insert("vip_self".into(), json!(SeedStats::of(&sc)));
+            }
+            Value::Object(m)
         };
         summary.insert(
             CLASS_GROUPS[g].into(),
@@ -666,24 +883,46 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
             json!("some runs kept no parameter history: only their final network is classified"),
         );
     }
+    let self_final = SeedStats::of(&ends(false).iter().map(|r| r.3).collect::<Vec<_>>());
     let summary = Value::Object(summary);
     files.push(write_json(&out.join("summary.json"), &summary)?);
 
-    let desc = describe_runs(runs);
-    let crit = format!(
-        "VIP: π ≤ {}, Ξ < {}, |m| > {}; UIP: π ≥ {}; variable: the rest",
-        t.pi_max, t.xi_max, t.m_min, t.uip_pi
-    );
+    let desc = describe_runs_plain(runs);
+    let seeds = runs.len();
+    let bands = if seeds > 1 {
+        format!("; bands: 95 % t-interval of the mean over n = {seeds} seeds")
+    } else {
+        "; one seed, no band".into()
+    };
+    let crit = format!("{}; variable: the rest", t.describe());
+    let self_note = if self_final.n > 0 {
+        format!(
+            " The final recurrent VIP set holds {:.1} self-connections (i → i; mean over {} seed{}).",
+            self_final.mean,
+            self_final.n,
+            if self_final.n == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
+    let series_of = |g: usize, ci: usize, label: &str| -> Option<Series> {
+        cols.iter()
+            .find(|(cg, c, _, _)| *cg == g && *c == ci)
+            .map(|(_, _, e, b)| band_series(label, e.iter().map(|&x| x as f64).collect(), b))
+    };
     let mut figures = Vec::new();
     for &g in &groups {
         if g == 2 || g == 3 {
             continue;
         }
-        let series = cols
-            .iter()
-            .filter(|(cg, ci, _)| *cg == g && *ci < 3)
-            .map(|(_, ci, s)| s.series(["VIP", "UIP", "variable"][*ci]))
+        let series = (0..3)
+            .filter_map(|ci| series_of(g, ci, ["VIP", "UIP", "variable"][ci]))
             .collect();
+        let note = if CLASS_GROUPS[g] == "rec" {
+            self_note.as_str()
+        } else {
+            ""
+        };
         figures.push(line_figure(
             &format!("classes_{}", CLASS_GROUPS[g]),
             &format!("Weight classes, {} layer", group_label(CLASS_GROUPS[g])),
@@ -691,16 +930,15 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
             "fraction of connections",
             format!(
                 "Fractions of the weight classes in the {} layer over training ({crit}; masked \
-                 entries excluded); {desc}.",
+                 entries excluded).{note} {desc}{bands}.",
                 group_label(CLASS_GROUPS[g])
             ),
             series,
         ));
     }
-    let vip: Vec<_> = cols
+    let vip: Vec<_> = groups
         .iter()
-        .filter(|(_, ci, _)| *ci == 0)
-        .map(|(g, _, s)| s.series(group_label(CLASS_GROUPS[*g])))
+        .filter_map(|&g| series_of(g, 0, group_label(CLASS_GROUPS[g])))
         .collect();
     if !vip.is_empty() {
         figures.push(line_figure(
@@ -709,27 +947,30 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
             "epoch",
             "fraction of VIP connections",
             format!(
-                "Fraction of very important weights per layer and direction over training ({crit}); {desc}."
+                "Fraction of very important weights per layer and direction over training \
+                 ({crit}).{self_note} {desc}{bands}."
             ),
             vip,
         ));
     }
-    let det: Vec<_> = cols
+    let ex: Vec<_> = groups
         .iter()
-        .filter(|(_, ci, _)| *ci == 3)
-        .map(|(g, _, s)| s.series(group_label(CLASS_GROUPS[*g])))
+        .filter_map(|&g| series_of(g, 3, group_label(CLASS_GROUPS[g])))
         .collect();
-    if !det.is_empty() {
+    if !ex.is_empty() {
         figures.push(line_figure(
-            "det_vip_fraction",
-            "Fraction of deterministic VIP weights (π = Ξ = 0)",
+            "exact_vip_fraction",
+            "Fraction of exact VIP weights (π = 0, Ξ = 0, m ≠ 0)",
             "epoch",
             "fraction of connections",
             format!(
-                "Fraction of the VIP weights whose distribution has collapsed onto one value                  (π = 0 and Ξ = 0 exactly, |m| > {}: the perturbation analysis's second set) per                  layer and direction over training; {desc}.",
-                t.m_min
+                "Fraction of the weights whose distribution has collapsed onto one nonzero value \
+                 ({}: the perturbation analysis's second set), per layer and direction over \
+                 training, beside the {} rule of the other figures; {desc}{bands}.",
+                te.label(),
+                t.rule.name()
             ),
-            det,
+            ex,
         ));
     }
     Ok(AnalysisOutput {
@@ -744,12 +985,139 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::ClassOverrides;
     use crate::engine::Dims;
 
     #[test]
+    fn named_rules_golden_cases() {
+        use WeightClass::*;
+        let exact = Thresholds::named(VipRule::Exact);
+        let relaxed = Thresholds::named(VipRule::Relaxed);
+        let authors = Thresholds::named(VipRule::Authors);
+        // Defaults per task.
+        assert_eq!(Thresholds::for_task("pixel-mnist").rule, VipRule::Exact);
+        assert_eq!(Thresholds::for_task("row-mnist").rule, VipRule::Exact);
+        assert_eq!(Thresholds::for_task("perm-mnist").rule, VipRule::Exact);
+        assert_eq!(Thresholds::for_task("msi").rule, VipRule::Relaxed);
+        assert_eq!(Thresholds::for_task("user").rule, VipRule::Relaxed);
+        let ff = Thresholds::for_task("ff-mnist");
+        assert_eq!((ff.rule, ff.uip_pi), (VipRule::Exact, 1.0));
+        // (π, m, Ξ) → (exact, relaxed, authors), by hand.
+        let cases: [((f32, f32, f32), [WeightClass; 3]); 14] = [
+            ((0.0, 0.3, 0.0), [Vip, Vip, Vip]),
+            // m exactly 0: not VIP by any rule.
+            ((0.0, 0.0, 0.0), [Variable, Variable, Variable]),
+            // m ≠ 0 but tiny: exact VIP only.
+            ((0.0, 1e-6, 0.0), [Vip, Variable, Variable]),
+            ((0.0, -0.06, 0.0), [Vip, Vip, Variable]),
+            // |m| exactly at the bound is not above it.
+            ((0.0, 0.05, 0.0), [Vip, Variable, Variable]),
+            ((0.0, 0.08, 0.0), [Vip, Vip, Variable]),
+            ((0.0, 0.09, 0.0), [Vip, Vip, Vip]),
+            // Ξ = 1e-9 is not Ξ = 0; the relaxed rule does not test Ξ; authors Ξ < 0.1.
+            ((0.0, 0.3, 1e-9), [Variable, Vip, Vip]),
+            ((0.0, 0.3, 0.1), [Variable, Vip, Variable]),
+            ((0.0, 0.3, 5.0), [Variable, Vip, Variable]),
+            // π exactly 0.1 (the stored f32): fails π < 0.1, passes π ≤ 0.1.
+            ((0.1, 0.3, 0.0), [Variable, Variable, Vip]),
+            ((0.0999, 0.3, 0.0), [Variable, Vip, Vip]),
+            ((1e-7, 0.3, 0.0), [Variable, Vip, Vip]),
+            // UIP at π ≥ 0.999 (feed-forward: π = 1 exactly).
+            ((0.9995, 0.3, 0.0), [Uip, Uip, Uip]),
+        ];
+        for ((pi, m, xi), want) in cases {
+            let got = [exact, relaxed, authors].map(|t| t.class_of(pi, m, xi));
+            assert_eq!(got, want, "π = {pi}, m = {m}, Ξ = {xi}");
+        }
+        assert_eq!(ff.class_of(0.9995, 0.3, 0.0), Variable);
+        assert_eq!(ff.class_of(1.0, 0.3, 0.0), Uip);
+        // Texts and sources.
+        assert_eq!(exact.vip_rule(), "π = 0, Ξ = 0, m ≠ 0");
+        assert_eq!(relaxed.vip_rule(), "π < 0.1, |m| > 0.05, Ξ not tested");
+        assert_eq!(authors.vip_rule(), "π ≤ 0.1, Ξ < 0.1, |m| > 0.08");
+        assert!(exact.label().contains("paper, MNIST: π = 0 and m ≠ 0"));
+        assert!(relaxed.label().contains("paper, Fig. 17 caption"));
+        assert!(
+            authors.describe().contains("authors' MSI code")
+                && authors.describe().ends_with("UIP: π ≥ 0.999")
+        );
+        let j = serde_json::to_value(relaxed).unwrap();
+        assert_eq!(
+            (j["rule"].as_str(), j["source"].as_str()),
+            (Some("relaxed"), Some("paper, Fig. 17 caption"))
+        );
+        assert!(j["xi_max"].is_null());
+    }
+
+    #[test]
+    fn rule_choice_and_custom_bounds() {
+        let opts = |c: ClassOverrides| AnalysisOptions {
+            classes: c,
+            ..Default::default()
+        };
+        let rule = |r| ClassOverrides {
+            rule: Some(r),
+            ..Default::default()
+        };
+        assert_eq!(
+            opts(rule(VipRule::Authors)).thresholds("pixel-mnist").unwrap(),
+            Thresholds::named(VipRule::Authors)
+        );
+        assert_eq!(
+            opts(rule(VipRule::Exact)).thresholds("msi").unwrap().rule,
+            VipRule::Exact
+        );
+        assert!(
+            opts(rule(VipRule::Custom))
+                .thresholds("msi")
+                .unwrap_err()
+                .to_string()
+                .contains("vip-rule")
+        );
+        // Bounds replace the named rule's: the exact rule with |m| > 0.05.
+        let c = opts(ClassOverrides {
+            rule: Some(VipRule::Exact),
+            m_min: Some(0.05),
+            ..Default::default()
+        })
+        .thresholds("msi")
+        .unwrap();
+        assert_eq!(c.rule, VipRule::Custom);
+        assert_eq!(c.vip_rule(), "π = 0, Ξ = 0, |m| > 0.05");
+        assert!(c.label().contains("user thresholds"));
+        // On the relaxed default: π ≤ 0.3 (non-strict), Ξ < 0.2 now tested.
+        let c = opts(ClassOverrides {
+            pi_max: Some(0.3),
+            xi_max: Some(0.2),
+            ..Default::default()
+        })
+        .thresholds("msi")
+        .unwrap();
+        assert_eq!(c.vip_rule(), "π ≤ 0.3, Ξ < 0.2, |m| > 0.05");
+        assert_eq!(c.class_of(0.3, 0.1, 0.1), WeightClass::Vip);
+        assert_eq!(c.class_of(0.0, 0.1, 0.2), WeightClass::Variable);
+        // Feed-forward: the bounds set the near-VIP set, not the VIP rule.
+        let o = opts(ClassOverrides {
+            pi_max: Some(0.01),
+            ..Default::default()
+        });
+        assert_eq!(o.thresholds("ff").unwrap(), Thresholds::for_task("ff"));
+        assert_eq!(o.ff_near().unwrap().vip_rule(), "π ≤ 0.01, Ξ < 0.001, m ≠ 0");
+        assert!(
+            opts(ClassOverrides {
+                uip_pi: Some(0.05),
+                ..Default::default()
+            })
+            .thresholds("msi")
+            .is_err()
+        );
+    }
+
+    #[test]
     fn feed_forward_near_vip_by_hand() {
-        let t = Thresholds::for_task("ff-mnist");
-        assert_eq!((t.pi_max, t.xi_max, t.m_min), (1e-3, 1e-3, 0.0));
+        let t = AnalysisOptions::default().ff_near().unwrap();
+        assert_eq!((t.pi_max, t.xi_max, t.m_min), (1e-3, Some(1e-3), 0.0));
+        assert!(t.label().contains("not from the paper"));
         let l = SasLayer {
             rows: 1,
             cols: 6,
@@ -759,29 +1127,26 @@ mod tests {
             xi: vec![0.0, 0.0, 0.0009, 0.0, 0.001, 0.0],
         };
         assert_eq!(t.vip_indices(&l, None), vec![0, 1, 2]);
+        assert_eq!(Thresholds::for_task("ff").vip_indices(&l, None), vec![0]);
     }
 
     #[test]
     fn classes_by_hand() {
         let t = Thresholds::for_task("msi");
-        assert_eq!((t.pi_max, t.xi_max, t.m_min, t.uip_pi), (0.1, 0.1, 0.08, UIP_PI));
-        assert_eq!(Thresholds::for_task("pixel-mnist").m_min, 0.05);
-        assert_eq!(Thresholds::for_task("row-mnist").m_min, 0.05);
-        assert_eq!(Thresholds::for_task("user").m_min, 0.08);
         let l = SasLayer {
             rows: 3,
             cols: 3,
-            // VIP, UIP, var (|m|), var (Ξ), var (π = 0.1f32 > 0.1), var (π), UIP, VIP, VIP
-            m: vec![0.5, 0.5, 0.08, 0.5, -0.09, 0.5, 0.0, 0.2, 0.3],
+            // VIP, UIP, var (|m|), VIP (Ξ untested), var (π = 0.1 fails π < 0.1), var (π),
+            // UIP, VIP, VIP
+            m: vec![0.5, 0.5, 0.05, 0.5, -0.09, 0.5, 0.0, 0.2, 0.3],
             pi: vec![0.0, 1.0, 0.0, 0.05, 0.1, 0.11, 0.9995, 0.05, 0.0],
             xi: vec![0.0, 0.0, 0.0, 0.1, 0.05, 0.0, 0.3, 0.0999, 0.0],
         };
         use WeightClass::*;
         let c = classify(&l, &t, None, false);
-        // π = 0.1f32 is slightly above 0.1 in f64: not VIP.
         assert_eq!(
             c,
-            vec![Vip, Uip, Variable, Variable, Variable, Variable, Uip, Vip, Vip]
+            vec![Vip, Uip, Variable, Vip, Variable, Variable, Uip, Vip, Vip]
         );
         let c = classify(
             &l,
@@ -792,21 +1157,14 @@ mod tests {
         assert_eq!(
             c,
             vec![
-                Excluded, Excluded, Variable, Variable, Excluded, Variable, Uip, Vip, Excluded
+                Excluded, Excluded, Variable, Vip, Excluded, Variable, Uip, Vip, Excluded
             ]
         );
         let f = ClassFractions::of(&c, None);
-        assert_eq!((f.count, f.vip_count), (5, 1));
-        assert!((f.vip - 0.2).abs() < 1e-12 && (f.uip - 0.2).abs() < 1e-12);
-        assert!((f.variable - 0.6).abs() < 1e-12);
-        // Relaxed thresholds: π = 0.1 counts, |m| > 0.05.
-        let r = Thresholds {
-            pi_max: 0.11,
-            m_min: 0.05,
-            ..t
-        };
-        assert_eq!(r.class_of(0.1, -0.09, 0.05), Vip);
-        assert_eq!(r.class_of(0.0, 0.05, 0.0), Variable);
+        assert_eq!((f.count, f.vip_count), (5, 2));
+        assert!((f.vip - 0.4).abs() < 1e-12 && (f.uip - 0.2).abs() < 1e-12);
+        assert!((f.variable - 0.4).abs() < 1e-12);
+        assert_eq!(self_connections(&[0, 4, 5, 8], 3), 3);
     }
 
     #[test]
@@ -869,38 +1227,64 @@ mod tests {
         let out = accuracy::fixture::out(CLASSES_NAME);
         let o = run_classes(&runs, &out, &AnalysisOptions::default()).unwrap();
         assert_eq!(o.summary["groups"], json!(["rec", "rec_I", "rec_II", "out"]));
-        assert_eq!(o.summary["thresholds"]["m_min"], 0.08);
-        // Initialization: π = 0, Ξ ≤ 0.01, so VIP ⇔ |m| > 0.08; never UIP.
+        assert_eq!(o.summary["thresholds"]["rule"], "relaxed");
+        assert_eq!(o.summary["thresholds"]["m_min"], 0.05);
+        assert!(
+            o.summary["vip_rule"]
+                .as_str()
+                .unwrap()
+                .contains("Fig. 17 caption")
+        );
+        // Initialization: π = 0, Ξ ≤ 0.01, so (relaxed) VIP ⇔ |m| > 0.05; never UIP.
         let r = &runs[0];
         let h = r.history().unwrap();
-        let want = h[0].1.rec.m.iter().filter(|&&m| (m as f64).abs() > 0.08).count() as f64 / 144.0;
-        let got = o.summary["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
+        let vip0 = |n: &SasNet<f32>| n.rec.m.iter().filter(|&&m| m.abs() > 0.05f32).count() as f64 / 144.0;
         let h2 = runs[1].history().unwrap();
-        let want2 = h2[0].1.rec.m.iter().filter(|&&m| (m as f64).abs() > 0.08).count() as f64 / 144.0;
-        assert!((got - (want + want2) / 2.0).abs() < 1e-12);
+        let got = o.summary["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
+        assert!((got - (vip0(&h[0].1) + vip0(&h2[0].1)) / 2.0).abs() < 1e-12);
         assert_eq!(o.summary["rec"]["initial"]["uip"]["mean"], 0.0);
+        assert_eq!(o.summary["rec"]["initial"]["vip"]["n"], 2);
         let text = std::fs::read_to_string(out.join("classes.csv")).unwrap();
         assert_eq!(text.lines().count(), 5);
         assert!(o.figures.iter().any(|f| f.name == "vip_fraction"));
-        // The deterministic subset (π = Ξ = 0 exactly): none at initialization (Ξ > 0 there,
-        // drawn from 0.01·U(0, 1)), and never more than the VIP class.
-        assert!(o.figures.iter().any(|f| f.name == "det_vip_fraction"));
-        let want_det = |n: &SasNet<f32>| {
+        // Self-connections of the final VIP set, per seed.
+        let selfc = |n: &SasNet<f32>| {
+            (0..12)
+                .filter(|&i| n.rec.pi[i * 13] < 0.1f32 && n.rec.m[i * 13].abs() > 0.05f32)
+                .count() as f64
+        };
+        let (hl, hl2) = (&h.last().unwrap().1, &h2.last().unwrap().1);
+        assert_eq!(
+            o.summary["rec"]["final"]["vip_self"]["values"],
+            json!([selfc(hl), selfc(hl2)])
+        );
+        // The exact subset (π = 0, Ξ = 0, m ≠ 0): none at initialization (Ξ > 0 there, drawn
+        // from 0.01·U(0, 1)).
+        assert!(o.figures.iter().any(|f| f.name == "exact_vip_fraction"));
+        let want_ex = |n: &SasNet<f32>| {
             (0..144)
-                .filter(|&k| n.rec.pi[k] == 0.0 && n.rec.xi[k] == 0.0 && (n.rec.m[k] as f64).abs() > 0.08)
+                .filter(|&k| n.rec.pi[k] == 0.0 && n.rec.xi[k] == 0.0 && n.rec.m[k] != 0.0)
                 .count() as f64
                 / 144.0
         };
-        let det0 = (want_det(&h[0].1) + want_det(&h2[0].1)) / 2.0;
+        let ex0 = (want_ex(&h[0].1) + want_ex(&h2[0].1)) / 2.0;
         assert_eq!(
-            o.summary["rec"]["initial"]["det_vip"]["mean"].as_f64().unwrap(),
-            det0
+            o.summary["rec"]["initial"]["exact_vip"]["mean"].as_f64().unwrap(),
+            ex0
         );
-        let (hl, hl2) = (&h.last().unwrap().1, &h2.last().unwrap().1);
-        let det1 = (want_det(hl) + want_det(hl2)) / 2.0;
-        let got1 = o.summary["rec"]["final"]["det_vip"]["mean"].as_f64().unwrap();
-        assert!((got1 - det1).abs() < 1e-12, "{got1} vs {det1}");
-        assert!(got1 <= o.summary["rec"]["final"]["vip"]["mean"].as_f64().unwrap());
-        assert!(text.lines().next().unwrap().contains("rec_det_vip_mean"));
+        let ex1 = (want_ex(hl) + want_ex(hl2)) / 2.0;
+        let got1 = o.summary["rec"]["final"]["exact_vip"]["mean"].as_f64().unwrap();
+        assert!((got1 - ex1).abs() < 1e-12, "{got1} vs {ex1}");
+        assert!(text.lines().next().unwrap().contains("rec_exact_vip_mean"));
+        let cap = &o
+            .figures
+            .iter()
+            .find(|f| f.name == "vip_fraction")
+            .unwrap()
+            .caption;
+        assert!(
+            cap.contains("Fig. 17 caption") && cap.contains("self-connections") && cap.contains("n = 2"),
+            "{cap}"
+        );
     }
 }

@@ -1,20 +1,23 @@
-//! Weight classes per layer (DESIGN §5.5, §7): VIP (very important) `π = 0` and `Ξ = 0`
-//! exactly — a deterministic, always-present connection; UIP (unimportant) `π = 1` exactly —
-//! an always-absent connection; variable: the rest. The constraints after every optimizer
-//! step (`π ← clip(π, 0, 1)`, `Ξ ← max(Ξ, 0)`) create these exact values, so no thresholds
-//! are needed.
+//! Weight classes per layer (DESIGN §5.5, §7) by the shared classifier of
+//! [`crate::analysis::weights`]: by default VIP (very important) by the exact rule `π = 0`,
+//! `Ξ = 0`, `m ≠ 0` (the paper's "π = 0 and m ≠ 0") — a deterministic, always-present
+//! connection; UIP (unimportant) `π = 1` exactly — an always-absent connection; variable: the
+//! rest. The constraints after every optimizer step (`π ← clip(π, 0, 1)`, `Ξ ← max(Ξ, 0)`)
+//! create these exact values. `--vip-rule` chooses another named rule.
 //!
 //! The analysis writes the final fractions per layer (mean ± std over seeds,
 //! `classes.csv`; per seed `classes_per_seed.csv`) and their course over training from the
 //! runs' metrics (`classes_epochs.csv`), with a figure of each.
 
-use super::{FfRunData, describe_runs, mean_std};
-use crate::analysis::accuracy::{by_epoch, column_series};
+use super::{FfRunData, describe_runs};
+use crate::analysis::accuracy::column_series;
+use crate::analysis::weights::{self, Thresholds, band_by_epoch};
 use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::ff::{FfNet, layer_name};
 use crate::report::figure::{Figure, Plot, Series};
 use crate::sas::SasLayer;
+use crate::stats::{SeedStats, SeriesBand};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -22,38 +25,8 @@ use std::path::Path;
 /// Name of the analysis (output folder and report section).
 pub const NAME: &str = "classes";
 
-/// The class of one connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum WeightClass {
-    /// Very important: `π = 0` and `Ξ = 0`.
-    Vip,
-    /// Unimportant: `π = 1`.
-    Uip,
-    /// Everything else.
-    Variable,
-}
-
-impl WeightClass {
-    /// The class of a connection with spike probability `pi` and slab variance `xi`.
-    pub fn of(pi: f32, xi: f32) -> WeightClass {
-        if pi == 1.0 {
-            WeightClass::Uip
-        } else if pi == 0.0 && xi == 0.0 {
-            WeightClass::Vip
-        } else {
-            WeightClass::Variable
-        }
-    }
-
-    /// Lower-case name: `vip`, `uip`, `variable`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            WeightClass::Vip => "vip",
-            WeightClass::Uip => "uip",
-            WeightClass::Variable => "variable",
-        }
-    }
-}
+/// The class of one connection: the shared classifier's ([`crate::analysis::weights`]).
+pub use crate::analysis::weights::WeightClass;
 
 /// Weight-class counts and fractions of one layer.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -76,25 +49,36 @@ pub struct LayerClasses {
     pub variable_frac: f64,
 }
 
-/// Indices (row-major) of the connections of `layer` in class `class`.
+/// Indices (row-major) of the connections of `layer` in class `class` by the feed-forward
+/// default rule (exact VIP, [`Thresholds::for_task`]); [`class_indices_with`] for another.
 pub fn class_indices(layer: &SasLayer<f32>, class: WeightClass) -> Vec<usize> {
+    class_indices_with(layer, &Thresholds::for_task("ff"), class)
+}
+
+/// Indices (row-major) of the connections of `layer` in class `class` by rule `t`.
+pub fn class_indices_with(layer: &SasLayer<f32>, t: &Thresholds, class: WeightClass) -> Vec<usize> {
     (0..layer.pi.len())
-        .filter(|&i| WeightClass::of(layer.pi[i], layer.xi[i]) == class)
+        .filter(|&i| t.class_of(layer.pi[i], layer.m[i], layer.xi[i]) == class)
         .collect()
 }
 
-/// Weight classes of every layer.
+/// Weight classes of every layer by the feed-forward default rule (exact VIP, UIP `π = 1`).
 pub fn weight_classes(net: &FfNet<f32>) -> Vec<LayerClasses> {
+    weight_classes_with(net, &Thresholds::for_task("ff"))
+}
+
+/// Weight classes of every layer by rule `t`.
+pub fn weight_classes_with(net: &FfNet<f32>, t: &Thresholds) -> Vec<LayerClasses> {
     net.layers
         .iter()
         .enumerate()
         .map(|(l, layer)| {
             let (mut vip, mut uip, mut var) = (0, 0, 0);
-            for (&p, &x) in layer.pi.iter().zip(&layer.xi) {
-                match WeightClass::of(p, x) {
+            for i in 0..layer.pi.len() {
+                match t.class_of(layer.pi[i], layer.m[i], layer.xi[i]) {
                     WeightClass::Vip => vip += 1,
                     WeightClass::Uip => uip += 1,
-                    WeightClass::Variable => var += 1,
+                    _ => var += 1,
                 }
             }
             let total = layer.pi.len();
@@ -113,59 +97,80 @@ pub fn weight_classes(net: &FfNet<f32>) -> Vec<LayerClasses> {
         .collect()
 }
 
-/// Final class fractions of one layer over seeds: `(mean, std)` of VIP, UIP, variable.
+/// Final class fractions of one layer over seeds: `(mean, sample std)` of VIP, UIP, variable.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ClassStats {
     /// Layer name.
     pub layer: String,
     /// Connections in the layer.
     pub connections: usize,
-    /// VIP fraction, mean and std over seeds.
+    /// VIP fraction, mean and sample std over seeds.
     pub vip: (f64, f64),
-    /// UIP fraction, mean and std over seeds.
+    /// UIP fraction, mean and sample std over seeds.
     pub uip: (f64, f64),
-    /// Variable fraction, mean and std over seeds.
+    /// Variable fraction, mean and sample std over seeds.
     pub variable: (f64, f64),
+    /// Seeds.
+    pub n: usize,
+    /// Half-widths of the 95 % t-intervals of the VIP, UIP and variable means.
+    pub ci95: [f64; 3],
 }
 
-/// The final class fractions per layer, aggregated over the runs' final networks.
+/// The final class fractions per layer by the feed-forward default rule, aggregated over the
+/// runs' final networks ([`SeedStats`]).
 pub fn class_stats(runs: &[FfRunData]) -> Vec<ClassStats> {
-    let per: Vec<Vec<LayerClasses>> = runs.iter().map(|r| weight_classes(&r.net)).collect();
+    class_stats_with(runs, &Thresholds::for_task("ff"))
+}
+
+/// [`class_stats`] by rule `t`.
+pub fn class_stats_with(runs: &[FfRunData], t: &Thresholds) -> Vec<ClassStats> {
+    let per: Vec<Vec<LayerClasses>> = runs.iter().map(|r| weight_classes_with(&r.net, t)).collect();
     let nl = per.first().map_or(0, Vec::len);
     (0..nl)
         .map(|l| {
-            let col =
-                |f: fn(&LayerClasses) -> f64| mean_std(&per.iter().map(|p| f(&p[l])).collect::<Vec<_>>());
+            let col = |f: fn(&LayerClasses) -> f64| {
+                SeedStats::of(&per.iter().map(|p| f(&p[l])).collect::<Vec<_>>())
+            };
+            let s = [col(|c| c.vip_frac), col(|c| c.uip_frac), col(|c| c.variable_frac)];
             ClassStats {
                 layer: layer_name(l),
                 connections: per[0][l].total,
-                vip: col(|c| c.vip_frac),
-                uip: col(|c| c.uip_frac),
-                variable: col(|c| c.variable_frac),
+                vip: (s[0].mean, s[0].sd),
+                uip: (s[1].mean, s[1].sd),
+                variable: (s[2].mean, s[2].sd),
+                n: s[0].n,
+                ci95: s.map(|x| x.ci95),
             }
         })
         .collect()
 }
 
-fn band_series(label: &str, x: &[f64], ms: &[(f64, f64)]) -> Series {
+/// A line of the per-layer means with the 95 % t-interval (`half`: half-widths; no band when
+/// undefined, one seed).
+fn band_series(label: &str, x: &[f64], mean: &[f64], half: &[f64]) -> Series {
+    let band = half.iter().all(|h| h.is_finite()).then(|| {
+        (
+            mean.iter().zip(half).map(|(m, h)| m - h).collect(),
+            mean.iter().zip(half).map(|(m, h)| m + h).collect(),
+        )
+    });
     Series {
         label: label.into(),
         x: x.to_vec(),
-        y: ms.iter().map(|p| p.0).collect(),
-        band: Some((
-            ms.iter().map(|p| p.0 - p.1).collect(),
-            ms.iter().map(|p| p.0 + p.1).collect(),
-        )),
+        y: mean.to_vec(),
+        band,
         markers: true,
     }
 }
 
 /// The classes analysis (an [`super::FfAnalysisFn`]).
 ///
-/// Summary: per layer `connections` and the final `vip`, `uip`, `variable` fractions as
-/// `{mean, std}` over seeds.
-pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let stats = class_stats(runs);
+/// Summary: `vip_rule` (the rule with its source; default exact), `seeds`, and per layer
+/// `connections` and the final `vip`, `uip`, `variable` fractions as `{mean, std (sample),
+/// ci95, n}` over seeds.
+pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    let t = opts.thresholds("ff")?;
+    let stats = class_stats_with(runs, &t);
     let nl = stats.len();
     let xl: Vec<f64> = (0..nl).map(|l| l as f64).collect();
     let mut files = Vec::new();
@@ -202,7 +207,7 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
     )?);
     let mut rows = Vec::new();
     for r in runs {
-        for (l, c) in weight_classes(&r.net).iter().enumerate() {
+        for (l, c) in weight_classes_with(&r.net, &t).iter().enumerate() {
             rows.push(vec![
                 r.cfg.seed as f64,
                 l as f64,
@@ -220,6 +225,14 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
     )?);
 
     let who = describe_runs(runs);
+    let bands = if runs.len() > 1 {
+        format!(
+            "; bands: 95 % t-interval of the mean over n = {} seeds",
+            runs.len()
+        )
+    } else {
+        String::new()
+    };
     let mut figures = vec![Figure {
         name: "classes".into(),
         title: "Weight classes per layer".into(),
@@ -227,23 +240,25 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
         y_label: "fraction of the layer's connections".into(),
         log_y: false,
         caption: format!(
-            "Fractions of VIP (π = 0 and Ξ = 0 exactly), UIP (π = 1 exactly) and variable \
-             connections in each layer of the final networks; {who}."
+            "Fractions of VIP, UIP and variable connections in each layer of the final networks \
+             ({}; variable: the rest); {who}{bands}.",
+            t.describe()
         ),
-        plot: Plot::Lines(vec![
-            band_series("VIP", &xl, &stats.iter().map(|s| s.vip).collect::<Vec<_>>()),
-            band_series("UIP", &xl, &stats.iter().map(|s| s.uip).collect::<Vec<_>>()),
-            band_series(
-                "variable",
-                &xl,
-                &stats.iter().map(|s| s.variable).collect::<Vec<_>>(),
-            ),
-        ]),
+        plot: Plot::Lines(
+            [("VIP", 0), ("UIP", 1), ("variable", 2)]
+                .iter()
+                .map(|&(label, c)| {
+                    let mean: Vec<f64> = stats.iter().map(|s| [s.vip, s.uip, s.variable][c].0).collect();
+                    let half: Vec<f64> = stats.iter().map(|s| s.ci95[c]).collect();
+                    band_series(label, &xl, &mean, &half)
+                })
+                .collect(),
+        ),
     }];
 
     // Over epochs, from the metrics.
     let mut lines = Vec::new();
-    let mut ep_cols: Vec<(String, crate::analysis::accuracy::EpochStats)> = Vec::new();
+    let mut ep_cols: Vec<(String, Vec<usize>, SeriesBand)> = Vec::new();
     for l in 0..nl {
         for (what, label) in [("vip", "VIP"), ("uip", "UIP")] {
             let col = format!("{what}_{}", layer_name(l));
@@ -254,25 +269,26 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
             if per.iter().all(Vec::is_empty) {
                 continue;
             }
-            let st = by_epoch(&per);
-            let mut s = st.series(&format!("{label} {}", layer_name(l)));
+            let (epochs, st) = band_by_epoch(&per);
+            let x = epochs.iter().map(|&e| e as f64).collect();
+            let mut s = weights::band_series(&format!("{label} {}", layer_name(l)), x, &st);
             s.markers = false;
             lines.push(s);
-            ep_cols.push((col, st));
+            ep_cols.push((col, epochs, st));
         }
     }
-    if let Some((_, first)) = ep_cols.first() {
+    if let Some((_, first, _)) = ep_cols.first() {
         let mut header = vec!["epoch".to_string()];
-        for (c, _) in &ep_cols {
+        for (c, _, _) in &ep_cols {
             header.push(format!("{c}_mean"));
-            header.push(format!("{c}_std"));
+            header.push(format!("{c}_sd"));
         }
-        let rows: Vec<Vec<f64>> = (0..first.epochs.len())
+        let rows: Vec<Vec<f64>> = (0..first.len())
             .map(|i| {
-                let mut r = vec![first.epochs[i] as f64];
-                for (_, st) in &ep_cols {
+                let mut r = vec![first[i] as f64];
+                for (_, _, st) in &ep_cols {
                     r.push(st.mean.get(i).copied().unwrap_or(f64::NAN));
-                    r.push(st.std.get(i).copied().unwrap_or(f64::NAN));
+                    r.push(st.sd.get(i).copied().unwrap_or(f64::NAN));
                 }
                 r
             })
@@ -285,25 +301,34 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
             x_label: "epoch".into(),
             y_label: "fraction of the layer's connections".into(),
             log_y: false,
-            caption: format!("Fractions of VIP and UIP connections per layer after each epoch; {who}."),
+            caption: format!(
+                "Fractions of VIP and UIP connections per layer after each epoch, as recorded in \
+                 training's metrics by the default rule ({}); {who}{bands}.",
+                Thresholds::for_task("ff").describe()
+            ),
             plot: Plot::Lines(lines),
         });
     }
 
     let mut layers = serde_json::Map::new();
     for s in &stats {
-        let ms = |p: (f64, f64)| json!({"mean": p.0, "std": p.1});
+        let ms = |p: (f64, f64), c: usize| json!({"mean": p.0, "std": p.1, "ci95": s.ci95[c], "n": s.n});
         layers.insert(
             s.layer.clone(),
             json!({
                 "connections": s.connections,
-                "vip": ms(s.vip),
-                "uip": ms(s.uip),
-                "variable": ms(s.variable),
+                "vip": ms(s.vip, 0),
+                "uip": ms(s.uip, 1),
+                "variable": ms(s.variable, 2),
             }),
         );
     }
-    let summary = json!({ "seeds": runs.len(), "layers": layers });
+    let summary = json!({
+        "seeds": runs.len(),
+        "vip_rule": t.describe(),
+        "thresholds": t,
+        "layers": layers,
+    });
     files.push(write_json(&out.join("summary.json"), &summary)?);
     Ok(AnalysisOutput {
         name: NAME.into(),
@@ -320,13 +345,25 @@ mod tests {
 
     #[test]
     fn classes_are_exact() {
-        assert_eq!(WeightClass::of(0.0, 0.0), WeightClass::Vip);
-        assert_eq!(WeightClass::of(1.0, 0.3), WeightClass::Uip);
-        assert_eq!(WeightClass::of(0.0, 1e-9), WeightClass::Variable);
-        assert_eq!(WeightClass::of(1e-7, 0.0), WeightClass::Variable);
+        let t = Thresholds::for_task("ff");
+        assert_eq!(t.class_of(0.0, 0.2, 0.0), WeightClass::Vip);
+        assert_eq!(
+            t.class_of(0.0, 0.0, 0.0),
+            WeightClass::Variable,
+            "m = 0 is not VIP"
+        );
+        assert_eq!(t.class_of(1.0, 0.2, 0.3), WeightClass::Uip);
+        assert_eq!(
+            t.class_of(0.9999, 0.2, 0.3),
+            WeightClass::Variable,
+            "UIP is π = 1 exactly"
+        );
+        assert_eq!(t.class_of(0.0, 0.2, 1e-9), WeightClass::Variable);
+        assert_eq!(t.class_of(1e-7, 0.2, 0.0), WeightClass::Variable);
         let mut net = FfNet::<f32>::zeros(&[2, 2]);
         net.layers[0].pi = vec![0.0, 1.0, 0.5, 0.0];
         net.layers[0].xi = vec![0.0, 0.0, 0.0, 0.1];
+        net.layers[0].m = vec![0.3, 0.0, 0.0, 0.3];
         let c = &weight_classes(&net)[0];
         assert_eq!((c.vip, c.uip, c.variable), (1, 1, 2));
         assert_eq!(c.vip_frac, 0.25);

@@ -3,7 +3,9 @@
 //! in one layer (`l0`, `l1`, …; the paper's figure perturbs the first layer) or in every
 //! layer at once (`all`):
 //!
-//! - `vip` — remove (`π ← 1`) a fraction `p` of the VIP connections;
+//! - `vip` — remove (`π ← 1`) a fraction `p` of the VIP connections (the shared classifier of
+//!   [`crate::analysis::weights`]; default the exact rule `π = 0, Ξ = 0, m ≠ 0`, the paper's
+//!   "π = 0 and m ≠ 0"; `--vip-rule` chooses another named rule);
 //! - `random` — remove as many uniformly random connections of the same layers (`p` times
 //!   the layer's VIP count; DESIGN §5.6's control);
 //! - `uip` — reconnect a fraction `p` of the UIP connections with a random deterministic
@@ -17,14 +19,20 @@
 //!   The exact classes are what DESIGN §7 defines, but Adam's last steps leave many
 //!   connections that are deterministic for all practical purposes just off `π = Ξ = 0`;
 //!   this set shows where the credit actually sits;
-//! - `near_random` — as many uniformly random connections as `near_vip` removes (its control).
+//! - `near_random` — as many uniformly random connections as `near_vip` removes (its control);
+//! - `vip_magnitude`, `near_magnitude` — the `|μ|`-matched controls of `vip` and `near_vip`:
+//!   each removed connection paired with a non-member of the set from the same `|μ|` quantile
+//!   bin of its layer ([`crate::analysis::perturb::control_orders`], the recurrent analysis's
+//!   procedure; feed-forward layers have no self-connections, so no diagonal control).
 //!
 //! Each repeat draws one seeded random order of each candidate set and perturbs its first
-//! `round(p·n)` entries (so subsets grow with `p`), and evaluates every `p` with the same `ε`
-//! draws; points are mean ± std over (seeds × repeats).
+//! `round(p·n)` entries (so subsets grow with `p`; a matched control removes the partners of
+//! those entries), and evaluates every `p` with the same `ε` draws; points are the mean and
+//! 95 % t-interval over (seeds × repeats) ([`SeedStats`]).
 
-use super::{FfRunData, WeightClass, class_indices, describe_runs, mean_std};
-use crate::analysis::weights::Thresholds;
+use super::{FfRunData, WeightClass, describe_runs};
+use crate::analysis::perturb::control_orders;
+use crate::analysis::weights::{Thresholds, VipRule};
 use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::ff::eval::{FfMode, evaluate};
@@ -32,6 +40,7 @@ use crate::ff::{FfData, FfNet, layer_name};
 use crate::report::figure::{Figure, Plot, Series};
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::sas::SasLayer;
+use crate::stats::SeedStats;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -39,8 +48,17 @@ use std::path::Path;
 /// Name of the analysis (output folder and report section).
 pub const NAME: &str = "perturb";
 
-/// The perturbed classes, in file order (class column 0, 1, 2).
-pub const CLASSES: [&str; 5] = ["vip", "random", "uip", "near_vip", "near_random"];
+/// The perturbed classes, in file order (class column 0, 1, …): the `…_magnitude` classes are
+/// the `|μ|`-matched controls of `vip` and `near_vip` ([`control_orders`]).
+pub const CLASSES: [&str; 7] = [
+    "vip",
+    "random",
+    "uip",
+    "near_vip",
+    "near_random",
+    "vip_magnitude",
+    "near_magnitude",
+];
 
 /// Test images evaluated by the quick variant.
 pub const QUICK_TEST_LIMIT: usize = 2000;
@@ -60,6 +78,8 @@ pub struct PerturbSettings {
     pub chunks: usize,
     /// Seed of the subsets, the UIP weights and the evaluation noise.
     pub seed: u64,
+    /// The VIP and UIP rule (default exact, [`Thresholds::for_task`]).
+    pub vip: Thresholds,
     /// The rule of the near-VIP set (its `uip_pi` is unused).
     pub near: Thresholds,
 }
@@ -76,7 +96,11 @@ impl PerturbSettings {
             uip_std: 1.0,
             chunks: 4,
             seed,
-            near: Thresholds::for_task("ff"),
+            vip: Thresholds::for_task("ff"),
+            near: Thresholds {
+                uip_pi: 1.0,
+                ..Thresholds::named(VipRule::Near)
+            },
         }
     }
 }
@@ -155,7 +179,12 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
     let nl = net.layers.len();
     let repeats = s.repeats.max(1);
     let eps_seed = |rep: usize| derive_seed(s.seed, &[0, rep as u64]);
-    let of = |c: WeightClass| -> Vec<Vec<usize>> { net.layers.iter().map(|l| class_indices(l, c)).collect() };
+    let of = |c: WeightClass| -> Vec<Vec<usize>> {
+        net.layers
+            .iter()
+            .map(|l| super::classes::class_indices_with(l, &s.vip, c))
+            .collect()
+    };
     let (vip, uip) = (of(WeightClass::Vip), of(WeightClass::Uip));
     let near: Vec<Vec<usize>> = net.layers.iter().map(|l| s.near.vip_indices(l, None)).collect();
     let all: Vec<Vec<usize>> = net.layers.iter().map(|l| (0..l.pi.len()).collect()).collect();
@@ -174,15 +203,26 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
                     perturbed = 0;
                     for &l in layers {
                         let (cand, n_ref) = match cname {
-                            "vip" => (&vip[l], vip[l].len()),
+                            "vip" | "vip_magnitude" => (&vip[l], vip[l].len()),
                             "uip" => (&uip[l], uip[l].len()),
-                            "near_vip" => (&near[l], near[l].len()),
+                            "near_vip" | "near_magnitude" => (&near[l], near[l].len()),
                             "near_random" => (&all[l], near[l].len()),
                             _ => (&all[l], vip[l].len()),
                         };
                         let k = (p * n_ref as f64).round() as usize;
-                        let key = [1, ti as u64, ci as u64, rep as u64, l as u64];
-                        let idx = choose_first(cand, k, derive_seed(s.seed, &key));
+                        let key =
+                            |ci: usize| derive_seed(s.seed, &[1, ti as u64, ci as u64, rep as u64, l as u64]);
+                        let idx = if let Some(of) = cname.strip_suffix("_magnitude") {
+                            // Partners of the targeted removal's own order (same seed as its
+                            // class), drawn from the same |μ| bins.
+                            let target_ci = if of == "vip" { 0 } else { 3 };
+                            let order = choose_first(cand, cand.len(), key(target_ci));
+                            let seeds = [0, key(ci), 0];
+                            let c = control_orders(&net.layers[l], None, &order, seeds, false);
+                            c[1].order[..k.min(c[1].order.len())].to_vec()
+                        } else {
+                            choose_first(cand, k, key(ci))
+                        };
                         perturbed += idx.len();
                         if cname == "uip" {
                             let wkey = [2, ti as u64, rep as u64, l as u64];
@@ -223,8 +263,12 @@ pub struct PerturbStat {
     pub perturbed: f64,
     /// Accuracy, mean over (seeds × repeats).
     pub accuracy: f64,
-    /// Its standard deviation.
+    /// Its sample standard deviation.
     pub accuracy_std: f64,
+    /// Half-width of the 95 % t-interval of the mean.
+    pub accuracy_ci95: f64,
+    /// Evaluations behind the point (seeds × repeats).
+    pub n: usize,
 }
 
 fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
@@ -238,15 +282,17 @@ fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
                 .iter()
                 .flat_map(|s| s[i].accuracies.iter().copied())
                 .collect();
-            let (a, sd) = mean_std(&accs);
+            let a = SeedStats::of(&accs);
             let n: Vec<f64> = per_seed.iter().map(|s| s[i].perturbed as f64).collect();
             PerturbStat {
                 target: p0.target.clone(),
                 class: p0.class.clone(),
                 fraction: p0.fraction,
-                perturbed: mean_std(&n).0,
-                accuracy: a,
-                accuracy_std: sd,
+                perturbed: SeedStats::of(&n).mean,
+                accuracy: a.mean,
+                accuracy_std: a.sd,
+                accuracy_ci95: a.ci95,
+                n: a.n,
             }
         })
         .collect()
@@ -262,14 +308,16 @@ fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
 /// Summary: `baseline` accuracy, `near_vip_rule`, and per target the VIP and near-VIP
 /// counts and the accuracy with every VIP removed (`vip_removed`), as many random
 /// connections removed (`random_removed`), every UIP reconnected (`uip_reconnected`), every
-/// near-VIP removed (`near_vip_removed`) and as many random ones (`near_random_removed`),
-/// each `{mean, std}`.
+/// near-VIP removed (`near_vip_removed`) and as many random ones (`near_random_removed`), and
+/// the `|μ|`-matched controls (`magnitude_removed`, `near_magnitude_removed`), each `{mean,
+/// std (sample), ci95, n}`; `vip_rule` (the rule with its source).
 pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let limit = if opts.quick { QUICK_TEST_LIMIT } else { 0 };
     let mut per_seed = Vec::new();
     // Run `ri` uses the seed `derive_seed(opts.seed, [ri])`; `ps` records the analysis seed.
     let ps = PerturbSettings {
-        near: opts.thresholds("ff")?,
+        vip: opts.thresholds("ff")?,
+        near: opts.ff_near()?,
         ..PerturbSettings::standard(opts.quick, opts.seed)
     };
     let mut examples = 0;
@@ -303,6 +351,8 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
                 p.perturbed,
                 p.accuracy,
                 p.accuracy_std,
+                p.accuracy_ci95,
+                p.n as f64,
             ]
         })
         .collect();
@@ -316,6 +366,8 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
                 "perturbed",
                 "accuracy",
                 "accuracy_std",
+                "accuracy_ci95",
+                "n",
             ],
             &rows,
         )?,
@@ -331,6 +383,8 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
             ("uip", "UIP reconnected, w ~ N(0, σ²)"),
             ("near_vip", "near-VIP removed"),
             ("near_random", "random removed (as many as near-VIP)"),
+            ("vip_magnitude", "random removed, |μ|-matched to VIP"),
+            ("near_magnitude", "random removed, |μ|-matched to near-VIP"),
         ]
         .iter()
         .filter_map(|&(c, label)| {
@@ -342,10 +396,12 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
                 label: label.into(),
                 x: pts.iter().map(|p| p.fraction).collect(),
                 y: pts.iter().map(|p| p.accuracy).collect(),
-                band: Some((
-                    pts.iter().map(|p| p.accuracy - p.accuracy_std).collect(),
-                    pts.iter().map(|p| p.accuracy + p.accuracy_std).collect(),
-                )),
+                band: pts.iter().all(|p| p.accuracy_ci95.is_finite()).then(|| {
+                    (
+                        pts.iter().map(|p| p.accuracy - p.accuracy_ci95).collect(),
+                        pts.iter().map(|p| p.accuracy + p.accuracy_ci95).collect(),
+                    )
+                }),
                 markers: true,
             })
         })
@@ -366,14 +422,21 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
             log_y: false,
             caption: format!(
                 "Mean-field test accuracy ({examples} test images) after removing (π = 1) a \
-                 fraction p of the VIP connections, or as many uniformly random connections, or \
-                 reconnecting a fraction p of the UIP connections with deterministic weights \
-                 w ~ N(0, σ²), σ = {}, in {which} (removing UIP connections is the identity: \
-                 they are absent already). VIP: π = 0 and Ξ = 0 exactly; near-VIP: {} (VIP up \
-                 to the third decimal), with its own random control. Mean ± std over {reps} \
-                 (seed, repeat) pairs; {who}.",
+                 fraction p of the VIP connections, or as many random connections — uniform over \
+                 the layer, or |μ|-matched (each removed VIP connection paired with a non-VIP \
+                 connection of the same of {bins} equal-count |μ| quantile bins of its layer, \
+                 μ = (1−π)m) — or reconnecting a fraction p of the UIP connections with \
+                 deterministic weights w ~ N(0, σ²), σ = {}, in {which} (removing UIP connections \
+                 is the identity: they are absent already). {}; UIP π = 1; second, separate set \
+                 {} (VIP up to the third decimal), with its own uniform and |μ|-matched \
+                 controls. Mean and 95 % t-interval over n = {} seed(s) × {} repeats = {reps} \
+                 evaluations; {who}.",
                 ps.uip_std,
-                ps.near.vip_rule()
+                ps.vip.label(),
+                ps.near.label().replacen("VIP", "near-VIP", 1),
+                runs.len(),
+                ps.repeats,
+                bins = crate::analysis::perturb::MAGNITUDE_BINS,
             ),
             plot: Plot::Lines(lines),
         });
@@ -383,7 +446,7 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
         stats
             .iter()
             .find(|q| q.target == t && q.class == c && q.fraction == p)
-            .map(|q| json!({"mean": q.accuracy, "std": q.accuracy_std}))
+            .map(|q| json!({"mean": q.accuracy, "std": q.accuracy_std, "ci95": q.accuracy_ci95, "n": q.n}))
             .unwrap_or(serde_json::Value::Null)
     };
     let mut tsum = serde_json::Map::new();
@@ -400,10 +463,12 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
                 "vip_count": count("vip"),
                 "vip_removed": at(t, "vip", 1.0),
                 "random_removed": at(t, "random", 1.0),
+                "magnitude_removed": at(t, "vip_magnitude", 1.0),
                 "uip_reconnected": at(t, "uip", 1.0),
                 "near_vip_count": count("near_vip"),
                 "near_vip_removed": at(t, "near_vip", 1.0),
                 "near_random_removed": at(t, "near_random", 1.0),
+                "near_magnitude_removed": at(t, "near_magnitude", 1.0),
             }),
         );
     }
@@ -412,7 +477,9 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
         "test_images": examples,
         "baseline": at("all", "vip", 0.0),
         "targets": tsum,
+        "vip_rule": ps.vip.label(),
         "near_vip_rule": ps.near.vip_rule(),
+        "near_vip_label": ps.near.label(),
         "settings": ps,
     });
     files.push(write_json(&out.join("summary.json"), &summary)?);
