@@ -259,11 +259,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         .map(|(i, m)| format!("{i} = {}", m.name()))
         .collect();
     let mut series = vec![Series {
-        label: if n > 1 {
-            "mean difference, 95 % t-interval".into()
-        } else {
-            "difference".into()
-        },
+        label: if n > 1 { "mean, 95 % CI".into() } else { "difference".into() },
         x: xs.clone(),
         y: diffs.iter().map(|d| d.1.mean).collect(),
         band: (n > 1).then(|| {
@@ -274,15 +270,19 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         }),
         markers: true,
     }];
-    for (ri, r) in runs.iter().enumerate() {
-        series.push(Series {
-            label: format!("seed {}", r.cfg.seed),
-            x: xs.clone(),
-            y: diffs.iter().map(|d| d.1.values[ri]).collect(),
-            band: None,
-            markers: true,
-        });
+    // Every seed as its own polyline in one colour (NaN separates them).
+    let (mut sx, mut sy) = (Vec::new(), Vec::new());
+    for ri in 0..runs.len() {
+        sx.extend(xs.iter().copied().chain([f64::NAN]));
+        sy.extend(diffs.iter().map(|d| d.1.values[ri]).chain([f64::NAN]));
     }
+    series.push(Series {
+        label: "each seed".into(),
+        x: sx,
+        y: sy,
+        band: None,
+        markers: true,
+    });
     let verdict: Vec<String> = diffs
         .iter()
         .map(|(name, s)| format!("{name} {}", s.pm(2, 100.0)))
