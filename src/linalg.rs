@@ -190,13 +190,31 @@ mod x86 {
         let main = n - rem;
         if rem == 0 || m < lanes {
             // SAFETY: the slices hold the matrices (asserted above); instr was detected.
-            unsafe { call(instr, (m, n, k), (c.as_mut_ptr(), n as isize, 1), add, (ap, ars, acs), (bp, brs, bcs)) };
+            unsafe {
+                call(
+                    instr,
+                    (m, n, k),
+                    (c.as_mut_ptr(), n as isize, 1),
+                    add,
+                    (ap, ars, acs),
+                    (bp, brs, bcs),
+                )
+            };
             return;
         }
         if main > 0 {
             // Columns `0..main` of `c` (row stride n) from columns `0..main` of `b`.
             // SAFETY: a sub-block of the same matrices.
-            unsafe { call(instr, (m, main, k), (c.as_mut_ptr(), n as isize, 1), add, (ap, ars, acs), (bp, brs, bcs)) };
+            unsafe {
+                call(
+                    instr,
+                    (m, main, k),
+                    (c.as_mut_ptr(), n as isize, 1),
+                    add,
+                    (ap, ars, acs),
+                    (bp, brs, bcs),
+                )
+            };
         }
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
@@ -317,7 +335,9 @@ impl SimdLevel {
 pub fn dispatch<K: Kernel>(k: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,f16c,lzcnt,movbe")]
+        #[target_feature(
+            enable = "avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,f16c,lzcnt,movbe"
+        )]
         fn v4<K: Kernel>(k: K) -> K::Output {
             k.run()
         }
@@ -364,11 +384,19 @@ mod tests {
     #[test]
     fn split_products_match_a_triple_loop() {
         fn check<T: Real>(m: usize, k: usize, n: usize, trans_a: bool, add: bool) {
-            let a: Vec<T> = (0..m * k).map(|i| T::from_f64(((i * 7) % 11) as f64 - 5.0)).collect();
-            let b: Vec<T> = (0..k * n).map(|i| T::from_f64(((i * 3) % 13) as f64 - 6.0)).collect();
+            let a: Vec<T> = (0..m * k)
+                .map(|i| T::from_f64(((i * 7) % 11) as f64 - 5.0))
+                .collect();
+            let b: Vec<T> = (0..k * n)
+                .map(|i| T::from_f64(((i * 3) % 13) as f64 - 6.0))
+                .collect();
             let c0: Vec<T> = (0..m * n).map(|i| T::from_f64((i % 5) as f64)).collect();
             let mut c = c0.clone();
-            let op = if trans_a { Op::t(&a, k, m) } else { Op::new(&a, m, k) };
+            let op = if trans_a {
+                Op::t(&a, k, m)
+            } else {
+                Op::new(&a, m, k)
+            };
             gemm(&mut c, m, n, op, Op::new(&b, k, n), add);
             for i in 0..m {
                 for j in 0..n {
@@ -382,7 +410,14 @@ mod tests {
                 }
             }
         }
-        for &(m, k, n) in &[(64, 100, 100), (64, 10, 100), (64, 100, 10), (100, 37, 100), (5, 7, 3), (17, 3, 33)] {
+        for &(m, k, n) in &[
+            (64, 100, 100),
+            (64, 10, 100),
+            (64, 100, 10),
+            (100, 37, 100),
+            (5, 7, 3),
+            (17, 3, 33),
+        ] {
             for (trans_a, add) in [(false, false), (true, false), (false, true), (true, true)] {
                 check::<f32>(m, k, n, trans_a, add);
                 check::<f64>(m, k, n, trans_a, add);

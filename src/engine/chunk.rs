@@ -500,7 +500,14 @@ impl<T: Real> ChunkWork<T> {
                 );
                 if let Some(v) = &net.out.var {
                     let pzp = &self.qz[p_out * nb * k..(p_out + 1) * nb * k];
-                    gemm(&mut self.tmp, nb, n, Op::new(pzp, nb, k), Op::new(v, k, n), tmp_live);
+                    gemm(
+                        &mut self.tmp,
+                        nb,
+                        n,
+                        Op::new(pzp, nb, k),
+                        Op::new(v, k, n),
+                        tmp_live,
+                    );
                     tmp_live = true;
                 }
             }
@@ -555,7 +562,14 @@ impl<T: Real> ChunkWork<T> {
                     add,
                 );
                 let xb = &self.xc[t0 * nb * ni..t1 * nb * ni];
-                gemm(&mut self.dmu_in, n, ni, Op::t(gub, rows, n), Op::new(xb, rows, ni), add);
+                gemm(
+                    &mut self.dmu_in,
+                    n,
+                    ni,
+                    Op::t(gub, rows, n),
+                    Op::new(xb, rows, ni),
+                    add,
+                );
                 if net.rec.var.is_some() {
                     gemm(
                         &mut self.dvar_rec,
