@@ -59,6 +59,8 @@ pub struct BenchReport {
     pub threads: usize,
     /// Sample chunks per batch.
     pub chunks: usize,
+    /// SIMD level the engine dispatched to (`avx512`, `avx2`, `baseline`).
+    pub simd_level: String,
     /// Loss of the last minibatch (a sanity value).
     pub last_loss: f64,
 }
@@ -145,6 +147,7 @@ pub fn run(w: Workload, reps: usize, warmup: usize, chunks: usize, seed: u64) ->
         gflops: flop(&w) / (median * 1e-3) / 1e9,
         threads: rayon::current_num_threads(),
         chunks,
+        simd_level: crate::linalg::SimdLevel::detect().name().into(),
         last_loss,
     })
 }
