@@ -748,8 +748,9 @@ fn try_main(cli: Cli) -> Result<()> {
                 let mut v = serde_json::to_value(&r)?;
                 if let Some(c) = &c {
                     v["ceilings"] = serde_json::to_value(c)?;
+                    v["fma_peak_gflops"] = c.fma_peak_gflops.into();
                     v["fraction_of_fma_peak"] = (r.gflops / c.fma_peak_gflops).into();
-                    v["floor_ms"] = (sasnet::bench::flop(&w) / c.fma_peak_gflops / 1e6).into();
+                    v["floor_ms"] = c.floor_ms(sasnet::bench::flop(&w)).into();
                 }
                 println!("{v}");
             } else {
@@ -762,16 +763,7 @@ fn try_main(cli: Cli) -> Result<()> {
                     r.ms_per_minibatch, r.reps, r.ms_min, r.ms_max, r.gflops, r.threads, r.chunks
                 );
                 if let Some(c) = &c {
-                    println!(
-                        "ceilings: FMA peak {:.0} GFLOP/s on {} threads (floor {:.1} ms for W; engine at {:.0}% of peak); \
-                         faer GEMM 1 thread: {:.0} GFLOP/s per-step shape, {:.0} GFLOP/s weight-gradient shape",
-                        c.fma_peak_gflops,
-                        r.threads,
-                        sasnet::bench::flop(&w) / c.fma_peak_gflops / 1e6,
-                        100.0 * r.gflops / c.fma_peak_gflops,
-                        c.gemm_step_gflops,
-                        c.gemm_wgrad_gflops
-                    );
+                    println!("{}", c.describe(sasnet::bench::flop(&w), r.gflops));
                 }
             }
         }

@@ -105,8 +105,22 @@ impl NormalStream {
         }
     }
 
-    /// Fills `out` with independent standard normal values.
+    /// Fills `out` with independent standard normal values (compiled for the CPU's widest
+    /// SIMD level, [`crate::linalg::dispatch`]; the values do not depend on the level).
     pub fn fill<T: crate::real::Real>(&mut self, out: &mut [T]) {
+        struct Fill<'a, T>(&'a mut NormalStream, &'a mut [T]);
+        impl<T: crate::real::Real> crate::linalg::Kernel for Fill<'_, T> {
+            type Output = ();
+            #[inline(always)]
+            fn run(self) {
+                self.0.fill_body(self.1)
+            }
+        }
+        crate::linalg::dispatch(Fill(self, out))
+    }
+
+    #[inline(always)]
+    fn fill_body<T: crate::real::Real>(&mut self, out: &mut [T]) {
         let mut i = 0;
         // Drain what is buffered first, so the sequence does not depend on call sizes.
         while i < out.len() && self.pos < 2 * LANES {

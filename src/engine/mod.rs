@@ -15,8 +15,8 @@
 //! ```
 //!
 //! A batch is split into a fixed number of chunks of samples; each chunk runs its own time
-//! loop on one thread, and the weight gradients of each chunk are formed after its backward
-//! loop as one matrix product over all of its `T·nb` rows. Chunk results are reduced in chunk
+//! loop on one thread, and the weight gradients of each chunk are accumulated inside its
+//! backward loop, one matrix product per block of steps. Chunk results are reduced in chunk
 //! order, so results do not depend on the number of threads.
 
 mod chunk;
