@@ -259,7 +259,11 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         .map(|(i, m)| format!("{i} = {}", m.name()))
         .collect();
     let mut series = vec![Series {
-        label: if n > 1 { "mean, 95 % CI".into() } else { "difference".into() },
+        label: if n > 1 {
+            "mean, 95 % CI".into()
+        } else {
+            "difference".into()
+        },
         x: xs.clone(),
         y: diffs.iter().map(|d| d.1.mean).collect(),
         band: (n > 1).then(|| {
