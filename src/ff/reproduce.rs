@@ -216,7 +216,7 @@ fn pct(ms: (f64, f64), seeds: usize) -> String {
     if seeds > 1 {
         let half = crate::stats::t975(seeds - 1) * ms.1 / (seeds as f64).sqrt();
         format!(
-            "{:.2} % ± {:.2} % (95 % CI, n = {seeds})",
+            "{:.2} ± {:.2} % (95 % CI, n = {seeds})",
             100.0 * ms.0,
             100.0 * half
         )
