@@ -97,21 +97,7 @@ impl EpochStats {
 /// epochs: at each epoch, mean, sample std and 95 % interval over the seeds that have a
 /// finite value there (runs that stopped early simply stop contributing).
 pub fn by_epoch(series: &[Vec<(usize, f64)>]) -> EpochStats {
-    let mut epochs: Vec<usize> = series.iter().flatten().map(|&(e, _)| e).collect();
-    epochs.sort_unstable();
-    epochs.dedup();
-    let aligned: Vec<Vec<f64>> = series
-        .iter()
-        .map(|s| {
-            let mut v = vec![f64::NAN; epochs.len()];
-            for &(e, x) in s {
-                if let Ok(i) = epochs.binary_search(&e) {
-                    v[i] = x;
-                }
-            }
-            v
-        })
-        .collect();
+    let (epochs, aligned) = align_by_epoch(series);
     let mut st = EpochStats {
         epochs,
         ..Default::default()
@@ -125,6 +111,27 @@ pub fn by_epoch(series: &[Vec<(usize, f64)>]) -> EpochStats {
         st.n.push(s.n);
     }
     st
+}
+
+/// Per-seed series `(epoch, value)` aligned on the union of their epochs: `(epochs,
+/// aligned[seed][epoch index])`, NaN where a seed has no value.
+pub fn align_by_epoch(series: &[Vec<(usize, f64)>]) -> (Vec<usize>, Vec<Vec<f64>>) {
+    let mut epochs: Vec<usize> = series.iter().flatten().map(|&(e, _)| e).collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    let aligned = series
+        .iter()
+        .map(|s| {
+            let mut v = vec![f64::NAN; epochs.len()];
+            for &(e, x) in s {
+                if let Ok(i) = epochs.binary_search(&e) {
+                    v[i] = x;
+                }
+            }
+            v
+        })
+        .collect();
+    (epochs, aligned)
 }
 
 /// Statistics of one value per seed ([`SeedStats`]) as JSON: `mean`, `std` (sample, n − 1),

@@ -691,21 +691,7 @@ pub fn band_series(label: &str, x: Vec<f64>, b: &SeriesBand) -> Series {
 /// Per-seed series `(epoch, value)` aligned on the union of their epochs (NaN where a seed
 /// has no value) and aggregated: `(epochs, band)`.
 pub fn band_by_epoch(series: &[Vec<(usize, f64)>]) -> (Vec<usize>, SeriesBand) {
-    let mut epochs: Vec<usize> = series.iter().flatten().map(|&(e, _)| e).collect();
-    epochs.sort_unstable();
-    epochs.dedup();
-    let aligned: Vec<Vec<f64>> = series
-        .iter()
-        .map(|s| {
-            let mut v = vec![f64::NAN; epochs.len()];
-            for &(e, x) in s {
-                if let Ok(i) = epochs.binary_search(&e) {
-                    v[i] = x;
-                }
-            }
-            v
-        })
-        .collect();
+    let (epochs, aligned) = super::accuracy::align_by_epoch(series);
     (epochs, SeriesBand::of(&aligned))
 }
 
