@@ -271,7 +271,7 @@ Feed-forward runs: accuracy, classes, perturb, entropy, weights, or ff for all o
 
 /// Prints an analysis' output: JSON, or its title, key numbers and files.
 fn print_analysis(
-    o: &sasnet::analysis::AnalysisOutput,
+    o: &sasnet::output::AnalysisOutput,
     runs: usize,
     dir: &std::path::Path,
     json: bool,

@@ -15,6 +15,7 @@ pub mod grad;
 pub mod io;
 pub mod linalg;
 pub mod net;
+pub mod output;
 pub mod optim;
 pub mod real;
 pub mod report;

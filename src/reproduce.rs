@@ -38,7 +38,8 @@
 //! MNIST, 1 for pixel MNIST); `--skip retrain` leaves it out.
 
 use crate::analysis::registry;
-use crate::analysis::{AnalysisOptions, AnalysisOutput};
+use crate::analysis::AnalysisOptions;
+use crate::output::AnalysisOutput;
 use crate::config::Config;
 use crate::error::{Result, SasError};
 use crate::train::eval::Mode;
@@ -221,7 +222,7 @@ pub fn reproduce(
         failed,
         statistics,
     };
-    crate::analysis::write_json(&opts.out.join("summary.json"), &summary)?;
+    crate::output::write_json(&opts.out.join("summary.json"), &summary)?;
     Ok(summary)
 }
 

@@ -7,9 +7,11 @@
 //! result into a line with a band ([`EpochStats::series`]), summary statistics over seeds
 //! ([`stat`]) and a one-line description of the runs for captions ([`describe_runs`]).
 
-use super::{AnalysisOptions, AnalysisOutput, Metrics, RunData, write_csv, write_json};
+use super::{AnalysisOptions, Metrics, RunData};
+
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
-use crate::report::figure::{Figure, Plot, Series};
+use crate::output::figure::{Figure, Plot, Series};
 use crate::stats::SeedStats;
 use serde_json::{Value, json};
 use std::path::Path;

@@ -30,10 +30,11 @@ use super::accuracy::{
     by_epoch, column_series, create_out, describe_runs, line_figure, paired_stat, require_runs, stat,
 };
 use super::retrain::{train_variant, variant_config, variant_dir};
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::config::Config;
 use crate::error::{Result, SasError};
-use crate::report::figure::Series;
+use crate::output::figure::Series;
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
 use crate::train::eval::{Mode, evaluate};

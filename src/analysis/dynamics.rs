@@ -47,10 +47,12 @@
 //! parameter statistics per run), `summary.json`; figures `dynamics_norm` (median `‖r(t)‖`
 //! against `t`, log y) and `dynamics_radius` (accuracy against `ρ(A)` per network).
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
-use crate::report::figure::{Figure, Plot, Series};
+use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
 use crate::stats::SeedStats;

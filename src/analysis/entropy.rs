@@ -31,7 +31,8 @@
 
 use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
 use super::sparsity::Selection;
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;

@@ -24,6 +24,7 @@ pub mod synaptic_pca;
 pub mod weights;
 
 use crate::config::Config;
+use crate::output::AnalysisOutput;
 use crate::error::{Result, SasError};
 use crate::io::tensors::TensorFile;
 use crate::net::SasNet;
@@ -337,62 +338,7 @@ impl AnalysisOptions {
     }
 }
 
-/// What an analysis produces: data files, figure descriptions and a JSON summary.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct AnalysisOutput {
-    /// Analysis name (as on the command line, e.g. `entropy`).
-    pub name: String,
-    /// Section title for the report.
-    pub title: String,
-    /// Files written (CSV / JSON / NPY).
-    pub files: Vec<PathBuf>,
-    /// Figures to render (SVG and PNG) and show in the report.
-    pub figures: Vec<crate::report::figure::Figure>,
-    /// Key numbers (also written as `summary.json`).
-    pub summary: serde_json::Value,
-}
-
 /// The signature every analysis exposes as `pub fn run`: the runs of one configuration
 /// (one per seed; aggregated as mean and spread), the output folder, and options.
 pub type AnalysisFn = fn(&[RunData], &Path, &AnalysisOptions) -> Result<AnalysisOutput>;
 
-/// Writes a CSV file (header + rows of numbers; NaN written as an empty field).
-pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<PathBuf> {
-    let mut s = header.join(",");
-    s.push('\n');
-    for r in rows {
-        let f: Vec<String> = r
-            .iter()
-            .map(|v| if v.is_nan() { String::new() } else { format!("{v}") })
-            .collect();
-        s.push_str(&f.join(","));
-        s.push('\n');
-    }
-    crate::io::atomic::write_atomic(path, s.as_bytes())?;
-    Ok(path.to_path_buf())
-}
-
-/// Writes pretty JSON.
-pub fn write_json<S: serde::Serialize>(path: &Path, value: &S) -> Result<PathBuf> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| SasError::InvalidValue {
-        name: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    crate::io::atomic::write_atomic(path, text.as_bytes())?;
-    Ok(path.to_path_buf())
-}
-
-/// Mean and sample standard deviation (n − 1; NaN below two values) across seeds of equally
-/// long series (`series[seed][i]`); NaN entries are skipped ([`crate::stats::SeriesBand`]).
-pub fn mean_std(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
-    let b = crate::stats::SeriesBand::of(series);
-    (b.mean, b.sd)
-}
-
-/// Mean and half-width of the 95 % t-interval of the mean across seeds of equally long series
-/// (0 where fewer than two seeds have a value, so a band collapses onto the line).
-pub fn mean_ci(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
-    let b = crate::stats::SeriesBand::of(series);
-    let half = b.hi.iter().zip(&b.mean).map(|(h, m)| h - m).collect();
-    (b.mean, half)
-}

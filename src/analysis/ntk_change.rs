@@ -27,7 +27,8 @@
 
 use super::accuracy::{by_epoch, describe_runs, line_figure, stat};
 use super::synaptic_pca::trained_groups;
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::config::Config;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};

@@ -29,9 +29,10 @@
 //! PC1–PC3), `summary.json`.
 
 use super::accuracy::{describe_runs, stat};
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::error::{Result, SasError};
-use crate::report::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
+use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
 use crate::rng::derive_seed;
 use crate::task::TargetData;
 use crate::task::msi;
@@ -672,7 +673,7 @@ fn figures(
             // The level as a horizontal line up to k, then down to the axis: where the
             // cumulative curve crosses it.
             series.push(Series {
-                label: format!("{name} at k = {}", crate::report::html::num(k)),
+                label: format!("{name} at k = {}", crate::output::num(k)),
                 x: vec![1.0, k, k],
                 y: vec![t, t, 0.0],
                 band: None,
@@ -707,8 +708,8 @@ fn figures(
              corners mark the number of components that reach 80 % and 85 % (mean over seeds: \
              {} and {}). {setting}; {desc}.",
             act.n,
-            crate::report::html::num(k80),
-            crate::report::html::num(k85)
+            crate::output::num(k80),
+            crate::output::num(k85)
         ),
         plot: Plot::Lines(series),
     }];

@@ -48,10 +48,11 @@
 //! `summary.json`.
 
 use super::weights::{Thresholds, VipRule, band_series, self_connections};
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
-use crate::report::figure::{Figure, Plot};
+use crate::output::figure::{Figure, Plot};
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use crate::stats::{SeedStats, SeriesBand};

@@ -28,9 +28,11 @@
 //! `<label>_std`, the full statistics under `modes`); figure `plasticity`: accuracy against
 //! `log10 k` with the mean-field, ε = 0 and mean-network accuracies as reference lines.
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
-use crate::report::figure::{Figure, Plot, Series};
+use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
 use crate::train::eval::{Mode, evaluate};

@@ -25,11 +25,13 @@
 //! Outputs: `psychometric.csv` (per modality and rate: mean and std of P(high), pooled
 //! counts), `fits.csv` (per seed and modality), `psychometric.json`, `summary.json`.
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
-use crate::report::figure::{Figure, Plot, Series};
+use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Condition, Modality};
 use crate::train::source::TaskData;

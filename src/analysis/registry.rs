@@ -3,7 +3,9 @@
 //! on the runs of one configuration and renders their figures (SVG and PNG) next to their
 //! data in `<out>/<name>/`.
 
-use super::{AnalysisFn, AnalysisOptions, AnalysisOutput, RunData};
+use super::{AnalysisFn, AnalysisOptions, RunData};
+
+use crate::output::AnalysisOutput;
 use crate::config::Config;
 use crate::error::{Result, SasError};
 use std::path::{Path, PathBuf};
@@ -297,7 +299,7 @@ pub fn run_one(a: &Analysis, runs: &[RunData], dir: &Path, opts: &AnalysisOption
         if let Some(dt) = dt.filter(|&d| d != first.cfg.task.msi.test_dt_ms) {
             if let serde_json::Value::Object(m) = &mut out.summary {
                 m.insert("msi_test_dt_ms".into(), serde_json::json!(dt));
-                super::write_json(&dir.join("summary.json"), &out.summary)?;
+                crate::output::write_json(&dir.join("summary.json"), &out.summary)?;
             }
             for f in &mut out.figures {
                 f.caption.push_str(&format!(

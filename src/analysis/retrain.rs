@@ -27,11 +27,12 @@
 //! variant run directories.
 
 use super::accuracy::{EpochStats, by_epoch, column_series, describe_runs, line_figure, stat};
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::config::Config;
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
-use crate::report::figure::Series;
+use crate::output::figure::Series;
 use crate::rng::derive_seed;
 use crate::train::eval::{Mode, evaluate};
 use crate::train::source::TaskData;

@@ -25,10 +25,12 @@
 //! Outputs: `sampled_stats.csv` (per step: mean and std over seeds), `sampled_stats_raw.csv`,
 //! `summary.json`.
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::config::Config;
 use crate::error::{Result, SasError};
-use crate::report::figure::{Figure, Plot, Series};
+use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
 use crate::train::eval::sample_layer;

@@ -42,13 +42,15 @@
 //! column, ms for MSI, steps otherwise), `neurons.csv` (per-neuron summary), `classes.csv`
 //! (counts per class and group), `selectivity.json`, `summary.json`.
 
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::config::Config;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
-use crate::report::figure::{Figure, Heatmap, Histogram, Plot, Series};
+use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Modality};
 use crate::task::{TargetData, TrialBatch};

@@ -14,7 +14,8 @@
 //! This module also defines [`Selection`], the entry subsets the other analyses share.
 
 use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::net::SasNet;
 use crate::optim::Masks;

@@ -27,11 +27,12 @@
 
 use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
 use super::sparsity::Selection;
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
-use crate::report::figure::Series;
+use crate::output::figure::Series;
 use crate::sas::SasLayer;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -385,7 +386,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                     label: format!(
                         "{} ({what} breaks: {})",
                         short_label(pi),
-                        crate::report::html::num(e)
+                        crate::output::num(e)
                     ),
                     x: vec![e, e],
                     y: vec![0.0, 1.0],
@@ -503,7 +504,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
 /// The break-order figure: per stochastic layer (y: 0 = input, 1 = recurrent, 2 = output),
 /// the break epochs of the continuous and discrete parts (mean over seeds, markers) with the
 /// spread over seeds (mean ± std, a horizontal bar).
-fn order_figure(order: &[(usize, Vec<f64>, Vec<f64>)], desc: &str) -> crate::report::figure::Figure {
+fn order_figure(order: &[(usize, Vec<f64>, Vec<f64>)], desc: &str) -> crate::output::figure::Figure {
     let mut series = Vec::new();
     for (part, off, name) in [(0usize, -0.1, "Ξ (continuous)"), (1, 0.1, "π (discrete)")] {
         let (mut x, mut y) = (Vec::new(), Vec::new());

@@ -29,12 +29,13 @@
 
 use super::accuracy::{by_epoch, describe_runs, line_figure, stat};
 use super::pca::{components_for, cumulative, explained, gram_scores};
-use super::{AnalysisOptions, AnalysisOutput, RunData, mean_ci, mean_std, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::config::{Config, GroupConfig};
 use crate::error::Result;
 use crate::linalg::{Op, gemm};
 use crate::net::SasNet;
-use crate::report::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
+use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -459,8 +460,8 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                     r0.cfg.seed,
                     a + 1,
                     b + 1,
-                    crate::report::html::num(explained(&j.variances)[a]),
-                    crate::report::html::num(explained(&j.variances)[b]),
+                    crate::output::num(explained(&j.variances)[a]),
+                    crate::output::num(explained(&j.variances)[b]),
                 ),
                 plot: Plot::Paths(Paths {
                     paths: vec![FigPath {

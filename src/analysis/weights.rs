@@ -30,11 +30,12 @@
 
 use super::accuracy::{self, describe_runs_plain, line_figure};
 use super::sparsity::Selection;
-use super::{AnalysisOptions, AnalysisOutput, RunData, write_csv, write_json};
+use super::{AnalysisOptions, RunData};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
-use crate::report::figure::{Figure, Heatmap, Histogram, Plot, Series};
+use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::sas::SasLayer;
 use crate::stats::{SeedStats, SeriesBand};
 use serde_json::{Value, json};

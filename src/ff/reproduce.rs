@@ -18,7 +18,8 @@ use super::config::{FfConfig, PRESETS};
 use super::train::{FfSummary, FfTrainOptions, files, train_mnist};
 use crate::analysis::AnalysisOptions;
 use crate::error::{Result, SasError};
-use crate::report::html::{esc, href, num, rel_path, write_page};
+use crate::output::num;
+use crate::report::html::{esc, href, rel_path, write_page};
 use crate::reproduce::{ReproduceOptions, ReproduceSummary, seed_dir};
 use crate::train::TrainSummary;
 use std::fmt::Write as _;
@@ -116,7 +117,7 @@ pub fn reproduce(
         failed,
         statistics,
     };
-    crate::analysis::write_json(&opts.out.join("summary.json"), &summary)?;
+    crate::output::write_json(&opts.out.join("summary.json"), &summary)?;
     Ok(summary)
 }
 

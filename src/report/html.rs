@@ -8,9 +8,10 @@
 //! loaded, how many images decoded (`data-images-ok` and `data-images-total` on `<body>`), so
 //! a headless browser can check it.
 
-use super::figure::Figure;
-use crate::analysis::{AnalysisOutput, RunData};
+use crate::output::figure::Figure;
+use crate::analysis::RunData;
 use crate::error::{Result, SasError};
+use crate::output::{AnalysisOutput, num};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
@@ -493,33 +494,6 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>)
     }
 }
 
-/// A number with 4 significant digits (integers as they are).
-pub fn num(x: f64) -> String {
-    if !x.is_finite() {
-        return if x.is_nan() { "NaN".into() } else { format!("{x}") };
-    }
-    if x == x.trunc() && x.abs() < 1e9 {
-        return format!("{x}");
-    }
-    let a = x.abs();
-    if !(1e-3..1e6).contains(&a) {
-        let s = format!("{x:.3e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = if m.contains('.') {
-            m.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            m
-        };
-        return format!("{m}e{e}");
-    }
-    let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
-    let s = format!("{x:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
 
 /// HTML-escapes text (also safe inside double-quoted attributes).
 pub fn esc(s: &str) -> String {
@@ -624,7 +598,7 @@ pub fn base64_into(data: &[u8], out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::figure::{Plot, Series};
+    use crate::output::figure::{Plot, Series};
 
     #[test]
     fn base64_matches_the_rfc_vectors() {

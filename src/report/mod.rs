@@ -2,6 +2,5 @@
 //! this module renders them (SVG and PNG) and assembles the report page.
 
 pub mod claims;
-pub mod figure;
 pub mod html;
 pub mod render;

@@ -13,7 +13,7 @@
 //! `assets/LICENSE-DejaVu`); SVG text names the generic `sans-serif` family, so viewers use
 //! their own sans-serif font.
 
-use super::figure::{Figure, Heatmap, Histogram, Paths, Plot, Series};
+use crate::output::figure::{Figure, Heatmap, Histogram, Paths, Plot, Series};
 use crate::error::{Result, SasError};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -961,7 +961,7 @@ where
     let empty = !pts().any(|(x, y)| ok(x, y));
     let xr = padded(pts().filter(|&(x, y)| ok(x, y)).map(|p| p.0), false).unwrap_or(0.0..1.0);
     let yr = padded(pts().filter(|&(x, y)| ok(x, y)).map(|p| p.1), false).unwrap_or(0.0..1.0);
-    let finite_runs = |q: &super::figure::Path| {
+    let finite_runs = |q: &crate::output::figure::Path| {
         let n = q.x.len().min(q.y.len());
         runs(n, |i| ok(q.x[i], q.y[i]))
     };
@@ -1175,7 +1175,7 @@ mod tests {
             range: (-1.0, 1.0),
         };
         check(&fig("heat", Plot::Heatmap(heat), false));
-        let path = |label: &str, phase: f64, c: bool| crate::report::figure::Path {
+        let path = |label: &str, phase: f64, c: bool| crate::output::figure::Path {
             label: label.into(),
             x: (0..40)
                 .map(|i| (i as f64 * 0.15 + phase).cos() * (1.0 + 0.02 * i as f64))
@@ -1185,7 +1185,7 @@ mod tests {
         };
         let by_time = Paths {
             paths: vec![path("a", 0.0, true), path("b", 1.0, true)],
-            scale: Some(crate::report::figure::ColorScale {
+            scale: Some(crate::output::figure::ColorScale {
                 label: "time (ms)".into(),
                 range: (0.0, 390.0),
             }),
@@ -1248,7 +1248,7 @@ mod tests {
             range: (f64::NAN, f64::NAN),
         };
         check(&fig("nan_heat", Plot::Heatmap(heat), false));
-        let gappy = crate::report::figure::Path {
+        let gappy = crate::output::figure::Path {
             label: "gappy".into(),
             x: vec![0.0, f64::NAN, 1.0, 2.0, 3.0],
             y: vec![1.0, 2.0, f64::INFINITY, 0.5],
@@ -1256,7 +1256,7 @@ mod tests {
         };
         for scale in [
             None,
-            Some(crate::report::figure::ColorScale {
+            Some(crate::output::figure::ColorScale {
                 label: "c".into(),
                 range: (f64::NAN, 0.0),
             }),
@@ -1264,7 +1264,7 @@ mod tests {
             let p = Paths {
                 paths: vec![
                     gappy.clone(),
-                    crate::report::figure::Path {
+                    crate::output::figure::Path {
                         label: String::new(),
                         x: vec![],
                         y: vec![],

@@ -7,9 +7,10 @@
 use super::{FfRunData, describe_runs, summaries};
 use crate::analysis::accuracy::stat;
 use crate::analysis::accuracy::{EpochStats, by_epoch, column_series};
-use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
+use crate::analysis::AnalysisOptions;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
-use crate::report::figure::{Figure, Plot};
+use crate::output::figure::{Figure, Plot};
 use serde_json::json;
 use std::path::Path;
 

@@ -12,10 +12,11 @@
 use super::{FfRunData, describe_runs};
 use crate::analysis::accuracy::column_series;
 use crate::analysis::weights::{self, Thresholds, band_by_epoch};
-use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
+use crate::analysis::AnalysisOptions;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::ff::{FfNet, layer_name};
-use crate::report::figure::{Figure, Plot, Series};
+use crate::output::figure::{Figure, Plot, Series};
 use crate::sas::SasLayer;
 use crate::stats::{SeedStats, SeriesBand};
 use serde::Serialize;

@@ -7,10 +7,11 @@
 
 use super::{FfRunData, describe_runs, mean_std};
 use crate::analysis::entropy::connection_entropy;
-use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
+use crate::analysis::AnalysisOptions;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::ff::{FfNet, layer_name};
-use crate::report::figure::{Figure, Plot, Series};
+use crate::output::figure::{Figure, Plot, Series};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;

@@ -31,7 +31,8 @@ pub use perturb::{PerturbPoint, PerturbSettings, perturbation, remove};
 
 use super::train::{FfSummary, files, load_run};
 use super::{FfConfig, FfData, FfNet};
-use crate::analysis::{AnalysisOptions, AnalysisOutput, Metrics};
+use crate::analysis::{AnalysisOptions, Metrics};
+use crate::output::AnalysisOutput;
 use crate::error::{Result, SasError};
 use crate::train::rundir::io_err;
 use std::path::{Path, PathBuf};

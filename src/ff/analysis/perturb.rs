@@ -33,11 +33,12 @@
 use super::{FfRunData, WeightClass, describe_runs};
 use crate::analysis::perturb::control_orders;
 use crate::analysis::weights::{Thresholds, VipRule};
-use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
+use crate::analysis::AnalysisOptions;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::ff::eval::{FfMode, evaluate};
 use crate::ff::{FfData, FfNet, layer_name};
-use crate::report::figure::{Figure, Plot, Series};
+use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use crate::stats::SeedStats;

@@ -3,10 +3,11 @@
 //! the layer's connections per bin, mean ± std over seeds (same bins for every seed).
 
 use super::{FfRunData, describe_runs, mean_std};
-use crate::analysis::{AnalysisOptions, AnalysisOutput, write_csv, write_json};
+use crate::analysis::AnalysisOptions;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::ff::{FfNet, layer_name};
-use crate::report::figure::{Figure, Histogram, Plot};
+use crate::output::figure::{Figure, Histogram, Plot};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
