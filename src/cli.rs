@@ -483,7 +483,7 @@ fn try_main(cli: Cli) -> Result<()> {
             json,
         } => {
             use sasnet::train::eval::{Mode, evaluate};
-            let (cfg, net, epoch) = sasnet::train::load_run(&run_dir)
+            let (cfg, net, epoch) = sasnet::run::checkpoint::load_run(&run_dir)
                 .with_context(|| format!("loading the run {}", run_dir.display()))?;
             let mut mode: Mode = mode.parse()?;
             if let Mode::Sampled { every } = &mut mode {

@@ -21,6 +21,7 @@ pub mod real;
 pub mod report;
 pub mod reproduce;
 pub mod rng;
+pub mod run;
 pub mod sas;
 pub mod stats;
 pub mod task;

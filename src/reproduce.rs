@@ -44,7 +44,8 @@ use crate::config::Config;
 use crate::error::{Result, SasError};
 use crate::train::eval::Mode;
 use crate::train::source::TaskData;
-use crate::train::{TrainOptions, TrainSummary, files, train};
+use crate::run::files;
+use crate::train::{TrainOptions, TrainSummary, train};
 use std::path::{Path, PathBuf};
 
 /// MSI test-protocol time step of the full reproduction's analyses that evaluate many times
@@ -241,7 +242,7 @@ pub fn headline(analysis: &Path, runs: &[TrainSummary]) -> Result<serde_json::Va
     use serde_json::json;
     let seeds: Vec<u64> = runs
         .iter()
-        .map(|r| crate::train::load_run(&r.run_dir).map(|(c, _, _)| c.seed))
+        .map(|r| crate::run::checkpoint::load_run(&r.run_dir).map(|(c, _, _)| c.seed))
         .collect::<Result<_>>()?;
     let mut h = serde_json::Map::new();
     h.insert("seeds".into(), json!(seeds));

@@ -5,7 +5,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use sasnet::ff::analysis::{self, PerturbSettings, WeightClass};
-use sasnet::ff::train::{FfTrainOptions, files};
+use sasnet::ff::train::FfTrainOptions;
+use sasnet::run::files;
 use sasnet::ff::{FfConfig, FfData, FfEngine, FfMode, FfNet, FfNoise, evaluate, train_data};
 use sasnet::io::tensors::TensorFile;
 use sasnet::rng::{NormalStream, derive_seed, splitmix64};

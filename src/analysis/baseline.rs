@@ -446,7 +446,7 @@ mod tests {
         let o = run(&runs, &out, &opts).unwrap();
         assert!(
             baseline_dir(&out, 1)
-                .join(crate::train::files::CHECKPOINT)
+                .join(crate::run::files::CHECKPOINT)
                 .is_file()
         );
         for m in modes() {

@@ -28,7 +28,7 @@ use crate::output::AnalysisOutput;
 use crate::error::{Result, SasError};
 use crate::io::tensors::TensorFile;
 use crate::net::SasNet;
-use crate::train::{checkpoint, files};
+use crate::run::{checkpoint, files};
 use std::path::{Path, PathBuf};
 
 /// The per-epoch metrics of a run (`metrics.csv`), as named numeric columns.
@@ -100,7 +100,7 @@ pub struct RunData {
 impl RunData {
     /// Loads the configuration, checkpoint and metrics of `dir`.
     pub fn load(dir: &Path) -> Result<RunData> {
-        let (cfg, net, epoch) = crate::train::load_run(dir)?;
+        let (cfg, net, epoch) = crate::run::checkpoint::load_run(dir)?;
         let mpath = dir.join(files::METRICS);
         let text = std::fs::read_to_string(&mpath).map_err(|source| SasError::Io {
             action: "reading",

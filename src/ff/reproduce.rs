@@ -15,7 +15,8 @@
 
 use super::analysis::{self, FfRunData, classes::class_stats, summaries};
 use super::config::{FfConfig, PRESETS};
-use super::train::{FfSummary, FfTrainOptions, files, train_mnist};
+use super::train::{FfSummary, FfTrainOptions, train_mnist};
+use crate::run::files;
 use crate::analysis::AnalysisOptions;
 use crate::error::{Result, SasError};
 use crate::output::num;

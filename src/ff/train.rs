@@ -27,7 +27,7 @@ use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use crate::task::mnist::Mnist;
-use crate::train::rundir::{self, check_format, diverged, io_err, meta_num, progress_bar};
+use crate::run::{self as rundir, check_format, diverged, files, io_err, meta_num, progress_bar};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -42,13 +42,6 @@ const KEY_NOISE: u64 = 32;
 const KEY_EVAL: u64 = 33;
 const KEY_FINAL: u64 = 34;
 
-/// File names inside a run directory (the recurrent run's [`crate::train::files`], and the
-/// summary).
-pub mod files {
-    pub use crate::train::files::{CHECKPOINT, CONFIG, METRICS};
-    /// Final summary.
-    pub const SUMMARY: &str = "summary.json";
-}
 
 /// Options of a training run that are not part of the configuration.
 #[derive(Clone, Debug, Default)]

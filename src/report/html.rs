@@ -307,7 +307,7 @@ fn header(h: &mut String, runs: &[RunData], page_dir: &Path) {
         let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
     }
     h.push_str("</table>\n");
-    let cfg_file = r.dir.join(crate::train::files::CONFIG);
+    let cfg_file = r.dir.join(crate::run::files::CONFIG);
     let _ = writeln!(
         h,
         "<p class=\"links\">Full configuration: <a href=\"{}\">{}</a></p>",

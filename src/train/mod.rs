@@ -8,10 +8,8 @@
 //! - `history/epoch-NNNNN.safetensors` — parameters after each epoch (when enabled; epoch 0 =
 //!   the initialization).
 
-pub mod checkpoint;
 pub mod eval;
 pub mod init;
-pub mod rundir;
 pub mod source;
 pub mod variant;
 
@@ -25,7 +23,7 @@ use crate::optim::Optimizer;
 use crate::rng::derive_seed;
 use crate::task::{TargetData, TrialBatch};
 use eval::Mode;
-use rundir::{diverged, io_err, progress_bar};
+use crate::run::{checkpoint, diverged, files, io_err, progress_bar};
 use source::TaskData;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,18 +37,6 @@ const KEY_EVAL: u64 = 21;
 pub const METRICS_HEADER: &str = "epoch,train_loss,train_acc,test_loss,test_acc_mean_field,test_acc_mean,\
 lr_in_m,lr_in_pi,lr_in_xi,lr_rec_m,lr_rec_pi,lr_rec_xi,lr_out_m,lr_out_pi,lr_out_xi,\
 sparsity_in,sparsity_rec,sparsity_out,wall_s";
-
-/// File names inside a run directory.
-pub mod files {
-    /// Resolved configuration.
-    pub const CONFIG: &str = "config.toml";
-    /// Per-epoch metrics.
-    pub const METRICS: &str = "metrics.csv";
-    /// Latest checkpoint.
-    pub const CHECKPOINT: &str = "checkpoint.safetensors";
-    /// Parameter history folder.
-    pub const HISTORY: &str = "history";
-}
 
 /// Options of a training run that are not part of the configuration.
 #[derive(Clone, Debug, Default)]
@@ -131,12 +117,12 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
     let hist_dir = run_dir.join(files::HISTORY);
 
     let (mut net, mut opt, start_epoch, wall_before, mut rows) = if opts.resume {
-        rundir::check_resume(run_dir, cfg, Config::from_toml, |c| c.train.epochs = 0)?;
+        crate::run::check_resume(run_dir, cfg, Config::from_toml, |c| c.train.epochs = 0)?;
         let ck = checkpoint::load(&ckpt_path, cfg)?;
-        let rows = rundir::metrics_rows_upto(run_dir, ck.epoch);
+        let rows = crate::run::metrics_rows_upto(run_dir, ck.epoch);
         (ck.net, ck.optim, ck.epoch, ck.wall_s, rows)
     } else {
-        rundir::create(run_dir, &cfg.to_toml())?;
+        crate::run::create(run_dir, &cfg.to_toml())?;
         let net = init::init_network(cfg, ni, nk);
         let opt = Optimizer::new(&cfg.optim, &net);
         (net, opt, 0, 0.0, Vec::new())
@@ -297,7 +283,7 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         // Checkpoint first, then metrics: a kill in between leaves a metrics file that a
         // resume trims to the checkpoint's epoch.
         checkpoint::save(&ckpt_path, cfg, &net, &opt, done, wall)?;
-        rundir::write_metrics(run_dir, METRICS_HEADER, &rows)?;
+        crate::run::write_metrics(run_dir, METRICS_HEADER, &rows)?;
         if cfg.train.history {
             save_history(&hist_dir, &net, done)?;
         }
@@ -343,11 +329,3 @@ fn save_history(dir: &Path, net: &SasNet<f32>, epoch: usize) -> Result<()> {
     w.write(&dir.join(format!("epoch-{epoch:05}.safetensors")))
 }
 
-/// Loads the configuration and network of a run directory.
-pub fn load_run(run_dir: &Path) -> Result<(Config, SasNet<f32>, usize)> {
-    let cfg_path = run_dir.join(files::CONFIG);
-    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
-    let cfg = Config::from_toml(&text, &cfg_path.display().to_string())?;
-    let ck = checkpoint::load(&run_dir.join(files::CHECKPOINT), &cfg)?;
-    Ok((cfg, ck.net, ck.epoch))
-}

@@ -29,12 +29,13 @@ pub mod weights;
 pub use classes::{LayerClasses, WeightClass, class_indices, weight_classes};
 pub use perturb::{PerturbPoint, PerturbSettings, perturbation, remove};
 
-use super::train::{FfSummary, files, load_run};
+use super::train::{FfSummary, load_run};
+use crate::run::files;
 use super::{FfConfig, FfData, FfNet};
 use crate::analysis::{AnalysisOptions, Metrics};
 use crate::output::AnalysisOutput;
 use crate::error::{Result, SasError};
-use crate::train::rundir::io_err;
+use crate::run::io_err;
 use std::path::{Path, PathBuf};
 
 /// Everything an analysis may need from one feed-forward run directory.

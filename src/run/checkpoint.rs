@@ -3,7 +3,7 @@
 //! (seed, epoch, minibatch), so the epoch counter is the whole RNG state: a resumed run
 //! equals an uninterrupted one bit for bit.
 
-use super::rundir::{check_format, meta_num};
+use super::{check_format, files, io_err, meta_num};
 use crate::config::Config;
 use crate::error::{Result, SasError};
 use crate::io::tensors::{TensorFile, TensorWriter};
@@ -145,3 +145,13 @@ pub fn stored_config(path: &Path) -> Result<Option<Config>> {
         None => Ok(None),
     }
 }
+
+/// Loads the configuration and network of a run directory.
+pub fn load_run(run_dir: &Path) -> Result<(Config, SasNet<f32>, usize)> {
+    let cfg_path = run_dir.join(files::CONFIG);
+    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
+    let cfg = Config::from_toml(&text, &cfg_path.display().to_string())?;
+    let ck = load(&run_dir.join(files::CHECKPOINT), &cfg)?;
+    Ok((cfg, ck.net, ck.epoch))
+}
+

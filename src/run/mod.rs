@@ -1,13 +1,29 @@
-//! The parts of a run directory that every trainer shares (recurrent [`crate::train`] and
-//! feed-forward [`mod@crate::ff::train`]): creating a new run or opening one to resume, the
-//! per-epoch metrics file and its trimming on resume, checkpoint metadata, divergence errors
-//! and the progress bar. File names are [`super::files`].
+//! Run directories: the file names inside one ([`files`]), creating a new run or opening
+//! one to resume, the per-epoch metrics file and its trimming on resume, checkpoint metadata,
+//! divergence errors and the progress bar — what the recurrent and the feed-forward trainers
+//! share — and the recurrent checkpoint ([`checkpoint`]).
 
-use super::files;
+pub mod checkpoint;
+
 use crate::error::{Result, SasError};
 use crate::io::atomic::write_atomic;
 use crate::io::tensors::TensorFile;
 use std::path::Path;
+
+/// File names inside a run directory.
+pub mod files {
+    /// Resolved configuration.
+    pub const CONFIG: &str = "config.toml";
+    /// Per-epoch metrics.
+    pub const METRICS: &str = "metrics.csv";
+    /// Latest checkpoint.
+    pub const CHECKPOINT: &str = "checkpoint.safetensors";
+    /// Final summary (feed-forward runs).
+    pub const SUMMARY: &str = "summary.json";
+    /// Parameter history folder.
+    pub const HISTORY: &str = "history";
+}
+
 
 /// An I/O error constructor for `action` (`reading`, `creating`, …) on `path`.
 pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {
