@@ -383,7 +383,7 @@ fn try_main(cli: Cli) -> Result<()> {
             cfg.validate().context("invalid configuration")?;
             anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
             let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
-            let task = sasnet::train::source::TaskData::load(&cfg, data_dir.as_deref())
+            let task = sasnet::data::source::TaskData::load(&cfg, data_dir.as_deref())
                 .context("loading the task")?;
             let base = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", cfg.preset, cfg.seed)));
             let opts = sasnet::train::TrainOptions {
@@ -482,7 +482,7 @@ fn try_main(cli: Cli) -> Result<()> {
             seed,
             json,
         } => {
-            use sasnet::train::eval::{Mode, evaluate};
+            use sasnet::infer::{Mode, evaluate};
             let (cfg, net, epoch) = sasnet::run::checkpoint::load_run(&run_dir)
                 .with_context(|| format!("loading the run {}", run_dir.display()))?;
             let mut mode: Mode = mode.parse()?;
@@ -503,7 +503,7 @@ fn try_main(cli: Cli) -> Result<()> {
                 1
             });
             let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
-            let task = sasnet::train::source::TaskData::load(&cfg, data_dir.as_deref())
+            let task = sasnet::data::source::TaskData::load(&cfg, data_dir.as_deref())
                 .context("loading the task")?;
             let tpc = trials.unwrap_or(cfg.eval.trials_per_condition);
             anyhow::ensure!(tpc >= 1, "--trials must be at least 1");
@@ -672,7 +672,7 @@ fn try_main(cli: Cli) -> Result<()> {
             DataCmd::Verify { dir } => {
                 let dir = sasnet::task::mnist::data_dir(dir.as_deref())
                     .context("no data directory: pass DIR or set SASNET_DATA")?;
-                let checks = sasnet::data::verify(&dir)?;
+                let checks = sasnet::data::files::verify(&dir)?;
                 let mut bad = 0;
                 for c in &checks {
                     println!("{c}");
@@ -689,14 +689,14 @@ fn try_main(cli: Cli) -> Result<()> {
             }
             DataCmd::Fetch { dir, mirrors } => {
                 let mirrors = if mirrors.is_empty() {
-                    sasnet::data::DEFAULT_MIRRORS
+                    sasnet::data::files::DEFAULT_MIRRORS
                         .iter()
                         .map(|s| s.to_string())
                         .collect()
                 } else {
                     mirrors
                 };
-                for f in sasnet::data::fetch(&dir, &mirrors)? {
+                for f in sasnet::data::files::fetch(&dir, &mirrors)? {
                     println!("{f}");
                 }
             }

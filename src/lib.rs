@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod ff;
 pub mod grad;
+pub mod infer;
 pub mod io;
 pub mod linalg;
 pub mod net;

@@ -1,10 +1,10 @@
-//! `sasnet::data::fetch` against a tiny HTTP server on 127.0.0.1 serving synthetic MNIST-shaped
+//! `sasnet::data::files::fetch` against a tiny HTTP server on 127.0.0.1 serving synthetic MNIST-shaped
 //! IDX files (gzip). No internet is needed.
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sasnet::SasError;
-use sasnet::data::{DataFile, fetch, fetch_files, sha256_hex, verify_files};
+use sasnet::data::files::{DataFile, fetch, fetch_files, sha256_hex, verify_files};
 use sasnet::task::mnist::{FILES, Mnist};
 use std::collections::HashMap;
 use std::io::{Read, Write};

@@ -1,7 +1,7 @@
 //! Verification and loading of the real MNIST files, when they are present: `SASNET_DATA` if
 //! set, else `../shared/data/mnist` next to the crate. Without them the test says so and passes.
 
-use sasnet::data::verify;
+use sasnet::data::files::verify;
 use sasnet::task::mnist::{Mnist, SeqMnist, SeqVariant};
 use std::path::PathBuf;
 

@@ -23,7 +23,7 @@ fn tiny_run(dir: &Path) {
     cfg.eval.every = 0;
     cfg.eval.during_trials_per_condition = 1;
     cfg.task.msi.test_dt_ms = 20.0;
-    let task = sasnet::train::source::TaskData::load(&cfg, None).unwrap();
+    let task = sasnet::data::source::TaskData::load(&cfg, None).unwrap();
     sasnet::train::train(&cfg, &task, dir, &sasnet::train::TrainOptions::default()).unwrap();
 }
 

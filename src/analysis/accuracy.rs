@@ -390,7 +390,8 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
 pub(crate) mod fixture {
     use super::RunData;
     use crate::config::Config;
-    use crate::train::{TrainOptions, source::TaskData, train};
+    use crate::data::source::TaskData;
+    use crate::train::{TrainOptions, train};
     use std::path::PathBuf;
     use std::sync::OnceLock;
 

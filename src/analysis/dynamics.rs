@@ -31,7 +31,7 @@
 //! | `sampled-k1` | `w ~ P(w)` | `w ~ P(w)` | one step (`k = 1`; no single `A`) |
 //!
 //! Network `j` of every kind uses the same draws (`net_seed = (opts.seed, KEY, run, j)`, the
-//! streams of [`crate::train::eval::sampled_forward`]): `sampled-rec` has exactly the
+//! streams of [`crate::infer::sampled_forward`]): `sampled-rec` has exactly the
 //! recurrent matrix of `sampled` network `j`, `sampled-rec-slab` the same `z` without the
 //! drops, `sampled-rec-spike` the same drops without `z`; the comparison is paired.
 //!
@@ -56,8 +56,8 @@ use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
 use crate::stats::SeedStats;
-use crate::train::eval::{ConcreteNet, concrete_forward, sample_layer, score};
-use crate::train::source::TaskData;
+use crate::infer::{ConcreteNet, concrete_forward, sample_layer, score};
+use crate::data::source::TaskData;
 use rayon::prelude::*;
 use serde_json::json;
 use std::path::Path;
@@ -281,7 +281,7 @@ fn run_network(
     run: &RunData,
     ri: usize,
     parts: &Parts<'_>,
-    test: &crate::train::source::TestSet,
+    test: &crate::data::source::TestSet,
     kind: Kind,
     j: usize,
     seed: u64,

@@ -36,7 +36,7 @@ use crate::error::{Result, SasError};
 use crate::net::SasNet;
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
-use crate::train::source::TaskData;
+use crate::data::source::TaskData;
 use serde_json::json;
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //! trajectories of the condition (MSI) or class (MNIST) means in the planes of PC1–PC3.
 //!
 //! **Activity.** The rates `r = relu(h)` of the mean-field network (fresh ε and recurrent
-//! noise, the test protocol's `α`; [`crate::train::eval::mean_field_rates`]) recorded at the
+//! noise, the test protocol's `α`; [`crate::infer::mean_field_rates`]) recorded at the
 //! rate indices of [`super::selectivity::record_steps`] (every step of short trials, at most
 //! 181 points per trial; index 0 = `relu(h(0))`):
 //! - **MSI**: the test protocol (periods 500/1000/300 ms), [`trials_per_condition`] trials
@@ -36,8 +36,8 @@ use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Se
 use crate::rng::derive_seed;
 use crate::task::TargetData;
 use crate::task::msi;
-use crate::train::eval::{mean_field_rates, test_engine};
-use crate::train::source::TaskData;
+use crate::infer::{mean_field_rates, test_engine};
+use crate::data::source::TaskData;
 use faer::{Mat, Side};
 use serde_json::{Value, json};
 use std::path::Path;

@@ -56,8 +56,8 @@ use crate::output::figure::{Figure, Plot};
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use crate::stats::{SeedStats, SeriesBand};
-use crate::train::eval::{Mode, evaluate};
-use crate::train::source::TaskData;
+use crate::infer::{Mode, evaluate};
+use crate::data::source::TaskData;
 use serde_json::json;
 use std::path::Path;
 
@@ -708,7 +708,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
 pub(crate) mod testutil {
     use crate::analysis::RunData;
     use crate::config::Config;
-    use crate::train::source::TaskData;
+    use crate::data::source::TaskData;
     use crate::train::{TrainOptions, train};
     use std::path::PathBuf;
     use std::sync::OnceLock;

@@ -35,8 +35,8 @@ use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
-use crate::train::eval::{Mode, evaluate};
-use crate::train::source::TaskData;
+use crate::infer::{Mode, evaluate};
+use crate::data::source::TaskData;
 use serde_json::json;
 use std::path::Path;
 

@@ -34,7 +34,7 @@ use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Condition, Modality};
-use crate::train::source::TaskData;
+use crate::data::source::TaskData;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;

@@ -34,8 +34,8 @@ use crate::error::{Result, SasError};
 use crate::net::SasNet;
 use crate::output::figure::Series;
 use crate::rng::derive_seed;
-use crate::train::eval::{Mode, evaluate};
-use crate::train::source::TaskData;
+use crate::infer::{Mode, evaluate};
+use crate::data::source::TaskData;
 use crate::train::variant::Variant;
 use crate::run::checkpoint::load_run;
 use crate::run::files;
@@ -488,7 +488,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
 }
 
 /// Scored trials of one evaluation of `test` (MSI: every non-catch trial; else every trial).
-fn evaluate_trials(test: &crate::train::source::TestSet) -> usize {
+fn evaluate_trials(test: &crate::data::source::TestSet) -> usize {
     if test.msi_info.is_empty() {
         test.batches.iter().map(|b| b.size).sum()
     } else {

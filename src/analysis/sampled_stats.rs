@@ -3,7 +3,7 @@
 //! A network resampled every step (`k = 1`, the paper's dynamic network) draws a new concrete
 //! recurrent matrix `w ~ P(w)` at each time step ([`sample_layer`]: 0 with probability `π`,
 //! else `m + sqrt(Ξ)·N(0, 1)`). The draws use exactly the seeds of
-//! [`crate::train::eval::sampled_forward`] with `every = 1` and network seed
+//! [`crate::infer::sampled_forward`] with `every = 1` and network seed
 //! `derive_seed(opts.seed, [KEY, run index])`, i.e. the networks that sampled evaluation would
 //! run. At each step this module records
 //!
@@ -33,8 +33,8 @@ use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Plot, Series};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
-use crate::train::eval::sample_layer;
-use crate::train::source::{TaskData, msi_configs};
+use crate::infer::sample_layer;
+use crate::data::source::{TaskData, msi_configs};
 use serde_json::json;
 use std::path::Path;
 

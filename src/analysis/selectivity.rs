@@ -54,7 +54,7 @@ use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Modality};
 use crate::task::{TargetData, TrialBatch};
-use crate::train::source::TaskData;
+use crate::data::source::TaskData;
 use serde_json::json;
 use std::path::Path;
 

@@ -13,7 +13,7 @@ use crate::engine::Gaussian;
 use crate::error::{Result, SasError};
 use crate::rng::derive_seed;
 use crate::task::mnist::Mnist;
-use crate::train::eval::sample_layer;
+use crate::infer::sample_layer;
 use serde::Serialize;
 use std::path::Path;
 use std::str::FromStr;

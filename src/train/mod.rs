@@ -8,9 +8,7 @@
 //! - `history/epoch-NNNNN.safetensors` — parameters after each epoch (when enabled; epoch 0 =
 //!   the initialization).
 
-pub mod eval;
 pub mod init;
-pub mod source;
 pub mod variant;
 
 use crate::config::Config;
@@ -22,9 +20,9 @@ use crate::net::SasNet;
 use crate::optim::Optimizer;
 use crate::rng::derive_seed;
 use crate::task::{TargetData, TrialBatch};
-use eval::Mode;
+use crate::infer::{self as eval, Mode};
 use crate::run::{checkpoint, diverged, files, io_err, progress_bar};
-use source::TaskData;
+use crate::data::source::TaskData;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -112,7 +112,7 @@ impl Variant {
 mod tests {
     use super::*;
     use crate::analysis::RunData;
-    use crate::train::source::TaskData;
+    use crate::data::source::TaskData;
     use crate::train::{TrainOptions, train};
 
     fn tiny() -> Config {

@@ -11,7 +11,7 @@ use crate::net::SasNet;
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::task::msi::{self, Modality};
 use crate::task::{TargetData, TrialBatch};
-use crate::train::source::TestSet;
+use crate::data::source::TestSet;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::str::FromStr;
