@@ -197,7 +197,7 @@ struct AnalysisArgs {
     /// caption, default for MSI and user tasks), authors (π ≤ 0.1, Ξ < 0.1, |m| > 0.08; the
     /// authors' MSI code). The --vip-pi-max/--vip-xi-max/--vip-m-min bounds replace its own.
     #[arg(long, value_enum, value_name = "RULE")]
-    vip_rule: Option<sasnet::analysis::weights::VipRule>,
+    vip_rule: Option<sasnet::sas::classes::VipRule>,
     /// Weight classes: custom rule, VIP weights have π ≤ PI (replaces the rule's π bound).
     /// Feed-forward runs: these three flags set the extra near-VIP set of their analyses
     /// instead (defaults π ≤ 0.001, Ξ < 0.001, m ≠ 0).
@@ -565,7 +565,7 @@ fn try_main(cli: Cli) -> Result<()> {
             let base = out.unwrap_or_else(|| run_dirs[0].join("analysis"));
             let opts = settings.options(data.as_deref(), quick);
             let outputs = if sasnet::ff::is_ff_run(&run_dirs[0]) {
-                sasnet::ff::analysis::analyze(&name, &run_dirs, &base, &opts)
+                sasnet::analysis::ff::analyze(&name, &run_dirs, &base, &opts)
                     .with_context(|| format!("analysis {name} into {}", base.display()))?
             } else {
                 let analysis = registry::find(&name)?;
@@ -606,7 +606,7 @@ fn try_main(cli: Cli) -> Result<()> {
             let report = out.unwrap_or_else(|| run_dirs[0].join("report.html"));
             let opts = settings.options(data.as_deref(), quick);
             let quiet = cli.quiet;
-            let (_, failed) = sasnet::reproduce::report_over(&run_dirs, &report, &opts, &mut |line: &str| {
+            let (_, failed) = sasnet::pipeline::reproduce::report_over(&run_dirs, &report, &opts, &mut |line: &str| {
                 if !quiet {
                     eprintln!("{line}");
                 }
@@ -630,7 +630,7 @@ fn try_main(cli: Cli) -> Result<()> {
             settings,
             json,
         } => {
-            let seeds = seeds.unwrap_or_else(|| sasnet::reproduce::default_seeds(&target));
+            let seeds = seeds.unwrap_or_else(|| sasnet::pipeline::reproduce::default_seeds(&target));
             anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
             let out = out.unwrap_or_else(|| {
                 PathBuf::from(format!(
@@ -638,14 +638,14 @@ fn try_main(cli: Cli) -> Result<()> {
                     if quick { "-quick" } else { "" }
                 ))
             });
-            let opts = sasnet::reproduce::ReproduceOptions {
+            let opts = sasnet::pipeline::reproduce::ReproduceOptions {
                 seeds,
                 quick,
                 out,
                 analysis: settings.options(data.as_deref(), quick),
             };
             let quiet = cli.quiet || json;
-            let s = sasnet::reproduce::reproduce(&target, &opts, &mut |line: &str| {
+            let s = sasnet::pipeline::reproduce::reproduce(&target, &opts, &mut |line: &str| {
                 if !quiet {
                     eprintln!("{line}");
                 }

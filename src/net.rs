@@ -141,3 +141,17 @@ impl<T> SasNetGrad<T> {
         [("in", &self.inp), ("rec", &self.rec), ("out", &self.out)]
     }
 }
+
+impl crate::sas::Ensemble for SasNet<f32> {
+    fn named_layers(&self) -> Vec<(String, &SasLayer<f32>)> {
+        self.layers().into_iter().map(|(n, l)| (n.to_string(), l)).collect()
+    }
+
+    fn named_layers_mut(&mut self) -> Vec<(String, &mut SasLayer<f32>)> {
+        self.layers_mut().into_iter().map(|(n, l)| (n.to_string(), l)).collect()
+    }
+
+    fn is_stochastic(&self, l: usize) -> bool {
+        self.stochastic[l]
+    }
+}

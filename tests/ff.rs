@@ -4,7 +4,8 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use sasnet::ff::analysis::{self, PerturbSettings, WeightClass};
+use sasnet::analysis::ff::{self as analysis, PerturbSettings};
+use sasnet::sas::classes::{Thresholds, WeightClass};
 use sasnet::ff::train::FfTrainOptions;
 use sasnet::run::files;
 use sasnet::ff::{FfConfig, FfData, FfEngine, FfMode, FfNet, FfNoise, evaluate, train_data};
@@ -416,7 +417,7 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
     assert_eq!(at("l0", "random", 0.0), base);
     let mut removed = net.clone();
     for l in removed.layers.iter_mut() {
-        let uip = analysis::class_indices(l, WeightClass::Uip);
+        let uip = sasnet::sas::classes::class_indices(l, &Thresholds::for_task("ff"), WeightClass::Uip);
         analysis::remove(l, &uip);
     }
     assert_eq!(removed, net, "removing UIP connections is the identity");
@@ -450,7 +451,7 @@ fn invalid_inputs_are_errors() {
     assert!(FfEngine::<f32>::new(0).is_err());
     let net = FfNet::<f32>::zeros(&[20, 10]);
     assert!(evaluate(&net, &synthetic(10, 3), FfMode::Mean, 1, 1, 0).is_ok());
-    let t = sasnet::analysis::weights::Thresholds::for_task("ff");
+    let t = sasnet::sas::classes::Thresholds::for_task("ff");
     assert_eq!(t.class_of(0.0, 0.5, 0.0).name(), "vip");
     let _ = derive_seed(0, &[]);
 }

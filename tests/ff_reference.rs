@@ -13,7 +13,7 @@
 //! weights, removing the near-VIP set collapses it (below 60 %) while as many random weights
 //! do not (above 90 %), and reconnecting the UIP weights costs almost nothing.
 
-use sasnet::reproduce::ReproduceOptions;
+use sasnet::pipeline::reproduce::ReproduceOptions;
 use std::path::{Path, PathBuf};
 
 fn read_json(p: &Path) -> serde_json::Value {
@@ -46,7 +46,7 @@ fn reproduce_reference_ff_mnist() {
         },
     };
     let t0 = std::time::Instant::now();
-    let s = sasnet::reproduce::reproduce(&target, &opts, &mut |l: &str| eprintln!("{l}")).unwrap();
+    let s = sasnet::pipeline::reproduce::reproduce(&target, &opts, &mut |l: &str| eprintln!("{l}")).unwrap();
     eprintln!(
         "reproduced in {:.1} s -> {}",
         t0.elapsed().as_secs_f64(),

@@ -9,6 +9,7 @@ pub mod accuracy;
 pub mod baseline;
 pub mod dynamics;
 pub mod entropy;
+pub mod ff;
 pub mod ntk_change;
 pub mod pca;
 pub mod perturb;
@@ -24,6 +25,7 @@ pub mod synaptic_pca;
 pub mod weights;
 
 use crate::config::Config;
+use crate::sas::classes;
 use crate::output::AnalysisOutput;
 use crate::error::{Result, SasError};
 use crate::io::tensors::TensorFile;
@@ -173,7 +175,7 @@ pub struct AnalysisOptions {
     /// [`Self::test_dt_ms`]. The dynamics are a discretized SDE, so results are stable under
     /// Δt; a coarser step makes these analyses proportionally cheaper.
     pub fast_dt_ms: Option<f64>,
-    /// The VIP rule and overrides of its bounds (defaults: [`weights::Thresholds::for_task`]).
+    /// The VIP rule and overrides of its bounds (defaults: [`classes::Thresholds::for_task`]).
     pub classes: ClassOverrides,
     /// Analyses `report` / `reproduce` leave out, by name (e.g. `retrain`, whose full-length
     /// variants cost three trainings per seed).
@@ -183,8 +185,8 @@ pub struct AnalysisOptions {
 /// User choices of the weight classes; `None` keeps the task's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ClassOverrides {
-    /// The named VIP rule (`--vip-rule`; default [`weights::VipRule::for_task`]).
-    pub rule: Option<weights::VipRule>,
+    /// The named VIP rule (`--vip-rule`; default [`classes::VipRule::for_task`]).
+    pub rule: Option<classes::VipRule>,
     /// Largest `π` of a VIP weight.
     pub pi_max: Option<f64>,
     /// VIP weights have `Ξ` below this.
@@ -198,11 +200,11 @@ pub struct ClassOverrides {
 impl AnalysisOptions {
     /// The weight classes for runs of task `kind`: the named rule ([`ClassOverrides::rule`] or
     /// the task's default), its bounds replaced by any of `pi_max` (`π ≤ x`), `xi_max` (`Ξ <
-    /// x`), `m_min` (`|m| > x`) — then the rule is [`weights::VipRule::Custom`] — and the UIP
+    /// x`), `m_min` (`|m| > x`) — then the rule is [`classes::VipRule::Custom`] — and the UIP
     /// threshold by `uip_pi`; validated. Feed-forward runs (`ff…`): the bounds overrides set
     /// their near-VIP set instead ([`Self::ff_near`]), not this rule.
-    pub fn thresholds(&self, kind: &str) -> Result<weights::Thresholds> {
-        use weights::{Thresholds, VipRule};
+    pub fn thresholds(&self, kind: &str) -> Result<classes::Thresholds> {
+        use classes::{Thresholds, VipRule};
         let c = &self.classes;
         let ff = kind.starts_with("ff");
         let mut t = match c.rule {
@@ -231,12 +233,12 @@ impl AnalysisOptions {
         Ok(t)
     }
 
-    /// The feed-forward near-VIP rule: [`weights::VipRule::Near`] (`π ≤ 1e-3, Ξ < 1e-3`) with
-    /// the bounds overrides applied (then [`weights::VipRule::Custom`]); UIP `π = 1`.
-    pub fn ff_near(&self) -> Result<weights::Thresholds> {
-        let mut t = weights::Thresholds {
+    /// The feed-forward near-VIP rule: [`classes::VipRule::Near`] (`π ≤ 1e-3, Ξ < 1e-3`) with
+    /// the bounds overrides applied (then [`classes::VipRule::Custom`]); UIP `π = 1`.
+    pub fn ff_near(&self) -> Result<classes::Thresholds> {
+        let mut t = classes::Thresholds {
             uip_pi: 1.0,
-            ..weights::Thresholds::named(weights::VipRule::Near)
+            ..classes::Thresholds::named(classes::VipRule::Near)
         };
         self.apply_bounds(&mut t)?;
         self.check_uip(&t)?;
@@ -244,7 +246,7 @@ impl AnalysisOptions {
     }
 
     /// Validates the bounds overrides and applies them to `t` (which becomes custom if any).
-    fn apply_bounds(&self, t: &mut weights::Thresholds) -> Result<()> {
+    fn apply_bounds(&self, t: &mut classes::Thresholds) -> Result<()> {
         let c = &self.classes;
         let check = |key: &str, v: Option<f64>, lo: f64, hi: f64| -> Result<()> {
             match v {
@@ -263,7 +265,7 @@ impl AnalysisOptions {
         check("vip-xi-max", c.xi_max, 0.0, f64::MAX)?;
         check("vip-m-min", c.m_min, 0.0, f64::MAX)?;
         if c.pi_max.is_some() || c.xi_max.is_some() || c.m_min.is_some() {
-            t.rule = weights::VipRule::Custom;
+            t.rule = classes::VipRule::Custom;
         }
         if let Some(x) = c.pi_max {
             (t.pi_max, t.pi_strict) = (x, false);
@@ -275,7 +277,7 @@ impl AnalysisOptions {
         Ok(())
     }
 
-    fn check_uip(&self, t: &weights::Thresholds) -> Result<()> {
+    fn check_uip(&self, t: &classes::Thresholds) -> Result<()> {
         if self
             .classes
             .uip_pi
@@ -303,7 +305,7 @@ impl AnalysisOptions {
         self.thresholds(kind)?;
         for s in &self.skip {
             let known = registry::names().contains(&s.as_str())
-                || crate::ff::analysis::ANALYSES.iter().any(|a| a.name == s.as_str());
+                || crate::analysis::ff::ANALYSES.iter().any(|a| a.name == s.as_str());
             if !known {
                 return Err(SasError::Config {
                     key: "skip".into(),

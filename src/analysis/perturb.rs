@@ -47,7 +47,8 @@
 //! evaluation), `perturb.json` (settings, per-run VIP counts, self-connections and spills),
 //! `summary.json`.
 
-use super::weights::{Thresholds, VipRule, band_series, self_connections};
+use super::weights::{band_series, self_connections};
+use crate::sas::classes::{Thresholds, VipRule};
 use super::{AnalysisOptions, RunData};
 use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};

@@ -16,12 +16,10 @@
 //! [`mod@train`] is the reference training loop and run directory, [`mod@eval`] the evaluation modes,
 //! [`analysis`] the weight classes, perturbation, entropy and hyper-parameter histograms.
 
-pub mod analysis;
 pub mod config;
 pub mod engine;
 pub mod eval;
 pub mod optim;
-pub mod reproduce;
 pub mod train;
 
 pub use config::FfConfig;
@@ -260,4 +258,18 @@ pub fn accuracy<T: Real>(z: &[T], k: usize, labels: &[u8]) -> f64 {
         .filter(|(a, l)| **a == **l as usize)
         .count();
     hits as f64 / labels.len().max(1) as f64
+}
+
+impl crate::sas::Ensemble for FfNet<f32> {
+    fn named_layers(&self) -> Vec<(String, &SasLayer<f32>)> {
+        self.layers.iter().enumerate().map(|(i, l)| (layer_name(i), l)).collect()
+    }
+
+    fn named_layers_mut(&mut self) -> Vec<(String, &mut SasLayer<f32>)> {
+        self.layers.iter_mut().enumerate().map(|(i, l)| (layer_name(i), l)).collect()
+    }
+
+    fn is_stochastic(&self, _l: usize) -> bool {
+        true
+    }
 }

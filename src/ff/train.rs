@@ -15,7 +15,7 @@
 //! Every random stream is keyed by (seed, purpose, epoch, minibatch), so the epoch counter
 //! is the whole RNG state: a resumed run equals an uninterrupted one.
 
-use super::analysis::classes::{LayerClasses, weight_classes};
+use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 use super::config::FfConfig;
 use super::engine::{FfEngine, FfNoise};
 use super::eval::{FfEvalReport, FfMode, evaluate};
@@ -473,7 +473,7 @@ pub fn train_data(
             f(acc_mean),
         ];
         row.extend((0..3).map(|kind| format!("{:e}", opt.lr(kind, epoch))));
-        let classes = weight_classes(&net);
+        let classes = layer_classes(&net, &Thresholds::for_task("ff"));
         row.extend(net.layers.iter().map(|l| {
             let s = l.pi.iter().map(|&p| p as f64).sum::<f64>() / l.pi.len() as f64;
             format!("{s:.6}")
@@ -521,7 +521,7 @@ pub fn train_data(
         epochs,
         train_loss,
         eval,
-        classes: weight_classes(&net),
+        classes: layer_classes(&net, &Thresholds::for_task("ff")),
         wall_s,
     };
     let text = serde_json::to_string_pretty(&summary).map_err(|e| SasError::InvalidValue {

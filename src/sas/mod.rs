@@ -3,7 +3,13 @@
 //! Each connection has `P(w) = π δ(w) + (1-π) N(w | m, Ξ)`. The engine only needs the two
 //! moments `μ = (1-π) m` and `v = (1-π) Ξ + π (1-π) m²`; this module maps the parameters to
 //! the moments and the moment gradients back to parameter gradients. It knows nothing of
-//! networks or time.
+//! networks or time; [`classes`] holds the weight-class rule and [`ensemble`] the trait of a
+//! network of named spike-and-slab layers.
+
+pub mod classes;
+pub mod ensemble;
+
+pub use ensemble::Ensemble;
 
 use crate::error::{Result, SasError};
 use crate::real::Real;

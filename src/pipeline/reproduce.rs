@@ -112,7 +112,7 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
             reason: format!(
                 "unknown reproduction target `{target}` (known: {}, {})",
                 TARGETS.join(", "),
-                crate::ff::reproduce::TARGETS.join(", ")
+                crate::pipeline::ff::TARGETS.join(", ")
             ),
         });
     }
@@ -159,15 +159,15 @@ pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
 
 /// Trains `opts.seeds` seeds of `target` (resuming directories that hold a checkpoint), then
 /// runs every applicable analysis over them and writes `opts.out/report.html`. The
-/// feed-forward targets (`ff-mnist`, `ff-mnist-full`) go to [`crate::ff::reproduce`].
+/// feed-forward targets (`ff-mnist`, `ff-mnist-full`) go to [`crate::pipeline::ff`].
 /// `progress` receives one line per step (for the command line).
 pub fn reproduce(
     target: &str,
     opts: &ReproduceOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReproduceSummary> {
-    if crate::ff::reproduce::TARGETS.contains(&target) {
-        return crate::ff::reproduce::reproduce(target, opts, progress);
+    if crate::pipeline::ff::TARGETS.contains(&target) {
+        return crate::pipeline::ff::reproduce(target, opts, progress);
     }
     if target == THEORY {
         return reproduce_theory(opts, progress);
@@ -348,7 +348,7 @@ fn train_seeds(cfg: &Config, task: &TaskData, opts: &ReproduceOptions) -> Result
 }
 
 /// Loads the runs in `dirs`, runs every applicable analysis into `<report dir>/analysis/`,
-/// and writes the report page `report` (feed-forward runs: [`crate::ff::reproduce::report_over`]). Returns the analyses that ran (name, folder) and
+/// and writes the report page `report` (feed-forward runs: [`crate::pipeline::ff::report_over`]). Returns the analyses that ran (name, folder) and
 /// those that failed (name, message).
 #[allow(clippy::type_complexity)]
 pub fn report_over(
@@ -358,7 +358,7 @@ pub fn report_over(
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
     if dirs.first().is_some_and(|d| crate::ff::is_ff_run(d)) {
-        return crate::ff::reproduce::report_over(dirs, report, opts, progress);
+        return crate::pipeline::ff::report_over(dirs, report, opts, progress);
     }
     let runs = registry::load_runs(dirs)?;
     let out = page_dir(report).join("analysis");

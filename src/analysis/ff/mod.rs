@@ -26,12 +26,12 @@ pub mod entropy;
 pub mod perturb;
 pub mod weights;
 
-pub use classes::{LayerClasses, WeightClass, class_indices, weight_classes};
+pub use classes::weight_classes;
 pub use perturb::{PerturbPoint, PerturbSettings, perturbation, remove};
 
-use super::train::{FfSummary, load_run};
+use crate::ff::train::{FfSummary, load_run};
 use crate::run::files;
-use super::{FfConfig, FfData, FfNet};
+use crate::ff::{FfConfig, FfData, FfNet};
 use crate::analysis::{AnalysisOptions, Metrics};
 use crate::output::AnalysisOutput;
 use crate::error::{Result, SasError};

@@ -1,27 +1,27 @@
 //! The feed-forward report page and reproductions (DESIGN §6): `sasnet report` on
 //! feed-forward runs and `sasnet reproduce ff-mnist | ff-mnist-full`.
 //!
-//! [`report_over`] runs every feed-forward analysis ([`super::analysis::ANALYSES`]) on the
+//! [`report_over`] runs every feed-forward analysis ([`crate::analysis::ff::ANALYSES`]) on the
 //! runs of one configuration into `<page dir>/analysis/<name>/` and writes one self-contained
 //! HTML page ([`crate::report::html::write_page`]) whose header lists the runs, their
 //! settings, the weight classes per layer and the final accuracy of every evaluation mode.
 //!
 //! [`reproduce`] trains `seeds` seeds of a preset (resuming seed directories that hold a
 //! checkpoint) into `out/seed-<s>/` and writes `out/report.html` — the same layout as the
-//! recurrent [`crate::reproduce`]. The quick variants ([`config`] with `quick`) compress the
+//! recurrent [`crate::pipeline::reproduce`]. The quick variants ([`config`] with `quick`) compress the
 //! reference schedule: `ff-mnist` 20 epochs with the learning rate halved every 2 epochs
 //! (instead of 200 and 20), `ff-mnist-full` 10 epochs halved every epoch (instead of 100 and
 //! 20); the analyses then use their quick settings.
 
-use super::analysis::{self, FfRunData, classes::class_stats, summaries};
-use super::config::{FfConfig, PRESETS};
-use super::train::{FfSummary, FfTrainOptions, train_mnist};
+use crate::analysis::ff::{self as analysis, FfRunData, classes::class_stats, summaries};
+use crate::ff::config::{FfConfig, PRESETS};
+use crate::ff::train::{FfSummary, FfTrainOptions, train_mnist};
 use crate::run::files;
 use crate::analysis::AnalysisOptions;
 use crate::error::{Result, SasError};
 use crate::output::num;
 use crate::report::html::{esc, href, rel_path, write_page};
-use crate::reproduce::{ReproduceOptions, ReproduceSummary, seed_dir};
+use crate::pipeline::reproduce::{ReproduceOptions, ReproduceSummary, seed_dir};
 use crate::train::TrainSummary;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ impl From<&FfSummary> for TrainSummary {
             run_dir: s.run_dir.clone(),
             epochs: s.epochs,
             train_loss: s.train_loss,
-            test_acc: s.accuracy(super::FfMode::MeanField),
+            test_acc: s.accuracy(crate::ff::FfMode::MeanField),
             stopped_early: false,
             wall_s: s.wall_s,
         }
@@ -71,7 +71,7 @@ pub fn reproduce(
     }
     opts.analysis.validate("ff")?;
     let cfg = config(target, opts.quick)?;
-    let data = super::load_mnist(opts.analysis.data_dir.as_deref())?;
+    let data = crate::ff::load_mnist(opts.analysis.data_dir.as_deref())?;
     std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
         action: "creating",
         path: opts.out.clone(),
@@ -108,7 +108,7 @@ pub fn reproduce(
     let mut aopts = opts.analysis.clone();
     aopts.quick = opts.quick;
     let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
-    let statistics = headline(&crate::reproduce::page_dir(&report).join("analysis"));
+    let statistics = headline(&crate::pipeline::reproduce::page_dir(&report).join("analysis"));
     let summary = ReproduceSummary {
         target: target.into(),
         quick: opts.quick,
@@ -128,7 +128,7 @@ pub fn reproduce(
 fn headline(analysis: &Path) -> serde_json::Value {
     let a = std::fs::read_to_string(
         analysis
-            .join(super::analysis::accuracy::NAME)
+            .join(crate::analysis::ff::accuracy::NAME)
             .join("summary.json"),
     )
     .ok()
@@ -151,9 +151,9 @@ pub fn report_over(
 ) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
     opts.validate("ff")?;
     let runs = analysis::load_runs(dirs)?;
-    let page_dir = crate::reproduce::page_dir(report);
+    let page_dir = crate::pipeline::reproduce::page_dir(report);
     let out = page_dir.join("analysis");
-    let (outputs, ran, failed) = crate::reproduce::run_timed(&out, progress, |starting| {
+    let (outputs, ran, failed) = crate::pipeline::reproduce::run_timed(&out, progress, |starting| {
         analysis::run_all_with(&runs, &out, opts, starting)
     });
     let perturb = outputs

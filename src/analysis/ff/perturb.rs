@@ -14,7 +14,7 @@
 //!   (`π = 1` already means absent: the accuracy stays exactly the baseline), so the
 //!   non-trivial test of "unimportant" is that giving them weights does not hurt either;
 //! - `near_vip` — remove a fraction `p` of the *near-VIP* connections, `π ≤ τ_π` and
-//!   `Ξ < τ_Ξ` (default `τ = 1e-3`, [`crate::analysis::weights::FF_NEAR_VIP`]; set with
+//!   `Ξ < τ_Ξ` (default `τ = 1e-3`, [`crate::sas::classes::FF_NEAR_VIP`]; set with
 //!   `--vip-pi-max`, `--vip-xi-max`, `--vip-m-min`): VIP up to rounding in the third decimal.
 //!   The exact classes are what DESIGN §7 defines, but Adam's last steps leave many
 //!   connections that are deterministic for all practical purposes just off `π = Ξ = 0`;
@@ -30,9 +30,10 @@
 //! those entries), and evaluates every `p` with the same `ε` draws; points are the mean and
 //! 95 % t-interval over (seeds × repeats) ([`SeedStats`]).
 
-use super::{FfRunData, WeightClass, describe_runs};
+use super::{FfRunData, describe_runs};
+use crate::sas::classes::{WeightClass, class_indices};
 use crate::analysis::perturb::control_orders;
-use crate::analysis::weights::{Thresholds, VipRule};
+use crate::sas::classes::{Thresholds, VipRule};
 use crate::analysis::AnalysisOptions;
 use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
@@ -183,7 +184,7 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
     let of = |c: WeightClass| -> Vec<Vec<usize>> {
         net.layers
             .iter()
-            .map(|l| super::classes::class_indices_with(l, &s.vip, c))
+            .map(|l| class_indices(l, &s.vip, c))
             .collect()
     };
     let (vip, uip) = (of(WeightClass::Vip), of(WeightClass::Uip));

@@ -11,13 +11,15 @@
 
 use super::{FfRunData, describe_runs};
 use crate::analysis::accuracy::column_series;
-use crate::analysis::weights::{self, Thresholds, band_by_epoch};
+use crate::analysis::weights::band_by_epoch;
+use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
+#[cfg(test)]
+use crate::sas::classes::{WeightClass, class_indices};
 use crate::analysis::AnalysisOptions;
 use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::ff::{FfNet, layer_name};
 use crate::output::figure::{Figure, Plot, Series};
-use crate::sas::SasLayer;
 use crate::stats::{SeedStats, SeriesBand};
 use serde::Serialize;
 use serde_json::json;
@@ -26,76 +28,9 @@ use std::path::Path;
 /// Name of the analysis (output folder and report section).
 pub const NAME: &str = "classes";
 
-/// The class of one connection: the shared classifier's ([`crate::analysis::weights`]).
-pub use crate::analysis::weights::WeightClass;
-
-/// Weight-class counts and fractions of one layer.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct LayerClasses {
-    /// Layer name (`l0`, …).
-    pub layer: String,
-    /// Connections.
-    pub total: usize,
-    /// VIP connections.
-    pub vip: usize,
-    /// UIP connections.
-    pub uip: usize,
-    /// Variable connections.
-    pub variable: usize,
-    /// `vip / total`.
-    pub vip_frac: f64,
-    /// `uip / total`.
-    pub uip_frac: f64,
-    /// `variable / total`.
-    pub variable_frac: f64,
-}
-
-/// Indices (row-major) of the connections of `layer` in class `class` by the feed-forward
-/// default rule (exact VIP, [`Thresholds::for_task`]); [`class_indices_with`] for another.
-pub fn class_indices(layer: &SasLayer<f32>, class: WeightClass) -> Vec<usize> {
-    class_indices_with(layer, &Thresholds::for_task("ff"), class)
-}
-
-/// Indices (row-major) of the connections of `layer` in class `class` by rule `t`.
-pub fn class_indices_with(layer: &SasLayer<f32>, t: &Thresholds, class: WeightClass) -> Vec<usize> {
-    (0..layer.pi.len())
-        .filter(|&i| t.class_of(layer.pi[i], layer.m[i], layer.xi[i]) == class)
-        .collect()
-}
-
 /// Weight classes of every layer by the feed-forward default rule (exact VIP, UIP `π = 1`).
 pub fn weight_classes(net: &FfNet<f32>) -> Vec<LayerClasses> {
-    weight_classes_with(net, &Thresholds::for_task("ff"))
-}
-
-/// Weight classes of every layer by rule `t`.
-pub fn weight_classes_with(net: &FfNet<f32>, t: &Thresholds) -> Vec<LayerClasses> {
-    net.layers
-        .iter()
-        .enumerate()
-        .map(|(l, layer)| {
-            let (mut vip, mut uip, mut var) = (0, 0, 0);
-            for i in 0..layer.pi.len() {
-                match t.class_of(layer.pi[i], layer.m[i], layer.xi[i]) {
-                    WeightClass::Vip => vip += 1,
-                    WeightClass::Uip => uip += 1,
-                    _ => var += 1,
-                }
-            }
-            let total = layer.pi.len();
-            let f = |c: usize| c as f64 / total.max(1) as f64;
-            LayerClasses {
-                layer: layer_name(l),
-                total,
-                vip,
-                uip,
-                variable: var,
-                vip_frac: f(vip),
-                uip_frac: f(uip),
-                variable_frac: f(var),
-            }
-        })
-        .collect()
+    layer_classes(net, &Thresholds::for_task("ff"))
 }
 
 /// Final class fractions of one layer over seeds: `(mean, sample std)` of VIP, UIP, variable.
@@ -125,7 +60,7 @@ pub fn class_stats(runs: &[FfRunData]) -> Vec<ClassStats> {
 
 /// [`class_stats`] by rule `t`.
 pub fn class_stats_with(runs: &[FfRunData], t: &Thresholds) -> Vec<ClassStats> {
-    let per: Vec<Vec<LayerClasses>> = runs.iter().map(|r| weight_classes_with(&r.net, t)).collect();
+    let per: Vec<Vec<LayerClasses>> = runs.iter().map(|r| layer_classes(&r.net, t)).collect();
     let nl = per.first().map_or(0, Vec::len);
     (0..nl)
         .map(|l| {
@@ -208,7 +143,7 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
     )?);
     let mut rows = Vec::new();
     for r in runs {
-        for (l, c) in weight_classes_with(&r.net, &t).iter().enumerate() {
+        for (l, c) in layer_classes(&r.net, &t).iter().enumerate() {
             rows.push(vec![
                 r.cfg.seed as f64,
                 l as f64,
@@ -272,7 +207,7 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
             }
             let (epochs, st) = band_by_epoch(&per);
             let x = epochs.iter().map(|&e| e as f64).collect();
-            let mut s = weights::band_series(&format!("{label} {}", layer_name(l)), x, &st);
+            let mut s = crate::analysis::weights::band_series(&format!("{label} {}", layer_name(l)), x, &st);
             s.markers = false;
             lines.push(s);
             ep_cols.push((col, epochs, st));
@@ -368,6 +303,6 @@ mod tests {
         let c = &weight_classes(&net)[0];
         assert_eq!((c.vip, c.uip, c.variable), (1, 1, 2));
         assert_eq!(c.vip_frac, 0.25);
-        assert_eq!(class_indices(&net.layers[0], WeightClass::Variable), vec![2, 3]);
+        assert_eq!(class_indices(&net.layers[0], &Thresholds::for_task("ff"), WeightClass::Variable), vec![2, 3]);
     }
 }
