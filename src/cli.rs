@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use sasnet::pipeline::commands;
 use std::path::PathBuf;
 
 /// sasnet: ensemble-level (spike-and-slab) training and explanation of recurrent networks.
@@ -320,6 +321,7 @@ fn try_main(cli: Cli) -> Result<()> {
             .build_global()
             .context("starting the thread pool")?;
     }
+    let quiet = cli.quiet;
     match cli.cmd {
         Command::Train {
             preset,
@@ -332,144 +334,20 @@ fn try_main(cli: Cli) -> Result<()> {
             seeds,
             resume,
             json,
-        } if sasnet::ff::is_ff_preset(&preset) => {
-            anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
-            let cfg = sasnet::ff::FfConfig::build(&preset, config.as_deref(), &sets, seed, epochs)
-                .context("invalid configuration")?;
-            let mnist = sasnet::ff::load_mnist(sasnet::task::mnist::data_dir(data.as_deref()).as_deref())
-                .context("loading MNIST")?;
-            let base = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", cfg.preset, cfg.seed)));
-            let opts = sasnet::ff::FfTrainOptions {
-                resume,
-                progress: !cli.quiet && !json,
-            };
-            let summaries = sasnet::ff::train_seeds(&cfg, &mnist, &base, seeds, &opts)
-                .with_context(|| format!("training in {}", base.display()))?;
-            if json {
-                println!("{}", serde_json::to_string(&summaries)?);
-            } else if !cli.quiet {
-                for s in &summaries {
-                    println!("{}", s.line());
-                }
-            }
-        }
-        Command::Train {
-            preset,
-            config,
-            sets,
-            data,
-            out,
-            seed,
-            epochs,
-            seeds,
-            resume,
-            json,
         } => {
-            let mut cfg = sasnet::config::Config::preset(&preset)?;
-            if let Some(path) = &config {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                cfg.merge_toml(&text, &path.display().to_string())?;
-            }
-            for s in &sets {
-                cfg.set(s)?;
-            }
-            if let Some(s) = seed {
-                cfg.seed = s;
-            }
-            if let Some(e) = epochs {
-                cfg.train.epochs = e;
-            }
-            cfg.validate().context("invalid configuration")?;
-            anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
-            let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
-            let task = sasnet::data::source::TaskData::load(&cfg, data_dir.as_deref())
-                .context("loading the task")?;
-            let base = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", cfg.preset, cfg.seed)));
-            let opts = sasnet::train::TrainOptions {
+            let req = commands::TrainRequest {
+                preset,
+                config,
+                sets,
+                data,
+                out,
+                seed,
+                epochs,
+                seeds,
                 resume,
-                progress: !cli.quiet && !json && seeds == 1,
+                progress: !quiet && !json,
             };
-            let run = |k: usize| -> Result<sasnet::train::TrainSummary> {
-                let mut c = cfg.clone();
-                c.seed = cfg.seed + k as u64;
-                let dir = if seeds == 1 {
-                    base.clone()
-                } else {
-                    base.join(format!("seed-{}", c.seed))
-                };
-                sasnet::train::train(&c, &task, &dir, &opts)
-                    .with_context(|| format!("training in {}", dir.display()))
-            };
-            use rayon::prelude::*;
-            let results: Vec<Result<_>> = (0..seeds).into_par_iter().map(run).collect();
-            let mut summaries = Vec::new();
-            for r in results {
-                summaries.push(r?);
-            }
-            if json {
-                println!("{}", serde_json::to_string(&summaries)?);
-            } else if !cli.quiet {
-                for s in &summaries {
-                    println!(
-                        "{}: {} epochs{}, train loss {:.5}, test accuracy (mean-field) {}, {:.1} s",
-                        s.run_dir.display(),
-                        s.epochs,
-                        if s.stopped_early { " (early stop)" } else { "" },
-                        s.train_loss,
-                        s.test_acc
-                            .map(|a| format!("{:.2}%", 100.0 * a))
-                            .unwrap_or_else(|| "-".into()),
-                        s.wall_s
-                    );
-                }
-            }
-        }
-        Command::Eval {
-            run_dir,
-            mode,
-            resample_every,
-            samples,
-            data,
-            trials,
-            limit,
-            seed,
-            json,
-        } if sasnet::ff::is_ff_run(&run_dir) => {
-            anyhow::ensure!(
-                resample_every.is_none() && trials.is_none(),
-                "--resample-every and --trials do not apply to a feed-forward run"
-            );
-            let mode: sasnet::ff::FfMode = mode.parse()?;
-            let repeats = samples.unwrap_or(if mode == sasnet::ff::FfMode::Sampled {
-                10
-            } else {
-                1
-            });
-            let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
-            let (r, epoch) =
-                sasnet::ff::eval::evaluate_dir(&run_dir, data_dir.as_deref(), mode, repeats, limit, seed)
-                    .with_context(|| format!("evaluating {}", run_dir.display()))?;
-            if json {
-                let mut v = serde_json::to_value(&r)?;
-                v["epoch"] = epoch.into();
-                v["run_dir"] = run_dir.display().to_string().into();
-                println!("{v}");
-            } else {
-                println!(
-                    "feed-forward ({}, epoch {epoch}): accuracy {:.2}% ± {:.2}% over {} {} of {} test images",
-                    r.mode,
-                    100.0 * r.accuracy,
-                    100.0 * r.accuracy_std,
-                    r.accuracies.len(),
-                    if mode == sasnet::ff::FfMode::Sampled {
-                        "sampled networks"
-                    } else {
-                        "repeats"
-                    },
-                    r.examples
-                );
-            }
+            train(&req, json, quiet)
         }
         Command::Eval {
             run_dir,
@@ -482,57 +360,17 @@ fn try_main(cli: Cli) -> Result<()> {
             seed,
             json,
         } => {
-            use sasnet::infer::{Mode, evaluate};
-            let (cfg, net, epoch) = sasnet::run::checkpoint::load_run(&run_dir)
-                .with_context(|| format!("loading the run {}", run_dir.display()))?;
-            let mut mode: Mode = mode.parse()?;
-            if let Mode::Sampled { every } = &mut mode {
-                if let Some(k) = resample_every {
-                    anyhow::ensure!(k >= 1, "--resample-every must be at least 1");
-                    *every = k;
-                }
-            } else {
-                anyhow::ensure!(
-                    resample_every.is_none(),
-                    "--resample-every applies to --mode sampled only"
-                );
-            }
-            let samples = samples.unwrap_or(if matches!(mode, Mode::Sampled { .. }) {
-                10
-            } else {
-                1
-            });
-            let data_dir = sasnet::task::mnist::data_dir(data.as_deref());
-            let task = sasnet::data::source::TaskData::load(&cfg, data_dir.as_deref())
-                .context("loading the task")?;
-            let tpc = trials.unwrap_or(cfg.eval.trials_per_condition);
-            anyhow::ensure!(tpc >= 1, "--trials must be at least 1");
-            let test = task.test_set(&cfg, cfg.eval.batch, limit, tpc);
-            let r = evaluate(&net, &cfg, task.name(), &test, mode, samples, seed)?;
-            if json {
-                let mut v = serde_json::to_value(&r)?;
-                v["epoch"] = epoch.into();
-                v["run_dir"] = run_dir.display().to_string().into();
-                println!("{v}");
-            } else {
-                println!(
-                    "{} ({}, epoch {epoch}): accuracy {:.2}% ± {:.2}% over {} {} of {} trials",
-                    r.task,
-                    r.mode,
-                    100.0 * r.accuracy,
-                    100.0 * r.accuracy_std,
-                    r.accuracies.len(),
-                    if matches!(mode, Mode::Sampled { .. }) {
-                        "sampled networks"
-                    } else {
-                        "repeats"
-                    },
-                    r.trials
-                );
-                for (m, a) in &r.by_modality {
-                    println!("  {m}: {:.2}%", 100.0 * a);
-                }
-            }
+            let req = commands::EvalRequest {
+                run_dir,
+                mode,
+                resample_every,
+                samples,
+                data,
+                trials,
+                limit,
+                seed,
+            };
+            eval(&req, json)
         }
         Command::Analyze {
             name,
@@ -543,58 +381,8 @@ fn try_main(cli: Cli) -> Result<()> {
             settings,
             json,
         } => {
-            use sasnet::analysis::registry;
-            if name == registry::THEORY {
-                anyhow::ensure!(
-                    run_dirs.is_empty(),
-                    "the theory needs no run directory: sasnet analyze theory [--quick] [--data DIR] [--out DIR]"
-                );
-                let dir = out
-                    .unwrap_or_else(|| PathBuf::from("analysis"))
-                    .join(registry::THEORY);
-                let opts = settings.options(data.as_deref(), quick);
-                let o = registry::run_theory(&dir, &opts)
-                    .with_context(|| format!("analysis theory into {}", dir.display()))?;
-                print_analysis(&o, 0, &dir, json, cli.quiet)?;
-                return Ok(());
-            }
-            anyhow::ensure!(
-                !run_dirs.is_empty(),
-                "analysis {name} needs at least one run directory: sasnet analyze {name} RUN..."
-            );
-            let base = out.unwrap_or_else(|| run_dirs[0].join("analysis"));
             let opts = settings.options(data.as_deref(), quick);
-            let outputs = if sasnet::ff::is_ff_run(&run_dirs[0]) {
-                sasnet::analysis::ff::analyze(&name, &run_dirs, &base, &opts)
-                    .with_context(|| format!("analysis {name} into {}", base.display()))?
-            } else {
-                let analysis = registry::find(&name)?;
-                let runs = registry::load_runs(&run_dirs).context("loading the runs")?;
-                let dir = base.join(analysis.name);
-                let o = registry::run_one(analysis, &runs, &dir, &opts)
-                    .with_context(|| format!("analysis {name} into {}", dir.display()))?;
-                vec![(dir, o)]
-            };
-            if json {
-                // One analysis: its output object; several (`ff`): an array of them.
-                match outputs.as_slice() {
-                    [(_, o)] => println!("{}", serde_json::to_string(o)?),
-                    many => println!(
-                        "{}",
-                        serde_json::to_string(&many.iter().map(|(_, o)| o).collect::<Vec<_>>())?
-                    ),
-                }
-            } else if !cli.quiet {
-                for (dir, o) in &outputs {
-                    println!("{} ({} run(s)) -> {}", o.title, run_dirs.len(), dir.display());
-                    for (k, v) in sasnet::report::html::summary_rows(&o.summary).iter().take(40) {
-                        println!("  {k}: {v}");
-                    }
-                    for f in &o.files {
-                        println!("  {}", f.display());
-                    }
-                }
-            }
+            analyze(&name, &run_dirs, out.as_deref(), &opts, json, quiet)
         }
         Command::Report {
             run_dirs,
@@ -604,22 +392,12 @@ fn try_main(cli: Cli) -> Result<()> {
             settings,
         } => {
             let report = out.unwrap_or_else(|| run_dirs[0].join("report.html"));
-            let opts = settings.options(data.as_deref(), quick);
-            let quiet = cli.quiet;
-            let (_, failed) = sasnet::pipeline::reproduce::report_over(&run_dirs, &report, &opts, &mut |line: &str| {
-                if !quiet {
-                    eprintln!("{line}");
-                }
-            })
-            .context("writing the report")?;
-            if !failed.is_empty() {
-                eprintln!(
-                    "warning: {} analysis(es) failed and are listed in the report: {}",
-                    failed.len(),
-                    failed.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
-                );
-            }
-            println!("{}", report.display());
+            report_cmd(
+                &run_dirs,
+                &report,
+                &settings.options(data.as_deref(), quick),
+                quiet,
+            )
         }
         Command::Reproduce {
             target,
@@ -630,103 +408,11 @@ fn try_main(cli: Cli) -> Result<()> {
             settings,
             json,
         } => {
-            let seeds = seeds.unwrap_or_else(|| sasnet::pipeline::reproduce::default_seeds(&target));
-            anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
-            let out = out.unwrap_or_else(|| {
-                PathBuf::from(format!(
-                    "runs/reproduce-{target}{}",
-                    if quick { "-quick" } else { "" }
-                ))
-            });
-            let opts = sasnet::pipeline::reproduce::ReproduceOptions {
-                seeds,
-                quick,
-                out,
-                analysis: settings.options(data.as_deref(), quick),
-            };
-            let quiet = cli.quiet || json;
-            let s = sasnet::pipeline::reproduce::reproduce(&target, &opts, &mut |line: &str| {
-                if !quiet {
-                    eprintln!("{line}");
-                }
-            })
-            .with_context(|| format!("reproducing {target}"))?;
-            if json {
-                println!("{}", serde_json::to_string(&s)?);
-            } else {
-                if !s.failed.is_empty() {
-                    eprintln!(
-                        "warning: {} analysis(es) failed and are listed in the report: {}",
-                        s.failed.len(),
-                        s.failed
-                            .iter()
-                            .map(|f| f.0.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-                println!("{}", s.report.display());
-            }
+            let analysis = settings.options(data.as_deref(), quick);
+            reproduce(&target, seeds, quick, out, analysis, json, quiet)
         }
-        Command::Data { cmd } => match cmd {
-            DataCmd::Verify { dir } => {
-                let dir = sasnet::task::mnist::data_dir(dir.as_deref())
-                    .context("no data directory: pass DIR or set SASNET_DATA")?;
-                let checks = sasnet::data::files::verify(&dir)?;
-                let mut bad = 0;
-                for c in &checks {
-                    println!("{c}");
-                    if !c.is_ok() {
-                        bad += 1;
-                    }
-                }
-                anyhow::ensure!(
-                    bad == 0,
-                    "{bad} of {} files failed verification in {}",
-                    checks.len(),
-                    dir.display()
-                );
-            }
-            DataCmd::Fetch { dir, mirrors } => {
-                let mirrors = if mirrors.is_empty() {
-                    sasnet::data::files::DEFAULT_MIRRORS
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect()
-                } else {
-                    mirrors
-                };
-                for f in sasnet::data::files::fetch(&dir, &mirrors)? {
-                    println!("{f}");
-                }
-            }
-        },
-        Command::Grad { input, output, json } => {
-            let s = sasnet::grad::grad_file(&input, &output)
-                .with_context(|| format!("computing gradients for {}", input.display()))?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "loss": s.loss, "dtype": s.dtype, "n": s.dims.n, "i": s.dims.i,
-                        "k": s.dims.k, "batch": s.batch, "steps": s.steps,
-                        "output": output.display().to_string(),
-                    })
-                );
-            } else if !cli.quiet {
-                println!(
-                    "loss {:.10e} ({}; N={}, I={}, K={}, B={}, T={}) -> {}",
-                    s.loss,
-                    s.dtype,
-                    s.dims.n,
-                    s.dims.i,
-                    s.dims.k,
-                    s.batch,
-                    s.steps,
-                    output.display()
-                );
-            }
-        }
+        Command::Data { cmd } => data_cmd(cmd),
+        Command::Grad { input, output, json } => grad(&input, &output, json, quiet),
         Command::Bench {
             reps,
             warmup,
@@ -734,38 +420,235 @@ fn try_main(cli: Cli) -> Result<()> {
             batch,
             ceilings,
             json,
-        } => {
-            anyhow::ensure!(reps >= 1, "--reps must be at least 1");
-            anyhow::ensure!(chunks >= 1, "--chunks must be at least 1");
-            let mut w = sasnet::bench::W;
-            if let Some(b) = batch {
-                anyhow::ensure!(b >= 1, "--batch must be at least 1");
-                w.batch = b;
-            }
-            let r = sasnet::bench::run(w, reps, warmup, chunks, 1).context("running the benchmark")?;
-            let c = ceilings.then(sasnet::bench::ceilings);
-            if json {
-                let mut v = serde_json::to_value(&r)?;
-                if let Some(c) = &c {
-                    v["ceilings"] = serde_json::to_value(c)?;
-                    v["fma_peak_gflops"] = c.fma_peak_gflops.into();
-                    v["fraction_of_fma_peak"] = (r.gflops / c.fma_peak_gflops).into();
-                    v["floor_ms"] = c.floor_ms(sasnet::bench::flop(&w)).into();
+        } => bench(reps, warmup, chunks, batch, ceilings, json),
+    }
+}
+
+/// `sasnet train`: trains the seeds and prints one line (or the JSON summaries) per run.
+fn train(req: &commands::TrainRequest, json: bool, quiet: bool) -> Result<()> {
+    anyhow::ensure!(req.seeds >= 1, "--seeds must be at least 1");
+    let trained = commands::train(req).with_context(|| format!("training {}", req.preset))?;
+    if json {
+        println!("{}", trained.to_json());
+    } else if !quiet {
+        for l in trained.lines() {
+            println!("{l}");
+        }
+    }
+    Ok(())
+}
+
+/// `sasnet eval`: evaluates one run in one mode.
+fn eval(req: &commands::EvalRequest, json: bool) -> Result<()> {
+    let r = commands::evaluate(req).with_context(|| format!("evaluating {}", req.run_dir.display()))?;
+    if json {
+        println!("{}", r.json);
+    } else {
+        for l in &r.text {
+            println!("{l}");
+        }
+    }
+    Ok(())
+}
+
+/// `sasnet analyze`: runs the selected analyses and prints their outputs.
+fn analyze(
+    name: &str,
+    run_dirs: &[PathBuf],
+    out: Option<&std::path::Path>,
+    opts: &sasnet::analysis::AnalysisOptions,
+    json: bool,
+    quiet: bool,
+) -> Result<()> {
+    let outputs = commands::analyze(name, run_dirs, out, opts).with_context(|| format!("analysis {name}"))?;
+    if json && outputs.len() > 1 {
+        // Several analyses (`ff`): an array of their outputs.
+        let all: Vec<_> = outputs.iter().map(|(_, o)| o).collect();
+        println!("{}", serde_json::to_string(&all)?);
+        return Ok(());
+    }
+    for (dir, o) in &outputs {
+        print_analysis(o, run_dirs.len(), dir, json, quiet)?;
+    }
+    Ok(())
+}
+
+/// Warns about the analyses that failed (they are listed in the report).
+fn warn_failed(failed: &[(String, String)]) {
+    if !failed.is_empty() {
+        let names: Vec<&str> = failed.iter().map(|f| f.0.as_str()).collect();
+        eprintln!(
+            "warning: {} analysis(es) failed and are listed in the report: {}",
+            failed.len(),
+            names.join(", ")
+        );
+    }
+}
+
+/// `sasnet report`: every applicable analysis over the runs, one HTML page.
+fn report_cmd(
+    run_dirs: &[PathBuf],
+    report: &std::path::Path,
+    opts: &sasnet::analysis::AnalysisOptions,
+    quiet: bool,
+) -> Result<()> {
+    let (_, failed) = sasnet::pipeline::reproduce::report_over(run_dirs, report, opts, &mut |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    })
+    .context("writing the report")?;
+    warn_failed(&failed);
+    println!("{}", report.display());
+    Ok(())
+}
+
+/// `sasnet reproduce`: trains the target's seeds and writes its report.
+fn reproduce(
+    target: &str,
+    seeds: Option<usize>,
+    quick: bool,
+    out: Option<PathBuf>,
+    analysis: sasnet::analysis::AnalysisOptions,
+    json: bool,
+    quiet: bool,
+) -> Result<()> {
+    use sasnet::pipeline::reproduce::{ReproduceOptions, default_seeds};
+    let seeds = seeds.unwrap_or_else(|| default_seeds(target));
+    anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "runs/reproduce-{target}{}",
+            if quick { "-quick" } else { "" }
+        ))
+    });
+    let opts = ReproduceOptions {
+        seeds,
+        quick,
+        out,
+        analysis,
+    };
+    let quiet = quiet || json;
+    let s = sasnet::pipeline::reproduce::reproduce(target, &opts, &mut |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    })
+    .with_context(|| format!("reproducing {target}"))?;
+    if json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        warn_failed(&s.failed);
+        println!("{}", s.report.display());
+    }
+    Ok(())
+}
+
+/// `sasnet data verify|fetch`.
+fn data_cmd(cmd: DataCmd) -> Result<()> {
+    match cmd {
+        DataCmd::Verify { dir } => {
+            let dir = sasnet::task::mnist::data_dir(dir.as_deref())
+                .context("no data directory: pass DIR or set SASNET_DATA")?;
+            let checks = sasnet::data::files::verify(&dir)?;
+            let mut bad = 0;
+            for c in &checks {
+                println!("{c}");
+                if !c.is_ok() {
+                    bad += 1;
                 }
-                println!("{v}");
+            }
+            anyhow::ensure!(
+                bad == 0,
+                "{bad} of {} files failed verification in {}",
+                checks.len(),
+                dir.display()
+            );
+        }
+        DataCmd::Fetch { dir, mirrors } => {
+            let mirrors = if mirrors.is_empty() {
+                sasnet::data::files::DEFAULT_MIRRORS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
             } else {
-                println!(
-                    "workload W: B={} N={} T={} I={} K={} (SaS rec+out, deterministic in, CE)",
-                    w.batch, w.n, w.steps, w.inputs, w.outputs
-                );
-                println!(
-                    "{:.1} ms per minibatch (median of {}; min {:.1}, max {:.1}), {:.0} GFLOP/s, {} threads, {} chunks",
-                    r.ms_per_minibatch, r.reps, r.ms_min, r.ms_max, r.gflops, r.threads, r.chunks
-                );
-                if let Some(c) = &c {
-                    println!("{}", c.describe(sasnet::bench::flop(&w), r.gflops));
-                }
+                mirrors
+            };
+            for f in sasnet::data::files::fetch(&dir, &mirrors)? {
+                println!("{f}");
             }
+        }
+    }
+    Ok(())
+}
+
+/// `sasnet grad IN OUT`: loss and gradients of one minibatch.
+fn grad(input: &std::path::Path, output: &std::path::Path, json: bool, quiet: bool) -> Result<()> {
+    let s = sasnet::grad::grad_file(input, output)
+        .with_context(|| format!("computing gradients for {}", input.display()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "loss": s.loss, "dtype": s.dtype, "n": s.dims.n, "i": s.dims.i,
+                "k": s.dims.k, "batch": s.batch, "steps": s.steps,
+                "output": output.display().to_string(),
+            })
+        );
+    } else if !quiet {
+        println!(
+            "loss {:.10e} ({}; N={}, I={}, K={}, B={}, T={}) -> {}",
+            s.loss,
+            s.dtype,
+            s.dims.n,
+            s.dims.i,
+            s.dims.k,
+            s.batch,
+            s.steps,
+            output.display()
+        );
+    }
+    Ok(())
+}
+
+/// `sasnet bench`: times workload W (and the machine's ceilings).
+fn bench(
+    reps: usize,
+    warmup: usize,
+    chunks: usize,
+    batch: Option<usize>,
+    ceilings: bool,
+    json: bool,
+) -> Result<()> {
+    anyhow::ensure!(reps >= 1, "--reps must be at least 1");
+    anyhow::ensure!(chunks >= 1, "--chunks must be at least 1");
+    let mut w = sasnet::bench::W;
+    if let Some(b) = batch {
+        anyhow::ensure!(b >= 1, "--batch must be at least 1");
+        w.batch = b;
+    }
+    let r = sasnet::bench::run(w, reps, warmup, chunks, 1).context("running the benchmark")?;
+    let c = ceilings.then(sasnet::bench::ceilings);
+    if json {
+        let mut v = serde_json::to_value(&r)?;
+        if let Some(c) = &c {
+            v["ceilings"] = serde_json::to_value(c)?;
+            v["fma_peak_gflops"] = c.fma_peak_gflops.into();
+            v["fraction_of_fma_peak"] = (r.gflops / c.fma_peak_gflops).into();
+            v["floor_ms"] = c.floor_ms(sasnet::bench::flop(&w)).into();
+        }
+        println!("{v}");
+    } else {
+        println!(
+            "workload W: B={} N={} T={} I={} K={} (SaS rec+out, deterministic in, CE)",
+            w.batch, w.n, w.steps, w.inputs, w.outputs
+        );
+        println!(
+            "{:.1} ms per minibatch (median of {}; min {:.1}, max {:.1}), {:.0} GFLOP/s, {} threads, {} chunks",
+            r.ms_per_minibatch, r.reps, r.ms_min, r.ms_max, r.gflops, r.threads, r.chunks
+        );
+        if let Some(c) = &c {
+            println!("{}", c.describe(sasnet::bench::flop(&w), r.gflops));
         }
     }
     Ok(())

@@ -273,6 +273,37 @@ fn group(lr: f64) -> GroupConfig {
 pub const PRESETS: [&str; 4] = ["pixel-mnist", "row-mnist", "perm-mnist", "msi"];
 
 impl Config {
+    /// Preset `name` with, in order, the TOML file `overlay`, the `KEY=VALUE` overrides
+    /// `sets`, and the seed and epoch count given on the command line; validated.
+    pub fn build(
+        name: &str,
+        overlay: Option<&std::path::Path>,
+        sets: &[String],
+        seed: Option<u64>,
+        epochs: Option<usize>,
+    ) -> Result<Config> {
+        let mut cfg = Config::preset(name)?;
+        if let Some(path) = overlay {
+            let text = std::fs::read_to_string(path).map_err(|source| SasError::Io {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            })?;
+            cfg.merge_toml(&text, &path.display().to_string())?;
+        }
+        for a in sets {
+            cfg.set(a)?;
+        }
+        if let Some(s) = seed {
+            cfg.seed = s;
+        }
+        if let Some(e) = epochs {
+            cfg.train.epochs = e;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// The reference settings of a preset (DESIGN §2).
     pub fn preset(name: &str) -> Result<Config> {
         let mnist_groups = |stochastic_in: bool| {

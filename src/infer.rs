@@ -3,6 +3,7 @@
 //! resampled every `k` steps.
 
 use crate::config::Config;
+use crate::data::source::TestSet;
 use crate::engine::noise::{EpsZeroNoise, NoiseSource, RandomNoise};
 use crate::engine::{Batch, Engine, EngineConfig, NetMoments, RunOptions, Targets};
 use crate::error::{Result, SasError};
@@ -11,7 +12,6 @@ use crate::net::SasNet;
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::task::msi::{self, Modality};
 use crate::task::{TargetData, TrialBatch};
-use crate::data::source::TestSet;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::str::FromStr;

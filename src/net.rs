@@ -144,11 +144,17 @@ impl<T> SasNetGrad<T> {
 
 impl crate::sas::Ensemble for SasNet<f32> {
     fn named_layers(&self) -> Vec<(String, &SasLayer<f32>)> {
-        self.layers().into_iter().map(|(n, l)| (n.to_string(), l)).collect()
+        self.layers()
+            .into_iter()
+            .map(|(n, l)| (n.to_string(), l))
+            .collect()
     }
 
     fn named_layers_mut(&mut self) -> Vec<(String, &mut SasLayer<f32>)> {
-        self.layers_mut().into_iter().map(|(n, l)| (n.to_string(), l)).collect()
+        self.layers_mut()
+            .into_iter()
+            .map(|(n, l)| (n.to_string(), l))
+            .collect()
     }
 
     fn is_stochastic(&self, l: usize) -> bool {

@@ -5,13 +5,13 @@
 #![allow(clippy::needless_range_loop)]
 
 use sasnet::analysis::ff::{self as analysis, PerturbSettings};
-use sasnet::sas::classes::{Thresholds, WeightClass};
-use sasnet::ff::train::FfTrainOptions;
-use sasnet::run::files;
 use sasnet::ff::{FfConfig, FfData, FfEngine, FfMode, FfNet, FfNoise, evaluate, train_data};
 use sasnet::io::tensors::TensorFile;
 use sasnet::rng::{NormalStream, derive_seed, splitmix64};
+use sasnet::run::TrainOptions;
+use sasnet::run::files;
 use sasnet::sas::SasLayer;
+use sasnet::sas::classes::{Thresholds, WeightClass};
 use std::path::{Path, PathBuf};
 
 fn unif(s: &mut u64) -> f64 {
@@ -317,7 +317,7 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
     let (tr, te) = (synthetic(600, 1), synthetic(300, 2));
     let cfg = small_config();
     let dir = tmp_dir("smoke");
-    let sum = train_data(&cfg, &tr, &te, &dir, &FfTrainOptions::default()).unwrap();
+    let sum = train_data(&cfg, &tr, &te, &dir, &TrainOptions::default()).unwrap();
     let acc = sum.accuracy(FfMode::MeanField).unwrap();
     assert!(acc > 0.9, "mean-field test accuracy {acc}");
     assert!(sum.accuracy(FfMode::Mean).unwrap() > 0.9);
@@ -341,8 +341,8 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
     let dir2 = tmp_dir("resume");
     let mut c8 = cfg.clone();
     c8.train.epochs = 8;
-    train_data(&c8, &tr, &te, &dir2, &FfTrainOptions::default()).unwrap();
-    let opts = FfTrainOptions {
+    train_data(&c8, &tr, &te, &dir2, &TrainOptions::default()).unwrap();
+    let opts = TrainOptions {
         resume: true,
         progress: false,
     };
@@ -355,7 +355,7 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("resume"), "{e}");
-    assert!(train_data(&cfg, &tr, &te, &dir2, &FfTrainOptions::default()).is_err());
+    assert!(train_data(&cfg, &tr, &te, &dir2, &TrainOptions::default()).is_err());
 
     // Analyses that need no data set, through the feed-forward registry's runner.
     let out = dir.join("analysis");
@@ -364,10 +364,11 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
         seed: 4,
         ..Default::default()
     };
-    let runs = analysis::load_runs(&[dir.clone(), dir2.clone()]).unwrap();
+    let runs =
+        sasnet::analysis::load_runs::<sasnet::family::FeedForward>(&[dir.clone(), dir2.clone()]).unwrap();
     for name in ["accuracy", "classes", "entropy", "weights"] {
-        let a = analysis::select(name).unwrap()[0];
-        let res = analysis::run_one(a, &runs, &out.join(name), &opts).unwrap();
+        let a = sasnet::analysis::registry::select::<sasnet::family::FeedForward>(name).unwrap()[0];
+        let res = sasnet::pipeline::analyze::run_one(a, &runs, &out.join(name), &opts).unwrap();
         assert!(!res.figures.is_empty(), "{name}");
         for f in &res.files {
             assert!(f.is_file(), "{}", f.display());
@@ -375,8 +376,8 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
         assert_eq!(res.summary["seeds"], 2, "{name}");
     }
     // The perturbation analysis needs MNIST: a clear error without it.
-    let e = analysis::run_one(
-        analysis::select("perturb").unwrap()[0],
+    let e = sasnet::pipeline::analyze::run_one(
+        sasnet::analysis::registry::select::<sasnet::family::FeedForward>("perturb").unwrap()[0],
         &runs,
         &out.join("p"),
         &opts,
@@ -433,12 +434,12 @@ fn invalid_inputs_are_errors() {
     let (tr, te) = (synthetic(100, 1), synthetic(50, 2));
     let mut cfg = small_config();
     cfg.model.sizes = vec![21, 10];
-    let e = train_data(&cfg, &tr, &te, &tmp_dir("bad"), &FfTrainOptions::default())
+    let e = train_data(&cfg, &tr, &te, &tmp_dir("bad"), &TrainOptions::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("model.sizes"), "{e}");
     cfg.model.sizes = vec![20, 5];
-    let e = train_data(&cfg, &tr, &te, &tmp_dir("bad2"), &FfTrainOptions::default())
+    let e = train_data(&cfg, &tr, &te, &tmp_dir("bad2"), &TrainOptions::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("label"), "{e}");

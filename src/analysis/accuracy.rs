@@ -9,9 +9,9 @@
 
 use super::{AnalysisOptions, Metrics, RunData};
 
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Plot, Series};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::stats::SeedStats;
 use serde_json::{Value, json};
 use std::path::Path;

@@ -31,14 +31,14 @@ use super::accuracy::{
 };
 use super::retrain::{train_variant, variant_config, variant_dir};
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::config::Config;
+use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
+use crate::infer::{Mode, evaluate};
 use crate::output::figure::Series;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
-use crate::infer::{Mode, evaluate};
-use crate::data::source::TaskData;
 use crate::train::variant::Variant;
 use rayon::prelude::*;
 use serde_json::{Value, json};

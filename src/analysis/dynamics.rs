@@ -49,15 +49,15 @@
 
 use super::{AnalysisOptions, RunData};
 
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
+use crate::infer::{ConcreteNet, concrete_forward, sample_layer, score};
 use crate::net::SasNet;
 use crate::output::figure::{Figure, Plot, Series};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
 use crate::stats::SeedStats;
-use crate::infer::{ConcreteNet, concrete_forward, sample_layer, score};
-use crate::data::source::TaskData;
 use rayon::prelude::*;
 use serde_json::json;
 use std::path::Path;

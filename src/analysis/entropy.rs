@@ -32,10 +32,10 @@
 use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use rayon::prelude::*;

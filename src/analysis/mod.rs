@@ -24,13 +24,13 @@ pub mod symmetry;
 pub mod synaptic_pca;
 pub mod weights;
 
-use crate::config::Config;
-use crate::sas::classes;
-use crate::output::AnalysisOutput;
 use crate::error::{Result, SasError};
+use crate::family::{Family, Recurrent};
 use crate::io::tensors::TensorFile;
 use crate::net::SasNet;
+use crate::output::AnalysisOutput;
 use crate::run::{checkpoint, files};
+use crate::sas::classes;
 use std::path::{Path, PathBuf};
 
 /// The per-epoch metrics of a run (`metrics.csv`), as named numeric columns.
@@ -84,25 +84,28 @@ impl Metrics {
     }
 }
 
-/// Everything an analysis may need from one run directory.
+/// Everything an analysis may need from one run directory of family `F` (recurrent by
+/// default).
 #[derive(Clone, Debug)]
-pub struct RunData {
+pub struct RunData<F: Family = Recurrent> {
     /// The run directory.
     pub dir: PathBuf,
     /// Its resolved configuration.
-    pub cfg: Config,
+    pub cfg: F::Config,
     /// The network of the latest checkpoint.
-    pub net: SasNet<f32>,
+    pub net: F::Net,
     /// Completed epochs of that checkpoint.
     pub epoch: usize,
     /// Per-epoch metrics.
     pub metrics: Metrics,
+    /// The final summary (`summary.json`), when the run wrote one.
+    pub summary: Option<serde_json::Value>,
 }
 
-impl RunData {
-    /// Loads the configuration, checkpoint and metrics of `dir`.
-    pub fn load(dir: &Path) -> Result<RunData> {
-        let (cfg, net, epoch) = crate::run::checkpoint::load_run(dir)?;
+impl<F: Family> RunData<F> {
+    /// Loads the configuration, checkpoint, metrics and (if present) summary of `dir`.
+    pub fn load(dir: &Path) -> Result<RunData<F>> {
+        let (cfg, net, epoch) = F::load_run(dir)?;
         let mpath = dir.join(files::METRICS);
         let text = std::fs::read_to_string(&mpath).map_err(|source| SasError::Io {
             action: "reading",
@@ -110,15 +113,105 @@ impl RunData {
             source,
         })?;
         let metrics = Metrics::parse(&text, &mpath.display().to_string())?;
+        let summary = std::fs::read_to_string(dir.join(files::SUMMARY))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
         Ok(RunData {
             dir: dir.to_path_buf(),
             cfg,
             net,
             epoch,
             metrics,
+            summary,
         })
     }
 
+    /// The folder for analysis outputs of this run (`<run>/analysis/<name>`), created.
+    pub fn out_dir(&self, name: &str) -> Result<PathBuf> {
+        let d = self.dir.join("analysis").join(name);
+        std::fs::create_dir_all(&d).map_err(|source| SasError::Io {
+            action: "creating",
+            path: d.clone(),
+            source,
+        })?;
+        Ok(d)
+    }
+
+    /// `(mode, accuracy)` of each final evaluation in the run's `summary.json` (feed-forward
+    /// runs write one when training finishes); empty without a summary.
+    pub fn final_accuracies(&self) -> Vec<(String, f64)> {
+        self.summary
+            .as_ref()
+            .and_then(|v| v["eval"].as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| Some((r["mode"].as_str()?.to_string(), r["accuracy"].as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The final accuracy of evaluation mode `mode` in the run's summary, if evaluated.
+    pub fn final_accuracy(&self, mode: &str) -> Option<f64> {
+        self.final_accuracies()
+            .into_iter()
+            .find(|(m, _)| m == mode)
+            .map(|(_, a)| a)
+    }
+}
+
+/// Loads the runs in `dirs` and checks that they are seeds of one configuration (equal
+/// configurations apart from `seed` and `train.epochs`).
+pub fn load_runs<F: Family>(dirs: &[PathBuf]) -> Result<Vec<RunData<F>>> {
+    if dirs.is_empty() {
+        return Err(SasError::InvalidValue {
+            name: "run directories".into(),
+            reason: "no run directory given".into(),
+        });
+    }
+    let runs: Vec<RunData<F>> = dirs.iter().map(|d| RunData::load(d)).collect::<Result<_>>()?;
+    let first = F::normalized(&runs[0].cfg);
+    for r in &runs[1..] {
+        if F::normalized(&r.cfg) != first {
+            return Err(SasError::Config {
+                key: "runs".into(),
+                reason: format!(
+                    "{} and {} have different configurations (only the seed and train.epochs may differ \
+                     between runs analysed together)",
+                    runs[0].dir.display(),
+                    r.dir.display()
+                ),
+            });
+        }
+    }
+    Ok(runs)
+}
+
+/// One line describing the runs for figure captions: preset, network, epochs, seeds
+/// (`suffix` appended).
+pub fn describe_runs<F: Family>(runs: &[RunData<F>], suffix: &str) -> String {
+    let Some(r0) = runs.first() else {
+        return "no runs".into();
+    };
+    let lo = runs.iter().map(|r| r.epoch).min().unwrap_or(0);
+    let hi = runs.iter().map(|r| r.epoch).max().unwrap_or(0);
+    let epochs = if lo == hi {
+        format!("{lo} epochs")
+    } else {
+        format!("{lo}–{hi} epochs")
+    };
+    let seeds: Vec<String> = runs.iter().map(|r| F::seed(&r.cfg).to_string()).collect();
+    format!(
+        "preset `{}` ({}), {epochs}, {} seed{} ({}){suffix}",
+        F::preset(&r0.cfg),
+        F::setup(&r0.cfg, &r0.net),
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        seeds.join(", ")
+    )
+}
+
+impl RunData<Recurrent> {
     /// The per-epoch parameter history `(epoch, network)`, sorted by epoch (epoch 0 = the
     /// initialization); empty if the run kept none (`train.history = false`).
     pub fn history(&self) -> Result<Vec<(usize, SasNet<f32>)>> {
@@ -144,17 +237,6 @@ impl RunData {
         }
         out.sort_by_key(|(e, _)| *e);
         Ok(out)
-    }
-
-    /// The folder for analysis outputs of this run (`<run>/analysis/<name>`), created.
-    pub fn out_dir(&self, name: &str) -> Result<PathBuf> {
-        let d = self.dir.join("analysis").join(name);
-        std::fs::create_dir_all(&d).map_err(|source| SasError::Io {
-            action: "creating",
-            path: d.clone(),
-            source,
-        })?;
-        Ok(d)
     }
 }
 
@@ -304,8 +386,7 @@ impl AnalysisOptions {
     pub fn validate(&self, kind: &str) -> Result<()> {
         self.thresholds(kind)?;
         for s in &self.skip {
-            let known = registry::names().contains(&s.as_str())
-                || crate::analysis::ff::ANALYSES.iter().any(|a| a.name == s.as_str());
+            let known = registry::names().contains(&s.as_str());
             if !known {
                 return Err(SasError::Config {
                     key: "skip".into(),
@@ -342,5 +423,4 @@ impl AnalysisOptions {
 
 /// The signature every analysis exposes as `pub fn run`: the runs of one configuration
 /// (one per seed; aggregated as mean and spread), the output folder, and options.
-pub type AnalysisFn = fn(&[RunData], &Path, &AnalysisOptions) -> Result<AnalysisOutput>;
-
+pub type AnalysisFn<F = Recurrent> = fn(&[RunData<F>], &Path, &AnalysisOptions) -> Result<AnalysisOutput>;

@@ -28,15 +28,15 @@
 use super::accuracy::{by_epoch, describe_runs, line_figure, stat};
 use super::synaptic_pca::trained_groups;
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::config::Config;
+use crate::data::source::TaskData;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
-use crate::data::source::TaskData;
 use serde_json::json;
 use std::path::Path;
 

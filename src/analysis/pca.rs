@@ -30,14 +30,14 @@
 
 use super::accuracy::{describe_runs, stat};
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
+use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
+use crate::infer::{mean_field_rates, test_engine};
 use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::task::TargetData;
 use crate::task::msi;
-use crate::infer::{mean_field_rates, test_engine};
-use crate::data::source::TaskData;
 use faer::{Mat, Side};
 use serde_json::{Value, json};
 use std::path::Path;

@@ -48,17 +48,17 @@
 //! `summary.json`.
 
 use super::weights::{band_series, self_connections};
-use crate::sas::classes::{Thresholds, VipRule};
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
+use crate::infer::{Mode, evaluate};
 use crate::net::SasNet;
 use crate::output::figure::{Figure, Plot};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
+use crate::sas::classes::{Thresholds, VipRule};
 use crate::stats::{SeedStats, SeriesBand};
-use crate::infer::{Mode, evaluate};
-use crate::data::source::TaskData;
 use serde_json::json;
 use std::path::Path;
 

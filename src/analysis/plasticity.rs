@@ -30,13 +30,13 @@
 
 use super::{AnalysisOptions, RunData};
 
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
+use crate::infer::{Mode, evaluate};
 use crate::output::figure::{Figure, Plot, Series};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
-use crate::infer::{Mode, evaluate};
-use crate::data::source::TaskData;
 use serde_json::json;
 use std::path::Path;
 

@@ -27,14 +27,14 @@
 
 use super::{AnalysisOptions, RunData};
 
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
+use crate::data::source::TaskData;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Plot, Series};
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Condition, Modality};
-use crate::data::source::TaskData;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;

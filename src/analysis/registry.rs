@@ -1,14 +1,15 @@
-//! The list of analyses ([`ANALYSES`]): each one's command-line name, its [`AnalysisFn`] and
-//! which configurations it applies to; and [`run_all`], which runs every applicable analysis
-//! on the runs of one configuration and renders their figures (SVG and PNG) next to their
-//! data in `<out>/<name>/`.
+//! The list of analyses ([`ANALYSES`]): each one's command-line name, its implementation for
+//! each network family it serves ([`AnalysisFn`]) and which configurations it applies to.
+//! Running them with their figures rendered is the pipeline's job
+//! (`pipeline::analyze`).
 
 use super::{AnalysisFn, AnalysisOptions, RunData};
-
-use crate::output::AnalysisOutput;
 use crate::config::Config;
 use crate::error::{Result, SasError};
-use std::path::{Path, PathBuf};
+use crate::family::{Family, FeedForward, Kind, Recurrent};
+use crate::ff::FfConfig;
+use crate::output::AnalysisOutput;
+use std::path::Path;
 
 /// One analysis of the registry.
 #[derive(Clone, Copy, Debug)]
@@ -17,9 +18,11 @@ pub struct Analysis {
     pub name: &'static str,
     /// What it does (one line, for `--help` and listings).
     pub about: &'static str,
-    /// The analysis.
-    pub run: AnalysisFn,
-    /// Whether it applies to runs of this configuration.
+    /// The analysis of recurrent runs (`None`: it does not serve them).
+    pub run: Option<AnalysisFn<Recurrent>>,
+    /// The analysis of feed-forward runs (`None`: it does not serve them).
+    pub run_ff: Option<AnalysisFn<FeedForward>>,
+    /// Whether it applies to recurrent runs of this configuration.
     pub applies: fn(&Config) -> bool,
     /// Whether it evaluates the networks many times (it then runs MSI's test protocol at
     /// [`AnalysisOptions::fast_dt_ms`] when set).
@@ -54,126 +57,144 @@ pub const ANALYSES: &[Analysis] = &[
     Analysis {
         name: super::accuracy::NAME,
         about: "training loss and test accuracy over epochs",
-        run: super::accuracy::run,
+        run: Some(super::accuracy::run),
+        run_ff: Some(super::ff::accuracy::run),
         applies: always,
         many_evaluations: false,
     },
     Analysis {
         name: super::baseline::NAME,
         about: "paired BPTT baselines (same seed and budget): ensemble − BPTT per evaluation mode, lr sweep",
-        run: super::baseline::run,
+        run: Some(super::baseline::run),
+        run_ff: None,
         applies: known_stochastic,
         many_evaluations: true,
     },
     Analysis {
         name: super::sparsity::NAME,
         about: "sparsity Σπ/M per layer over epochs (recurrent split into i<j and i>j)",
-        run: super::sparsity::run,
+        run: Some(super::sparsity::run),
+        run_ff: None,
         applies: always,
         many_evaluations: false,
     },
     Analysis {
         name: super::entropy::NAME,
         about: "entropy per connection and its π and Ξ parts",
-        run: super::entropy::run,
+        run: Some(super::entropy::run),
+        run_ff: Some(super::ff::entropy::run),
         applies: always,
         many_evaluations: false,
     },
     Analysis {
         name: super::weights::NAME,
         about: "hyper-parameter distributions (π, m, Ξ) and matrices",
-        run: super::weights::run,
+        run: Some(super::weights::run),
+        run_ff: Some(super::ff::weights::run),
         applies: always,
         many_evaluations: false,
     },
     Analysis {
         name: super::weights::CLASSES_NAME,
         about: "fractions of VIP, UIP and variable weights over epochs",
-        run: super::weights::run_classes,
+        run: Some(super::weights::run_classes),
+        run_ff: Some(super::ff::classes::run),
         applies: always,
         many_evaluations: false,
     },
     Analysis {
         name: super::symmetry::NAME,
         about: "symmetry-breaking order parameters of Ξ and π over epochs",
-        run: super::symmetry::run,
+        run: Some(super::symmetry::run),
+        run_ff: None,
         applies: always,
         many_evaluations: false,
     },
     Analysis {
         name: super::perturb::NAME,
         about: "accuracy after removing VIP weights vs random weights",
-        run: super::perturb::run,
+        run: Some(super::perturb::run),
+        run_ff: Some(super::ff::perturb::run),
         applies: known_task,
         many_evaluations: true,
     },
     Analysis {
         name: super::selectivity::NAME,
         about: "neural selectivity (SLI) per neuron and time",
-        run: super::selectivity::run,
+        run: Some(super::selectivity::run),
+        run_ff: None,
         applies: known_task,
         many_evaluations: true,
     },
     Analysis {
         name: super::psychometric::NAME,
         about: "psychometric curves per modality with fitted thresholds and slopes (MSI)",
-        run: super::psychometric::run,
+        run: Some(super::psychometric::run),
+        run_ff: None,
         applies: msi_only,
         many_evaluations: false,
     },
     Analysis {
         name: super::sampled_stats::NAME,
         about: "zero fraction and asymmetry of sampled recurrent networks over time",
-        run: super::sampled_stats::run,
+        run: Some(super::sampled_stats::run),
+        run_ff: None,
         applies: rec_stochastic,
         many_evaluations: false,
     },
     Analysis {
         name: super::plasticity::NAME,
         about: "accuracy per evaluation mode and resampling interval",
-        run: super::plasticity::run,
+        run: Some(super::plasticity::run),
+        run_ff: None,
         applies: known_task,
         many_evaluations: true,
     },
     Analysis {
         name: super::dynamics::NAME,
         about: "spectral radius of (1−α)I + αW and rate norms of mean and sampled networks (fixed-network puzzle)",
-        run: super::dynamics::run,
+        run: Some(super::dynamics::run),
+        run_ff: None,
         applies: known_task,
         many_evaluations: true,
     },
     Analysis {
         name: super::pca::NAME,
         about: "PCA of the neural activity: variance spectrum, components for 80/85 %, trajectories",
-        run: super::pca::run,
+        run: Some(super::pca::run),
+        run_ff: None,
         applies: known_task,
         many_evaluations: false,
     },
     Analysis {
         name: super::synaptic_pca::NAME,
         about: "PCA of the per-epoch parameter vectors: spectrum, trajectory, drift along PC1",
-        run: super::synaptic_pca::run,
+        run: Some(super::synaptic_pca::run),
+        run_ff: None,
         applies: always,
         many_evaluations: false,
     },
     Analysis {
         name: super::retrain::NAME,
         about: "retrain with Ξ ≡ 0, π ≡ 0 and both (BPTT) from the same seeds; accuracy side by side",
-        run: super::retrain::run,
+        run: Some(super::retrain::run),
+        run_ff: None,
         applies: known_stochastic,
         many_evaluations: true,
     },
     Analysis {
         name: super::ntk_change::NAME,
         about: "tangent-kernel change of the trained network over epochs (lazy-regime check)",
-        run: super::ntk_change::run,
+        run: Some(super::ntk_change::run),
+        run_ff: None,
         applies: always,
         many_evaluations: false,
     },
     Analysis {
         name: THEORY,
         about: "infinite-width (lazy) theory: kernel convergence, learning curves (quick sizes in reports)",
-        run: theory_in_report,
+        run: Some(theory_in_report),
+        run_ff: None,
         applies: always,
         many_evaluations: false,
     },
@@ -193,17 +214,6 @@ fn theory_in_report(_runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Re
     Ok(o)
 }
 
-/// Runs the infinite-width theory experiments (`opts.quick`: small sizes) into `dir` without
-/// any run and renders their figures there (SVG and PNG, added to the output's `files`).
-pub fn run_theory(dir: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let mut out = crate::theory::run_theory(dir, opts.data_dir.as_deref(), opts.quick)?;
-    for f in &out.figures {
-        let (svg, png) = crate::report::render::render(f, dir)?;
-        out.files.extend([svg, png]);
-    }
-    Ok(out)
-}
-
 /// The analysis called `name`.
 pub fn find(name: &str) -> Result<&'static Analysis> {
     ANALYSES
@@ -220,131 +230,74 @@ pub fn names() -> Vec<&'static str> {
     ANALYSES.iter().map(|a| a.name).collect()
 }
 
-/// Loads the runs in `dirs` and checks that they are seeds of one configuration (equal
-/// configurations apart from `seed` and `train.epochs`).
-pub fn load_runs(dirs: &[PathBuf]) -> Result<Vec<RunData>> {
-    if dirs.is_empty() {
-        return Err(SasError::InvalidValue {
-            name: "run directories".into(),
-            reason: "no run directory given".into(),
-        });
+/// Name that selects every feed-forward analysis at once (`sasnet analyze ff RUN...`).
+pub const ALL_FF: &str = "ff";
+
+/// The analyses selected by `name` for runs of family `F`: the one called `name` (if it
+/// serves the family), or every one serving a feed-forward run for [`ALL_FF`].
+pub fn select<F: Analyzable>(name: &str) -> Result<Vec<&'static Analysis>> {
+    if F::KIND == Kind::FeedForward && name == ALL_FF {
+        return Ok(ANALYSES.iter().filter(|a| a.run_ff.is_some()).collect());
     }
-    let runs: Vec<RunData> = dirs.iter().map(|d| RunData::load(d)).collect::<Result<_>>()?;
-    let norm = |c: &Config| {
-        let mut c = c.clone();
-        c.seed = 0;
-        c.train.epochs = 0;
-        c
-    };
-    let first = norm(&runs[0].cfg);
-    for r in &runs[1..] {
-        if norm(&r.cfg) != first {
-            return Err(SasError::Config {
-                key: "runs".into(),
+    if F::KIND == Kind::FeedForward {
+        let ff: Vec<&str> = ANALYSES
+            .iter()
+            .filter(|a| a.run_ff.is_some())
+            .map(|a| a.name)
+            .collect();
+        return ANALYSES
+            .iter()
+            .find(|a| a.name == name && a.run_ff.is_some())
+            .map(|a| vec![a])
+            .ok_or_else(|| SasError::InvalidValue {
+                name: "analysis".into(),
                 reason: format!(
-                    "{} and {} have different configurations (only the seed and train.epochs may differ \
-                     between runs analysed together)",
-                    runs[0].dir.display(),
-                    r.dir.display()
+                    "unknown analysis `{name}` for a feed-forward run (known: {}, or `{ALL_FF}` for all)",
+                    ff.join(", ")
                 ),
             });
-        }
     }
-    Ok(runs)
+    find(name).map(|a| vec![a])
 }
 
-/// Runs `a` on `runs` with output folder `dir`, renders its figures there and adds the SVG
-/// and PNG paths to the output's `files`. Fails if the analysis does not apply.
-pub fn run_one(a: &Analysis, runs: &[RunData], dir: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let Some(first) = runs.first() else {
-        return Err(SasError::InvalidValue {
-            name: a.name.into(),
-            reason: "no runs given".into(),
-        });
-    };
-    if !(a.applies)(&first.cfg) {
-        return Err(SasError::InvalidValue {
-            name: a.name.into(),
-            reason: format!(
-                "does not apply to this configuration (task `{}`, preset `{}`)",
-                first.cfg.task.kind, first.cfg.preset
-            ),
-        });
-    }
-    opts.validate(&first.cfg.task.kind)?;
-    std::fs::create_dir_all(dir).map_err(|source| SasError::Io {
-        action: "creating",
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let adjusted;
-    let dt = opts.msi_dt_override(a.many_evaluations)?;
-    let runs = match dt {
-        Some(dt) if first.cfg.task.kind == "msi" => {
-            adjusted = runs
-                .iter()
-                .map(|r| {
-                    let mut r = r.clone();
-                    r.cfg.task.msi.test_dt_ms = dt;
-                    r
-                })
-                .collect::<Vec<_>>();
-            &adjusted[..]
-        }
-        _ => runs,
-    };
-    let mut out = (a.run)(runs, dir, opts)?;
-    if first.cfg.task.kind == "msi" {
-        // Say which test time step the evaluations used when it is not the runs' own.
-        if let Some(dt) = dt.filter(|&d| d != first.cfg.task.msi.test_dt_ms) {
-            if let serde_json::Value::Object(m) = &mut out.summary {
-                m.insert("msi_test_dt_ms".into(), serde_json::json!(dt));
-                crate::output::write_json(&dir.join("summary.json"), &out.summary)?;
-            }
-            for f in &mut out.figures {
-                f.caption.push_str(&format!(
-                    " MSI test protocol at Δt = {dt} ms (the runs' own: {} ms).",
-                    first.cfg.task.msi.test_dt_ms
-                ));
-            }
-        }
-    }
-    for f in &out.figures {
-        let (svg, png) = crate::report::render::render(f, dir)?;
-        out.files.extend([svg, png]);
-    }
-    Ok(out)
+/// A family the registry serves: which implementation of an analysis runs on its runs, and
+/// whether it applies to a configuration.
+pub trait Analyzable: Family {
+    /// The implementation of `a` for this family, if `a` serves it.
+    fn entry(a: &Analysis) -> Option<AnalysisFn<Self>>;
+    /// Whether `a` applies to runs of configuration `cfg`.
+    fn applies(a: &Analysis, cfg: &Self::Config) -> bool;
+    /// The MSI test-protocol time step (ms) of `cfg`, mutable, for the analyses' `--test-dt`
+    /// and `--fast-dt` overrides; `None` where the family or task has none.
+    fn msi_test_dt(cfg: &mut Self::Config) -> Option<&mut f64>;
 }
 
-/// Runs every analysis that applies to the runs' configuration, each with output folder
-/// `out/<name>/`, and renders its figures there. One failing analysis does not stop the
-/// others: each gets its own result.
-pub fn run_all(
-    runs: &[RunData],
-    out: &Path,
-    opts: &AnalysisOptions,
-) -> Vec<(&'static str, Result<AnalysisOutput>)> {
-    run_all_with(runs, out, opts, &mut |_| {})
+impl Analyzable for Recurrent {
+    fn entry(a: &Analysis) -> Option<AnalysisFn<Recurrent>> {
+        a.run
+    }
+
+    fn applies(a: &Analysis, cfg: &Config) -> bool {
+        a.run.is_some() && (a.applies)(cfg)
+    }
+
+    fn msi_test_dt(cfg: &mut Config) -> Option<&mut f64> {
+        (cfg.task.kind == "msi").then_some(&mut cfg.task.msi.test_dt_ms)
+    }
 }
 
-/// [`run_all`], calling `starting(name)` before each analysis (for progress messages).
-pub fn run_all_with(
-    runs: &[RunData],
-    out: &Path,
-    opts: &AnalysisOptions,
-    starting: &mut dyn FnMut(&'static str),
-) -> Vec<(&'static str, Result<AnalysisOutput>)> {
-    let Some(first) = runs.first() else {
-        return Vec::new();
-    };
-    ANALYSES
-        .iter()
-        .filter(|a| (a.applies)(&first.cfg) && !opts.skip.iter().any(|s| s == a.name))
-        .map(|a| {
-            starting(a.name);
-            (a.name, run_one(a, runs, &out.join(a.name), opts))
-        })
-        .collect()
+impl Analyzable for FeedForward {
+    fn entry(a: &Analysis) -> Option<AnalysisFn<FeedForward>> {
+        a.run_ff
+    }
+
+    fn applies(a: &Analysis, _cfg: &FfConfig) -> bool {
+        a.run_ff.is_some()
+    }
+
+    fn msi_test_dt(_cfg: &mut FfConfig) -> Option<&mut f64> {
+        None
+    }
 }
 
 #[cfg(test)]

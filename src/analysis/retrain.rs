@@ -28,17 +28,17 @@
 
 use super::accuracy::{EpochStats, by_epoch, column_series, describe_runs, line_figure, stat};
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::config::Config;
+use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
+use crate::infer::{Mode, evaluate};
 use crate::net::SasNet;
 use crate::output::figure::Series;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::derive_seed;
-use crate::infer::{Mode, evaluate};
-use crate::data::source::TaskData;
-use crate::train::variant::Variant;
 use crate::run::checkpoint::load_run;
 use crate::run::files;
+use crate::train::variant::Variant;
 use crate::train::{TrainOptions, train};
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -242,7 +242,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                 .iter()
                 .find(|t| t.variant == *v && t.seed == r.cfg.seed)
                 .expect("every job ran");
-            let d = RunData::load(&vr.dir)?;
+            let d = RunData::<crate::family::Recurrent>::load(&vr.dir)?;
             nets[vi].push((d.net, d.cfg, d.epoch, d.metrics));
         }
     }

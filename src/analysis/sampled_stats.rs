@@ -27,14 +27,14 @@
 
 use super::{AnalysisOptions, RunData};
 
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::config::Config;
+use crate::data::source::{TaskData, msi_configs};
 use crate::error::{Result, SasError};
+use crate::infer::sample_layer;
 use crate::output::figure::{Figure, Plot, Series};
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
-use crate::infer::sample_layer;
-use crate::data::source::{TaskData, msi_configs};
 use serde_json::json;
 use std::path::Path;
 

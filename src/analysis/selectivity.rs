@@ -44,17 +44,17 @@
 
 use super::{AnalysisOptions, RunData};
 
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::config::Config;
+use crate::data::source::TaskData;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Modality};
 use crate::task::{TargetData, TrialBatch};
-use crate::data::source::TaskData;
 use serde_json::json;
 use std::path::Path;
 

@@ -15,10 +15,10 @@
 
 use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::net::SasNet;
 use crate::optim::Masks;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::sas::SasLayer;
 use serde_json::{Value, json};
 use std::path::Path;

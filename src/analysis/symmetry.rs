@@ -28,11 +28,11 @@
 use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
 use crate::output::figure::Series;
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::sas::SasLayer;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -383,11 +383,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                 };
                 let pi = PARAMS.iter().position(|q| *q == param).unwrap_or(p);
                 norm_series.push(Series {
-                    label: format!(
-                        "{} ({what} breaks: {})",
-                        short_label(pi),
-                        crate::output::num(e)
-                    ),
+                    label: format!("{} ({what} breaks: {})", short_label(pi), crate::output::num(e)),
                     x: vec![e, e],
                     y: vec![0.0, 1.0],
                     band: None,

@@ -30,12 +30,12 @@
 use super::accuracy::{by_epoch, describe_runs, line_figure, stat};
 use super::pca::{components_for, cumulative, explained, gram_scores};
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::config::{Config, GroupConfig};
 use crate::error::Result;
 use crate::linalg::{Op, gemm};
 use crate::net::SasNet;
 use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use serde_json::{Value, json};
 use std::path::Path;
 

@@ -31,11 +31,11 @@
 use super::accuracy::{self, describe_runs_plain, line_figure};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::sas::SasLayer;
 use crate::sas::classes::VipRule;
 use crate::sas::classes::{ClassFractions, Thresholds, classify};
@@ -682,9 +682,9 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sas::classes::WeightClass;
     use crate::analysis::ClassOverrides;
     use crate::engine::Dims;
+    use crate::sas::classes::WeightClass;
 
     #[test]
     fn named_rules_golden_cases() {

@@ -25,9 +25,7 @@ pub mod train;
 pub use config::FfConfig;
 pub use engine::{FfEngine, FfNoise, FfOutput};
 pub use eval::{FfEvalReport, FfMode, evaluate, evaluate_run};
-pub use train::{
-    FfSummary, FfTrainOptions, is_ff_run, load_run, train, train_data, train_mnist, train_seeds,
-};
+pub use train::{FfSummary, is_ff_run, load_run, train, train_data, train_mnist};
 
 use crate::engine::{Gaussian, GaussianGrad};
 use crate::error::{Result, SasError};
@@ -262,11 +260,19 @@ pub fn accuracy<T: Real>(z: &[T], k: usize, labels: &[u8]) -> f64 {
 
 impl crate::sas::Ensemble for FfNet<f32> {
     fn named_layers(&self) -> Vec<(String, &SasLayer<f32>)> {
-        self.layers.iter().enumerate().map(|(i, l)| (layer_name(i), l)).collect()
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (layer_name(i), l))
+            .collect()
     }
 
     fn named_layers_mut(&mut self) -> Vec<(String, &mut SasLayer<f32>)> {
-        self.layers.iter_mut().enumerate().map(|(i, l)| (layer_name(i), l)).collect()
+        self.layers
+            .iter_mut()
+            .enumerate()
+            .map(|(i, l)| (layer_name(i), l))
+            .collect()
     }
 
     fn is_stochastic(&self, _l: usize) -> bool {

@@ -15,7 +15,6 @@
 //! Every random stream is keyed by (seed, purpose, epoch, minibatch), so the epoch counter
 //! is the whole RNG state: a resumed run equals an uninterrupted one.
 
-use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 use super::config::FfConfig;
 use super::engine::{FfEngine, FfNoise};
 use super::eval::{FfEvalReport, FfMode, evaluate};
@@ -25,9 +24,12 @@ use crate::error::{Result, SasError};
 use crate::io::atomic::write_atomic;
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::rng::{NormalStream, derive_seed, splitmix64};
+use crate::run::{
+    self as rundir, TrainOptions, check_format, diverged, files, io_err, meta_num, progress_bar,
+};
 use crate::sas::SasLayer;
+use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 use crate::task::mnist::Mnist;
-use crate::run::{self as rundir, check_format, diverged, files, io_err, meta_num, progress_bar};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -41,16 +43,6 @@ const KEY_SHUFFLE: u64 = 31;
 const KEY_NOISE: u64 = 32;
 const KEY_EVAL: u64 = 33;
 const KEY_FINAL: u64 = 34;
-
-
-/// Options of a training run that are not part of the configuration.
-#[derive(Clone, Debug, Default)]
-pub struct FfTrainOptions {
-    /// Continue from the run directory's checkpoint (only `train.epochs` may differ).
-    pub resume: bool,
-    /// Draw a progress bar.
-    pub progress: bool,
-}
 
 /// What a finished run reports (also written as `summary.json`).
 #[derive(Clone, Debug, Serialize)]
@@ -263,7 +255,7 @@ pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path, progress: bool) -> Result
         cfg,
         data,
         out,
-        &FfTrainOptions {
+        &TrainOptions {
             resume: false,
             progress,
         },
@@ -271,46 +263,11 @@ pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path, progress: bool) -> Result
 }
 
 /// [`train`] with options (resume).
-pub fn train_mnist(cfg: &FfConfig, data: &Mnist, out: &Path, opts: &FfTrainOptions) -> Result<FfSummary> {
+pub fn train_mnist(cfg: &FfConfig, data: &Mnist, out: &Path, opts: &TrainOptions) -> Result<FfSummary> {
     cfg.validate()?;
     let tr = FfData::mnist_train(data, cfg.train.train_limit)?;
     let te = FfData::mnist_test(data, cfg.eval.test_limit)?;
     train_data(cfg, &tr, &te, out, opts)
-}
-
-/// Trains `seeds` seeds of `cfg` (`cfg.seed`, `cfg.seed + 1`, …) on MNIST, in parallel where
-/// cores allow: in `base` for one seed, else in `base/seed-<s>` — as `sasnet train --seeds`.
-pub fn train_seeds(
-    cfg: &FfConfig,
-    data: &Mnist,
-    base: &Path,
-    seeds: usize,
-    opts: &FfTrainOptions,
-) -> Result<Vec<FfSummary>> {
-    use rayon::prelude::*;
-    if seeds == 0 {
-        return Err(SasError::Config {
-            key: "seeds".into(),
-            reason: "at least 1 seed is needed".into(),
-        });
-    }
-    (0..seeds)
-        .into_par_iter()
-        .map(|k| {
-            let mut c = cfg.clone();
-            c.seed = cfg.seed + k as u64;
-            let dir = if seeds == 1 {
-                base.to_path_buf()
-            } else {
-                base.join(format!("seed-{}", c.seed))
-            };
-            let o = FfTrainOptions {
-                progress: opts.progress && seeds == 1,
-                ..opts.clone()
-            };
-            train_mnist(&c, data, &dir, &o)
-        })
-        .collect()
 }
 
 impl FfSummary {
@@ -386,7 +343,7 @@ pub fn train_data(
     train_set: &FfData,
     test_set: &FfData,
     out: &Path,
-    opts: &FfTrainOptions,
+    opts: &TrainOptions,
 ) -> Result<FfSummary> {
     cfg.validate()?;
     check_data(cfg, train_set, "training")?;

@@ -13,15 +13,20 @@
 //! (instead of 200 and 20), `ff-mnist-full` 10 epochs halved every epoch (instead of 100 and
 //! 20); the analyses then use their quick settings.
 
-use crate::analysis::ff::{self as analysis, FfRunData, classes::class_stats, summaries};
-use crate::ff::config::{FfConfig, PRESETS};
-use crate::ff::train::{FfSummary, FfTrainOptions, train_mnist};
-use crate::run::files;
 use crate::analysis::AnalysisOptions;
+use crate::analysis::ff::classes::class_stats;
+use crate::analysis::{RunData, load_runs};
 use crate::error::{Result, SasError};
+use crate::family::FeedForward;
+use crate::ff::config::{FfConfig, PRESETS};
+use crate::ff::train::{FfSummary, train_mnist};
 use crate::output::num;
+use crate::pipeline::analyze::run_all_with;
+use crate::pipeline::reproduce::{ReproduceOptions, ReproduceSummary};
+use crate::pipeline::seeds::{fan_out, seed_dir};
 use crate::report::html::{esc, href, rel_path, write_page};
-use crate::pipeline::reproduce::{ReproduceOptions, ReproduceSummary, seed_dir};
+use crate::run::TrainOptions;
+use crate::run::files;
 use crate::train::TrainSummary;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -83,22 +88,15 @@ pub fn reproduce(
         if opts.quick { " (quick)" } else { "" },
         opts.out.display()
     ));
-    let sums: Vec<FfSummary> = {
-        use rayon::prelude::*;
-        (0..opts.seeds)
-            .into_par_iter()
-            .map(|k| {
-                let mut c = cfg.clone();
-                c.seed = cfg.seed + k as u64;
-                let dir = seed_dir(&opts.out, c.seed);
-                let o = FfTrainOptions {
-                    resume: dir.join(files::CHECKPOINT).exists(),
-                    progress: false,
-                };
-                train_mnist(&c, &data, &dir, &o)
-            })
-            .collect::<Result<_>>()?
-    };
+    let sums: Vec<FfSummary> = fan_out(cfg.seed, opts.seeds, |seed| {
+        let c = FfConfig { seed, ..cfg.clone() };
+        let dir = seed_dir(&opts.out, seed, false);
+        let o = TrainOptions {
+            resume: dir.join(files::CHECKPOINT).exists(),
+            progress: false,
+        };
+        train_mnist(&c, &data, &dir, &o)
+    })?;
     drop(data);
     for s in &sums {
         progress(&format!("  {}", s.line()));
@@ -150,15 +148,15 @@ pub fn report_over(
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
     opts.validate("ff")?;
-    let runs = analysis::load_runs(dirs)?;
+    let runs = load_runs::<FeedForward>(dirs)?;
     let page_dir = crate::pipeline::reproduce::page_dir(report);
     let out = page_dir.join("analysis");
     let (outputs, ran, failed) = crate::pipeline::reproduce::run_timed(&out, progress, |starting| {
-        analysis::run_all_with(&runs, &out, opts, starting)
+        run_all_with(&runs, &out, opts, starting)
     });
     let perturb = outputs
         .iter()
-        .find(|o| o.name == analysis::perturb::NAME)
+        .find(|o| o.name == crate::analysis::ff::perturb::NAME)
         .map(|o| &o.summary);
     let head = header_html(&runs, &page_dir, perturb);
     let title = runs.first().map(|r| r.cfg.preset.clone()).unwrap_or_default();
@@ -230,7 +228,11 @@ fn pct(ms: (f64, f64), seeds: usize) -> String {
 /// The header section of a feed-forward report: runs, settings, weight classes per layer,
 /// final accuracy per evaluation mode (mean ± std over seeds) and, given the perturbation
 /// analysis's summary, the accuracy with whole classes removed.
-pub fn header_html(runs: &[FfRunData], page_dir: &Path, perturb: Option<&serde_json::Value>) -> String {
+pub fn header_html(
+    runs: &[RunData<FeedForward>],
+    page_dir: &Path,
+    perturb: Option<&serde_json::Value>,
+) -> String {
     let mut h = String::new();
     h.push_str("<section id=\"runs\"><h2>Runs</h2>\n<table>\n");
     h.push_str("<tr><th>run directory</th><th>seed</th><th>epochs completed</th></tr>\n");
@@ -337,18 +339,17 @@ pub fn header_html(runs: &[FfRunData], page_dir: &Path, perturb: Option<&serde_j
     h.push_str("</table>\n");
 
     let n = runs.len();
-    let views = summaries(runs);
-    if !views.is_empty() {
+    if runs.iter().any(|r| r.summary.is_some()) {
         h.push_str("<h3>Test accuracy per evaluation mode</h3>\n<table id=\"ff-accuracy\">\n");
         h.push_str("<tr><th>mode</th><th>accuracy</th></tr>\n");
-        for m in analysis::accuracy::MODES {
-            let v: Vec<f64> = views.iter().filter_map(|s| s.accuracy(m)).collect();
+        for m in crate::analysis::ff::accuracy::MODES {
+            let v: Vec<f64> = runs.iter().filter_map(|r| r.final_accuracy(m)).collect();
             if !v.is_empty() {
                 let _ = writeln!(
                     h,
                     "<tr><th>{}</th><td class=\"num\">{}</td></tr>",
                     esc(m),
-                    esc(&pct(analysis::mean_std(&v), v.len()))
+                    esc(&pct(crate::analysis::ff::mean_std(&v), v.len()))
                 );
             }
         }

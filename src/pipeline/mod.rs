@@ -2,5 +2,8 @@
 //! their figures rendered ([`analyze`]), seed fan-out, reproductions of the paper's targets
 //! ([`reproduce`], feed-forward ones in [`ff`]) and report pages.
 
+pub mod analyze;
+pub mod commands;
 pub mod ff;
 pub mod reproduce;
+pub mod seeds;

@@ -37,13 +37,12 @@
 //! `analysis/retrain/`, each as long as the reference (the quick variant: 5 epochs for row
 //! MNIST, 1 for pixel MNIST); `--skip retrain` leaves it out.
 
-use crate::analysis::registry;
 use crate::analysis::AnalysisOptions;
-use crate::output::AnalysisOutput;
 use crate::config::Config;
+use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::infer::Mode;
-use crate::data::source::TaskData;
+use crate::output::AnalysisOutput;
 use crate::run::files;
 use crate::train::{TrainOptions, TrainSummary, train};
 use std::path::{Path, PathBuf};
@@ -150,11 +149,6 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
     }
     c.validate()?;
     Ok(c)
-}
-
-/// The run directory of seed `seed` inside `out`.
-pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
-    out.join(format!("seed-{seed}"))
 }
 
 /// Trains `opts.seeds` seeds of `target` (resuming directories that hold a checkpoint), then
@@ -306,7 +300,7 @@ pub fn reproduce_theory(opts: &ReproduceOptions, progress: &mut dyn FnMut(&str))
     let start = std::time::Instant::now();
     let mut aopts = opts.analysis.clone();
     aopts.quick = opts.quick;
-    let o = registry::run_theory(&dir, &aopts)?;
+    let o = crate::pipeline::analyze::run_theory(&dir, &aopts)?;
     progress(&format!(
         "  theory done in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -331,20 +325,15 @@ pub fn reproduce_theory(opts: &ReproduceOptions, progress: &mut dyn FnMut(&str))
 }
 
 fn train_seeds(cfg: &Config, task: &TaskData, opts: &ReproduceOptions) -> Result<Vec<TrainSummary>> {
-    use rayon::prelude::*;
-    (0..opts.seeds)
-        .into_par_iter()
-        .map(|k| {
-            let mut c = cfg.clone();
-            c.seed = cfg.seed + k as u64;
-            let dir = seed_dir(&opts.out, c.seed);
-            let topts = TrainOptions {
-                resume: dir.join(files::CHECKPOINT).exists(),
-                progress: false,
-            };
-            train(&c, task, &dir, &topts)
-        })
-        .collect()
+    crate::pipeline::seeds::fan_out(cfg.seed, opts.seeds, |seed| {
+        let c = Config { seed, ..cfg.clone() };
+        let dir = crate::pipeline::seeds::seed_dir(&opts.out, seed, false);
+        let topts = TrainOptions {
+            resume: dir.join(files::CHECKPOINT).exists(),
+            progress: false,
+        };
+        train(&c, task, &dir, &topts)
+    })
 }
 
 /// Loads the runs in `dirs`, runs every applicable analysis into `<report dir>/analysis/`,
@@ -360,10 +349,10 @@ pub fn report_over(
     if dirs.first().is_some_and(|d| crate::ff::is_ff_run(d)) {
         return crate::pipeline::ff::report_over(dirs, report, opts, progress);
     }
-    let runs = registry::load_runs(dirs)?;
+    let runs = crate::analysis::load_runs::<crate::family::Recurrent>(dirs)?;
     let out = page_dir(report).join("analysis");
     let (outputs, ran, failed) = run_timed(&out, progress, |starting| {
-        registry::run_all_with(&runs, &out, opts, starting)
+        crate::pipeline::analyze::run_all_with(&runs, &out, opts, starting)
     });
     crate::report::html::write_report_with_failures(&outputs, &failed, &runs, report)?;
     Ok((ran, failed))

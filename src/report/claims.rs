@@ -8,8 +8,8 @@
 //! rules are this module's reading of the abstract's qualitative statements (the abstract
 //! gives no numbers); the evidence shows the numbers so a reader can apply their own.
 
-use crate::output::num;
 use crate::output::AnalysisOutput;
+use crate::output::num;
 use serde_json::Value;
 
 /// How the measured numbers relate to a claim.

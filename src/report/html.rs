@@ -8,9 +8,9 @@
 //! loaded, how many images decoded (`data-images-ok` and `data-images-total` on `<body>`), so
 //! a headless browser can check it.
 
-use crate::output::figure::Figure;
 use crate::analysis::RunData;
 use crate::error::{Result, SasError};
+use crate::output::figure::Figure;
 use crate::output::{AnalysisOutput, num};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -493,7 +493,6 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>)
         Value::Null => out.push((prefix.to_string(), "–".into())),
     }
 }
-
 
 /// HTML-escapes text (also safe inside double-quoted attributes).
 pub fn esc(s: &str) -> String {

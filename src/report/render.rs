@@ -13,8 +13,8 @@
 //! `assets/LICENSE-DejaVu`); SVG text names the generic `sans-serif` family, so viewers use
 //! their own sans-serif font.
 
-use crate::output::figure::{Figure, Heatmap, Histogram, Paths, Plot, Series};
 use crate::error::{Result, SasError};
+use crate::output::figure::{Figure, Heatmap, Histogram, Paths, Plot, Series};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;

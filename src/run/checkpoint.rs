@@ -154,4 +154,3 @@ pub fn load_run(run_dir: &Path) -> Result<(Config, SasNet<f32>, usize)> {
     let ck = load(&run_dir.join(files::CHECKPOINT), &cfg)?;
     Ok((cfg, ck.net, ck.epoch))
 }
-

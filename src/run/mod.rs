@@ -24,6 +24,14 @@ pub mod files {
     pub const HISTORY: &str = "history";
 }
 
+/// Options of a training run (either family) that are not part of the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue from the run directory's checkpoint (only `train.epochs` may differ).
+    pub resume: bool,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
 
 /// An I/O error constructor for `action` (`reading`, `creating`, …) on `path`.
 pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {

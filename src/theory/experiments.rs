@@ -19,9 +19,9 @@
 use super::curves::{Linearized, Schedule, mse};
 use super::finite::{FiniteNet, TEST_DRAWS, frobenius, rel_frobenius};
 use super::kernel::{Kernel, NtkParams, block, ntk};
-use crate::output::{AnalysisOutput, mean_std, write_csv, write_json};
 use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Heatmap, Plot, Series};
+use crate::output::{AnalysisOutput, mean_std, write_csv, write_json};
 use serde::Serialize;
 use serde_json::json;
 use std::f64::consts::PI;

@@ -12,17 +12,17 @@ pub mod init;
 pub mod variant;
 
 use crate::config::Config;
+use crate::data::source::TaskData;
 use crate::engine::noise::{NoiseSource, RandomNoise, TrialFixedNoise};
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
+use crate::infer::{self as eval, Mode};
 use crate::io::tensors::TensorWriter;
 use crate::net::SasNet;
 use crate::optim::Optimizer;
 use crate::rng::derive_seed;
-use crate::task::{TargetData, TrialBatch};
-use crate::infer::{self as eval, Mode};
 use crate::run::{checkpoint, diverged, files, io_err, progress_bar};
-use crate::data::source::TaskData;
+use crate::task::{TargetData, TrialBatch};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -36,14 +36,7 @@ pub const METRICS_HEADER: &str = "epoch,train_loss,train_acc,test_loss,test_acc_
 lr_in_m,lr_in_pi,lr_in_xi,lr_rec_m,lr_rec_pi,lr_rec_xi,lr_out_m,lr_out_pi,lr_out_xi,\
 sparsity_in,sparsity_rec,sparsity_out,wall_s";
 
-/// Options of a training run that are not part of the configuration.
-#[derive(Clone, Debug, Default)]
-pub struct TrainOptions {
-    /// Continue from the run directory's checkpoint.
-    pub resume: bool,
-    /// Draw a progress bar.
-    pub progress: bool,
-}
+pub use crate::run::TrainOptions;
 
 /// What a finished run reports.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -60,6 +53,24 @@ pub struct TrainSummary {
     pub stopped_early: bool,
     /// Total wall time, seconds (including earlier sessions of a resumed run).
     pub wall_s: f64,
+}
+
+impl TrainSummary {
+    /// One line for the command line: run directory, epochs, training loss, mean-field test
+    /// accuracy, wall time.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: {} epochs{}, train loss {:.5}, test accuracy (mean-field) {}, {:.1} s",
+            self.run_dir.display(),
+            self.epochs,
+            if self.stopped_early { " (early stop)" } else { "" },
+            self.train_loss,
+            self.test_acc
+                .map(|a| format!("{:.2}%", 100.0 * a))
+                .unwrap_or_else(|| "-".into()),
+            self.wall_s
+        )
+    }
 }
 
 /// Fraction of connections with `π` summed: `Σπ / M` per layer.
@@ -326,4 +337,3 @@ fn save_history(dir: &Path, net: &SasNet<f32>, epoch: usize) -> Result<()> {
     w.meta("epoch", epoch.to_string());
     w.write(&dir.join(format!("epoch-{epoch:05}.safetensors")))
 }
-

@@ -4,13 +4,14 @@
 //! every evaluation mode (mean-field, mean network, sampled networks) from the runs'
 //! `summary.json`.
 
-use super::{FfRunData, describe_runs, summaries};
+use crate::analysis::AnalysisOptions;
 use crate::analysis::accuracy::stat;
 use crate::analysis::accuracy::{EpochStats, by_epoch, column_series};
-use crate::analysis::AnalysisOptions;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
+use crate::family::FeedForward;
 use crate::output::figure::{Figure, Plot};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use serde_json::json;
 use std::path::Path;
 
@@ -36,7 +37,7 @@ pub const MODES: [&str; 3] = ["mean-field", "mean", "sampled"];
 /// `final_eval.<mode>` (the final evaluation of each mode in [`MODES`], over the seeds that
 /// have a `summary.json`); each with per-seed values, mean, sample std and 95 % interval
 /// ([`stat`]).
-pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let mut curves: Vec<(&str, EpochStats)> = Vec::new();
     let mut last = serde_json::Map::new();
     let mut best = Vec::new();
@@ -80,7 +81,14 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut files = vec![write_csv(&out.join("accuracy.csv"), &h, &rows)?];
 
-    let who = describe_runs(runs);
+    let who = describe_runs(
+        runs,
+        if runs.len() > 1 {
+            "; bands: ± std over seeds"
+        } else {
+            ""
+        },
+    );
     let get = |c: &str| curves.iter().find(|(n, _)| *n == c).map(|(_, s)| s);
     let mut acc = Vec::new();
     for (c, label) in [
@@ -143,10 +151,9 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
         },
     ];
 
-    let views = summaries(runs);
     let mut fin = serde_json::Map::new();
     for m in MODES {
-        let v: Vec<f64> = views.iter().filter_map(|s| s.accuracy(m)).collect();
+        let v: Vec<f64> = runs.iter().filter_map(|r| r.final_accuracy(m)).collect();
         if !v.is_empty() {
             fin.insert(m.into(), stat(&v));
         }

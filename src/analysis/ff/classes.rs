@@ -9,17 +9,18 @@
 //! `classes.csv`; per seed `classes_per_seed.csv`) and their course over training from the
 //! runs' metrics (`classes_epochs.csv`), with a figure of each.
 
-use super::{FfRunData, describe_runs};
+use crate::analysis::AnalysisOptions;
 use crate::analysis::accuracy::column_series;
 use crate::analysis::weights::band_by_epoch;
+use crate::analysis::{RunData, describe_runs};
+use crate::error::Result;
+use crate::family::FeedForward;
+use crate::ff::{FfNet, layer_name};
+use crate::output::figure::{Figure, Plot, Series};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 #[cfg(test)]
 use crate::sas::classes::{WeightClass, class_indices};
-use crate::analysis::AnalysisOptions;
-use crate::output::{AnalysisOutput, write_csv, write_json};
-use crate::error::Result;
-use crate::ff::{FfNet, layer_name};
-use crate::output::figure::{Figure, Plot, Series};
 use crate::stats::{SeedStats, SeriesBand};
 use serde::Serialize;
 use serde_json::json;
@@ -54,12 +55,12 @@ pub struct ClassStats {
 
 /// The final class fractions per layer by the feed-forward default rule, aggregated over the
 /// runs' final networks ([`SeedStats`]).
-pub fn class_stats(runs: &[FfRunData]) -> Vec<ClassStats> {
+pub fn class_stats(runs: &[RunData<FeedForward>]) -> Vec<ClassStats> {
     class_stats_with(runs, &Thresholds::for_task("ff"))
 }
 
 /// [`class_stats`] by rule `t`.
-pub fn class_stats_with(runs: &[FfRunData], t: &Thresholds) -> Vec<ClassStats> {
+pub fn class_stats_with(runs: &[RunData<FeedForward>], t: &Thresholds) -> Vec<ClassStats> {
     let per: Vec<Vec<LayerClasses>> = runs.iter().map(|r| layer_classes(&r.net, t)).collect();
     let nl = per.first().map_or(0, Vec::len);
     (0..nl)
@@ -104,7 +105,7 @@ fn band_series(label: &str, x: &[f64], mean: &[f64], half: &[f64]) -> Series {
 /// Summary: `vip_rule` (the rule with its source; default exact), `seeds`, and per layer
 /// `connections` and the final `vip`, `uip`, `variable` fractions as `{mean, std (sample),
 /// ci95, n}` over seeds.
-pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let t = opts.thresholds("ff")?;
     let stats = class_stats_with(runs, &t);
     let nl = stats.len();
@@ -160,7 +161,14 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
         &rows,
     )?);
 
-    let who = describe_runs(runs);
+    let who = describe_runs(
+        runs,
+        if runs.len() > 1 {
+            "; bands: ± std over seeds"
+        } else {
+            ""
+        },
+    );
     let bands = if runs.len() > 1 {
         format!(
             "; bands: 95 % t-interval of the mean over n = {} seeds",
@@ -303,6 +311,9 @@ mod tests {
         let c = &weight_classes(&net)[0];
         assert_eq!((c.vip, c.uip, c.variable), (1, 1, 2));
         assert_eq!(c.vip_frac, 0.25);
-        assert_eq!(class_indices(&net.layers[0], &Thresholds::for_task("ff"), WeightClass::Variable), vec![2, 3]);
+        assert_eq!(
+            class_indices(&net.layers[0], &Thresholds::for_task("ff"), WeightClass::Variable),
+            vec![2, 3]
+        );
     }
 }

@@ -5,13 +5,15 @@
 //! computed by [`crate::analysis::entropy::connection_entropy`] (Gauss–Hermite quadrature);
 //! mean ± std over seeds.
 
-use super::{FfRunData, describe_runs, mean_std};
-use crate::analysis::entropy::connection_entropy;
+use super::mean_std;
 use crate::analysis::AnalysisOptions;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::analysis::entropy::connection_entropy;
+use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
+use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
 use crate::output::figure::{Figure, Plot, Series};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -69,7 +71,7 @@ type Part = fn(&LayerEntropy) -> f64;
 /// The entropy analysis (an [`super::FfAnalysisFn`]): `entropy.csv` (per layer, mean and std
 /// over seeds of the three entropies), `entropy_per_seed.csv`, `summary.json` (per layer
 /// `total`, `pi`, `xi` as `{mean, std}`).
-pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let per: Vec<Vec<LayerEntropy>> = runs.iter().map(|r| entropy(&r.net)).collect();
     let nl = per.first().map_or(0, Vec::len);
     let stat =
@@ -149,7 +151,14 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
             "Mean entropy per connection of the final networks (Eq. 14; spike as N(0, a), \
              a = {SPIKE_VAR}, Ξ floored at a): the mixture, its discrete π part and its \
              continuous Ξ part; {}.",
-            describe_runs(runs)
+            describe_runs(
+                runs,
+                if runs.len() > 1 {
+                    "; bands: ± std over seeds"
+                } else {
+                    ""
+                }
+            )
         ),
         plot: Plot::Lines(lines),
     }];

@@ -30,18 +30,19 @@
 //! those entries), and evaluates every `p` with the same `ε` draws; points are the mean and
 //! 95 % t-interval over (seeds × repeats) ([`SeedStats`]).
 
-use super::{FfRunData, describe_runs};
-use crate::sas::classes::{WeightClass, class_indices};
-use crate::analysis::perturb::control_orders;
-use crate::sas::classes::{Thresholds, VipRule};
 use crate::analysis::AnalysisOptions;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::analysis::perturb::control_orders;
+use crate::analysis::{RunData, describe_runs};
 use crate::error::{Result, SasError};
+use crate::family::FeedForward;
 use crate::ff::eval::{FfMode, evaluate};
 use crate::ff::{FfData, FfNet, layer_name};
 use crate::output::figure::{Figure, Plot, Series};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::sas::SasLayer;
+use crate::sas::classes::{Thresholds, VipRule};
+use crate::sas::classes::{WeightClass, class_indices};
 use crate::stats::SeedStats;
 use serde::Serialize;
 use serde_json::json;
@@ -182,10 +183,7 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
     let repeats = s.repeats.max(1);
     let eps_seed = |rep: usize| derive_seed(s.seed, &[0, rep as u64]);
     let of = |c: WeightClass| -> Vec<Vec<usize>> {
-        net.layers
-            .iter()
-            .map(|l| class_indices(l, &s.vip, c))
-            .collect()
+        net.layers.iter().map(|l| class_indices(l, &s.vip, c)).collect()
     };
     let (vip, uip) = (of(WeightClass::Vip), of(WeightClass::Uip));
     let near: Vec<Vec<usize>> = net.layers.iter().map(|l| s.near.vip_indices(l, None)).collect();
@@ -313,7 +311,7 @@ fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
 /// near-VIP removed (`near_vip_removed`) and as many random ones (`near_random_removed`), and
 /// the `|μ|`-matched controls (`magnitude_removed`, `near_magnitude_removed`), each `{mean,
 /// std (sample), ci95, n}`; `vip_rule` (the rule with its source).
-pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let limit = if opts.quick { QUICK_TEST_LIMIT } else { 0 };
     let mut per_seed = Vec::new();
     // Run `ri` uses the seed `derive_seed(opts.seed, [ri])`; `ps` records the analysis seed.
@@ -375,7 +373,14 @@ pub fn run(runs: &[FfRunData], out: &Path, opts: &AnalysisOptions) -> Result<Ana
         )?,
         write_json(&out.join("perturb.json"), &stats)?,
     ];
-    let who = describe_runs(runs);
+    let who = describe_runs(
+        runs,
+        if runs.len() > 1 {
+            "; bands: ± std over seeds"
+        } else {
+            ""
+        },
+    );
     let reps = ps.repeats * runs.len();
     let mut figures = Vec::new();
     for t in &names {

@@ -2,12 +2,14 @@
 //! `m` and `Ξ` (on their range over all seeds) of each layer's connections, as fractions of
 //! the layer's connections per bin, mean ± std over seeds (same bins for every seed).
 
-use super::{FfRunData, describe_runs, mean_std};
+use super::mean_std;
 use crate::analysis::AnalysisOptions;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
+use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
 use crate::output::figure::{Figure, Histogram, Plot};
+use crate::output::{AnalysisOutput, write_csv, write_json};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -104,7 +106,7 @@ pub fn histograms(nets: &[&FfNet<f32>], bins: usize) -> Vec<Vec<ParamHistogram>>
 /// The weights analysis (an [`super::FfAnalysisFn`]): `histograms.csv` (layer, kind
 /// (0 = π, 1 = m, 2 = Ξ), bin edges, mean and std over seeds of the fraction) and
 /// `summary.json` (per layer and kind: the mean fraction exactly at 0, and for `π` at 1).
-pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let nets: Vec<&FfNet<f32>> = runs.iter().map(|r| &r.net).collect();
     let per = histograms(&nets, BINS);
     let count = per.first().map_or(0, Vec::len);
@@ -130,7 +132,14 @@ pub fn run(runs: &[FfRunData], out: &Path, _opts: &AnalysisOptions) -> Result<An
         &["layer", "kind", "lo", "hi", "fraction_mean", "fraction_std"],
         &rows,
     )?];
-    let who = describe_runs(runs);
+    let who = describe_runs(
+        runs,
+        if runs.len() > 1 {
+            "; bands: ± std over seeds"
+        } else {
+            ""
+        },
+    );
     let figures: Vec<Figure> = KINDS
         .iter()
         .map(|&(kind, sym)| Figure {
