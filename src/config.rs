@@ -236,7 +236,7 @@ pub struct TrainConfig {
     pub history: bool,
     /// Hold the mean-field noise `ε_u`, `ε_out` fixed within each training trial (one draw
     /// per sample, reused at every step; recurrent noise stays fresh):
-    /// [`crate::engine::noise::TrialFixedNoise`]. Default `false` (fresh ε every step, the
+    /// the engine's `TrialFixedNoise`. Default `false` (fresh ε every step, the
     /// paper's training); a configuration without the key reads as `false`.
     #[serde(default)]
     pub eps_fixed_in_trial: bool,

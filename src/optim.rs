@@ -7,7 +7,7 @@ use crate::config::{EpsPlacement, GroupConfig, OptimConfig};
 use crate::error::{Result, SasError};
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::net::{SasNet, SasNetGrad};
-use crate::sas::{SasGrad, SasLayer};
+use crate::sas::{Ensemble, SasGrad, SasLayer};
 
 /// Names of the three parameter kinds of a layer.
 pub const KINDS: [&str; 3] = ["m", "pi", "xi"];
@@ -21,31 +21,23 @@ pub struct GroupState {
     pub m2: Vec<f32>,
 }
 
-/// The optimizer: its settings and the state of the nine groups.
+/// The optimizer: its settings, the groups `(layer, kind)` of an [`Ensemble`] with their
+/// own settings, and their state. One implementation serves the recurrent network (three
+/// layers `in`, `rec`, `out`) and the feed-forward one (`l0`, `l1`, …).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Optimizer {
     cfg: OptimConfig,
-    /// `[layer][kind]` states, layers in the order `in`, `rec`, `out`.
-    pub state: [[GroupState; 3]; 3],
+    /// `[layer][kind]` group settings, kinds in the order `m`, `π`, `Ξ`.
+    groups: Vec<[GroupConfig; 3]>,
+    /// `[layer][kind]` states, layers in the network's order.
+    pub state: Vec<[GroupState; 3]>,
     /// Optimizer steps taken so far.
     pub steps: u64,
 }
 
-/// Structural masks of the three layers (`true` = the connection exists); `None` = all exist.
+/// Structural masks of the three recurrent layers (`true` = the connection exists); `None` =
+/// all exist.
 pub type Masks = [Option<Vec<bool>>; 3];
-
-fn group_cfg(cfg: &OptimConfig, layer: usize, kind: usize) -> &GroupConfig {
-    let l = match layer {
-        0 => &cfg.inp,
-        1 => &cfg.rec,
-        _ => &cfg.out,
-    };
-    match kind {
-        0 => &l.m,
-        1 => &l.pi,
-        _ => &l.xi,
-    }
-}
 
 /// The largest singular value of the `rows × cols` row-major matrix `g`.
 pub fn spectral_norm(g: &[f32], rows: usize, cols: usize) -> f64 {
@@ -61,30 +53,59 @@ pub fn spectral_norm(g: &[f32], rows: usize, cols: usize) -> f64 {
 }
 
 impl Optimizer {
-    /// A fresh optimizer for `net` (zero moment estimates).
+    /// A fresh optimizer for the recurrent network `net` (zero moment estimates), groups from
+    /// `cfg.inp`, `cfg.rec`, `cfg.out`.
     pub fn new(cfg: &OptimConfig, net: &SasNet<f32>) -> Self {
-        let mut state: [[GroupState; 3]; 3] = Default::default();
-        for (li, (_, l)) in net.layers().into_iter().enumerate() {
-            for st in state[li].iter_mut() {
+        let groups = [&cfg.inp, &cfg.rec, &cfg.out]
+            .map(|g| [g.m.clone(), g.pi.clone(), g.xi.clone()])
+            .to_vec();
+        Optimizer::with_groups(cfg, groups, net)
+    }
+
+    /// A fresh optimizer for any ensemble `net` with settings `cfg` (its `inp`/`rec`/`out`
+    /// groups unused) and `groups[layer][kind]`, one entry per layer of `net`.
+    pub fn with_groups<E: Ensemble + ?Sized>(
+        cfg: &OptimConfig,
+        groups: Vec<[GroupConfig; 3]>,
+        net: &E,
+    ) -> Self {
+        let state = net
+            .named_layers()
+            .iter()
+            .map(|(_, l)| {
                 let len = l.rows * l.cols;
-                st.m1 = if cfg.kind == "adam" {
-                    vec![0.0; len]
-                } else {
-                    Vec::new()
-                };
-                st.m2 = vec![0.0; len];
-            }
-        }
+                std::array::from_fn(|_| GroupState {
+                    m1: if cfg.kind == "adam" {
+                        vec![0.0; len]
+                    } else {
+                        Vec::new()
+                    },
+                    m2: vec![0.0; len],
+                })
+            })
+            .collect();
         Optimizer {
             cfg: cfg.clone(),
+            groups,
             state,
             steps: 0,
         }
     }
 
+    /// Zeroes the moment estimates and the step count (a fresh optimizer on the same groups).
+    pub fn reset(&mut self) {
+        for st in &mut self.state {
+            for g in st.iter_mut() {
+                g.m1.fill(0.0);
+                g.m2.fill(0.0);
+            }
+        }
+        self.steps = 0;
+    }
+
     /// The learning rate of group (`layer`, `kind`) in epoch `epoch` (0-based).
     pub fn lr(&self, layer: usize, kind: usize, epoch: usize) -> f64 {
-        let g = group_cfg(&self.cfg, layer, kind);
+        let g = &self.groups[layer][kind];
         let scheduled = match (epoch + self.cfg.schedule_offset).checked_div(g.step_every) {
             Some(steps) => g.lr * g.gamma.powi(steps as i32),
             None => g.lr,
@@ -100,37 +121,54 @@ impl Optimizer {
 
     /// Whether group (`layer`, `kind`) is updated (not frozen, and `π`, `Ξ` only for
     /// spike-and-slab layers).
-    pub fn trainable(&self, net: &SasNet<f32>, layer: usize, kind: usize) -> bool {
-        !group_cfg(&self.cfg, layer, kind).frozen && (kind == 0 || net.stochastic[layer])
+    pub fn trainable<E: Ensemble + ?Sized>(&self, net: &E, layer: usize, kind: usize) -> bool {
+        !self.groups[layer][kind].frozen && (kind == 0 || net.is_stochastic(layer))
     }
 
-    /// One optimizer step in epoch `epoch`: clipping, update, constraints.
+    /// One optimizer step of the recurrent network in epoch `epoch`: clipping, update,
+    /// constraints ([`Optimizer::step_layers`]).
     pub fn step(&mut self, net: &mut SasNet<f32>, grads: &mut SasNetGrad<f32>, epoch: usize, masks: &Masks) {
+        let masks = [masks[0].as_deref(), masks[1].as_deref(), masks[2].as_deref()];
+        self.step_layers(
+            net,
+            vec![&mut grads.inp, &mut grads.rec, &mut grads.out],
+            epoch,
+            &masks,
+        );
+    }
+
+    /// One optimizer step of any ensemble in epoch `epoch`, with one gradient per layer
+    /// (clipped in place) and per-layer structural masks (`None`: every connection exists).
+    /// Per trainable group: masked gradient entries zeroed, per-matrix spectral-norm clipping
+    /// to `clip` (skipped when the Frobenius norm, an upper bound, is already ≤ `clip`), the
+    /// update; then per layer the constraints ([`constrain`]).
+    pub fn step_layers<E: Ensemble + ?Sized>(
+        &mut self,
+        net: &mut E,
+        grads: Vec<&mut SasGrad<f32>>,
+        epoch: usize,
+        masks: &[Option<&[bool]>],
+    ) {
         self.steps += 1;
         let t = self.steps as i32;
-        let trainable: Vec<[bool; 3]> = (0..3)
-            .map(|l| {
-                [
-                    self.trainable(net, l, 0),
-                    self.trainable(net, l, 1),
-                    self.trainable(net, l, 2),
-                ]
-            })
+        let n = self.groups.len();
+        let trainable: Vec<[bool; 3]> = (0..n)
+            .map(|l| std::array::from_fn(|k| self.trainable(&*net, l, k)))
             .collect();
-        let lrs: Vec<[f64; 3]> = (0..3)
-            .map(|l| [self.lr(l, 0, epoch), self.lr(l, 1, epoch), self.lr(l, 2, epoch)])
+        let lrs: Vec<[f64; 3]> = (0..n)
+            .map(|l| std::array::from_fn(|k| self.lr(l, k, epoch)))
             .collect();
-        let cfg = self.cfg.clone();
-        let glayers: [&mut SasGrad<f32>; 3] = [&mut grads.inp, &mut grads.rec, &mut grads.out];
-        for ((li, (_, layer)), g) in net.layers_mut().into_iter().enumerate().zip(glayers) {
+        let cfg = &self.cfg;
+        for ((li, (_, layer)), g) in net.named_layers_mut().into_iter().enumerate().zip(grads) {
             let (rows, cols) = (layer.rows, layer.cols);
+            let mask = masks.get(li).copied().flatten();
             let gk: [&mut Vec<f32>; 3] = [&mut g.m, &mut g.pi, &mut g.xi];
             let pk: [&mut Vec<f32>; 3] = [&mut layer.m, &mut layer.pi, &mut layer.xi];
             for (ki, (gv, pv)) in gk.into_iter().zip(pk).enumerate() {
                 if !trainable[li][ki] {
                     continue;
                 }
-                if let Some(mask) = &masks[li] {
+                if let Some(mask) = mask {
                     for (gi, &keep) in gv.iter_mut().zip(mask) {
                         if !keep {
                             *gi = 0.0;
@@ -138,26 +176,35 @@ impl Optimizer {
                     }
                 }
                 if cfg.clip > 0.0 {
-                    let norm = spectral_norm(gv, rows, cols);
-                    if norm > cfg.clip {
-                        let s = (cfg.clip / norm) as f32;
-                        gv.iter_mut().for_each(|v| *v *= s);
+                    let frob = gv.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+                    if frob > cfg.clip {
+                        let norm = spectral_norm(gv, rows, cols);
+                        if norm > cfg.clip {
+                            let s = (cfg.clip / norm) as f32;
+                            gv.iter_mut().for_each(|v| *v *= s);
+                        }
                     }
                 }
-                let gc = group_cfg(&cfg, li, ki);
-                let lr = lrs[li][ki];
-                let st = &mut self.state[li][ki];
-                update(&cfg, gc, lr, t, st, pv, gv);
+                update(
+                    cfg,
+                    &self.groups[li][ki],
+                    lrs[li][ki],
+                    t,
+                    &mut self.state[li][ki],
+                    pv,
+                    gv,
+                );
             }
-            constrain(layer, masks[li].as_deref());
+            constrain(layer, mask);
         }
     }
 
-    /// Writes the optimizer state into a checkpoint writer (`optim.<layer>.<kind>.m1|m2`).
-    pub fn save(&self, w: &mut TensorWriter) {
-        for (li, lname) in ["in", "rec", "out"].into_iter().enumerate() {
+    /// Writes the optimizer state into a checkpoint writer (`optim.<layer>.<kind>.m1|m2`,
+    /// layers named as in `net`).
+    pub fn save<E: Ensemble + ?Sized>(&self, w: &mut TensorWriter, net: &E) {
+        for ((lname, _), st) in net.named_layers().into_iter().zip(&self.state) {
             for (ki, kname) in KINDS.into_iter().enumerate() {
-                let st = &self.state[li][ki];
+                let st = &st[ki];
                 if !st.m1.is_empty() {
                     w.add(&format!("optim.{lname}.{kname}.m1"), &[st.m1.len()], &st.m1);
                 }
@@ -167,11 +214,11 @@ impl Optimizer {
         w.meta("optim_steps", self.steps.to_string());
     }
 
-    /// Restores the state written by [`Optimizer::save`].
-    pub fn load(&mut self, f: &TensorFile) -> Result<()> {
-        for (li, lname) in ["in", "rec", "out"].into_iter().enumerate() {
+    /// Restores the state written by [`Optimizer::save`] for the same network layout.
+    pub fn load<E: Ensemble + ?Sized>(&mut self, f: &TensorFile, net: &E) -> Result<()> {
+        for ((lname, _), st) in net.named_layers().into_iter().zip(self.state.iter_mut()) {
             for (ki, kname) in KINDS.into_iter().enumerate() {
-                let st = &mut self.state[li][ki];
+                let st = &mut st[ki];
                 if !st.m1.is_empty() {
                     st.m1 = f.get(&format!("optim.{lname}.{kname}.m1"), &[st.m1.len()])?;
                 }

@@ -5,7 +5,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use sasnet::analysis::ff::{self as analysis, PerturbSettings};
-use sasnet::ff::{FfConfig, FfData, FfEngine, FfMode, FfNet, FfNoise, evaluate, train_data};
+use sasnet::ff::{EvalMode, FfConfig, FfData, FfEngine, FfNet, LayerNoise, evaluate, train_data};
 use sasnet::io::tensors::TensorFile;
 use sasnet::rng::{NormalStream, derive_seed, splitmix64};
 use sasnet::run::TrainOptions;
@@ -129,7 +129,7 @@ fn engine_grads(c: &Case, chunks: usize) -> (f64, Vec<sasnet::sas::SasGrad<f64>>
             &c.x,
             c.b,
             Some(&c.y),
-            FfNoise::Given(&c.eps),
+            LayerNoise::Given(&c.eps),
             true,
         )
         .unwrap();
@@ -221,7 +221,14 @@ fn zero_variance_rows_give_zero_variance_gradients() {
     // Same loss as the mean network (ε irrelevant).
     let mut e = FfEngine::<f64>::new(1).unwrap();
     let out = e
-        .run(&c.net.mean_network(), &c.x, c.b, Some(&c.y), FfNoise::Zero, false)
+        .run(
+            &c.net.mean_network(),
+            &c.x,
+            c.b,
+            Some(&c.y),
+            LayerNoise::Zero,
+            false,
+        )
         .unwrap();
     assert!((out.loss - loss).abs() < 1e-14);
 }
@@ -252,7 +259,14 @@ fn results_do_not_depend_on_the_thread_count() {
         pool.install(|| {
             let mut e = FfEngine::<f32>::new(4).unwrap();
             let out = e
-                .run(&net.moments(), &x, b, Some(&y), FfNoise::Random { seed: 9 }, true)
+                .run(
+                    &net.moments(),
+                    &x,
+                    b,
+                    Some(&y),
+                    LayerNoise::Random { seed: 9 },
+                    true,
+                )
                 .unwrap();
             (out.loss, out.z, out.grads.unwrap())
         })
@@ -318,9 +332,9 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
     let cfg = small_config();
     let dir = tmp_dir("smoke");
     let sum = train_data(&cfg, &tr, &te, &dir, &TrainOptions::default()).unwrap();
-    let acc = sum.accuracy(FfMode::MeanField).unwrap();
+    let acc = sum.accuracy(EvalMode::MeanField).unwrap();
     assert!(acc > 0.9, "mean-field test accuracy {acc}");
-    assert!(sum.accuracy(FfMode::Mean).unwrap() > 0.9);
+    assert!(sum.accuracy(EvalMode::Mean).unwrap() > 0.9);
     let sampled = sum.eval.iter().find(|r| r.mode == "sampled").unwrap();
     assert_eq!(sampled.accuracies.len(), 4);
     for f in [files::CONFIG, files::METRICS, files::CHECKPOINT, files::SUMMARY] {
@@ -446,12 +460,12 @@ fn invalid_inputs_are_errors() {
     let mut e = FfEngine::<f32>::new(2).unwrap();
     let net = FfNet::<f32>::zeros(&[3, 2]);
     assert!(
-        e.run(&net.moments(), &[0.0; 5], 2, None, FfNoise::Zero, false)
+        e.run(&net.moments(), &[0.0; 5], 2, None, LayerNoise::Zero, false)
             .is_err()
     );
     assert!(FfEngine::<f32>::new(0).is_err());
     let net = FfNet::<f32>::zeros(&[20, 10]);
-    assert!(evaluate(&net, &synthetic(10, 3), FfMode::Mean, 1, 1, 0).is_ok());
+    assert!(evaluate(&net, &synthetic(10, 3), EvalMode::Mean, 1, 1, 0).is_ok());
     let t = sasnet::sas::classes::Thresholds::for_task("ff");
     assert_eq!(t.class_of(0.0, 0.5, 0.0).name(), "vip");
     let _ = derive_seed(0, &[]);
@@ -478,7 +492,7 @@ fn ff_mnist_two_epochs_exceed_85_percent() {
     cfg.eval.sampled = 2;
     let out = tmp_dir("mnist");
     let sum = sasnet::ff::train(&cfg, &data, &out, false).unwrap();
-    let acc = sum.accuracy(FfMode::MeanField).unwrap();
+    let acc = sum.accuracy(EvalMode::MeanField).unwrap();
     eprintln!("ff-mnist, 2 epochs: mean-field test accuracy {acc:.4}");
     assert!(acc > 0.85, "mean-field test accuracy {acc}");
     let f = TensorFile::open(&out.join(files::CHECKPOINT)).unwrap();

@@ -2,7 +2,7 @@
 //! hand-derived backward (paper Eqs. 4–13, DESIGN §1.3–1.4).
 //!
 //! The engine works on the **moment matrices** `(M, V)` of each layer ([`Gaussian`]) and
-//! knows nothing of spike-and-slab: the (π, m, Ξ) ↔ (μ, v) map lives in [`crate::sas`].
+//! knows nothing of spike-and-slab: the (π, m, Ξ) ↔ (μ, v) map lives in `sas`.
 //! Plain BPTT is the `V = None` case of the same code; a layer in the deterministic limit
 //! has `var = None`.
 //!

@@ -49,21 +49,21 @@ pub struct FfConfig {
     /// Seed of every random stream of the run.
     pub seed: u64,
     /// Network sizes.
-    pub model: FfModelConfig,
+    pub model: NetConfig,
     /// Initial parameters.
-    pub init: FfInitConfig,
+    pub init: LayerInitConfig,
     /// Optimizer.
-    pub optim: FfOptimConfig,
+    pub optim: AdamConfig,
     /// Training loop.
-    pub train: FfTrainConfig,
+    pub train: EpochConfig,
     /// Evaluation during and after training.
-    pub eval: FfEvalConfig,
+    pub eval: TestConfig,
 }
 
 /// Network sizes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FfModelConfig {
+pub struct NetConfig {
     /// Layer widths from input to output, e.g. `[784, 100, 100, 10]` (ReLU hidden units,
     /// softmax output); at least two entries, each ≥ 1.
     pub sizes: Vec<usize>,
@@ -72,7 +72,7 @@ pub struct FfModelConfig {
 /// Initial parameters of every layer.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FfInitConfig {
+pub struct LayerInitConfig {
     /// Initial slab means `m ~ N(0, m_gain / fan_in)`.
     pub m_gain: f64,
     /// The `fan_in` of the initialization: 0 = each layer's input width `n_l`; any other
@@ -87,7 +87,7 @@ pub struct FfInitConfig {
 /// Adam with decoupled decay and per-matrix clipping.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FfOptimConfig {
+pub struct AdamConfig {
     /// Learning rate of `m`.
     pub lr_m: f64,
     /// Learning rate of `π`.
@@ -117,7 +117,7 @@ pub struct FfOptimConfig {
 /// The training loop.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FfTrainConfig {
+pub struct EpochConfig {
     /// Use only the first `train_limit` training images (0 = all).
     pub train_limit: usize,
     /// Minibatch size.
@@ -134,7 +134,7 @@ pub struct FfTrainConfig {
 /// Evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FfEvalConfig {
+pub struct TestConfig {
     /// Evaluate on the test set every this many epochs (0 = only after the last).
     pub every: usize,
     /// Sampled networks `w ~ P(w)` evaluated after training (0 = none).
@@ -159,16 +159,16 @@ impl FfConfig {
         Ok(FfConfig {
             preset: name.into(),
             seed: 1,
-            model: FfModelConfig {
+            model: NetConfig {
                 sizes: vec![784, 100, 100, 10],
             },
-            init: FfInitConfig {
+            init: LayerInitConfig {
                 m_gain: 2.0,
                 fan_in: 784,
                 xi_scale: 0.01,
                 pi: 0.0,
             },
-            optim: FfOptimConfig {
+            optim: AdamConfig {
                 lr_m: 0.1,
                 lr_pi: 0.1,
                 lr_xi: 0.1,
@@ -181,14 +181,14 @@ impl FfConfig {
                 gamma: 0.5,
                 reset_each_epoch: false,
             },
-            train: FfTrainConfig {
+            train: EpochConfig {
                 train_limit,
                 batch: 500,
                 epochs: if train_limit == 0 { 100 } else { 200 },
                 chunks: 4,
                 shuffle: true,
             },
-            eval: FfEvalConfig {
+            eval: TestConfig {
                 every: 1,
                 sampled: 10,
                 test_limit: 0,

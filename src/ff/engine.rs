@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 /// The standard-normal draws `ε_l` of a batch.
 #[derive(Clone, Copy, Debug)]
-pub enum FfNoise<'a, T> {
+pub enum LayerNoise<'a, T> {
     /// Fresh draws: `ε_l` of the chunk starting at sample `b0` comes from the stream
     /// `derive_seed(seed, [l, b0])`.
     Random {
@@ -33,7 +33,7 @@ pub enum FfNoise<'a, T> {
 
 /// What one run of the engine returns.
 #[derive(Clone, Debug)]
-pub struct FfOutput<T> {
+pub struct ForwardOutput<T> {
     /// Mean cross-entropy over the batch (0 without targets).
     pub loss: f64,
     /// Logits `z`, `[B, n_L]`.
@@ -94,9 +94,9 @@ impl<T: Real> FfEngine<T> {
         x: &[T],
         batch: usize,
         target: Option<&[T]>,
-        noise: FfNoise<'_, T>,
+        noise: LayerNoise<'_, T>,
         grad: bool,
-    ) -> Result<FfOutput<T>> {
+    ) -> Result<ForwardOutput<T>> {
         check(net, x, batch, target, noise)?;
         if grad && target.is_none() {
             return Err(SasError::InvalidValue {
@@ -154,7 +154,7 @@ impl<T: Real> FfEngine<T> {
             }
             g
         });
-        Ok(FfOutput { loss, z, grads })
+        Ok(ForwardOutput { loss, z, grads })
     }
 }
 
@@ -169,7 +169,7 @@ fn check<T: Real>(
     x: &[T],
     batch: usize,
     target: Option<&[T]>,
-    noise: FfNoise<'_, T>,
+    noise: LayerNoise<'_, T>,
 ) -> Result<()> {
     let shape = |name: String, got: usize, expected: Vec<usize>| -> Result<()> {
         if got != expected.iter().product::<usize>() {
@@ -218,7 +218,7 @@ fn check<T: Real>(
     if let Some(t) = target {
         shape("target".into(), t.len(), vec![batch, net[net.len() - 1].rows])?;
     }
-    if let FfNoise::Given(eps) = noise {
+    if let LayerNoise::Given(eps) = noise {
         if eps.len() != net.len() {
             return Err(SasError::Shape {
                 name: "eps".into(),
@@ -246,7 +246,7 @@ impl<T: Real> Chunk<T> {
         nb: usize,
         bsz: usize,
         target: Option<&[T]>,
-        noise: FfNoise<'_, T>,
+        noise: LayerNoise<'_, T>,
         grad: bool,
     ) {
         let nl = net.len();
@@ -263,11 +263,11 @@ impl<T: Real> Chunk<T> {
             fit(&mut self.pre[l], nb * g.rows);
             let a: &[T] = if l == 0 { x } else { &self.act[l] };
             let fill = |e: &mut [T]| match noise {
-                FfNoise::Random { seed } => {
+                LayerNoise::Random { seed } => {
                     NormalStream::new(derive_seed(seed, &[l as u64, b0 as u64])).fill(e)
                 }
-                FfNoise::Zero => e.fill(T::ZERO),
-                FfNoise::Given(eps) => e.copy_from_slice(&eps[l][b0 * g.rows..(b0 + nb) * g.rows]),
+                LayerNoise::Zero => e.fill(T::ZERO),
+                LayerNoise::Given(eps) => e.copy_from_slice(&eps[l][b0 * g.rows..(b0 + nb) * g.rows]),
             };
             self.layers[l].forward(g, a, nb, scales[l], fill, &mut self.pre[l]);
             if l + 1 < nl {

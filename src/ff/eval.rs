@@ -7,7 +7,7 @@
 //! - **sampled networks**: concrete weights `w ~ P(w)` (Bernoulli(1-π) × N(m, Ξ)), one network
 //!   per repeat for the whole test set; mean and standard deviation of the accuracy.
 
-use super::engine::{FfEngine, FfNoise};
+use super::engine::{FfEngine, LayerNoise};
 use super::{FfData, FfNet, accuracy, load_run};
 use crate::engine::Gaussian;
 use crate::error::{Result, SasError};
@@ -23,7 +23,7 @@ pub const EVAL_BATCH: usize = 2000;
 
 /// How the ensemble is turned into outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FfMode {
+pub enum EvalMode {
     /// Gaussian-layer forward with fresh `ε`.
     MeanField,
     /// Concrete weights `w = μ`.
@@ -32,27 +32,27 @@ pub enum FfMode {
     Sampled,
 }
 
-impl FfMode {
+impl EvalMode {
     /// Name in files and on the command line: `mean-field`, `mean`, `sampled`.
     pub fn name(&self) -> &'static str {
         match self {
-            FfMode::MeanField => "mean-field",
-            FfMode::Mean => "mean",
-            FfMode::Sampled => "sampled",
+            EvalMode::MeanField => "mean-field",
+            EvalMode::Mean => "mean",
+            EvalMode::Sampled => "sampled",
         }
     }
 }
 
 /// Parses `mean-field`, `mean` or `sampled`; `eps0` (the recurrent mode "mean-field with
 /// ε = 0") is the mean network here.
-impl FromStr for FfMode {
+impl FromStr for EvalMode {
     type Err = SasError;
-    fn from_str(s: &str) -> Result<FfMode> {
+    fn from_str(s: &str) -> Result<EvalMode> {
         match s {
-            "mean-field" => Ok(FfMode::MeanField),
+            "mean-field" => Ok(EvalMode::MeanField),
             // For a feed-forward network the mean-field forward with ε = 0 is the mean network.
-            "mean" | "eps0" => Ok(FfMode::Mean),
-            "sampled" => Ok(FfMode::Sampled),
+            "mean" | "eps0" => Ok(EvalMode::Mean),
+            "sampled" => Ok(EvalMode::Sampled),
             other => Err(SasError::InvalidValue {
                 name: "mode".into(),
                 reason: format!("`{other}` is not mean-field, mean (= eps0) or sampled"),
@@ -63,7 +63,7 @@ impl FromStr for FfMode {
 
 /// Result of evaluating one mode.
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct FfEvalReport {
+pub struct AccuracyReport {
     /// Mode name.
     pub mode: String,
     /// Mean accuracy over repeats (fraction in [0, 1]).
@@ -94,10 +94,10 @@ pub fn forward_all(
         let idx: Vec<usize> = (start..(start + EVAL_BATCH).min(data.count)).collect();
         data.gather(&idx, k, &mut x, &mut y);
         let noise = match noise_seed {
-            Some(s) => FfNoise::Random {
+            Some(s) => LayerNoise::Random {
                 seed: derive_seed(s, &[bi as u64]),
             },
-            None => FfNoise::Zero,
+            None => LayerNoise::Zero,
         };
         let out = engine.run(net, &x, idx.len(), Some(&y), noise, false)?;
         loss += out.loss * idx.len() as f64;
@@ -129,11 +129,11 @@ pub fn sample_network(net: &FfNet<f32>, seed: u64) -> Vec<Gaussian<f32>> {
 pub fn evaluate(
     net: &FfNet<f32>,
     data: &FfData,
-    mode: FfMode,
+    mode: EvalMode,
     repeats: usize,
     chunks: usize,
     seed: u64,
-) -> Result<FfEvalReport> {
+) -> Result<AccuracyReport> {
     net.validate()?;
     let sizes = net.sizes();
     if data.dim != sizes[0] {
@@ -151,18 +151,18 @@ pub fn evaluate(
         });
     }
     let mut engine = FfEngine::<f32>::new(chunks)?;
-    let repeats = if mode == FfMode::Mean { 1 } else { repeats.max(1) };
+    let repeats = if mode == EvalMode::Mean { 1 } else { repeats.max(1) };
     let moments = match mode {
-        FfMode::MeanField => Some(net.moments()),
-        FfMode::Mean => Some(net.mean_network()),
-        FfMode::Sampled => None,
+        EvalMode::MeanField => Some(net.moments()),
+        EvalMode::Mean => Some(net.mean_network()),
+        EvalMode::Sampled => None,
     };
     let mut accs = Vec::with_capacity(repeats);
     let mut first_loss = f64::NAN;
     for r in 0..repeats {
         let rseed = derive_seed(seed, &[r as u64]);
         let (z, loss) = match (&moments, mode) {
-            (Some(m), FfMode::MeanField) => forward_all(&mut engine, m, data, Some(rseed))?,
+            (Some(m), EvalMode::MeanField) => forward_all(&mut engine, m, data, Some(rseed))?,
             (Some(m), _) => forward_all(&mut engine, m, data, None)?,
             (None, _) => forward_all(&mut engine, &sample_network(net, rseed), data, None)?,
         };
@@ -173,7 +173,7 @@ pub fn evaluate(
     }
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
     let std = (accs.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / accs.len() as f64).sqrt();
-    Ok(FfEvalReport {
+    Ok(AccuracyReport {
         mode: mode.name().into(),
         accuracy: mean,
         accuracy_std: std,
@@ -190,11 +190,11 @@ pub fn evaluate(
 pub fn evaluate_dir(
     run_dir: &Path,
     data_dir: Option<&Path>,
-    mode: FfMode,
+    mode: EvalMode,
     repeats: usize,
     limit: usize,
     seed: u64,
-) -> Result<(FfEvalReport, usize)> {
+) -> Result<(AccuracyReport, usize)> {
     let (cfg, net, epoch) = load_run(run_dir)?;
     let data = super::load_mnist(data_dir)?;
     let n = if limit > 0 { limit } else { cfg.eval.test_limit };
@@ -208,9 +208,9 @@ pub fn evaluate_dir(
 pub fn evaluate_run(
     run_dir: &Path,
     data: &Mnist,
-    modes: &[(FfMode, usize)],
+    modes: &[(EvalMode, usize)],
     seed: u64,
-) -> Result<Vec<FfEvalReport>> {
+) -> Result<Vec<AccuracyReport>> {
     let (cfg, net, _) = load_run(run_dir)?;
     let test = FfData::mnist_test(data, cfg.eval.test_limit)?;
     modes

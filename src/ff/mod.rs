@@ -23,9 +23,9 @@ pub mod optim;
 pub mod train;
 
 pub use config::FfConfig;
-pub use engine::{FfEngine, FfNoise, FfOutput};
-pub use eval::{FfEvalReport, FfMode, evaluate, evaluate_run};
-pub use train::{FfSummary, is_ff_run, load_run, train, train_data, train_mnist};
+pub use engine::{FfEngine, ForwardOutput, LayerNoise};
+pub use eval::{AccuracyReport, EvalMode, evaluate, evaluate_run};
+pub use train::{RunSummary, is_ff_run, load_run, train, train_data, train_mnist};
 
 use crate::engine::{Gaussian, GaussianGrad};
 use crate::error::{Result, SasError};

@@ -10,19 +10,20 @@
 //!   row = receiving unit, F32), the Adam state `optim.l<i>.<kind>.<m1|m2>`, and metadata
 //!   `format`, `epoch`, `seed`, `sizes`, `wall_s`, `config`; written atomically after every
 //!   epoch;
-//! - `summary.json` — the final [`FfSummary`] (all evaluation modes and the weight classes).
+//! - `summary.json` — the final [`RunSummary`] (all evaluation modes and the weight classes).
 //!
 //! Every random stream is keyed by (seed, purpose, epoch, minibatch), so the epoch counter
 //! is the whole RNG state: a resumed run equals an uninterrupted one.
 
 use super::config::FfConfig;
-use super::engine::{FfEngine, FfNoise};
-use super::eval::{FfEvalReport, FfMode, evaluate};
-use super::optim::FfAdam;
+use super::engine::{FfEngine, LayerNoise};
+use super::eval::{AccuracyReport, EvalMode, evaluate};
+use super::optim::optimizer;
 use super::{FfData, FfNet, accuracy, layer_name};
 use crate::error::{Result, SasError};
 use crate::io::atomic::write_atomic;
 use crate::io::tensors::{TensorFile, TensorWriter};
+use crate::optim::Optimizer;
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::run::{
     self as rundir, TrainOptions, check_format, diverged, files, io_err, meta_num, progress_bar,
@@ -46,7 +47,7 @@ const KEY_FINAL: u64 = 34;
 
 /// What a finished run reports (also written as `summary.json`).
 #[derive(Clone, Debug, Serialize)]
-pub struct FfSummary {
+pub struct RunSummary {
     /// Run directory.
     pub run_dir: PathBuf,
     /// Completed epochs.
@@ -55,16 +56,16 @@ pub struct FfSummary {
     pub train_loss: f64,
     /// Final evaluations: mean-field (fresh ε), mean network, sampled networks (when
     /// `eval.sampled > 0`).
-    pub eval: Vec<FfEvalReport>,
+    pub eval: Vec<AccuracyReport>,
     /// Weight classes per layer.
     pub classes: Vec<LayerClasses>,
     /// Total wall time, seconds (including earlier sessions of a resumed run).
     pub wall_s: f64,
 }
 
-impl FfSummary {
+impl RunSummary {
     /// Accuracy of evaluation mode `mode` (`mean-field`, `mean`, `sampled`), if evaluated.
-    pub fn accuracy(&self, mode: FfMode) -> Option<f64> {
+    pub fn accuracy(&self, mode: EvalMode) -> Option<f64> {
         self.eval
             .iter()
             .find(|r| r.mode == mode.name())
@@ -183,13 +184,13 @@ fn save_checkpoint(
     path: &Path,
     cfg: &FfConfig,
     net: &FfNet<f32>,
-    opt: &FfAdam,
+    opt: &Optimizer,
     epoch: usize,
     wall_s: f64,
 ) -> Result<()> {
     let mut w = TensorWriter::new();
     write_params(&mut w, net);
-    opt.save(&mut w);
+    opt.save(&mut w, net);
     w.meta("format", FORMAT)
         .meta("epoch", epoch.to_string())
         .meta("seed", cfg.seed.to_string())
@@ -199,11 +200,11 @@ fn save_checkpoint(
 }
 
 /// A feed-forward checkpoint: network, optimizer state, completed epochs, wall time.
-pub struct FfCheckpoint {
+pub struct CheckpointState {
     /// The network.
     pub net: FfNet<f32>,
     /// Adam state.
-    pub optim: FfAdam,
+    pub optim: Optimizer,
     /// Completed epochs.
     pub epoch: usize,
     /// Wall time so far, seconds.
@@ -211,7 +212,7 @@ pub struct FfCheckpoint {
 }
 
 /// Reads a checkpoint written by the trainer for configuration `cfg`.
-pub fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<FfCheckpoint> {
+pub fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<CheckpointState> {
     let f = TensorFile::open(path)?;
     check_format(&f, FORMAT, "a feed-forward checkpoint")?;
     let net = read_params(&f)?;
@@ -222,9 +223,9 @@ pub fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<FfCheckpoint> {
             expected: cfg.model.sizes.clone(),
         });
     }
-    let mut optim = FfAdam::new(&cfg.optim, &net);
-    optim.load(&f)?;
-    Ok(FfCheckpoint {
+    let mut optim = optimizer(&cfg.optim, &net);
+    optim.load(&f, &net)?;
+    Ok(CheckpointState {
         net,
         optim,
         epoch: meta_num(&f, "epoch")?,
@@ -250,7 +251,7 @@ pub fn load_run(run_dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
 
 /// Trains `cfg` on MNIST (the first `train.train_limit` training images, tested on the first
 /// `eval.test_limit` test images) in run directory `out` (a new one).
-pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path, progress: bool) -> Result<FfSummary> {
+pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path, progress: bool) -> Result<RunSummary> {
     train_mnist(
         cfg,
         data,
@@ -263,14 +264,14 @@ pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path, progress: bool) -> Result
 }
 
 /// [`train`] with options (resume).
-pub fn train_mnist(cfg: &FfConfig, data: &Mnist, out: &Path, opts: &TrainOptions) -> Result<FfSummary> {
+pub fn train_mnist(cfg: &FfConfig, data: &Mnist, out: &Path, opts: &TrainOptions) -> Result<RunSummary> {
     cfg.validate()?;
     let tr = FfData::mnist_train(data, cfg.train.train_limit)?;
     let te = FfData::mnist_test(data, cfg.eval.test_limit)?;
     train_data(cfg, &tr, &te, out, opts)
 }
 
-impl FfSummary {
+impl RunSummary {
     /// One line for the command line: run directory, epochs, training loss, the test
     /// accuracy of every evaluation mode, the VIP and UIP fractions per layer, wall time.
     pub fn line(&self) -> String {
@@ -344,7 +345,7 @@ pub fn train_data(
     test_set: &FfData,
     out: &Path,
     opts: &TrainOptions,
-) -> Result<FfSummary> {
+) -> Result<RunSummary> {
     cfg.validate()?;
     check_data(cfg, train_set, "training")?;
     check_data(cfg, test_set, "test")?;
@@ -360,7 +361,7 @@ pub fn train_data(
     } else {
         rundir::create(out, &cfg.to_toml())?;
         let net = init_network(cfg);
-        let opt = FfAdam::new(&cfg.optim, &net);
+        let opt = optimizer(&cfg.optim, &net);
         (net, opt, 0, 0.0, Vec::new())
     };
 
@@ -381,7 +382,7 @@ pub fn train_data(
         for mb in 0..minibatches {
             let idx = &order[mb * bsz..((mb + 1) * bsz).min(n)];
             train_set.gather(idx, k, &mut xb, &mut yb);
-            let noise = FfNoise::Random {
+            let noise = LayerNoise::Random {
                 seed: derive_seed(cfg.seed, &[KEY_NOISE, epoch as u64, mb as u64]),
             };
             let moments = net.moments();
@@ -398,7 +399,7 @@ pub fn train_data(
                     return Err(diverged(epoch, mb, &what, &ckpt_path));
                 }
             }
-            opt.step(&mut net, &mut grads, epoch);
+            opt.step_layers(&mut net, grads.iter_mut().collect(), epoch, &[]);
             for (l, p) in net.layers.iter().enumerate() {
                 if p.m.iter().chain(&p.pi).chain(&p.xi).any(|v| !v.is_finite()) {
                     let what = format!("non-finite parameter in layer {}", layer_name(l));
@@ -413,8 +414,8 @@ pub fn train_data(
         let (mut test_loss, mut acc_mf, mut acc_mean) = (None, None, None);
         if eval_now {
             let seed = derive_seed(cfg.seed, &[KEY_EVAL, done as u64]);
-            let mf = evaluate(&net, test_set, FfMode::MeanField, 1, cfg.train.chunks, seed)?;
-            let mean = evaluate(&net, test_set, FfMode::Mean, 1, cfg.train.chunks, seed)?;
+            let mf = evaluate(&net, test_set, EvalMode::MeanField, 1, cfg.train.chunks, seed)?;
+            let mean = evaluate(&net, test_set, EvalMode::Mean, 1, cfg.train.chunks, seed)?;
             test_loss = Some(mf.loss);
             acc_mf = Some(mf.accuracy);
             acc_mean = Some(mean.accuracy);
@@ -429,7 +430,7 @@ pub fn train_data(
             f(acc_mf),
             f(acc_mean),
         ];
-        row.extend((0..3).map(|kind| format!("{:e}", opt.lr(kind, epoch))));
+        row.extend((0..3).map(|kind| format!("{:e}", opt.lr(0, kind, epoch))));
         let classes = layer_classes(&net, &Thresholds::for_task("ff"));
         row.extend(net.layers.iter().map(|l| {
             let s = l.pi.iter().map(|&p| p as f64).sum::<f64>() / l.pi.len() as f64;
@@ -460,20 +461,20 @@ pub fn train_data(
     let epochs = start_epoch.max(cfg.train.epochs);
     let seed = derive_seed(cfg.seed, &[KEY_FINAL, epochs as u64]);
     let mut eval = vec![
-        evaluate(&net, test_set, FfMode::MeanField, 1, cfg.train.chunks, seed)?,
-        evaluate(&net, test_set, FfMode::Mean, 1, cfg.train.chunks, seed)?,
+        evaluate(&net, test_set, EvalMode::MeanField, 1, cfg.train.chunks, seed)?,
+        evaluate(&net, test_set, EvalMode::Mean, 1, cfg.train.chunks, seed)?,
     ];
     if cfg.eval.sampled > 0 {
         eval.push(evaluate(
             &net,
             test_set,
-            FfMode::Sampled,
+            EvalMode::Sampled,
             cfg.eval.sampled,
             cfg.train.chunks,
             seed,
         )?);
     }
-    let summary = FfSummary {
+    let summary = RunSummary {
         run_dir: out.to_path_buf(),
         epochs,
         train_loss,

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::family::{FeedForward, Kind, Recurrent};
-use crate::ff::{FfConfig, FfMode, FfSummary};
+use crate::ff::{EvalMode, FfConfig, RunSummary};
 use crate::infer::Mode;
 use crate::output::AnalysisOutput;
 use crate::pipeline::seeds::{fan_out, seed_dir};
@@ -48,7 +48,7 @@ pub enum Trained {
     /// Recurrent runs.
     Recurrent(Vec<TrainSummary>),
     /// Feed-forward runs.
-    FeedForward(Vec<FfSummary>),
+    FeedForward(Vec<RunSummary>),
 }
 
 impl Trained {
@@ -56,7 +56,7 @@ impl Trained {
     pub fn lines(&self) -> Vec<String> {
         match self {
             Trained::Recurrent(v) => v.iter().map(TrainSummary::line).collect(),
-            Trained::FeedForward(v) => v.iter().map(FfSummary::line).collect(),
+            Trained::FeedForward(v) => v.iter().map(RunSummary::line).collect(),
         }
     }
 
@@ -178,8 +178,8 @@ pub fn evaluate(req: &EvalRequest) -> Result<Evaluated> {
                     "--resample-every and --trials do not apply to a feed-forward run",
                 ));
             }
-            let mode: FfMode = req.mode.parse()?;
-            let sampled = mode == FfMode::Sampled;
+            let mode: EvalMode = req.mode.parse()?;
+            let sampled = mode == EvalMode::Sampled;
             let repeats = req.samples.unwrap_or(if sampled { 10 } else { 1 });
             let (r, epoch) = crate::ff::eval::evaluate_dir(
                 &req.run_dir,

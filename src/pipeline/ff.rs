@@ -19,7 +19,7 @@ use crate::analysis::{RunData, load_runs};
 use crate::error::{Result, SasError};
 use crate::family::FeedForward;
 use crate::ff::config::{FfConfig, PRESETS};
-use crate::ff::train::{FfSummary, train_mnist};
+use crate::ff::train::{RunSummary, train_mnist};
 use crate::output::num;
 use crate::pipeline::analyze::run_all_with;
 use crate::pipeline::reproduce::{ReproduceOptions, ReproduceSummary};
@@ -47,13 +47,13 @@ pub fn config(target: &str, quick: bool) -> Result<FfConfig> {
     Ok(c)
 }
 
-impl From<&FfSummary> for TrainSummary {
-    fn from(s: &FfSummary) -> TrainSummary {
+impl From<&RunSummary> for TrainSummary {
+    fn from(s: &RunSummary) -> TrainSummary {
         TrainSummary {
             run_dir: s.run_dir.clone(),
             epochs: s.epochs,
             train_loss: s.train_loss,
-            test_acc: s.accuracy(crate::ff::FfMode::MeanField),
+            test_acc: s.accuracy(crate::ff::EvalMode::MeanField),
             stopped_early: false,
             wall_s: s.wall_s,
         }
@@ -88,7 +88,7 @@ pub fn reproduce(
         if opts.quick { " (quick)" } else { "" },
         opts.out.display()
     ));
-    let sums: Vec<FfSummary> = fan_out(cfg.seed, opts.seeds, |seed| {
+    let sums: Vec<RunSummary> = fan_out(cfg.seed, opts.seeds, |seed| {
         let c = FfConfig { seed, ..cfg.clone() };
         let dir = seed_dir(&opts.out, seed, false);
         let o = TrainOptions {

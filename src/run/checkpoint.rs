@@ -113,7 +113,7 @@ pub fn save(
 ) -> Result<()> {
     let mut w = TensorWriter::new();
     write_params(&mut w, net);
-    opt.save(&mut w);
+    opt.save(&mut w, net);
     w.meta("format", FORMAT)
         .meta("epoch", epoch.to_string())
         .meta("seed", cfg.seed.to_string())
@@ -128,7 +128,7 @@ pub fn load(path: &Path, cfg: &Config) -> Result<Checkpoint> {
     check_format(&f, FORMAT, "a sasnet checkpoint")?;
     let net = read_params(&f)?;
     let mut optim = Optimizer::new(&cfg.optim, &net);
-    optim.load(&f)?;
+    optim.load(&f, &net)?;
     Ok(Checkpoint {
         net,
         optim,

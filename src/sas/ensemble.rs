@@ -1,5 +1,5 @@
 //! An ensemble of named spike-and-slab layers: what the recurrent network
-//! ([`crate::net::SasNet`]) and the feed-forward network ([`crate::ff::FfNet`]) have in common,
+//! (`net::SasNet`) and the feed-forward network (`ff::FfNet`) have in common,
 //! so that the weight-class rule, the weight-only analyses, perturbation and the optimizer are
 //! written once for both.
 

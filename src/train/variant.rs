@@ -111,7 +111,6 @@ impl Variant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::RunData;
     use crate::data::source::TaskData;
     use crate::train::{TrainOptions, train};
 
@@ -126,14 +125,19 @@ mod tests {
         c
     }
 
-    fn trained(c: &Config, name: &str) -> RunData {
+    /// A trained run's network.
+    struct Trained {
+        net: crate::net::SasNet<f32>,
+    }
+
+    fn trained(c: &Config, name: &str) -> Trained {
         let dir = std::env::temp_dir().join(format!("sasnet-variant-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let task = TaskData::load(c, None).unwrap();
         train(c, &task, &dir, &TrainOptions::default()).unwrap();
-        let r = RunData::load(&dir).unwrap();
+        let (_, net, _) = crate::run::checkpoint::load_run(&dir).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        r
+        Trained { net }
     }
 
     #[test]

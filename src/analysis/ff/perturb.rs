@@ -35,7 +35,7 @@ use crate::analysis::perturb::control_orders;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::{Result, SasError};
 use crate::family::FeedForward;
-use crate::ff::eval::{FfMode, evaluate};
+use crate::ff::eval::{EvalMode, evaluate};
 use crate::ff::{FfData, FfNet, layer_name};
 use crate::output::figure::{Figure, Plot, Series};
 use crate::output::{AnalysisOutput, write_csv, write_json};
@@ -190,7 +190,7 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
     let all: Vec<Vec<usize>> = net.layers.iter().map(|l| (0..l.pi.len()).collect()).collect();
     let mut base = Vec::with_capacity(repeats);
     for rep in 0..repeats {
-        base.push(evaluate(net, test, FfMode::MeanField, 1, s.chunks, eps_seed(rep))?.accuracy);
+        base.push(evaluate(net, test, EvalMode::MeanField, 1, s.chunks, eps_seed(rep))?.accuracy);
     }
     let mut points = Vec::new();
     for (ti, (tname, layers)) in targets(nl, s.per_layer).iter().enumerate() {
@@ -234,7 +234,7 @@ pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Res
                     accs.push(if perturbed == 0 {
                         base_acc
                     } else {
-                        evaluate(&pert, test, FfMode::MeanField, 1, s.chunks, eps_seed(rep))?.accuracy
+                        evaluate(&pert, test, EvalMode::MeanField, 1, s.chunks, eps_seed(rep))?.accuracy
                     });
                 }
                 points.push(PerturbPoint {
