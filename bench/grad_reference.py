@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent float64 reference for `sasnet grad IN.safetensors OUT.safetensors`.
 
-Implements the verification interface of DESIGN.md section 8 with JAX autodiff in
+Implements the verification interface of docs/MODEL.md §8 with JAX autodiff in
 float64 (no hand-written gradients), and checks a `sasnet` binary against it.
 
 Semantics (t = 1..T, tensor index t-1; row = receiving unit; per-sample products r @ M.T):
@@ -581,7 +581,7 @@ def check_binary(cmd, n_cases, seed, timeout, keep_dir=None) -> bool:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(
-        description="Independent JAX float64 reference for `sasnet grad` (DESIGN.md §8).")
+        description="Independent JAX float64 reference for `sasnet grad` (docs/MODEL.md §8).")
     ap.add_argument("--sasnet", metavar="CMD",
                     help="path to the sasnet binary (or a command, split like a shell line)")
     ap.add_argument("--cases", type=int, default=20, help="number of random cases (20)")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Peer benchmark for DESIGN.md section 9 (workload W): one pixel-MNIST training minibatch.
+"""Peer benchmark for docs/MODEL.md §9 (workload W): one pixel-MNIST training minibatch.
 
 B=128, N=100, T=784, I=1, K=10, float32, alpha=0.1, sigma=0. The recurrent and readout
 layers are spike-and-slab in the mean-field (Gaussian-layer) form with eps ~ N(0,1) drawn
@@ -107,7 +107,7 @@ def train_step(params, x, onehot, key):
 
 
 # ----------------------------------------------------------------------------------------
-# NumPy: explicit loop over time, hand-written backward (DESIGN.md 1.4)
+# NumPy: explicit loop over time, hand-written backward (docs/MODEL.md §1.4)
 # ----------------------------------------------------------------------------------------
 
 def numpy_step(params, x, onehot, eps_u, eps_out, alpha=ALPHA, h0=H0):
@@ -247,7 +247,7 @@ def run_sasnet(cmd, timeout):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="JAX peer benchmark for sasnet (DESIGN.md §9).")
+    ap = argparse.ArgumentParser(description="JAX peer benchmark for sasnet (docs/MODEL.md §9).")
     ap.add_argument("--runs", type=int, default=10, help="timed runs (median reported; >= 10)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs after compiling")
     ap.add_argument("--sasnet", metavar="PATH", help="sasnet binary: runs `PATH bench --json`")

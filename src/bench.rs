@@ -1,4 +1,4 @@
-//! The speed benchmark of DESIGN §9: workload W, one pixel-MNIST training minibatch.
+//! The speed benchmark of docs/MODEL.md §9: workload W, one pixel-MNIST training minibatch.
 //!
 //! W: `B = 128`, `N = 100`, `T = 784`, `I = 1`, `K = 10`, recurrent and readout layers
 //! spike-and-slab, input layer deterministic, cross-entropy on the last step; ε drawn inside

@@ -157,7 +157,7 @@ enum Command {
         #[command(subcommand)]
         cmd: DataCmd,
     },
-    /// Loss and every parameter gradient of one minibatch from a safetensors file (DESIGN §8).
+    /// Loss and every parameter gradient of one minibatch from a safetensors file (docs/MODEL.md §8).
     Grad {
         /// Input safetensors file (parameters, inputs, noise, targets, metadata).
         input: PathBuf,

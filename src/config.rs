@@ -1,4 +1,4 @@
-//! Run configuration: every setting of a training run, its presets (DESIGN §2 table), TOML
+//! Run configuration: every setting of a training run, its presets (docs/MODEL.md §2 table), TOML
 //! overrides and validation before anything runs.
 //!
 //! A configuration is plain data (serde); [`Config::preset`] gives the reference settings,
@@ -50,7 +50,7 @@ pub struct TaskConfig {
     pub test_path: String,
 }
 
-/// Multisensory-integration settings (DESIGN §3).
+/// Multisensory-integration settings (docs/MODEL.md §3).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MsiSettings {
@@ -304,7 +304,7 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The reference settings of a preset (DESIGN §2).
+    /// The reference settings of a preset (docs/MODEL.md §2).
     pub fn preset(name: &str) -> Result<Config> {
         let mnist_groups = |stochastic_in: bool| {
             let g = |frozen: bool| {

@@ -1,4 +1,4 @@
-//! The verification interface (DESIGN §8): one minibatch's loss and every parameter gradient
+//! The verification interface (docs/MODEL.md §8): one minibatch's loss and every parameter gradient
 //! from fully specified inputs, so anyone can check the engine against an autodiff framework.
 //!
 //! Input tensors (row = receiving unit): `in.{m,pi,xi}` `[N,I]`, `rec.{m,pi,xi}` `[N,N]`,

@@ -1,4 +1,4 @@
-//! Evaluation modes of a trained ensemble (DESIGN §4): the mean-field network with fresh ε,
+//! Evaluation modes of a trained ensemble (docs/MODEL.md §4): the mean-field network with fresh ε,
 //! with ε = 0, the mean network (`w = μ`), and sampled concrete networks `w ~ P(w)`
 //! resampled every `k` steps.
 

@@ -1,4 +1,4 @@
-//! Learning curves (DESIGN §5.1): training loss and accuracy, and test loss and accuracy per
+//! Learning curves (docs/MODEL.md §5.1): training loss and accuracy, and test loss and accuracy per
 //! evaluation mode, over epochs, read from each run's `metrics.csv` and aggregated across
 //! seeds as mean, sample std and 95 % t-interval of the mean ([`crate::stats`]).
 //!

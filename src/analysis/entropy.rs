@@ -1,4 +1,4 @@
-//! Entropy per connection (DESIGN §5.3, paper Eq. 14 and Figs 4 and 13).
+//! Entropy per connection (docs/MODEL.md §5.3, paper Eq. 14 and Figs 4 and 13).
 //!
 //! Each connection has `P(w) = π δ(w) + (1-π) N(w | m, Ξ)`. As in the paper, the spike is
 //! replaced by a narrow Gaussian `N(w | 0, a)` with `a` = [`SPIKE_VAR`], and `Ξ` is floored

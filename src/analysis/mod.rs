@@ -1,4 +1,4 @@
-//! Analyses of trained ensembles (DESIGN §5): each submodule takes run data in and gives a
+//! Analyses of trained ensembles (docs/MODEL.md §5): each submodule takes run data in and gives a
 //! plain result out (serde-serializable, written as CSV/JSON), plus a figure.
 //!
 //! [`RunData`] is what every analysis starts from: the resolved configuration, the final

@@ -1,4 +1,4 @@
-//! The infinite-width theory against the trained network (DESIGN §5.13, last clause): the
+//! The infinite-width theory against the trained network (docs/MODEL.md §5.13, last clause): the
 //! empirical tangent kernel of the run's own network over training and its relative change
 //! `‖Θ(e) − Θ(0)‖ / ‖Θ(0)‖`, from the per-epoch parameter history.
 //!

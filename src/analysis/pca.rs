@@ -1,4 +1,4 @@
-//! Low-dimensional projection of the neural activity (DESIGN §5.10, first half): principal
+//! Low-dimensional projection of the neural activity (docs/MODEL.md §5.10, first half): principal
 //! component analysis (PCA) of the mean-field rates pooled over test trials and time, the
 //! variance each component explains, how many components carry 80 % and 85 % of it, and the
 //! trajectories of the condition (MSI) or class (MNIST) means in the planes of PC1–PC3.

@@ -1,4 +1,4 @@
-//! Targeted perturbation (DESIGN §5.6, paper Figs. 7 and 17): how much of the accuracy rests on
+//! Targeted perturbation (docs/MODEL.md §5.6, paper Figs. 7 and 17): how much of the accuracy rests on
 //! the few very important (VIP) connections?
 //!
 //! For the recurrent layer and, separately, the readout, a fraction `p` of the layer's VIP

@@ -1,4 +1,4 @@
-//! Stochastic plasticity (DESIGN §5.12, §4): the accuracy of one trained ensemble under every
+//! Stochastic plasticity (docs/MODEL.md §5.12, §4): the accuracy of one trained ensemble under every
 //! evaluation mode, and of sampled concrete networks against their resampling interval `k`.
 //!
 //! Modes, in the order of their index in the outputs:

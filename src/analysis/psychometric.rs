@@ -1,4 +1,4 @@
-//! Psychometric curves of the multisensory-integration task (DESIGN §5.8, paper Fig. 11).
+//! Psychometric curves of the multisensory-integration task (docs/MODEL.md §5.8, paper Fig. 11).
 //!
 //! For each modality (visual, auditory, both) and event rate `f ∈ {9, …, 16}` events/s the
 //! trained ensemble runs [`trials_per_point`] test trials of the test protocol in mean-field

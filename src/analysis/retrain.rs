@@ -1,4 +1,4 @@
-//! Stochastic plasticity by retraining (DESIGN §5.12, second half): the runs' configuration
+//! Stochastic plasticity by retraining (docs/MODEL.md §5.12, second half): the runs' configuration
 //! retrained from the same seeds with `Ξ ≡ 0`, with `π ≡ 0` and with both (plain BPTT)
 //! ([`Variant`]), compared with the reference runs side by side.
 //!

@@ -1,4 +1,4 @@
-//! Statistics of sampled ("dynamic") networks over time (DESIGN §5.9, paper Figs. 9 and 18).
+//! Statistics of sampled ("dynamic") networks over time (docs/MODEL.md §5.9, paper Figs. 9 and 18).
 //!
 //! A network resampled every step (`k = 1`, the paper's dynamic network) draws a new concrete
 //! recurrent matrix `w ~ P(w)` at each time step ([`sample_layer`]: 0 with probability `π`,

@@ -1,4 +1,4 @@
-//! Neural selectivity (DESIGN §5.7, paper Eq. 15, Figs. 8 and 15).
+//! Neural selectivity (docs/MODEL.md §5.7, paper Eq. 15, Figs. 8 and 15).
 //!
 //! The selectivity index of neuron `i` at time step `t` over `N_s` stimulus classes is
 //!

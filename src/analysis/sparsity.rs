@@ -1,4 +1,4 @@
-//! Sparsity per connection (DESIGN §5.2, paper Figs 3b and 12): `Σπ / M` per layer over
+//! Sparsity per connection (docs/MODEL.md §5.2, paper Figs 3b and 12): `Σπ / M` per layer over
 //! epochs, the recurrent layer also split by direction.
 //!
 //! Directions of the recurrent layer (row = receiving unit, as everywhere in sasnet): entry

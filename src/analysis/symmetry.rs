@@ -1,4 +1,4 @@
-//! Symmetry breaking (DESIGN §5.11): order parameters of the continuous (`Ξ`) and discrete
+//! Symmetry breaking (docs/MODEL.md §5.11): order parameters of the continuous (`Ξ`) and discrete
 //! (`π`) parts of the spike-and-slab parameters over epochs, and the epoch at which each
 //! breaks. Needs the parameter history (epoch 0 = initialization).
 //!

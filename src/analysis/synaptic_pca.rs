@@ -1,4 +1,4 @@
-//! Low-dimensional projection of the synaptic dynamics (DESIGN §5.10, second half): PCA of the
+//! Low-dimensional projection of the synaptic dynamics (docs/MODEL.md §5.10, second half): PCA of the
 //! trajectory of the parameter vector over training epochs, from the run's per-epoch history.
 //!
 //! **Vectors.** At each recorded epoch `e` (0 = initialization) the trained parameters are

@@ -1,4 +1,4 @@
-//! Hyper-parameter distributions, matrices and weight classes (DESIGN §5.4–5.5, paper Figs
+//! Hyper-parameter distributions, matrices and weight classes (docs/MODEL.md §5.4–5.5, paper Figs
 //! 5–7 and 14–17).
 //!
 //! - `weights` ([`run`]): histograms of `π`, `m`, `Ξ` per layer of the final networks (the

@@ -1,4 +1,4 @@
-//! The Gaussian layer (DESIGN §1.3–1.4) as a reusable primitive over a batch of rows.
+//! The Gaussian layer (docs/MODEL.md §1.3–1.4) as a reusable primitive over a batch of rows.
 //!
 //! For an input batch `a` `[B, J]` and the moment matrices `M`, `V` `[K, J]` of one layer
 //! (row = receiving unit, [`Gaussian`]), the forward pass is
@@ -10,7 +10,7 @@
 //! with `ε ~ N(0, 1)` per (row, unit) and a constant `scale` (`1/sqrt(J)` in the feed-forward
 //! network, 1 in the recurrent one). `V = None` is the deterministic limit (`pre = G·scale`).
 //! What the backward pass needs is kept: `a∘a` and `q = ε / sqrt(S)` (0 where `S = 0`).
-//! From `g = ∂L/∂pre` and `ĝ = scale · g`, the backward pass gives exactly DESIGN §1.4:
+//! From `g = ∂L/∂pre` and `ĝ = scale · g`, the backward pass gives exactly docs/MODEL.md §1.4:
 //!
 //! ```text
 //! ∂L/∂a = ĝ M + a ∘ ((ĝ ∘ q) V)                                              [B, J]

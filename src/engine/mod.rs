@@ -1,5 +1,5 @@
 //! The mean-field gBPTT engine: Gaussian layers propagated through time, forward and exact
-//! hand-derived backward (paper Eqs. 4–13, DESIGN §1.3–1.4).
+//! hand-derived backward (paper Eqs. 4–13, docs/MODEL.md §1.3–1.4).
 //!
 //! The engine works on the **moment matrices** `(M, V)` of each layer ([`Gaussian`]) and
 //! knows nothing of spike-and-slab: the (π, m, Ξ) ↔ (μ, v) map lives in `sas`.

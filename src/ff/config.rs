@@ -1,4 +1,4 @@
-//! Configuration of a feed-forward ensemble run (DESIGN §7): serde data with presets, TOML
+//! Configuration of a feed-forward ensemble run (docs/MODEL.md §7): serde data with presets, TOML
 //! overlays, dotted `KEY=VALUE` overrides, and validation that names the offending key.
 //!
 //! Presets:
@@ -6,9 +6,9 @@
 //!   test set;
 //! - `ff-mnist-full` — the same on all 60,000 training images.
 //!
-//! Settings (both presets; DESIGN §7 and the authors' published code, `Chan-Li/SAS-model`,
+//! Settings (both presets; docs/MODEL.md §7 and the authors' published code, `Chan-Li/SAS-model`,
 //! `DNN-SAS-MNIST.py`): `m ~ N(0, 2/784)` for every layer (`init.m_gain = 2`,
-//! `init.fan_in = 784`, as DESIGN and the authors' code; `init.fan_in = 0` uses each layer's
+//! `init.fan_in = 784`, as docs/MODEL.md and the authors' code; `init.fan_in = 0` uses each layer's
 //! own width), `Ξ ~ 0.01·U(0,1)`, `π = 0`; Adam with learning rate 0.1 for `m`, `π` and `Ξ`,
 //! halved every 20 epochs, decoupled decay 1e-4 on `m` and `Ξ` (not `π`), no gradient
 //! clipping (the authors' code has none; a spectral-norm limit of 10 never triggers here:

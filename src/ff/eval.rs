@@ -1,4 +1,4 @@
-//! Evaluation modes of a feed-forward ensemble (DESIGN §4):
+//! Evaluation modes of a feed-forward ensemble (docs/MODEL.md §4):
 //!
 //! - **mean-field**: the Gaussian-layer forward with fresh `ε` (what training optimizes);
 //!   repeats draw new `ε`;

@@ -1,4 +1,4 @@
-//! Feed-forward spike-and-slab ensembles ("Learning credit assignment", DESIGN §7).
+//! Feed-forward spike-and-slab ensembles ("Learning credit assignment", docs/MODEL.md §7).
 //!
 //! A network of any depth, layer sizes `[n_0, n_1, …, n_L]` (e.g. `[784, 100, 100, 10]`),
 //! every layer `l` a [`SasLayer`] of shape `n_{l+1} × n_l` (row = receiving unit) and

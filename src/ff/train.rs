@@ -1,4 +1,4 @@
-//! Training a feed-forward ensemble (DESIGN §7) and its run directory.
+//! Training a feed-forward ensemble (docs/MODEL.md §7) and its run directory.
 //!
 //! A run directory holds:
 //! - `config.toml` — the resolved [`FfConfig`];

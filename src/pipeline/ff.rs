@@ -1,4 +1,4 @@
-//! The feed-forward report page and reproductions (DESIGN §6): `sasnet report` on
+//! The feed-forward report page and reproductions (docs/MODEL.md §6): `sasnet report` on
 //! feed-forward runs and `sasnet reproduce ff-mnist | ff-mnist-full`.
 //!
 //! [`report_over`] runs every feed-forward analysis ([`crate::analysis::ff::ANALYSES`]) on the

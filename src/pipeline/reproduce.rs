@@ -1,4 +1,4 @@
-//! End-to-end reproductions (DESIGN §6): train several seeds of a preset with its reference
+//! End-to-end reproductions (docs/MODEL.md §6): train several seeds of a preset with its reference
 //! settings, run every applicable analysis over them and write the HTML report; and
 //! `theory` ([`reproduce_theory`]), the infinite-width experiments without training.
 //!
@@ -25,12 +25,12 @@
 //! - `pixel-mnist`, `perm-mnist`: 1 epoch × 20 minibatches on the first 2,560 training
 //!   images, evaluation on 2,000 test images.
 //!
-//! The full variants use the presets' reference settings (DESIGN §2), except for MSI's
+//! The full variants use the presets' reference settings (docs/MODEL.md §2), except for MSI's
 //! evaluation cost, so that `reproduce msi --seeds 3` fits in 10 minutes on 2 cores:
 //! evaluation during training every 100 epochs on 5 trials per condition, and the analyses
 //! that evaluate the networks many times (perturbation, plasticity, selectivity) run the test
 //! protocol (periods 500/1000/300 ms as in the reference) at Δt = 5 ms ([`MSI_FAST_DT_MS`];
-//! DESIGN §3 requires results stable under Δt changes) instead of the reference 0.5 ms, which
+//! docs/MODEL.md §3 requires results stable under Δt changes) instead of the reference 0.5 ms, which
 //! the psychometric curves, the sampled-network statistics and the runs' own evaluation
 //! keep. `--fast-dt` / `--test-dt` change either.
 //! The `retrain` analysis trains three variants per seed (Ξ ≡ 0, π ≡ 0, BPTT) into

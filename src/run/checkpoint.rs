@@ -1,4 +1,4 @@
-//! Checkpoints: parameters (DESIGN §8 names), optimizer state and the epoch counter, in one
+//! Checkpoints: parameters (docs/MODEL.md §8 names), optimizer state and the epoch counter, in one
 //! safetensors file written atomically. All random streams of a run are keyed by
 //! (seed, epoch, minibatch), so the epoch counter is the whole RNG state: a resumed run
 //! equals an uninterrupted one bit for bit.

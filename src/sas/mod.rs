@@ -1,4 +1,4 @@
-//! The spike-and-slab parametrization of one layer and its chain rule (paper Eq. 3, DESIGN §1.2).
+//! The spike-and-slab parametrization of one layer and its chain rule (paper Eq. 3, docs/MODEL.md §1.2).
 //!
 //! Each connection has `P(w) = π δ(w) + (1-π) N(w | m, Ξ)`. The engine only needs the two
 //! moments `μ = (1-π) m` and `v = (1-π) Ξ + π (1-π) m²`; this module maps the parameters to

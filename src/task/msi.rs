@@ -1,5 +1,5 @@
 //! Multisensory integration (MSI) task, after Raposo et al. (2012) and Song, Yang & Wang (2016);
-//! DESIGN §3, paper Fig. 10.
+//! docs/MODEL.md §3, paper Fig. 10.
 //!
 //! A trial has three periods: fixation, stimulus and decision. During the stimulus one or both
 //! sensory modalities (visual, auditory) present the same event rate `f ∈ {9, …, 16}` events/s,
@@ -19,7 +19,7 @@
 //!
 //! Every channel additionally carries the baseline `x0` (0.2) and the input noise
 //! `sqrt(2 σ_in² / α) ξ`, `ξ ~ N(0, 1)` fresh per channel, step and trial, `α = Δt/τ`
-//! (DESIGN §1.1). Catch trials carry only baseline and noise.
+//! (docs/MODEL.md §1.1). Catch trials carry only baseline and noise.
 //!
 //! Outputs ([`OUTPUTS`] = 2, scored by masked MSE, [`TargetData::Series`]): 0.2 on both during
 //! fixation; in the decision period 1.0 on the correct output and 0.2 on the other. The mask is
@@ -181,7 +181,7 @@ impl TrialInfo {
     }
 }
 
-/// MSI task settings. Durations in ms. `Default` gives the training protocol (DESIGN §2/§3).
+/// MSI task settings. Durations in ms. `Default` gives the training protocol (docs/MODEL.md §2/§3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MsiConfig {

@@ -1,4 +1,4 @@
-//! User tasks from files, so any task can be trained without writing Rust (DESIGN §3).
+//! User tasks from files, so any task can be trained without writing Rust (docs/MODEL.md §3).
 //!
 //! A task is a set of named tensors:
 //!

@@ -1,4 +1,4 @@
-//! Infinite-width ("lazy") theory of the spike-and-slab recurrent network (DESIGN §5.13): the
+//! Infinite-width ("lazy") theory of the spike-and-slab recurrent network (docs/MODEL.md §5.13): the
 //! recurrent neural tangent kernel (NTK) of the mean-field network, its closed-form learning
 //! curves, and the checks against finite networks run by the gBPTT engine.
 //!
@@ -13,7 +13,7 @@
 //!
 //! ## Model and parametrization
 //!
-//! The network of DESIGN §1 with one output (`K = 1`) read at the last step, no recurrent
+//! The network of docs/MODEL.md §1 with one output (`K = 1`) read at the last step, no recurrent
 //! noise (`σ = 0` in Eq. 1a; noise would add `2ασ²` to the diagonal of `U` below, but the
 //! theory is for the deterministic dynamics), `h_0 = 0`, ReLU `φ`, for `t = 1..T`:
 //!

@@ -1,4 +1,4 @@
-//! Initial parameters of a network from the configuration (DESIGN §2 "init" rows).
+//! Initial parameters of a network from the configuration (docs/MODEL.md §2 "init" rows).
 
 use crate::config::{Config, LayerInit};
 use crate::engine::Dims;

@@ -1,5 +1,5 @@
 //! Training: the loop over epochs and minibatches, evaluation during training, metrics,
-//! checkpoints, resume, divergence handling and parameter history (DESIGN §2, §8, §11).
+//! checkpoints, resume, divergence handling and parameter history (docs/MODEL.md §2, §8, §11).
 //!
 //! A run directory holds:
 //! - `config.toml` — the resolved configuration;

@@ -1,4 +1,4 @@
-//! Training variants for the stochastic-plasticity comparison (DESIGN §5.12): the same
+//! Training variants for the stochastic-plasticity comparison (docs/MODEL.md §5.12): the same
 //! configuration and seed with one or both sources of weight uncertainty removed.
 //!
 //! | variant | `Ξ` | `π` | what remains |

@@ -1,4 +1,4 @@
-//! Learning curves of feed-forward runs (DESIGN §5.1): training loss and accuracy
+//! Learning curves of feed-forward runs (docs/MODEL.md §5.1): training loss and accuracy
 //! (mean-field, on the training minibatches) and test loss and accuracy (mean-field with fresh
 //! `ε`, and the mean network) per epoch, mean ± std over seeds; and the final test accuracy of
 //! every evaluation mode (mean-field, mean network, sampled networks) from the runs'

@@ -1,4 +1,4 @@
-//! Weight classes per layer (DESIGN §5.5, §7) by the shared classifier of
+//! Weight classes per layer (docs/MODEL.md §5.5, §7) by the shared classifier of
 //! [`crate::analysis::weights`]: by default VIP (very important) by the exact rule `π = 0`,
 //! `Ξ = 0`, `m ≠ 0` (the paper's "π = 0 and m ≠ 0") — a deterministic, always-present
 //! connection; UIP (unimportant) `π = 1` exactly — an always-absent connection; variable: the

@@ -1,4 +1,4 @@
-//! Entropy per layer (paper Eq. 14, DESIGN §5.3): every connection's distribution
+//! Entropy per layer (paper Eq. 14, docs/MODEL.md §5.3): every connection's distribution
 //! `π δ(w) + (1-π) N(m, Ξ)` with the spike as `N(0, a)`, `a` = [`SPIKE_VAR`], and `Ξ` floored
 //! at `a`; per layer the mean over its connections of the mixture's differential entropy, of
 //! the discrete part `-π ln π - (1-π) ln(1-π)` and of the continuous part `½ ln(2πe Ξ)` (nats),

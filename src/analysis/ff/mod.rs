@@ -1,4 +1,4 @@
-//! Analyses of trained feed-forward ensembles ("Learning credit assignment", DESIGN §5, §7),
+//! Analyses of trained feed-forward ensembles ("Learning credit assignment", docs/MODEL.md §5, §7),
 //! one module per analysis, named like their recurrent counterparts:
 //!
 //! - [`accuracy`] — training loss and test accuracy over epochs, and the final accuracy of

@@ -1,4 +1,4 @@
-//! Targeted perturbation (DESIGN §5.6, §7; the authors' "target weight perturbation"):
+//! Targeted perturbation (docs/MODEL.md §5.6, §7; the authors' "target weight perturbation"):
 //! mean-field test accuracy after perturbing a fraction `p` of one class of connections,
 //! in one layer (`l0`, `l1`, …; the paper's figure perturbs the first layer) or in every
 //! layer at once (`all`):
@@ -7,7 +7,7 @@
 //!   [`crate::analysis::weights`]; default the exact rule `π = 0, Ξ = 0, m ≠ 0`, the paper's
 //!   "π = 0 and m ≠ 0"; `--vip-rule` chooses another named rule);
 //! - `random` — remove as many uniformly random connections of the same layers (`p` times
-//!   the layer's VIP count; DESIGN §5.6's control);
+//!   the layer's VIP count; docs/MODEL.md §5.6's control);
 //! - `uip` — reconnect a fraction `p` of the UIP connections with a random deterministic
 //!   weight `w ~ N(0, σ²)` (`π ← 0`, `Ξ ← 0`, `m ← w`; σ = [`PerturbSettings::uip_std`],
 //!   1 as in the authors' code). *Removing* UIP connections changes nothing by construction
@@ -16,7 +16,7 @@
 //! - `near_vip` — remove a fraction `p` of the *near-VIP* connections, `π ≤ τ_π` and
 //!   `Ξ < τ_Ξ` (default `τ = 1e-3`, [`crate::sas::classes::FF_NEAR_VIP`]; set with
 //!   `--vip-pi-max`, `--vip-xi-max`, `--vip-m-min`): VIP up to rounding in the third decimal.
-//!   The exact classes are what DESIGN §7 defines, but Adam's last steps leave many
+//!   The exact classes are what docs/MODEL.md §7 defines, but Adam's last steps leave many
 //!   connections that are deterministic for all practical purposes just off `π = Ξ = 0`;
 //!   this set shows where the credit actually sits;
 //! - `near_random` — as many uniformly random connections as `near_vip` removes (its control);

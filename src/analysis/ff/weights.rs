@@ -1,4 +1,4 @@
-//! Hyper-parameter distributions per layer (DESIGN §5.4): histograms of `π` (on `[0, 1]`),
+//! Hyper-parameter distributions per layer (docs/MODEL.md §5.4): histograms of `π` (on `[0, 1]`),
 //! `m` and `Ξ` (on their range over all seeds) of each layer's connections, as fractions of
 //! the layer's connections per bin, mean ± std over seeds (same bins for every seed).
 

@@ -2,9 +2,7 @@
 //! headless-browser check that every image of the report page loads (skipped, visibly, when
 //! Chromium is not installed).
 
-mod common;
-
-use common::browser::{attr, chromium, dump_dom};
+use crate::common::browser::{attr, chromium, dump_dom};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -4,9 +4,7 @@
 //! headless-browser check that every image of the page loads. Needs the MNIST files
 //! (`SASNET_DATA`, else `../shared/data/mnist`); skipped, visibly, when they are absent.
 
-mod common;
-
-use common::browser::{attr, chromium, dump_dom};
+use crate::common::browser::{attr, chromium, dump_dom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

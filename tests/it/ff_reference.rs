@@ -1,7 +1,7 @@
 //! The reference feed-forward reproduction (ignored by default; minutes of work):
 //!
 //! ```text
-//! SASNET_FF_OUT=/tmp/ff-mnist cargo test --release --test ff_reference -- --ignored --nocapture
+//! SASNET_FF_OUT=/tmp/ff-mnist cargo test --release --test it ff_reference -- --ignored --nocapture
 //! ```
 //!
 //! runs `reproduce ff-mnist` (one seed; `SASNET_FF_TARGET=ff-mnist-full` for the 60,000-image

@@ -1,5 +1,5 @@
 //! Shared test helpers: random verification cases and an independent, loop-based reference
-//! of the forward semantics (DESIGN §8) and of plain BPTT. Nothing here calls the engine.
+//! of the forward semantics (docs/MODEL.md §8) and of plain BPTT. Nothing here calls the engine.
 #![allow(dead_code, clippy::needless_range_loop)]
 
 pub mod browser;
@@ -152,7 +152,7 @@ fn safe_sqrt(s: f64) -> f64 {
     if s > 0.0 { s.sqrt() } else { 0.0 }
 }
 
-/// The loss of `c`, computed sample by sample with explicit loops (the DESIGN §8 semantics).
+/// The loss of `c`, computed sample by sample with explicit loops (the docs/MODEL.md §8 semantics).
 pub fn reference_loss(c: &Case) -> f64 {
     reference_forward(c).0
 }

@@ -4,9 +4,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-mod common;
-
-use common::{Case, plain_bptt, random_case, reference_loss, smooth_case};
+use crate::common::{Case, plain_bptt, random_case, reference_loss, smooth_case};
 use sasnet::engine::noise::TensorNoise;
 use sasnet::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use sasnet::net::{SasNet, SasNetGrad};
@@ -192,7 +190,7 @@ fn zero_variance_equals_plain_bptt() {
 }
 
 /// N = I = K = B = T = 1, α = 0.5, σ = 0, input deterministic, MSE. The numbers below were
-/// worked out by hand from the formulas of DESIGN §1 (see the comments).
+/// worked out by hand from the formulas of docs/MODEL.md §1 (see the comments).
 pub fn golden_case() -> Case {
     let l = |m: f64, pi: f64, xi: f64| SasLayer {
         rows: 1,

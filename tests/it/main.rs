@@ -1,0 +1,14 @@
+//! The integration tests: one binary (links once), one module per area.
+
+mod common;
+mod data_fetch;
+mod data_verify;
+mod explain_cli;
+mod ff;
+mod ff_cli;
+mod ff_reference;
+mod grad_cli;
+mod gradcheck;
+mod report;
+mod theory;
+mod train_cli;
