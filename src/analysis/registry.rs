@@ -230,6 +230,10 @@ pub fn names() -> Vec<&'static str> {
     ANALYSES.iter().map(|a| a.name).collect()
 }
 
+/// The feed-forward report order: accuracy first, then what the weights say, then their
+/// perturbation, then the distributions.
+const FF_ORDER: [&str; 5] = ["accuracy", "classes", "perturb", "entropy", "weights"];
+
 /// Name that selects every feed-forward analysis at once (`sasnet analyze ff RUN...`).
 pub const ALL_FF: &str = "ff";
 
@@ -237,7 +241,7 @@ pub const ALL_FF: &str = "ff";
 /// serves the family), or every one serving a feed-forward run for [`ALL_FF`].
 pub fn select<F: Analyzable>(name: &str) -> Result<Vec<&'static Analysis>> {
     if F::KIND == Kind::FeedForward && name == ALL_FF {
-        return Ok(ANALYSES.iter().filter(|a| a.run_ff.is_some()).collect());
+        return Ok(F::report_order());
     }
     if F::KIND == Kind::FeedForward {
         let ff: Vec<&str> = ANALYSES
@@ -267,6 +271,8 @@ pub trait Analyzable: Family {
     fn entry(a: &Analysis) -> Option<AnalysisFn<Self>>;
     /// Whether `a` applies to runs of configuration `cfg`.
     fn applies(a: &Analysis, cfg: &Self::Config) -> bool;
+    /// The analyses serving this family, in its report order.
+    fn report_order() -> Vec<&'static Analysis>;
     /// The MSI test-protocol time step (ms) of `cfg`, mutable, for the analyses' `--test-dt`
     /// and `--fast-dt` overrides; `None` where the family or task has none.
     fn msi_test_dt(cfg: &mut Self::Config) -> Option<&mut f64>;
@@ -281,6 +287,10 @@ impl Analyzable for Recurrent {
         a.run.is_some() && (a.applies)(cfg)
     }
 
+    fn report_order() -> Vec<&'static Analysis> {
+        ANALYSES.iter().filter(|a| a.run.is_some()).collect()
+    }
+
     fn msi_test_dt(cfg: &mut Config) -> Option<&mut f64> {
         (cfg.task.kind == "msi").then_some(&mut cfg.task.msi.test_dt_ms)
     }
@@ -293,6 +303,13 @@ impl Analyzable for FeedForward {
 
     fn applies(a: &Analysis, _cfg: &FfConfig) -> bool {
         a.run_ff.is_some()
+    }
+
+    fn report_order() -> Vec<&'static Analysis> {
+        FF_ORDER
+            .iter()
+            .filter_map(|n| ANALYSES.iter().find(|a| a.name == *n && a.run_ff.is_some()))
+            .collect()
     }
 
     fn msi_test_dt(_cfg: &mut FfConfig) -> Option<&mut f64> {

@@ -3,7 +3,7 @@
 //! rendered there (SVG and PNG) next to its data; and the infinite-width theory without runs
 //! ([`run_theory`]).
 
-use crate::analysis::registry::{ANALYSES, Analysis, Analyzable};
+use crate::analysis::registry::{Analysis, Analyzable};
 use crate::analysis::{AnalysisOptions, RunData, load_runs};
 use crate::error::{Result, SasError};
 use crate::output::AnalysisOutput;
@@ -97,8 +97,8 @@ pub fn run_all_with<F: Analyzable>(
     let Some(first) = runs.first() else {
         return Vec::new();
     };
-    ANALYSES
-        .iter()
+    F::report_order()
+        .into_iter()
         .filter(|a| F::applies(a, &first.cfg) && !opts.skip.iter().any(|s| s == a.name))
         .map(|a| {
             starting(a.name);
