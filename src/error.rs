@@ -44,6 +44,36 @@ pub enum SasError {
         /// What is wrong.
         reason: String,
     },
+    /// An analysis was given no run directories.
+    #[error("analysis `{analysis}`: no runs given")]
+    NoRuns {
+        /// The analysis.
+        analysis: String,
+    },
+    /// An analysis does not apply to the runs it was given.
+    #[error("analysis `{analysis}` does not apply to this configuration ({reason})")]
+    NotApplicable {
+        /// The analysis.
+        analysis: String,
+        /// Why (task, preset or family).
+        reason: String,
+    },
+    /// A name (analysis, evaluation mode, preset, VIP rule) is not one of the known ones.
+    #[error("unknown {what} `{name}` (known: {known})")]
+    UnknownName {
+        /// What kind of name.
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// A computation needs the MNIST files and no data directory was given.
+    #[error("{what} needs the MNIST files: pass --data DIR or set SASNET_DATA")]
+    DataDirRequired {
+        /// What needs them.
+        what: String,
+    },
     /// A numerical value is invalid (NaN, out of range, ...).
     #[error("invalid value in `{name}`: {reason}")]
     InvalidValue {

@@ -166,46 +166,7 @@ pub fn describe_runs(runs: &[RunData]) -> String {
 
 /// [`describe_runs`] without the note on bands (for figures that have none).
 pub fn describe_runs_plain(runs: &[RunData]) -> String {
-    let Some(r0) = runs.first() else {
-        return "no runs".into();
-    };
-    let lo = runs.iter().map(|r| r.epoch).min().unwrap_or(0);
-    let hi = runs.iter().map(|r| r.epoch).max().unwrap_or(0);
-    let epochs = if lo == hi {
-        format!("{lo} epochs")
-    } else {
-        format!("{lo}–{hi} epochs")
-    };
-    let seeds: Vec<String> = runs.iter().map(|r| r.cfg.seed.to_string()).collect();
-    format!(
-        "preset `{}` (task {}, N = {}), {epochs}, {} seed{} ({})",
-        r0.cfg.preset,
-        r0.cfg.task.kind,
-        r0.net.dims().n,
-        runs.len(),
-        if runs.len() == 1 { "" } else { "s" },
-        seeds.join(", ")
-    )
-}
-
-/// Fails with a clear message when an analysis gets no runs.
-pub fn require_runs(runs: &[RunData], name: &str) -> Result<()> {
-    if runs.is_empty() {
-        return Err(SasError::InvalidValue {
-            name: name.into(),
-            reason: "no runs to analyse".into(),
-        });
-    }
-    Ok(())
-}
-
-/// Creates the output folder `out` (and its parents).
-pub fn create_out(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })
+    super::describe_runs(runs, "")
 }
 
 /// A line-chart figure.
@@ -261,8 +222,7 @@ pub fn curves(metrics: &[&Metrics]) -> Result<Vec<(&'static str, EpochStats)>> {
 /// finite value of each seed: mean, sample std, 95 % interval, per-seed values); for the test accuracies also
 /// `best_<col>` (each seed's maximum over epochs).
 pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    require_runs(runs, NAME)?;
-    create_out(out)?;
+    super::start(runs, NAME, out)?;
     let metrics: Vec<&Metrics> = runs.iter().map(|r| &r.metrics).collect();
     let cs = curves(&metrics)?;
 

@@ -26,9 +26,7 @@
 //! Outputs: `paired.csv` (seed, mode, ensemble, BPTT, difference), `lr_sweep.csv`,
 //! `summary.json`, figures of the paired differences, the learning curves and the sweep.
 
-use super::accuracy::{
-    by_epoch, column_series, create_out, describe_runs, line_figure, paired_stat, require_runs, stat,
-};
+use super::accuracy::{by_epoch, column_series, describe_runs, line_figure, paired_stat, stat};
 use super::retrain::{train_variant, variant_config, variant_dir};
 use super::{AnalysisOptions, RunData};
 use crate::config::Config;
@@ -99,8 +97,7 @@ fn same_lr(a: f64, b: f64) -> bool {
 /// `bptt_epochs` and `ensemble_epochs` (per seed), `lr_sweep` (`lr`, `accuracy_mean_field`
 /// per rate, `seed`), `notes`.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    require_runs(runs, NAME)?;
-    create_out(out)?;
+    super::start(runs, NAME, out)?;
     let cfg0 = &runs[0].cfg;
     if !(cfg0.model.sas_in || cfg0.model.sas_rec || cfg0.model.sas_out) {
         return Err(SasError::InvalidValue {

@@ -419,17 +419,7 @@ fn param_stats(net: &SasNet<f32>, alpha: f64) -> Result<serde_json::Value> {
 
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    if runs.is_empty() {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
-            reason: "no runs given".into(),
-        });
-    }
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })?;
+    super::start(runs, NAME, out)?;
     let (limit, tpc) = test_size(opts.quick);
     // results[kind] = every (run, network) result.
     let mut results: Vec<Vec<NetResult>> = vec![Vec::new(); KINDS.len()];

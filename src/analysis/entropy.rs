@@ -29,7 +29,7 @@
 //! layer has no distribution over its weights), masked entries and the recurrent diagonal
 //! excluded; over epochs when the run kept a parameter history.
 
-use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
+use super::accuracy::{EpochStats, by_epoch, describe_runs, line_figure, stat};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
 use crate::error::Result;
@@ -283,8 +283,7 @@ fn pick(e: &LayerEntropy, kind: usize) -> f64 {
 /// std over seeds), and `mc_check` (`max_abs_diff` between quadrature and a seeded Monte
 /// Carlo estimate on a few connections of the first run's recurrent layer, and their count).
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    accuracy::require_runs(runs, NAME)?;
-    accuracy::create_out(out)?;
+    super::start(runs, NAME, out)?;
     let stoch = runs[0].net.stochastic;
     let layers: Vec<usize> = (0..3).filter(|&k| stoch[k]).collect();
     // per_seed[seed] = [(epoch, [Option<LayerEntropy>; 3])]
@@ -678,8 +677,8 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_training_run() {
-        let runs = accuracy::fixture::runs();
-        let out = accuracy::fixture::out(NAME);
+        let runs = crate::analysis::accuracy::fixture::runs();
+        let out = crate::analysis::accuracy::fixture::out(NAME);
         let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
         assert_eq!(o.summary["layers"], json!(["rec", "out"]));
         assert_eq!(o.summary["history"], true);
@@ -696,8 +695,8 @@ mod tests {
         assert_eq!(o.figures.len(), 3);
         assert!(out.join("connections.csv").exists() && out.join("entropy.csv").exists());
 
-        let r = accuracy::fixture::without_history();
-        let out = accuracy::fixture::out("entropy-nohistory");
+        let r = crate::analysis::accuracy::fixture::without_history();
+        let out = crate::analysis::accuracy::fixture::out("entropy-nohistory");
         let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
         assert_eq!(o.summary["history"], false);
         assert_eq!(o.summary["epochs_used"], json!([1]));

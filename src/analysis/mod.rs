@@ -187,6 +187,21 @@ pub fn load_runs<F: Family>(dirs: &[PathBuf]) -> Result<Vec<RunData<F>>> {
     Ok(runs)
 }
 
+/// The start of every analysis: fails with [`SasError::NoRuns`] when `runs` is empty and
+/// creates the output folder `out` (and its parents).
+pub fn start<F: Family>(runs: &[RunData<F>], name: &str, out: &Path) -> Result<()> {
+    if runs.is_empty() {
+        return Err(SasError::NoRuns {
+            analysis: name.into(),
+        });
+    }
+    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
+        action: "creating",
+        path: out.to_path_buf(),
+        source,
+    })
+}
+
 /// One line describing the runs for figure captions: preset, network, epochs, seeds
 /// (`suffix` appended).
 pub fn describe_runs<F: Family>(runs: &[RunData<F>], suffix: &str) -> String {

@@ -276,8 +276,7 @@ type Measured = (usize, [f64; 4], f64);
 /// `final_change_m`, `final_change_pi`, `final_change_xi`, `final_alignment` (mean ± std over
 /// runs, at each run's last measured epoch).
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::accuracy::require_runs(runs, NAME)?;
-    super::accuracy::create_out(out)?;
+    super::start(runs, NAME, out)?;
     let p = samples(opts.quick);
     let count = if opts.quick { QUICK_EPOCHS } else { EPOCHS };
     let mut per: Vec<(u64, Vec<Measured>)> = Vec::new();

@@ -499,8 +499,7 @@ fn group_means(mut sums: Vec<f64>, groups: &[Group], np: usize, n: usize) -> Vec
 /// (mean ± std over runs), `per_seed` (the same per run, with the explained fractions of the
 /// first 10 components), `neurons`, `samples`, `trials`, `time_points`.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::accuracy::require_runs(runs, NAME)?;
-    super::accuracy::create_out(out)?;
+    super::start(runs, NAME, out)?;
     let mut fits = Vec::new();
     let mut first: Option<Activity> = None;
     for (ri, r) in runs.iter().enumerate() {

@@ -50,7 +50,7 @@
 use super::weights::{band_series, self_connections};
 use super::{AnalysisOptions, RunData};
 use crate::data::source::TaskData;
-use crate::error::{Result, SasError};
+use crate::error::Result;
 use crate::infer::{Mode, evaluate};
 use crate::net::SasNet;
 use crate::output::figure::{Figure, Plot};
@@ -390,17 +390,7 @@ fn control_label(name: &str) -> &'static str {
 
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    if runs.is_empty() {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
-            reason: "no runs given".into(),
-        });
-    }
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })?;
+    super::start(runs, NAME, out)?;
     let fracs = fractions(opts.quick);
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);

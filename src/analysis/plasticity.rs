@@ -31,7 +31,7 @@
 use super::{AnalysisOptions, RunData};
 
 use crate::data::source::TaskData;
-use crate::error::{Result, SasError};
+use crate::error::Result;
 use crate::infer::{Mode, evaluate};
 use crate::output::figure::{Figure, Plot, Series};
 use crate::output::{AnalysisOutput, write_csv, write_json};
@@ -85,17 +85,7 @@ pub fn mode_label(m: Mode) -> String {
 
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    if runs.is_empty() {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
-            reason: "no runs given".into(),
-        });
-    }
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })?;
+    super::start(runs, NAME, out)?;
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);
     let mut modes: Vec<Mode> = Vec::new();

@@ -348,17 +348,7 @@ fn choice_counts(run: &RunData, opts: &AnalysisOptions, ri: usize, trials: usize
 
 /// Runs the analysis on the runs (seeds) of one MSI configuration; see the module docs.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    if runs.is_empty() {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
-            reason: "no runs given".into(),
-        });
-    }
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })?;
+    super::start(runs, NAME, out)?;
     let trials = trials_per_point(opts.quick);
     let rates: Vec<f64> = msi::RATES.map(f64::from).collect();
     let nr = rates.len();

@@ -171,8 +171,7 @@ fn stochastic(c: &Config) -> bool {
 /// differences to the reference of the same seed), `epochs` (per seed),
 /// `train_wall_s` (per seed; 0 = reused) and `reused`.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::accuracy::require_runs(runs, NAME)?;
-    super::accuracy::create_out(out)?;
+    super::start(runs, NAME, out)?;
     let cfg0 = &runs[0].cfg;
     if !stochastic(cfg0) {
         return Err(SasError::InvalidValue {

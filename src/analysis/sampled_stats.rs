@@ -29,7 +29,7 @@ use super::{AnalysisOptions, RunData};
 
 use crate::config::Config;
 use crate::data::source::{TaskData, msi_configs};
-use crate::error::{Result, SasError};
+use crate::error::Result;
 use crate::infer::sample_layer;
 use crate::output::figure::{Figure, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
@@ -165,17 +165,7 @@ fn std(v: &[f64]) -> f64 {
 
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    if runs.is_empty() {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
-            reason: "no runs given".into(),
-        });
-    }
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })?;
+    super::start(runs, NAME, out)?;
     let mut steps = trial_steps(&runs[0].cfg, opts)?;
     if opts.quick {
         steps = steps.min(QUICK_STEPS);

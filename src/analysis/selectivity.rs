@@ -44,17 +44,14 @@
 
 use super::{AnalysisOptions, RunData};
 
-use crate::config::Config;
 use crate::data::source::TaskData;
-use crate::engine::noise::RandomNoise;
-use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
-use crate::net::SasNet;
+use crate::infer::{mean_field_rates, test_engine};
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
+use crate::task::TargetData;
 use crate::task::msi::{self, Modality};
-use crate::task::{TargetData, TrialBatch};
 use serde_json::json;
 use std::path::Path;
 
@@ -255,46 +252,6 @@ pub fn record_steps(steps: usize) -> Vec<usize> {
     v
 }
 
-/// Mean-field forward of one batch with rates; returns `(rates [T+1, B, N], z_last [B, K])`.
-fn forward_rates(
-    engine: &mut Engine<f32>,
-    net: &SasNet<f32>,
-    cfg: &Config,
-    b: &TrialBatch,
-    seed: u64,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let h0 = vec![cfg.model.h0 as f32; b.size * net.dims().n];
-    let batch = Batch {
-        steps: b.steps,
-        size: b.size,
-        x: &b.x,
-        h0: &h0,
-        targets: Targets::None,
-    };
-    let out = engine.run(
-        &net.moments(),
-        &batch,
-        &RandomNoise { seed },
-        RunOptions {
-            rates: true,
-            ..Default::default()
-        },
-    )?;
-    let rates = out.rates.ok_or_else(|| SasError::InvalidValue {
-        name: "rates".into(),
-        reason: "the engine returned no rates".into(),
-    })?;
-    Ok((rates, out.z))
-}
-
-fn new_engine(cfg: &Config) -> Result<Engine<f32>> {
-    Engine::new(EngineConfig {
-        alpha: cfg.test_alpha(),
-        sigma: cfg.model.sigma,
-        chunks: cfg.train.chunks,
-    })
-}
-
 /// Per-run result of the MSI protocol.
 struct MsiRun {
     steps: Vec<usize>,
@@ -321,7 +278,7 @@ fn msi_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) ->
     let tt = p.total();
     let steps = record_steps(tt);
     let tpc = trials_per_condition(opts.quick);
-    let mut engine = new_engine(cfg)?;
+    let mut engine = test_engine(cfg)?;
     let mut choice = ClassRates::new(2, steps.len(), n);
     let mut modality = ClassRates::new(2, steps.len(), n);
     let mut trials = 0;
@@ -332,7 +289,7 @@ fn msi_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) ->
             tpc,
             derive_seed(opts.seed, &[KEY_TRIALS, ri as u64, ci as u64]),
         );
-        let (rates, z) = forward_rates(
+        let (rates, z) = mean_field_rates(
             &mut engine,
             &run.net,
             cfg,
@@ -420,7 +377,7 @@ fn label_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) 
     let steps = record_steps(tt);
     let classes = d.k;
     let mut acc = ClassRates::new(classes, steps.len(), n);
-    let mut engine = new_engine(cfg)?;
+    let mut engine = test_engine(cfg)?;
     let mut trials = 0;
     for (bi, b) in test.batches.iter().enumerate() {
         let TargetData::Labels(labels) = &b.target else {
@@ -429,7 +386,7 @@ fn label_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) 
                 reason: "selectivity needs MSI or a task with class labels".into(),
             });
         };
-        let (rates, _) = forward_rates(
+        let (rates, _) = mean_field_rates(
             &mut engine,
             &run.net,
             cfg,
@@ -518,23 +475,10 @@ fn band(m: &[f64], s: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
     ))
 }
 
-fn io_create(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })
-}
-
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let Some(first) = runs.first() else {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
-            reason: "no runs given".into(),
-        });
-    };
-    io_create(out)?;
+    super::start(runs, NAME, out)?;
+    let first = &runs[0];
     if first.cfg.task.kind == "msi" {
         run_msi(runs, out, opts)
     } else {

@@ -181,8 +181,7 @@ pub fn per_epoch(run: &RunData) -> Result<(Vec<(usize, Sparsity)>, bool)> {
 /// [`COLUMNS`] `initial_<group>` (first epoch) and `final_<group>` (final network), each mean
 /// ± std over seeds.
 pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    accuracy::require_runs(runs, NAME)?;
-    accuracy::create_out(out)?;
+    super::start(runs, NAME, out)?;
     let mut per_seed = Vec::new();
     let mut sources = Vec::new();
     for r in runs {

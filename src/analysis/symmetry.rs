@@ -25,7 +25,7 @@
 //!
 //! Layers: the stochastic ones (`rec` and `out` in the references; `in` when stochastic).
 
-use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
+use super::accuracy::{EpochStats, by_epoch, describe_runs, line_figure, stat};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
 use crate::error::Result;
@@ -220,8 +220,7 @@ fn opt(e: Option<usize>) -> f64 {
 /// `discrete_param` (per seed), and `final` (the order parameters of the final networks, mean
 /// ± std). Without a history only `final` is reported.
 pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    accuracy::require_runs(runs, NAME)?;
-    accuracy::create_out(out)?;
+    super::start(runs, NAME, out)?;
     let stoch = runs[0].net.stochastic;
     let layers: Vec<usize> = (0..3).filter(|&k| stoch[k]).collect();
     // per_seed[seed] = (epochs, [layer] -> series[param][i])
@@ -634,8 +633,8 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_training_run() {
-        let runs = accuracy::fixture::runs();
-        let out = accuracy::fixture::out(NAME);
+        let runs = crate::analysis::accuracy::fixture::runs();
+        let out = crate::analysis::accuracy::fixture::out(NAME);
         let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
         assert_eq!(o.summary["history"], true);
         assert_eq!(o.summary["layers"], json!(["rec", "out"]));
@@ -659,8 +658,8 @@ mod tests {
         assert!(out.join("breaks.csv").exists());
 
         // Without a history: only the final order parameters, no figures.
-        let r = accuracy::fixture::without_history();
-        let out = accuracy::fixture::out("symmetry-nohistory");
+        let r = crate::analysis::accuracy::fixture::without_history();
+        let out = crate::analysis::accuracy::fixture::out("symmetry-nohistory");
         let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
         assert_eq!(o.summary["history"], false);
         assert!(o.figures.is_empty());

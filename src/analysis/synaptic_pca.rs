@@ -282,8 +282,7 @@ fn kind_label(k: usize) -> &'static str {
 /// kind `{pc1_fraction, k80, k85, pc1_displacement_fraction}` (mean ± std over runs);
 /// `pc1_share_m`, `pc1_share_pi`, `pc1_share_xi` (kinds' shares of the joint PC1 axis).
 pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::accuracy::require_runs(runs, NAME)?;
-    super::accuracy::create_out(out)?;
+    super::start(runs, NAME, out)?;
     let mut results = Vec::new();
     for r in runs {
         if let Some(res) = analyse(r)? {

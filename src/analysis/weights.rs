@@ -28,7 +28,7 @@
 //!
 //! Structurally masked entries (the MSI input wiring, `π ≡ 1`) are excluded throughout.
 
-use super::accuracy::{self, describe_runs_plain, line_figure};
+use super::accuracy::{describe_runs_plain, line_figure};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
 use crate::error::Result;
@@ -184,8 +184,7 @@ fn matrix_csv(path: &Path, l: &SasLayer<f32>, v: &[f32]) -> Result<std::path::Pa
 /// `ranges` (histogram ranges of `m` and `Ξ`); `matrices_seed` (the seed whose matrices are
 /// drawn).
 pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    accuracy::require_runs(runs, NAME)?;
-    accuracy::create_out(out)?;
+    super::start(runs, NAME, out)?;
     let stoch = runs[0].net.stochastic;
     let masks: Vec<Masks> = runs
         .iter()
@@ -424,8 +423,7 @@ pub fn self_connections(vip: &[usize], n: usize) -> usize {
 /// weights `π = 0, Ξ = 0, m ≠ 0`, when the rule is not the exact one; `vip_self`, the VIP
 /// self-connections, for `rec`), each a [`SeedStats`] over seeds.
 pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    accuracy::require_runs(runs, CLASSES_NAME)?;
-    accuracy::create_out(out)?;
+    super::start(runs, CLASSES_NAME, out)?;
     let t = opts.thresholds(&runs[0].cfg.task.kind)?;
     // The exact VIP set (π = 0, Ξ = 0, m ≠ 0), also shown where the rule is another one.
     let te = Thresholds {
@@ -902,8 +900,8 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_training_run() {
-        let runs = accuracy::fixture::runs();
-        let out = accuracy::fixture::out(NAME);
+        let runs = crate::analysis::accuracy::fixture::runs();
+        let out = crate::analysis::accuracy::fixture::out(NAME);
         let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
         // N = 12: 66 connections per direction; MSI input deterministic (m only).
         assert_eq!(o.summary["groups"]["rec_I"]["count"], 66);
@@ -922,7 +920,7 @@ mod tests {
         assert!(o.figures.iter().any(|f| f.name == "matrix_in_m"));
         assert!(!o.figures.iter().any(|f| f.name == "matrix_in_xi"));
 
-        let out = accuracy::fixture::out(CLASSES_NAME);
+        let out = crate::analysis::accuracy::fixture::out(CLASSES_NAME);
         let o = run_classes(&runs, &out, &AnalysisOptions::default()).unwrap();
         assert_eq!(o.summary["groups"], json!(["rec", "rec_I", "rec_II", "out"]));
         assert_eq!(o.summary["thresholds"]["rule"], "relaxed");
