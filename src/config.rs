@@ -164,6 +164,29 @@ pub struct LayerGroups {
     pub xi: GroupConfig,
 }
 
+/// `cfg` with the TOML file `overlay` merged in (`merge`) and then each `KEY=VALUE` of `sets`
+/// applied (`set`): the order of precedence of every configuration type.
+pub fn overlaid<C>(
+    mut cfg: C,
+    overlay: Option<&std::path::Path>,
+    sets: &[String],
+    merge: fn(&mut C, &str, &str) -> Result<()>,
+    set: fn(&mut C, &str) -> Result<()>,
+) -> Result<C> {
+    if let Some(path) = overlay {
+        let text = std::fs::read_to_string(path).map_err(|source| SasError::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        merge(&mut cfg, &text, &path.display().to_string())?;
+    }
+    for a in sets {
+        set(&mut cfg, a)?;
+    }
+    Ok(cfg)
+}
+
 /// Optimizer settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -282,24 +305,15 @@ impl Config {
         seed: Option<u64>,
         epochs: Option<usize>,
     ) -> Result<Config> {
-        let mut cfg = Config::preset(name)?;
-        if let Some(path) = overlay {
-            let text = std::fs::read_to_string(path).map_err(|source| SasError::Io {
-                action: "reading",
-                path: path.to_path_buf(),
-                source,
-            })?;
-            cfg.merge_toml(&text, &path.display().to_string())?;
-        }
-        for a in sets {
-            cfg.set(a)?;
-        }
-        if let Some(s) = seed {
-            cfg.seed = s;
-        }
-        if let Some(e) = epochs {
-            cfg.train.epochs = e;
-        }
+        let mut cfg = overlaid(
+            Config::preset(name)?,
+            overlay,
+            sets,
+            Config::merge_toml,
+            Config::set,
+        )?;
+        cfg.seed = seed.unwrap_or(cfg.seed);
+        cfg.train.epochs = epochs.unwrap_or(cfg.train.epochs);
         cfg.validate()?;
         Ok(cfg)
     }

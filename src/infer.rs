@@ -95,15 +95,6 @@ pub fn score(
     by_mod: &mut [(u64, u64); 3],
 ) -> (u64, u64) {
     let k = batch.outputs;
-    let argmax = |r: &[f32]| {
-        r.iter()
-            .enumerate()
-            .fold(
-                (0, f32::NEG_INFINITY),
-                |a, (i, &v)| if v > a.1 { (i, v) } else { a },
-            )
-            .0
-    };
     let (mut ok, mut n) = (0, 0);
     if let Some(info) = info {
         let ch = msi::choices(z_last);
@@ -189,13 +180,7 @@ pub fn evaluate(
             let z_last = match (&moments, mode) {
                 (Some(m), _) => {
                     let one_hot = b.one_hot();
-                    let batch = Batch {
-                        steps: b.steps,
-                        size: b.size,
-                        x: &b.x,
-                        h0: &h0,
-                        targets: targets(b, &one_hot),
-                    };
+                    let batch = engine_batch(b, &h0, targets(b, &one_hot));
                     let noise: Box<dyn NoiseSource<f32>> = match mode {
                         Mode::Eps0 => Box::new(EpsZeroNoise { seed: bseed }),
                         _ => Box::new(RandomNoise { seed: bseed }),
@@ -277,6 +262,29 @@ pub fn test_engine(cfg: &Config) -> Result<Engine<f32>> {
     })
 }
 
+/// The engine's view of trial batch `b` with initial state `h0` (`[B, N]`) and targets
+/// `targets`.
+pub fn engine_batch<'a>(b: &'a TrialBatch, h0: &'a [f32], targets: Targets<'a, f32>) -> Batch<'a, f32> {
+    Batch {
+        steps: b.steps,
+        size: b.size,
+        x: &b.x,
+        h0,
+        targets,
+    }
+}
+
+/// Index of the largest entry of `r` (ties go to the first).
+pub fn argmax(r: &[f32]) -> usize {
+    r.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+        )
+        .0
+}
+
 /// Records the hidden states of the mean-field network on one batch of trials: the rates
 /// `r = relu(h)` of every step, with fresh ε and recurrent noise keyed by `seed` and no loss.
 /// Run `engine` from [`test_engine`] for the test protocol.
@@ -292,13 +300,7 @@ pub fn mean_field_rates(
     seed: u64,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let h0 = vec![cfg.model.h0 as f32; b.size * net.dims().n];
-    let batch = Batch {
-        steps: b.steps,
-        size: b.size,
-        x: &b.x,
-        h0: &h0,
-        targets: Targets::None,
-    };
+    let batch = engine_batch(b, &h0, Targets::None);
     let out = engine.run(
         &net.moments(),
         &batch,
@@ -313,6 +315,64 @@ pub fn mean_field_rates(
         reason: "the engine returned no rates".into(),
     })?;
     Ok((rates, out.z))
+}
+
+/// A test set of `task` for recording rates: batches small enough that one batch's rates
+/// (`(T+1)·B·N` floats) stay below `budget` bytes, at most `limit` examples (0: the task's
+/// default); returns it with the steps `T` of a trial. `what` names the caller in errors.
+pub fn rate_test_set(
+    task: &crate::data::source::TaskData,
+    cfg: &Config,
+    n: usize,
+    budget: usize,
+    limit: usize,
+    what: &str,
+) -> Result<(TestSet, usize)> {
+    let steps = task
+        .test_set(cfg, 1, 1, 1)
+        .batches
+        .first()
+        .map(|b| b.steps)
+        .ok_or_else(|| SasError::InvalidValue {
+            name: what.into(),
+            reason: "the test set is empty".into(),
+        })?;
+    let bsz = (budget / ((steps + 1) * n * 4).max(1)).clamp(1, cfg.eval.batch.max(1));
+    Ok((task.test_set(cfg, bsz, limit, 1), steps))
+}
+
+/// Runs the mean-field network over every batch of `test` ([`mean_field_rates`], noise of
+/// batch `bi` keyed by `seed(bi)`) and calls `each(rates, batch_size, trial, label)` for
+/// every trial whose label is below `classes`; returns the trials seen. Tasks without class
+/// labels are an error naming `what`.
+#[allow(clippy::too_many_arguments)]
+pub fn labelled_rates(
+    engine: &mut Engine<f32>,
+    net: &SasNet<f32>,
+    cfg: &Config,
+    test: &TestSet,
+    classes: usize,
+    what: &str,
+    seed: impl Fn(usize) -> u64,
+    mut each: impl FnMut(&[f32], usize, usize, usize),
+) -> Result<usize> {
+    let mut trials = 0;
+    for (bi, b) in test.batches.iter().enumerate() {
+        let TargetData::Labels(labels) = &b.target else {
+            return Err(SasError::InvalidValue {
+                name: what.into(),
+                reason: format!("{what} needs MSI or a task with class labels"),
+            });
+        };
+        let (rates, _) = mean_field_rates(engine, net, cfg, b, seed(bi))?;
+        for (t, &l) in labels.iter().enumerate() {
+            if l < classes {
+                each(&rates, b.size, t, l);
+                trials += 1;
+            }
+        }
+    }
+    Ok(trials)
 }
 
 /// Concrete weights `w ~ P(w)` of one layer: 0 with probability π, else `m + sqrt(Ξ)·N(0,1)`;

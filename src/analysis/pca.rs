@@ -32,11 +32,10 @@ use super::accuracy::{describe_runs, stat};
 use super::{AnalysisOptions, RunData};
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
-use crate::infer::{mean_field_rates, test_engine};
+use crate::infer::{labelled_rates, mean_field_rates, rate_test_set, test_engine};
 use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
-use crate::task::TargetData;
 use crate::task::msi;
 use faer::{Mat, Side};
 use serde_json::{Value, json};
@@ -411,19 +410,8 @@ pub fn record_activity(
             )),
         });
     }
-    // Classification tasks: groups are the labels.
-    let probe = task.test_set(cfg, 1, 1, 1);
-    let steps = probe
-        .batches
-        .first()
-        .map(|b| b.steps)
-        .ok_or_else(|| SasError::InvalidValue {
-            name: NAME.into(),
-            reason: "the test set is empty".into(),
-        })?;
-    // Rates of one batch stay below 64 MiB.
-    let bsz = ((64usize << 20) / ((steps + 1) * n * 4).max(1)).clamp(1, cfg.eval.batch.max(1));
-    let test = task.test_set(cfg, bsz, images(opts.quick), 1);
+    // Classification tasks: groups are the labels; one batch's rates stay below 64 MiB.
+    let (test, steps) = rate_test_set(task, cfg, n, 64 << 20, images(opts.quick), "the neural PCA")?;
     let points = super::selectivity::record_steps(steps);
     let np = points.len();
     let k = run.net.dims().k;
@@ -434,29 +422,20 @@ pub fn record_activity(
         sums: vec![0.0; k * np * n],
     };
     let mut counts = vec![0usize; k];
-    let mut trials = 0;
-    for (bi, b) in test.batches.iter().enumerate() {
-        let TargetData::Labels(labels) = &b.target else {
-            return Err(SasError::InvalidValue {
-                name: NAME.into(),
-                reason: "the neural PCA needs MSI or a task with class labels".into(),
-            });
-        };
-        let (rates, _) = mean_field_rates(
-            &mut engine,
-            &run.net,
-            cfg,
-            b,
-            derive_seed(opts.seed, &[KEY_NOISE, ri as u64, bi as u64]),
-        )?;
-        for (t, &l) in labels.iter().enumerate() {
-            if l < k {
-                rec.add(&rates, b.size, t, l);
-                counts[l] += 1;
-                trials += 1;
-            }
-        }
-    }
+    let seed = |bi: usize| derive_seed(opts.seed, &[KEY_NOISE, ri as u64, bi as u64]);
+    let trials = labelled_rates(
+        &mut engine,
+        &run.net,
+        cfg,
+        &test,
+        k,
+        "the neural PCA",
+        seed,
+        |r, size, t, l| {
+            rec.add(r, size, t, l);
+            counts[l] += 1;
+        },
+    )?;
     let groups: Vec<Group> = (0..k)
         .map(|c| Group {
             label: format!("class {c}"),

@@ -29,7 +29,7 @@ use super::{AnalysisOptions, RunData};
 
 use crate::data::source::TaskData;
 use crate::engine::noise::RandomNoise;
-use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
+use crate::engine::{Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
@@ -329,13 +329,7 @@ fn choice_counts(run: &RunData, opts: &AnalysisOptions, ri: usize, trials: usize
                 derive_seed(opts.seed, &[KEY_TRIALS, key[0], key[1], key[2]]),
             );
             let h0 = vec![cfg.model.h0 as f32; b.size * n];
-            let batch = Batch {
-                steps: b.steps,
-                size: b.size,
-                x: &b.x,
-                h0: &h0,
-                targets: Targets::None,
-            };
+            let batch = crate::infer::engine_batch(&b, &h0, Targets::None);
             let noise = RandomNoise {
                 seed: derive_seed(opts.seed, &[KEY_NOISE, key[0], key[1], key[2]]),
             };

@@ -45,12 +45,11 @@
 use super::{AnalysisOptions, RunData};
 
 use crate::data::source::TaskData;
-use crate::error::{Result, SasError};
-use crate::infer::{mean_field_rates, test_engine};
+use crate::error::Result;
+use crate::infer::{labelled_rates, mean_field_rates, rate_test_set, test_engine};
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
-use crate::task::TargetData;
 use crate::task::msi::{self, Modality};
 use serde_json::json;
 use std::path::Path;
@@ -361,45 +360,23 @@ fn label_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) 
     let cfg = &run.cfg;
     let d = run.net.dims();
     let n = d.n;
-    // Steps of a trial, from a one-trial probe batch.
-    let probe = task.test_set(cfg, 1, 1, 1);
-    let tt = probe
-        .batches
-        .first()
-        .map(|b| b.steps)
-        .ok_or_else(|| SasError::InvalidValue {
-            name: NAME.into(),
-            reason: "the test set is empty".into(),
-        })?;
-    let per_trial = (tt + 1) * n * 4;
-    let bsz = (RATE_BUDGET / per_trial.max(1)).clamp(1, cfg.eval.batch.max(1));
-    let test = task.test_set(cfg, bsz, mnist_images(opts.quick), 1);
+    // Batches small enough that one batch's rates fit the budget.
+    let (test, tt) = rate_test_set(task, cfg, n, RATE_BUDGET, mnist_images(opts.quick), NAME)?;
     let steps = record_steps(tt);
     let classes = d.k;
     let mut acc = ClassRates::new(classes, steps.len(), n);
     let mut engine = test_engine(cfg)?;
-    let mut trials = 0;
-    for (bi, b) in test.batches.iter().enumerate() {
-        let TargetData::Labels(labels) = &b.target else {
-            return Err(SasError::InvalidValue {
-                name: NAME.into(),
-                reason: "selectivity needs MSI or a task with class labels".into(),
-            });
-        };
-        let (rates, _) = mean_field_rates(
-            &mut engine,
-            &run.net,
-            cfg,
-            b,
-            derive_seed(opts.seed, &[KEY_NOISE, ri as u64, bi as u64]),
-        )?;
-        for (t, &l) in labels.iter().enumerate() {
-            if l < classes {
-                acc.add(&rates, b.size, t, l, &steps);
-            }
-        }
-        trials += b.size;
-    }
+    let seed = |bi: usize| derive_seed(opts.seed, &[KEY_NOISE, ri as u64, bi as u64]);
+    let trials = labelled_rates(
+        &mut engine,
+        &run.net,
+        cfg,
+        &test,
+        classes,
+        "selectivity",
+        seed,
+        |r, size, t, l| acc.add(r, size, t, l, &steps),
+    )?;
     let np = steps.len();
     let map = sli_map(&acc.means(), classes, np, n);
     let overall = acc.overall();

@@ -206,24 +206,15 @@ impl FfConfig {
         seed: Option<u64>,
         epochs: Option<usize>,
     ) -> Result<FfConfig> {
-        let mut c = FfConfig::preset(name)?;
-        if let Some(path) = overlay {
-            let text = std::fs::read_to_string(path).map_err(|source| SasError::Io {
-                action: "reading",
-                path: path.to_path_buf(),
-                source,
-            })?;
-            c.merge_toml(&text, &path.display().to_string())?;
-        }
-        for a in sets {
-            c.set(a)?;
-        }
-        if let Some(s) = seed {
-            c.seed = s;
-        }
-        if let Some(e) = epochs {
-            c.train.epochs = e;
-        }
+        let mut c = crate::config::overlaid(
+            FfConfig::preset(name)?,
+            overlay,
+            sets,
+            FfConfig::merge_toml,
+            FfConfig::set,
+        )?;
+        c.seed = seed.unwrap_or(c.seed);
+        c.train.epochs = epochs.unwrap_or(c.train.epochs);
         c.validate()?;
         Ok(c)
     }

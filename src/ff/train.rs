@@ -191,12 +191,7 @@ fn save_checkpoint(
     let mut w = TensorWriter::new();
     write_params(&mut w, net);
     opt.save(&mut w, net);
-    w.meta("format", FORMAT)
-        .meta("epoch", epoch.to_string())
-        .meta("seed", cfg.seed.to_string())
-        .meta("wall_s", format!("{wall_s}"))
-        .meta("config", cfg.to_toml());
-    w.write(path)
+    crate::run::write_checkpoint(w, path, FORMAT, epoch, cfg.seed, wall_s, cfg.to_toml())
 }
 
 /// A feed-forward checkpoint: network, optimizer state, completed epochs, wall time.

@@ -77,17 +77,7 @@ pub fn reproduce(
     opts.analysis.validate("ff")?;
     let cfg = config(target, opts.quick)?;
     let data = crate::ff::load_mnist(opts.analysis.data_dir.as_deref())?;
-    std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: opts.out.clone(),
-        source,
-    })?;
-    progress(&format!(
-        "training {} seed(s) of {target}{} in {}",
-        opts.seeds,
-        if opts.quick { " (quick)" } else { "" },
-        opts.out.display()
-    ));
+    crate::pipeline::reproduce::start_training(target, opts, progress)?;
     let sums: Vec<RunSummary> = fan_out(cfg.seed, opts.seeds, |seed| {
         let c = FfConfig { seed, ..cfg.clone() };
         let dir = seed_dir(&opts.out, seed, false);

@@ -151,6 +151,26 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
     Ok(c)
 }
 
+/// Creates the reproduction's folder and reports the training about to start.
+pub(crate) fn start_training(
+    target: &str,
+    opts: &ReproduceOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
+        action: "creating",
+        path: opts.out.clone(),
+        source,
+    })?;
+    progress(&format!(
+        "training {} seed(s) of {target}{} in {}",
+        opts.seeds,
+        if opts.quick { " (quick)" } else { "" },
+        opts.out.display()
+    ));
+    Ok(())
+}
+
 /// Trains `opts.seeds` seeds of `target` (resuming directories that hold a checkpoint), then
 /// runs every applicable analysis over them and writes `opts.out/report.html`. The
 /// feed-forward targets (`ff-mnist`, `ff-mnist-full`) go to [`crate::pipeline::ff`].
@@ -176,17 +196,7 @@ pub fn reproduce(
     // Bad analysis settings are found before any training, not after.
     opts.analysis.validate(&cfg.task.kind)?;
     let task = TaskData::load(&cfg, opts.analysis.data_dir.as_deref())?;
-    std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: opts.out.clone(),
-        source,
-    })?;
-    progress(&format!(
-        "training {} seed(s) of {target}{} in {}",
-        opts.seeds,
-        if opts.quick { " (quick)" } else { "" },
-        opts.out.display()
-    ));
+    start_training(target, opts, progress)?;
     let runs = train_seeds(&cfg, &task, opts)?;
     drop(task);
     for s in &runs {

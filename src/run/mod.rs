@@ -24,6 +24,25 @@ pub mod files {
     pub const HISTORY: &str = "history";
 }
 
+/// Adds the metadata every checkpoint carries (`format`, `epoch`, `seed`, `wall_s` and the
+/// resolved configuration as TOML) and writes `w` to `path` atomically.
+pub fn write_checkpoint(
+    mut w: crate::io::tensors::TensorWriter,
+    path: &Path,
+    format: &str,
+    epoch: usize,
+    seed: u64,
+    wall_s: f64,
+    config_toml: String,
+) -> Result<()> {
+    w.meta("format", format)
+        .meta("epoch", epoch.to_string())
+        .meta("seed", seed.to_string())
+        .meta("wall_s", format!("{wall_s}"))
+        .meta("config", config_toml);
+    w.write(path)
+}
+
 /// Options of a training run (either family) that are not part of the configuration.
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {

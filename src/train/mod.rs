@@ -83,15 +83,7 @@ pub fn sparsity(net: &SasNet<f32>) -> [f64; 3] {
 
 fn batch_accuracy(b: &TrialBatch, z_last: &[f32]) -> (u64, u64) {
     let k = b.outputs;
-    let argmax = |r: &[f32]| {
-        r.iter()
-            .enumerate()
-            .fold(
-                (0, f32::NEG_INFINITY),
-                |a, (i, &v)| if v > a.1 { (i, v) } else { a },
-            )
-            .0
-    };
+    use crate::infer::argmax;
     let (mut ok, mut n) = (0, 0);
     match &b.target {
         TargetData::Labels(l) => {

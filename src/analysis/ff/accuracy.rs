@@ -15,17 +15,9 @@ use crate::output::{AnalysisOutput, write_csv, write_json};
 use serde_json::json;
 use std::path::Path;
 
-/// Name of the analysis (output folder and report section).
-pub const NAME: &str = "accuracy";
-
-/// The metrics columns aggregated over seeds.
-pub const COLUMNS: [&str; 5] = [
-    "train_loss",
-    "train_acc",
-    "test_loss",
-    "test_acc_mean_field",
-    "test_acc_mean",
-];
+/// Name of the analysis and the metrics columns aggregated over seeds: the recurrent
+/// accuracy analysis's.
+pub use crate::analysis::accuracy::{COLUMNS, NAME};
 
 /// The evaluation modes of the final summary, in report order.
 pub const MODES: [&str; 3] = ["mean-field", "mean", "sampled"];
