@@ -187,6 +187,22 @@ pub fn overlaid<C>(
     Ok(cfg)
 }
 
+/// Parses a whole configuration of type `C` from TOML text; `source` names it in errors.
+pub fn parse_toml<C: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<C> {
+    toml::from_str(text).map_err(|e| SasError::Config {
+        key: source.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// The error of an invalid setting `key`: `reason` says why.
+pub fn bad(key: &str, reason: String) -> Result<()> {
+    Err(SasError::Config {
+        key: key.into(),
+        reason,
+    })
+}
+
 /// Optimizer settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -528,22 +544,14 @@ impl Config {
 
     /// Parses a complete configuration (as written to a run directory).
     pub fn from_toml(text: &str, source: &str) -> Result<Config> {
-        let c: Config = toml::from_str(text).map_err(|e| SasError::Config {
-            key: source.into(),
-            reason: e.to_string(),
-        })?;
+        let c: Config = crate::config::parse_toml(text, source)?;
         c.validate()?;
         Ok(c)
     }
 
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
-        let bad = |key: &str, reason: String| -> Result<()> {
-            Err(SasError::Config {
-                key: key.into(),
-                reason,
-            })
-        };
+        let bad = crate::config::bad;
         let kinds = ["pixel-mnist", "row-mnist", "perm-mnist", "msi", "user"];
         if !kinds.contains(&self.task.kind.as_str()) {
             return bad(

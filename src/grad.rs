@@ -14,7 +14,6 @@ use crate::error::{Result, SasError};
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::net::{SasNet, SasNetGrad};
 use crate::real::Real;
-use crate::sas::SasLayer;
 use std::path::Path;
 
 /// The loss of a verification case.
@@ -122,16 +121,7 @@ fn grad_typed<T: Real>(f: &TensorFile, output: &Path) -> Result<GradSummary> {
         k: out[0],
     };
     let (tt, b) = (x[0], x[1]);
-    let layer = |name: &str, rows: usize, cols: usize| -> Result<SasLayer<T>> {
-        let sh = [rows, cols];
-        Ok(SasLayer {
-            rows,
-            cols,
-            m: f.get(&format!("{name}.m"), &sh)?,
-            pi: f.get(&format!("{name}.pi"), &sh)?,
-            xi: f.get(&format!("{name}.xi"), &sh)?,
-        })
-    };
+    let layer = |name: &str, rows: usize, cols: usize| crate::sas::read_layer::<T>(f, name, rows, cols);
     let net = SasNet {
         inp: layer("in", d.n, d.i)?,
         rec: layer("rec", d.n, d.n)?,

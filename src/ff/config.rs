@@ -238,22 +238,14 @@ impl FfConfig {
 
     /// Parses and validates a complete configuration (as written to a run directory).
     pub fn from_toml(text: &str, source: &str) -> Result<FfConfig> {
-        let c: FfConfig = toml::from_str(text).map_err(|e| SasError::Config {
-            key: source.into(),
-            reason: e.to_string(),
-        })?;
+        let c: FfConfig = crate::config::parse_toml(text, source)?;
         c.validate()?;
         Ok(c)
     }
 
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
-        let bad = |key: &str, reason: String| -> Result<()> {
-            Err(SasError::Config {
-                key: key.into(),
-                reason,
-            })
-        };
+        let bad = crate::config::bad;
         let s = &self.model.sizes;
         if s.len() < 2 {
             return bad(

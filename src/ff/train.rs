@@ -180,20 +180,6 @@ pub fn read_params(f: &TensorFile) -> Result<FfNet<f32>> {
     Ok(net)
 }
 
-fn save_checkpoint(
-    path: &Path,
-    cfg: &FfConfig,
-    net: &FfNet<f32>,
-    opt: &Optimizer,
-    epoch: usize,
-    wall_s: f64,
-) -> Result<()> {
-    let mut w = TensorWriter::new();
-    write_params(&mut w, net);
-    opt.save(&mut w, net);
-    crate::run::write_checkpoint(w, path, FORMAT, epoch, cfg.seed, wall_s, cfg.to_toml())
-}
-
 /// A feed-forward checkpoint: network, optimizer state, completed epochs, wall time.
 pub struct CheckpointState {
     /// The network.
@@ -437,7 +423,14 @@ pub fn train_data(
         row.push(format!("{wall:.3}"));
         rows.push(row.join(","));
         // Checkpoint first, then metrics: a resume trims metrics to the checkpoint's epoch.
-        save_checkpoint(&ckpt_path, cfg, &net, &opt, done, wall)?;
+        let meta = rundir::CheckpointMeta {
+            format: FORMAT,
+            epoch: done,
+            seed: cfg.seed,
+            wall_s: wall,
+            config: cfg.to_toml(),
+        };
+        rundir::write_checkpoint(&ckpt_path, |w| write_params(w, &net), &net, &opt, meta)?;
         rundir::write_metrics(out, &metrics_header(nl), &rows)?;
         if let Some(bar) = &bar {
             bar.set_position(done as u64);

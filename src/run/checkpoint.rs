@@ -9,7 +9,6 @@ use crate::error::{Result, SasError};
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::net::SasNet;
 use crate::optim::Optimizer;
-use crate::sas::SasLayer;
 use std::path::Path;
 
 /// Checkpoint format version written to the metadata.
@@ -57,16 +56,7 @@ pub fn read_params(f: &TensorFile) -> Result<SasNet<f32>> {
             expected: vec![n, i, n, n, k, n],
         });
     }
-    let layer = |name: &str, rows: usize, cols: usize| -> Result<SasLayer<f32>> {
-        let sh = [rows, cols];
-        Ok(SasLayer {
-            rows,
-            cols,
-            m: f.get(&format!("{name}.m"), &sh)?,
-            pi: f.get(&format!("{name}.pi"), &sh)?,
-            xi: f.get(&format!("{name}.xi"), &sh)?,
-        })
-    };
+    let layer = |name: &str, rows: usize, cols: usize| crate::sas::read_layer::<f32>(f, name, rows, cols);
     let st = f
         .metadata()
         .get("stochastic")
@@ -100,21 +90,6 @@ pub struct Checkpoint {
     pub epoch: usize,
     /// Wall time spent so far, seconds.
     pub wall_s: f64,
-}
-
-/// Writes a checkpoint atomically.
-pub fn save(
-    path: &Path,
-    cfg: &Config,
-    net: &SasNet<f32>,
-    opt: &Optimizer,
-    epoch: usize,
-    wall_s: f64,
-) -> Result<()> {
-    let mut w = TensorWriter::new();
-    write_params(&mut w, net);
-    opt.save(&mut w, net);
-    crate::run::write_checkpoint(w, path, FORMAT, epoch, cfg.seed, wall_s, cfg.to_toml())
 }
 
 /// Reads a checkpoint written by [`save`] for configuration `cfg`.

@@ -24,22 +24,38 @@ pub mod files {
     pub const HISTORY: &str = "history";
 }
 
-/// Adds the metadata every checkpoint carries (`format`, `epoch`, `seed`, `wall_s` and the
-/// resolved configuration as TOML) and writes `w` to `path` atomically.
-pub fn write_checkpoint(
-    mut w: crate::io::tensors::TensorWriter,
+/// What every checkpoint carries besides the parameters: its format name, completed epochs,
+/// the run seed, the wall time so far (s) and the resolved configuration as TOML.
+pub struct CheckpointMeta<'a> {
+    /// Format name (`sasnet-checkpoint-1`, `sasnet-ff-checkpoint-1`).
+    pub format: &'a str,
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Run seed.
+    pub seed: u64,
+    /// Wall time of training so far, seconds.
+    pub wall_s: f64,
+    /// The resolved configuration (TOML).
+    pub config: String,
+}
+
+/// Writes a checkpoint atomically to `path`: the parameters (`params`), the optimizer state
+/// of `net`'s groups, and `meta`.
+pub fn write_checkpoint<E: crate::sas::Ensemble + ?Sized>(
     path: &Path,
-    format: &str,
-    epoch: usize,
-    seed: u64,
-    wall_s: f64,
-    config_toml: String,
+    params: impl FnOnce(&mut crate::io::tensors::TensorWriter),
+    net: &E,
+    opt: &crate::optim::Optimizer,
+    meta: CheckpointMeta,
 ) -> Result<()> {
-    w.meta("format", format)
-        .meta("epoch", epoch.to_string())
-        .meta("seed", seed.to_string())
-        .meta("wall_s", format!("{wall_s}"))
-        .meta("config", config_toml);
+    let mut w = crate::io::tensors::TensorWriter::new();
+    params(&mut w);
+    opt.save(&mut w, net);
+    w.meta("format", meta.format)
+        .meta("epoch", meta.epoch.to_string())
+        .meta("seed", meta.seed.to_string())
+        .meta("wall_s", format!("{}", meta.wall_s))
+        .meta("config", meta.config);
     w.write(path)
 }
 

@@ -11,6 +11,23 @@ pub mod ensemble;
 
 pub use ensemble::Ensemble;
 
+/// Reads layer `name` (`<name>.m`, `<name>.pi`, `<name>.xi`, each `rows × cols`) from `f`.
+pub fn read_layer<T: Real>(
+    f: &crate::io::tensors::TensorFile,
+    name: &str,
+    rows: usize,
+    cols: usize,
+) -> Result<SasLayer<T>> {
+    let sh = [rows, cols];
+    Ok(SasLayer {
+        rows,
+        cols,
+        m: f.get(&format!("{name}.m"), &sh)?,
+        pi: f.get(&format!("{name}.pi"), &sh)?,
+        xi: f.get(&format!("{name}.xi"), &sh)?,
+    })
+}
+
 use crate::error::{Result, SasError};
 use crate::real::Real;
 

@@ -283,7 +283,20 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         ));
         // Checkpoint first, then metrics: a kill in between leaves a metrics file that a
         // resume trims to the checkpoint's epoch.
-        checkpoint::save(&ckpt_path, cfg, &net, &opt, done, wall)?;
+        let meta = crate::run::CheckpointMeta {
+            format: checkpoint::FORMAT,
+            epoch: done,
+            seed: cfg.seed,
+            wall_s: wall,
+            config: cfg.to_toml(),
+        };
+        crate::run::write_checkpoint(
+            &ckpt_path,
+            |w| checkpoint::write_params(w, &net),
+            &net,
+            &opt,
+            meta,
+        )?;
         crate::run::write_metrics(run_dir, METRICS_HEADER, &rows)?;
         if cfg.train.history {
             save_history(&hist_dir, &net, done)?;
