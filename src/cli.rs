@@ -97,12 +97,6 @@ enum Command {
         /// `theory`: ./analysis).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// MNIST data directory (default: $SASNET_DATA).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Smaller, faster settings (fewer trials and repeats).
-        #[arg(long)]
-        quick: bool,
         #[command(flatten)]
         settings: AnalysisArgs,
         /// Print the output (files, figures, summary) as JSON.
@@ -117,12 +111,6 @@ enum Command {
         /// Report file; analyses go to `analysis/` beside it (default: <first run>/report.html).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// MNIST data directory (default: $SASNET_DATA).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Smaller, faster analysis settings.
-        #[arg(long)]
-        quick: bool,
         #[command(flatten)]
         settings: AnalysisArgs,
     },
@@ -136,16 +124,10 @@ enum Command {
         /// counts, 10 for msi and 5 for the MNIST targets).
         #[arg(long)]
         seeds: Option<usize>,
-        /// The quick variant (minutes on 2 cores): fewer epochs, trials and repeats.
-        #[arg(long)]
-        quick: bool,
         /// Output folder (default: runs/reproduce-<target>[-quick]); holds seed-<s>/ run
         /// directories, analysis/ and report.html. Seed directories with a checkpoint resume.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// MNIST data directory (default: $SASNET_DATA).
-        #[arg(long)]
-        data: Option<PathBuf>,
         #[command(flatten)]
         settings: AnalysisArgs,
         /// Print the summary as JSON.
@@ -193,6 +175,13 @@ enum Command {
 /// Analysis settings shared by `analyze`, `report` and `reproduce`.
 #[derive(clap::Args, Debug, Clone, Default)]
 struct AnalysisArgs {
+    /// MNIST data directory (default: $SASNET_DATA).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Smaller, faster settings: fewer trials and repeats (`reproduce`: the quick variant,
+    /// minutes on 2 cores, with fewer epochs too).
+    #[arg(long)]
+    quick: bool,
     /// Weight classes: the VIP rule — exact (π = 0, Ξ = 0, m ≠ 0; the paper's MNIST rule,
     /// default for MNIST and feed-forward runs), relaxed (π < 0.1, |m| > 0.05; the MSI Fig. 17
     /// caption, default for MSI and user tasks), authors (π ≤ 0.1, Ξ < 0.1, |m| > 0.08; the
@@ -226,10 +215,10 @@ struct AnalysisArgs {
 }
 
 impl AnalysisArgs {
-    fn options(&self, data: Option<&std::path::Path>, quick: bool) -> sasnet::analysis::AnalysisOptions {
+    fn options(&self) -> sasnet::analysis::AnalysisOptions {
         sasnet::analysis::AnalysisOptions {
-            data_dir: sasnet::task::mnist::data_dir(data),
-            quick,
+            data_dir: sasnet::task::mnist::data_dir(self.data.as_deref()),
+            quick: self.quick,
             seed: ANALYSIS_SEED,
             test_dt_ms: self.test_dt,
             fast_dt_ms: self.fast_dt,
@@ -376,41 +365,24 @@ fn try_main(cli: Cli) -> Result<()> {
             name,
             run_dirs,
             out,
-            data,
-            quick,
             settings,
             json,
-        } => {
-            let opts = settings.options(data.as_deref(), quick);
-            analyze(&name, &run_dirs, out.as_deref(), &opts, json, quiet)
-        }
+        } => analyze(&name, &run_dirs, out.as_deref(), &settings.options(), json, quiet),
         Command::Report {
             run_dirs,
             out,
-            data,
-            quick,
             settings,
         } => {
             let report = out.unwrap_or_else(|| run_dirs[0].join("report.html"));
-            report_cmd(
-                &run_dirs,
-                &report,
-                &settings.options(data.as_deref(), quick),
-                quiet,
-            )
+            report_cmd(&run_dirs, &report, &settings.options(), quiet)
         }
         Command::Reproduce {
             target,
             seeds,
-            quick,
             out,
-            data,
             settings,
             json,
-        } => {
-            let analysis = settings.options(data.as_deref(), quick);
-            reproduce(&target, seeds, quick, out, analysis, json, quiet)
-        }
+        } => reproduce(&target, seeds, out, settings.options(), json, quiet),
         Command::Data { cmd } => data_cmd(cmd),
         Command::Grad { input, output, json } => grad(&input, &output, json, quiet),
         Command::Bench {
@@ -507,13 +479,13 @@ fn report_cmd(
 fn reproduce(
     target: &str,
     seeds: Option<usize>,
-    quick: bool,
     out: Option<PathBuf>,
     analysis: sasnet::analysis::AnalysisOptions,
     json: bool,
     quiet: bool,
 ) -> Result<()> {
     use sasnet::pipeline::reproduce::{ReproduceOptions, default_seeds};
+    let quick = analysis.quick;
     let seeds = seeds.unwrap_or_else(|| default_seeds(target));
     anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
     let out = out.unwrap_or_else(|| {

@@ -30,12 +30,56 @@ pub struct Config {
     pub eval: EvalConfig,
 }
 
+/// The tasks a recurrent network trains on (written in configurations in kebab case:
+/// `pixel-mnist`, `row-mnist`, `perm-mnist`, `msi`, `user`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskKind {
+    /// Sequential MNIST, one pixel per step (784 steps).
+    PixelMnist,
+    /// Sequential MNIST, one row per step (28 steps).
+    RowMnist,
+    /// Pixel MNIST with a fixed permutation of the pixels.
+    PermMnist,
+    /// Multisensory integration (docs/MODEL.md §3).
+    Msi,
+    /// A task from the user's files (`task.path`).
+    User,
+}
+
+impl TaskKind {
+    /// The name as written in configurations and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::PixelMnist => "pixel-mnist",
+            TaskKind::RowMnist => "row-mnist",
+            TaskKind::PermMnist => "perm-mnist",
+            TaskKind::Msi => "msi",
+            TaskKind::User => "user",
+        }
+    }
+
+    /// The sequential-MNIST tasks.
+    pub fn is_mnist(self) -> bool {
+        matches!(
+            self,
+            TaskKind::PixelMnist | TaskKind::RowMnist | TaskKind::PermMnist
+        )
+    }
+}
+
+impl std::fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which task to train on.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TaskConfig {
-    /// `pixel-mnist`, `row-mnist`, `perm-mnist`, `msi` or `user`.
-    pub kind: String,
+    /// The task.
+    pub kind: TaskKind,
     /// Seed of the fixed pixel permutation (`perm-mnist`).
     pub perm_seed: u64,
     /// Use only the first `train_limit` training images (0 = all).
@@ -203,12 +247,31 @@ pub fn bad(key: &str, reason: String) -> Result<()> {
     })
 }
 
+/// The update rule of the optimizer (`adam` or `rmsprop` in configurations).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimKind {
+    /// Adam with bias correction.
+    Adam,
+    /// RMSprop without bias correction.
+    Rmsprop,
+}
+
+impl std::fmt::Display for OptimKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OptimKind::Adam => "adam",
+            OptimKind::Rmsprop => "rmsprop",
+        })
+    }
+}
+
 /// Optimizer settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OptimConfig {
-    /// `adam` or `rmsprop`.
-    pub kind: String,
+    /// The update rule.
+    pub kind: OptimKind,
     /// Adam β1.
     pub beta1: f64,
     /// Adam β2.
@@ -381,8 +444,8 @@ impl Config {
             catch_per_batch: 6,
             pad_ms: 0.0,
         };
-        let task = |kind: &str| TaskConfig {
-            kind: kind.into(),
+        let task = |kind: TaskKind| TaskConfig {
+            kind,
             perm_seed: 0,
             train_limit: 0,
             validation: 0,
@@ -404,7 +467,11 @@ impl Config {
                 Config {
                     preset: name.into(),
                     seed: 1,
-                    task: task(name),
+                    task: task(match name {
+                        "row-mnist" => TaskKind::RowMnist,
+                        "perm-mnist" => TaskKind::PermMnist,
+                        _ => TaskKind::PixelMnist,
+                    }),
                     model: ModelConfig {
                         n: 100,
                         alpha: 0.1,
@@ -420,7 +487,7 @@ impl Config {
                         out: li("normal", std, xi),
                     },
                     optim: OptimConfig {
-                        kind: "adam".into(),
+                        kind: OptimKind::Adam,
                         beta1: 0.9,
                         beta2: 0.999,
                         rho: 0.9,
@@ -457,7 +524,7 @@ impl Config {
                 Config {
                     preset: name.into(),
                     seed: 1,
-                    task: task("msi"),
+                    task: task(TaskKind::Msi),
                     model: ModelConfig {
                         n: 150,
                         alpha: 0.2,
@@ -473,7 +540,7 @@ impl Config {
                         out: li("fan-in", 1.0, 0.01),
                     },
                     optim: OptimConfig {
-                        kind: "rmsprop".into(),
+                        kind: OptimKind::Rmsprop,
                         beta1: 0.9,
                         beta2: 0.999,
                         rho: 0.9,
@@ -518,7 +585,7 @@ impl Config {
     /// The leak `α` of the test protocol: MSI tests at a finer Δt (`test_dt_ms / tau_ms`);
     /// other tasks test with the training `α`.
     pub fn test_alpha(&self) -> f64 {
-        if self.task.kind == "msi" {
+        if self.task.kind == crate::config::TaskKind::Msi {
             self.task.msi.test_dt_ms / self.task.msi.tau_ms
         } else {
             self.model.alpha
@@ -552,14 +619,7 @@ impl Config {
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
         let bad = crate::config::bad;
-        let kinds = ["pixel-mnist", "row-mnist", "perm-mnist", "msi", "user"];
-        if !kinds.contains(&self.task.kind.as_str()) {
-            return bad(
-                "task.kind",
-                format!("`{}` is not one of {}", self.task.kind, kinds.join(", ")),
-            );
-        }
-        if self.task.kind == "user" && self.task.path.is_empty() {
+        if self.task.kind == crate::config::TaskKind::User && self.task.path.is_empty() {
             return bad("task.path", "a user task needs the path of its file".into());
         }
         let m = &self.model;
@@ -575,7 +635,7 @@ impl Config {
         if !m.h0.is_finite() {
             return bad("model.h0", "must be finite".into());
         }
-        if self.task.kind == "msi" {
+        if self.task.kind == crate::config::TaskKind::Msi {
             let s = &self.task.msi;
             for (k, v) in [
                 ("dt_ms", s.dt_ms),
@@ -659,9 +719,6 @@ impl Config {
             }
         }
         let o = &self.optim;
-        if o.kind != "adam" && o.kind != "rmsprop" {
-            return bad("optim.kind", format!("`{}` is not adam or rmsprop", o.kind));
-        }
         for (k, v) in [("beta1", o.beta1), ("beta2", o.beta2), ("rho", o.rho)] {
             if !(0.0..1.0).contains(&v) {
                 return bad(&format!("optim.{k}"), format!("{v} is not in [0, 1)"));
@@ -705,7 +762,7 @@ impl Config {
         if !(t.stop_loss >= 0.0 && t.stop_loss.is_finite()) {
             return bad("train.stop_loss", format!("{} is not ≥ 0", t.stop_loss));
         }
-        if self.task.kind == "msi" {
+        if self.task.kind == crate::config::TaskKind::Msi {
             let need = 24 + self.task.msi.catch_per_batch;
             if t.batch != need {
                 return bad(

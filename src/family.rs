@@ -121,7 +121,7 @@ impl Family for Recurrent {
     }
 
     fn task(cfg: &Config) -> &str {
-        &cfg.task.kind
+        cfg.task.kind.as_str()
     }
 
     fn setup(cfg: &Config, net: &SasNet<f32>) -> String {

@@ -3,7 +3,7 @@
 //! spectral-norm gradient clipping; and the constraints applied after every step
 //! (`π ← clip(π, 0, 1)`, `Ξ ← max(Ξ, 0)`, structural masks).
 
-use crate::config::{EpsPlacement, GroupConfig, OptimConfig};
+use crate::config::{EpsPlacement, GroupConfig, OptimConfig, OptimKind};
 use crate::error::{Result, SasError};
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::net::{SasNet, SasNetGrad};
@@ -75,7 +75,7 @@ impl Optimizer {
             .map(|(_, l)| {
                 let len = l.rows * l.cols;
                 std::array::from_fn(|_| GroupState {
-                    m1: if cfg.kind == "adam" {
+                    m1: if cfg.kind == OptimKind::Adam {
                         vec![0.0; len]
                     } else {
                         Vec::new()
@@ -264,7 +264,7 @@ fn update(
     g: &[f32],
 ) {
     let eps = cfg.eps;
-    if cfg.kind == "adam" {
+    if cfg.kind == OptimKind::Adam {
         let (b1, b2) = (cfg.beta1, cfg.beta2);
         let c1 = 1.0 - b1.powi(t);
         let c2 = 1.0 - b2.powi(t);
@@ -417,7 +417,7 @@ mod tests {
             (EpsPlacement::Inside, 0.099_950_0),
         ] {
             let (mut c, mut net) = tiny();
-            c.optim.kind = "rmsprop".into();
+            c.optim.kind = OptimKind::Rmsprop;
             c.optim.clip = 0.0;
             c.optim.eps_placement = placement;
             c.optim.rec.m.decay = 0.0;
@@ -450,7 +450,7 @@ mod tests {
     #[test]
     fn clipping_rescales_to_the_spectral_norm() {
         let (mut c, mut net) = tiny();
-        c.optim.kind = "rmsprop".into();
+        c.optim.kind = OptimKind::Rmsprop;
         c.optim.clip = 1.0;
         c.optim.rec.m.decay = 0.0;
         c.optim.rec.m.lr = 1.0;

@@ -394,7 +394,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let fracs = fractions(opts.quick);
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);
-    let rule = opts.thresholds(&runs[0].cfg.task.kind)?;
+    let rule = opts.thresholds(runs[0].cfg.task.kind.as_str())?;
     // The VIP sets: the rule's, and (unless it is the exact rule) the exact one, each against
     // its own controls of the same size.
     let mut sets = vec![VipSet {

@@ -34,7 +34,7 @@ fn always(_: &Config) -> bool {
 }
 
 fn msi_only(c: &Config) -> bool {
-    c.task.kind == "msi"
+    c.task.kind == crate::config::TaskKind::Msi
 }
 
 fn rec_stochastic(c: &Config) -> bool {
@@ -42,10 +42,7 @@ fn rec_stochastic(c: &Config) -> bool {
 }
 
 fn known_task(c: &Config) -> bool {
-    matches!(
-        c.task.kind.as_str(),
-        "msi" | "pixel-mnist" | "row-mnist" | "perm-mnist"
-    )
+    c.task.kind != crate::config::TaskKind::User
 }
 
 fn known_stochastic(c: &Config) -> bool {
@@ -292,7 +289,7 @@ impl Analyzable for Recurrent {
     }
 
     fn msi_test_dt(cfg: &mut Config) -> Option<&mut f64> {
-        (cfg.task.kind == "msi").then_some(&mut cfg.task.msi.test_dt_ms)
+        (cfg.task.kind == crate::config::TaskKind::Msi).then_some(&mut cfg.task.msi.test_dt_ms)
     }
 }
 

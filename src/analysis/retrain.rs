@@ -58,9 +58,10 @@ const KEY_EVAL: u64 = 0x5254_0001;
 
 /// Epochs of the variants of a run with configuration `cfg` (see the module docs).
 pub fn variant_epochs(cfg: &Config, quick: bool) -> usize {
-    let cap = match (cfg.task.kind.as_str(), quick) {
-        ("row-mnist", true) => 5,
-        ("pixel-mnist" | "perm-mnist", true) => 1,
+    use crate::config::TaskKind;
+    let cap = match (cfg.task.kind, quick) {
+        (TaskKind::RowMnist, true) => 5,
+        (TaskKind::PixelMnist | TaskKind::PermMnist, true) => 1,
         _ => usize::MAX,
     };
     cfg.train.epochs.min(cap)

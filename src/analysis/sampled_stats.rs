@@ -121,11 +121,12 @@ pub fn series(l: &SasLayer<f32>, stochastic: bool, net_seed: u64, steps: usize) 
 
 /// Steps of one test trial of the run's task.
 fn trial_steps(cfg: &Config, opts: &AnalysisOptions) -> Result<usize> {
-    Ok(match cfg.task.kind.as_str() {
-        "msi" => crate::task::msi::Msi::new(msi_configs(cfg).1)?.steps(),
-        "pixel-mnist" | "perm-mnist" => 784,
-        "row-mnist" => 28,
-        _ => {
+    use crate::config::TaskKind;
+    Ok(match cfg.task.kind {
+        TaskKind::Msi => crate::task::msi::Msi::new(msi_configs(cfg).1)?.steps(),
+        TaskKind::PixelMnist | TaskKind::PermMnist => 784,
+        TaskKind::RowMnist => 28,
+        TaskKind::User => {
             let task = TaskData::load(cfg, opts.data_dir.as_deref())?;
             task.test_set(cfg, 1, 1, 1)
                 .batches

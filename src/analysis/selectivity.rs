@@ -456,7 +456,7 @@ fn band(m: &[f64], s: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     super::start(runs, NAME, out)?;
     let first = &runs[0];
-    if first.cfg.task.kind == "msi" {
+    if first.cfg.task.kind == crate::config::TaskKind::Msi {
         run_msi(runs, out, opts)
     } else {
         run_labels(runs, out, opts)

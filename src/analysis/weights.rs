@@ -424,7 +424,7 @@ pub fn self_connections(vip: &[usize], n: usize) -> usize {
 /// self-connections, for `rec`), each a [`SeedStats`] over seeds.
 pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     super::start(runs, CLASSES_NAME, out)?;
-    let t = opts.thresholds(&runs[0].cfg.task.kind)?;
+    let t = opts.thresholds(runs[0].cfg.task.kind.as_str())?;
     // The exact VIP set (π = 0, Ξ = 0, m ≠ 0), also shown where the rule is another one.
     let te = Thresholds {
         uip_pi: t.uip_pi,

@@ -1,7 +1,7 @@
 //! Where a run's trials come from: the configured task, loaded once, producing seeded
 //! training minibatches and the test set in engine layout.
 
-use crate::config::Config;
+use crate::config::{Config, TaskKind};
 use crate::error::{Result, SasError};
 use crate::rng::{derive_seed, splitmix64};
 use crate::task::TrialBatch;
@@ -81,16 +81,16 @@ pub fn msi_configs(cfg: &Config) -> (MsiConfig, MsiConfig) {
 impl TaskData {
     /// Loads the task of `cfg`; MNIST needs `data_dir`.
     pub fn load(cfg: &Config, data_dir: Option<&Path>) -> Result<TaskData> {
-        match cfg.task.kind.as_str() {
-            "pixel-mnist" | "row-mnist" | "perm-mnist" => {
+        match cfg.task.kind {
+            TaskKind::PixelMnist | TaskKind::RowMnist | TaskKind::PermMnist => {
                 let dir = data_dir.ok_or_else(|| SasError::Config {
                     key: "data".into(),
                     reason: "MNIST tasks need the data directory: pass --data DIR or set SASNET_DATA".into(),
                 })?;
                 let data = Mnist::load(dir)?;
-                let variant = match cfg.task.kind.as_str() {
-                    "pixel-mnist" => SeqVariant::Pixel,
-                    "row-mnist" => SeqVariant::Row,
+                let variant = match cfg.task.kind {
+                    TaskKind::PixelMnist => SeqVariant::Pixel,
+                    TaskKind::RowMnist => SeqVariant::Row,
                     _ => SeqVariant::Permuted {
                         seed: cfg.task.perm_seed,
                     },
@@ -113,14 +113,14 @@ impl TaskData {
                     validation: (cut..n).collect(),
                 })
             }
-            "msi" => {
+            TaskKind::Msi => {
                 let (tr, te) = msi_configs(cfg);
                 Ok(TaskData::Msi {
                     train: Msi::new(tr)?,
                     test: Msi::new(te)?,
                 })
             }
-            "user" => {
+            TaskKind::User => {
                 let train = UserTask::load(Path::new(&cfg.task.path))?;
                 let test = if cfg.task.test_path.is_empty() {
                     None
@@ -132,10 +132,6 @@ impl TaskData {
                     test,
                 })
             }
-            other => Err(SasError::Config {
-                key: "task.kind".into(),
-                reason: format!("unknown task `{other}`"),
-            }),
         }
     }
 

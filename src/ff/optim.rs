@@ -5,7 +5,7 @@
 
 use super::FfNet;
 use super::config::AdamConfig;
-use crate::config::{EpsPlacement, GroupConfig, LayerGroups, OptimConfig};
+use crate::config::{EpsPlacement, GroupConfig, LayerGroups, OptimConfig, OptimKind};
 use crate::optim::Optimizer;
 
 /// The Adam optimizer of `net` for settings `cfg`: groups `m`, `π`, `Ξ` of every layer with
@@ -34,7 +34,7 @@ pub fn optimizer(cfg: &AdamConfig, net: &FfNet<f32>) -> Optimizer {
         xi: group(0.0, 0.0),
     };
     let settings = OptimConfig {
-        kind: "adam".into(),
+        kind: OptimKind::Adam,
         beta1: cfg.beta1,
         beta2: cfg.beta2,
         eps: cfg.eps,
@@ -66,7 +66,7 @@ mod tests {
         net.layers[0].pi = vec![0.05, 0.5];
         net.layers[0].xi = vec![0.05, 0.5];
         let mut opt = optimizer(&cfg, &net);
-        let mut g = vec![SasGrad {
+        let mut g = [SasGrad {
             m: vec![1.0, -2.0],
             pi: vec![1.0, -1.0],
             xi: vec![1.0, 0.0],
@@ -87,7 +87,7 @@ mod tests {
         let mut net = FfNet::<f32>::zeros(&[2, 2]);
         let mut opt = optimizer(&cfg, &net);
         // diag(30, 40): spectral norm 40 → scaled by 1/40; first moment 0.1 · g_clipped.
-        let mut g = vec![SasGrad {
+        let mut g = [SasGrad {
             m: vec![30.0, 0.0, 0.0, 40.0],
             pi: vec![0.0; 4],
             xi: vec![0.0; 4],

@@ -194,7 +194,7 @@ pub fn reproduce(
     }
     let cfg = config(target, opts.quick)?;
     // Bad analysis settings are found before any training, not after.
-    opts.analysis.validate(&cfg.task.kind)?;
+    opts.analysis.validate(cfg.task.kind.as_str())?;
     let task = TaskData::load(&cfg, opts.analysis.data_dir.as_deref())?;
     start_training(target, opts, progress)?;
     let runs = train_seeds(&cfg, &task, opts)?;

@@ -224,7 +224,7 @@ fn header(h: &mut String, runs: &[RunData], page_dir: &Path) {
         |g: &crate::config::LayerGroups| format!("m {}, π {}, Ξ {}", num(g.m.lr), num(g.pi.lr), num(g.xi.lr));
     let mut rows: Vec<(&str, String)> = vec![
         ("preset", c.preset.clone()),
-        ("task", c.task.kind.clone()),
+        ("task", c.task.kind.to_string()),
         ("seeds", seeds.join(", ")),
         (
             "epochs completed (configured)",
@@ -270,7 +270,7 @@ fn header(h: &mut String, runs: &[RunData], page_dir: &Path) {
             ),
         ));
     }
-    if c.task.kind == "msi" {
+    if c.task.kind == crate::config::TaskKind::Msi {
         let m = &c.task.msi;
         rows.push((
             "MSI periods train (Δt)",

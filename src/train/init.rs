@@ -11,7 +11,7 @@ const KEY_INIT: u64 = 1;
 
 /// Structural masks implied by the task (MSI: the fixed input wiring).
 pub fn masks(cfg: &Config, d: Dims) -> Masks {
-    let inp = (cfg.task.kind == "msi" && d.i == crate::task::msi::INPUTS)
+    let inp = (cfg.task.kind == crate::config::TaskKind::Msi && d.i == crate::task::msi::INPUTS)
         .then(|| crate::task::msi::input_mask(d.n));
     [inp, None, None]
 }
