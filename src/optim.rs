@@ -242,6 +242,20 @@ impl Optimizer {
     }
 }
 
+/// The gradient with ℓ2 added (`g + l2·p`, from the old value) and the parameter after
+/// decoupled decay (`p·(1 − lr·decay)`), both in f64.
+#[inline]
+fn regularized(g: f32, p: f32, gc: &GroupConfig, lr: f64) -> (f64, f64) {
+    let (mut gi, mut pi) = (g as f64, p as f64);
+    if gc.l2 > 0.0 {
+        gi += gc.l2 * pi;
+    }
+    if gc.decay > 0.0 {
+        pi *= 1.0 - lr * gc.decay;
+    }
+    (gi, pi)
+}
+
 /// The adaptive denominator `√s + ε` or `√(s + ε)` ([`EpsPlacement`]).
 fn denominator(s: f64, eps: f64, placement: EpsPlacement) -> f64 {
     match placement {
@@ -269,14 +283,7 @@ fn update(
         let c1 = 1.0 - b1.powi(t);
         let c2 = 1.0 - b2.powi(t);
         for i in 0..p.len() {
-            let mut gi = g[i] as f64;
-            let mut pi = p[i] as f64;
-            if gc.l2 > 0.0 {
-                gi += gc.l2 * pi;
-            }
-            if gc.decay > 0.0 {
-                pi *= 1.0 - lr * gc.decay;
-            }
+            let (gi, mut pi) = regularized(g[i], p[i], gc, lr);
             let m1 = b1 * st.m1[i] as f64 + (1.0 - b1) * gi;
             let m2 = b2 * st.m2[i] as f64 + (1.0 - b2) * gi * gi;
             st.m1[i] = m1 as f32;
@@ -287,14 +294,7 @@ fn update(
     } else {
         let rho = cfg.rho;
         for i in 0..p.len() {
-            let mut gi = g[i] as f64;
-            let mut pi = p[i] as f64;
-            if gc.l2 > 0.0 {
-                gi += gc.l2 * pi;
-            }
-            if gc.decay > 0.0 {
-                pi *= 1.0 - lr * gc.decay;
-            }
+            let (gi, mut pi) = regularized(g[i], p[i], gc, lr);
             let m2 = rho * st.m2[i] as f64 + (1.0 - rho) * gi * gi;
             st.m2[i] = m2 as f32;
             pi -= lr * gi / denominator(m2, eps, cfg.eps_placement);

@@ -289,16 +289,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         let task = TaskData::load(&r.cfg, opts.data_dir.as_deref())?;
         let b = task.train_batch(&r.cfg, 0, 0);
         let pp = p.min(b.size);
-        let xs: Vec<Vec<f64>> = (0..pp)
-            .map(|a| {
-                (0..b.steps)
-                    .flat_map(|t| {
-                        let o = (t * b.size + a) * b.inputs;
-                        b.x[o..o + b.inputs].iter().map(|&v| v as f64)
-                    })
-                    .collect()
-            })
-            .collect();
+        let xs = sample_inputs(&b, pp);
         let seed = derive_seed(opts.seed, &[KEY_NOISE, ri as u64]);
         let idx = spread(hist.len(), count);
         let mut k0: Option<RunKernel> = None;
@@ -445,6 +436,21 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     })
 }
 
+/// The inputs of the first `count` samples of batch `b`, each flattened over time
+/// (`[T·I]`, in f64).
+fn sample_inputs(b: &crate::task::TrialBatch, count: usize) -> Vec<Vec<f64>> {
+    (0..count)
+        .map(|a| {
+            (0..b.steps)
+                .flat_map(|t| {
+                    let o = (t * b.size + a) * b.inputs;
+                    b.x[o..o + b.inputs].iter().map(|&v| v as f64)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,16 +478,7 @@ mod tests {
         let r = &runs[0];
         let task = TaskData::load(&r.cfg, None).unwrap();
         let b = task.train_batch(&r.cfg, 0, 0);
-        let xs: Vec<Vec<f64>> = (0..2)
-            .map(|a| {
-                (0..b.steps)
-                    .flat_map(|t| {
-                        let o = (t * b.size + a) * b.inputs;
-                        b.x[o..o + b.inputs].iter().map(|&v| v as f64)
-                    })
-                    .collect()
-            })
-            .collect();
+        let xs = sample_inputs(&b, 2);
         let net = net_f64(&r.net);
         let groups = trained_groups(&r.cfg, &r.net);
         let g = output_grads(&net, &r.cfg, &groups, &xs, b.steps, 7).unwrap();

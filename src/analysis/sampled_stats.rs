@@ -234,22 +234,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                  at each step. {settings}. The flat line is the ensemble expectation mean P(w = 0) \
                  = {exp_z:.4}."
             ),
-            plot: Plot::Lines(vec![
-                Series {
-                    label: "sampled".into(),
-                    x: xs.clone(),
-                    y: zm.clone(),
-                    band: band(&zm, &zh),
-                    markers: false,
-                },
-                Series {
-                    label: "ensemble expectation".into(),
-                    x: vec![0.0, steps.saturating_sub(1) as f64],
-                    y: vec![exp_z, exp_z],
-                    band: None,
-                    markers: false,
-                },
-            ]),
+            plot: Plot::Lines(against_expectation(&xs, &zm, &zh, exp_z, steps)),
         },
         Figure {
             name: "eta".into(),
@@ -262,22 +247,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                  unrelated) of the sampled recurrent matrix at each step. {settings}. The flat \
                  line is the ensemble value Σ μ_ij μ_ji / Σ E[w²] = {exp_e:.4}."
             ),
-            plot: Plot::Lines(vec![
-                Series {
-                    label: "sampled".into(),
-                    x: xs.clone(),
-                    y: em.clone(),
-                    band: band(&em, &eh),
-                    markers: false,
-                },
-                Series {
-                    label: "ensemble expectation".into(),
-                    x: vec![0.0, steps.saturating_sub(1) as f64],
-                    y: vec![exp_e, exp_e],
-                    band: None,
-                    markers: false,
-                },
-            ]),
+            plot: Plot::Lines(against_expectation(&xs, &em, &eh, exp_e, steps)),
         },
     ];
     let summary = json!({
@@ -299,6 +269,27 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         figures,
         summary,
     })
+}
+
+/// The sampled series `y ± half` over `xs` and the flat ensemble expectation `expected` over
+/// the `steps` steps.
+fn against_expectation(xs: &[f64], y: &[f64], half: &[f64], expected: f64, steps: usize) -> Vec<Series> {
+    vec![
+        Series {
+            label: "sampled".into(),
+            x: xs.to_vec(),
+            y: y.to_vec(),
+            band: band(y, half),
+            markers: false,
+        },
+        Series {
+            label: "ensemble expectation".into(),
+            x: vec![0.0, steps.saturating_sub(1) as f64],
+            y: vec![expected, expected],
+            band: None,
+            markers: false,
+        },
+    ]
 }
 
 #[cfg(test)]

@@ -463,12 +463,27 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     }
 }
 
+/// `f(run, its task, run index, opts)` for every run, in order.
+fn per_run<T>(
+    runs: &[RunData],
+    opts: &AnalysisOptions,
+    f: fn(&RunData, &TaskData, &AnalysisOptions, usize) -> Result<T>,
+) -> Result<Vec<T>> {
+    runs.iter()
+        .enumerate()
+        .map(|(ri, run)| {
+            f(
+                run,
+                &TaskData::load(&run.cfg, opts.data_dir.as_deref())?,
+                opts,
+                ri,
+            )
+        })
+        .collect()
+}
+
 fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let mut results = Vec::new();
-    for (ri, run) in runs.iter().enumerate() {
-        let task = TaskData::load(&run.cfg, opts.data_dir.as_deref())?;
-        results.push(msi_run(run, &task, opts, ri)?);
-    }
+    let results = per_run(runs, opts, msi_run)?;
     let r0 = &results[0];
     let n = r0.class.len();
     let np = r0.steps.len();
@@ -701,11 +716,7 @@ fn mean_of(v: &[f64]) -> f64 {
 }
 
 fn run_labels(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let mut results = Vec::new();
-    for (ri, run) in runs.iter().enumerate() {
-        let task = TaskData::load(&run.cfg, opts.data_dir.as_deref())?;
-        results.push(label_run(run, &task, opts, ri)?);
-    }
+    let results = per_run(runs, opts, label_run)?;
     let r0 = &results[0];
     let n = r0.class.len();
     let np = r0.steps.len();

@@ -96,7 +96,7 @@ pub fn reproduce(
     let mut aopts = opts.analysis.clone();
     aopts.quick = opts.quick;
     let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
-    let statistics = headline(&crate::pipeline::reproduce::page_dir(&report).join("analysis"));
+    let statistics = headline(&crate::report::html::page_dir(&report).join("analysis"));
     let summary = ReproduceSummary {
         target: target.into(),
         quick: opts.quick,
@@ -139,7 +139,7 @@ pub fn report_over(
 ) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
     opts.validate("ff")?;
     let runs = load_runs::<FeedForward>(dirs)?;
-    let page_dir = crate::pipeline::reproduce::page_dir(report);
+    let page_dir = crate::report::html::page_dir(report);
     let out = page_dir.join("analysis");
     let (outputs, ran, failed) = crate::pipeline::reproduce::run_timed(&out, progress, |starting| {
         run_all_with(&runs, &out, opts, starting)

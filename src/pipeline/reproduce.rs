@@ -217,7 +217,7 @@ pub fn reproduce(
         aopts.fast_dt_ms = Some(MSI_FAST_DT_MS);
     }
     let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
-    let statistics = headline(&page_dir(&report).join("analysis"), &runs)?;
+    let statistics = headline(&crate::report::html::page_dir(&report).join("analysis"), &runs)?;
     let summary = ReproduceSummary {
         target: target.into(),
         quick: opts.quick,
@@ -360,20 +360,12 @@ pub fn report_over(
         return crate::pipeline::ff::report_over(dirs, report, opts, progress);
     }
     let runs = crate::analysis::load_runs::<crate::family::Recurrent>(dirs)?;
-    let out = page_dir(report).join("analysis");
+    let out = crate::report::html::page_dir(report).join("analysis");
     let (outputs, ran, failed) = run_timed(&out, progress, |starting| {
         crate::pipeline::analyze::run_all_with(&runs, &out, opts, starting)
     });
     crate::report::html::write_report_with_failures(&outputs, &failed, &runs, report)?;
     Ok((ran, failed))
-}
-
-/// The folder of the report page `report` (its parent; `.` for a bare file name).
-pub(crate) fn page_dir(report: &Path) -> PathBuf {
-    match report.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// Runs the analyses through `run_all` (which calls `starting(name)` before each), reporting

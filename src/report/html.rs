@@ -24,6 +24,26 @@ pub fn write_report(outputs: &[AnalysisOutput], runs: &[RunData], path: &Path) -
     write_report_with_failures(outputs, &[], runs, path)
 }
 
+/// The folder a page at `path` lives in (its links are relative to it): the parent, or `.`.
+pub fn page_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Creates the page's folder, builds the page with `html(folder)` and writes it atomically.
+fn write_html(path: &Path, html: impl FnOnce(&Path) -> Result<String>) -> Result<()> {
+    let dir = page_dir(path);
+    std::fs::create_dir_all(&dir).map_err(|source| SasError::Io {
+        action: "creating",
+        path: dir.clone(),
+        source,
+    })?;
+    let text = html(&dir)?;
+    crate::io::atomic::write_atomic(path, text.as_bytes())
+}
+
 /// Like [`write_report`], and lists the analyses that failed (`(name, error message)`).
 pub fn write_report_with_failures(
     outputs: &[AnalysisOutput],
@@ -31,17 +51,7 @@ pub fn write_report_with_failures(
     runs: &[RunData],
     path: &Path,
 ) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| SasError::Io {
-        action: "creating",
-        path: dir.clone(),
-        source,
-    })?;
-    let html = report_html(outputs, failures, runs, &dir)?;
-    crate::io::atomic::write_atomic(path, html.as_bytes())
+    write_html(path, |dir| report_html(outputs, failures, runs, dir))
 }
 
 /// Like [`write_report_with_failures`] with the page titled `title` instead of the runs'
@@ -53,17 +63,9 @@ pub fn write_report_titled(
     runs: &[RunData],
     path: &Path,
 ) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| SasError::Io {
-        action: "creating",
-        path: dir.clone(),
-        source,
-    })?;
-    let html = report_html_titled(title, outputs, failures, runs, &dir)?;
-    crate::io::atomic::write_atomic(path, html.as_bytes())
+    write_html(path, |dir| {
+        report_html_titled(title, outputs, failures, runs, dir)
+    })
 }
 
 /// The report page as a string; links are relative to `page_dir`, the folder the page will be

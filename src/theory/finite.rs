@@ -242,43 +242,14 @@ impl FiniteNet {
         })
     }
 
-    /// Outputs `z_T` of the inputs `xs` (each `[T·I]`) with draw ids `draws`.
-    pub fn outputs(&self, xs: &[Vec<f64>], draws: &[u64]) -> Result<Vec<f64>> {
-        self.check_inputs(xs, draws)?;
-        let (t, n, b) = (self.params.steps, self.width(), xs.len());
-        let x = batch_x(xs, t, self.channels());
-        let h0 = vec![0.0; b * n];
-        let (eu, eo) = self.eps_tables(draws);
-        let zeros = vec![0.0; t * b * n];
-        let noise = TensorNoise {
-            batch: b,
-            n,
-            k: 1,
-            eps_u: &eu,
-            eps_out: &eo,
-            noise_rec: &zeros,
-        };
-        let batch = Batch {
-            steps: t,
-            size: b,
-            x: &x,
-            h0: &h0,
-            targets: Targets::None,
-        };
-        let out = self
-            .engine(b)?
-            .run(&self.moments(), &batch, &noise, RunOptions::default())?;
-        Ok(out.z)
-    }
-
-    /// Squared-loss gradients `∂L/∂(m, π, Ξ)` of `L = ½ Σ_b (z_T(b) − y_b)²` over the batch,
-    /// and the outputs. Returns `(z, grads)`.
-    pub fn loss_grads(
+    /// Runs the engine on the inputs `xs` (each `[T·I]`) with draw ids `draws`; with `y`
+    /// (one target per input), the squared loss on the last step and its moment gradients.
+    fn run(
         &self,
         xs: &[Vec<f64>],
         draws: &[u64],
-        y: &[f64],
-    ) -> Result<(Vec<f64>, crate::net::SasNetGrad<f64>)> {
+        y: Option<&[f64]>,
+    ) -> Result<crate::engine::RunOutput<f64>> {
         self.check_inputs(xs, draws)?;
         let (t, n, b) = (self.params.steps, self.width(), xs.len());
         let x = batch_x(xs, t, self.channels());
@@ -295,26 +266,44 @@ impl FiniteNet {
         };
         let mut yt = vec![0.0; t * b];
         let mut mask = vec![0.0; t * b];
-        for bi in 0..b {
-            yt[(t - 1) * b + bi] = y[bi];
-            mask[(t - 1) * b + bi] = 1.0;
+        if let Some(y) = y {
+            for bi in 0..b {
+                yt[(t - 1) * b + bi] = y[bi];
+                mask[(t - 1) * b + bi] = 1.0;
+            }
         }
         let batch = Batch {
             steps: t,
             size: b,
             x: &x,
             h0: &h0,
-            targets: Targets::MaskedMse { y: &yt, mask: &mask },
-        };
-        let out = self.engine(b)?.run(
-            &self.moments(),
-            &batch,
-            &noise,
-            RunOptions {
-                grad: true,
-                ..RunOptions::default()
+            targets: match y {
+                Some(_) => Targets::MaskedMse { y: &yt, mask: &mask },
+                None => Targets::None,
             },
-        )?;
+        };
+        let opts = RunOptions {
+            grad: y.is_some(),
+            ..RunOptions::default()
+        };
+        self.engine(b)?.run(&self.moments(), &batch, &noise, opts)
+    }
+
+    /// Outputs `z_T` of the inputs `xs` (each `[T·I]`) with draw ids `draws`.
+    pub fn outputs(&self, xs: &[Vec<f64>], draws: &[u64]) -> Result<Vec<f64>> {
+        Ok(self.run(xs, draws, None)?.z)
+    }
+
+    /// Squared-loss gradients `∂L/∂(m, π, Ξ)` of `L = ½ Σ_b (z_T(b) − y_b)²` over the batch,
+    /// and the outputs. Returns `(z, grads)`.
+    pub fn loss_grads(
+        &self,
+        xs: &[Vec<f64>],
+        draws: &[u64],
+        y: &[f64],
+    ) -> Result<(Vec<f64>, crate::net::SasNetGrad<f64>)> {
+        let out = self.run(xs, draws, Some(y))?;
+        let (t, b) = (self.params.steps, xs.len());
         let g = out.grads.ok_or_else(|| SasError::InvalidValue {
             name: "theory gradients".into(),
             reason: "the engine returned no gradients".into(),
