@@ -25,67 +25,9 @@ struct Cli {
 enum Command {
     /// Train a network (preset: pixel-mnist, row-mnist, perm-mnist, msi, or the feed-forward
     /// ff-mnist, ff-mnist-full; default msi).
-    Train {
-        /// Preset with the reference settings.
-        #[arg(default_value = "msi")]
-        preset: String,
-        /// TOML file overriding any subset of the settings.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Override one setting, e.g. `--set train.epochs=50` (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// MNIST data directory (default: $SASNET_DATA).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Run directory (default: runs/<preset>-seed<seed>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Seed of every random stream.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Number of epochs.
-        #[arg(long)]
-        epochs: Option<usize>,
-        /// Train K seeds (seed, seed+1, ...) of this configuration, one directory each.
-        #[arg(long, default_value_t = 1)]
-        seeds: usize,
-        /// Continue the run in --out from its checkpoint.
-        #[arg(long)]
-        resume: bool,
-        /// Print the final summary as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Train(TrainArgs),
     /// Evaluate a trained run on its test set in one evaluation mode.
-    Eval {
-        /// Run directory.
-        run_dir: PathBuf,
-        /// mean-field, eps0, mean or sampled.
-        #[arg(long, default_value = "mean-field")]
-        mode: String,
-        /// Sampled networks: resample every K steps (default: once per trial).
-        #[arg(long)]
-        resample_every: Option<usize>,
-        /// Repeats (sampled networks or noise draws).
-        #[arg(long)]
-        samples: Option<usize>,
-        /// MNIST data directory (default: $SASNET_DATA).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// MSI: test trials per condition (default: the run's eval.trials_per_condition).
-        #[arg(long)]
-        trials: Option<usize>,
-        /// Evaluate only the first N test trials (MNIST, user tasks; 0 = all).
-        #[arg(long, default_value_t = 0)]
-        limit: usize,
-        /// Seed of the evaluation draws.
-        #[arg(long, default_value_t = 12345)]
-        seed: u64,
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Eval(EvalArgs),
     /// Run one analysis on the runs of one configuration (several seeds are aggregated).
     #[command(after_help = ANALYSES_HELP)]
     Analyze {
@@ -170,6 +112,104 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `sasnet train`.
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Preset with the reference settings.
+    #[arg(default_value = "msi")]
+    preset: String,
+    /// TOML file overriding any subset of the settings.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one setting, e.g. `--set train.epochs=50` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// MNIST data directory (default: $SASNET_DATA).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Run directory (default: runs/<preset>-seed<seed>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed of every random stream.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Train K seeds (seed, seed+1, ...) of this configuration, one directory each.
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Print the final summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl TrainArgs {
+    fn request(self, quiet: bool) -> commands::TrainRequest {
+        commands::TrainRequest {
+            progress: !quiet && !self.json,
+            preset: self.preset,
+            config: self.config,
+            sets: self.sets,
+            data: self.data,
+            out: self.out,
+            seed: self.seed,
+            epochs: self.epochs,
+            seeds: self.seeds,
+            resume: self.resume,
+        }
+    }
+}
+
+/// `sasnet eval`.
+#[derive(clap::Args, Debug)]
+struct EvalArgs {
+    /// Run directory.
+    run_dir: PathBuf,
+    /// mean-field, eps0, mean or sampled.
+    #[arg(long, default_value = "mean-field")]
+    mode: String,
+    /// Sampled networks: resample every K steps (default: once per trial).
+    #[arg(long)]
+    resample_every: Option<usize>,
+    /// Repeats (sampled networks or noise draws).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// MNIST data directory (default: $SASNET_DATA).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// MSI: test trials per condition (default: the run's eval.trials_per_condition).
+    #[arg(long)]
+    trials: Option<usize>,
+    /// Evaluate only the first N test trials (MNIST, user tasks; 0 = all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+    /// Seed of the evaluation draws.
+    #[arg(long, default_value_t = 12345)]
+    seed: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+impl EvalArgs {
+    fn request(self) -> commands::EvalRequest {
+        commands::EvalRequest {
+            run_dir: self.run_dir,
+            mode: self.mode,
+            resample_every: self.resample_every,
+            samples: self.samples,
+            data: self.data,
+            trials: self.trials,
+            limit: self.limit,
+            seed: self.seed,
+        }
+    }
 }
 
 /// Analysis settings shared by `analyze`, `report` and `reproduce`.
@@ -312,54 +352,13 @@ fn try_main(cli: Cli) -> Result<()> {
     }
     let quiet = cli.quiet;
     match cli.cmd {
-        Command::Train {
-            preset,
-            config,
-            sets,
-            data,
-            out,
-            seed,
-            epochs,
-            seeds,
-            resume,
-            json,
-        } => {
-            let req = commands::TrainRequest {
-                preset,
-                config,
-                sets,
-                data,
-                out,
-                seed,
-                epochs,
-                seeds,
-                resume,
-                progress: !quiet && !json,
-            };
-            train(&req, json, quiet)
+        Command::Train(args) => {
+            let json = args.json;
+            train(&args.request(quiet), json, quiet)
         }
-        Command::Eval {
-            run_dir,
-            mode,
-            resample_every,
-            samples,
-            data,
-            trials,
-            limit,
-            seed,
-            json,
-        } => {
-            let req = commands::EvalRequest {
-                run_dir,
-                mode,
-                resample_every,
-                samples,
-                data,
-                trials,
-                limit,
-                seed,
-            };
-            eval(&req, json)
+        Command::Eval(args) => {
+            let json = args.json;
+            eval(&args.request(), json)
         }
         Command::Analyze {
             name,

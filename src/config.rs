@@ -208,6 +208,44 @@ pub struct LayerGroups {
     pub xi: GroupConfig,
 }
 
+/// What every configuration type (recurrent [`Config`], feed-forward `ff::FfConfig`) can do,
+/// written once: overlay TOML text, set one dotted key, write and read the whole as TOML.
+pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
+    /// Checks every value; the error names the key and why it is invalid.
+    fn check(&self) -> Result<()>;
+
+    /// Overlays the keys present in `toml_text` (any subset of the configuration) on `self`;
+    /// unknown keys and wrongly typed values are errors naming the dotted key; `source` names
+    /// the text.
+    fn merge_toml(&mut self, toml_text: &str, source: &str) -> Result<()> {
+        merge_toml_into(self, toml_text, source)
+    }
+
+    /// Sets one dotted key from a command-line `KEY=VALUE` (the value is parsed as TOML, and
+    /// as a string if that fails), e.g. `train.epochs=20`.
+    fn set(&mut self, assignment: &str) -> Result<()> {
+        set_key(self, assignment)
+    }
+
+    /// The configuration as TOML text.
+    fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a configuration always serializes")
+    }
+
+    /// Parses and validates a complete configuration (as written to a run directory).
+    fn from_toml(text: &str, source: &str) -> Result<Self> {
+        let c: Self = parse_toml(text, source)?;
+        c.check()?;
+        Ok(c)
+    }
+}
+
+impl Settings for Config {
+    fn check(&self) -> Result<()> {
+        self.validate()
+    }
+}
+
 /// `cfg` with the TOML file `overlay` merged in (`merge`) and then each `KEY=VALUE` of `sets`
 /// applied (`set`): the order of precedence of every configuration type.
 pub fn overlaid<C>(
@@ -590,30 +628,6 @@ impl Config {
         } else {
             self.model.alpha
         }
-    }
-
-    /// Overlays the keys present in `toml_text` (any subset of the configuration) on `self`.
-    /// `source` names the text in errors.
-    pub fn merge_toml(&mut self, toml_text: &str, source: &str) -> Result<()> {
-        merge_toml_into(self, toml_text, source)
-    }
-
-    /// Sets one dotted key from a command-line `KEY=VALUE` (the value is parsed as TOML, and
-    /// as a string if that fails).
-    pub fn set(&mut self, assignment: &str) -> Result<()> {
-        set_key(self, assignment)
-    }
-
-    /// The configuration as TOML text.
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a Config always serializes")
-    }
-
-    /// Parses a complete configuration (as written to a run directory).
-    pub fn from_toml(text: &str, source: &str) -> Result<Config> {
-        let c: Config = crate::config::parse_toml(text, source)?;
-        c.validate()?;
-        Ok(c)
     }
 
     /// Checks every value; the error names the key and why it is invalid.

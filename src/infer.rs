@@ -317,6 +317,25 @@ pub fn mean_field_rates(
     Ok((rates, out.z))
 }
 
+/// The mean-field rates of `trials` MSI test trials of condition `cond`
+/// ([`mean_field_rates`]; trials drawn with `trial_seed`, noise keyed by `noise_seed`):
+/// returns the batch, its rates `[T+1, B, N]` and the last readout `[B, K]`.
+#[allow(clippy::too_many_arguments)]
+pub fn condition_rates(
+    engine: &mut Engine<f32>,
+    net: &SasNet<f32>,
+    cfg: &Config,
+    test: &crate::task::msi::Msi,
+    cond: crate::task::msi::Condition,
+    trials: usize,
+    trial_seed: u64,
+    noise_seed: u64,
+) -> Result<(TrialBatch, Vec<f32>, Vec<f32>)> {
+    let (b, _) = test.test_batch(&[cond], trials, trial_seed);
+    let (rates, z) = mean_field_rates(engine, net, cfg, &b, noise_seed)?;
+    Ok((b, rates, z))
+}
+
 /// A test set of `task` for recording rates: batches small enough that one batch's rates
 /// (`(T+1)·B·N` floats) stay below `budget` bytes, at most `limit` examples (0: the task's
 /// default); returns it with the steps `T` of a trial. `what` names the caller in errors.

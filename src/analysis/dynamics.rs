@@ -716,18 +716,7 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_msi_network() {
-        let run = crate::analysis::perturb::testutil::tiny_msi_run();
-        let out = crate::analysis::perturb::testutil::out_dir("dynamics");
-        let opts = AnalysisOptions {
-            quick: true,
-            seed: 4,
-            ..Default::default()
-        };
-        let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
-        assert_eq!(o.name, NAME);
-        for f in &o.files {
-            assert!(f.exists(), "{}", f.display());
-        }
+        let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "dynamics", 4);
         let kinds = &o.summary["kinds"];
         for k in KINDS {
             let s = &kinds[k.name()];

@@ -32,7 +32,7 @@ use super::accuracy::{describe_runs, stat};
 use super::{AnalysisOptions, RunData};
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
-use crate::infer::{labelled_rates, mean_field_rates, rate_test_set, test_engine};
+use crate::infer::{condition_rates, labelled_rates, rate_test_set, test_engine};
 use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
@@ -372,17 +372,16 @@ pub fn record_activity(
         };
         let mut groups = Vec::new();
         for (ci, c) in conds.iter().enumerate() {
-            let (b, _) = test.test_batch(
-                std::slice::from_ref(c),
-                tpc,
-                derive_seed(opts.seed, &[KEY_TRIALS, ri as u64, ci as u64]),
-            );
-            let (rates, _) = mean_field_rates(
+            let key = |k: u64| derive_seed(opts.seed, &[k, ri as u64, ci as u64]);
+            let (b, rates, _) = condition_rates(
                 &mut engine,
                 &run.net,
                 cfg,
-                &b,
-                derive_seed(opts.seed, &[KEY_NOISE, ri as u64, ci as u64]),
+                test,
+                *c,
+                tpc,
+                key(KEY_TRIALS),
+                key(KEY_NOISE),
             )?;
             for bi in 0..b.size {
                 rec.add(&rates, b.size, bi, ci);
@@ -916,17 +915,7 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_msi_network() {
-        let run = crate::analysis::perturb::testutil::tiny_msi_run();
-        let out = crate::analysis::perturb::testutil::out_dir("pca");
-        let opts = AnalysisOptions {
-            quick: true,
-            seed: 3,
-            ..Default::default()
-        };
-        let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
-        for f in &o.files {
-            assert!(f.exists(), "{}", f.display());
-        }
+        let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "pca", 3);
         let k80 = o.summary["k80"]["mean"].as_f64().unwrap();
         let k85 = o.summary["k85"]["mean"].as_f64().unwrap();
         assert!(k80 >= 1.0 && k85 >= k80, "{k80} {k85}");

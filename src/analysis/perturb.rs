@@ -726,6 +726,30 @@ pub(crate) mod testutil {
         RunData::load(dir).unwrap()
     }
 
+    /// Runs analysis `run` on [`tiny_msi_run`] with the quick settings and seed `seed` into
+    /// a fresh folder `dir`; checks the output's name (`name`) and that every file it lists
+    /// exists. Returns the output and the folder.
+    pub(crate) fn quick_run(
+        run: crate::analysis::AnalysisFn,
+        name: &str,
+        dir: &str,
+        seed: u64,
+    ) -> (crate::output::AnalysisOutput, PathBuf) {
+        let r = tiny_msi_run();
+        let out = out_dir(dir);
+        let opts = crate::analysis::AnalysisOptions {
+            quick: true,
+            seed,
+            ..Default::default()
+        };
+        let o = run(std::slice::from_ref(&r), &out, &opts).unwrap();
+        assert_eq!(o.name, name);
+        for f in &o.files {
+            assert!(f.exists(), "{}", f.display());
+        }
+        (o, out)
+    }
+
     /// A fresh output directory for a test.
     pub(crate) fn out_dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("sasnet-analysis-out-{}-{name}", std::process::id()));
@@ -1032,20 +1056,9 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_msi_network() {
-        let run = testutil::tiny_msi_run();
-        let out = testutil::out_dir("perturb");
-        let opts = AnalysisOptions {
-            quick: true,
-            seed: 3,
-            ..Default::default()
-        };
-        let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
-        assert_eq!(o.name, NAME);
+        let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "perturb", 3);
         // The relaxed set and the exact set, per layer.
         assert_eq!(o.figures.len(), 4);
-        for f in &o.files {
-            assert!(f.exists(), "{}", f.display());
-        }
         let text = std::fs::read_to_string(out.join("perturb_rec.csv")).unwrap();
         assert_eq!(text.lines().count(), 1 + fractions(true).len());
         let header = text.lines().next().unwrap();

@@ -601,18 +601,7 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_msi_network() {
-        let run = crate::analysis::perturb::testutil::tiny_msi_run();
-        let out = crate::analysis::perturb::testutil::out_dir("psychometric");
-        let opts = AnalysisOptions {
-            quick: true,
-            seed: 9,
-            ..Default::default()
-        };
-        let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
-        assert_eq!(o.name, NAME);
-        for f in &o.files {
-            assert!(f.exists(), "{}", f.display());
-        }
+        let (o, _) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "psychometric", 9);
         for m in ["visual", "auditory", "both"] {
             let s = o.summary[m]["sigma"].as_f64().unwrap();
             assert!((SIGMA_MIN..=SIGMA_MAX).contains(&s), "{m}: {s}");

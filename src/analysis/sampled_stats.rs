@@ -346,18 +346,7 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_msi_network() {
-        let run = crate::analysis::perturb::testutil::tiny_msi_run();
-        let out = crate::analysis::perturb::testutil::out_dir("sampled-stats");
-        let opts = AnalysisOptions {
-            quick: true,
-            seed: 2,
-            ..Default::default()
-        };
-        let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
-        assert_eq!(o.name, NAME);
-        for f in &o.files {
-            assert!(f.exists(), "{}", f.display());
-        }
+        let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "sampled-stats", 2);
         // test protocol at Δt = 20 ms: 25 + 50 + 15 = 90 steps
         assert_eq!(o.summary["steps"].as_u64().unwrap(), 90);
         let z = o.summary["zero_fraction_mean"].as_f64().unwrap();

@@ -46,7 +46,7 @@ use super::{AnalysisOptions, RunData};
 
 use crate::data::source::TaskData;
 use crate::error::Result;
-use crate::infer::{labelled_rates, mean_field_rates, rate_test_set, test_engine};
+use crate::infer::{condition_rates, labelled_rates, rate_test_set, test_engine};
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
@@ -283,17 +283,16 @@ fn msi_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) ->
     let mut trials = 0;
     // One condition per batch keeps the rates small ([T+1, tpc, N]).
     for (ci, c) in msi::conditions().into_iter().enumerate() {
-        let (b, _) = test.test_batch(
-            &[c],
-            tpc,
-            derive_seed(opts.seed, &[KEY_TRIALS, ri as u64, ci as u64]),
-        );
-        let (rates, z) = mean_field_rates(
+        let key = |k: u64| derive_seed(opts.seed, &[k, ri as u64, ci as u64]);
+        let (b, rates, z) = condition_rates(
             &mut engine,
             &run.net,
             cfg,
-            &b,
-            derive_seed(opts.seed, &[KEY_NOISE, ri as u64, ci as u64]),
+            test,
+            c,
+            tpc,
+            key(KEY_TRIALS),
+            key(KEY_NOISE),
         )?;
         let ch = msi::choices(&z);
         for (bi, &choice_b) in ch.iter().enumerate() {
@@ -952,19 +951,8 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_msi_network() {
-        let run = crate::analysis::perturb::testutil::tiny_msi_run();
-        let out = crate::analysis::perturb::testutil::out_dir("selectivity");
-        let opts = AnalysisOptions {
-            quick: true,
-            seed: 5,
-            ..Default::default()
-        };
-        let o = super::run(std::slice::from_ref(&run), &out, &opts).unwrap();
-        assert_eq!(o.name, NAME);
+        let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "selectivity", 5);
         assert_eq!(o.figures.len(), 4);
-        for f in &o.files {
-            assert!(f.exists(), "{}", f.display());
-        }
         let text = std::fs::read_to_string(out.join("sli_modality.csv")).unwrap();
         assert_eq!(text.lines().count(), 1 + 12);
         for fig in &o.figures {

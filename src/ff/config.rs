@@ -34,6 +34,7 @@
 //! `ε = 1e-8` as in the reference. `optim.reset_each_epoch = true` with `optim.beta2 = 0.999`
 //! is the authors' procedure exactly.
 
+use crate::config::Settings as _;
 use crate::error::{Result, SasError};
 use serde::{Deserialize, Serialize};
 
@@ -219,30 +220,6 @@ impl FfConfig {
         Ok(c)
     }
 
-    /// Overlays a TOML text holding any subset of keys; `source` names it in errors.
-    /// Unknown keys and wrongly typed values are errors naming the dotted key.
-    pub fn merge_toml(&mut self, toml_text: &str, source: &str) -> Result<()> {
-        crate::config::merge_toml_into(self, toml_text, source)
-    }
-
-    /// Sets one dotted key from `KEY=VALUE` (the value parsed as TOML, as a string if that
-    /// fails), e.g. `train.epochs=20` or `model.sizes=[784, 200, 10]`.
-    pub fn set(&mut self, assignment: &str) -> Result<()> {
-        crate::config::set_key(self, assignment)
-    }
-
-    /// The configuration as TOML text.
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("an FfConfig always serializes")
-    }
-
-    /// Parses and validates a complete configuration (as written to a run directory).
-    pub fn from_toml(text: &str, source: &str) -> Result<FfConfig> {
-        let c: FfConfig = crate::config::parse_toml(text, source)?;
-        c.validate()?;
-        Ok(c)
-    }
-
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
         let bad = crate::config::bad;
@@ -300,6 +277,12 @@ impl FfConfig {
             return bad("train.chunks", "must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+impl crate::config::Settings for FfConfig {
+    fn check(&self) -> Result<()> {
+        self.validate()
     }
 }
 

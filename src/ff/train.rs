@@ -20,6 +20,7 @@ use super::engine::{FfEngine, LayerNoise};
 use super::eval::{AccuracyReport, EvalMode, evaluate};
 use super::optim::optimizer;
 use super::{FfData, FfNet, accuracy, layer_name};
+use crate::config::Settings as _;
 use crate::error::{Result, SasError};
 use crate::io::atomic::write_atomic;
 use crate::io::tensors::{TensorFile, TensorWriter};

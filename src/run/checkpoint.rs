@@ -5,6 +5,7 @@
 
 use super::{check_format, files, io_err, meta_num};
 use crate::config::Config;
+use crate::config::Settings as _;
 use crate::error::{Result, SasError};
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::net::SasNet;

@@ -12,6 +12,7 @@ pub mod init;
 pub mod variant;
 
 use crate::config::Config;
+use crate::config::Settings as _;
 use crate::data::source::TaskData;
 use crate::engine::noise::{NoiseSource, RandomNoise, TrialFixedNoise};
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
