@@ -890,15 +890,19 @@ fn merge_tables(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> R
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// `c` is valid and survives writing and reading as TOML.
+    pub(crate) fn assert_round_trip<C: Settings + PartialEq + std::fmt::Debug>(c: &C) {
+        c.check().unwrap();
+        assert_eq!(&C::from_toml(&c.to_toml(), "x").unwrap(), c);
+    }
 
     #[test]
     fn presets_are_valid_and_round_trip() {
         for p in PRESETS {
-            let c = Config::preset(p).unwrap();
-            c.validate().unwrap();
-            assert_eq!(Config::from_toml(&c.to_toml(), "x").unwrap(), c);
+            assert_round_trip(&Config::preset(p).unwrap());
         }
     }
 

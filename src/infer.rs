@@ -317,25 +317,6 @@ pub fn mean_field_rates(
     Ok((rates, out.z))
 }
 
-/// The mean-field rates of `trials` MSI test trials of condition `cond`
-/// ([`mean_field_rates`]; trials drawn with `trial_seed`, noise keyed by `noise_seed`):
-/// returns the batch, its rates `[T+1, B, N]` and the last readout `[B, K]`.
-#[allow(clippy::too_many_arguments)]
-pub fn condition_rates(
-    engine: &mut Engine<f32>,
-    net: &SasNet<f32>,
-    cfg: &Config,
-    test: &crate::task::msi::Msi,
-    cond: crate::task::msi::Condition,
-    trials: usize,
-    trial_seed: u64,
-    noise_seed: u64,
-) -> Result<(TrialBatch, Vec<f32>, Vec<f32>)> {
-    let (b, _) = test.test_batch(&[cond], trials, trial_seed);
-    let (rates, z) = mean_field_rates(engine, net, cfg, &b, noise_seed)?;
-    Ok((b, rates, z))
-}
-
 /// A test set of `task` for recording rates: batches small enough that one batch's rates
 /// (`(T+1)·B·N` floats) stay below `budget` bytes, at most `limit` examples (0: the task's
 /// default); returns it with the steps `T` of a trial. `what` names the caller in errors.
@@ -360,38 +341,69 @@ pub fn rate_test_set(
     Ok((task.test_set(cfg, bsz, limit, 1), steps))
 }
 
-/// Runs the mean-field network over every batch of `test` ([`mean_field_rates`], noise of
-/// batch `bi` keyed by `seed(bi)`) and calls `each(rates, batch_size, trial, label)` for
-/// every trial whose label is below `classes`; returns the trials seen. Tasks without class
-/// labels are an error naming `what`.
-#[allow(clippy::too_many_arguments)]
-pub fn labelled_rates(
-    engine: &mut Engine<f32>,
-    net: &SasNet<f32>,
-    cfg: &Config,
-    test: &TestSet,
-    classes: usize,
-    what: &str,
-    seed: impl Fn(usize) -> u64,
-    mut each: impl FnMut(&[f32], usize, usize, usize),
-) -> Result<usize> {
-    let mut trials = 0;
-    for (bi, b) in test.batches.iter().enumerate() {
-        let TargetData::Labels(labels) = &b.target else {
-            return Err(SasError::InvalidValue {
-                name: what.into(),
-                reason: format!("{what} needs MSI or a task with class labels"),
-            });
-        };
-        let (rates, _) = mean_field_rates(engine, net, cfg, b, seed(bi))?;
-        for (t, &l) in labels.iter().enumerate() {
-            if l < classes {
-                each(&rates, b.size, t, l);
-                trials += 1;
+/// Records mean-field rates of one trained network under the test protocol
+/// ([`mean_field_rates`] on an engine from [`test_engine`]).
+pub struct RateProbe<'a> {
+    engine: Engine<f32>,
+    net: &'a SasNet<f32>,
+    cfg: &'a Config,
+}
+
+impl<'a> RateProbe<'a> {
+    /// A probe of network `net` trained with configuration `cfg`.
+    pub fn new(net: &'a SasNet<f32>, cfg: &'a Config) -> Result<Self> {
+        Ok(RateProbe {
+            engine: test_engine(cfg)?,
+            net,
+            cfg,
+        })
+    }
+
+    /// `trials` MSI test trials of condition `cond`, drawn with seed `key(KEY)` for the
+    /// caller's trial key and noise keyed by `key(noise_key)`: the batch, its rates
+    /// `[T+1, B, N]` and the last readout `[B, K]`.
+    pub fn condition(
+        &mut self,
+        test: &crate::task::msi::Msi,
+        cond: crate::task::msi::Condition,
+        trials: usize,
+        (trial_seed, noise_seed): (u64, u64),
+    ) -> Result<(TrialBatch, Vec<f32>, Vec<f32>)> {
+        let (b, _) = test.test_batch(&[cond], trials, trial_seed);
+        let (rates, z) = mean_field_rates(&mut self.engine, self.net, self.cfg, &b, noise_seed)?;
+        Ok((b, rates, z))
+    }
+
+    /// Runs every batch of `test` (noise of batch `bi` keyed by `seed(bi)`) and calls
+    /// `each(rates, batch_size, trial, label)` for every trial whose label is below the
+    /// network's outputs; returns the trials seen. Tasks without class labels are an error
+    /// naming `what`.
+    pub fn labelled(
+        &mut self,
+        test: &TestSet,
+        what: &str,
+        seed: impl Fn(usize) -> u64,
+        mut each: impl FnMut(&[f32], usize, usize, usize),
+    ) -> Result<usize> {
+        let classes = self.net.dims().k;
+        let mut trials = 0;
+        for (bi, b) in test.batches.iter().enumerate() {
+            let TargetData::Labels(labels) = &b.target else {
+                return Err(SasError::InvalidValue {
+                    name: what.into(),
+                    reason: format!("{what} needs MSI or a task with class labels"),
+                });
+            };
+            let (rates, _) = mean_field_rates(&mut self.engine, self.net, self.cfg, b, seed(bi))?;
+            for (t, &l) in labels.iter().enumerate() {
+                if l < classes {
+                    each(&rates, b.size, t, l);
+                    trials += 1;
+                }
             }
         }
+        Ok(trials)
     }
-    Ok(trials)
 }
 
 /// Concrete weights `w ~ P(w)` of one layer: 0 with probability π, else `m + sqrt(Ξ)·N(0,1)`;

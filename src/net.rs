@@ -4,7 +4,7 @@
 //! maps (π, m, Ξ) to the moment matrices the engine propagates, and [`SasNet::chain`] maps the
 //! engine's moment gradients back to parameter gradients.
 
-use crate::engine::{Dims, Gaussian, GaussianGrad, NetGrads, NetMoments};
+use crate::engine::{Dims, GaussianGrad, NetGrads, NetMoments};
 use crate::error::Result;
 use crate::real::Real;
 use crate::sas::{SasGrad, SasLayer};
@@ -93,25 +93,10 @@ impl<T: Real> SasNet<T> {
 
     /// The moment matrices `(μ, v)` of every layer (`v = None` for deterministic layers).
     pub fn moments(&self) -> NetMoments<T> {
-        let g = |l: &SasLayer<T>, stoch: bool| {
-            let mut mu = vec![T::ZERO; l.rows * l.cols];
-            l.mean_into(&mut mu);
-            let var = stoch.then(|| {
-                let mut v = vec![T::ZERO; l.rows * l.cols];
-                l.var_into(&mut v);
-                v
-            });
-            Gaussian {
-                rows: l.rows,
-                cols: l.cols,
-                mu,
-                var,
-            }
-        };
         NetMoments {
-            inp: g(&self.inp, self.stochastic[0]),
-            rec: g(&self.rec, self.stochastic[1]),
-            out: g(&self.out, self.stochastic[2]),
+            inp: self.inp.moments(self.stochastic[0]),
+            rec: self.rec.moments(self.stochastic[1]),
+            out: self.out.moments(self.stochastic[2]),
         }
     }
 

@@ -32,7 +32,7 @@ use super::accuracy::{describe_runs, stat};
 use super::{AnalysisOptions, RunData};
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
-use crate::infer::{condition_rates, labelled_rates, rate_test_set, test_engine};
+use crate::infer::{RateProbe, rate_test_set};
 use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
@@ -356,7 +356,7 @@ pub fn record_activity(
 ) -> Result<Activity> {
     let cfg = &run.cfg;
     let n = run.net.dims().n;
-    let mut engine = test_engine(cfg)?;
+    let mut probe = RateProbe::new(&run.net, cfg)?;
     if let TaskData::Msi { test, .. } = task {
         let p = test.periods();
         let points = super::selectivity::record_steps(p.total());
@@ -373,16 +373,7 @@ pub fn record_activity(
         let mut groups = Vec::new();
         for (ci, c) in conds.iter().enumerate() {
             let key = |k: u64| derive_seed(opts.seed, &[k, ri as u64, ci as u64]);
-            let (b, rates, _) = condition_rates(
-                &mut engine,
-                &run.net,
-                cfg,
-                test,
-                *c,
-                tpc,
-                key(KEY_TRIALS),
-                key(KEY_NOISE),
-            )?;
+            let (b, rates, _) = probe.condition(test, *c, tpc, (key(KEY_TRIALS), key(KEY_NOISE)))?;
             for bi in 0..b.size {
                 rec.add(&rates, b.size, bi, ci);
             }
@@ -422,19 +413,10 @@ pub fn record_activity(
     };
     let mut counts = vec![0usize; k];
     let seed = |bi: usize| derive_seed(opts.seed, &[KEY_NOISE, ri as u64, bi as u64]);
-    let trials = labelled_rates(
-        &mut engine,
-        &run.net,
-        cfg,
-        &test,
-        k,
-        "the neural PCA",
-        seed,
-        |r, size, t, l| {
-            rec.add(r, size, t, l);
-            counts[l] += 1;
-        },
-    )?;
+    let trials = probe.labelled(&test, "the neural PCA", seed, |r, size, t, l| {
+        rec.add(r, size, t, l);
+        counts[l] += 1;
+    })?;
     let groups: Vec<Group> = (0..k)
         .map(|c| Group {
             label: format!("class {c}"),

@@ -46,7 +46,7 @@ use super::{AnalysisOptions, RunData};
 
 use crate::data::source::TaskData;
 use crate::error::Result;
-use crate::infer::{condition_rates, labelled_rates, rate_test_set, test_engine};
+use crate::infer::{RateProbe, rate_test_set};
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
 use crate::rng::derive_seed;
@@ -277,23 +277,14 @@ fn msi_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) ->
     let tt = p.total();
     let steps = record_steps(tt);
     let tpc = trials_per_condition(opts.quick);
-    let mut engine = test_engine(cfg)?;
+    let mut probe = RateProbe::new(&run.net, cfg)?;
     let mut choice = ClassRates::new(2, steps.len(), n);
     let mut modality = ClassRates::new(2, steps.len(), n);
     let mut trials = 0;
     // One condition per batch keeps the rates small ([T+1, tpc, N]).
     for (ci, c) in msi::conditions().into_iter().enumerate() {
         let key = |k: u64| derive_seed(opts.seed, &[k, ri as u64, ci as u64]);
-        let (b, rates, z) = condition_rates(
-            &mut engine,
-            &run.net,
-            cfg,
-            test,
-            c,
-            tpc,
-            key(KEY_TRIALS),
-            key(KEY_NOISE),
-        )?;
+        let (b, rates, z) = probe.condition(test, c, tpc, (key(KEY_TRIALS), key(KEY_NOISE)))?;
         let ch = msi::choices(&z);
         for (bi, &choice_b) in ch.iter().enumerate() {
             choice.add(&rates, b.size, bi, choice_b, &steps);
@@ -364,18 +355,11 @@ fn label_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) 
     let steps = record_steps(tt);
     let classes = d.k;
     let mut acc = ClassRates::new(classes, steps.len(), n);
-    let mut engine = test_engine(cfg)?;
+    let mut probe = RateProbe::new(&run.net, cfg)?;
     let seed = |bi: usize| derive_seed(opts.seed, &[KEY_NOISE, ri as u64, bi as u64]);
-    let trials = labelled_rates(
-        &mut engine,
-        &run.net,
-        cfg,
-        &test,
-        classes,
-        "selectivity",
-        seed,
-        |r, size, t, l| acc.add(r, size, t, l, &steps),
-    )?;
+    let trials = probe.labelled(&test, "selectivity", seed, |r, size, t, l| {
+        acc.add(r, size, t, l, &steps)
+    })?;
     let np = steps.len();
     let map = sli_map(&acc.means(), classes, np, n);
     let overall = acc.overall();

@@ -293,9 +293,7 @@ mod tests {
     #[test]
     fn presets_round_trip_and_validate() {
         for p in PRESETS {
-            let c = FfConfig::preset(p).unwrap();
-            c.validate().unwrap();
-            assert_eq!(FfConfig::from_toml(&c.to_toml(), "x").unwrap(), c);
+            crate::config::tests::assert_round_trip(&FfConfig::preset(p).unwrap());
         }
         assert_eq!(FfConfig::preset("ff-mnist").unwrap().train.train_limit, 10_000);
         assert!(FfConfig::preset("nope").is_err());

@@ -100,38 +100,12 @@ impl<T: Real> FfNet<T> {
 
     /// The moment matrices `(μ, v)` of every layer (all stochastic).
     pub fn moments(&self) -> Vec<Gaussian<T>> {
-        self.layers
-            .iter()
-            .map(|l| {
-                let mut mu = vec![T::ZERO; l.rows * l.cols];
-                let mut var = vec![T::ZERO; l.rows * l.cols];
-                l.mean_into(&mut mu);
-                l.var_into(&mut var);
-                Gaussian {
-                    rows: l.rows,
-                    cols: l.cols,
-                    mu,
-                    var: Some(var),
-                }
-            })
-            .collect()
+        self.layers.iter().map(|l| l.moments(true)).collect()
     }
 
     /// The mean network: concrete weights `w = μ` (no variance term).
     pub fn mean_network(&self) -> Vec<Gaussian<T>> {
-        self.layers
-            .iter()
-            .map(|l| {
-                let mut mu = vec![T::ZERO; l.rows * l.cols];
-                l.mean_into(&mut mu);
-                Gaussian {
-                    rows: l.rows,
-                    cols: l.cols,
-                    mu,
-                    var: None,
-                }
-            })
-            .collect()
+        self.layers.iter().map(|l| l.moments(false)).collect()
     }
 
     /// Chain rule from the moment gradients of every layer to `(m, π, Ξ)` gradients.

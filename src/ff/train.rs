@@ -433,15 +433,7 @@ pub fn train_data(
         };
         rundir::write_checkpoint(&ckpt_path, |w| write_params(w, &net), &net, &opt, meta)?;
         rundir::write_metrics(out, &metrics_header(nl), &rows)?;
-        if let Some(bar) = &bar {
-            bar.set_position(done as u64);
-            bar.set_message(format!(
-                "loss {train_loss:.4}{}",
-                acc_mf
-                    .map(|a| format!(" · test acc {:.2}%", 100.0 * a))
-                    .unwrap_or_default()
-            ));
-        }
+        crate::run::show_progress(bar.as_ref(), done, train_loss, acc_mf, 2);
     }
     if let Some(bar) = bar {
         bar.finish();

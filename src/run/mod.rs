@@ -59,6 +59,24 @@ pub fn write_checkpoint<E: crate::sas::Ensemble + ?Sized>(
     w.write(path)
 }
 
+/// Moves the progress bar (if any) to epoch `done` and shows the training loss and, when
+/// evaluated, the test accuracy with `decimals` decimals.
+pub fn show_progress(
+    bar: Option<&indicatif::ProgressBar>,
+    done: usize,
+    train_loss: f64,
+    acc: Option<f64>,
+    decimals: usize,
+) {
+    if let Some(bar) = bar {
+        bar.set_position(done as u64);
+        let acc = acc
+            .map(|a| format!(" · test acc {:.decimals$}%", 100.0 * a))
+            .unwrap_or_default();
+        bar.set_message(format!("loss {train_loss:.4}{acc}"));
+    }
+}
+
 /// Options of a training run (either family) that are not part of the configuration.
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {

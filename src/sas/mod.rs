@@ -58,6 +58,24 @@ pub struct SasGrad<T> {
 }
 
 impl<T: Real> SasLayer<T> {
+    /// The moment matrices of the layer for the engine: `μ`, and `v` when `stochastic`
+    /// (`None`: a deterministic layer, or the mean network's `w = μ`).
+    pub fn moments(&self, stochastic: bool) -> crate::engine::Gaussian<T> {
+        let mut mu = vec![T::ZERO; self.rows * self.cols];
+        self.mean_into(&mut mu);
+        let var = stochastic.then(|| {
+            let mut v = vec![T::ZERO; self.rows * self.cols];
+            self.var_into(&mut v);
+            v
+        });
+        crate::engine::Gaussian {
+            rows: self.rows,
+            cols: self.cols,
+            mu,
+            var,
+        }
+    }
+
     /// A layer with all-zero parameters (`π = 0`, `Ξ = 0`, `m = 0`).
     pub fn zeros(rows: usize, cols: usize) -> Self {
         let z = vec![T::ZERO; rows * cols];

@@ -302,15 +302,7 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         if cfg.train.history {
             save_history(&hist_dir, &net, done)?;
         }
-        if let Some(bar) = &bar {
-            bar.set_position(done as u64);
-            bar.set_message(format!(
-                "loss {train_loss:.4}{}",
-                acc_mf
-                    .map(|a| format!(" · test acc {:.1}%", 100.0 * a))
-                    .unwrap_or_default()
-            ));
-        }
+        crate::run::show_progress(bar.as_ref(), done, train_loss, acc_mf, 1);
         last.epochs = done;
         last.train_loss = train_loss;
         last.wall_s = wall;
