@@ -232,6 +232,27 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
         toml::to_string_pretty(self).expect("a configuration always serializes")
     }
 
+    /// The configuration of preset `name`.
+    fn named(name: &str) -> Result<Self>;
+
+    /// Replaces the seed and the number of epochs, where given.
+    fn set_seed_epochs(&mut self, seed: Option<u64>, epochs: Option<usize>);
+
+    /// Preset `name` with, in order, the TOML file `overlay`, the `KEY=VALUE` overrides
+    /// `sets`, and the seed and epoch count given on the command line; validated.
+    fn build(
+        name: &str,
+        overlay: Option<&std::path::Path>,
+        sets: &[String],
+        seed: Option<u64>,
+        epochs: Option<usize>,
+    ) -> Result<Self> {
+        let mut c = overlaid(Self::named(name)?, overlay, sets, Self::merge_toml, Self::set)?;
+        c.set_seed_epochs(seed, epochs);
+        c.check()?;
+        Ok(c)
+    }
+
     /// Parses and validates a complete configuration (as written to a run directory).
     fn from_toml(text: &str, source: &str) -> Result<Self> {
         let c: Self = parse_toml(text, source)?;
@@ -243,6 +264,15 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
 impl Settings for Config {
     fn check(&self) -> Result<()> {
         self.validate()
+    }
+
+    fn named(name: &str) -> Result<Config> {
+        Config::preset(name)
+    }
+
+    fn set_seed_epochs(&mut self, seed: Option<u64>, epochs: Option<usize>) {
+        self.seed = seed.unwrap_or(self.seed);
+        self.train.epochs = epochs.unwrap_or(self.train.epochs);
     }
 }
 
@@ -413,28 +443,6 @@ fn group(lr: f64) -> GroupConfig {
 pub const PRESETS: [&str; 4] = ["pixel-mnist", "row-mnist", "perm-mnist", "msi"];
 
 impl Config {
-    /// Preset `name` with, in order, the TOML file `overlay`, the `KEY=VALUE` overrides
-    /// `sets`, and the seed and epoch count given on the command line; validated.
-    pub fn build(
-        name: &str,
-        overlay: Option<&std::path::Path>,
-        sets: &[String],
-        seed: Option<u64>,
-        epochs: Option<usize>,
-    ) -> Result<Config> {
-        let mut cfg = overlaid(
-            Config::preset(name)?,
-            overlay,
-            sets,
-            Config::merge_toml,
-            Config::set,
-        )?;
-        cfg.seed = seed.unwrap_or(cfg.seed);
-        cfg.train.epochs = epochs.unwrap_or(cfg.train.epochs);
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
     /// The reference settings of a preset (docs/MODEL.md §2).
     pub fn preset(name: &str) -> Result<Config> {
         let mnist_groups = |stochastic_in: bool| {

@@ -19,6 +19,9 @@ use std::path::Path;
 /// Name of the analysis on the command line.
 pub const NAME: &str = "accuracy";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Learning curves";
+
 /// The `metrics.csv` columns this analysis plots (losses are in nats per trial for
 /// cross-entropy tasks and mean squared error for MSI; accuracies are fractions in [0, 1]).
 pub const COLUMNS: [&str; 5] = [
@@ -335,13 +338,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             acc,
         ));
     }
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Learning curves".into(),
-        files,
-        figures,
-        summary,
-    })
+    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
 }
 
 /// Shared fixture of the analysis tests: two seeds of a tiny MSI run (N = 12, 3 epochs, with

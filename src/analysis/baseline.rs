@@ -45,6 +45,9 @@ use std::path::{Path, PathBuf};
 /// Name of the analysis (command line, output folder).
 pub const NAME: &str = "baseline";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Paired BPTT baselines: ensemble − BPTT per seed";
+
 /// `m` learning rates of the BPTT sweep on the first seed.
 pub const LR_SWEEP: [f64; 3] = [3e-4, 1e-3, 3e-3];
 
@@ -391,13 +394,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             ],
         ));
     }
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Paired BPTT baselines: ensemble − BPTT per seed".into(),
-        files,
-        figures,
-        summary,
-    })
+    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
 }
 
 #[cfg(test)]

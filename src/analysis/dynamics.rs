@@ -640,13 +640,14 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         ),
         plot: Plot::Lines(series),
     };
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Dynamics of concrete networks: spectral radius and rate norms".into(),
+    let title = "Dynamics of concrete networks: spectral radius and rate norms";
+    Ok(AnalysisOutput::new(
+        NAME,
+        title,
         files,
-        figures: vec![norm_fig, radius_fig],
+        vec![norm_fig, radius_fig],
         summary,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -47,6 +47,9 @@ use std::sync::OnceLock;
 /// Name of the analysis on the command line.
 pub const NAME: &str = "entropy";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Entropy per connection";
+
 /// Variance `a` of the Gaussian that stands in for the spike `δ(w)`; also the floor of `Ξ`.
 pub const SPIKE_VAR: f64 = 1e-4;
 
@@ -514,13 +517,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             series,
         ));
     }
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Entropy per connection".into(),
-        files,
-        figures,
-        summary,
-    })
+    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
 }
 
 fn layer_label(k: usize) -> &'static str {

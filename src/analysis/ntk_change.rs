@@ -315,14 +315,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "history": false,
             "note": "the kernel change needs the per-epoch parameter history (train.history = true)",
         });
-        files.push(write_json(&out.join("summary.json"), &summary)?);
-        return Ok(AnalysisOutput {
-            name: NAME.into(),
-            title: "Infinite-width theory: kernel change of the trained network".into(),
-            files,
-            figures: Vec::new(),
-            summary,
-        });
+        let title = "Infinite-width theory: kernel change of the trained network";
+        return AnalysisOutput::written(out, NAME, title, files, Vec::new(), summary);
     }
     let mut prow = Vec::new();
     for (si, (seed, rows)) in per.iter().enumerate() {
@@ -427,13 +421,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         series,
     );
     figure.log_y = true;
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Infinite-width theory: kernel change of the trained network".into(),
-        files,
-        figures: vec![figure],
-        summary,
-    })
+    let title = "Infinite-width theory: kernel change of the trained network";
+    Ok(AnalysisOutput::new(NAME, title, files, vec![figure], summary))
 }
 
 /// The inputs of the first `count` samples of batch `b`, each flattened over time

@@ -44,6 +44,9 @@ use std::path::Path;
 /// Name of the analysis (command line, output folder).
 pub const NAME: &str = "pca";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Low-dimensional projection: neural activity";
+
 /// The cumulative variance fractions whose component counts are reported.
 pub const THRESHOLDS: [f64; 2] = [0.8, 0.85];
 
@@ -577,13 +580,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     files.push(write_json(&out.join("summary.json"), &summary)?);
 
     let figures = figures(runs, &act, &proj, (&em, &ehalf, &cm, &chalf), (&k80, &k85));
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Low-dimensional projection: neural activity".into(),
-        files,
-        figures,
-        summary,
-    })
+    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
 }
 
 type Spectra<'a> = (&'a [f64], &'a [f64], &'a [f64], &'a [f64]);
@@ -740,13 +737,7 @@ fn figures(
                      choice \"high\"; blue: low)",
                     msi::BOUNDARY
                 )),
-                plot: Plot::Paths(Paths {
-                    paths,
-                    scale: Some(ColorScale {
-                        label: "f − 12.5 (events/s)".into(),
-                        range: (-lim, lim),
-                    }),
-                }),
+                plot: evidence_paths(paths, lim),
             });
             let paths = (0..act.groups.len())
                 .map(|g| FigPath {
@@ -782,13 +773,7 @@ fn figures(
                     "PC1 against time, coloured by the signed evidence f − {} events/s",
                     msi::BOUNDARY
                 )),
-                plot: Plot::Paths(Paths {
-                    paths,
-                    scale: Some(ColorScale {
-                        label: "f − 12.5 (events/s)".into(),
-                        range: (-lim, lim),
-                    }),
-                }),
+                plot: evidence_paths(paths, lim),
             });
         } else {
             for (a, b) in [(0usize, 1usize), (0, 2)] {
@@ -816,6 +801,17 @@ impl Activity {
     fn modality_groups(&self) -> bool {
         self.groups.iter().any(|g| g.modality.is_some())
     }
+}
+
+/// MSI trajectories coloured by the signed evidence `f − 12.5` events/s on `[−lim, lim]`.
+fn evidence_paths(paths: Vec<FigPath>, lim: f64) -> Plot {
+    Plot::Paths(Paths {
+        paths,
+        scale: Some(ColorScale {
+            label: "f − 12.5 (events/s)".into(),
+            range: (-lim, lim),
+        }),
+    })
 }
 
 #[cfg(test)]

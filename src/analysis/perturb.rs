@@ -65,6 +65,9 @@ use std::path::Path;
 /// Name of the analysis (command line, output folder).
 pub const NAME: &str = "perturb";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Targeted perturbation of VIP connections";
+
 /// The perturbed layers, by name (`rec` = recurrent `N × N`, `out` = readout `K × N`).
 pub const LAYERS: [&str; 2] = ["rec", "out"];
 
@@ -684,14 +687,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     summary.insert("seeds".into(), json!(seeds));
     summary.insert("n_evaluations".into(), json!(n_eval));
     let summary = serde_json::Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Targeted perturbation of VIP connections".into(),
-        files,
-        figures,
-        summary,
-    })
+    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
 }
 
 /// Tiny trained runs shared by the tests of the analysis modules.

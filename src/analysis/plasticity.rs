@@ -43,6 +43,9 @@ use std::path::Path;
 /// Name of the analysis (command line, output folder).
 pub const NAME: &str = "plasticity";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Stochastic plasticity: evaluation modes";
+
 const KEY_EVAL: u64 = 0x504C_0001;
 
 /// Resampling intervals `k` (steps) of the sampled modes below `k = T`; [`intervals`] keeps
@@ -194,13 +197,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let summary = serde_json::Value::Object(summary);
     files.push(write_json(&out.join("summary.json"), &summary)?);
     let figure = k_figure(&modes, &stats, steps, reps, runs.len(), trials);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Stochastic plasticity: evaluation modes".into(),
-        files,
-        figures: vec![figure],
-        summary,
-    })
+    Ok(AnalysisOutput::new(NAME, TITLE, files, vec![figure], summary))
 }
 
 /// Accuracy against `log10 k` for the sampled modes (mean with the 95 % interval as a band),

@@ -42,6 +42,9 @@ use std::path::Path;
 /// Name of the analysis (command line, output folder).
 pub const NAME: &str = "psychometric";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Psychometric curves";
+
 /// Largest lapse rate λ the fit allows.
 pub const LAPSE_MAX: f64 = 0.1;
 /// Smallest σ (events/s) the fit allows (a step function is fitted as σ at this bound).
@@ -506,13 +509,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         ),
         plot: Plot::Lines(series),
     };
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Psychometric curves".into(),
-        files,
-        figures: vec![figure],
-        summary,
-    })
+    Ok(AnalysisOutput::new(NAME, TITLE, files, vec![figure], summary))
 }
 
 #[cfg(test)]

@@ -48,6 +48,9 @@ use std::time::Instant;
 /// Name of the analysis (command line, output folder).
 pub const NAME: &str = "retrain";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Stochastic plasticity: retraining without π or Ξ";
+
 /// The variants trained besides the reference.
 pub const RETRAINED: [Variant; 3] = [Variant::XiZero, Variant::PiZero, Variant::Bptt];
 
@@ -478,13 +481,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         f.log_y = true;
         figures.push(f);
     }
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Stochastic plasticity: retraining without π or Ξ".into(),
-        files,
-        figures,
-        summary,
-    })
+    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
 }
 
 /// Scored trials of one evaluation of `test` (MSI: every non-catch trial; else every trial).

@@ -32,7 +32,7 @@ use crate::data::source::{TaskData, msi_configs};
 use crate::error::Result;
 use crate::infer::sample_layer;
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
+use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
 use serde_json::json;
@@ -40,6 +40,9 @@ use std::path::Path;
 
 /// Name of the analysis (command line, output folder).
 pub const NAME: &str = "sampled-stats";
+
+/// Section title of the analysis in reports.
+const TITLE: &str = "Statistics of sampled networks over time";
 
 /// Most steps in quick mode.
 pub const QUICK_STEPS: usize = 200;
@@ -260,15 +263,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         "eta_time_std": std(&em),
         "eta_expected": exp_e,
     });
-    let mut files = files_csv.to_vec();
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Statistics of sampled networks over time".into(),
-        files,
-        figures,
-        summary,
-    })
+    let files = files_csv.to_vec();
+    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
 }
 
 /// The sampled series `y ± half` over `xs` and the flat ensemble expectation `expected` over

@@ -465,6 +465,16 @@ fn per_run<T>(
         .collect()
 }
 
+/// Writes `summary.json` into `out` and assembles the analysis output.
+fn finish(
+    out: &Path,
+    files: Vec<std::path::PathBuf>,
+    figures: Vec<Figure>,
+    summary: serde_json::Value,
+) -> Result<AnalysisOutput> {
+    AnalysisOutput::written(out, NAME, "Neural selectivity (SLI)", files, figures, summary)
+}
+
 fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     let results = per_run(runs, opts, msi_run)?;
     let r0 = &results[0];
@@ -675,14 +685,7 @@ fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         "mean_sli_choice_window": mean_of(&results.iter().map(|r| finite_mean(&r.sli_c)).collect::<Vec<_>>()),
         "mean_sli_modality_window": mean_of(&results.iter().map(|r| finite_mean(&r.sli_m)).collect::<Vec<_>>()),
     });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Neural selectivity (SLI)".into(),
-        files,
-        figures,
-        summary,
-    })
+    finish(out, files, figures, summary)
 }
 
 fn finite_mean(v: &[f64]) -> f64 {
@@ -852,14 +855,7 @@ fn run_labels(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<An
         "seeds": seeds,
         "mean_sli_last": mean_of(&results.iter().map(|r| finite_mean(&r.sli_last)).collect::<Vec<_>>()),
     });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Neural selectivity (SLI)".into(),
-        files,
-        figures,
-        summary,
-    })
+    finish(out, files, figures, summary)
 }
 
 #[cfg(test)]

@@ -306,13 +306,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         ),
         series,
     )];
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Sparsity".into(),
-        files,
-        figures,
-        summary,
-    })
+    Ok(AnalysisOutput::new(NAME, "Sparsity", files, figures, summary))
 }
 
 #[cfg(test)]

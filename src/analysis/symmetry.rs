@@ -32,7 +32,7 @@ use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
 use crate::output::figure::Series;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{AnalysisOutput, write_csv};
 use crate::sas::SasLayer;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -486,14 +486,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         );
     }
     let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Symmetry breaking".into(),
-        files,
-        figures,
-        summary,
-    })
+    AnalysisOutput::written(out, NAME, "Symmetry breaking", files, figures, summary)
 }
 
 /// The break-order figure: per stochastic layer (y: 0 = input, 1 = recurrent, 2 = output),

@@ -296,14 +296,8 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             "note": "the synaptic PCA needs the per-epoch parameter history of at least 3 epochs \
                      (train with train.history = true)",
         });
-        files.push(write_json(&out.join("summary.json"), &summary)?);
-        return Ok(AnalysisOutput {
-            name: NAME.into(),
-            title: "Low-dimensional projection: synaptic dynamics".into(),
-            files,
-            figures: Vec::new(),
-            summary,
-        });
+        let title = "Low-dimensional projection: synaptic dynamics";
+        return AnalysisOutput::written(out, NAME, title, files, Vec::new(), summary);
     }
 
     // Spectra per kind, mean ± std over runs.
@@ -534,13 +528,8 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         vel,
     );
     figures.push(vf);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Low-dimensional projection: synaptic dynamics".into(),
-        files,
-        figures,
-        summary,
-    })
+    let title = "Low-dimensional projection: synaptic dynamics";
+    Ok(AnalysisOutput::new(NAME, title, files, figures, summary))
 }
 
 #[cfg(test)]

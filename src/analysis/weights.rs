@@ -377,14 +377,8 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         "ranges": {"m": [-mmax, mmax], "xi": [0.0, xmax]},
         "matrices_seed": r0.cfg.seed,
     });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Hyper-parameter distributions and matrices".into(),
-        files,
-        figures,
-        summary,
-    })
+    let title = "Hyper-parameter distributions and matrices";
+    AnalysisOutput::written(out, NAME, title, files, figures, summary)
 }
 
 /// A figure line: the band's mean with its 95 % interval as the shaded band.
@@ -668,13 +662,8 @@ pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Resu
             ex,
         ));
     }
-    Ok(AnalysisOutput {
-        name: CLASSES_NAME.into(),
-        title: "Weight classes".into(),
-        files,
-        figures,
-        summary,
-    })
+    let title = "Weight classes";
+    Ok(AnalysisOutput::new(CLASSES_NAME, title, files, figures, summary))
 }
 
 #[cfg(test)]

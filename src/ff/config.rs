@@ -34,7 +34,6 @@
 //! `ε = 1e-8` as in the reference. `optim.reset_each_epoch = true` with `optim.beta2 = 0.999`
 //! is the authors' procedure exactly.
 
-use crate::config::Settings as _;
 use crate::error::{Result, SasError};
 use serde::{Deserialize, Serialize};
 
@@ -197,29 +196,6 @@ impl FfConfig {
         })
     }
 
-    /// The configuration of a command line: preset `name`, overlaid with the TOML file
-    /// `overlay` (if any), then the `KEY=VALUE` assignments `sets`, then `seed` and `epochs`
-    /// (if given); validated.
-    pub fn build(
-        name: &str,
-        overlay: Option<&std::path::Path>,
-        sets: &[String],
-        seed: Option<u64>,
-        epochs: Option<usize>,
-    ) -> Result<FfConfig> {
-        let mut c = crate::config::overlaid(
-            FfConfig::preset(name)?,
-            overlay,
-            sets,
-            FfConfig::merge_toml,
-            FfConfig::set,
-        )?;
-        c.seed = seed.unwrap_or(c.seed);
-        c.train.epochs = epochs.unwrap_or(c.train.epochs);
-        c.validate()?;
-        Ok(c)
-    }
-
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
         let bad = crate::config::bad;
@@ -284,11 +260,21 @@ impl crate::config::Settings for FfConfig {
     fn check(&self) -> Result<()> {
         self.validate()
     }
+
+    fn named(name: &str) -> Result<FfConfig> {
+        FfConfig::preset(name)
+    }
+
+    fn set_seed_epochs(&mut self, seed: Option<u64>, epochs: Option<usize>) {
+        self.seed = seed.unwrap_or(self.seed);
+        self.train.epochs = epochs.unwrap_or(self.train.epochs);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Settings as _;
 
     #[test]
     fn presets_round_trip_and_validate() {

@@ -23,6 +23,40 @@ pub struct AnalysisOutput {
     pub summary: serde_json::Value,
 }
 
+impl AnalysisOutput {
+    /// The output of analysis `name` (section `title`) with its data files, figures and
+    /// summary.
+    pub fn new(
+        name: &str,
+        title: impl Into<String>,
+        files: Vec<PathBuf>,
+        figures: Vec<figure::Figure>,
+        summary: serde_json::Value,
+    ) -> Self {
+        AnalysisOutput {
+            name: name.into(),
+            title: title.into(),
+            files,
+            figures,
+            summary,
+        }
+    }
+
+    /// [`AnalysisOutput::new`] after writing the summary as `out/summary.json` (added to the
+    /// files).
+    pub fn written(
+        out: &Path,
+        name: &str,
+        title: impl Into<String>,
+        mut files: Vec<PathBuf>,
+        figures: Vec<figure::Figure>,
+        summary: serde_json::Value,
+    ) -> Result<Self> {
+        files.push(write_json(&out.join("summary.json"), &summary)?);
+        Ok(AnalysisOutput::new(name, title, files, figures, summary))
+    }
+}
+
 /// Writes a CSV file (header + rows of numbers; NaN written as an empty field).
 pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<PathBuf> {
     let mut s = header.join(",");

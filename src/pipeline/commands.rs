@@ -4,7 +4,7 @@
 //! Python binding, a sweep runner) call one function per command.
 
 use crate::analysis::AnalysisOptions;
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::family::{FeedForward, Kind, Recurrent};

@@ -226,16 +226,7 @@ pub fn header_html(
     let mut h = String::new();
     h.push_str("<section id=\"runs\"><h2>Runs</h2>\n<table>\n");
     h.push_str("<tr><th>run directory</th><th>seed</th><th>epochs completed</th></tr>\n");
-    for r in runs {
-        let _ = writeln!(
-            h,
-            "<tr><td><a href=\"{}\">{}</a></td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            href(&rel_path(page_dir, &r.dir)),
-            esc(&r.dir.display().to_string()),
-            r.cfg.seed,
-            r.epoch
-        );
-    }
+    crate::report::html::run_rows(&mut h, runs, page_dir);
     h.push_str("</table>\n");
     let Some(r) = runs.first() else {
         h.push_str("<p>No runs.</p></section>\n");

@@ -200,14 +200,7 @@ pub fn reproduce(
     let runs = train_seeds(&cfg, &task, opts)?;
     drop(task);
     for s in &runs {
-        progress(&format!(
-            "  {}: {} epochs{}, train loss {:.5}, {:.1} s",
-            s.run_dir.display(),
-            s.epochs,
-            if s.stopped_early { " (early stop)" } else { "" },
-            s.train_loss,
-            s.wall_s
-        ));
+        progress(&format!("  {}", s.line()));
     }
     let dirs: Vec<PathBuf> = runs.iter().map(|s| s.run_dir.clone()).collect();
     let report = opts.out.join("report.html");

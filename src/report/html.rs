@@ -24,6 +24,21 @@ pub fn write_report(outputs: &[AnalysisOutput], runs: &[RunData], path: &Path) -
     write_report_with_failures(outputs, &[], runs, path)
 }
 
+/// One table row per run: its directory (linked relative to `page_dir`), seed and completed
+/// epochs.
+pub fn run_rows<F: crate::family::Family>(h: &mut String, runs: &[RunData<F>], page_dir: &Path) {
+    for r in runs {
+        let _ = writeln!(
+            h,
+            "<tr><td><a href=\"{}\">{}</a></td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            href(&rel_path(page_dir, &r.dir)),
+            esc(&r.dir.display().to_string()),
+            F::seed(&r.cfg),
+            r.epoch
+        );
+    }
+}
+
 /// The folder a page at `path` lives in (its links are relative to it): the parent, or `.`.
 pub fn page_dir(path: &Path) -> PathBuf {
     match path.parent() {
@@ -193,17 +208,7 @@ document.body.dataset.imagesOk=String(ok);document.body.dataset.imagesTotal=Stri
 fn header(h: &mut String, runs: &[RunData], page_dir: &Path) {
     h.push_str("<section id=\"runs\"><h2>Runs</h2>\n<table>\n");
     h.push_str("<tr><th>run directory</th><th>seed</th><th>epochs completed</th></tr>\n");
-    for r in runs {
-        let rel = rel_path(page_dir, &r.dir);
-        let _ = writeln!(
-            h,
-            "<tr><td><a href=\"{}\">{}</a></td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            href(&rel),
-            esc(&r.dir.display().to_string()),
-            r.cfg.seed,
-            r.epoch
-        );
-    }
+    run_rows(h, runs, page_dir);
     h.push_str("</table>\n");
     let Some(r) = runs.first() else {
         h.push_str("<p>No runs.</p></section>\n");

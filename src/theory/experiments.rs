@@ -21,7 +21,7 @@ use super::finite::{FiniteNet, TEST_DRAWS, frobenius, rel_frobenius};
 use super::kernel::{Kernel, NtkParams, block, ntk};
 use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Heatmap, Plot, Series};
-use crate::output::{AnalysisOutput, mean_std, write_csv, write_json};
+use crate::output::{AnalysisOutput, mean_std, write_csv};
 use serde::Serialize;
 use serde_json::json;
 use std::f64::consts::PI;
@@ -29,6 +29,9 @@ use std::path::Path;
 
 /// Name of the analysis (command line and output folder).
 pub const NAME: &str = "theory";
+
+/// Section title of the analysis in reports.
+const TITLE: &str = "Infinite-width theory: the recurrent NTK of the SaS network";
 
 /// Two-channel input at angle `phi`, the same at every one of `steps` steps:
 /// `x(t) = √2 (cos φ, sin φ)` (so `|x(t)|²/I = 1`), `[T·2]`.
@@ -1237,12 +1240,5 @@ pub fn run_theory(out: &Path, data_dir: Option<&Path>, quick: bool) -> Result<An
         },
         "mnist": mnist_summary,
     });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Infinite-width theory: the recurrent NTK of the SaS network".into(),
-        files,
-        figures,
-        summary,
-    })
+    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
 }

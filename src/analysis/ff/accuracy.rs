@@ -11,7 +11,7 @@ use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
 use crate::family::FeedForward;
 use crate::output::figure::{Figure, Plot};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{AnalysisOutput, write_csv};
 use serde_json::json;
 use std::path::Path;
 
@@ -71,7 +71,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         header.push(format!("{c}_std"));
     }
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut files = vec![write_csv(&out.join("accuracy.csv"), &h, &rows)?];
+    let files = vec![write_csv(&out.join("accuracy.csv"), &h, &rows)?];
 
     let who = describe_runs(
         runs,
@@ -159,12 +159,6 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
     for (k, v) in last {
         summary[k] = v;
     }
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Learning curves and accuracy per evaluation mode".into(),
-        files,
-        figures,
-        summary,
-    })
+    let title = "Learning curves and accuracy per evaluation mode";
+    AnalysisOutput::written(out, NAME, title, files, figures, summary)
 }

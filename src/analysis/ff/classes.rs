@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{AnalysisOutput, write_csv};
 use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 #[cfg(test)]
 use crate::sas::classes::{WeightClass, class_indices};
@@ -28,6 +28,9 @@ use std::path::Path;
 
 /// Name of the analysis (output folder and report section).
 pub const NAME: &str = "classes";
+
+/// Section title of the analysis in reports.
+const TITLE: &str = "Weight classes (VIP, UIP, variable) per layer";
 
 /// Weight classes of every layer by the feed-forward default rule (exact VIP, UIP `π = 1`).
 pub fn weight_classes(net: &FfNet<f32>) -> Vec<LayerClasses> {
@@ -273,14 +276,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
         "thresholds": t,
         "layers": layers,
     });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Weight classes (VIP, UIP, variable) per layer".into(),
-        files,
-        figures,
-        summary,
-    })
+    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
 }
 
 #[cfg(test)]

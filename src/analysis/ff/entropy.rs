@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{AnalysisOutput, write_csv};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -163,14 +163,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         plot: Plot::Lines(lines),
     }];
     let summary = json!({ "seeds": runs.len(), "spike_var": SPIKE_VAR, "layers": layers });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Entropy per layer".into(),
-        files,
-        figures,
-        summary,
-    })
+    AnalysisOutput::written(out, NAME, "Entropy per layer", files, figures, summary)
 }
 
 #[cfg(test)]

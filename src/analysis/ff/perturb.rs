@@ -51,6 +51,9 @@ use std::path::Path;
 /// Name of the analysis (output folder and report section).
 pub const NAME: &str = "perturb";
 
+/// Section title of the analysis in reports.
+const TITLE: &str = "Targeted perturbation: removing VIP vs random weights, reconnecting UIP";
+
 /// The perturbed classes, in file order (class column 0, 1, …): the `…_magnitude` classes are
 /// the `|μ|`-matched controls of `vip` and `near_vip` ([`control_orders`]).
 pub const CLASSES: [&str; 7] = [
@@ -356,7 +359,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
             ]
         })
         .collect();
-    let mut files = vec![
+    let files = vec![
         write_csv(
             &out.join("perturb.csv"),
             &[
@@ -489,14 +492,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
         "near_vip_label": ps.near.label(),
         "settings": ps,
     });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Targeted perturbation: removing VIP vs random weights, reconnecting UIP".into(),
-        files,
-        figures,
-        summary,
-    })
+    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
 }
 
 #[cfg(test)]

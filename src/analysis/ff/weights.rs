@@ -9,13 +9,16 @@ use crate::error::Result;
 use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
 use crate::output::figure::{Figure, Histogram, Plot};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{AnalysisOutput, write_csv};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
 
 /// Name of the analysis (output folder and report section).
 pub const NAME: &str = "weights";
+
+/// Section title of the analysis in reports.
+const TITLE: &str = "Hyper-parameter distributions (π, m, Ξ) per layer";
 
 /// Bins per histogram.
 pub const BINS: usize = 40;
@@ -127,7 +130,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         mean.fractions = ms.iter().map(|p| p.0).collect();
         mean_hists.push((mean, ms.iter().map(|p| p.1).collect()));
     }
-    let mut files = vec![write_csv(
+    let files = vec![write_csv(
         &out.join("histograms.csv"),
         &["layer", "kind", "lo", "hi", "fraction_mean", "fraction_std"],
         &rows,
@@ -186,14 +189,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         );
     }
     let summary = json!({ "seeds": runs.len(), "bins": BINS, "layers": layers });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    Ok(AnalysisOutput {
-        name: NAME.into(),
-        title: "Hyper-parameter distributions (π, m, Ξ) per layer".into(),
-        files,
-        figures,
-        summary,
-    })
+    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
 }
 
 #[cfg(test)]
