@@ -901,6 +901,20 @@ fn merge_tables(base: &mut toml::Table, overlay: toml::Table, prefix: &str) -> R
 pub(crate) mod tests {
     use super::*;
 
+    /// A 12-unit MSI configuration for fast tests: `epochs` epochs, no evaluation during
+    /// training (one trial per condition when asked), parameter history when `history`, the
+    /// test protocol at Δt = 20 ms (90 steps).
+    pub(crate) fn tiny_msi(epochs: usize, history: bool) -> Config {
+        let mut c = Config::preset("msi").unwrap();
+        c.model.n = 12;
+        c.train.epochs = epochs;
+        c.train.history = history;
+        c.eval.every = 0;
+        c.eval.during_trials_per_condition = 1;
+        c.task.msi.test_dt_ms = 20.0;
+        c
+    }
+
     /// `c` is valid and survives writing and reading as TOML.
     pub(crate) fn assert_round_trip<C: Settings + PartialEq + std::fmt::Debug>(c: &C) {
         c.check().unwrap();

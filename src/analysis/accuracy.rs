@@ -361,14 +361,10 @@ pub(crate) mod fixture {
             [1u64, 2]
                 .iter()
                 .map(|&seed| {
-                    let mut cfg = Config::preset("msi").unwrap();
-                    cfg.seed = seed;
-                    cfg.model.n = 12;
-                    cfg.train.epochs = 3;
-                    cfg.train.history = true;
-                    cfg.eval.every = 0;
-                    cfg.eval.during_trials_per_condition = 1;
-                    cfg.task.msi.test_dt_ms = 20.0;
+                    let cfg = Config {
+                        seed,
+                        ..crate::config::tests::tiny_msi(3, true)
+                    };
                     let data = TaskData::load(&cfg, None).unwrap();
                     let dir = base.join(format!("seed{seed}"));
                     train(&cfg, &data, &dir, &TrainOptions::default()).unwrap();
@@ -397,6 +393,13 @@ pub(crate) mod fixture {
             d
         });
         RunData::load(d).unwrap()
+    }
+
+    /// Runs analysis `run` on [`runs`] with the default options into a fresh folder `name`.
+    pub fn analyze(run: crate::analysis::AnalysisFn, name: &str) -> (crate::output::AnalysisOutput, PathBuf) {
+        let out = out(name);
+        let o = run(&runs(), &out, &crate::analysis::AnalysisOptions::default()).unwrap();
+        (o, out)
     }
 
     /// A fresh output folder for one test.

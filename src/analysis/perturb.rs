@@ -694,7 +694,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
 #[cfg(test)]
 pub(crate) mod testutil {
     use crate::analysis::RunData;
-    use crate::config::Config;
+
     use crate::data::source::TaskData;
     use crate::train::{TrainOptions, train};
     use std::path::PathBuf;
@@ -708,13 +708,7 @@ pub(crate) mod testutil {
             let d = std::env::temp_dir().join(format!("sasnet-analysis-tiny-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).unwrap();
-            let mut cfg = Config::preset("msi").unwrap();
-            cfg.model.n = 12;
-            cfg.eval.every = 0;
-            cfg.eval.during_trials_per_condition = 1;
-            cfg.task.msi.test_dt_ms = 20.0;
-            cfg.train.epochs = 3;
-            cfg.train.history = false;
+            let cfg = crate::config::tests::tiny_msi(3, false);
             let data = TaskData::load(&cfg, None).unwrap();
             train(&cfg, &data, &d, &TrainOptions::default()).unwrap();
             d

@@ -583,40 +583,41 @@ fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         r0.trials,
         times.get(1).copied().unwrap_or(0.0)
     );
+    // The two heat maps share their axes: neurons (rows) by recorded time (columns).
+    let sli_map_figure = |name: &str, title: &str, caption: String, values: &[f64]| Figure {
+        name: name.into(),
+        title: title.into(),
+        x_label: format!(
+            "time point (0 … {np}−1, ×{:.1} ms)",
+            times.get(1).copied().unwrap_or(0.0)
+        ),
+        y_label: "neuron (index; groups auditory, visual, none)".into(),
+        log_y: false,
+        caption,
+        plot: heatmap(values, n, np),
+    };
     let figures = vec![
-        Figure {
-            name: "sli_choice".into(),
-            title: "Choice selectivity (SLI, high vs low choice)".into(),
-            x_label: format!(
-                "time point (0 … {np}−1, ×{:.1} ms)",
-                times.get(1).copied().unwrap_or(0.0)
-            ),
-            y_label: "neuron (index; groups auditory, visual, none)".into(),
-            log_y: false,
-            caption: format!(
+        sli_map_figure(
+            "sli_choice",
+            "Choice selectivity (SLI, high vs low choice)",
+            format!(
                 "SLI (Eq. 15) of each neuron (rows, index order: units {:?} auditory, {:?} visual, \
                  {:?} no input) at each recorded time (columns) with the network's own choice \
                  (high / low) as the two classes; first seed. {settings}.",
                 groups[0], groups[1], groups[2]
             ),
-            plot: heatmap(&r0.choice, n, np),
-        },
-        Figure {
-            name: "sli_modality".into(),
-            title: "Modality selectivity (SLI, visual vs auditory trials)".into(),
-            x_label: format!(
-                "time point (0 … {np}−1, ×{:.1} ms)",
-                times.get(1).copied().unwrap_or(0.0)
-            ),
-            y_label: "neuron (index; groups auditory, visual, none)".into(),
-            log_y: false,
-            caption: format!(
+            &r0.choice,
+        ),
+        sli_map_figure(
+            "sli_modality",
+            "Modality selectivity (SLI, visual vs auditory trials)",
+            format!(
                 "SLI (Eq. 15) of each neuron (rows, index order) at each recorded time (columns) \
                  with the modality of unisensory trials (visual / auditory) as the two classes; \
                  first seed. {settings}."
             ),
-            plot: heatmap(&r0.modality, n, np),
-        },
+            &r0.modality,
+        ),
         Figure {
             name: "sli_population".into(),
             title: "Population-mean selectivity over the trial".into(),

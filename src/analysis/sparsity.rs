@@ -347,9 +347,8 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_training_run() {
-        let runs = accuracy::fixture::runs();
-        let out = accuracy::fixture::out(NAME);
-        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
+        let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
+        let runs = crate::analysis::accuracy::fixture::runs();
         assert_eq!(o.summary["history"], true);
         // The MSI input mask: π ≡ 1 on masked entries, 0 elsewhere (π of the input is frozen).
         let masked = o.summary["masked_entries"]["in"].as_u64().unwrap() as f64;

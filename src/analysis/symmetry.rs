@@ -626,9 +626,7 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_training_run() {
-        let runs = crate::analysis::accuracy::fixture::runs();
-        let out = crate::analysis::accuracy::fixture::out(NAME);
-        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
+        let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         assert_eq!(o.summary["history"], true);
         assert_eq!(o.summary["layers"], json!(["rec", "out"]));
         let f = o.summary["rec"]["first_to_break"].as_str().unwrap();

@@ -566,9 +566,7 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_training_run() {
-        let runs = crate::analysis::accuracy::fixture::runs();
-        let out = crate::analysis::accuracy::fixture::out(NAME);
-        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
+        let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         assert_eq!(o.summary["history"], true);
         assert_eq!(o.summary["epochs"], json!([4, 4]));
         let f = o.summary["joint"]["pc1_fraction"]["mean"].as_f64().unwrap();

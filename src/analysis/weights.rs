@@ -889,9 +889,8 @@ mod tests {
 
     #[test]
     fn run_on_a_tiny_training_run() {
+        let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         let runs = crate::analysis::accuracy::fixture::runs();
-        let out = crate::analysis::accuracy::fixture::out(NAME);
-        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
         // N = 12: 66 connections per direction; MSI input deterministic (m only).
         assert_eq!(o.summary["groups"]["rec_I"]["count"], 66);
         assert!(o.summary["groups"]["in"].get("pi_near0").is_none());

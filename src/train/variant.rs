@@ -115,14 +115,7 @@ mod tests {
     use crate::train::{TrainOptions, train};
 
     fn tiny() -> Config {
-        let mut c = Config::preset("msi").unwrap();
-        c.model.n = 12;
-        c.train.epochs = 4;
-        c.train.history = false;
-        c.eval.every = 0;
-        c.eval.during_trials_per_condition = 1;
-        c.task.msi.test_dt_ms = 20.0;
-        c
+        crate::config::tests::tiny_msi(4, false)
     }
 
     /// A trained run's network.
