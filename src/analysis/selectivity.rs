@@ -202,16 +202,7 @@ pub fn sli_map(means: &[f64], classes: usize, points: usize, n: usize) -> Vec<f6
 /// Mean of row `i` of a `[N, P]` matrix over the columns `cols` (NaN entries skipped; NaN if
 /// none are finite).
 fn row_mean(m: &[f64], points: usize, i: usize, cols: &[usize]) -> f64 {
-    let v: Vec<f64> = cols
-        .iter()
-        .map(|&p| m[i * points + p])
-        .filter(|x| x.is_finite())
-        .collect();
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
+    finite_mean(&cols.iter().map(|&p| m[i * points + p]).collect::<Vec<_>>())
 }
 
 /// MSI class code (index into [`MSI_CLASSES`]) of a neuron from its window-mean SLIs.
@@ -413,17 +404,7 @@ fn heatmap(m: &[f64], n: usize, points: usize) -> Plot {
 /// Mean SLI over neurons at each time point of a `[N, P]` map (NaN skipped).
 fn population_mean(m: &[f64], n: usize, points: usize) -> Vec<f64> {
     (0..points)
-        .map(|p| {
-            let v: Vec<f64> = (0..n)
-                .map(|i| m[i * points + p])
-                .filter(|x| x.is_finite())
-                .collect();
-            if v.is_empty() {
-                f64::NAN
-            } else {
-                v.iter().sum::<f64>() / v.len() as f64
-            }
-        })
+        .map(|p| finite_mean(&(0..n).map(|i| m[i * points + p]).collect::<Vec<_>>()))
         .collect()
 }
 
