@@ -7,6 +7,7 @@
 
 pub mod accuracy;
 pub mod baseline;
+pub mod claims;
 pub mod dynamics;
 pub mod entropy;
 pub mod ff;

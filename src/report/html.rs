@@ -163,7 +163,7 @@ fn page_html(
             esc(&o.title)
         );
     }
-    let claims = super::claims::assess(outputs);
+    let claims = crate::analysis::claims::assess(outputs);
     if !claims.is_empty() {
         h.push_str("<li><a href=\"#claims\">Closing note: the journal version's claims</a></li>\n");
     }
@@ -365,7 +365,7 @@ fn section(h: &mut String, o: &AnalysisOutput, page_dir: &Path) -> Result<()> {
 
 /// The closing note: each claim of the journal version that the report's analyses measured,
 /// with the verdict and the numbers ([`super::claims`]).
-fn claims_section(h: &mut String, claims: &[super::claims::Claim]) {
+fn claims_section(h: &mut String, claims: &[crate::analysis::claims::Claim]) {
     if claims.is_empty() {
         return;
     }

@@ -1,6 +1,7 @@
-//! Figures and the HTML report. Analyses describe their figures as data ([`figure::Figure`]);
-//! this module renders them (SVG and PNG) and assembles the report page.
+//! Rendering: figures described as data (`output::figure`) drawn as SVG and PNG
+//! ([`render`]), and the self-contained HTML report page ([`html`]) around the analyses'
+//! outputs, their claims (`analysis::claims`) and the runs' settings. Nothing here computes a
+//! result.
 
-pub mod claims;
 pub mod html;
 pub mod render;
