@@ -199,7 +199,7 @@ pub const ANALYSES: &[Analysis] = &[
 
 /// The analysis that needs no trained run: the infinite-width theory experiments
 /// ([`crate::theory::run_theory`]). In a report of runs it runs at the quick sizes (about a
-/// minute); [`run_theory`] runs either size without runs (`sasnet analyze theory`,
+/// minute); `pipeline::analyze::run_theory` runs either size without runs (`sasnet analyze theory`,
 /// `sasnet reproduce theory`).
 pub const THEORY: &str = crate::theory::experiments::NAME;
 

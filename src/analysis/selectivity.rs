@@ -13,7 +13,7 @@
 //! `N_s = 2`, `SLI = (a − b)² / (a² + b²)`). A neuron silent for every class (`Σ r² = 0`) gets
 //! `SLI = 0` (it does not distinguish the classes); fewer than two classes give NaN.
 //!
-//! Rates come from the library engine ([`Engine::run`] with `rates`, mean-field with fresh ε,
+//! Rates come from the library engine (`Engine::run` with `rates`, mean-field with fresh ε,
 //! the test protocol's `α`), recorded at every `stride`-th step (index 0 = `relu(h(0))`, index
 //! `t` = after step `t`), at most [`MAX_POINTS`] time points.
 //!

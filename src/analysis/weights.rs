@@ -22,7 +22,7 @@
 //! - `custom` — the user's `--vip-pi-max` (`π ≤ x`), `--vip-xi-max` (`Ξ < x`), `--vip-m-min`
 //!   (`|m| > x`) replacing those bounds of the chosen (or default) named rule.
 //!
-//! UIP: `π ≥ 0.999` ([`UIP_PI`]; feed-forward runs `π = 1` exactly); variable: the rest.
+//! UIP: `π ≥ 0.999` ([`crate::sas::classes::UIP_PI`]; feed-forward runs `π = 1` exactly); variable: the rest.
 //! Comparisons are in `f32`, the bounds rounded to `f32` (see [`Thresholds`]). Every caption and
 //! summary that uses a rule states it with its source ([`Thresholds::label`]).
 //!

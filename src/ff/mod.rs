@@ -13,8 +13,9 @@
 //! with `M = μ = (1-π) m` and `V = v = (1-π) Ξ + π (1-π) m²` ([`crate::sas`]). Each layer is
 //! the shared Gaussian-layer primitive [`crate::engine::layer::LayerWork`]; [`engine`] runs a
 //! batch split into fixed chunks on rayon threads (results independent of the thread count),
-//! [`mod@train`] is the reference training loop and run directory, [`mod@eval`] the evaluation modes,
-//! [`analysis`] the weight classes, perturbation, entropy and hyper-parameter histograms.
+//! [`mod@train`] is the reference training loop and run directory, [`mod@eval`] the evaluation
+//! modes, [`optim`] the shared optimizer's feed-forward settings. The analyses of feed-forward
+//! runs are in `analysis::ff`, their reproduction in `pipeline::ff`.
 
 pub mod config;
 pub mod engine;
@@ -25,7 +26,7 @@ pub mod train;
 pub use config::FfConfig;
 pub use engine::{FfEngine, ForwardOutput, LayerNoise};
 pub use eval::{AccuracyReport, EvalMode, evaluate, evaluate_run};
-pub use train::{RunSummary, is_ff_run, load_run, train, train_data, train_mnist};
+pub use train::{RunSummary, load_run, train, train_data, train_mnist};
 
 use crate::engine::{Gaussian, GaussianGrad};
 use crate::error::{Result, SasError};
@@ -33,12 +34,6 @@ use crate::io::idx::Images;
 use crate::real::Real;
 use crate::sas::{SasGrad, SasLayer};
 use crate::task::mnist::Mnist;
-
-/// Whether `name` names a feed-forward preset ([`config::PRESETS`]), i.e. whether `sasnet
-/// train NAME` trains a feed-forward network.
-pub fn is_ff_preset(name: &str) -> bool {
-    config::PRESETS.contains(&name)
-}
 
 /// Loads MNIST from `dir` (the `--data` argument or `SASNET_DATA`); a clear error when none
 /// is given.

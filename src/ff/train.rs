@@ -215,13 +215,6 @@ pub fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<CheckpointState> {
     })
 }
 
-/// Whether `run_dir` holds a feed-forward run (its checkpoint has the feed-forward format).
-pub fn is_ff_run(run_dir: &Path) -> bool {
-    TensorFile::open(&run_dir.join(files::CHECKPOINT))
-        .map(|f| f.metadata().get("format").is_some_and(|v| v == FORMAT))
-        .unwrap_or(false)
-}
-
 /// Loads the configuration, network and completed epochs of feed-forward run `run_dir`.
 pub fn load_run(run_dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
     let cfg_path = run_dir.join(files::CONFIG);

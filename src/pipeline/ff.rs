@@ -1,7 +1,7 @@
 //! The feed-forward report page and reproductions (docs/MODEL.md §6): `sasnet report` on
 //! feed-forward runs and `sasnet reproduce ff-mnist | ff-mnist-full`.
 //!
-//! [`report_over`] runs every feed-forward analysis ([`crate::analysis::ff::ANALYSES`]) on the
+//! [`report_over`] runs every feed-forward analysis (the registry's feed-forward entries) on the
 //! runs of one configuration into `<page dir>/analysis/<name>/` and writes one self-contained
 //! HTML page ([`crate::report::html::write_page`]) whose header lists the runs, their
 //! settings, the weight classes per layer and the final accuracy of every evaluation mode.

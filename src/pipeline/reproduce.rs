@@ -349,7 +349,7 @@ pub fn report_over(
     opts: &AnalysisOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
-    if dirs.first().is_some_and(|d| crate::ff::is_ff_run(d)) {
+    if crate::family::Kind::of_runs(dirs)? == crate::family::Kind::FeedForward {
         return crate::pipeline::ff::report_over(dirs, report, opts, progress);
     }
     let runs = crate::analysis::load_runs::<crate::family::Recurrent>(dirs)?;

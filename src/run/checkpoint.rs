@@ -93,7 +93,7 @@ pub struct Checkpoint {
     pub wall_s: f64,
 }
 
-/// Reads a checkpoint written by [`save`] for configuration `cfg`.
+/// Reads a checkpoint written by [`crate::run::write_checkpoint`] for configuration `cfg`.
 pub fn load(path: &Path, cfg: &Config) -> Result<Checkpoint> {
     let f = TensorFile::open(path)?;
     check_format(&f, FORMAT, "a sasnet checkpoint")?;

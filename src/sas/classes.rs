@@ -130,7 +130,7 @@ impl serde::Serialize for Thresholds {
 
 impl Thresholds {
     /// The bounds of a rule, UIP `π ≥` [`UIP_PI`]. `Custom` starts from the authors' bounds
-    /// (the user's overrides then replace them, [`AnalysisOptions::thresholds`]).
+    /// (the user's overrides then replace them, `AnalysisOptions::thresholds`).
     pub fn named(rule: VipRule) -> Thresholds {
         let t = |pi_max, pi_strict, xi_max, xi_strict, m_min| Thresholds {
             rule,

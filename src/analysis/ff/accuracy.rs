@@ -22,7 +22,7 @@ pub use crate::analysis::accuracy::{COLUMNS, NAME};
 /// The evaluation modes of the final summary, in report order.
 pub const MODES: [&str; 3] = ["mean-field", "mean", "sampled"];
 
-/// The accuracy analysis (an [`super::FfAnalysisFn`]): `accuracy.csv` (epoch, then mean and
+/// The accuracy analysis (an `AnalysisFn<FeedForward>`): `accuracy.csv` (epoch, then mean and
 /// std per column of [`COLUMNS`]) and `summary.json`.
 ///
 /// Summary: `final_<column>` (each seed's last value), `best_test_acc_mean_field`, and

@@ -103,7 +103,7 @@ fn band_series(label: &str, x: &[f64], mean: &[f64], half: &[f64]) -> Series {
     }
 }
 
-/// The classes analysis (an [`super::FfAnalysisFn`]).
+/// The classes analysis (an `AnalysisFn<FeedForward>`).
 ///
 /// Summary: `vip_rule` (the rule with its source; default exact), `seeds`, and per layer
 /// `connections` and the final `vip`, `uip`, `variable` fractions as `{mean, std (sample),

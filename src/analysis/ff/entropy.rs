@@ -68,7 +68,7 @@ pub fn entropy(net: &FfNet<f32>) -> Vec<LayerEntropy> {
 /// One part of a layer's entropy.
 type Part = fn(&LayerEntropy) -> f64;
 
-/// The entropy analysis (an [`super::FfAnalysisFn`]): `entropy.csv` (per layer, mean and std
+/// The entropy analysis (an `AnalysisFn<FeedForward>`): `entropy.csv` (per layer, mean and std
 /// over seeds of the three entropies), `entropy_per_seed.csv`, `summary.json` (per layer
 /// `total`, `pi`, `xi` as `{mean, std}`).
 pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {

@@ -11,11 +11,11 @@
 //! - [`entropy`] — mean entropy per connection per layer (paper Eq. 14) and its π and Ξ parts;
 //! - [`weights`] — histograms of `π`, `m`, `Ξ` per layer.
 //!
-//! Each is an [`FfAnalysisFn`]: the runs of one configuration (one per seed, aggregated as
-//! mean ± std over seeds, shown as shaded bands), an output folder, options; it returns an
-//! [`AnalysisOutput`] (data files, figures as data, a JSON summary) like the recurrent
-//! analyses, so the same renderer and report page show them. [`ANALYSES`] lists them;
-//! [`run_all_with`] runs them all and renders their figures.
+//! Each is an `AnalysisFn<FeedForward>`: the runs of one configuration (one per seed,
+//! aggregated over seeds, shown as shaded bands), an output folder, options; it returns an
+//! [`crate::output::AnalysisOutput`] (data files, figures as data, a JSON summary) like the
+//! recurrent analyses, so the same renderer and report page show them. The one registry
+//! ([`crate::analysis::registry::ANALYSES`]) lists them beside their recurrent counterparts.
 //!
 //! What the reference runs show is recorded in the README ("Feed-forward ensembles") and in
 //! the presets' docs ([`crate::ff::config`]).

@@ -301,7 +301,7 @@ fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
         .collect()
 }
 
-/// The perturbation analysis (an [`super::FfAnalysisFn`]) on the MNIST test set
+/// The perturbation analysis (an `AnalysisFn<FeedForward>`) on the MNIST test set
 /// (`opts.data_dir`; quick: the first [`QUICK_TEST_LIMIT`] images, 2 repeats, 5 fractions):
 /// `perturb.csv` (target (-1 = all layers, else the layer index), class (0 = vip,
 /// 1 = random, 2 = uip, 3 = near_vip, 4 = near_random), fraction, perturbed connections,

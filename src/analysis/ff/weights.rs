@@ -106,7 +106,7 @@ pub fn histograms(nets: &[&FfNet<f32>], bins: usize) -> Vec<Vec<ParamHistogram>>
     per
 }
 
-/// The weights analysis (an [`super::FfAnalysisFn`]): `histograms.csv` (layer, kind
+/// The weights analysis (an `AnalysisFn<FeedForward>`): `histograms.csv` (layer, kind
 /// (0 = π, 1 = m, 2 = Ξ), bin edges, mean and std over seeds of the fraction) and
 /// `summary.json` (per layer and kind: the mean fraction exactly at 0, and for `π` at 1).
 pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
