@@ -538,10 +538,7 @@ fn data_cmd(cmd: DataCmd) -> Result<()> {
         }
         DataCmd::Fetch { dir, mirrors } => {
             let mirrors = if mirrors.is_empty() {
-                sasnet::data::files::DEFAULT_MIRRORS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
+                sasnet::data::files::default_mirrors()
             } else {
                 mirrors
             };

@@ -278,7 +278,7 @@ impl Settings for Config {
 
 /// `cfg` with the TOML file `overlay` merged in (`merge`) and then each `KEY=VALUE` of `sets`
 /// applied (`set`): the order of precedence of every configuration type.
-pub fn overlaid<C>(
+pub(crate) fn overlaid<C>(
     mut cfg: C,
     overlay: Option<&std::path::Path>,
     sets: &[String],
@@ -300,7 +300,7 @@ pub fn overlaid<C>(
 }
 
 /// Parses a whole configuration of type `C` from TOML text; `source` names it in errors.
-pub fn parse_toml<C: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<C> {
+pub(crate) fn parse_toml<C: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<C> {
     toml::from_str(text).map_err(|e| SasError::Config {
         key: source.into(),
         reason: e.to_string(),
@@ -808,7 +808,7 @@ impl Config {
 
 /// Overlays the keys present in `toml_text` on any serde configuration `cfg`; unknown keys
 /// and wrongly typed values are errors naming the dotted key; `source` names the text.
-pub fn merge_toml_into<C: Serialize + serde::de::DeserializeOwned>(
+pub(crate) fn merge_toml_into<C: Serialize + serde::de::DeserializeOwned>(
     cfg: &mut C,
     toml_text: &str,
     source: &str,
@@ -828,7 +828,10 @@ pub fn merge_toml_into<C: Serialize + serde::de::DeserializeOwned>(
 
 /// Sets one dotted key of any serde configuration from `KEY=VALUE` (the value parsed as
 /// TOML, as a string if that fails).
-pub fn set_key<C: Serialize + serde::de::DeserializeOwned>(cfg: &mut C, assignment: &str) -> Result<()> {
+pub(crate) fn set_key<C: Serialize + serde::de::DeserializeOwned>(
+    cfg: &mut C,
+    assignment: &str,
+) -> Result<()> {
     let (key, value) = assignment.split_once('=').ok_or_else(|| SasError::Config {
         key: assignment.into(),
         reason: "expected KEY=VALUE".into(),

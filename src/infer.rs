@@ -254,7 +254,7 @@ pub fn evaluate(
 }
 
 /// An engine with the test protocol's settings of `cfg` (its `α`, `σ` and chunks).
-pub fn test_engine(cfg: &Config) -> Result<Engine<f32>> {
+pub(crate) fn test_engine(cfg: &Config) -> Result<Engine<f32>> {
     Engine::new(EngineConfig {
         alpha: cfg.test_alpha(),
         sigma: cfg.model.sigma,
@@ -264,7 +264,11 @@ pub fn test_engine(cfg: &Config) -> Result<Engine<f32>> {
 
 /// The engine's view of trial batch `b` with initial state `h0` (`[B, N]`) and targets
 /// `targets`.
-pub fn engine_batch<'a>(b: &'a TrialBatch, h0: &'a [f32], targets: Targets<'a, f32>) -> Batch<'a, f32> {
+pub(crate) fn engine_batch<'a>(
+    b: &'a TrialBatch,
+    h0: &'a [f32],
+    targets: Targets<'a, f32>,
+) -> Batch<'a, f32> {
     Batch {
         steps: b.steps,
         size: b.size,
@@ -275,7 +279,7 @@ pub fn engine_batch<'a>(b: &'a TrialBatch, h0: &'a [f32], targets: Targets<'a, f
 }
 
 /// Index of the largest entry of `r` (ties go to the first).
-pub fn argmax(r: &[f32]) -> usize {
+pub(crate) fn argmax(r: &[f32]) -> usize {
     r.iter()
         .enumerate()
         .fold(
@@ -292,7 +296,7 @@ pub fn argmax(r: &[f32]) -> usize {
 /// Returns `(rates, z_last)`: `rates` is `[T+1, B, N]` (index 0 = `relu(h(0))`, index `t` =
 /// after step `t`; dimensionless rates), `z_last` the readout at the last step `[B, K]`.
 /// Memory: `(T+1)·B·N` floats, so long trials want small batches.
-pub fn mean_field_rates(
+pub(crate) fn mean_field_rates(
     engine: &mut Engine<f32>,
     net: &SasNet<f32>,
     cfg: &Config,
@@ -320,7 +324,7 @@ pub fn mean_field_rates(
 /// A test set of `task` for recording rates: batches small enough that one batch's rates
 /// (`(T+1)·B·N` floats) stay below `budget` bytes, at most `limit` examples (0: the task's
 /// default); returns it with the steps `T` of a trial. `what` names the caller in errors.
-pub fn rate_test_set(
+pub(crate) fn rate_test_set(
     task: &crate::data::source::TaskData,
     cfg: &Config,
     n: usize,
@@ -408,7 +412,7 @@ impl<'a> RateProbe<'a> {
 
 /// Concrete weights `w ~ P(w)` of one layer: 0 with probability π, else `m + sqrt(Ξ)·N(0,1)`;
 /// a deterministic layer gives `w = (1-π) m`.
-pub fn sample_layer(l: &crate::sas::SasLayer<f32>, stochastic: bool, seed: u64, out: &mut [f32]) {
+pub(crate) fn sample_layer(l: &crate::sas::SasLayer<f32>, stochastic: bool, seed: u64, out: &mut [f32]) {
     let mut g = NormalStream::new(derive_seed(seed, &[0]));
     let mut s = derive_seed(seed, &[1]);
     let mut z = vec![0f32; out.len()];
@@ -472,7 +476,7 @@ impl ConcreteNet {
 /// for every trial of the batch), keyed by `net_seed` and the window index; recurrent noise
 /// keyed by `noise_seed`. Returns the last-step outputs `[B, K]`.
 #[allow(clippy::too_many_arguments)]
-pub fn sampled_forward(
+pub(crate) fn sampled_forward(
     net: &SasNet<f32>,
     b: &TrialBatch,
     h0: &[f32],
@@ -496,7 +500,7 @@ pub fn sampled_forward(
 /// filled with the Euclidean norm of the rates `‖r(t)‖` of every trial and step, `[T+1, B]`
 /// (index 0 = `relu(h(0))`; computed in f64, `+∞`/NaN where the f32 state overflowed).
 #[allow(clippy::too_many_arguments)]
-pub fn concrete_forward(
+pub(crate) fn concrete_forward(
     d: crate::engine::Dims,
     b: &TrialBatch,
     h0: &[f32],

@@ -4,6 +4,8 @@
 //! `P(w) = π δ(w) + (1-π) N(m, Ξ)`, trained by mean-field generalized back-propagation
 //! through time (gBPTT). See `ARCHITECTURE.md` for the data path and module map.
 
+#![warn(missing_docs)]
+
 pub mod analysis;
 pub mod bench;
 pub mod config;

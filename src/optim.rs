@@ -40,7 +40,7 @@ pub struct Optimizer {
 pub type Masks = [Option<Vec<bool>>; 3];
 
 /// The largest singular value of the `rows × cols` row-major matrix `g`.
-pub fn spectral_norm(g: &[f32], rows: usize, cols: usize) -> f64 {
+pub(crate) fn spectral_norm(g: &[f32], rows: usize, cols: usize) -> f64 {
     if rows == 1 || cols == 1 {
         return g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
     }
@@ -304,7 +304,7 @@ fn update(
 }
 
 /// `π ← clip(π, 0, 1)`, `Ξ ← max(Ξ, 0)`, and absent connections `π = 1, m = Ξ = 0`.
-pub fn constrain(layer: &mut SasLayer<f32>, mask: Option<&[bool]>) {
+pub(crate) fn constrain(layer: &mut SasLayer<f32>, mask: Option<&[bool]>) {
     for p in layer.pi.iter_mut() {
         *p = p.clamp(0.0, 1.0);
     }

@@ -18,7 +18,7 @@ const T975: [f64; 30] = [
 
 /// `t(0.975, ν)`: the table for ν ≤ 30, the Cornish–Fisher expansion around the normal
 /// quantile above (error < 1e-4 there). NaN for ν = 0.
-pub fn t975(df: usize) -> f64 {
+pub(crate) fn t975(df: usize) -> f64 {
     match df {
         0 => f64::NAN,
         1..=30 => T975[df - 1],

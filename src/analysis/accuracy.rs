@@ -101,7 +101,7 @@ impl EpochStats {
 /// Aggregates per-seed series `series[seed] = [(epoch, value), ...]` over the union of their
 /// epochs: at each epoch, mean, sample std and 95 % interval over the seeds that have a
 /// finite value there (runs that stopped early simply stop contributing).
-pub fn by_epoch(series: &[Vec<(usize, f64)>]) -> EpochStats {
+pub(crate) fn by_epoch(series: &[Vec<(usize, f64)>]) -> EpochStats {
     let (epochs, aligned) = align_by_epoch(series);
     let mut st = EpochStats {
         epochs,
@@ -120,7 +120,7 @@ pub fn by_epoch(series: &[Vec<(usize, f64)>]) -> EpochStats {
 
 /// Per-seed series `(epoch, value)` aligned on the union of their epochs: `(epochs,
 /// aligned[seed][epoch index])`, NaN where a seed has no value.
-pub fn align_by_epoch(series: &[Vec<(usize, f64)>]) -> (Vec<usize>, Vec<Vec<f64>>) {
+pub(crate) fn align_by_epoch(series: &[Vec<(usize, f64)>]) -> (Vec<usize>, Vec<Vec<f64>>) {
     let mut epochs: Vec<usize> = series.iter().flatten().map(|&(e, _)| e).collect();
     epochs.sort_unstable();
     epochs.dedup();
@@ -142,20 +142,20 @@ pub fn align_by_epoch(series: &[Vec<(usize, f64)>]) -> (Vec<usize>, Vec<Vec<f64>
 /// Statistics of one value per seed ([`SeedStats`]) as JSON: `mean`, `std` (sample, n − 1),
 /// `ci95` (half-width of the 95 % t-interval of the mean), `lo`, `hi` (its ends), `n` (seeds
 /// with a finite value) and `values` (per seed, in seed order). NaN is written as `null`.
-pub fn stat(values: &[f64]) -> Value {
+pub(crate) fn stat(values: &[f64]) -> Value {
     let s = SeedStats::of(values);
     json!({ "mean": s.mean, "std": s.sd, "ci95": s.ci95, "lo": s.lo, "hi": s.hi, "n": s.n, "values": s.values })
 }
 
 /// [`stat`] of the paired differences `a[s] − b[s]` (seeds where both are finite).
-pub fn paired_stat(a: &[f64], b: &[f64]) -> Value {
+pub(crate) fn paired_stat(a: &[f64], b: &[f64]) -> Value {
     let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     stat(&d)
 }
 
 /// One line describing the runs for figure captions: preset, task, `N`, epochs and seeds,
 /// and (several seeds) that bands are 95 % t-intervals of the mean over the n seeds.
-pub fn describe_runs(runs: &[RunData]) -> String {
+pub(crate) fn describe_runs(runs: &[RunData]) -> String {
     let d = describe_runs_plain(runs);
     if runs.len() > 1 {
         format!(
@@ -168,12 +168,19 @@ pub fn describe_runs(runs: &[RunData]) -> String {
 }
 
 /// [`describe_runs`] without the note on bands (for figures that have none).
-pub fn describe_runs_plain(runs: &[RunData]) -> String {
+pub(crate) fn describe_runs_plain(runs: &[RunData]) -> String {
     super::describe_runs(runs, "")
 }
 
 /// A line-chart figure.
-pub fn line_figure(name: &str, title: &str, x: &str, y: &str, caption: String, s: Vec<Series>) -> Figure {
+pub(crate) fn line_figure(
+    name: &str,
+    title: &str,
+    x: &str,
+    y: &str,
+    caption: String,
+    s: Vec<Series>,
+) -> Figure {
     Figure {
         name: name.into(),
         title: title.into(),
@@ -188,7 +195,7 @@ pub fn line_figure(name: &str, title: &str, x: &str, y: &str, caption: String, s
 /// The finite values of column `col` of `m` with their epochs (rows whose value is NaN, i.e.
 /// empty in the CSV, are skipped). Fails if the file has no `epoch` column; an absent `col`
 /// gives an empty series.
-pub fn column_series(m: &Metrics, col: &str) -> Result<Vec<(usize, f64)>> {
+pub(crate) fn column_series(m: &Metrics, col: &str) -> Result<Vec<(usize, f64)>> {
     let epochs = m.column("epoch").ok_or_else(|| SasError::InvalidValue {
         name: "metrics.csv".into(),
         reason: "has no `epoch` column".into(),

@@ -63,20 +63,20 @@ pub fn modes() -> [Mode; 3] {
 
 /// Test set of the comparison, `(limit, trials_per_condition)`: all MNIST test images (quick:
 /// the first 2000), MSI 20 trials per condition (quick 5).
-pub fn test_size(quick: bool) -> (usize, usize) {
+pub(crate) fn test_size(quick: bool) -> (usize, usize) {
     if quick { (2000, 5) } else { (0, 20) }
 }
 
 /// The BPTT baseline's run directory for the run of seed `seed`, given this analysis' output
 /// folder `out`: `<out>/../retrain/bptt/seed-<seed>`.
-pub fn baseline_dir(out: &Path, seed: u64) -> PathBuf {
+pub(crate) fn baseline_dir(out: &Path, seed: u64) -> PathBuf {
     let parent = out.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     variant_dir(&parent.join(super::retrain::NAME), Variant::Bptt, seed)
 }
 
 /// The configuration of the sweep run with `m` learning rate `lr`: the baseline's
 /// configuration with every layer's `m` group at `lr`.
-pub fn sweep_config(base: &Config, lr: f64, quick: bool) -> Config {
+pub(crate) fn sweep_config(base: &Config, lr: f64, quick: bool) -> Config {
     let mut c = variant_config(Variant::Bptt, base, quick);
     for l in [&mut c.optim.inp, &mut c.optim.rec, &mut c.optim.out] {
         l.m.lr = lr;
@@ -85,7 +85,7 @@ pub fn sweep_config(base: &Config, lr: f64, quick: bool) -> Config {
 }
 
 /// The sweep run's directory: `<out>/lr-<lr>/seed-<seed>`.
-pub fn sweep_dir(out: &Path, lr: f64, seed: u64) -> PathBuf {
+pub(crate) fn sweep_dir(out: &Path, lr: f64, seed: u64) -> PathBuf {
     out.join(format!("lr-{lr:e}")).join(format!("seed-{seed}"))
 }
 

@@ -70,7 +70,7 @@ fn pct(x: f64) -> String {
 }
 
 /// The claims the analyses in `outputs` can judge, in a fixed order.
-pub fn assess(outputs: &[AnalysisOutput]) -> Vec<Claim> {
+pub(crate) fn assess(outputs: &[AnalysisOutput]) -> Vec<Claim> {
     let get = |name: &str| outputs.iter().find(|o| o.name == name).map(|o| &o.summary);
     let mut out = Vec::new();
     if let Some(s) = get(crate::analysis::pca::NAME) {

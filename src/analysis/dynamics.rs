@@ -75,14 +75,14 @@ pub fn networks(quick: bool) -> usize {
 
 /// Test trials: `(limit, trials_per_condition)` — MNIST and user tasks the first 500 test
 /// trials (quick 100); MSI 5 trials per condition (quick 2).
-pub fn test_size(quick: bool) -> (usize, usize) {
+pub(crate) fn test_size(quick: bool) -> (usize, usize) {
     if quick { (100, 2) } else { (500, 5) }
 }
 
 /// The moduli `|λ|` of the eigenvalues of the real `n × n` row-major matrix `a`, largest
 /// first. Errors on a wrong length, non-finite entries or when the eigenvalue iteration does
 /// not converge.
-pub fn eigen_moduli(a: &[f64], n: usize) -> Result<Vec<f64>> {
+pub(crate) fn eigen_moduli(a: &[f64], n: usize) -> Result<Vec<f64>> {
     if a.len() != n * n {
         return Err(SasError::Shape {
             name: "eigenvalue matrix".into(),
@@ -110,13 +110,13 @@ pub fn eigen_moduli(a: &[f64], n: usize) -> Result<Vec<f64>> {
 }
 
 /// The spectral radius `max |λ|` of the real `n × n` row-major matrix `a` (0 for `n = 0`).
-pub fn spectral_radius(a: &[f64], n: usize) -> Result<f64> {
+pub(crate) fn spectral_radius(a: &[f64], n: usize) -> Result<f64> {
     Ok(eigen_moduli(a, n)?.first().copied().unwrap_or(0.0))
 }
 
 /// The effective recurrent map `A = (1 − α) I + α W` of the `n × n` recurrent weights `w`
 /// (row-major), in f64.
-pub fn effective_map(w: &[f32], n: usize, alpha: f64) -> Vec<f64> {
+pub(crate) fn effective_map(w: &[f32], n: usize, alpha: f64) -> Vec<f64> {
     let mut a: Vec<f64> = w.iter().map(|&v| alpha * v as f64).collect();
     for i in 0..n.min(a.len() / n.max(1)) {
         a[i * n + i] += 1.0 - alpha;
@@ -367,7 +367,7 @@ fn run_network(
 /// The mean per-step growth factor of a norm trace over its second half,
 /// `(n(T) / n(T/2))^(1/(T − T/2))` (1: flat, > 1: growing, < 1: decaying; NaN if either end is
 /// not finite and positive).
-pub fn growth_per_step(trace: &[f64]) -> f64 {
+pub(crate) fn growth_per_step(trace: &[f64]) -> f64 {
     let t1 = trace.len().saturating_sub(1);
     let t0 = t1 / 2;
     let (a, b) = (

@@ -59,7 +59,7 @@ pub const GH_NODES: usize = 64;
 /// Gauss–Hermite nodes `x` and weights `w` for `∫ e^{-x²} f(x) dx ≈ Σ w_k f(x_k)`
 /// (physicists' convention; exact for polynomials of degree `< 2n`), by Newton iteration
 /// on the orthonormal Hermite recurrence. Nodes ascending; `n ≥ 1`.
-pub fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
     assert!(n >= 1, "Gauss–Hermite needs at least one node");
     let pim4 = PI.powf(-0.25);
     let nf = n as f64;
@@ -109,13 +109,13 @@ fn nodes() -> &'static (Vec<f64>, Vec<f64>) {
 }
 
 /// Binary entropy `-π ln π - (1-π) ln(1-π)` in nats (0 at π ∈ {0, 1}).
-pub fn pi_entropy(pi: f64) -> f64 {
+pub(crate) fn pi_entropy(pi: f64) -> f64 {
     let h = |p: f64| if p > 0.0 { -p * p.ln() } else { 0.0 };
     h(pi) + h(1.0 - pi)
 }
 
 /// Entropy `½ ln(2πe v)` of a Gaussian of variance `v`, in nats.
-pub fn gaussian_entropy(v: f64) -> f64 {
+pub(crate) fn gaussian_entropy(v: f64) -> f64 {
     0.5 * (2.0 * PI * E * v).ln()
 }
 
@@ -149,7 +149,7 @@ pub struct ConnectionEntropy {
 
 /// The entropy of a connection with parameters `(π, m, Ξ)` and spike variance `a > 0`
 /// (`π` clamped to [0, 1], `Ξ` floored at `a`); see the module docs for the method.
-pub fn connection_entropy(pi: f64, m: f64, xi: f64, a: f64) -> ConnectionEntropy {
+pub(crate) fn connection_entropy(pi: f64, m: f64, xi: f64, a: f64) -> ConnectionEntropy {
     let pi = pi.clamp(0.0, 1.0);
     let xi = xi.max(a);
     let (sa, sx) = (gaussian_entropy(a), gaussian_entropy(xi));
@@ -176,7 +176,7 @@ pub fn connection_entropy(pi: f64, m: f64, xi: f64, a: f64) -> ConnectionEntropy
 
 /// Monte Carlo estimate of the mixture entropy `E_p[-ln p(w)]` from `samples` draws (seeded;
 /// for cross-checks). Same conventions as [`connection_entropy`].
-pub fn mixture_entropy_mc(pi: f64, m: f64, xi: f64, a: f64, samples: usize, seed: u64) -> f64 {
+pub(crate) fn mixture_entropy_mc(pi: f64, m: f64, xi: f64, a: f64, samples: usize, seed: u64) -> f64 {
     let pi = pi.clamp(0.0, 1.0);
     let xi = xi.max(a);
     let mut s = seed;
@@ -222,7 +222,7 @@ pub struct LayerEntropy {
 
 /// Mean entropies of layer `l` over the unmasked entries (`mask[k] = false`: structurally
 /// fixed), the diagonal excluded when `skip_diagonal`; NaN means when nothing is selected.
-pub fn layer_entropy(l: &SasLayer<f32>, mask: Option<&[bool]>, skip_diagonal: bool) -> LayerEntropy {
+pub(crate) fn layer_entropy(l: &SasLayer<f32>, mask: Option<&[bool]>, skip_diagonal: bool) -> LayerEntropy {
     let sel = if skip_diagonal {
         Selection::OffDiagonal
     } else {
@@ -253,7 +253,7 @@ pub fn layer_entropy(l: &SasLayer<f32>, mask: Option<&[bool]>, skip_diagonal: bo
 
 /// Per-layer entropies of a network (`[in, rec, out]`; `None` for deterministic layers), the
 /// recurrent diagonal and structurally masked entries excluded.
-pub fn compute(net: &SasNet<f32>, masks: &Masks) -> [Option<LayerEntropy>; 3] {
+pub(crate) fn compute(net: &SasNet<f32>, masks: &Masks) -> [Option<LayerEntropy>; 3] {
     let mut r = [None; 3];
     for (k, (_, l)) in net.layers().into_iter().enumerate() {
         if net.stochastic[k] {

@@ -205,7 +205,7 @@ pub fn start<F: Family>(runs: &[RunData<F>], name: &str, out: &Path) -> Result<(
 
 /// One line describing the runs for figure captions: preset, network, epochs, seeds
 /// (`suffix` appended).
-pub fn describe_runs<F: Family>(runs: &[RunData<F>], suffix: &str) -> String {
+pub(crate) fn describe_runs<F: Family>(runs: &[RunData<F>], suffix: &str) -> String {
     let Some(r0) = runs.first() else {
         return "no runs".into();
     };

@@ -78,7 +78,7 @@ fn to_f64(l: &SasLayer<f32>) -> SasLayer<f64> {
 }
 
 /// The network in f64 (the engine's precision for the kernel).
-pub fn net_f64(net: &SasNet<f32>) -> SasNet<f64> {
+pub(crate) fn net_f64(net: &SasNet<f32>) -> SasNet<f64> {
     SasNet {
         inp: to_f64(&net.inp),
         rec: to_f64(&net.rec),
@@ -123,7 +123,7 @@ pub fn outputs(net: &SasNet<f64>, cfg: &Config, x: &[f64], steps: usize, seed: u
 /// of that kind (0 = m, 1 = π, 2 = Ξ; groups of [`trained_groups`] concatenated in layer
 /// order), for the trials `xs` (each `[T, I]` row-major); the noise of trial `a` is keyed by
 /// `derive_seed(seed, [a])`.
-pub fn output_grads(
+pub(crate) fn output_grads(
     net: &SasNet<f64>,
     cfg: &Config,
     groups: &[(usize, usize)],
@@ -191,7 +191,7 @@ pub fn output_grads(
 
 /// The empirical kernel of `net` (configuration `cfg`) on the trials `xs` (each `[T, I]`
 /// row-major); `seed` keys each trial's fixed noise. See the module docs.
-pub fn empirical_kernel(
+pub(crate) fn empirical_kernel(
     net: &SasNet<f32>,
     cfg: &Config,
     xs: &[Vec<f64>],
@@ -221,7 +221,7 @@ pub fn empirical_kernel(
 }
 
 /// `‖a − b‖_F / ‖b‖_F` (NaN when `b` is 0).
-pub fn rel_change(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn rel_change(a: &[f64], b: &[f64]) -> f64 {
     let den: f64 = b.iter().map(|y| y * y).sum();
     if den > 0.0 {
         (a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() / den).sqrt()
@@ -231,7 +231,7 @@ pub fn rel_change(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// `⟨a, b⟩_F / (‖a‖ ‖b‖)` (NaN when either is 0).
-pub fn alignment(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn alignment(a: &[f64], b: &[f64]) -> f64 {
     let ab: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let aa: f64 = a.iter().map(|x| x * x).sum();
     let bb: f64 = b.iter().map(|x| x * x).sum();

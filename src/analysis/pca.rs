@@ -69,7 +69,7 @@ pub fn images(quick: bool) -> usize {
 /// Eigen-decomposition of the symmetric `n × n` row-major matrix `a`: eigenvalues in
 /// non-increasing order and the eigenvectors as the columns of an `n × n` row-major matrix,
 /// each with its largest-magnitude entry positive (a deterministic sign).
-pub fn eigh_desc(a: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+pub(crate) fn eigh_desc(a: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     if a.len() != n * n {
         return Err(SasError::Shape {
             name: "symmetric matrix".into(),
@@ -119,7 +119,7 @@ pub fn eigh_desc(a: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
 /// `[n, n]` row-major, column `k` = the samples' coordinates on component `k`
 /// (`u_k √λ_k`, the same as projecting the centred samples on the `k`-th principal axis,
 /// up to sign).
-pub fn gram_scores(gram: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+pub(crate) fn gram_scores(gram: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     if n < 2 {
         return Err(SasError::InvalidValue {
             name: "PCA".into(),
@@ -244,7 +244,7 @@ impl Pca {
 }
 
 /// Fractions `λ_k / Σλ` of non-negative variances (all 0 when the sum is 0).
-pub fn explained(variances: &[f64]) -> Vec<f64> {
+pub(crate) fn explained(variances: &[f64]) -> Vec<f64> {
     let t: f64 = variances.iter().sum();
     variances
         .iter()
@@ -253,7 +253,7 @@ pub fn explained(variances: &[f64]) -> Vec<f64> {
 }
 
 /// Running sums of `fractions`.
-pub fn cumulative(fractions: &[f64]) -> Vec<f64> {
+pub(crate) fn cumulative(fractions: &[f64]) -> Vec<f64> {
     fractions
         .iter()
         .scan(0.0, |s, f| {
@@ -265,7 +265,7 @@ pub fn cumulative(fractions: &[f64]) -> Vec<f64> {
 
 /// The smallest `k` with `Σ_{i<k} λ_i / Σλ ≥ frac` (relative slack 1e-12); `None` when the
 /// total variance is 0.
-pub fn components_for(variances: &[f64], frac: f64) -> Option<usize> {
+pub(crate) fn components_for(variances: &[f64], frac: f64) -> Option<usize> {
     let t: f64 = variances.iter().sum();
     if t <= 0.0 {
         return None;
@@ -277,7 +277,7 @@ pub fn components_for(variances: &[f64], frac: f64) -> Option<usize> {
 }
 
 /// Participation ratio `(Σλ)² / Σλ²`; NaN when all variances are 0.
-pub fn participation_ratio(variances: &[f64]) -> f64 {
+pub(crate) fn participation_ratio(variances: &[f64]) -> f64 {
     let s: f64 = variances.iter().sum();
     let s2: f64 = variances.iter().map(|v| v * v).sum();
     if s2 > 0.0 { s * s / s2 } else { f64::NAN }
@@ -351,7 +351,7 @@ impl Recorder<'_> {
 
 /// Records the rates of `run` on its test trials (see the module docs); `ri` keys the
 /// noise and the trials of this run.
-pub fn record_activity(
+pub(crate) fn record_activity(
     run: &RunData,
     task: &TaskData,
     opts: &AnalysisOptions,

@@ -115,7 +115,7 @@ pub fn repeats(quick: bool) -> usize {
 /// Test set per evaluation: `(limit, trials_per_condition)` — MNIST and user tasks the first
 /// 1000 test trials (quick 200); MSI the test protocol with 10 trials per condition, 240
 /// trials (quick 4 per condition, 96 trials).
-pub fn test_size(quick: bool) -> (usize, usize) {
+pub(crate) fn test_size(quick: bool) -> (usize, usize) {
     if quick { (200, 4) } else { (1000, 10) }
 }
 
@@ -125,7 +125,7 @@ pub fn test_size(quick: bool) -> (usize, usize) {
 ///
 /// The first `j` entries of `choose(n, k, s)` equal `choose(n, j, s)` for `j ≤ k`, so one call
 /// with `k = n` gives a random order whose prefixes are nested random subsets.
-pub fn choose(n_candidates: usize, k: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn choose(n_candidates: usize, k: usize, seed: u64) -> Vec<usize> {
     let k = k.min(n_candidates);
     let mut idx: Vec<usize> = (0..n_candidates).collect();
     let mut s = seed;
@@ -147,7 +147,7 @@ fn uniform_below(state: &mut u64, n: usize) -> usize {
 /// stream `derive_seed(seed, [stratum])`). When the target's pool is used up, the next entry of
 /// the nearest pool that has any left (lower index first on a tie), counted as a spill.
 /// Returns `(draws, spills)`; fewer draws than targets only when every pool is used up.
-pub fn matched_draw(strata: &[usize], pools: &[Vec<usize>], seed: u64) -> (Vec<usize>, usize) {
+pub(crate) fn matched_draw(strata: &[usize], pools: &[Vec<usize>], seed: u64) -> (Vec<usize>, usize) {
     let orders: Vec<Vec<usize>> = pools
         .iter()
         .enumerate()
@@ -182,7 +182,7 @@ pub fn matched_draw(strata: &[usize], pools: &[Vec<usize>], seed: u64) -> (Vec<u
 
 /// The `|μ|` quantile bin of each of `candidates` (parallel to it): the candidates ranked by
 /// `|μ|`, `μ = (1−π)m`, ties by index, rank `r` of `n` in bin `⌊r · bins / n⌋`.
-pub fn magnitude_bins(l: &SasLayer<f32>, candidates: &[usize], bins: usize) -> Vec<usize> {
+pub(crate) fn magnitude_bins(l: &SasLayer<f32>, candidates: &[usize], bins: usize) -> Vec<usize> {
     let mut mu = vec![0f32; l.m.len()];
     l.mean_into(&mut mu);
     let mut order: Vec<usize> = (0..candidates.len()).collect();
@@ -214,7 +214,7 @@ pub struct ControlOrder {
 /// removal order) of `l` (`mask`: structurally allowed entries), seeds `[uniform, magnitude,
 /// diagonal]` (see the module docs). `diagonal` only when `diagonal` is set and `l` is square
 /// (a recurrent layer; a square feed-forward layer has no self-connections).
-pub fn control_orders(
+pub(crate) fn control_orders(
     l: &SasLayer<f32>,
     mask: Option<&[bool]>,
     vip_order: &[usize],
@@ -276,7 +276,7 @@ pub fn remove(l: &mut SasLayer<f32>, idx: &[usize]) {
 }
 
 /// Number of connections removed at fraction `p` of `n_vip` VIP connections: `round(p · n_vip)`.
-pub fn removed_count(p: f64, n_vip: usize) -> usize {
+pub(crate) fn removed_count(p: f64, n_vip: usize) -> usize {
     ((p * n_vip as f64).round() as usize).min(n_vip)
 }
 

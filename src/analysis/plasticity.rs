@@ -54,7 +54,7 @@ pub const INTERVALS: [usize; 8] = [1, 2, 5, 10, 20, 50, 100, 200];
 
 /// The resampling intervals for trials of `steps` steps: the [`INTERVALS`] below `steps`,
 /// then `usize::MAX` (one network per trial, `k = T`).
-pub fn intervals(steps: usize) -> Vec<usize> {
+pub(crate) fn intervals(steps: usize) -> Vec<usize> {
     let mut k: Vec<usize> = INTERVALS.iter().copied().filter(|&k| k < steps).collect();
     k.push(usize::MAX);
     k
@@ -67,7 +67,7 @@ pub fn repeats(quick: bool) -> usize {
 
 /// Test set per evaluation: `(limit, trials_per_condition)` — MNIST and user tasks the first
 /// 1000 test trials (quick 200); MSI 10 trials per condition, 240 trials (quick 4, 96).
-pub fn test_size(quick: bool) -> (usize, usize) {
+pub(crate) fn test_size(quick: bool) -> (usize, usize) {
     if quick { (200, 4) } else { (1000, 10) }
 }
 
@@ -79,7 +79,7 @@ pub fn modes(steps: usize) -> Vec<Mode> {
 }
 
 /// Label of a mode in the outputs (`sampled-kT` for one network per trial).
-pub fn mode_label(m: Mode) -> String {
+pub(crate) fn mode_label(m: Mode) -> String {
     match m {
         Mode::Sampled { every: usize::MAX } => "sampled-kT".into(),
         m => m.name(),

@@ -56,13 +56,13 @@ const KEY_TRIALS: u64 = 0x5053_0001;
 const KEY_NOISE: u64 = 0x5053_0002;
 
 /// Test trials per (modality, rate) point: 100 (quick 30).
-pub fn trials_per_point(quick: bool) -> usize {
+pub(crate) fn trials_per_point(quick: bool) -> usize {
     if quick { 30 } else { 100 }
 }
 
 /// Complementary error function, `|relative error| < 1.2e-7` (Chebyshev fit, Numerical
 /// Recipes `erfcc`).
-pub fn erfc(x: f64) -> f64 {
+pub(crate) fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
     let poly = -z * z - 1.265_512_23
@@ -78,7 +78,7 @@ pub fn erfc(x: f64) -> f64 {
 }
 
 /// Standard normal cumulative distribution `Φ(z)`.
-pub fn phi(z: f64) -> f64 {
+pub(crate) fn phi(z: f64) -> f64 {
     0.5 * erfc(-z / std::f64::consts::SQRT_2)
 }
 
@@ -197,7 +197,7 @@ fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], step: &[f64], iters: usize
 ///
 /// `μ` is searched in `[min x − span, max x + span]` (`span` = the range of `x`), `σ` in
 /// `[SIGMA_MIN, SIGMA_MAX]`, `λ` in `[0, LAPSE_MAX]`. Errors on empty or inconsistent input.
-pub fn fit_cumulative_gaussian(x: &[f64], k: &[f64], n: &[f64], with_lapse: bool) -> Result<PsychFit> {
+pub(crate) fn fit_cumulative_gaussian(x: &[f64], k: &[f64], n: &[f64], with_lapse: bool) -> Result<PsychFit> {
     if x.is_empty() || x.len() != k.len() || x.len() != n.len() {
         return Err(SasError::InvalidValue {
             name: "psychometric fit".into(),
@@ -294,7 +294,7 @@ pub fn fit_cumulative_gaussian(x: &[f64], k: &[f64], n: &[f64], with_lapse: bool
 }
 
 /// The optimal cue-combination prediction `sqrt(σ_v² σ_a² / (σ_v² + σ_a²))`.
-pub fn sigma_prediction(sigma_visual: f64, sigma_auditory: f64) -> f64 {
+pub(crate) fn sigma_prediction(sigma_visual: f64, sigma_auditory: f64) -> f64 {
     let (v, a) = (sigma_visual * sigma_visual, sigma_auditory * sigma_auditory);
     (v * a / (v + a)).sqrt()
 }

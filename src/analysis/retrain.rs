@@ -60,7 +60,7 @@ pub const REPEATS: usize = 3;
 const KEY_EVAL: u64 = 0x5254_0001;
 
 /// Epochs of the variants of a run with configuration `cfg` (see the module docs).
-pub fn variant_epochs(cfg: &Config, quick: bool) -> usize {
+pub(crate) fn variant_epochs(cfg: &Config, quick: bool) -> usize {
     use crate::config::TaskKind;
     let cap = match (cfg.task.kind, quick) {
         (TaskKind::RowMnist, true) => 5,
@@ -72,7 +72,7 @@ pub fn variant_epochs(cfg: &Config, quick: bool) -> usize {
 
 /// The configuration variant `v` of a run with configuration `cfg` is trained with: `v`'s
 /// transformation, [`variant_epochs`] epochs, no parameter history.
-pub fn variant_config(v: Variant, cfg: &Config, quick: bool) -> Config {
+pub(crate) fn variant_config(v: Variant, cfg: &Config, quick: bool) -> Config {
     let mut c = v.config(cfg);
     c.train.epochs = variant_epochs(cfg, quick);
     c.train.history = false;
@@ -80,13 +80,13 @@ pub fn variant_config(v: Variant, cfg: &Config, quick: bool) -> Config {
 }
 
 /// The run directory of variant `v` of seed `seed` under the analysis folder `out`.
-pub fn variant_dir(out: &Path, v: Variant, seed: u64) -> PathBuf {
+pub(crate) fn variant_dir(out: &Path, v: Variant, seed: u64) -> PathBuf {
     out.join(v.name()).join(format!("seed-{seed}"))
 }
 
 /// Test set of the comparison: `(limit, trials_per_condition)` — MNIST and user tasks all
 /// test trials (quick: the first 2000); MSI 20 trials per condition, 480 trials (quick 5).
-pub fn test_size(quick: bool) -> (usize, usize) {
+pub(crate) fn test_size(quick: bool) -> (usize, usize) {
     if quick { (2000, 5) } else { (0, 20) }
 }
 
@@ -142,7 +142,7 @@ pub struct VariantRun {
 }
 
 /// Trains (or reuses, or resumes) the run of configuration `cfg` in `dir`.
-pub fn train_variant(cfg: &Config, task: &TaskData, dir: &Path) -> Result<(bool, f64)> {
+pub(crate) fn train_variant(cfg: &Config, task: &TaskData, dir: &Path) -> Result<(bool, f64)> {
     let exists = dir.join(files::CHECKPOINT).exists();
     if exists && finished(dir, cfg)? {
         return Ok((true, 0.0));

@@ -50,7 +50,7 @@ pub const QUICK_STEPS: usize = 200;
 const KEY_NET: u64 = 0x5353_0001;
 
 /// Fraction of exactly zero entries of `w`.
-pub fn zero_fraction(w: &[f32]) -> f64 {
+pub(crate) fn zero_fraction(w: &[f32]) -> f64 {
     if w.is_empty() {
         return f64::NAN;
     }
@@ -109,7 +109,12 @@ pub fn expected(l: &SasLayer<f32>, stochastic: bool) -> (f64, f64) {
 
 /// `(zero fraction, η)` of the recurrent matrices drawn at steps `0..steps` by a `k = 1`
 /// sampled network with seed `net_seed` (the draws of `sampled_forward`).
-pub fn series(l: &SasLayer<f32>, stochastic: bool, net_seed: u64, steps: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn series(
+    l: &SasLayer<f32>,
+    stochastic: bool,
+    net_seed: u64,
+    steps: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let n = l.rows;
     let mut w = vec![0f32; l.m.len()];
     let (mut zf, mut et) = (Vec::with_capacity(steps), Vec::with_capacity(steps));

@@ -89,13 +89,13 @@ pub fn trials_per_condition(quick: bool) -> usize {
 }
 
 /// Classification tasks: test images used: 1000 (quick 200).
-pub fn mnist_images(quick: bool) -> usize {
+pub(crate) fn mnist_images(quick: bool) -> usize {
     if quick { 200 } else { 1000 }
 }
 
 /// The selectivity index (Eq. 15) of one neuron's responses `r[s]` to `N_s = r.len()` classes.
 /// 0 if all responses are 0; NaN if `N_s < 2` or a response is NaN.
-pub fn sli(r: &[f64]) -> f64 {
+pub(crate) fn sli(r: &[f64]) -> f64 {
     let ns = r.len();
     if ns < 2 {
         return f64::NAN;
@@ -185,7 +185,7 @@ impl ClassRates {
 
 /// SLI of every neuron at every time point from class means `[S, P, N]`; returns `[N, P]`
 /// (row = neuron).
-pub fn sli_map(means: &[f64], classes: usize, points: usize, n: usize) -> Vec<f64> {
+pub(crate) fn sli_map(means: &[f64], classes: usize, points: usize, n: usize) -> Vec<f64> {
     let mut out = vec![0.0; n * points];
     let mut r = vec![0.0; classes];
     for p in 0..points {
@@ -206,7 +206,7 @@ fn row_mean(m: &[f64], points: usize, i: usize, cols: &[usize]) -> f64 {
 }
 
 /// MSI class code (index into [`MSI_CLASSES`]) of a neuron from its window-mean SLIs.
-pub fn msi_class(active: bool, sli_choice: f64, sli_modality: f64) -> usize {
+pub(crate) fn msi_class(active: bool, sli_choice: f64, sli_modality: f64) -> usize {
     let c = active && sli_choice >= SLI_THRESHOLD;
     let m = active && sli_modality >= SLI_THRESHOLD;
     match (c, m) {
@@ -218,7 +218,7 @@ pub fn msi_class(active: bool, sli_choice: f64, sli_modality: f64) -> usize {
 }
 
 /// Classification-task class code (index into [`LABEL_CLASSES`]) from the last-step SLI.
-pub fn label_class(active: bool, sli_last: f64) -> usize {
+pub(crate) fn label_class(active: bool, sli_last: f64) -> usize {
     // NaN counts as non-selective.
     if !active {
         0
@@ -233,7 +233,7 @@ pub fn label_class(active: bool, sli_last: f64) -> usize {
 
 /// Rate indices recorded for a trial of `steps` steps: `0, stride, 2·stride, …` and the last
 /// index `steps` (at most [`MAX_POINTS`] + 1 points).
-pub fn record_steps(steps: usize) -> Vec<usize> {
+pub(crate) fn record_steps(steps: usize) -> Vec<usize> {
     let stride = steps.div_ceil(MAX_POINTS).max(1);
     let mut v: Vec<usize> = (0..=steps).step_by(stride).collect();
     if *v.last().unwrap_or(&0) != steps {

@@ -63,7 +63,7 @@ impl Selection {
 }
 
 /// Mean of `values` over the selected indices (NaN when none are selected).
-pub fn mean_over(values: &[f32], idx: &[usize]) -> f64 {
+pub(crate) fn mean_over(values: &[f32], idx: &[usize]) -> f64 {
     if idx.is_empty() {
         return f64::NAN;
     }
@@ -71,7 +71,7 @@ pub fn mean_over(values: &[f32], idx: &[usize]) -> f64 {
 }
 
 /// `Σπ / M` of a layer over the selected entries (NaN when none are selected).
-pub fn layer_sparsity(l: &SasLayer<f32>, mask: Option<&[bool]>, sel: Selection) -> f64 {
+pub(crate) fn layer_sparsity(l: &SasLayer<f32>, mask: Option<&[bool]>, sel: Selection) -> f64 {
     mean_over(&l.pi, &sel.indices(l.rows, l.cols, mask))
 }
 
@@ -118,7 +118,7 @@ impl Sparsity {
 }
 
 /// The sparsity of every layer and group of `net` under the structural `masks`.
-pub fn compute(net: &SasNet<f32>, masks: &Masks) -> Sparsity {
+pub(crate) fn compute(net: &SasNet<f32>, masks: &Masks) -> Sparsity {
     let s = |l: &SasLayer<f32>, k: usize, sel| layer_sparsity(l, masks[k].as_deref(), sel);
     Sparsity {
         inp: s(&net.inp, 0, Selection::All),
@@ -136,7 +136,7 @@ pub fn compute(net: &SasNet<f32>, masks: &Masks) -> Sparsity {
 /// initialization), otherwise from the `sparsity_in/rec/out` columns of `metrics.csv` (only
 /// the every-entry groups; the others are NaN) plus the full values of the final network at
 /// its epoch. Returns the rows and whether the history was used.
-pub fn per_epoch(run: &RunData) -> Result<(Vec<(usize, Sparsity)>, bool)> {
+pub(crate) fn per_epoch(run: &RunData) -> Result<(Vec<(usize, Sparsity)>, bool)> {
     let masks = crate::train::init::masks(&run.cfg, run.net.dims());
     let hist = run.history()?;
     if !hist.is_empty() {

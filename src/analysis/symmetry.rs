@@ -81,7 +81,7 @@ impl OrderParams {
 
 /// Order parameters of `l` over its unmasked entries (`mask[k] = false`: structurally fixed);
 /// NaN when no entry is unmasked.
-pub fn order_params(l: &SasLayer<f32>, mask: Option<&[bool]>) -> OrderParams {
+pub(crate) fn order_params(l: &SasLayer<f32>, mask: Option<&[bool]>) -> OrderParams {
     let idx = Selection::Free.indices(l.rows, l.cols, mask);
     let n = idx.len();
     let d = if n > 0 { n as f64 } else { f64::NAN };
@@ -99,7 +99,7 @@ pub fn order_params(l: &SasLayer<f32>, mask: Option<&[bool]>) -> OrderParams {
 }
 
 /// Order parameters per layer (`[in, rec, out]`; `None` for deterministic layers).
-pub fn compute(net: &SasNet<f32>, masks: &Masks) -> [Option<OrderParams>; 3] {
+pub(crate) fn compute(net: &SasNet<f32>, masks: &Masks) -> [Option<OrderParams>; 3] {
     let mut r = [None; 3];
     for (k, (_, l)) in net.layers().into_iter().enumerate() {
         if net.stochastic[k] {
@@ -111,7 +111,7 @@ pub fn compute(net: &SasNet<f32>, masks: &Masks) -> [Option<OrderParams>; 3] {
 
 /// The excess `|o(e) - o(0)|` normalized by its maximum over the series, in [0, 1]; all 0
 /// when the maximum is below [`MIN_CHANGE`] (or the series is empty); NaN entries stay NaN.
-pub fn normalized_excess(values: &[f64]) -> Vec<f64> {
+pub(crate) fn normalized_excess(values: &[f64]) -> Vec<f64> {
     let Some(&o0) = values.first() else {
         return Vec::new();
     };
@@ -129,7 +129,7 @@ pub fn normalized_excess(values: &[f64]) -> Vec<f64> {
 /// The break epoch of the series `values` at `epochs` (see the module docs): the first epoch
 /// whose excess over the initial value reaches half of the largest excess; `None` if the
 /// largest excess is below [`MIN_CHANGE`] or the initial value is not finite.
-pub fn break_epoch(epochs: &[usize], values: &[f64]) -> Option<usize> {
+pub(crate) fn break_epoch(epochs: &[usize], values: &[f64]) -> Option<usize> {
     let o0 = *values.first()?;
     if !o0.is_finite() {
         return None;
@@ -147,7 +147,7 @@ pub fn break_epoch(epochs: &[usize], values: &[f64]) -> Option<usize> {
 
 /// The first epoch at which `values` exceeds `level`, provided the initial value does not
 /// (`None` otherwise, or if it never does).
-pub fn onset_epoch(epochs: &[usize], values: &[f64], level: f64) -> Option<usize> {
+pub(crate) fn onset_epoch(epochs: &[usize], values: &[f64], level: f64) -> Option<usize> {
     if values.first().is_none_or(|&v| v > level) {
         return None;
     }
@@ -184,7 +184,7 @@ pub struct LayerBreaks {
 }
 
 /// Break epochs from one layer's series `series[param][epoch index]` (order of [`PARAMS`]).
-pub fn layer_breaks(epochs: &[usize], series: &[Vec<f64>; 5]) -> LayerBreaks {
+pub(crate) fn layer_breaks(epochs: &[usize], series: &[Vec<f64>; 5]) -> LayerBreaks {
     let params: [Option<usize>; 5] = std::array::from_fn(|p| break_epoch(epochs, &series[p]));
     let continuous = match params[0] {
         Some(e) => (Some(e), PARAMS[0]),

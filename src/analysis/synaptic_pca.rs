@@ -57,7 +57,7 @@ fn group(cfg: &Config, layer: usize, kind: usize) -> &GroupConfig {
 }
 
 /// The trained groups `(layer, kind)` of a run (kind 0 = m, 1 = π, 2 = Ξ).
-pub fn trained_groups(cfg: &Config, net: &SasNet<f32>) -> Vec<(usize, usize)> {
+pub(crate) fn trained_groups(cfg: &Config, net: &SasNet<f32>) -> Vec<(usize, usize)> {
     let mut v = Vec::new();
     for layer in 0..3 {
         for kind in 0..3 {
@@ -76,7 +76,7 @@ fn slice(net: &SasNet<f32>, layer: usize, kind: usize) -> &[f32] {
 
 /// The centred Gram matrix `[E, E]` of the parameter vectors of `groups` over the history
 /// `hist` (f64 accumulation), and the number of features `D`.
-pub fn centred_gram(hist: &[&SasNet<f32>], groups: &[(usize, usize)]) -> (Vec<f64>, usize) {
+pub(crate) fn centred_gram(hist: &[&SasNet<f32>], groups: &[(usize, usize)]) -> (Vec<f64>, usize) {
     let e = hist.len();
     let mut g = vec![0.0f64; e * e];
     let mut d = 0;
@@ -174,14 +174,14 @@ impl TrajectoryPca {
 
 /// The moving-average window of the drift velocity for `e` recorded epochs: `e / 50`, at
 /// least 1.
-pub fn smoothing_window(e: usize) -> usize {
+pub(crate) fn smoothing_window(e: usize) -> usize {
     (e / 50).max(1)
 }
 
 /// The drift velocity of `p` along its PC1 as `(epoch, value)`: the score change per epoch
 /// between consecutive recorded epochs divided by the total change `s₁(last) − s₁(first)`,
 /// smoothed by a centred moving average over [`smoothing_window`] values.
-pub fn drift_series(epochs: &[usize], p: &TrajectoryPca) -> Vec<(usize, f64)> {
+pub(crate) fn drift_series(epochs: &[usize], p: &TrajectoryPca) -> Vec<(usize, f64)> {
     let e = epochs.len();
     let span = p.score(e - 1, 0) - p.score(0, 0);
     if e < 2 || span.abs() <= 0.0 {

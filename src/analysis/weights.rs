@@ -55,7 +55,11 @@ pub const CLASS_GROUPS: [&str; 5] = ["in", "rec", "rec_I", "rec_II", "out"];
 
 /// Class fractions per group of [`CLASS_GROUPS`] (`None` for deterministic layers, whose
 /// `π ≡ 0, Ξ ≡ 0` make the classes meaningless).
-pub fn class_fractions(net: &SasNet<f32>, masks: &Masks, t: &Thresholds) -> [Option<ClassFractions>; 5] {
+pub(crate) fn class_fractions(
+    net: &SasNet<f32>,
+    masks: &Masks,
+    t: &Thresholds,
+) -> [Option<ClassFractions>; 5] {
     let mut r = [None; 5];
     let d = net.dims();
     if net.stochastic[0] {
@@ -82,7 +86,7 @@ pub fn class_fractions(net: &SasNet<f32>, masks: &Masks, t: &Thresholds) -> [Opt
 }
 
 /// Equally spaced bin edges: `bins + 1` values from `lo` to `hi`.
-pub fn edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
+pub(crate) fn edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
     (0..=bins)
         .map(|i| lo + (hi - lo) * i as f64 / bins as f64)
         .collect()
@@ -90,7 +94,7 @@ pub fn edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
 
 /// Counts of `values` in the bins of `edges` (`[e_k, e_{k+1})`, the last bin closed; values
 /// outside the range go to the nearest end bin).
-pub fn histogram(values: impl IntoIterator<Item = f64>, edges: &[f64]) -> Vec<f64> {
+pub(crate) fn histogram(values: impl IntoIterator<Item = f64>, edges: &[f64]) -> Vec<f64> {
     let bins = edges.len() - 1;
     let (lo, hi) = (edges[0], edges[bins]);
     let mut c = vec![0.0; bins];
@@ -122,7 +126,7 @@ pub struct ShapeStats {
 }
 
 /// Shape statistics of the entries `idx` of `l`.
-pub fn shape_stats(l: &SasLayer<f32>, idx: &[usize]) -> ShapeStats {
+pub(crate) fn shape_stats(l: &SasLayer<f32>, idx: &[usize]) -> ShapeStats {
     let n = idx.len();
     let d = if n > 0 { n as f64 } else { f64::NAN };
     let frac = |f: &dyn Fn(usize) -> bool| idx.iter().filter(|&&k| f(k)).count() as f64 / d;
@@ -382,7 +386,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
 }
 
 /// A figure line: the band's mean with its 95 % interval as the shaded band.
-pub fn band_series(label: &str, x: Vec<f64>, b: &SeriesBand) -> Series {
+pub(crate) fn band_series(label: &str, x: Vec<f64>, b: &SeriesBand) -> Series {
     Series {
         label: label.into(),
         markers: x.len() < 12,
@@ -394,13 +398,13 @@ pub fn band_series(label: &str, x: Vec<f64>, b: &SeriesBand) -> Series {
 
 /// Per-seed series `(epoch, value)` aligned on the union of their epochs (NaN where a seed
 /// has no value) and aggregated: `(epochs, band)`.
-pub fn band_by_epoch(series: &[Vec<(usize, f64)>]) -> (Vec<usize>, SeriesBand) {
+pub(crate) fn band_by_epoch(series: &[Vec<(usize, f64)>]) -> (Vec<usize>, SeriesBand) {
     let (epochs, aligned) = super::accuracy::align_by_epoch(series);
     (epochs, SeriesBand::of(&aligned))
 }
 
 /// Number of the recurrent layer's VIP connections on the diagonal (self-connections `i → i`).
-pub fn self_connections(vip: &[usize], n: usize) -> usize {
+pub(crate) fn self_connections(vip: &[usize], n: usize) -> usize {
     vip.iter().filter(|&&k| k / n == k % n).count()
 }
 
@@ -416,7 +420,7 @@ pub fn self_connections(vip: &[usize], n: usize) -> usize {
 /// final}` → `{vip, uip, variable, vip_count}` (and `exact_vip`, the fraction of exact VIP
 /// weights `π = 0, Ξ = 0, m ≠ 0`, when the rule is not the exact one; `vip_self`, the VIP
 /// self-connections, for `rec`), each a [`SeedStats`] over seeds.
-pub fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     super::start(runs, CLASSES_NAME, out)?;
     let t = opts.thresholds(runs[0].cfg.task.kind.as_str())?;
     // The exact VIP set (π = 0, Ξ = 0, m ≠ 0), also shown where the rule is another one.

@@ -53,7 +53,7 @@ pub struct TestSet {
 }
 
 /// The MSI protocol settings of a configuration: (training, test).
-pub fn msi_configs(cfg: &Config) -> (MsiConfig, MsiConfig) {
+pub(crate) fn msi_configs(cfg: &Config) -> (MsiConfig, MsiConfig) {
     let s = &cfg.task.msi;
     let train = MsiConfig {
         dt_ms: s.dt_ms,
@@ -243,7 +243,7 @@ impl TaskData {
 
 /// `count` indices starting at position `start` of the epoch's seeded shuffle of `0..n`
 /// (wrapping around).
-pub fn epoch_indices(seed: u64, epoch: usize, n: usize, start: usize, count: usize) -> Vec<usize> {
+pub(crate) fn epoch_indices(seed: u64, epoch: usize, n: usize, start: usize, count: usize) -> Vec<usize> {
     let mut perm: Vec<usize> = (0..n).collect();
     let mut s = derive_seed(seed, &[KEY_SHUFFLE, epoch as u64]);
     for i in (1..n).rev() {

@@ -80,7 +80,7 @@ pub struct AccuracyReport {
 
 /// Logits `[count, n_L]` and mean loss of the moment network `net` on all of `data`, in
 /// batches of [`EVAL_BATCH`]; batch `i` uses noise seed `derive_seed(seed, [i])`.
-pub fn forward_all(
+pub(crate) fn forward_all(
     engine: &mut FfEngine<f32>,
     net: &[Gaussian<f32>],
     data: &FfData,
@@ -107,7 +107,7 @@ pub fn forward_all(
 }
 
 /// One concrete network `w ~ P(w)` drawn with `seed` (layer `l` from `derive_seed(seed, [l])`).
-pub fn sample_network(net: &FfNet<f32>, seed: u64) -> Vec<Gaussian<f32>> {
+pub(crate) fn sample_network(net: &FfNet<f32>, seed: u64) -> Vec<Gaussian<f32>> {
     net.layers
         .iter()
         .enumerate()
@@ -187,7 +187,7 @@ pub fn evaluate(
 /// images (0 = the run's `eval.test_limit`, i.e. all by default) from `data_dir`, in `mode`
 /// with `repeats` repeats (noise draws or sampled networks) keyed by `seed`: the command
 /// `sasnet eval RUN` on a feed-forward run. Returns the report and the checkpoint's epoch.
-pub fn evaluate_dir(
+pub(crate) fn evaluate_dir(
     run_dir: &Path,
     data_dir: Option<&Path>,
     mode: EvalMode,

@@ -37,7 +37,7 @@ use crate::task::mnist::Mnist;
 
 /// Loads MNIST from `dir` (the `--data` argument or `SASNET_DATA`); a clear error when none
 /// is given.
-pub fn load_mnist(dir: Option<&std::path::Path>) -> Result<Mnist> {
+pub(crate) fn load_mnist(dir: Option<&std::path::Path>) -> Result<Mnist> {
     let dir = dir.ok_or_else(|| SasError::InvalidValue {
         name: "data".into(),
         reason: "feed-forward MNIST needs the MNIST files: pass --data DIR or set SASNET_DATA".into(),
@@ -46,7 +46,7 @@ pub fn load_mnist(dir: Option<&std::path::Path>) -> Result<Mnist> {
 }
 
 /// Name of layer `l` in checkpoints and outputs: `l0`, `l1`, ….
-pub fn layer_name(l: usize) -> String {
+pub(crate) fn layer_name(l: usize) -> String {
     format!("l{l}")
 }
 
@@ -203,7 +203,7 @@ impl FfData {
 }
 
 /// Index of the largest entry of each row of `z` (`[rows, k]`); ties go to the first.
-pub fn argmax_rows<T: Real>(z: &[T], k: usize) -> Vec<usize> {
+pub(crate) fn argmax_rows<T: Real>(z: &[T], k: usize) -> Vec<usize> {
     z.chunks_exact(k)
         .map(|r| {
             let mut best = 0;

@@ -75,7 +75,7 @@ impl RunSummary {
 }
 
 /// The columns of `metrics.csv` for a network of `layers` layers.
-pub fn metrics_header(layers: usize) -> String {
+pub(crate) fn metrics_header(layers: usize) -> String {
     let mut h: Vec<String> = [
         "epoch",
         "train_loss",
@@ -100,7 +100,7 @@ pub fn metrics_header(layers: usize) -> String {
 /// The reference initialization: `m ~ N(0, m_gain / fan_in)` (`fan_in` = `init.fan_in`, or
 /// the layer's input width `n_l` when that is 0), `Ξ ~ xi_scale · U(0, 1)`, `π = init.pi`;
 /// keyed by the run seed.
-pub fn init_network(cfg: &FfConfig) -> FfNet<f32> {
+pub(crate) fn init_network(cfg: &FfConfig) -> FfNet<f32> {
     let mut net = FfNet::<f32>::zeros(&cfg.model.sizes);
     for (l, layer) in net.layers.iter_mut().enumerate() {
         let fan_in = if cfg.init.fan_in == 0 {
@@ -123,7 +123,7 @@ pub fn init_network(cfg: &FfConfig) -> FfNet<f32> {
 
 /// The order of the `n` training examples in epoch `epoch` (a seeded Fisher–Yates shuffle, or
 /// `0..n` without shuffling).
-pub fn epoch_order(cfg: &FfConfig, n: usize, epoch: usize) -> Vec<usize> {
+pub(crate) fn epoch_order(cfg: &FfConfig, n: usize, epoch: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     if cfg.train.shuffle {
         let mut s = derive_seed(cfg.seed, &[KEY_SHUFFLE, epoch as u64]);
@@ -136,7 +136,7 @@ pub fn epoch_order(cfg: &FfConfig, n: usize, epoch: usize) -> Vec<usize> {
 }
 
 /// Writes the parameters (`l<i>.m|pi|xi`) and the `sizes` metadata into `w`.
-pub fn write_params(w: &mut TensorWriter, net: &FfNet<f32>) {
+pub(crate) fn write_params(w: &mut TensorWriter, net: &FfNet<f32>) {
     for (l, layer) in net.layers.iter().enumerate() {
         let sh = [layer.rows, layer.cols];
         let n = layer_name(l);
@@ -150,7 +150,7 @@ pub fn write_params(w: &mut TensorWriter, net: &FfNet<f32>) {
 
 /// Reads the parameters written by [`write_params`] (layers `l0`, `l1`, … until one is
 /// absent); shapes must chain and values be valid.
-pub fn read_params(f: &TensorFile) -> Result<FfNet<f32>> {
+pub(crate) fn read_params(f: &TensorFile) -> Result<FfNet<f32>> {
     let mut layers = Vec::new();
     while f.contains(&format!("{}.m", layer_name(layers.len()))) {
         let n = layer_name(layers.len());
@@ -194,7 +194,7 @@ pub struct CheckpointState {
 }
 
 /// Reads a checkpoint written by the trainer for configuration `cfg`.
-pub fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<CheckpointState> {
+pub(crate) fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<CheckpointState> {
     let f = TensorFile::open(path)?;
     check_format(&f, FORMAT, "a feed-forward checkpoint")?;
     let net = read_params(&f)?;

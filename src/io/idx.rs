@@ -69,7 +69,7 @@ fn idx_err(path: &Path, reason: impl Into<String>) -> SasError {
 /// Errors: the file cannot be read ([`SasError::Io`]); it is larger than `limit`, or its gzip
 /// stream is truncated, corrupt (bad deflate data, CRC or length) or decompresses to more than
 /// `limit` bytes ([`SasError::Idx`]).
-pub fn read_decoded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_decoded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let io = |source| SasError::Io {
         action: "reading",
         path: path.to_path_buf(),
@@ -94,7 +94,7 @@ pub fn read_decoded(path: &Path, limit: u64) -> Result<Vec<u8>> {
 ///
 /// Concatenated gzip members are accepted (as gzip does); data after the last member that is
 /// not a valid member is an error.
-pub fn decode(raw: Vec<u8>, path: &Path, limit: u64) -> Result<Vec<u8>> {
+pub(crate) fn decode(raw: Vec<u8>, path: &Path, limit: u64) -> Result<Vec<u8>> {
     if !raw.starts_with(&GZIP_MAGIC) {
         if raw.len() as u64 > limit {
             return Err(idx_err(
@@ -198,7 +198,7 @@ fn check_length(data: &[u8], path: &Path, header_len: usize, payload: u64, decla
 ///
 /// Errors ([`SasError::Idx`]): wrong magic (not [`IMAGES_MAGIC`]), short header, zero rows or
 /// columns, a size `count * rows * cols` that overflows or differs from the bytes present.
-pub fn parse_images(mut data: Vec<u8>, path: &Path) -> Result<Images> {
+pub(crate) fn parse_images(mut data: Vec<u8>, path: &Path) -> Result<Images> {
     let d = header(&data, path, IMAGES_MAGIC, "images")?;
     let (count, rows, cols) = (u64::from(d[0]), u64::from(d[1]), u64::from(d[2]));
     if rows == 0 || cols == 0 {
@@ -228,7 +228,7 @@ pub fn parse_images(mut data: Vec<u8>, path: &Path) -> Result<Images> {
 ///
 /// Errors ([`SasError::Idx`]): wrong magic (not [`LABELS_MAGIC`]), short header, a count that
 /// differs from the bytes present, a label above [`MAX_LABEL`].
-pub fn parse_labels(data: &[u8], path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn parse_labels(data: &[u8], path: &Path) -> Result<Vec<u8>> {
     let d = header(data, path, LABELS_MAGIC, "labels")?;
     let count = u64::from(d[0]);
     check_length(data, path, 8, count, &format!("{count} labels"))?;
@@ -245,14 +245,14 @@ pub fn parse_labels(data: &[u8], path: &Path) -> Result<Vec<u8>> {
 /// Reads an IDX image file (gzip or raw) into [`Images`], pixels `[count, rows * cols]`.
 ///
 /// Errors: see [`read_decoded`] and [`parse_images`]; all name `path`.
-pub fn read_images(path: &Path) -> Result<Images> {
+pub(crate) fn read_images(path: &Path) -> Result<Images> {
     parse_images(read_decoded(path, MAX_DECODED_BYTES)?, path)
 }
 
 /// Reads an IDX label file (gzip or raw): one label in `0..=9` per item.
 ///
 /// Errors: see [`read_decoded`] and [`parse_labels`]; all name `path`.
-pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_labels(path: &Path) -> Result<Vec<u8>> {
     parse_labels(&read_decoded(path, MAX_DECODED_BYTES)?, path)
 }
 

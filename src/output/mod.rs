@@ -58,7 +58,7 @@ impl AnalysisOutput {
 }
 
 /// Writes a CSV file (header + rows of numbers; NaN written as an empty field).
-pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<PathBuf> {
+pub(crate) fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<PathBuf> {
     let mut s = header.join(",");
     s.push('\n');
     for r in rows {
@@ -74,7 +74,7 @@ pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<Path
 }
 
 /// Writes pretty JSON.
-pub fn write_json<S: serde::Serialize>(path: &Path, value: &S) -> Result<PathBuf> {
+pub(crate) fn write_json<S: serde::Serialize>(path: &Path, value: &S) -> Result<PathBuf> {
     let text = serde_json::to_string_pretty(value).map_err(|e| SasError::InvalidValue {
         name: path.display().to_string(),
         reason: e.to_string(),
@@ -85,21 +85,21 @@ pub fn write_json<S: serde::Serialize>(path: &Path, value: &S) -> Result<PathBuf
 
 /// Mean and sample standard deviation (n − 1; NaN below two values) across seeds of equally
 /// long series (`series[seed][i]`); NaN entries are skipped ([`crate::stats::SeriesBand`]).
-pub fn mean_std(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn mean_std(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
     let b = crate::stats::SeriesBand::of(series);
     (b.mean, b.sd)
 }
 
 /// Mean and half-width of the 95 % t-interval of the mean across seeds of equally long series
 /// (0 where fewer than two seeds have a value, so a band collapses onto the line).
-pub fn mean_ci(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn mean_ci(series: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
     let b = crate::stats::SeriesBand::of(series);
     let half = b.hi.iter().zip(&b.mean).map(|(h, m)| h - m).collect();
     (b.mean, half)
 }
 
 /// A number with 4 significant digits (integers as they are).
-pub fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if !x.is_finite() {
         return if x.is_nan() { "NaN".into() } else { format!("{x}") };
     }

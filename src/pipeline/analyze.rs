@@ -88,7 +88,7 @@ pub fn run_one<F: Analyzable>(
 /// Runs every analysis that applies to the runs' configuration and is not in `opts.skip`,
 /// each with output folder `out/<name>/`, calling `starting(name)` before each. One failing
 /// analysis does not stop the others: each gets its own result.
-pub fn run_all_with<F: Analyzable>(
+pub(crate) fn run_all_with<F: Analyzable>(
     runs: &[RunData<F>],
     out: &Path,
     opts: &AnalysisOptions,

@@ -218,7 +218,7 @@ fn pct(ms: (f64, f64), seeds: usize) -> String {
 /// The header section of a feed-forward report: runs, settings, weight classes per layer,
 /// final accuracy per evaluation mode (mean ± std over seeds) and, given the perturbation
 /// analysis's summary, the accuracy with whole classes removed.
-pub fn header_html(
+pub(crate) fn header_html(
     runs: &[RunData<FeedForward>],
     page_dir: &Path,
     perturb: Option<&serde_json::Value>,

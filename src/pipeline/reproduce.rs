@@ -235,7 +235,7 @@ fn read_summary(analysis: &Path, name: &str) -> Option<serde_json::Value> {
 /// whole test set, else each run's last evaluation during training) and its `source`; where
 /// the baseline ran, `bptt_accuracy` and `paired_difference` (ensemble − BPTT per evaluation
 /// mode, each with its 95 % interval) and `bptt_lr_sweep`.
-pub fn headline(analysis: &Path, runs: &[TrainSummary]) -> Result<serde_json::Value> {
+pub(crate) fn headline(analysis: &Path, runs: &[TrainSummary]) -> Result<serde_json::Value> {
     use serde_json::json;
     let seeds: Vec<u64> = runs
         .iter()
@@ -288,7 +288,10 @@ pub const THEORY: &str = "theory";
 /// `opts.out/report.html`. The seeds option is not used; the MNIST experiment runs when
 /// `opts.data_dir` is given. Full size takes about 12 minutes on 2 cores (kernel convergence up
 /// to N = 4000, training at N = 4000, row-MNIST 0 vs 1 up to N = 1024).
-pub fn reproduce_theory(opts: &ReproduceOptions, progress: &mut dyn FnMut(&str)) -> Result<ReproduceSummary> {
+pub(crate) fn reproduce_theory(
+    opts: &ReproduceOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ReproduceSummary> {
     let dir = opts.out.join("analysis").join(THEORY);
     progress(&format!(
         "infinite-width theory{} into {}{}",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The run directory of seed `seed` under `base`: `base` itself for a single seed
 /// (`single`), else `base/seed-<seed>`.
-pub fn seed_dir(base: &Path, seed: u64, single: bool) -> PathBuf {
+pub(crate) fn seed_dir(base: &Path, seed: u64, single: bool) -> PathBuf {
     if single {
         base.to_path_buf()
     } else {
@@ -18,7 +18,7 @@ pub fn seed_dir(base: &Path, seed: u64, single: bool) -> PathBuf {
 /// Runs `job(seed)` for the `count` seeds `first, first + 1, …` in parallel and returns the
 /// results in seed order (the first error, if any). Each job draws only from its own seed's
 /// streams, so the results do not depend on the thread count.
-pub fn fan_out<T: Send>(
+pub(crate) fn fan_out<T: Send>(
     first: u64,
     count: usize,
     job: impl Fn(u64) -> Result<T> + Sync + Send,

@@ -26,7 +26,7 @@ pub fn write_report(outputs: &[AnalysisOutput], runs: &[RunData], path: &Path) -
 
 /// One table row per run: its directory (linked relative to `page_dir`), seed and completed
 /// epochs.
-pub fn run_rows<F: crate::family::Family>(h: &mut String, runs: &[RunData<F>], page_dir: &Path) {
+pub(crate) fn run_rows<F: crate::family::Family>(h: &mut String, runs: &[RunData<F>], page_dir: &Path) {
     for r in runs {
         let _ = writeln!(
             h,
@@ -40,7 +40,7 @@ pub fn run_rows<F: crate::family::Family>(h: &mut String, runs: &[RunData<F>], p
 }
 
 /// The folder a page at `path` lives in (its links are relative to it): the parent, or `.`.
-pub fn page_dir(path: &Path) -> PathBuf {
+pub(crate) fn page_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -60,7 +60,7 @@ fn write_html(path: &Path, html: impl FnOnce(&Path) -> Result<String>) -> Result
 }
 
 /// Like [`write_report`], and lists the analyses that failed (`(name, error message)`).
-pub fn write_report_with_failures(
+pub(crate) fn write_report_with_failures(
     outputs: &[AnalysisOutput],
     failures: &[(String, String)],
     runs: &[RunData],
@@ -71,7 +71,7 @@ pub fn write_report_with_failures(
 
 /// Like [`write_report_with_failures`] with the page titled `title` instead of the runs'
 /// preset (pages without runs, such as the theory reproduction).
-pub fn write_report_titled(
+pub(crate) fn write_report_titled(
     title: &str,
     outputs: &[AnalysisOutput],
     failures: &[(String, String)],
@@ -85,7 +85,7 @@ pub fn write_report_titled(
 
 /// The report page as a string; links are relative to `page_dir`, the folder the page will be
 /// written to.
-pub fn report_html(
+pub(crate) fn report_html(
     outputs: &[AnalysisOutput],
     failures: &[(String, String)],
     runs: &[RunData],
@@ -96,7 +96,7 @@ pub fn report_html(
 }
 
 /// [`report_html`] with the page titled `sasnet report: <title>`.
-pub fn report_html_titled(
+pub(crate) fn report_html_titled(
     title: &str,
     outputs: &[AnalysisOutput],
     failures: &[(String, String)],
@@ -114,7 +114,7 @@ pub fn report_html_titled(
 /// the HTML fragment `header_html` (built by the caller, e.g. the feed-forward report), with
 /// title `sasnet report: <title>`, then the same contents, analysis sections and failures as
 /// [`write_report_with_failures`].
-pub fn write_page(
+pub(crate) fn write_page(
     outputs: &[AnalysisOutput],
     failures: &[(String, String)],
     title: &str,
@@ -502,7 +502,7 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>)
 }
 
 /// HTML-escapes text (also safe inside double-quoted attributes).
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -547,7 +547,7 @@ pub fn href(rel: &str) -> String {
 
 /// `to` relative to the folder `from`, with `/` separators (both made absolute first; `..`
 /// where needed; the absolute path when they share no root).
-pub fn rel_path(from: &Path, to: &Path) -> String {
+pub(crate) fn rel_path(from: &Path, to: &Path) -> String {
     let abs = |p: &Path| {
         std::fs::canonicalize(p).unwrap_or_else(|_| {
             if p.is_absolute() {
@@ -580,7 +580,7 @@ pub fn rel_path(from: &Path, to: &Path) -> String {
 }
 
 /// Appends the standard base64 encoding (with padding) of `data` to `out`.
-pub fn base64_into(data: &[u8], out: &mut String) {
+pub(crate) fn base64_into(data: &[u8], out: &mut String) {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     out.reserve(data.len().div_ceil(3) * 4);
     for ch in data.chunks(3) {

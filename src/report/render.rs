@@ -70,7 +70,7 @@ fn render_err(path: &Path, e: impl std::fmt::Display) -> SasError {
 
 /// Renders `fig` to `dir/<name>.svg` and `dir/<name>.png` (creating `dir`) and returns the
 /// two paths `(svg, png)`. Files are written to a temporary name and renamed into place.
-pub fn render(fig: &Figure, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+pub(crate) fn render(fig: &Figure, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let bad_name = fig.name.is_empty()
         || fig.name.starts_with('.')
         || fig.name.contains(['/', '\\'])
@@ -118,7 +118,7 @@ pub fn render(fig: &Figure, dir: &Path) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// The SVG text of `fig`.
-pub fn svg_string(fig: &Figure) -> Result<String> {
+pub(crate) fn svg_string(fig: &Figure) -> Result<String> {
     let err = |e: Box<dyn std::error::Error + Send + Sync>| SasError::Render {
         path: PathBuf::from(format!("{}.svg", fig.name)),
         reason: e.to_string(),

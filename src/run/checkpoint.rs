@@ -17,7 +17,7 @@ pub const FORMAT: &str = "sasnet-checkpoint-1";
 
 /// Writes the parameters of `net` (`<layer>.<m|pi|xi>`, row = receiving unit) into `w`,
 /// with `stochastic` metadata.
-pub fn write_params(w: &mut TensorWriter, net: &SasNet<f32>) {
+pub(crate) fn write_params(w: &mut TensorWriter, net: &SasNet<f32>) {
     for (name, l) in net.layers() {
         let sh = [l.rows, l.cols];
         w.add(&format!("{name}.m"), &sh, &l.m);
@@ -36,7 +36,7 @@ pub fn write_params(w: &mut TensorWriter, net: &SasNet<f32>) {
 
 /// Reads parameters written by [`write_params`]; shapes come from the file and are checked
 /// for consistency (`rec` square, `in` and `out` matching it).
-pub fn read_params(f: &TensorFile) -> Result<SasNet<f32>> {
+pub(crate) fn read_params(f: &TensorFile) -> Result<SasNet<f32>> {
     let shape2 = |name: &str| -> Result<[usize; 2]> {
         let s = f.shape(name)?;
         if s.len() != 2 {
@@ -106,15 +106,6 @@ pub fn load(path: &Path, cfg: &Config) -> Result<Checkpoint> {
         epoch: meta_num(&f, "epoch")?,
         wall_s: meta_num(&f, "wall_s")?,
     })
-}
-
-/// The configuration stored in a checkpoint, if any.
-pub fn stored_config(path: &Path) -> Result<Option<Config>> {
-    let f = TensorFile::open(path)?;
-    match f.metadata().get("config") {
-        Some(t) => Ok(Some(Config::from_toml(t, &path.display().to_string())?)),
-        None => Ok(None),
-    }
 }
 
 /// Loads the configuration and network of a run directory.

@@ -41,7 +41,7 @@ pub struct CheckpointMeta<'a> {
 
 /// Writes a checkpoint atomically to `path`: the parameters (`params`), the optimizer state
 /// of `net`'s groups, and `meta`.
-pub fn write_checkpoint<E: crate::sas::Ensemble + ?Sized>(
+pub(crate) fn write_checkpoint<E: crate::sas::Ensemble + ?Sized>(
     path: &Path,
     params: impl FnOnce(&mut crate::io::tensors::TensorWriter),
     net: &E,
@@ -61,7 +61,7 @@ pub fn write_checkpoint<E: crate::sas::Ensemble + ?Sized>(
 
 /// Moves the progress bar (if any) to epoch `done` and shows the training loss and, when
 /// evaluated, the test accuracy with `decimals` decimals.
-pub fn show_progress(
+pub(crate) fn show_progress(
     bar: Option<&indicatif::ProgressBar>,
     done: usize,
     train_loss: f64,
@@ -87,14 +87,14 @@ pub struct TrainOptions {
 }
 
 /// An I/O error constructor for `action` (`reading`, `creating`, …) on `path`.
-pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {
+pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SasError {
     let path = path.to_path_buf();
     move |source| SasError::Io { action, path, source }
 }
 
 /// Starts a new run in `run_dir`: fails if it already holds a checkpoint, creates the folder
 /// and writes `config.toml` (`config_toml`).
-pub fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
+pub(crate) fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
     if run_dir.join(files::CHECKPOINT).exists() {
         return Err(SasError::Config {
             key: "out".into(),
@@ -111,7 +111,7 @@ pub fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
 /// Checks that `run_dir` can be resumed with configuration `cfg`: its `config.toml`, parsed
 /// by `parse(text, source)`, must equal `cfg` once `norm` has cleared on both what may
 /// differ (`train.epochs`), and it must hold a checkpoint.
-pub fn check_resume<C: PartialEq + Clone>(
+pub(crate) fn check_resume<C: PartialEq + Clone>(
     run_dir: &Path,
     cfg: &C,
     parse: impl Fn(&str, &str) -> Result<C>,
@@ -143,7 +143,7 @@ pub fn check_resume<C: PartialEq + Clone>(
 
 /// The rows (without header) of `run_dir/metrics.csv` for epochs `≤ epoch` (a resume drops
 /// rows written after the checkpoint); none if the file is missing.
-pub fn metrics_rows_upto(run_dir: &Path, epoch: usize) -> Vec<String> {
+pub(crate) fn metrics_rows_upto(run_dir: &Path, epoch: usize) -> Vec<String> {
     let text = std::fs::read_to_string(run_dir.join(files::METRICS)).unwrap_or_default();
     text.lines()
         .skip(1)
@@ -158,7 +158,7 @@ pub fn metrics_rows_upto(run_dir: &Path, epoch: usize) -> Vec<String> {
 }
 
 /// Writes `run_dir/metrics.csv` (atomically) from its header and rows.
-pub fn write_metrics(run_dir: &Path, header: &str, rows: &[String]) -> Result<()> {
+pub(crate) fn write_metrics(run_dir: &Path, header: &str, rows: &[String]) -> Result<()> {
     let mut text = String::with_capacity(header.len() + 1 + rows.iter().map(|r| r.len() + 1).sum::<usize>());
     text.push_str(header);
     text.push('\n');
@@ -171,7 +171,7 @@ pub fn write_metrics(run_dir: &Path, header: &str, rows: &[String]) -> Result<()
 
 /// Fails unless checkpoint `f` has metadata `format` equal to `expected`; `what` names the
 /// expected kind in the error (e.g. "a sasnet checkpoint").
-pub fn check_format(f: &TensorFile, expected: &str, what: &str) -> Result<()> {
+pub(crate) fn check_format(f: &TensorFile, expected: &str, what: &str) -> Result<()> {
     match f.metadata().get("format") {
         Some(v) if v == expected => Ok(()),
         other => Err(SasError::Metadata {
@@ -183,7 +183,7 @@ pub fn check_format(f: &TensorFile, expected: &str, what: &str) -> Result<()> {
 }
 
 /// The number in metadata `key` of checkpoint `f`.
-pub fn meta_num<T: std::str::FromStr>(f: &TensorFile, key: &str) -> Result<T> {
+pub(crate) fn meta_num<T: std::str::FromStr>(f: &TensorFile, key: &str) -> Result<T> {
     let s = f.metadata().get(key).ok_or_else(|| SasError::Metadata {
         key: key.into(),
         path: f.path().to_path_buf(),
@@ -209,7 +209,7 @@ pub fn diverged(epoch: usize, mb: usize, what: &str, ckpt: &Path) -> SasError {
 }
 
 /// A progress bar over `total` epochs starting at `start` (none unless `show`).
-pub fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
     if !show {
         return None;
     }

@@ -250,7 +250,7 @@ impl WeightClass {
 
 /// The class of every entry of `l` (row-major, `rows × cols`), entries with `mask[k] =
 /// false` and, when `skip_diagonal`, the diagonal `i = j` marked [`WeightClass::Excluded`].
-pub fn classify(
+pub(crate) fn classify(
     l: &SasLayer<f32>,
     t: &Thresholds,
     mask: Option<&[bool]>,
@@ -339,7 +339,7 @@ pub fn class_indices(layer: &SasLayer<f32>, t: &Thresholds, class: WeightClass) 
 }
 
 /// Weight classes of every layer of `net` by rule `t` (every entry counted).
-pub fn layer_classes<E: Ensemble + ?Sized>(net: &E, t: &Thresholds) -> Vec<LayerClasses> {
+pub(crate) fn layer_classes<E: Ensemble + ?Sized>(net: &E, t: &Thresholds) -> Vec<LayerClasses> {
     net.named_layers()
         .into_iter()
         .map(|(name, layer)| {

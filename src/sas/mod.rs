@@ -12,7 +12,7 @@ pub mod ensemble;
 pub use ensemble::Ensemble;
 
 /// Reads layer `name` (`<name>.m`, `<name>.pi`, `<name>.xi`, each `rows × cols`) from `f`.
-pub fn read_layer<T: Real>(
+pub(crate) fn read_layer<T: Real>(
     f: &crate::io::tensors::TensorFile,
     name: &str,
     rows: usize,

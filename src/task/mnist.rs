@@ -43,7 +43,7 @@ pub fn data_dir(arg: Option<&Path>) -> Option<PathBuf> {
 
 /// The file for base name `name` in `dir`: `dir/name` (raw) if it is a file, else
 /// `dir/name.gz` if that is a file, else `None`. The content decides compression when read.
-pub fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
+pub(crate) fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
     let raw = dir.join(name);
     if raw.is_file() {
         return Some(raw);
@@ -170,7 +170,7 @@ impl std::fmt::Display for SeqVariant {
 ///
 /// This exact recipe is part of the format: a given seed gives the same permutation on every
 /// machine and in every version (tests pin its first values).
-pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut p: Vec<usize> = (0..n).collect();
     let mut state = seed;
     for i in (1..n).rev() {

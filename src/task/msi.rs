@@ -155,7 +155,7 @@ impl Condition {
 
 /// The 24 task conditions, modality-major: visual 9..=16, then auditory 9..=16, then both
 /// 9..=16 (index `= 8·m + (f - 9)` with `m` = 0 visual, 1 auditory, 2 both).
-pub fn conditions() -> Vec<Condition> {
+pub(crate) fn conditions() -> Vec<Condition> {
     Modality::ALL
         .iter()
         .flat_map(|&modality| RATES.map(move |rate| Condition { modality, rate }))
@@ -548,7 +548,7 @@ impl Msi {
 ///
 /// # Panics
 /// If `z_last.len()` is odd.
-pub fn choices(z_last: &[f32]) -> Vec<usize> {
+pub(crate) fn choices(z_last: &[f32]) -> Vec<usize> {
     assert!(
         z_last.len().is_multiple_of(OUTPUTS),
         "msi::choices: z_last has {} values, not a multiple of {OUTPUTS}",
@@ -562,7 +562,7 @@ pub fn choices(z_last: &[f32]) -> Vec<usize> {
 
 /// The unit groups of an `n`-unit network as index ranges: `[auditory, visual, none]` =
 /// `[0..n/3, n/3..2n/3, 2n/3..n]` (integer division; for `n = 150`: 0–49, 50–99, 100–149).
-pub fn input_groups(n: usize) -> [Range<usize>; 3] {
+pub(crate) fn input_groups(n: usize) -> [Range<usize>; 3] {
     let (a, v) = (n / 3, 2 * n / 3);
     [0..a, a..v, v..n]
 }
@@ -572,7 +572,7 @@ pub fn input_groups(n: usize) -> [Range<usize>; 3] {
 /// channels 0 and 2, units of the third group no sensory channel; the start cue (channel 4)
 /// reaches every unit. For `N = 150` the groups are units 0–49, 50–99 and 100–149; for other
 /// `N` they are the thirds `[0, ⌊N/3⌋)`, `[⌊N/3⌋, ⌊2N/3⌋)`, `[⌊2N/3⌋, N)`.
-pub fn input_mask(n: usize) -> Vec<bool> {
+pub(crate) fn input_mask(n: usize) -> Vec<bool> {
     let [aud, vis, _] = input_groups(n);
     let mut m = vec![false; n * INPUTS];
     for (i, row) in m.chunks_exact_mut(INPUTS).enumerate() {

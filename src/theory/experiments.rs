@@ -125,7 +125,7 @@ pub struct AngleResult {
 
 /// `Θ(x₀, x_φ)` on `n_analytic` angles in `[0, 2π]` and its empirical estimate at `n_emp`
 /// angles from width-`n` networks of `seeds` (`params.steps` steps, two channels).
-pub fn angle_experiment(
+pub(crate) fn angle_experiment(
     params: &NtkParams,
     n: usize,
     seeds: &[u64],
@@ -362,7 +362,7 @@ impl ConvergenceResult {
 }
 
 /// Steps at which a training run is recorded: 0, 1, 2, 3, 5, 7, 10, … up to `steps`.
-pub fn record_steps(steps: usize) -> Vec<usize> {
+pub(crate) fn record_steps(steps: usize) -> Vec<usize> {
     if steps == 0 {
         return vec![0];
     }
@@ -413,7 +413,7 @@ pub struct TrainRun {
 /// [`super::EpsMode::PerSample`]; under `Fresh` it compares one quenched draw with the
 /// ε-averaged theory.
 #[allow(clippy::too_many_arguments)]
-pub fn train_run(
+pub(crate) fn train_run(
     params: &NtkParams,
     k: &Kernel,
     x_train: &[Vec<f64>],
@@ -795,7 +795,7 @@ pub struct Dataset {
 }
 
 /// The analytic kernel (no time kernels) over the training then the test inputs of `data`.
-pub fn data_kernel(params: &NtkParams, data: &Dataset) -> Result<Kernel> {
+pub(crate) fn data_kernel(params: &NtkParams, data: &Dataset) -> Result<Kernel> {
     let mut all = data.x_train.clone();
     all.extend_from_slice(&data.x_test);
     let mut kp = *params;
@@ -807,7 +807,7 @@ pub fn data_kernel(params: &NtkParams, data: &Dataset) -> Result<Kernel> {
 /// (digit 0) and +1 (digit 1): the first `train_per_class` zeros and ones of the MNIST
 /// training file and the first `test_per_class` of the test file, in file order within each
 /// class (zeros first).
-pub fn mnist_binary(dir: &Path, train_per_class: usize, test_per_class: usize) -> Result<Dataset> {
+pub(crate) fn mnist_binary(dir: &Path, train_per_class: usize, test_per_class: usize) -> Result<Dataset> {
     let m = crate::task::mnist::Mnist::load(dir)?;
     let pick = |im: &crate::io::idx::Images, lab: &[u8], per: usize| -> Result<(Vec<Vec<f64>>, Vec<f64>)> {
         let mut xs = Vec::new();
@@ -840,7 +840,7 @@ pub fn mnist_binary(dir: &Path, train_per_class: usize, test_per_class: usize) -
 
 /// The settings of the MNIST experiment: `T = I = 28`, the reference leak `α = 0.1`, the
 /// other settings as [`NtkParams::default`], no time kernels.
-pub fn mnist_params() -> NtkParams {
+pub(crate) fn mnist_params() -> NtkParams {
     NtkParams {
         steps: 28,
         alpha: 0.1,
@@ -853,7 +853,7 @@ pub fn mnist_params() -> NtkParams {
 /// at `ητ` on a log grid from the analytic kernel `k` over the training then the test inputs
 /// ([`data_kernel`]), plus the kernel heat maps (a `2·per × 2·per` block of `Θ` with
 /// zeros first, and the backward kernel `Π^{t,t'}` of the first training image).
-pub fn mnist_flow(
+pub(crate) fn mnist_flow(
     params: &NtkParams,
     data: &Dataset,
     k: &Kernel,
@@ -1034,7 +1034,7 @@ impl Plan {
 /// The small training problem: 16 [`small_inputs`]; every fourth (indices 3, 7, 11, 15) for
 /// testing, the other 12 for training; the target is `x₁(T)/√2 = ρ cos φ(T)` (linear in the
 /// input at the last step).
-pub fn small_problem(steps: usize) -> Dataset {
+pub(crate) fn small_problem(steps: usize) -> Dataset {
     let xs = small_inputs(16, steps);
     let y = |x: &Vec<f64>| x[2 * (steps - 1)] / std::f64::consts::SQRT_2;
     let x_train: Vec<Vec<f64>> = (0..16).filter(|a| a % 4 != 3).map(|a| xs[a].clone()).collect();

@@ -116,7 +116,7 @@ pub struct EmpiricalKernel {
 }
 
 /// The input batch `[T, B, I]` of `xs` (each `[T·I]`).
-pub fn batch_x(xs: &[Vec<f64>], steps: usize, i: usize) -> Vec<f64> {
+pub(crate) fn batch_x(xs: &[Vec<f64>], steps: usize, i: usize) -> Vec<f64> {
     let b = xs.len();
     let mut x = vec![0.0; steps * b * i];
     for (bi, xv) in xs.iter().enumerate() {

@@ -263,7 +263,7 @@ impl Kernel {
 }
 
 /// `m[rows, cols]` of a `p × p` row-major matrix.
-pub fn block(m: &[f64], p: usize, rows: &[usize], cols: &[usize]) -> Vec<f64> {
+pub(crate) fn block(m: &[f64], p: usize, rows: &[usize], cols: &[usize]) -> Vec<f64> {
     rows.iter()
         .flat_map(|&i| cols.iter().map(move |&j| m[i * p + j]))
         .collect()

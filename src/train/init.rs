@@ -10,7 +10,7 @@ use crate::sas::SasLayer;
 const KEY_INIT: u64 = 1;
 
 /// Structural masks implied by the task (MSI: the fixed input wiring).
-pub fn masks(cfg: &Config, d: Dims) -> Masks {
+pub(crate) fn masks(cfg: &Config, d: Dims) -> Masks {
     let inp = (cfg.task.kind == crate::config::TaskKind::Msi && d.i == crate::task::msi::INPUTS)
         .then(|| crate::task::msi::input_mask(d.n));
     [inp, None, None]
@@ -38,7 +38,7 @@ fn init_layer(l: &mut SasLayer<f32>, li: &LayerInit, stochastic: bool, seed: u64
 }
 
 /// A freshly initialized network for `cfg` with `I` inputs and `K` outputs.
-pub fn init_network(cfg: &Config, inputs: usize, outputs: usize) -> SasNet<f32> {
+pub(crate) fn init_network(cfg: &Config, inputs: usize, outputs: usize) -> SasNet<f32> {
     let d = Dims {
         n: cfg.model.n,
         i: inputs,

@@ -320,7 +320,7 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
 /// The mean-field noise of training minibatch `mb` of `epoch`: fresh ε every step
 /// ([`RandomNoise`]) or, with `train.eps_fixed_in_trial`, ε held fixed within each trial
 /// ([`TrialFixedNoise`]); both keyed by (run seed, epoch, minibatch).
-pub fn training_noise(cfg: &Config, epoch: usize, mb: usize) -> Box<dyn NoiseSource<f32>> {
+pub(crate) fn training_noise(cfg: &Config, epoch: usize, mb: usize) -> Box<dyn NoiseSource<f32>> {
     let seed = derive_seed(cfg.seed, &[KEY_NOISE, epoch as u64, mb as u64]);
     if cfg.train.eps_fixed_in_trial {
         Box::new(TrialFixedNoise { seed })

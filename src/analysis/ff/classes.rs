@@ -58,12 +58,12 @@ pub struct ClassStats {
 
 /// The final class fractions per layer by the feed-forward default rule, aggregated over the
 /// runs' final networks ([`SeedStats`]).
-pub fn class_stats(runs: &[RunData<FeedForward>]) -> Vec<ClassStats> {
+pub(crate) fn class_stats(runs: &[RunData<FeedForward>]) -> Vec<ClassStats> {
     class_stats_with(runs, &Thresholds::for_task("ff"))
 }
 
 /// [`class_stats`] by rule `t`.
-pub fn class_stats_with(runs: &[RunData<FeedForward>], t: &Thresholds) -> Vec<ClassStats> {
+pub(crate) fn class_stats_with(runs: &[RunData<FeedForward>], t: &Thresholds) -> Vec<ClassStats> {
     let per: Vec<Vec<LayerClasses>> = runs.iter().map(|r| layer_classes(&r.net, t)).collect();
     let nl = per.first().map_or(0, Vec::len);
     (0..nl)

@@ -54,7 +54,7 @@ impl RunData<FeedForward> {
 
 /// Mean and sample standard deviation (n − 1) of the finite values (NaN, NaN when none; the
 /// deviation is NaN for one value) — [`crate::stats::SeedStats`].
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_std(values: &[f64]) -> (f64, f64) {
     let s = crate::stats::SeedStats::of(values);
     (s.mean, s.sd)
 }

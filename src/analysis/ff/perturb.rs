@@ -148,7 +148,7 @@ pub fn remove(layer: &mut SasLayer<f32>, idx: &[usize]) {
 
 /// Reconnects connections `idx` of `layer` with deterministic weights `w ~ N(0, std²)`
 /// (`π = 0`, `Ξ = 0`, `m = w`), drawn from the stream `seed`.
-pub fn reconnect(layer: &mut SasLayer<f32>, idx: &[usize], std: f64, seed: u64) {
+pub(crate) fn reconnect(layer: &mut SasLayer<f32>, idx: &[usize], std: f64, seed: u64) {
     let mut z = vec![0f32; idx.len()];
     NormalStream::new(seed).fill(&mut z);
     for (&i, &zi) in idx.iter().zip(&z) {

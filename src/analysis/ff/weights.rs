@@ -41,7 +41,7 @@ pub struct ParamHistogram {
 
 /// Fractions of `values` in `bins` equal bins on `[lo, hi]` (values outside go to the end
 /// bins); returns the edges and the fractions.
-pub fn histogram(values: &[f32], lo: f64, hi: f64, bins: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn histogram(values: &[f32], lo: f64, hi: f64, bins: usize) -> (Vec<f64>, Vec<f64>) {
     let bins = bins.max(1);
     let hi = if hi > lo { hi } else { lo + 1e-6 };
     let edges: Vec<f64> = (0..=bins)
@@ -86,7 +86,7 @@ fn range(nets: &[&FfNet<f32>], l: usize, kind: &str) -> (f64, f64) {
 }
 
 /// Histograms of every kind and layer, one per network in `nets`, on common bins.
-pub fn histograms(nets: &[&FfNet<f32>], bins: usize) -> Vec<Vec<ParamHistogram>> {
+pub(crate) fn histograms(nets: &[&FfNet<f32>], bins: usize) -> Vec<Vec<ParamHistogram>> {
     let nl = nets.first().map_or(0, |n| n.layers.len());
     let mut per: Vec<Vec<ParamHistogram>> = vec![Vec::new(); nets.len()];
     for l in 0..nl {
