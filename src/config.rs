@@ -619,9 +619,10 @@ impl Config {
                 }
             }
             other => {
-                return Err(SasError::Config {
-                    key: "preset".into(),
-                    reason: format!("unknown preset `{other}` (known: {})", PRESETS.join(", ")),
+                return Err(SasError::UnknownName {
+                    what: "preset",
+                    name: other.into(),
+                    known: PRESETS.join(", "),
                 });
             }
         };

@@ -53,9 +53,10 @@ impl FromStr for Mode {
             "mean" => Mode::Mean,
             "sampled" => Mode::Sampled { every: usize::MAX },
             other => {
-                return Err(SasError::InvalidValue {
-                    name: "mode".into(),
-                    reason: format!("`{other}` is not mean-field, eps0, mean or sampled"),
+                return Err(SasError::UnknownName {
+                    what: "evaluation mode",
+                    name: other.into(),
+                    known: "mean-field, eps0, mean, sampled".into(),
                 });
             }
         })

@@ -216,9 +216,10 @@ pub fn find(name: &str) -> Result<&'static Analysis> {
     ANALYSES
         .iter()
         .find(|a| a.name == name)
-        .ok_or_else(|| SasError::InvalidValue {
-            name: "analysis".into(),
-            reason: format!("unknown analysis `{name}` (known: {})", names().join(", ")),
+        .ok_or_else(|| SasError::UnknownName {
+            what: "analysis",
+            name: name.into(),
+            known: names().join(", "),
         })
 }
 
@@ -250,12 +251,10 @@ pub fn select<F: Analyzable>(name: &str) -> Result<Vec<&'static Analysis>> {
             .iter()
             .find(|a| a.name == name && a.run_ff.is_some())
             .map(|a| vec![a])
-            .ok_or_else(|| SasError::InvalidValue {
-                name: "analysis".into(),
-                reason: format!(
-                    "unknown analysis `{name}` for a feed-forward run (known: {}, or `{ALL_FF}` for all)",
-                    ff.join(", ")
-                ),
+            .ok_or_else(|| SasError::UnknownName {
+                what: "analysis for a feed-forward run:",
+                name: name.into(),
+                known: format!("{}, or `{ALL_FF}` for all", ff.join(", ")),
             });
     }
     find(name).map(|a| vec![a])

@@ -83,9 +83,8 @@ impl TaskData {
     pub fn load(cfg: &Config, data_dir: Option<&Path>) -> Result<TaskData> {
         match cfg.task.kind {
             TaskKind::PixelMnist | TaskKind::RowMnist | TaskKind::PermMnist => {
-                let dir = data_dir.ok_or_else(|| SasError::Config {
-                    key: "data".into(),
-                    reason: "MNIST tasks need the data directory: pass --data DIR or set SASNET_DATA".into(),
+                let dir = data_dir.ok_or_else(|| SasError::DataDirRequired {
+                    what: format!("task {}", cfg.task.kind),
                 })?;
                 let data = Mnist::load(dir)?;
                 let variant = match cfg.task.kind {

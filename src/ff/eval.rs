@@ -53,9 +53,10 @@ impl FromStr for EvalMode {
             // For a feed-forward network the mean-field forward with ε = 0 is the mean network.
             "mean" | "eps0" => Ok(EvalMode::Mean),
             "sampled" => Ok(EvalMode::Sampled),
-            other => Err(SasError::InvalidValue {
-                name: "mode".into(),
-                reason: format!("`{other}` is not mean-field, mean (= eps0) or sampled"),
+            other => Err(SasError::UnknownName {
+                what: "evaluation mode",
+                name: other.into(),
+                known: "mean-field, mean (= eps0), sampled".into(),
             }),
         }
     }

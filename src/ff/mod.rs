@@ -38,9 +38,8 @@ use crate::task::mnist::Mnist;
 /// Loads MNIST from `dir` (the `--data` argument or `SASNET_DATA`); a clear error when none
 /// is given.
 pub(crate) fn load_mnist(dir: Option<&std::path::Path>) -> Result<Mnist> {
-    let dir = dir.ok_or_else(|| SasError::InvalidValue {
-        name: "data".into(),
-        reason: "feed-forward MNIST needs the MNIST files: pass --data DIR or set SASNET_DATA".into(),
+    let dir = dir.ok_or_else(|| SasError::DataDirRequired {
+        what: "a feed-forward MNIST run".into(),
     })?;
     Mnist::load(dir)
 }

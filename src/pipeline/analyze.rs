@@ -27,27 +27,18 @@ pub fn run_one<F: Analyzable>(
     opts: &AnalysisOptions,
 ) -> Result<AnalysisOutput> {
     let Some(first) = runs.first() else {
-        return Err(SasError::InvalidValue {
-            name: a.name.into(),
-            reason: "no runs given".into(),
+        return Err(SasError::NoRuns {
+            analysis: a.name.into(),
         });
     };
     let Some(run) = F::entry(a).filter(|_| F::applies(a, &first.cfg)) else {
-        return Err(SasError::InvalidValue {
-            name: a.name.into(),
-            reason: format!(
-                "does not apply to this configuration (task `{}`, preset `{}`)",
-                F::task(&first.cfg),
-                F::preset(&first.cfg)
-            ),
+        return Err(SasError::NotApplicable {
+            analysis: a.name.into(),
+            reason: format!("task `{}`, preset `{}`", F::task(&first.cfg), F::preset(&first.cfg)),
         });
     };
     opts.validate(F::task(&first.cfg))?;
-    std::fs::create_dir_all(dir).map_err(|source| SasError::Io {
-        action: "creating",
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    crate::analysis::start(runs, a.name, dir)?;
     let dt = opts.msi_dt_override(a.many_evaluations)?;
     let own = F::msi_test_dt(&mut first.cfg.clone()).map(|d| *d);
     // The MSI test time step the evaluations use when it is not the runs' own.

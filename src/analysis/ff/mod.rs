@@ -38,9 +38,8 @@ impl RunData<FeedForward> {
     /// The test set of this run (the first `eval.test_limit` MNIST test images, at most
     /// `limit` when `limit > 0`) from `opts.data_dir`.
     pub fn test_set(&self, opts: &AnalysisOptions, limit: usize) -> Result<FfData> {
-        let dir = opts.data_dir.as_deref().ok_or_else(|| SasError::InvalidValue {
-            name: "data".into(),
-            reason: "this analysis evaluates the network on MNIST: pass --data DIR or set SASNET_DATA".into(),
+        let dir = opts.data_dir.as_deref().ok_or_else(|| SasError::DataDirRequired {
+            what: "this analysis (it evaluates the network on MNIST)".into(),
         })?;
         let m = crate::task::mnist::Mnist::load(dir)?;
         let n = match (self.cfg.eval.test_limit, limit) {
