@@ -29,7 +29,6 @@ use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::run::{
     self as rundir, TrainOptions, check_format, diverged, files, io_err, meta_num, progress_bar,
 };
-use crate::sas::SasLayer;
 use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 use crate::task::mnist::Mnist;
 use serde::Serialize;
@@ -137,13 +136,7 @@ pub(crate) fn epoch_order(cfg: &FfConfig, n: usize, epoch: usize) -> Vec<usize> 
 
 /// Writes the parameters (`l<i>.m|pi|xi`) and the `sizes` metadata into `w`.
 pub(crate) fn write_params(w: &mut TensorWriter, net: &FfNet<f32>) {
-    for (l, layer) in net.layers.iter().enumerate() {
-        let sh = [layer.rows, layer.cols];
-        let n = layer_name(l);
-        w.add(&format!("{n}.m"), &sh, &layer.m);
-        w.add(&format!("{n}.pi"), &sh, &layer.pi);
-        w.add(&format!("{n}.xi"), &sh, &layer.xi);
-    }
+    crate::sas::write_layers(w, net);
     let sizes: Vec<String> = net.sizes().iter().map(|s| s.to_string()).collect();
     w.meta("sizes", sizes.join(","));
 }
@@ -161,14 +154,7 @@ pub(crate) fn read_params(f: &TensorFile) -> Result<FfNet<f32>> {
                 reason: format!("has shape {s:?}, expected a matrix"),
             });
         }
-        let sh = [s[0], s[1]];
-        layers.push(SasLayer {
-            rows: s[0],
-            cols: s[1],
-            m: f.get(&format!("{n}.m"), &sh)?,
-            pi: f.get(&format!("{n}.pi"), &sh)?,
-            xi: f.get(&format!("{n}.xi"), &sh)?,
-        });
+        layers.push(crate::sas::read_layer(f, &n, s[0], s[1])?);
     }
     if layers.is_empty() {
         return Err(SasError::MissingTensor {

@@ -34,7 +34,11 @@ pub fn run_one<F: Analyzable>(
     let Some(run) = F::entry(a).filter(|_| F::applies(a, &first.cfg)) else {
         return Err(SasError::NotApplicable {
             analysis: a.name.into(),
-            reason: format!("task `{}`, preset `{}`", F::task(&first.cfg), F::preset(&first.cfg)),
+            reason: format!(
+                "task `{}`, preset `{}`",
+                F::task(&first.cfg),
+                F::preset(&first.cfg)
+            ),
         });
     };
     opts.validate(F::task(&first.cfg))?;

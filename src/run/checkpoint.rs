@@ -18,12 +18,7 @@ pub const FORMAT: &str = "sasnet-checkpoint-1";
 /// Writes the parameters of `net` (`<layer>.<m|pi|xi>`, row = receiving unit) into `w`,
 /// with `stochastic` metadata.
 pub(crate) fn write_params(w: &mut TensorWriter, net: &SasNet<f32>) {
-    for (name, l) in net.layers() {
-        let sh = [l.rows, l.cols];
-        w.add(&format!("{name}.m"), &sh, &l.m);
-        w.add(&format!("{name}.pi"), &sh, &l.pi);
-        w.add(&format!("{name}.xi"), &sh, &l.xi);
-    }
+    crate::sas::write_layers(w, net);
     w.meta(
         "stochastic",
         net.stochastic

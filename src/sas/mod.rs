@@ -11,6 +11,17 @@ pub mod ensemble;
 
 pub use ensemble::Ensemble;
 
+/// Writes every layer of `net` as `<name>.m`, `<name>.pi`, `<name>.xi` (`rows × cols`): the
+/// one parameter layout of every checkpoint, by layer name.
+pub fn write_layers<E: Ensemble + ?Sized>(w: &mut crate::io::tensors::TensorWriter, net: &E) {
+    for (name, l) in net.named_layers() {
+        let sh = [l.rows, l.cols];
+        w.add(&format!("{name}.m"), &sh, &l.m);
+        w.add(&format!("{name}.pi"), &sh, &l.pi);
+        w.add(&format!("{name}.xi"), &sh, &l.xi);
+    }
+}
+
 /// Reads layer `name` (`<name>.m`, `<name>.pi`, `<name>.xi`, each `rows × cols`) from `f`.
 pub(crate) fn read_layer<T: Real>(
     f: &crate::io::tensors::TensorFile,

@@ -38,9 +38,12 @@ impl RunData<FeedForward> {
     /// The test set of this run (the first `eval.test_limit` MNIST test images, at most
     /// `limit` when `limit > 0`) from `opts.data_dir`.
     pub fn test_set(&self, opts: &AnalysisOptions, limit: usize) -> Result<FfData> {
-        let dir = opts.data_dir.as_deref().ok_or_else(|| SasError::DataDirRequired {
-            what: "this analysis (it evaluates the network on MNIST)".into(),
-        })?;
+        let dir = opts
+            .data_dir
+            .as_deref()
+            .ok_or_else(|| SasError::DataDirRequired {
+                what: "this analysis (it evaluates the network on MNIST)".into(),
+            })?;
         let m = crate::task::mnist::Mnist::load(dir)?;
         let n = match (self.cfg.eval.test_limit, limit) {
             (0, l) => l,
