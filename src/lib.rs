@@ -5,6 +5,8 @@
 //! through time (gBPTT). See `ARCHITECTURE.md` for the data path and module map.
 
 #![warn(missing_docs)]
+// Internal docs may point at crate-private helpers (they render with --document-private-items).
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod analysis;
 pub mod bench;

@@ -1,0 +1,205 @@
+//! The reference settings of each recurrent preset (docs/MODEL.md §2).
+
+use super::*;
+
+fn group(lr: f64) -> GroupConfig {
+    GroupConfig {
+        lr,
+        decay: 0.0,
+        l2: 0.0,
+        step_every: 0,
+        gamma: 1.0,
+        frozen: false,
+    }
+}
+
+/// The names of the presets.
+pub const PRESETS: [&str; 4] = ["pixel-mnist", "row-mnist", "perm-mnist", "msi"];
+
+impl Config {
+    /// The reference settings of a preset (docs/MODEL.md §2).
+    pub fn preset(name: &str) -> Result<Config> {
+        let mnist_groups = |stochastic_in: bool| {
+            let g = |frozen: bool| {
+                let mut m = group(1e-3);
+                m.decay = 1e-4;
+                m.step_every = 40;
+                m.gamma = 0.5;
+                let mut xi = m.clone();
+                xi.frozen = frozen;
+                let mut pi = group(1e-3);
+                pi.step_every = 40;
+                pi.gamma = 0.5;
+                pi.frozen = frozen;
+                LayerGroups { m, pi, xi }
+            };
+            (g(!stochastic_in), g(false), g(false))
+        };
+        let msi_groups = || {
+            let g = |pi_lr: f64, frozen_stoch: bool| {
+                let mut m = group(1e-3);
+                m.l2 = 1e-3;
+                let mut xi = m.clone();
+                xi.frozen = frozen_stoch;
+                let mut pi = group(pi_lr);
+                pi.step_every = 100;
+                pi.gamma = 0.5;
+                pi.frozen = frozen_stoch;
+                LayerGroups { m, pi, xi }
+            };
+            (g(0.0, true), g(1.0, false), g(0.1, false))
+        };
+        let msi = MsiSettings {
+            dt_ms: 20.0,
+            tau_ms: 100.0,
+            fixation_ms: 300.0,
+            stimulus_ms: 900.0,
+            decision_ms: 400.0,
+            test_dt_ms: 0.5,
+            test_fixation_ms: 500.0,
+            test_stimulus_ms: 1000.0,
+            test_decision_ms: 300.0,
+            baseline: 0.2,
+            sigma_in: 0.01,
+            catch_per_batch: 6,
+            pad_ms: 0.0,
+        };
+        let task = |kind: TaskKind| TaskConfig {
+            kind,
+            perm_seed: 0,
+            train_limit: 0,
+            validation: 0,
+            msi: msi.clone(),
+            path: String::new(),
+            test_path: String::new(),
+        };
+        let li = |m: &str, m_std: f64, xi_max: f64| LayerInit {
+            m: m.into(),
+            m_std,
+            xi_max,
+            pi: 0.0,
+        };
+        let cfg = match name {
+            "pixel-mnist" | "perm-mnist" | "row-mnist" => {
+                let row = name == "row-mnist";
+                let (gi, gr, go) = mnist_groups(row);
+                let (std, xi) = if row { (0.53, 0.1) } else { (0.1, 0.01) };
+                Config {
+                    preset: name.into(),
+                    seed: 1,
+                    task: task(match name {
+                        "row-mnist" => TaskKind::RowMnist,
+                        "perm-mnist" => TaskKind::PermMnist,
+                        _ => TaskKind::PixelMnist,
+                    }),
+                    model: ModelConfig {
+                        n: 100,
+                        alpha: 0.1,
+                        sigma: 0.0,
+                        h0: 0.1,
+                        sas_in: row,
+                        sas_rec: true,
+                        sas_out: true,
+                    },
+                    init: InitConfig {
+                        inp: li("normal", std, if row { xi } else { 0.0 }),
+                        rec: li("identity", 0.0, xi),
+                        out: li("normal", std, xi),
+                    },
+                    optim: OptimConfig {
+                        kind: OptimKind::Adam,
+                        beta1: 0.9,
+                        beta2: 0.999,
+                        rho: 0.9,
+                        eps: 1e-8,
+                        eps_placement: EpsPlacement::Outside,
+                        schedule_offset: 1,
+                        lr_floor: 1e-8,
+                        clip: 10.0,
+                        inp: gi,
+                        rec: gr,
+                        out: go,
+                    },
+                    train: TrainConfig {
+                        batch: 128,
+                        minibatches: 200,
+                        epochs: 200,
+                        stop_loss: 0.0,
+                        stop_after: 0,
+                        chunks: 2,
+                        history: false,
+                        eps_fixed_in_trial: false,
+                    },
+                    eval: EvalConfig {
+                        every: 1,
+                        during_limit: if row { 0 } else { 2000 },
+                        trials_per_condition: 100,
+                        during_trials_per_condition: 10,
+                        batch: 500,
+                    },
+                }
+            }
+            "msi" => {
+                let (gi, gr, go) = msi_groups();
+                Config {
+                    preset: name.into(),
+                    seed: 1,
+                    task: task(TaskKind::Msi),
+                    model: ModelConfig {
+                        n: 150,
+                        alpha: 0.2,
+                        sigma: 0.15,
+                        h0: 0.0,
+                        sas_in: false,
+                        sas_rec: true,
+                        sas_out: true,
+                    },
+                    init: InitConfig {
+                        inp: li("fan-in", 1.0, 0.0),
+                        rec: li("fan-in", 1.0, 0.01),
+                        out: li("fan-in", 1.0, 0.01),
+                    },
+                    optim: OptimConfig {
+                        kind: OptimKind::Rmsprop,
+                        beta1: 0.9,
+                        beta2: 0.999,
+                        rho: 0.9,
+                        eps: 1e-8,
+                        eps_placement: EpsPlacement::Inside,
+                        schedule_offset: 1,
+                        lr_floor: 0.0,
+                        clip: 0.0,
+                        inp: gi,
+                        rec: gr,
+                        out: go,
+                    },
+                    train: TrainConfig {
+                        batch: 30,
+                        minibatches: 1,
+                        epochs: 500,
+                        stop_loss: 0.002,
+                        stop_after: 100,
+                        chunks: 2,
+                        history: true,
+                        eps_fixed_in_trial: false,
+                    },
+                    eval: EvalConfig {
+                        every: 50,
+                        during_limit: 0,
+                        trials_per_condition: 100,
+                        during_trials_per_condition: 10,
+                        batch: 600,
+                    },
+                }
+            }
+            other => {
+                return Err(SasError::UnknownName {
+                    what: "preset",
+                    name: other.into(),
+                    known: PRESETS.join(", "),
+                });
+            }
+        };
+        Ok(cfg)
+    }
+}
