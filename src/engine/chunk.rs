@@ -13,7 +13,7 @@
 use super::layer::gaussian_sample;
 use super::noise::ChunkNoise;
 use super::{Batch, EngineConfig, GaussianGrad, NetGrads, NetMoments, RunOptions, Targets};
-use crate::linalg::{Kernel, Op, dispatch, gemm};
+use crate::linalg::{Kernel, Op, PackedB, dispatch, gemm, gemm_packed};
 use crate::real::Real;
 
 /// Work buffers and partial results of one chunk.
@@ -64,6 +64,12 @@ pub(super) struct ChunkWork<T> {
     dvar_rec: Vec<T>,
     dmu_out: Vec<T>,
     dvar_out: Vec<T>,
+    /// The recurrent weights packed once per run for the per-step products: `M_recᵀ`, `V_recᵀ`
+    /// (forward), `M_rec`, `V_rec` (backward).
+    pk_mt: PackedB<T>,
+    pk_vt: PackedB<T>,
+    pk_m: PackedB<T>,
+    pk_v: PackedB<T>,
 }
 
 fn fit<T: Real>(v: &mut Vec<T>, len: usize) {
@@ -232,6 +238,17 @@ impl<T: Real> ChunkWork<T> {
             }
         }
 
+        self.pk_mt.pack(Op::t(&net.rec.mu, n, n));
+        if let Some(v) = &net.rec.var {
+            self.pk_vt.pack(Op::t(v, n, n));
+        }
+        if grad {
+            self.pk_m.pack(Op::new(&net.rec.mu, n, n));
+            if let Some(v) = &net.rec.var {
+                self.pk_v.pack(Op::new(v, n, n));
+            }
+        }
+
         // ---- forward -------------------------------------------------------------------
         self.h.copy_from_slice(&batch.h0[b0 * n..(b0 + nb) * n]);
         for (r, &h) in self.r[..nn].iter_mut().zip(&self.h) {
@@ -260,14 +277,7 @@ impl<T: Real> ChunkWork<T> {
             };
             let (r_prev, r_next) = read_write(&mut self.r, cur, nxt, nn);
             // G = r_{t-1} M_recᵀ + x_t M_inᵀ
-            gemm(
-                &mut self.g,
-                nb,
-                n,
-                Op::new(r_prev, nb, n),
-                Op::t(&net.rec.mu, n, n),
-                false,
-            );
+            gemm_packed(&mut self.g, nb, r_prev, &self.pk_mt);
             let xt = &batch.x[(ti * bsz + b0) * ni..(ti * bsz + b0 + nb) * ni];
             if ni == 1 {
                 for (grow, &xv) in self.g.chunks_exact_mut(n).zip(xt) {
@@ -288,9 +298,9 @@ impl<T: Real> ChunkWork<T> {
             if u_var {
                 // S = r_{t-1}² V_recᵀ + x_t² V_inᵀ
                 match &net.rec.var {
-                    Some(v) => {
+                    Some(_) => {
                         let r2_prev = &self.r2[(ti % 2) * nn..(ti % 2 + 1) * nn];
-                        gemm(&mut self.s, nb, n, Op::new(r2_prev, nb, n), Op::t(v, n, n), false);
+                        gemm_packed(&mut self.s, nb, r2_prev, &self.pk_vt);
                     }
                     None => self.s.fill(T::ZERO),
                 }
@@ -580,17 +590,10 @@ impl<T: Real> ChunkWork<T> {
                 // ∂L/∂r_{t-1} from u_t = g_u M_rec + r_{t-1} ∘ ((g_u ∘ ε/√S) V_rec); the second
                 // term is completed in the next step's element-wise pass.
                 let gu = &self.gu[b * nn..(b + 1) * nn];
-                gemm(
-                    &mut self.dr,
-                    nb,
-                    n,
-                    Op::new(gu, nb, n),
-                    Op::new(&net.rec.mu, n, n),
-                    false,
-                );
-                if let Some(v) = &net.rec.var {
+                gemm_packed(&mut self.dr, nb, gu, &self.pk_m);
+                if net.rec.var.is_some() {
                     let pq = &self.p[b * nn..(b + 1) * nn];
-                    gemm(&mut self.tmp, nb, n, Op::new(pq, nb, n), Op::new(v, n, n), false);
+                    gemm_packed(&mut self.tmp, nb, pq, &self.pk_v);
                     tmp_live = true;
                 }
             }
