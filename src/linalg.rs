@@ -247,15 +247,7 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn packed512(
-        c: *mut f32,
-        m: usize,
-        n: usize,
-        k: usize,
-        a: *const f32,
-        p: *const f32,
-        ld: usize,
-    ) {
+    unsafe fn packed512(c: *mut f32, m: usize, n: usize, k: usize, a: *const f32, p: *const f32, ld: usize) {
         // SAFETY: every tile lies inside the matrices (rows i0..i0+r, columns j0..j0+w).
         unsafe {
             let mut j0 = 0;
@@ -344,15 +336,7 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn packed256(
-        c: *mut f32,
-        m: usize,
-        n: usize,
-        k: usize,
-        a: *const f32,
-        p: *const f32,
-        ld: usize,
-    ) {
+    unsafe fn packed256(c: *mut f32, m: usize, n: usize, k: usize, a: *const f32, p: *const f32, ld: usize) {
         // SAFETY: every tile lies inside the matrices (rows i0..i0+r, columns j0..j0+w).
         unsafe {
             let mut j0 = 0;
@@ -729,11 +713,7 @@ mod tests {
                 .map(|i| T::from_f64(((i * 3) % 13) as f64 - 6.0))
                 .collect();
             let mut pb = PackedB::default();
-            pb.pack(if trans {
-                Op::t(&b, n, k)
-            } else {
-                Op::new(&b, k, n)
-            });
+            pb.pack(if trans { Op::t(&b, n, k) } else { Op::new(&b, k, n) });
             let mut c = vec![T::from_f64(9.0); m * n];
             gemm_packed(&mut c, m, &a, &pb);
             for i in 0..m {
