@@ -27,6 +27,8 @@ pub(super) struct ChunkWork<T> {
     r2: Vec<T>,
     /// `ε_u / sqrt(S)` per step (0 where `S = 0`), `[T, nb, N]` (read-only in the backward pass).
     q: Vec<T>,
+    /// This step's `q`, `[nb, N]`, copied into `q` with non-temporal stores (gradient runs).
+    qs: Vec<T>,
     /// `g_u(t) = ∂L/∂u_t` of the current block of steps, `[block, nb, N]` (slot `t % block`).
     gu: Vec<T>,
     /// `P = g_u ∘ ε_u / sqrt(S)` of the current block of steps, same layout as `gu`.
@@ -189,6 +191,7 @@ impl<T: Real> ChunkWork<T> {
             &mut self.q,
             if u_var { if grad { tt * nn } else { nn } } else { 0 },
         );
+        fit(&mut self.qs, if grad && u_var { nn } else { 0 });
         let block = (WGRAD_ROWS / nb).max(1).min(tt);
         fit(&mut self.gu, if grad { block * nn } else { 0 });
         fit(&mut self.p, if grad && u_var { block * nn } else { 0 });
@@ -266,11 +269,8 @@ impl<T: Real> ChunkWork<T> {
             let pf = if grad {
                 [
                     Pf::row(&self.r, ti + 2, nn),
-                    if u_var {
-                        Pf::row(&self.q, ti + 1, nn)
-                    } else {
-                        Pf::NONE
-                    },
+                    // (`q` is written with non-temporal stores: no prefetch.)
+                    Pf::NONE,
                 ]
             } else {
                 [Pf::NONE; 2]
@@ -332,7 +332,7 @@ impl<T: Real> ChunkWork<T> {
                 if !u_var {
                     &mut []
                 } else if grad {
-                    &mut self.q[ti * nn..(ti + 1) * nn]
+                    &mut self.qs[..]
                 } else {
                     &mut self.q[..]
                 },
@@ -425,6 +425,9 @@ impl<T: Real> ChunkWork<T> {
                     pf,
                 ),
             }
+            if grad && u_var {
+                stream_copy(&mut self.q[ti * nn..(ti + 1) * nn], &self.qs);
+            }
             if next_out < n_out && out_steps[next_out] == ti {
                 let p = next_out;
                 let rt = &self.r[nxt * nn..(nxt + 1) * nn];
@@ -439,6 +442,8 @@ impl<T: Real> ChunkWork<T> {
                 next_out += 1;
             }
         }
+
+        stream_fence();
 
         // ---- loss and ∂L/∂z ----------------------------------------------------------
         self.gz.fill(T::ZERO);
@@ -850,6 +855,50 @@ fn scale<T: Real>(v: &mut [T], a: T) {
     for x in v {
         *x *= a;
     }
+}
+
+/// `dst = src` with non-temporal stores where the CPU has them (x86-64: SSE2, baseline): `q` is
+/// read back only in the backward pass, long after it left the caches, so its lines are
+/// neither read for ownership nor kept in cache. Same values, bit for bit.
+#[inline(always)]
+fn stream_copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    let len = dst.len().min(src.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+        let sz = size_of::<T>();
+        let mut i = 0;
+        // Elements up to the first 16-byte boundary of `dst`, then 16-byte blocks.
+        while i < len && (dst[i..].as_ptr() as usize) % 16 != 0 {
+            dst[i] = src[i];
+            i += 1;
+        }
+        if sz > 0 && 16 % sz == 0 {
+            let per = 16 / sz;
+            while i + per <= len {
+                // SAFETY: elements `i .. i+per` (16 bytes) lie inside both slices; the
+                // destination is 16-byte aligned (checked above); SSE2 is baseline x86-64.
+                unsafe {
+                    let v = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
+                    _mm_stream_si128(dst.as_mut_ptr().add(i) as *mut __m128i, v);
+                }
+                i += per;
+            }
+        }
+        dst[i..len].copy_from_slice(&src[i..len]);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    dst[..len].copy_from_slice(&src[..len]);
+}
+
+/// Orders the non-temporal stores of [`stream_copy`] before what follows.
+#[inline(always)]
+fn stream_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE (baseline x86-64).
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
 }
 
 /// `dst = src ∘ src` (the same bits as the forward pass's `r²`).
