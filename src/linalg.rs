@@ -97,7 +97,7 @@ pub fn gemm<T: Real>(c: &mut [T], m: usize, n: usize, a: Op<'_, T>, b: Op<'_, T>
 pub struct PackedB<T> {
     /// The operand, row-major `k × n` (for the fallback path: f64, baseline CPUs).
     b: Vec<T>,
-    /// The operand as f32 rows of `ld` values (f32 on AVX2 / AVX-512 only; else empty).
+    /// The operand as f32 rows of `ld` values (f32 on AVX-512 only; else empty).
     p: Vec<f32>,
     k: usize,
     n: usize,
@@ -125,7 +125,9 @@ impl<T: Real> PackedB<T> {
         self.n = n;
         self.ld = n.div_ceil(16) * 16;
         self.p.clear();
-        if size_of::<T>() == 4 && SimdLevel::detect() != SimdLevel::Baseline {
+        // Our kernel is AVX-512 only: an AVX2 version (4×24 tiles, all 16 ymm registers) ran
+        // W at 1.36× the time of faer's AVX2 kernel, so AVX2 CPUs keep faer (same bits).
+        if size_of::<T>() == 4 && SimdLevel::detect() == SimdLevel::Avx512 {
             self.p.resize(k * self.ld, 0.0);
             for i in 0..k {
                 for j in 0..n {
@@ -137,15 +139,16 @@ impl<T: Real> PackedB<T> {
 }
 
 /// `c ← a·B` for a row-major `m × n` `c` and row-major `m × k` `a`, with `B` packed. In f32 on
-/// AVX2 / AVX-512 this runs our own register-tiled kernels (4 rows × 64 columns, or × 24 with
-/// AVX2): every output is one FMA chain over `k` in order from zero, so both levels give the
-/// same bits. Otherwise it is [`gemm`].
+/// AVX-512 this runs our own register-tiled kernel (4 rows × 64 columns, 16 zmm accumulators,
+/// no packing per call): every output is one FMA chain over `k` in order from zero, the same
+/// bits as faer's kernels give (checked: `sasnet bench` loss identical to faer's at AVX-512 and
+/// AVX2). Otherwise it is [`gemm`] (faer).
 pub fn gemm_packed<T: Real>(c: &mut [T], m: usize, a: &[T], b: &PackedB<T>) {
     let (k, n) = (b.k, b.n);
     assert!(c.len() == m * n && a.len() == m * k);
     #[cfg(target_arch = "x86_64")]
     if !b.p.is_empty() && k > 0 {
-        // `p` is only filled for f32 (`Real` is f32 or f64) at the AVX levels.
+        // `p` is only filled for f32 (`Real` is f32 or f64) at AVX-512.
         // SAFETY: T is f32 (size 4); the sizes were asserted; the level was detected.
         unsafe {
             x86::gemm_packed_f32(
@@ -177,7 +180,7 @@ mod x86 {
     ///
     /// # Safety
     /// `c` and `a` must hold `m·n` and `m·k` values, `p` `k·ld` with `ld ≥ n` rounded up to
-    /// 16, and `level` must be supported by the CPU (and not baseline).
+    /// 16, and `level` must be AVX-512, supported by the CPU.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn gemm_packed_f32(
         level: super::SimdLevel,
@@ -192,10 +195,8 @@ mod x86 {
         assert!(p.len() >= k * ld && ld >= n.div_ceil(16) * 16);
         // SAFETY: as promised by the caller.
         unsafe {
-            match level {
-                super::SimdLevel::Avx512 => packed512(c, m, n, k, a, p.as_ptr(), ld),
-                _ => packed256(c, m, n, k, a, p.as_ptr(), ld),
-            }
+            assert!(level == super::SimdLevel::Avx512);
+            packed512(c, m, n, k, a, p.as_ptr(), ld)
         }
     }
 
@@ -285,91 +286,6 @@ mod x86 {
                     i0 += r;
                 }
                 j0 += 64;
-            }
-        }
-    }
-
-    /// [`tile512`] with 8-lane vectors.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile256<const R: usize, const C: usize>(
-        a: *const f32,
-        lda: usize,
-        p: *const f32,
-        ld: usize,
-        k: usize,
-        c: *mut f32,
-        ldc: usize,
-        w: usize,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); C]; R];
-        // SAFETY (whole body): the caller's tile lies inside `a`, `p` and `c`.
-        unsafe {
-            for kk in 0..k {
-                let bp = p.add(kk * ld);
-                let mut bv = [_mm256_setzero_ps(); C];
-                for (j, v) in bv.iter_mut().enumerate() {
-                    *v = _mm256_loadu_ps(bp.add(8 * j));
-                }
-                for (r, row) in acc.iter_mut().enumerate() {
-                    let av = _mm256_set1_ps(*a.add(r * lda + kk));
-                    for (x, &b) in row.iter_mut().zip(&bv) {
-                        *x = _mm256_fmadd_ps(av, b, *x);
-                    }
-                }
-            }
-            for (r, row) in acc.iter().enumerate() {
-                for (j, &v) in row.iter().enumerate() {
-                    let dst = c.add(r * ldc + 8 * j);
-                    let cols = w - 8 * j;
-                    if cols >= 8 {
-                        _mm256_storeu_ps(dst, v);
-                    } else {
-                        let mut t = [0f32; 8];
-                        _mm256_storeu_ps(t.as_mut_ptr(), v);
-                        std::ptr::copy_nonoverlapping(t.as_ptr(), dst, cols);
-                    }
-                }
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn packed256(c: *mut f32, m: usize, n: usize, k: usize, a: *const f32, p: *const f32, ld: usize) {
-        // SAFETY: every tile lies inside the matrices (rows i0..i0+r, columns j0..j0+w).
-        unsafe {
-            let mut j0 = 0;
-            while j0 < n {
-                let w = (n - j0).min(24);
-                let nv = w.div_ceil(8);
-                let pj = p.add(j0);
-                let mut i0 = 0;
-                while i0 < m {
-                    let r = (m - i0).min(4);
-                    let (ai, ci) = (a.add(i0 * k), c.add(i0 * n + j0));
-                    macro_rules! t {
-                        ($r:literal, $c:literal) => {
-                            tile256::<$r, $c>(ai, k, pj, ld, k, ci, n, w)
-                        };
-                    }
-                    match (r, nv) {
-                        (4, 3) => t!(4, 3),
-                        (4, 2) => t!(4, 2),
-                        (4, 1) => t!(4, 1),
-                        (3, 3) => t!(3, 3),
-                        (3, 2) => t!(3, 2),
-                        (3, 1) => t!(3, 1),
-                        (2, 3) => t!(2, 3),
-                        (2, 2) => t!(2, 2),
-                        (2, 1) => t!(2, 1),
-                        (1, 3) => t!(1, 3),
-                        (1, 2) => t!(1, 2),
-                        _ => t!(1, 1),
-                    }
-                    i0 += r;
-                }
-                j0 += 24;
             }
         }
     }
