@@ -869,7 +869,7 @@ fn stream_copy<T: Copy>(dst: &mut [T], src: &[T]) {
         let sz = size_of::<T>();
         let mut i = 0;
         // Elements up to the first 16-byte boundary of `dst`, then 16-byte blocks.
-        while i < len && (dst[i..].as_ptr() as usize) % 16 != 0 {
+        while i < len && !(dst[i..].as_ptr() as usize).is_multiple_of(16) {
             dst[i] = src[i];
             i += 1;
         }
