@@ -13,7 +13,7 @@
 use super::layer::gaussian_sample;
 use super::noise::ChunkNoise;
 use super::{Batch, EngineConfig, GaussianGrad, NetGrads, NetMoments, RunOptions, Targets};
-use crate::linalg::{Kernel, Op, dispatch, gemm};
+use crate::linalg::{Kernel, Op, PackedB, dispatch, gemm, gemm_packed};
 use crate::real::Real;
 
 /// Work buffers and partial results of one chunk.
@@ -21,13 +21,22 @@ use crate::real::Real;
 pub(super) struct ChunkWork<T> {
     /// Rates `r_t`, `[slots, nb, N]` (all `T+1` steps when the history is kept, else 2).
     pub r: Vec<T>,
-    /// Squared rates `r_t²`, same layout as `r` (only when some layer fed by `r` has variance).
+    /// Squared rates `r_t²` of the last two steps, `[2, nb, N]` (slot `t % 2`; only when some
+    /// layer fed by `r` has variance). The backward pass squares `r` again where it needs `r²`
+    /// (same bits), so no `[T+1, nb, N]` history of it is written and read back from memory.
     r2: Vec<T>,
-    /// `ε_u / sqrt(S)` per step (0 where `S = 0`), `[T, nb, N]`; overwritten by
-    /// `P = g_u ∘ ε_u / sqrt(S)` in the backward pass.
+    /// `ε_u / sqrt(S)` per step (0 where `S = 0`), `[T, nb, N]` (read-only in the backward pass).
     q: Vec<T>,
-    /// `g_u(t) = ∂L/∂u_t`, `[T, nb, N]`.
+    /// This step's `q`, `[nb, N]`, copied into `q` with non-temporal stores (gradient runs).
+    qs: Vec<T>,
+    /// `g_u(t) = ∂L/∂u_t` of the current block of steps, `[block, nb, N]` (slot `t % block`).
     gu: Vec<T>,
+    /// `P = g_u ∘ ε_u / sqrt(S)` of the current block of steps, same layout as `gu`.
+    p: Vec<T>,
+    /// `r_t²` of the current block of steps (weight gradient of `V_rec`), same layout as `gu`,
+    /// and of the scored steps for the readout's `∂L/∂V_out`, `[n_out, nb, N]`.
+    r2b: Vec<T>,
+    r2o: Vec<T>,
     /// The chunk's inputs and squared inputs, `[T, nb, I]` (gradient runs only).
     xc: Vec<T>,
     x2c: Vec<T>,
@@ -57,6 +66,12 @@ pub(super) struct ChunkWork<T> {
     dvar_rec: Vec<T>,
     dmu_out: Vec<T>,
     dvar_out: Vec<T>,
+    /// The recurrent weights packed once per run for the per-step products: `M_recᵀ`, `V_recᵀ`
+    /// (forward), `M_rec`, `V_rec` (backward).
+    pk_mt: PackedB<T>,
+    pk_vt: PackedB<T>,
+    pk_m: PackedB<T>,
+    pk_v: PackedB<T>,
 }
 
 fn fit<T: Real>(v: &mut Vec<T>, len: usize) {
@@ -171,12 +186,23 @@ impl<T: Real> ChunkWork<T> {
         let n_out = out_steps.len();
 
         fit(&mut self.r, slots * nn);
-        fit(&mut self.r2, if need_r2 { slots * nn } else { 0 });
+        fit(&mut self.r2, if need_r2 { 2 * nn } else { 0 });
         fit(
             &mut self.q,
             if u_var { if grad { tt * nn } else { nn } } else { 0 },
         );
-        fit(&mut self.gu, if grad { tt * nn } else { 0 });
+        fit(&mut self.qs, if grad && u_var { nn } else { 0 });
+        let block = (WGRAD_ROWS / nb).max(1).min(tt);
+        fit(&mut self.gu, if grad { block * nn } else { 0 });
+        fit(&mut self.p, if grad && u_var { block * nn } else { 0 });
+        fit(
+            &mut self.r2b,
+            if grad && net.rec.var.is_some() {
+                block * nn
+            } else {
+                0
+            },
+        );
         for v in [
             &mut self.h,
             &mut self.g,
@@ -215,6 +241,17 @@ impl<T: Real> ChunkWork<T> {
             }
         }
 
+        self.pk_mt.pack(Op::t(&net.rec.mu, n, n));
+        if let Some(v) = &net.rec.var {
+            self.pk_vt.pack(Op::t(v, n, n));
+        }
+        if grad {
+            self.pk_m.pack(Op::new(&net.rec.mu, n, n));
+            if let Some(v) = &net.rec.var {
+                self.pk_v.pack(Op::new(v, n, n));
+            }
+        }
+
         // ---- forward -------------------------------------------------------------------
         self.h.copy_from_slice(&batch.h0[b0 * n..(b0 + nb) * n]);
         for (r, &h) in self.r[..nn].iter_mut().zip(&self.h) {
@@ -228,16 +265,19 @@ impl<T: Real> ChunkWork<T> {
         let mut next_out = 0;
         for ti in 0..tt {
             let (cur, nxt) = (slot(ti), slot(ti + 1));
+            // The history rows the next step writes (gradient runs keep all steps).
+            let pf = if grad {
+                [
+                    Pf::row(&self.r, ti + 2, nn),
+                    // (`q` is written with non-temporal stores: no prefetch.)
+                    Pf::NONE,
+                ]
+            } else {
+                [Pf::NONE; 2]
+            };
             let (r_prev, r_next) = read_write(&mut self.r, cur, nxt, nn);
             // G = r_{t-1} M_recᵀ + x_t M_inᵀ
-            gemm(
-                &mut self.g,
-                nb,
-                n,
-                Op::new(r_prev, nb, n),
-                Op::t(&net.rec.mu, n, n),
-                false,
-            );
+            gemm_packed(&mut self.g, nb, r_prev, &self.pk_mt);
             let xt = &batch.x[(ti * bsz + b0) * ni..(ti * bsz + b0 + nb) * ni];
             if ni == 1 {
                 for (grow, &xv) in self.g.chunks_exact_mut(n).zip(xt) {
@@ -258,9 +298,9 @@ impl<T: Real> ChunkWork<T> {
             if u_var {
                 // S = r_{t-1}² V_recᵀ + x_t² V_inᵀ
                 match &net.rec.var {
-                    Some(v) => {
-                        let r2_prev = &self.r2[cur * nn..(cur + 1) * nn];
-                        gemm(&mut self.s, nb, n, Op::new(r2_prev, nb, n), Op::t(v, n, n), false);
+                    Some(_) => {
+                        let r2_prev = &self.r2[(ti % 2) * nn..(ti % 2 + 1) * nn];
+                        gemm_packed(&mut self.s, nb, r2_prev, &self.pk_vt);
                     }
                     None => self.s.fill(T::ZERO),
                 }
@@ -285,14 +325,14 @@ impl<T: Real> ChunkWork<T> {
             // One fused pass: u = G + ε∘sqrt(S), q = ε/sqrt(S), h, r, r².
             let (r2_next, q): (&mut [T], &mut [T]) = (
                 if need_r2 {
-                    &mut self.r2[nxt * nn..(nxt + 1) * nn]
+                    &mut self.r2[((ti + 1) % 2) * nn..((ti + 1) % 2 + 1) * nn]
                 } else {
                     &mut []
                 },
                 if !u_var {
                     &mut []
                 } else if grad {
-                    &mut self.q[ti * nn..(ti + 1) * nn]
+                    &mut self.qs[..]
                 } else {
                     &mut self.q[..]
                 },
@@ -312,6 +352,7 @@ impl<T: Real> ChunkWork<T> {
                     q,
                     &self.nz,
                     rp,
+                    pf,
                 ),
                 (true, false, true) => step.advance::<true, false, true>(
                     &mut self.h,
@@ -321,6 +362,7 @@ impl<T: Real> ChunkWork<T> {
                     q,
                     &self.nz,
                     rp,
+                    pf,
                 ),
                 (false, true, true) => step.advance::<false, true, true>(
                     &mut self.h,
@@ -330,6 +372,7 @@ impl<T: Real> ChunkWork<T> {
                     q,
                     &self.nz,
                     rp,
+                    pf,
                 ),
                 (false, false, true) => step.advance::<false, false, true>(
                     &mut self.h,
@@ -339,6 +382,7 @@ impl<T: Real> ChunkWork<T> {
                     q,
                     &self.nz,
                     rp,
+                    pf,
                 ),
                 (true, true, false) => step.advance::<true, true, false>(
                     &mut self.h,
@@ -348,6 +392,7 @@ impl<T: Real> ChunkWork<T> {
                     q,
                     &self.nz,
                     rp,
+                    pf,
                 ),
                 (true, false, false) => step.advance::<true, false, false>(
                     &mut self.h,
@@ -357,6 +402,7 @@ impl<T: Real> ChunkWork<T> {
                     q,
                     &self.nz,
                     rp,
+                    pf,
                 ),
                 (false, true, false) => step.advance::<false, true, false>(
                     &mut self.h,
@@ -366,6 +412,7 @@ impl<T: Real> ChunkWork<T> {
                     q,
                     &self.nz,
                     rp,
+                    pf,
                 ),
                 (false, false, false) => step.advance::<false, false, false>(
                     &mut self.h,
@@ -375,7 +422,11 @@ impl<T: Real> ChunkWork<T> {
                     q,
                     &self.nz,
                     rp,
+                    pf,
                 ),
+            }
+            if grad && u_var {
+                stream_copy(&mut self.q[ti * nn..(ti + 1) * nn], &self.qs);
             }
             if next_out < n_out && out_steps[next_out] == ti {
                 let p = next_out;
@@ -383,7 +434,7 @@ impl<T: Real> ChunkWork<T> {
                 let zp = &mut self.z[p * nb * k..(p + 1) * nb * k];
                 gemm(zp, nb, k, Op::new(rt, nb, n), Op::t(&net.out.mu, k, n), false);
                 if let Some(v) = &net.out.var {
-                    let r2t = &self.r2[nxt * nn..(nxt + 1) * nn];
+                    let r2t = &self.r2[((ti + 1) % 2) * nn..((ti + 1) % 2 + 1) * nn];
                     gemm(&mut self.sz, nb, k, Op::new(r2t, nb, n), Op::t(v, k, n), false);
                     noise.eps_out(ti, &mut self.ez);
                     gaussian_sample(zp, &self.sz, &self.ez, &mut self.qz[p * nb * k..(p + 1) * nb * k]);
@@ -391,6 +442,8 @@ impl<T: Real> ChunkWork<T> {
                 next_out += 1;
             }
         }
+
+        stream_fence();
 
         // ---- loss and ∂L/∂z ----------------------------------------------------------
         self.gz.fill(T::ZERO);
@@ -456,13 +509,14 @@ impl<T: Real> ChunkWork<T> {
                 *q *= g;
             }
             fit(&mut self.dvar_out, k * n);
-            let r2_rows = &self.r2[first * nn..(first + n_out) * nn];
+            fit(&mut self.r2o, n_out * nn);
+            square(&mut self.r2o, &self.r[first * nn..(first + n_out) * nn]);
             gemm(
                 &mut self.dvar_out,
                 k,
                 n,
                 Op::t(&self.qz, rows, k),
-                Op::new(r2_rows, rows, n),
+                Op::new(&self.r2o, rows, n),
                 false,
             );
             scale(&mut self.dvar_out, T::from_f64(0.5));
@@ -481,7 +535,6 @@ impl<T: Real> ChunkWork<T> {
         if net.inp.var.is_some() {
             fit(&mut self.dvar_in, n * ni);
         }
-        let block = (WGRAD_ROWS / nb).max(1);
         let mut block_end = tt;
         let mut p_out = n_out;
         for ti in (0..tt).rev() {
@@ -513,36 +566,39 @@ impl<T: Real> ChunkWork<T> {
             }
             // δ(t) = (1-α) δ(t+1) + φ'(h_t) ∘ ∂L/∂r_t;  g_u(t) = α δ(t).
             // With variance, q becomes P = g_u ∘ ε/sqrt(S) in the same pass.
-            let gu = &mut self.gu[ti * nn..(ti + 1) * nn];
-            let q: &mut [T] = if u_var {
-                &mut self.q[ti * nn..(ti + 1) * nn]
+            let b = ti % block;
+            let gu = &mut self.gu[b * nn..(b + 1) * nn];
+            let (q, p): (&[T], &mut [T]) = if u_var {
+                (&self.q[ti * nn..(ti + 1) * nn], &mut self.p[b * nn..(b + 1) * nn])
             } else {
-                &mut []
+                (&[], &mut [])
             };
             let bw = BackStep { alpha, leak };
             let (delta, dr, tmp) = (&mut self.delta[..], &self.dr[..], &self.tmp[..]);
+            // The history rows the previous step reads.
+            let pf = [
+                Pf::row(&self.r, ti, nn),
+                if u_var && ti > 0 {
+                    Pf::row(&self.q, ti - 1, nn)
+                } else {
+                    Pf::NONE
+                },
+            ];
             match (u_var, tmp_live) {
-                (true, true) => bw.advance::<true, true>(delta, dr, tmp, rt, gu, q),
-                (true, false) => bw.advance::<true, false>(delta, dr, tmp, rt, gu, q),
-                (false, true) => bw.advance::<false, true>(delta, dr, tmp, rt, gu, q),
-                (false, false) => bw.advance::<false, false>(delta, dr, tmp, rt, gu, q),
+                (true, true) => bw.advance::<true, true>(delta, dr, tmp, rt, gu, q, p, pf),
+                (true, false) => bw.advance::<true, false>(delta, dr, tmp, rt, gu, q, p, pf),
+                (false, true) => bw.advance::<false, true>(delta, dr, tmp, rt, gu, q, p, pf),
+                (false, false) => bw.advance::<false, false>(delta, dr, tmp, rt, gu, q, p, pf),
             }
             tmp_live = false;
             if ti > 0 {
                 // ∂L/∂r_{t-1} from u_t = g_u M_rec + r_{t-1} ∘ ((g_u ∘ ε/√S) V_rec); the second
                 // term is completed in the next step's element-wise pass.
-                let gu = &self.gu[ti * nn..(ti + 1) * nn];
-                gemm(
-                    &mut self.dr,
-                    nb,
-                    n,
-                    Op::new(gu, nb, n),
-                    Op::new(&net.rec.mu, n, n),
-                    false,
-                );
-                if let Some(v) = &net.rec.var {
-                    let pq = &self.q[ti * nn..(ti + 1) * nn];
-                    gemm(&mut self.tmp, nb, n, Op::new(pq, nb, n), Op::new(v, n, n), false);
+                let gu = &self.gu[b * nn..(b + 1) * nn];
+                gemm_packed(&mut self.dr, nb, gu, &self.pk_m);
+                if net.rec.var.is_some() {
+                    let pq = &self.p[b * nn..(b + 1) * nn];
+                    gemm_packed(&mut self.tmp, nb, pq, &self.pk_v);
                     tmp_live = true;
                 }
             }
@@ -552,7 +608,8 @@ impl<T: Real> ChunkWork<T> {
                 let (t0, t1) = (ti, block_end);
                 let add = t1 != tt;
                 let rows = (t1 - t0) * nb;
-                let gub = &self.gu[t0 * nn..t1 * nn];
+                // Block slots `0 .. t1-t0` hold steps `t0 .. t1` (t0 is a multiple of `block`).
+                let gub = &self.gu[..rows * n];
                 gemm(
                     &mut self.dmu_rec,
                     n,
@@ -571,12 +628,13 @@ impl<T: Real> ChunkWork<T> {
                     add,
                 );
                 if net.rec.var.is_some() {
+                    square(&mut self.r2b[..rows * n], &self.r[t0 * nn..t1 * nn]);
                     gemm(
                         &mut self.dvar_rec,
                         n,
                         n,
-                        Op::t(&self.q[t0 * nn..t1 * nn], rows, n),
-                        Op::new(&self.r2[t0 * nn..t1 * nn], rows, n),
+                        Op::t(&self.p[..rows * n], rows, n),
+                        Op::new(&self.r2b[..rows * n], rows, n),
                         add,
                     );
                 }
@@ -585,7 +643,7 @@ impl<T: Real> ChunkWork<T> {
                         &mut self.dvar_in,
                         n,
                         ni,
-                        Op::t(&self.q[t0 * nn..t1 * nn], rows, n),
+                        Op::t(&self.p[..rows * n], rows, n),
                         Op::new(&self.x2c[t0 * nb * ni..t1 * nb * ni], rows, ni),
                         add,
                     );
@@ -638,7 +696,8 @@ struct BackStep<T> {
 impl<T: Real> BackStep<T> {
     /// The fused element-wise part of a backward step over `nb × N` values, with
     /// `∂L/∂r_t = dr (+ r_t ∘ tmp; TMP)`: `δ ← (1-α) δ + φ'(h_t) ∘ ∂L/∂r_t`, `g_u = α δ`,
-    /// and (`VAR`) `q ← g_u ∘ q`, turning `ε/sqrt(S)` into `P`.
+    /// and (`VAR`) `p = g_u ∘ q`, `P` from `q = ε/sqrt(S)`.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn advance<const VAR: bool, const TMP: bool>(
         &self,
@@ -647,26 +706,33 @@ impl<T: Real> BackStep<T> {
         tmp: &[T],
         rt: &[T],
         gu: &mut [T],
-        q: &mut [T],
+        q: &[T],
+        p: &mut [T],
+        pf: [Pf<T>; 2],
     ) {
         let len = delta.len();
         let (dr, rt, gu) = (&dr[..len], &rt[..len], &mut gu[..len]);
         let tmp = if TMP { &tmp[..len] } else { tmp };
-        let q = if VAR { &mut q[..len] } else { q };
-        for e in 0..len {
-            let r = rt[e];
-            let mut d = dr[e];
-            if TMP {
-                d += r * tmp[e];
+        let (q, p) = if VAR { (&q[..len], &mut p[..len]) } else { (q, p) };
+        for o in (0..len).step_by(PIECE) {
+            let end = (o + PIECE).min(len);
+            for e in o..end {
+                let r = rt[e];
+                let mut d = dr[e];
+                if TMP {
+                    d += r * tmp[e];
+                }
+                let dphi = if r > T::ZERO { d } else { T::ZERO };
+                let dl = self.leak * delta[e] + dphi;
+                delta[e] = dl;
+                let g = self.alpha * dl;
+                gu[e] = g;
+                if VAR {
+                    p[e] = q[e] * g;
+                }
             }
-            let dphi = if r > T::ZERO { d } else { T::ZERO };
-            let dl = self.leak * delta[e] + dphi;
-            delta[e] = dl;
-            let g = self.alpha * dl;
-            gu[e] = g;
-            if VAR {
-                q[e] *= g;
-            }
+            pf[0].lines(o, end);
+            pf[1].lines(o, end);
         }
     }
 }
@@ -693,6 +759,7 @@ impl<T: Real> Step<T> {
         q: &mut [T],
         nz: &[T],
         (r, r2): (&mut [T], &mut [T]),
+        pf: [Pf<T>; 2],
     ) {
         let len = h.len();
         let (g, r) = (&g[..len], &mut r[..len]);
@@ -703,27 +770,79 @@ impl<T: Real> Step<T> {
         };
         let nz = if NOISE { &nz[..len] } else { nz };
         let r2 = if SQ { &mut r2[..len] } else { r2 };
-        for e in 0..len {
-            let mut u = g[e];
-            if VAR {
-                let sv = s[e];
-                let pos = sv > T::ZERO;
-                let sd = if pos { sv.sqrt() } else { T::ZERO };
-                let ev = eps[e];
-                u += ev * sd;
-                q[e] = if pos { ev / sd } else { T::ZERO };
+        for o in (0..len).step_by(PIECE) {
+            let end = (o + PIECE).min(len);
+            for e in o..end {
+                let mut u = g[e];
+                if VAR {
+                    let sv = s[e];
+                    let pos = sv > T::ZERO;
+                    let sd = if pos { sv.sqrt() } else { T::ZERO };
+                    let ev = eps[e];
+                    u += ev * sd;
+                    q[e] = if pos { ev / sd } else { T::ZERO };
+                }
+                let mut hv = self.leak * h[e] + self.alpha * u;
+                if NOISE {
+                    hv += self.noise_scale * nz[e];
+                }
+                h[e] = hv;
+                let rv = relu(hv);
+                r[e] = rv;
+                if SQ {
+                    r2[e] = rv * rv;
+                }
             }
-            let mut hv = self.leak * h[e] + self.alpha * u;
-            if NOISE {
-                hv += self.noise_scale * nz[e];
-            }
-            h[e] = hv;
-            let rv = relu(hv);
-            r[e] = rv;
-            if SQ {
-                r2[e] = rv * rv;
+            pf[0].lines(o, end);
+            pf[1].lines(o, end);
+        }
+    }
+}
+
+/// Elements per piece of the fused passes: after each piece, the same elements of the next
+/// step's history rows are prefetched ([`Pf`]).
+const PIECE: usize = 256;
+
+/// A history row of the next step to prefetch into L2 while the current step's pass and
+/// products run (the backward pass reads, and the forward pass writes, 2 rows of `nb × N`
+/// values per step that are not in cache: they stream from memory one step ahead instead of
+/// stalling the pass). `(start, len)` in elements; `len = 0`: nothing.
+#[derive(Clone, Copy)]
+struct Pf<T>(*const T, usize);
+
+impl<T> Pf<T> {
+    const NONE: Pf<T> = Pf(std::ptr::null(), 0);
+
+    /// Row `slot` (of `len` elements) of `buf`, or nothing if it is not inside `buf`.
+    fn row(buf: &[T], slot: usize, len: usize) -> Pf<T> {
+        if (slot + 1) * len <= buf.len() {
+            Pf(buf[slot * len..].as_ptr(), len)
+        } else {
+            Pf::NONE
+        }
+    }
+
+    /// Prefetches the cache lines holding elements `a .. b` of the row.
+    #[inline(always)]
+    fn lines(self, a: usize, b: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let b = b.min(self.1);
+            let step = (64 / size_of::<T>()).max(1);
+            let mut i = a;
+            while i < b {
+                // SAFETY: `i < len`, so the address lies inside the row; a prefetch neither
+                // reads nor writes memory as far as the program is concerned. SSE (baseline).
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
+                        self.0.add(i) as *const i8
+                    )
+                };
+                i += step;
             }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (a, b);
     }
 }
 
@@ -735,6 +854,58 @@ fn relu<T: Real>(h: T) -> T {
 fn scale<T: Real>(v: &mut [T], a: T) {
     for x in v {
         *x *= a;
+    }
+}
+
+/// `dst = src` with non-temporal stores where the CPU has them (x86-64: SSE2, baseline): `q` is
+/// read back only in the backward pass, long after it left the caches, so its lines are
+/// neither read for ownership nor kept in cache. Same values, bit for bit.
+#[inline(always)]
+fn stream_copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    let len = dst.len().min(src.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+        let sz = size_of::<T>();
+        let mut i = 0;
+        // Elements up to the first 16-byte boundary of `dst`, then 16-byte blocks.
+        while i < len && !(dst[i..].as_ptr() as usize).is_multiple_of(16) {
+            dst[i] = src[i];
+            i += 1;
+        }
+        if sz > 0 && 16 % sz == 0 {
+            let per = 16 / sz;
+            while i + per <= len {
+                // SAFETY: elements `i .. i+per` (16 bytes) lie inside both slices; the
+                // destination is 16-byte aligned (checked above); SSE2 is baseline x86-64.
+                unsafe {
+                    let v = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
+                    _mm_stream_si128(dst.as_mut_ptr().add(i) as *mut __m128i, v);
+                }
+                i += per;
+            }
+        }
+        dst[i..len].copy_from_slice(&src[i..len]);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    dst[..len].copy_from_slice(&src[..len]);
+}
+
+/// Orders the non-temporal stores of [`stream_copy`] before what follows.
+#[inline(always)]
+fn stream_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE (baseline x86-64).
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
+}
+
+/// `dst = src ∘ src` (the same bits as the forward pass's `r²`).
+#[inline(always)]
+fn square<T: Real>(dst: &mut [T], src: &[T]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s * s;
     }
 }
 
