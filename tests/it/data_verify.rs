@@ -1,22 +1,9 @@
 //! Verification and loading of the real MNIST files, when they are present: `SASNET_DATA` if
 //! set, else `../shared/data/mnist` next to the crate. Without them the test says so and passes.
 
+use crate::common::mnist_dir;
 use sasnet::data::files::verify;
 use sasnet::task::mnist::{Mnist, SeqMnist, SeqVariant};
-use std::path::PathBuf;
-
-fn mnist_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SASNET_DATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: no MNIST data at {}", dir.display());
-        None
-    }
-}
 
 #[test]
 fn real_mnist_verifies_and_loads() {

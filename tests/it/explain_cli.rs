@@ -2,35 +2,14 @@
 //! `retrain`, `ntk-change` on a tiny MSI run with history, `analyze theory` without a run, and
 //! `reproduce theory --quick`. Small sizes: seconds each.
 
+use crate::common::{sasnet, tiny_msi_run};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sasnet-test-explain-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Trains a tiny MSI network (N = 12, 5 epochs, with parameter history) in `dir`.
-fn tiny_run(dir: &Path) {
-    let mut cfg = sasnet::config::Config::preset("msi").unwrap();
-    cfg.model.n = 12;
-    cfg.train.epochs = 5;
-    cfg.train.history = true;
-    cfg.eval.every = 0;
-    cfg.eval.during_trials_per_condition = 1;
-    cfg.task.msi.test_dt_ms = 20.0;
-    let task = sasnet::data::source::TaskData::load(&cfg, None).unwrap();
-    sasnet::train::train(&cfg, &task, dir, &sasnet::train::TrainOptions::default()).unwrap();
-}
-
-fn sasnet(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sasnet"))
-        .args(args)
-        .env_remove("SASNET_DATA")
-        .output()
-        .unwrap()
 }
 
 fn json_of(o: &std::process::Output) -> serde_json::Value {
@@ -51,7 +30,7 @@ fn files(v: &serde_json::Value) -> Vec<String> {
 fn analyze_projections_retraining_and_kernel_change_on_a_tiny_run() {
     let root = tmp("analyze");
     let run = root.join("run");
-    tiny_run(&run);
+    tiny_msi_run(&run, true);
     let run_s = run.to_str().unwrap();
     let out = root.join("out");
     let out_s = out.to_str().unwrap();

@@ -4,6 +4,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
+use crate::common::mnist_dir;
 use sasnet::analysis::ff::{self as analysis, PerturbSettings};
 use sasnet::ff::{EvalMode, FfConfig, FfData, FfEngine, FfNet, LayerNoise, evaluate, train_data};
 use sasnet::io::tensors::TensorFile;
@@ -469,14 +470,6 @@ fn invalid_inputs_are_errors() {
     let t = sasnet::sas::classes::Thresholds::for_task("ff");
     assert_eq!(t.class_of(0.0, 0.5, 0.0).name(), "vip");
     let _ = derive_seed(0, &[]);
-}
-
-fn mnist_dir() -> Option<PathBuf> {
-    let d = std::env::var_os("SASNET_DATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    d.is_dir().then_some(d)
 }
 
 #[test]

@@ -5,16 +5,9 @@
 //! (`SASNET_DATA`, else `../shared/data/mnist`); skipped, visibly, when they are absent.
 
 use crate::common::browser::{attr, chromium, dump_dom};
+use crate::common::mnist_dir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn mnist_dir() -> Option<PathBuf> {
-    let d = std::env::var_os("SASNET_DATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    d.is_dir().then_some(d)
-}
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sasnet-test-ffcli-{}-{name}", std::process::id()));

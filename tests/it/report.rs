@@ -3,34 +3,14 @@
 //! Chromium is not installed).
 
 use crate::common::browser::{attr, chromium, dump_dom};
+use crate::common::{sasnet, tiny_msi_run};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sasnet-test-report-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Trains a tiny MSI network (N = 12, 5 epochs) in `dir` through the library.
-fn tiny_run(dir: &Path) {
-    let mut cfg = sasnet::config::Config::preset("msi").unwrap();
-    cfg.model.n = 12;
-    cfg.train.epochs = 5;
-    cfg.eval.every = 0;
-    cfg.eval.during_trials_per_condition = 1;
-    cfg.task.msi.test_dt_ms = 20.0;
-    let task = sasnet::data::source::TaskData::load(&cfg, None).unwrap();
-    sasnet::train::train(&cfg, &task, dir, &sasnet::train::TrainOptions::default()).unwrap();
-}
-
-fn sasnet(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sasnet"))
-        .args(args)
-        .env_remove("SASNET_DATA")
-        .output()
-        .unwrap()
 }
 
 fn count(hay: &str, needle: &str) -> usize {
@@ -41,7 +21,7 @@ fn count(hay: &str, needle: &str) -> usize {
 fn report_of_a_tiny_msi_run_embeds_all_figures_and_loads_in_a_browser() {
     let root = tmp("e2e");
     let run = root.join("run");
-    tiny_run(&run);
+    tiny_msi_run(&run, false);
     let run_s = run.to_str().unwrap();
 
     // One analysis, JSON output.
@@ -108,7 +88,7 @@ fn report_of_a_tiny_msi_run_embeds_all_figures_and_loads_in_a_browser() {
 fn report_rejects_runs_of_different_configurations() {
     let root = tmp("mixed");
     let a = root.join("a");
-    tiny_run(&a);
+    tiny_msi_run(&a, false);
     // Same run, edited configuration: not a seed of the same configuration any more.
     let b = root.join("b");
     std::fs::create_dir_all(&b).unwrap();
@@ -132,7 +112,7 @@ fn report_rejects_runs_of_different_configurations() {
 fn analysis_settings_thresholds_and_time_steps() {
     let root = tmp("settings");
     let run = root.join("run");
-    tiny_run(&run);
+    tiny_msi_run(&run, false);
     let run_s = run.to_str().unwrap();
     let out = root.join("a");
     let out_s = out.to_str().unwrap();

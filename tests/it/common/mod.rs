@@ -354,3 +354,40 @@ pub fn plain_bptt(
     }
     (loss, d_in, d_rec, d_out)
 }
+
+/// The MNIST directory for tests: `$SASNET_DATA`, else `../shared/data/mnist` beside the
+/// checkout; `None` where it does not exist (then it says so on stderr and the test skips).
+pub fn mnist_dir() -> Option<std::path::PathBuf> {
+    let d = std::env::var_os("SASNET_DATA")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
+    if !d.is_dir() {
+        eprintln!("skipping: no MNIST data at {}", d.display());
+        return None;
+    }
+    Some(d)
+}
+
+/// Runs the `sasnet` binary with `args`, `SASNET_DATA` unset.
+pub fn sasnet(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sasnet"))
+        .args(args)
+        .env_remove("SASNET_DATA")
+        .output()
+        .unwrap()
+}
+
+/// Trains a tiny MSI network (N = 12, 5 epochs, parameter history when `history`) in `dir`
+/// through the library.
+pub fn tiny_msi_run(dir: &std::path::Path, history: bool) {
+    let mut cfg = sasnet::config::Config::preset("msi").unwrap();
+    cfg.model.n = 12;
+    cfg.train.epochs = 5;
+    cfg.train.history = history;
+    cfg.eval.every = 0;
+    cfg.eval.during_trials_per_condition = 1;
+    cfg.task.msi.test_dt_ms = 20.0;
+    let task = sasnet::data::source::TaskData::load(&cfg, None).unwrap();
+    sasnet::train::train(&cfg, &task, dir, &sasnet::train::TrainOptions::default()).unwrap();
+}
