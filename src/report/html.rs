@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 /// Writes the report page for `outputs` (analyses of `runs`) to `path` (atomically).
 ///
 /// Figures are embedded from the PNG files listed in each output's `files` (as written by
-/// [`crate::pipeline::analyze::run_all`]); a figure without one is rendered next to the page
+/// `pipeline::analyze::run_all`); a figure without one is rendered next to the page
 /// into `figures/<analysis>/`.
 pub fn write_report(outputs: &[AnalysisOutput], runs: &[RunData], path: &Path) -> Result<()> {
     write_report_with_failures(outputs, &[], runs, path)
