@@ -22,8 +22,8 @@ use crate::ff::config::{FfConfig, PRESETS};
 use crate::ff::train::{RunSummary, train_mnist};
 use crate::output::num;
 use crate::pipeline::analyze::run_all_with;
-use crate::pipeline::reproduce::{ReproduceOptions, ReproduceSummary};
 use crate::pipeline::seeds::{fan_out, seed_dir};
+use crate::pipeline::steps::{ReproduceOptions, ReproduceSummary, run_timed, start_training};
 use crate::report::html::{esc, href, rel_path, write_page};
 use crate::run::TrainOptions;
 use crate::run::files;
@@ -77,7 +77,7 @@ pub fn reproduce(
     opts.analysis.validate("ff")?;
     let cfg = config(target, opts.quick)?;
     let data = crate::ff::load_mnist(opts.analysis.data_dir.as_deref())?;
-    crate::pipeline::reproduce::start_training(target, opts, progress)?;
+    start_training(target, opts, progress)?;
     let sums: Vec<RunSummary> = fan_out(cfg.seed, opts.seeds, |seed| {
         let c = FfConfig { seed, ..cfg.clone() };
         let dir = seed_dir(&opts.out, seed, false);
@@ -141,7 +141,7 @@ pub fn report_over(
     let runs = load_runs::<FeedForward>(dirs)?;
     let page_dir = crate::report::html::page_dir(report);
     let out = page_dir.join("analysis");
-    let (outputs, ran, failed) = crate::pipeline::reproduce::run_timed(&out, progress, |starting| {
+    let (outputs, ran, failed) = run_timed(&out, progress, |starting| {
         run_all_with(&runs, &out, opts, starting)
     });
     let perturb = outputs

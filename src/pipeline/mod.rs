@@ -7,3 +7,4 @@ pub mod commands;
 pub mod ff;
 pub mod reproduce;
 pub mod seeds;
+pub mod steps;

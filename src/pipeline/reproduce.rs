@@ -37,12 +37,13 @@
 //! `analysis/retrain/`, each as long as the reference (the quick variant: 5 epochs for row
 //! MNIST, 1 for pixel MNIST); `--skip retrain` leaves it out.
 
+pub use super::steps::{ReproduceOptions, ReproduceSummary};
+use super::steps::{run_timed, start_training};
 use crate::analysis::AnalysisOptions;
 use crate::config::Config;
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::infer::Mode;
-use crate::output::AnalysisOutput;
 use crate::run::files;
 use crate::train::{TrainOptions, TrainSummary, train};
 use std::path::{Path, PathBuf};
@@ -66,41 +67,6 @@ pub fn default_seeds(target: &str) -> usize {
         THEORY => 1,
         _ => 5,
     }
-}
-
-/// Settings of a reproduction.
-#[derive(Clone, Debug)]
-pub struct ReproduceOptions {
-    /// Number of seeds (1, 2, …, `seeds`), trained in parallel where cores allow.
-    pub seeds: usize,
-    /// The quick variant.
-    pub quick: bool,
-    /// Output folder (seed runs, analyses, report).
-    pub out: PathBuf,
-    /// Settings of the analyses: MNIST data directory, seed of their own draws, weight-class
-    /// thresholds, MSI time steps (`quick` is taken from [`Self::quick`]; for the full MSI
-    /// reproduction an unset `fast_dt_ms` becomes [`MSI_FAST_DT_MS`]).
-    pub analysis: AnalysisOptions,
-}
-
-/// What a reproduction produced.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ReproduceSummary {
-    /// Target name.
-    pub target: String,
-    /// Whether the quick variant ran.
-    pub quick: bool,
-    /// One training summary per seed.
-    pub runs: Vec<TrainSummary>,
-    /// The report page.
-    pub report: PathBuf,
-    /// Analyses that ran, with their output folder.
-    pub analyses: Vec<(String, PathBuf)>,
-    /// Analyses that failed: `(name, error message)`.
-    pub failed: Vec<(String, String)>,
-    /// The headline numbers, also written to `summary.json` beside the report (see
-    /// [`headline`]); `null` for the theory target.
-    pub statistics: serde_json::Value,
 }
 
 /// The configuration of a target (`quick` for the quick variant), validated.
@@ -149,26 +115,6 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
     }
     c.validate()?;
     Ok(c)
-}
-
-/// Creates the reproduction's folder and reports the training about to start.
-pub(crate) fn start_training(
-    target: &str,
-    opts: &ReproduceOptions,
-    progress: &mut dyn FnMut(&str),
-) -> Result<()> {
-    std::fs::create_dir_all(&opts.out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: opts.out.clone(),
-        source,
-    })?;
-    progress(&format!(
-        "training {} seed(s) of {target}{} in {}",
-        opts.seeds,
-        if opts.quick { " (quick)" } else { "" },
-        opts.out.display()
-    ));
-    Ok(())
 }
 
 /// Trains `opts.seeds` seeds of `target` (resuming directories that hold a checkpoint), then
@@ -362,44 +308,6 @@ pub fn report_over(
     });
     crate::report::html::write_report_with_failures(&outputs, &failed, &runs, report)?;
     Ok((ran, failed))
-}
-
-/// Runs the analyses through `run_all` (which calls `starting(name)` before each), reporting
-/// each start and its duration to `progress`, and splits the results into the outputs, the
-/// analyses that ran (name, folder under `out`) and those that failed (name, message).
-#[allow(clippy::type_complexity)]
-pub(crate) fn run_timed(
-    out: &Path,
-    progress: &mut dyn FnMut(&str),
-    run_all: impl FnOnce(&mut dyn FnMut(&'static str)) -> Vec<(&'static str, Result<AnalysisOutput>)>,
-) -> (Vec<AnalysisOutput>, Vec<(String, PathBuf)>, Vec<(String, String)>) {
-    let mut start = std::time::Instant::now();
-    let mut last: Option<&str> = None;
-    let results = run_all(&mut |name| {
-        if let Some(l) = last {
-            progress(&format!("  {l} done in {:.1} s", start.elapsed().as_secs_f64()));
-        }
-        progress(&format!("analysis {name} ..."));
-        start = std::time::Instant::now();
-        last = Some(name);
-    });
-    if let Some(l) = last {
-        progress(&format!("  {l} done in {:.1} s", start.elapsed().as_secs_f64()));
-    }
-    let (mut outputs, mut ran, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, r) in results {
-        match r {
-            Ok(o) => {
-                ran.push((name.to_string(), out.join(name)));
-                outputs.push(o);
-            }
-            Err(e) => {
-                progress(&format!("analysis {name} failed: {e}"));
-                failed.push((name.to_string(), e.to_string()));
-            }
-        }
-    }
-    (outputs, ran, failed)
 }
 
 #[cfg(test)]
