@@ -331,6 +331,23 @@ mod tests {
     }
 
     #[test]
+    fn names_are_unique_and_selectable() {
+        // The feed-forward entries: `ff` selects all of them, each by its name; a recurrent-only
+        // analysis is refused with the feed-forward names.
+        let all = select::<FeedForward>(ALL_FF).unwrap();
+        let mut n: Vec<&str> = all.iter().map(|a| a.name).collect();
+        assert_eq!(select::<FeedForward>(ALL_FF).unwrap().len(), n.len());
+        n.sort();
+        n.dedup();
+        assert_eq!(n.len(), all.len());
+        for a in &all {
+            assert_eq!(select::<FeedForward>(a.name).unwrap()[0].name, a.name);
+        }
+        let e = select::<FeedForward>("psychometric").unwrap_err().to_string();
+        assert!(e.contains("feed-forward") && e.contains("classes"), "{e}");
+    }
+
+    #[test]
     fn psychometric_only_for_msi() {
         let msi = Config::preset("msi").unwrap();
         let pix = Config::preset("pixel-mnist").unwrap();
