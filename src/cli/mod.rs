@@ -317,10 +317,24 @@ pub fn main() -> i32 {
     match try_main(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             1
         }
     }
+}
+
+/// The error with its causes, `: `-separated, leaving out a cause whose text the message
+/// already holds (library errors such as `SasError::Io` print their source themselves).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let t = cause.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
+    }
+    msg
 }
 
 fn try_main(cli: Cli) -> Result<()> {
