@@ -364,9 +364,8 @@ impl<'a> RateProbe<'a> {
         })
     }
 
-    /// `trials` MSI test trials of condition `cond`, drawn with seed `key(KEY)` for the
-    /// caller's trial key and noise keyed by `key(noise_key)`: the batch, its rates
-    /// `[T+1, B, N]` and the last readout `[B, K]`.
+    /// `trials` MSI test trials of condition `cond`, drawn with `trial_seed`, with noise keyed
+    /// by `noise_seed`: the batch, its rates `[T+1, B, N]` and the last readout `[B, K]`.
     pub fn condition(
         &mut self,
         test: &crate::task::msi::Msi,

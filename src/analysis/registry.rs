@@ -269,9 +269,11 @@ pub trait Analyzable: Family {
     fn applies(a: &Analysis, cfg: &Self::Config) -> bool;
     /// The analyses serving this family, in its report order.
     fn report_order() -> Vec<&'static Analysis>;
-    /// The MSI test-protocol time step (ms) of `cfg`, mutable, for the analyses' `--test-dt`
-    /// and `--fast-dt` overrides; `None` where the family or task has none.
-    fn msi_test_dt(cfg: &mut Self::Config) -> Option<&mut f64>;
+    /// The MSI test-protocol time step (ms) of `cfg`, which the analyses' `--test-dt` and
+    /// `--fast-dt` override; `None` where the family or task has none.
+    fn msi_test_dt(cfg: &Self::Config) -> Option<f64>;
+    /// Sets that time step (a no-op where [`Analyzable::msi_test_dt`] is `None`).
+    fn set_msi_test_dt(cfg: &mut Self::Config, dt_ms: f64);
 }
 
 impl Analyzable for Recurrent {
@@ -287,8 +289,14 @@ impl Analyzable for Recurrent {
         ANALYSES.iter().filter(|a| a.run.is_some()).collect()
     }
 
-    fn msi_test_dt(cfg: &mut Config) -> Option<&mut f64> {
-        (cfg.task.kind == crate::config::TaskKind::Msi).then_some(&mut cfg.task.msi.test_dt_ms)
+    fn msi_test_dt(cfg: &Config) -> Option<f64> {
+        (cfg.task.kind == crate::config::TaskKind::Msi).then_some(cfg.task.msi.test_dt_ms)
+    }
+
+    fn set_msi_test_dt(cfg: &mut Config, dt_ms: f64) {
+        if cfg.task.kind == crate::config::TaskKind::Msi {
+            cfg.task.msi.test_dt_ms = dt_ms;
+        }
     }
 }
 
@@ -308,9 +316,11 @@ impl Analyzable for FeedForward {
             .collect()
     }
 
-    fn msi_test_dt(_cfg: &mut FfConfig) -> Option<&mut f64> {
+    fn msi_test_dt(_cfg: &FfConfig) -> Option<f64> {
         None
     }
+
+    fn set_msi_test_dt(_cfg: &mut FfConfig, _dt_ms: f64) {}
 }
 
 #[cfg(test)]

@@ -35,8 +35,8 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
     /// Replaces the seed and the number of epochs, where given.
     fn set_seed_epochs(&mut self, seed: Option<u64>, epochs: Option<usize>);
 
-    /// Preset `name` with, in order, the TOML file `overlay`, the `KEY=VALUE` overrides
-    /// `sets`, and the seed and epoch count given on the command line; validated.
+    /// Preset `name` with, in order of precedence, the TOML file `overlay`, the `KEY=VALUE`
+    /// overrides `sets`, and the seed and epoch count given on the command line; validated.
     fn build(
         name: &str,
         overlay: Option<&std::path::Path>,
@@ -44,7 +44,18 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
         seed: Option<u64>,
         epochs: Option<usize>,
     ) -> Result<Self> {
-        let mut c = overlaid(Self::named(name)?, overlay, sets, Self::merge_toml, Self::set)?;
+        let mut c = Self::named(name)?;
+        if let Some(path) = overlay {
+            let text = std::fs::read_to_string(path).map_err(|source| SasError::Io {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            })?;
+            c.merge_toml(&text, &path.display().to_string())?;
+        }
+        for a in sets {
+            c.set(a)?;
+        }
         c.set_seed_epochs(seed, epochs);
         c.check()?;
         Ok(c)
@@ -56,29 +67,6 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
         c.check()?;
         Ok(c)
     }
-}
-
-/// `cfg` with the TOML file `overlay` merged in (`merge`) and then each `KEY=VALUE` of `sets`
-/// applied (`set`): the order of precedence of every configuration type.
-pub(crate) fn overlaid<C>(
-    mut cfg: C,
-    overlay: Option<&std::path::Path>,
-    sets: &[String],
-    merge: fn(&mut C, &str, &str) -> Result<()>,
-    set: fn(&mut C, &str) -> Result<()>,
-) -> Result<C> {
-    if let Some(path) = overlay {
-        let text = std::fs::read_to_string(path).map_err(|source| SasError::Io {
-            action: "reading",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        merge(&mut cfg, &text, &path.display().to_string())?;
-    }
-    for a in sets {
-        set(&mut cfg, a)?;
-    }
-    Ok(cfg)
 }
 
 /// Parses a whole configuration of type `C` from TOML text; `source` names it in errors.

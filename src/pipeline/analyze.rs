@@ -44,19 +44,17 @@ pub fn run_one<F: Analyzable>(
     opts.validate(F::task(&first.cfg))?;
     crate::analysis::start(runs, a.name, dir)?;
     let dt = opts.msi_dt_override(a.many_evaluations)?;
-    let own = F::msi_test_dt(&mut first.cfg.clone()).map(|d| *d);
+    let own = F::msi_test_dt(&first.cfg);
     // The MSI test time step the evaluations use when it is not the runs' own.
     let changed = dt.zip(own).filter(|(d, o)| d != o);
     let adjusted: Vec<RunData<F>>;
-    let runs = match dt.filter(|_| own.is_some()) {
-        Some(dt) => {
+    let runs = match changed {
+        Some((dt, _)) => {
             adjusted = runs
                 .iter()
                 .map(|r| {
                     let mut r = r.clone();
-                    if let Some(d) = F::msi_test_dt(&mut r.cfg) {
-                        *d = dt;
-                    }
+                    F::set_msi_test_dt(&mut r.cfg, dt);
                     r
                 })
                 .collect();

@@ -72,6 +72,7 @@ impl Trained {
 
 /// Trains `req.seeds` seeds of `req.preset` (either family), in parallel where cores allow.
 pub fn train(req: &TrainRequest) -> Result<Trained> {
+    crate::pipeline::seeds::require(req.seeds)?;
     let data_dir = crate::task::mnist::data_dir(req.data.as_deref());
     let single = req.seeds == 1;
     let opts = TrainOptions {
@@ -108,9 +109,6 @@ pub fn train(req: &TrainRequest) -> Result<Trained> {
                 req.seed,
                 req.epochs,
             )?;
-            if req.seeds == 0 {
-                return fan_out(cfg.seed, 0, |_| Ok(())).map(|_| Trained::Recurrent(Vec::new()));
-            }
             let task = TaskData::load(&cfg, data_dir.as_deref())?;
             let base = base_of(&cfg.preset, cfg.seed);
             let runs = fan_out(cfg.seed, req.seeds, |seed| {

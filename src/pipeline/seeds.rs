@@ -15,6 +15,17 @@ pub(crate) fn seed_dir(base: &Path, seed: u64, single: bool) -> PathBuf {
     }
 }
 
+/// Fails unless at least one seed is asked for (before any data is loaded or trained).
+pub(crate) fn require(count: usize) -> Result<()> {
+    if count == 0 {
+        return Err(SasError::Config {
+            key: "seeds".into(),
+            reason: "at least 1 seed is needed".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Runs `job(seed)` for the `count` seeds `first, first + 1, …` in parallel and returns the
 /// results in seed order (the first error, if any). Each job draws only from its own seed's
 /// streams, so the results do not depend on the thread count.
@@ -23,12 +34,7 @@ pub(crate) fn fan_out<T: Send>(
     count: usize,
     job: impl Fn(u64) -> Result<T> + Sync + Send,
 ) -> Result<Vec<T>> {
-    if count == 0 {
-        return Err(SasError::Config {
-            key: "seeds".into(),
-            reason: "at least 1 seed is needed".into(),
-        });
-    }
+    require(count)?;
     (0..count as u64)
         .into_par_iter()
         .map(|k| job(first + k))
