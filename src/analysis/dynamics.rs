@@ -321,7 +321,7 @@ fn run_network(
             kind.every(),
             draw,
             noise_seed,
-            Some(&mut norms),
+            crate::infer::Record::Norms(&mut norms),
         );
         for row in z.chunks_exact(d.k.max(1)) {
             let best = (0..row.len()).fold(0, |a, i| if row[i] > row[a] { i } else { a });

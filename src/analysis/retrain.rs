@@ -154,7 +154,7 @@ pub(crate) fn train_variant(cfg: &Config, task: &TaskData, dir: &Path) -> Result
         dir,
         &TrainOptions {
             resume: exists,
-            progress: false,
+            ..Default::default()
         },
     )?;
     Ok((false, t0.elapsed().as_secs_f64()))
