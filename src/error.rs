@@ -125,6 +125,39 @@ pub enum SasError {
         /// What is wrong.
         reason: String,
     },
+    /// A tensor's values are invalid (not finite, out of range, not a matrix).
+    #[error("tensor `{name}`: {reason}")]
+    InvalidTensor {
+        /// The tensor (`rec.pi`, `x`, …).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A numerical procedure failed (an eigendecomposition, non-finite intermediate values).
+    #[error("numerical failure in {name}: {reason}")]
+    Numerical {
+        /// The computation.
+        name: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A file's content is malformed (a run's `metrics.csv`) or could not be serialized.
+    #[error("{name}: {reason}")]
+    FileFormat {
+        /// The file.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Training a network that an analysis needs (a BPTT baseline, a retraining variant)
+    /// failed; `source` is the training's own error (e.g. [`SasError::Diverged`]).
+    #[error("training {what}: {source}")]
+    Training {
+        /// The run being trained.
+        what: String,
+        /// Its error.
+        source: Box<SasError>,
+    },
     /// A numerical value is invalid (NaN, out of range, ...).
     #[error("invalid value in `{name}`: {reason}")]
     InvalidValue {

@@ -91,7 +91,7 @@ pub(crate) fn eigen_moduli(a: &[f64], n: usize) -> Result<Vec<f64>> {
         });
     }
     if a.iter().any(|v| !v.is_finite()) {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::Numerical {
             name: "eigenvalue matrix".into(),
             reason: "has non-finite entries".into(),
         });
@@ -100,7 +100,7 @@ pub(crate) fn eigen_moduli(a: &[f64], n: usize) -> Result<Vec<f64>> {
         return Ok(Vec::new());
     }
     let m = faer::Mat::<f64>::from_fn(n, n, |i, j| a[i * n + j]);
-    let ev = m.eigenvalues().map_err(|e| SasError::InvalidValue {
+    let ev = m.eigenvalues().map_err(|e| SasError::Numerical {
         name: "eigenvalues".into(),
         reason: format!("the eigenvalue iteration failed: {e:?}"),
     })?;

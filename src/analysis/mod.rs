@@ -49,7 +49,7 @@ impl Metrics {
         let mut lines = text.lines();
         let header: Vec<String> = lines
             .next()
-            .ok_or_else(|| SasError::InvalidValue {
+            .ok_or_else(|| SasError::FileFormat {
                 name: source.into(),
                 reason: "empty metrics file".into(),
             })?
@@ -63,7 +63,7 @@ impl Metrics {
                 .map(|f| f.trim().parse::<f64>().unwrap_or(f64::NAN))
                 .collect();
             if row.len() != header.len() {
-                return Err(SasError::InvalidValue {
+                return Err(SasError::FileFormat {
                     name: source.into(),
                     reason: format!(
                         "row {} has {} fields, the header {}",
@@ -165,7 +165,7 @@ impl<F: Family> RunData<F> {
 /// configurations apart from `seed` and `train.epochs`).
 pub fn load_runs<F: Family>(dirs: &[PathBuf]) -> Result<Vec<RunData<F>>> {
     if dirs.is_empty() {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "run directories".into(),
             reason: "no run directory given".into(),
         });

@@ -147,7 +147,7 @@ pub(crate) fn read_params(f: &TensorFile) -> Result<FfNet<f32>> {
         let n = layer_name(layers.len());
         let s = f.shape(&format!("{n}.m"))?;
         if s.len() != 2 {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidTensor {
                 name: format!("{n}.m"),
                 reason: format!("has shape {s:?}, expected a matrix"),
             });
@@ -473,7 +473,7 @@ fn train_data_run(
         classes: layer_classes(&net, &Thresholds::for_task("ff")),
         wall_s,
     };
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| SasError::InvalidValue {
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| SasError::FileFormat {
         name: files::SUMMARY.into(),
         reason: e.to_string(),
     })?;
