@@ -34,7 +34,10 @@ fn always(_: &Config) -> bool {
 }
 
 fn msi_or_user(c: &Config) -> bool {
-    matches!(c.task.kind, crate::config::TaskKind::Msi | crate::config::TaskKind::User)
+    matches!(
+        c.task.kind,
+        crate::config::TaskKind::Msi | crate::config::TaskKind::User
+    )
 }
 
 fn rec_stochastic(c: &Config) -> bool {

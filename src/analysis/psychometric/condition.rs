@@ -136,8 +136,12 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
     let group = match opts.group.as_deref() {
         Some(g) => Some((
             g,
-            t.condition(g)
-                .ok_or_else(|| need(format!("the task has no condition `{g}` to group by; {}", listing(t))))?,
+            t.condition(g).ok_or_else(|| {
+                need(format!(
+                    "the task has no condition `{g}` to group by; {}",
+                    listing(t)
+                ))
+            })?,
         )),
         None => None,
     };
@@ -209,8 +213,14 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
             ]);
             fits.push(f);
         }
-        let pk: Vec<f64> = used.iter().map(|&l| counts.iter().map(|c| c[g][l].0).sum()).collect();
-        let pn: Vec<f64> = used.iter().map(|&l| counts.iter().map(|c| c[g][l].1).sum()).collect();
+        let pk: Vec<f64> = used
+            .iter()
+            .map(|&l| counts.iter().map(|c| c[g][l].0).sum())
+            .collect();
+        let pn: Vec<f64> = used
+            .iter()
+            .map(|&l| counts.iter().map(|c| c[g][l].1).sum())
+            .collect();
         let pooled = fit_cumulative_gaussian(&xs, &pk, &pn, true)?;
         let per_seed: Vec<Vec<f64>> = counts
             .iter()
@@ -311,12 +321,20 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
              pooled over {} seed(s) with 95 % Wilson intervals; cumulative Gaussians with lapse \
              λ + (1−2λ)Φ((c−μ)/σ) fitted by maximum likelihood to the pooled counts. Unit of \
              replication for μ, σ and λ in the summary: the training seed.",
-            group.map(|(g, _)| format!(", per level of `{g}`")).unwrap_or_default(),
+            group
+                .map(|(g, _)| format!(", per level of `{g}`"))
+                .unwrap_or_default(),
             runs.len()
         ),
         plot: Plot::Lines(series),
     };
-    Ok(AnalysisOutput::new(super::NAME, super::TITLE, files, vec![figure], summary))
+    Ok(AnalysisOutput::new(
+        super::NAME,
+        super::TITLE,
+        files,
+        vec![figure],
+        summary,
+    ))
 }
 
 #[cfg(test)]
