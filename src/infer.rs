@@ -595,3 +595,79 @@ pub(crate) fn concrete_forward(
     }
     z
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_per_step_labels_at_each_trials_last_scored_step() {
+        // T = 3, B = 3, K = 2. Trial 0 last scored at step 1 (label 1), trial 1 never
+        // scored, trial 2 at step 2 (label 0).
+        let b = TrialBatch {
+            steps: 3,
+            size: 3,
+            inputs: 1,
+            outputs: 2,
+            x: vec![0.0; 9],
+            target: TargetData::StepLabels {
+                labels: vec![0, 0, 0, 1, 1, 1, 0, 1, 0],
+                mask: vec![1., 0., 0., 1., 0., 0., 0., 0., 1.],
+            },
+        };
+        // z [T, B, K]: trial 0 right at step 1 (wrong at step 2, which is not scored),
+        // trial 2 wrong at step 2.
+        let z = [
+            0., 1., 0., 0., 0., 0., //
+            0., 1., 0., 0., 0., 0., //
+            1., 0., 0., 0., 0., 1.,
+        ];
+        let mut by_mod = [(0, 0); 3];
+        assert_eq!(score(&b, &z, None, &mut by_mod), (1, 2));
+        // Trial 2 right at step 2.
+        let mut z2 = z;
+        z2[16] = 2.0;
+        assert_eq!(score(&b, &z2, None, &mut by_mod), (2, 2));
+        // With only the last step, trial 0's scored step is not held: only trial 2 counts.
+        assert_eq!(score(&b, &z2[12..], None, &mut by_mod), (1, 1));
+        assert_eq!(by_mod, [(0, 0); 3]);
+    }
+
+    #[test]
+    fn sampled_forward_returns_every_step_for_per_step_labels() {
+        use crate::sas::SasLayer;
+        let layer = |rows: usize, cols: usize, m: f32| SasLayer {
+            rows,
+            cols,
+            m: vec![m; rows * cols],
+            pi: vec![0.0; rows * cols],
+            xi: vec![0.0; rows * cols],
+        };
+        let net = SasNet {
+            inp: layer(2, 1, 1.0),
+            rec: layer(2, 2, 0.1),
+            out: layer(2, 2, 0.5),
+            stochastic: [false, true, true],
+        };
+        let mut b = TrialBatch {
+            steps: 3,
+            size: 2,
+            inputs: 1,
+            outputs: 2,
+            x: vec![1.0, 2.0, 0.5, 0.0, 1.0, 1.0],
+            target: TargetData::StepLabels {
+                labels: vec![0; 6],
+                mask: vec![1.0; 6],
+            },
+        };
+        let h0 = vec![0.0; 4];
+        let all = sampled_forward(&net, &b, &h0, 0.5, 0.0, 1, 7, 8);
+        assert_eq!(all.len(), 3 * 2 * 2);
+        b.target = TargetData::Labels(vec![0, 1]);
+        let last = sampled_forward(&net, &b, &h0, 0.5, 0.0, 1, 7, 8);
+        assert_eq!(last.len(), 2 * 2);
+        assert_eq!(&all[8..], &last[..]);
+        // Step 0 differs from the last step (the state moves).
+        assert_ne!(&all[..4], &last[..]);
+    }
+}
