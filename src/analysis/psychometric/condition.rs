@@ -203,7 +203,9 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
         // on −c, so that σ is its width either way; μ is reported on the condition's scale.
         let pooled_frac = |j: usize| {
             let l = used[j];
-            let (k, n) = counts.iter().fold((0.0, 0.0), |a, c| (a.0 + c[g][l].0, a.1 + c[g][l].1));
+            let (k, n) = counts
+                .iter()
+                .fold((0.0, 0.0), |a, c| (a.0 + c[g][l].0, a.1 + c[g][l].1));
             k / n
         };
         let falling = pooled_frac(xs.len() - 1) < pooled_frac(0);
