@@ -417,6 +417,10 @@ fn train_one(cfg: &RunConfig, task: &TaskSource, out: &Path, opts: &TrainOptions
         RunConfig::Recurrent(c) => {
             let mut c = c.clone();
             if let TaskSource::User { .. } = task {
+                // The stored task of an existing run is never written over.
+                if !opts.resume {
+                    crate::run::check_new(out)?;
+                }
                 std::fs::create_dir_all(out.join("task")).map_err(crate::run::io_err("creating", out))?;
             }
             let data = task_data(&mut c, task, out, opts.resume)?;

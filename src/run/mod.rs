@@ -174,9 +174,8 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::
     move |source| SasError::Io { action, path, source }
 }
 
-/// Starts a new run in `run_dir`: fails if it already holds a checkpoint, creates the folder
-/// and writes `config.toml` (`config_toml`).
-pub(crate) fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
+/// Fails if `run_dir` already holds a run (a checkpoint): a new run never writes over one.
+pub(crate) fn check_new(run_dir: &Path) -> Result<()> {
     if run_dir.join(files::CHECKPOINT).exists() {
         return Err(SasError::Config {
             key: "out".into(),
@@ -186,6 +185,13 @@ pub(crate) fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
             ),
         });
     }
+    Ok(())
+}
+
+/// Starts a new run in `run_dir`: fails if it already holds a checkpoint, creates the folder
+/// and writes `config.toml` (`config_toml`).
+pub(crate) fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
+    check_new(run_dir)?;
     std::fs::create_dir_all(run_dir).map_err(io_err("creating", run_dir))?;
     write_atomic(&run_dir.join(files::CONFIG), config_toml.as_bytes())
 }
