@@ -31,7 +31,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// `(name, what it is)` of every preset.
 #[pyfunction]
 fn presets() -> Vec<(String, String)> {
-    let rec = sasnet::config::presets::PRESETS
+    let rec = sasnet::config::PRESETS
         .iter()
         .map(|p| (p.to_string(), "recurrent network".to_string()));
     let ff = sasnet::ff::config::PRESETS

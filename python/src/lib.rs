@@ -22,7 +22,8 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// What a worker thread sends back: progress lines, then its result.
 pub(crate) enum Msg<T> {
-    /// A line to write to Python's `sys.stderr`.
+    /// A line to write to Python's `sys.stderr` (sent by the training observer).
+    #[allow(dead_code)]
     Line(String),
     /// The call's result (a caught panic as `Err`).
     Done(std::thread::Result<sasnet::Result<T>>),
@@ -46,9 +47,14 @@ where
         })
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}")))?;
     drop(tx);
+    // `detach` needs a `Send` closure: the receiver is shared through a mutex.
+    let rx = std::sync::Mutex::new(rx);
     let mut interrupted: Option<PyErr> = None;
     let result = loop {
-        let msg = py.detach(|| rx.recv_timeout(POLL));
+        let msg = py.detach(|| match rx.lock() {
+            Ok(r) => r.recv_timeout(POLL),
+            Err(_) => Err(mpsc::RecvTimeoutError::Disconnected),
+        });
         match msg {
             Ok(Msg::Line(s)) => write_stderr(py, &s),
             Ok(Msg::Done(r)) => break r,
