@@ -74,6 +74,90 @@ pub enum SasError {
         /// What needs them.
         what: String,
     },
+    /// Training diverged: a non-finite loss, gradient or parameter. The run directory keeps
+    /// the checkpoint of the last completed epoch, from which the run can be resumed with
+    /// other settings.
+    #[error(
+        "invalid value in `training`: diverged in epoch {epoch} minibatch {minibatch}: {what}; \
+         the last good checkpoint is kept at {}",
+        checkpoint.display()
+    )]
+    Diverged {
+        /// The epoch that diverged (1-based).
+        epoch: usize,
+        /// The minibatch of that epoch (0-based).
+        minibatch: usize,
+        /// What was not finite.
+        what: String,
+        /// The last good checkpoint.
+        checkpoint: PathBuf,
+    },
+    /// Training was stopped by its stop flag (Ctrl-C, SIGTERM, a caller) at a minibatch
+    /// boundary; the run directory holds the last completed epoch and resumes bit for bit.
+    #[error(
+        "training in {} was interrupted; it holds {epoch} completed epoch(s) and resumes with --resume",
+        run_dir.display()
+    )]
+    Interrupted {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// Completed epochs kept in the run directory.
+        epoch: usize,
+    },
+    /// Runs of different model families (recurrent and feed-forward) were given together.
+    #[error(
+        "{} and {} hold different network families (recurrent and feed-forward runs cannot be \
+         analysed together)",
+        first.display(),
+        other.display()
+    )]
+    MixedFamilies {
+        /// The first run directory.
+        first: PathBuf,
+        /// A run directory of the other family.
+        other: PathBuf,
+    },
+    /// An argument of a library call is invalid (out of range, inconsistent with another).
+    #[error("invalid argument `{name}`: {reason}")]
+    InvalidArgument {
+        /// The argument (as the command line and Python name it).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A tensor's values are invalid (not finite, out of range, not a matrix).
+    #[error("tensor `{name}`: {reason}")]
+    InvalidTensor {
+        /// The tensor (`rec.pi`, `x`, …).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A numerical procedure failed (an eigendecomposition, non-finite intermediate values).
+    #[error("numerical failure in {name}: {reason}")]
+    Numerical {
+        /// The computation.
+        name: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A file's content is malformed (a run's `metrics.csv`) or could not be serialized.
+    #[error("{name}: {reason}")]
+    FileFormat {
+        /// The file.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Training a network that an analysis needs (a BPTT baseline, a retraining variant)
+    /// failed; `source` is the training's own error (e.g. [`SasError::Diverged`]).
+    #[error("training {what}: {source}")]
+    Training {
+        /// The run being trained.
+        what: String,
+        /// Its error.
+        source: Box<SasError>,
+    },
     /// A numerical value is invalid (NaN, out of range, ...).
     #[error("invalid value in `{name}`: {reason}")]
     InvalidValue {

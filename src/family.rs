@@ -49,21 +49,16 @@ impl Kind {
     /// The family of the runs in `dirs` (the first decides; mixing families is an error).
     pub fn of_runs(dirs: &[std::path::PathBuf]) -> Result<Kind> {
         let Some(first) = dirs.first() else {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "run directories".into(),
                 reason: "no run directory given".into(),
             });
         };
         let k = Kind::of_run(first);
         if let Some(d) = dirs.iter().find(|d| Kind::of_run(d) != k) {
-            return Err(SasError::InvalidValue {
-                name: "run directories".into(),
-                reason: format!(
-                    "{} and {} hold different network families (recurrent and feed-forward runs \
-                     cannot be analysed together)",
-                    first.display(),
-                    d.display()
-                ),
+            return Err(SasError::MixedFamilies {
+                first: first.clone(),
+                other: d.clone(),
             });
         }
         Ok(k)

@@ -487,7 +487,105 @@ pub(crate) fn sampled_forward(
     noise_seed: u64,
 ) -> Vec<f32> {
     let draw = |window: usize, w: &mut ConcreteNet| w.sample(net, net_seed, window);
-    concrete_forward(net.dims(), b, h0, alpha, sigma, every, draw, noise_seed, None)
+    concrete_forward(
+        net.dims(),
+        b,
+        h0,
+        alpha,
+        sigma,
+        every,
+        draw,
+        noise_seed,
+        Record::None,
+    )
+}
+
+/// What [`concrete_forward`] records besides the last-step outputs.
+pub(crate) enum Record<'a> {
+    /// Nothing.
+    None,
+    /// The Euclidean norm of the rates `‖r(t)‖` of every trial and step, `[T+1, B]` (index 0 =
+    /// `relu(h(0))`; computed in f64, `+∞`/NaN where the f32 state overflowed).
+    Norms(&'a mut Vec<f64>),
+    /// The readout `z_t = W_out r_t` (`[T, B, K]`, with the weights of the step's window) and
+    /// the rates `r_t` (`[T, B, N]`) after every step.
+    Trace {
+        /// Readout `[T, B, K]`.
+        z: &'a mut Vec<f32>,
+        /// Rates `[T, B, N]`.
+        rates: &'a mut Vec<f32>,
+    },
+}
+
+/// The readout and rates of every step of `net` on the trials `x` (`[T, B, I]`) under the
+/// test protocol of `cfg` in `mode`, draws keyed by `seed`: `(z [T, B, K], rates [T, B, N])`.
+/// Mean-field modes run the engine (fresh ε, or ε = 0 for `Eps0`); `Mean` the engine on the
+/// mean network; `Sampled { every }` concrete networks redrawn every `every` steps.
+pub(crate) fn forward_all(
+    net: &SasNet<f32>,
+    cfg: &Config,
+    x: &[f32],
+    steps: usize,
+    trials: usize,
+    mode: Mode,
+    seed: u64,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let d = net.dims();
+    let b = TrialBatch {
+        steps,
+        size: trials,
+        inputs: d.i,
+        outputs: d.k,
+        x: x.to_vec(),
+        target: TargetData::Labels(Vec::new()),
+    };
+    let h0 = vec![cfg.model.h0 as f32; trials * d.n];
+    let noise_seed = derive_seed(seed, &[2]);
+    if let Mode::Sampled { every } = mode {
+        let (mut z, mut rates) = (Vec::new(), Vec::new());
+        let net_seed = derive_seed(seed, &[1]);
+        let draw = |window: usize, w: &mut ConcreteNet| w.sample(net, net_seed, window);
+        let record = Record::Trace {
+            z: &mut z,
+            rates: &mut rates,
+        };
+        let alpha = cfg.test_alpha();
+        concrete_forward(
+            d,
+            &b,
+            &h0,
+            alpha,
+            cfg.model.sigma,
+            every,
+            draw,
+            noise_seed,
+            record,
+        );
+        return Ok((z, rates));
+    }
+    let moments = match mode {
+        Mode::Mean => net.mean_network(),
+        _ => net.moments(),
+    };
+    let noise: Box<dyn NoiseSource<f32>> = match mode {
+        Mode::Eps0 => Box::new(EpsZeroNoise { seed: noise_seed }),
+        _ => Box::new(RandomNoise { seed: noise_seed }),
+    };
+    let batch = engine_batch(&b, &h0, Targets::None);
+    let out = test_engine(cfg)?.run(
+        &moments,
+        &batch,
+        noise.as_ref(),
+        RunOptions {
+            all_outputs: true,
+            rates: true,
+            ..Default::default()
+        },
+    )?;
+    let mut rates = out.rates.unwrap_or_default();
+    // Drop index 0 (`relu(h(0))`): one row per step, as the readout.
+    rates.drain(..trials * d.n);
+    Ok((out.z, rates))
 }
 
 /// Forward pass of concrete networks over one batch: `draw(window, w)` writes the weights of
@@ -496,9 +594,8 @@ pub(crate) fn sampled_forward(
 /// `V = 0`: `h_t = (1−α) h_{t−1} + α (W_rec r_{t−1} + W_in x_t) + sqrt(2ασ²) n_t`,
 /// `r = relu(h)`, recurrent noise keyed by `noise_seed`.
 ///
-/// Returns the last-step outputs `z = W_out r_T`, `[B, K]`. When `norms` is given it is
-/// filled with the Euclidean norm of the rates `‖r(t)‖` of every trial and step, `[T+1, B]`
-/// (index 0 = `relu(h(0))`; computed in f64, `+∞`/NaN where the f32 state overflowed).
+/// Returns the last-step outputs `z = W_out r_T`, `[B, K]`. `record` keeps more: see
+/// [`Record`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn concrete_forward(
     d: crate::engine::Dims,
@@ -509,7 +606,7 @@ pub(crate) fn concrete_forward(
     every: usize,
     mut draw: impl FnMut(usize, &mut ConcreteNet),
     noise_seed: u64,
-    mut norms: Option<&mut Vec<f64>>,
+    mut record: Record<'_>,
 ) -> Vec<f32> {
     let (n, ni, k, bs) = (d.n, d.i, d.k, b.size);
     let every = every.max(1);
@@ -524,19 +621,28 @@ pub(crate) fn concrete_forward(
         (1.0 - alpha) as f32,
         (2.0 * alpha * sigma * sigma).sqrt() as f32,
     );
-    let record = |norms: &mut Option<&mut Vec<f64>>, r: &[f32]| {
-        if let Some(out) = norms.as_deref_mut() {
+    let norms_of = |record: &mut Record<'_>, r: &[f32]| {
+        if let Record::Norms(out) = record {
             out.extend(
                 r.chunks_exact(n)
                     .map(|row| row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()),
             );
         }
     };
-    if let Some(out) = norms.as_deref_mut() {
-        out.clear();
-        out.reserve((b.steps + 1) * bs);
+    match &mut record {
+        Record::Norms(out) => {
+            out.clear();
+            out.reserve((b.steps + 1) * bs);
+        }
+        Record::Trace { z, rates } => {
+            z.clear();
+            z.reserve(b.steps * bs * k);
+            rates.clear();
+            rates.reserve(b.steps * bs * n);
+        }
+        Record::None => {}
     }
-    record(&mut norms, &r);
+    norms_of(&mut record, &r);
     for t in 0..b.steps {
         if t % every == 0 {
             draw(t / every, &mut w);
@@ -551,7 +657,20 @@ pub(crate) fn concrete_forward(
             h[e] = leak * h[e] + a * g[e] + ns * nz[e];
             r[e] = h[e].max(0.0);
         }
-        record(&mut norms, &r);
+        norms_of(&mut record, &r);
+        if let Record::Trace { z, rates } = &mut record {
+            rates.extend_from_slice(&r);
+            let at = z.len();
+            z.resize(at + bs * k, 0.0);
+            gemm(
+                &mut z[at..],
+                bs,
+                k,
+                Op::new(&r, bs, n),
+                Op::t(&w.w_out, k, n),
+                false,
+            );
+        }
     }
     let mut z = vec![0f32; bs * k];
     gemm(&mut z, bs, k, Op::new(&r, bs, n), Op::t(&w.w_out, k, n), false);

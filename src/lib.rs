@@ -9,6 +9,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod analysis;
+pub mod api;
 pub mod bench;
 pub mod config;
 pub mod data;

@@ -196,7 +196,7 @@ pub(crate) fn line_figure(
 /// empty in the CSV, are skipped). Fails if the file has no `epoch` column; an absent `col`
 /// gives an empty series.
 pub(crate) fn column_series(m: &Metrics, col: &str) -> Result<Vec<(usize, f64)>> {
-    let epochs = m.column("epoch").ok_or_else(|| SasError::InvalidValue {
+    let epochs = m.column("epoch").ok_or_else(|| SasError::FileFormat {
         name: "metrics.csv".into(),
         reason: "has no `epoch` column".into(),
     })?;

@@ -103,8 +103,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     super::start(runs, NAME, out)?;
     let cfg0 = &runs[0].cfg;
     if !(cfg0.model.sas_in || cfg0.model.sas_rec || cfg0.model.sas_out) {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
+        return Err(SasError::NotApplicable {
+            analysis: NAME.into(),
             reason: "the runs have no spike-and-slab layer: they are BPTT networks already".into(),
         });
     }
@@ -135,9 +135,9 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         .map(|(c, dir)| {
             train_variant(c, &task, dir)
                 .map(|(reused, _)| reused)
-                .map_err(|e| SasError::InvalidValue {
-                    name: format!("{NAME} {}", dir.display()),
-                    reason: e.to_string(),
+                .map_err(|e| SasError::Training {
+                    what: format!("{NAME} {}", dir.display()),
+                    source: Box::new(e),
                 })
         })
         .collect::<Result<_>>()?;

@@ -91,7 +91,7 @@ pub(crate) fn eigen_moduli(a: &[f64], n: usize) -> Result<Vec<f64>> {
         });
     }
     if a.iter().any(|v| !v.is_finite()) {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::Numerical {
             name: "eigenvalue matrix".into(),
             reason: "has non-finite entries".into(),
         });
@@ -100,7 +100,7 @@ pub(crate) fn eigen_moduli(a: &[f64], n: usize) -> Result<Vec<f64>> {
         return Ok(Vec::new());
     }
     let m = faer::Mat::<f64>::from_fn(n, n, |i, j| a[i * n + j]);
-    let ev = m.eigenvalues().map_err(|e| SasError::InvalidValue {
+    let ev = m.eigenvalues().map_err(|e| SasError::Numerical {
         name: "eigenvalues".into(),
         reason: format!("the eigenvalue iteration failed: {e:?}"),
     })?;
@@ -321,7 +321,7 @@ fn run_network(
             kind.every(),
             draw,
             noise_seed,
-            Some(&mut norms),
+            crate::infer::Record::Norms(&mut norms),
         );
         for row in z.chunks_exact(d.k.max(1)) {
             let best = (0..row.len()).fold(0, |a, i| if row[i] > row[a] { i } else { a });

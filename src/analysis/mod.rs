@@ -49,7 +49,7 @@ impl Metrics {
         let mut lines = text.lines();
         let header: Vec<String> = lines
             .next()
-            .ok_or_else(|| SasError::InvalidValue {
+            .ok_or_else(|| SasError::FileFormat {
                 name: source.into(),
                 reason: "empty metrics file".into(),
             })?
@@ -63,7 +63,7 @@ impl Metrics {
                 .map(|f| f.trim().parse::<f64>().unwrap_or(f64::NAN))
                 .collect();
             if row.len() != header.len() {
-                return Err(SasError::InvalidValue {
+                return Err(SasError::FileFormat {
                     name: source.into(),
                     reason: format!(
                         "row {} has {} fields, the header {}",
@@ -165,7 +165,7 @@ impl<F: Family> RunData<F> {
 /// configurations apart from `seed` and `train.epochs`).
 pub fn load_runs<F: Family>(dirs: &[PathBuf]) -> Result<Vec<RunData<F>>> {
     if dirs.is_empty() {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "run directories".into(),
             reason: "no run directory given".into(),
         });
@@ -256,8 +256,14 @@ impl RunData<Recurrent> {
     }
 }
 
-/// Settings shared by all analyses.
-#[derive(Clone, Debug, Default)]
+/// Seed of the analyses' own random draws when none is given (fixed, so reports are
+/// reproducible; the command line and the Python package use it too).
+pub const ANALYSIS_SEED: u64 = 12345;
+
+/// Settings shared by all analyses. The default is what the command line uses: seed
+/// [`ANALYSIS_SEED`], no data directory, the task's weight-class rule, the runs' own MSI time
+/// step.
+#[derive(Clone, Debug)]
 pub struct AnalysisOptions {
     /// MNIST data directory (analyses that evaluate networks on MNIST need it).
     pub data_dir: Option<PathBuf>,
@@ -278,6 +284,20 @@ pub struct AnalysisOptions {
     /// Analyses `report` / `reproduce` leave out, by name (e.g. `retrain`, whose full-length
     /// variants cost three trainings per seed).
     pub skip: Vec<String>,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions {
+            data_dir: None,
+            quick: false,
+            seed: ANALYSIS_SEED,
+            test_dt_ms: None,
+            fast_dt_ms: None,
+            classes: ClassOverrides::default(),
+            skip: Vec::new(),
+        }
+    }
 }
 
 /// User choices of the weight classes; `None` keeps the task's default.

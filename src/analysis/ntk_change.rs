@@ -170,7 +170,7 @@ pub(crate) fn output_grads(
                     ..Default::default()
                 },
             )?;
-            let g = out.grads.ok_or_else(|| SasError::InvalidValue {
+            let g = out.grads.ok_or_else(|| SasError::Numerical {
                 name: NAME.into(),
                 reason: "the engine returned no gradients".into(),
             })?;

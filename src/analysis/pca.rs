@@ -78,7 +78,7 @@ pub(crate) fn eigh_desc(a: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         });
     }
     if a.iter().any(|v| !v.is_finite()) {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::Numerical {
             name: "PCA".into(),
             reason: "the data contain a non-finite value".into(),
         });
@@ -87,7 +87,7 @@ pub(crate) fn eigh_desc(a: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     let evd = m
         .as_ref()
         .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| SasError::InvalidValue {
+        .map_err(|e| SasError::Numerical {
             name: "PCA".into(),
             reason: format!("eigendecomposition failed: {e:?}"),
         })?;
@@ -121,7 +121,7 @@ pub(crate) fn eigh_desc(a: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
 /// up to sign).
 pub(crate) fn gram_scores(gram: &[f64], n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     if n < 2 {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "PCA".into(),
             reason: format!("needs at least 2 samples, got {n}"),
         });
@@ -166,7 +166,7 @@ impl Pca {
             });
         }
         if rows < 2 {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "PCA".into(),
                 reason: format!("needs at least 2 samples, got {rows}"),
             });

@@ -154,7 +154,7 @@ pub(crate) fn train_variant(cfg: &Config, task: &TaskData, dir: &Path) -> Result
         dir,
         &TrainOptions {
             resume: exists,
-            progress: false,
+            ..Default::default()
         },
     )?;
     Ok((false, t0.elapsed().as_secs_f64()))
@@ -178,8 +178,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     super::start(runs, NAME, out)?;
     let cfg0 = &runs[0].cfg;
     if !stochastic(cfg0) {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
+        return Err(SasError::NotApplicable {
+            analysis: NAME.into(),
             reason: "the runs have no spike-and-slab layer: every variant would be the run itself".into(),
         });
     }
@@ -197,11 +197,10 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                 let r = &runs[ri];
                 let c = variant_config(v, &r.cfg, opts.quick);
                 let dir = variant_dir(out, v, r.cfg.seed);
-                let (reused, wall_s) =
-                    train_variant(&c, &task, &dir).map_err(|e| SasError::InvalidValue {
-                        name: format!("{NAME} {} seed {}", v.name(), r.cfg.seed),
-                        reason: e.to_string(),
-                    })?;
+                let (reused, wall_s) = train_variant(&c, &task, &dir).map_err(|e| SasError::Training {
+                    what: format!("{NAME} {} seed {}", v.name(), r.cfg.seed),
+                    source: Box::new(e),
+                })?;
                 Ok(VariantRun {
                     variant: v,
                     seed: r.cfg.seed,

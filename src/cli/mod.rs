@@ -1,13 +1,14 @@
 //! Command-line interface: every subcommand and flag is defined here; [`run`] holds one short
 //! function per command, each a call into the library. `main` → `try_main`; exit code 0 on
-//! success, 1 on any error (printed with its context chain), 2 on a usage error (clap).
+//! success, 1 on any error (printed with its context chain), 2 on a usage error (clap), 130 when
+//! training was stopped by Ctrl-C or SIGTERM (the run resumes with `--resume`).
 
+mod progress;
 mod run;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use run::{analyze, bench, data_cmd, eval, grad, report_cmd, reproduce, train};
-use sasnet::pipeline::commands;
 use std::path::PathBuf;
 
 /// sasnet: ensemble-level (spike-and-slab) training and explanation of recurrent networks.
@@ -153,8 +154,8 @@ struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn request(self, quiet: bool) -> commands::TrainRequest {
-        commands::TrainRequest {
+    fn request(self, quiet: bool) -> run::TrainRequest {
+        run::TrainRequest {
             progress: !quiet && !self.json,
             preset: self.preset,
             config: self.config,
@@ -193,7 +194,7 @@ struct EvalArgs {
     #[arg(long, default_value_t = 0)]
     limit: usize,
     /// Seed of the evaluation draws.
-    #[arg(long, default_value_t = 12345)]
+    #[arg(long, default_value_t = sasnet::api::DEFAULT_SEED)]
     seed: u64,
     /// Print one JSON object.
     #[arg(long)]
@@ -201,16 +202,18 @@ struct EvalArgs {
 }
 
 impl EvalArgs {
-    fn request(self) -> commands::EvalRequest {
-        commands::EvalRequest {
+    fn request(self) -> run::EvalRequest {
+        run::EvalRequest {
             run_dir: self.run_dir,
             mode: self.mode,
             resample_every: self.resample_every,
-            samples: self.samples,
-            data: self.data,
-            trials: self.trials,
-            limit: self.limit,
-            seed: self.seed,
+            params: sasnet::api::EvalParams {
+                samples: self.samples,
+                data_dir: run::data_dir(self.data.as_deref()),
+                trials_per_condition: self.trials,
+                limit: self.limit,
+                seed: self.seed,
+            },
         }
     }
 }
@@ -258,11 +261,11 @@ struct AnalysisArgs {
 }
 
 impl AnalysisArgs {
-    fn options(&self) -> sasnet::analysis::AnalysisOptions {
-        sasnet::analysis::AnalysisOptions {
-            data_dir: sasnet::task::mnist::data_dir(self.data.as_deref()),
+    fn options(&self) -> sasnet::api::AnalysisParams {
+        sasnet::api::AnalysisParams {
+            data_dir: run::data_dir(self.data.as_deref()),
             quick: self.quick,
-            seed: ANALYSIS_SEED,
+            seed: sasnet::api::DEFAULT_SEED,
             test_dt_ms: self.test_dt,
             fast_dt_ms: self.fast_dt,
             classes: sasnet::analysis::ClassOverrides {
@@ -302,9 +305,6 @@ seeds into OUT/retrain/), ntk-change (tangent-kernel change of the trained netwo
 theory (infinite-width theory; takes no run directory: sasnet analyze theory [--quick]).\n\
 Feed-forward runs: accuracy, classes, perturb, entropy, weights, or ff for all of them.";
 
-/// Seed of the analyses' own random draws (fixed, so reports are reproducible).
-const ANALYSIS_SEED: u64 = 12345;
-
 /// Runs the program; returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -318,7 +318,14 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
-            1
+            let interrupted = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref(), Some(sasnet::SasError::Interrupted { .. })));
+            if interrupted {
+                progress::EXIT_INTERRUPTED
+            } else {
+                1
+            }
         }
     }
 }
@@ -349,11 +356,11 @@ fn try_main(cli: Cli) -> Result<()> {
     match cli.cmd {
         Command::Train(args) => {
             let json = args.json;
-            train(&args.request(quiet), json, quiet)
+            train(args.request(quiet), json, quiet)
         }
         Command::Eval(args) => {
             let json = args.json;
-            eval(&args.request(), json)
+            eval(args.request(), json)
         }
         Command::Analyze {
             name,

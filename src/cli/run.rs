@@ -3,12 +3,12 @@
 
 use super::DataCmd;
 use anyhow::{Context, Result};
-use sasnet::pipeline::commands;
+use sasnet::api;
 use std::path::PathBuf;
 
 /// Prints an analysis' output: JSON, or its title, key numbers and files.
 fn print_analysis(
-    o: &sasnet::output::AnalysisOutput,
+    o: &api::AnalysisResult,
     runs: usize,
     dir: &std::path::Path,
     json: bool,
@@ -18,7 +18,7 @@ fn print_analysis(
         println!("{}", serde_json::to_string(o)?);
     } else if !quiet {
         println!("{} ({runs} run(s)) -> {}", o.title, dir.display());
-        for (k, v) in sasnet::report::html::summary_rows(&o.summary).iter().take(40) {
+        for (k, v) in api::summary_rows(&o.summary).iter().take(40) {
             println!("  {k}: {v}");
         }
         for f in &o.files {
@@ -28,28 +28,130 @@ fn print_analysis(
     Ok(())
 }
 
+/// What `sasnet train` asks for, parsed from its arguments.
+pub(super) struct TrainRequest {
+    pub preset: String,
+    pub config: Option<PathBuf>,
+    pub sets: Vec<String>,
+    pub data: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub epochs: Option<usize>,
+    pub seeds: usize,
+    pub resume: bool,
+    pub progress: bool,
+}
+
 /// `sasnet train`: trains the seeds and prints one line (or the JSON summaries) per run.
-pub(super) fn train(req: &commands::TrainRequest, json: bool, quiet: bool) -> Result<()> {
+/// Ctrl-C or SIGTERM stop training at the next minibatch boundary (exit code 130).
+pub(super) fn train(req: TrainRequest, json: bool, quiet: bool) -> Result<()> {
     anyhow::ensure!(req.seeds >= 1, "--seeds must be at least 1");
-    let trained = commands::train(req).with_context(|| format!("training {}", req.preset))?;
+    let context = || format!("training {}", req.preset);
+    let preset: api::Preset = req.preset.parse().with_context(context)?;
+    let cfg = match &req.config {
+        Some(path) => api::RunConfig::build_with_file(preset, path, &req.sets, req.seed, req.epochs),
+        None => api::RunConfig::build(preset, None, &req.sets, req.seed, req.epochs),
+    }
+    .with_context(context)?;
+    let out = req
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", cfg.preset_name(), cfg.seed())));
+    let opts = api::TrainOptions {
+        resume: req.resume,
+        observer: (req.progress && req.seeds == 1).then(|| {
+            std::sync::Arc::new(super::progress::Bar::default()) as std::sync::Arc<dyn api::Observer>
+        }),
+        stop: Some(super::progress::stop_flag()?),
+    };
+    let task = api::TaskSource::Builtin {
+        data_dir: data_dir(req.data.as_deref()),
+    };
+    let runs = api::train_seeds(&cfg, &task, &out, req.seeds, &opts).with_context(context)?;
+    let trained: Vec<&api::Trained> = runs.iter().filter_map(api::Run::trained).collect();
     if json {
-        println!("{}", trained.to_json());
+        println!("{}", serde_json::to_value(&trained)?);
     } else if !quiet {
-        for l in trained.lines() {
-            println!("{l}");
+        for t in trained {
+            println!("{}", t.line());
         }
     }
     Ok(())
 }
 
+/// The MNIST directory: `arg` if given, else the environment variable `SASNET_DATA` (if set
+/// and non-empty), else `None`. No default path is built in.
+pub(super) fn data_dir(arg: Option<&std::path::Path>) -> Option<PathBuf> {
+    arg.map(std::path::Path::to_path_buf).or_else(|| {
+        std::env::var_os(sasnet::task::mnist::DATA_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+/// What `sasnet eval` asks for, parsed from its arguments.
+pub(super) struct EvalRequest {
+    pub run_dir: PathBuf,
+    pub mode: String,
+    pub resample_every: Option<usize>,
+    pub params: api::EvalParams,
+}
+
 /// `sasnet eval`: evaluates one run in one mode.
-pub(super) fn eval(req: &commands::EvalRequest, json: bool) -> Result<()> {
-    let r = commands::evaluate(req).with_context(|| format!("evaluating {}", req.run_dir.display()))?;
+pub(super) fn eval(req: EvalRequest, json: bool) -> Result<()> {
+    let context = || format!("evaluating {}", req.run_dir.display());
+    let run = api::Run::open(&req.run_dir).with_context(context)?;
+    let mut mode: api::EvalMode = req.mode.parse().with_context(context)?;
+    match (&mut mode, req.resample_every) {
+        (api::EvalMode::Sampled { every }, Some(k)) => {
+            anyhow::ensure!(
+                k >= 1,
+                "evaluating {}: invalid value in `resample-every`: must be at least 1",
+                req.run_dir.display()
+            );
+            *every = k;
+        }
+        (_, Some(_)) if run.family() == api::Family::FeedForward => anyhow::bail!(
+            "evaluating {}: invalid value in `eval`: --resample-every and --trials do not apply to a feed-forward run",
+            req.run_dir.display()
+        ),
+        (_, Some(_)) => anyhow::bail!(
+            "evaluating {}: invalid value in `resample-every`: applies to --mode sampled only",
+            req.run_dir.display()
+        ),
+        (_, None) => {}
+    }
+    let r = run.evaluate(mode, &req.params).with_context(context)?;
     if json {
-        println!("{}", r.json);
-    } else {
-        for l in &r.text {
-            println!("{l}");
+        println!("{}", serde_json::to_value(&r)?);
+        return Ok(());
+    }
+    let sampled = matches!(mode, api::EvalMode::Sampled { .. });
+    let kind = if sampled { "sampled networks" } else { "repeats" };
+    match &r.report {
+        api::FamilyReport::FeedForward(f) => println!(
+            "feed-forward ({}, epoch {}): accuracy {:.2}% ± {:.2}% over {} {kind} of {} test images",
+            f.mode,
+            r.epoch,
+            100.0 * f.accuracy,
+            100.0 * f.accuracy_std,
+            f.accuracies.len(),
+            f.examples
+        ),
+        api::FamilyReport::Recurrent(e) => {
+            println!(
+                "{} ({}, epoch {}): accuracy {:.2}% ± {:.2}% over {} {kind} of {} trials",
+                e.task,
+                e.mode,
+                r.epoch,
+                100.0 * e.accuracy,
+                100.0 * e.accuracy_std,
+                e.accuracies.len(),
+                e.trials
+            );
+            for (m, a) in &e.by_modality {
+                println!("  {m}: {:.2}%", 100.0 * a);
+            }
         }
     }
     Ok(())
@@ -60,11 +162,12 @@ pub(super) fn analyze(
     name: &str,
     run_dirs: &[PathBuf],
     out: Option<&std::path::Path>,
-    opts: &sasnet::analysis::AnalysisOptions,
+    opts: &api::AnalysisParams,
     json: bool,
     quiet: bool,
 ) -> Result<()> {
-    let outputs = commands::analyze(name, run_dirs, out, opts).with_context(|| format!("analysis {name}"))?;
+    let context = || format!("analysis {name}");
+    let outputs = analyze_all(name, run_dirs, out, opts).with_context(context)?;
     if json && outputs.len() > 1 {
         // Several analyses (`ff`): an array of their outputs.
         let all: Vec<_> = outputs.iter().map(|(_, o)| o).collect();
@@ -75,6 +178,38 @@ pub(super) fn analyze(
         print_analysis(o, run_dirs.len(), dir, json, quiet)?;
     }
     Ok(())
+}
+
+/// The analyses selected by `name` over the runs in `dirs`, each into `<out>/<name>/`
+/// (default `<first run>/analysis`); `theory` runs without runs into `<out>/theory`
+/// (default `analysis/theory`).
+fn analyze_all(
+    name: &str,
+    dirs: &[PathBuf],
+    out: Option<&std::path::Path>,
+    opts: &api::AnalysisParams,
+) -> sasnet::Result<Vec<(PathBuf, api::AnalysisResult)>> {
+    if let Some(a) = api::Analysis::named(name).ok().filter(|a| a.is_theory()) {
+        let dir = out
+            .map_or_else(|| PathBuf::from("analysis"), std::path::Path::to_path_buf)
+            .join(a.name());
+        return api::analyze(a, &[], &dir, opts).map(|o| vec![(dir, o)]);
+    }
+    if dirs.is_empty() {
+        return Err(sasnet::SasError::InvalidArgument {
+            name: name.into(),
+            reason: format!("analysis {name} needs at least one run directory: sasnet analyze {name} RUN..."),
+        });
+    }
+    let runs = api::open_runs(dirs)?;
+    let base = out.map_or_else(|| dirs[0].join("analysis"), std::path::Path::to_path_buf);
+    api::Analysis::select(name, runs[0].family())?
+        .into_iter()
+        .map(|a| {
+            let dir = base.join(a.name());
+            api::analyze(a, &runs, &dir, opts).map(|o| (dir, o))
+        })
+        .collect()
 }
 
 /// Warns about the analyses that failed (they are listed in the report).
@@ -93,16 +228,17 @@ pub(super) fn warn_failed(failed: &[(String, String)]) {
 pub(super) fn report_cmd(
     run_dirs: &[PathBuf],
     report: &std::path::Path,
-    opts: &sasnet::analysis::AnalysisOptions,
+    opts: &api::AnalysisParams,
     quiet: bool,
 ) -> Result<()> {
-    let (_, failed) = sasnet::pipeline::reproduce::report_over(run_dirs, report, opts, &mut |line: &str| {
+    let runs = api::open_runs(run_dirs).context("writing the report")?;
+    let r = api::report(&runs, report, opts, &mut |line: &str| {
         if !quiet {
             eprintln!("{line}");
         }
     })
     .context("writing the report")?;
-    warn_failed(&failed);
+    warn_failed(&r.failed);
     println!("{}", report.display());
     Ok(())
 }
@@ -112,11 +248,11 @@ pub(super) fn reproduce(
     target: &str,
     seeds: Option<usize>,
     out: Option<PathBuf>,
-    analysis: sasnet::analysis::AnalysisOptions,
+    analysis: api::AnalysisParams,
     json: bool,
     quiet: bool,
 ) -> Result<()> {
-    use sasnet::pipeline::reproduce::{ReproduceOptions, default_seeds};
+    use api::{ReproduceOptions, default_seeds};
     let quick = analysis.quick;
     let seeds = seeds.unwrap_or_else(|| default_seeds(target));
     anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
@@ -133,7 +269,7 @@ pub(super) fn reproduce(
         analysis,
     };
     let quiet = quiet || json;
-    let s = sasnet::pipeline::reproduce::reproduce(target, &opts, &mut |line: &str| {
+    let s = api::reproduce(target, &opts, &mut |line: &str| {
         if !quiet {
             eprintln!("{line}");
         }
@@ -152,9 +288,8 @@ pub(super) fn reproduce(
 pub(super) fn data_cmd(cmd: DataCmd) -> Result<()> {
     match cmd {
         DataCmd::Verify { dir } => {
-            let dir = sasnet::task::mnist::data_dir(dir.as_deref())
-                .context("no data directory: pass DIR or set SASNET_DATA")?;
-            let checks = sasnet::data::files::verify(&dir)?;
+            let dir = data_dir(dir.as_deref()).context("no data directory: pass DIR or set SASNET_DATA")?;
+            let checks = api::data::verify(&dir)?;
             let mut bad = 0;
             for c in &checks {
                 println!("{c}");
@@ -171,11 +306,11 @@ pub(super) fn data_cmd(cmd: DataCmd) -> Result<()> {
         }
         DataCmd::Fetch { dir, mirrors } => {
             let mirrors = if mirrors.is_empty() {
-                sasnet::data::files::default_mirrors()
+                api::data::default_mirrors()
             } else {
                 mirrors
             };
-            for f in sasnet::data::files::fetch(&dir, &mirrors)? {
+            for f in api::data::fetch(&dir, &mirrors)? {
                 println!("{f}");
             }
         }
@@ -185,7 +320,7 @@ pub(super) fn data_cmd(cmd: DataCmd) -> Result<()> {
 
 /// `sasnet grad IN OUT`: loss and gradients of one minibatch.
 pub(super) fn grad(input: &std::path::Path, output: &std::path::Path, json: bool, quiet: bool) -> Result<()> {
-    let s = sasnet::grad::grad_file(input, output)
+    let s = api::grad_file(input, output)
         .with_context(|| format!("computing gradients for {}", input.display()))?;
     if json {
         println!(
@@ -223,20 +358,20 @@ pub(super) fn bench(
 ) -> Result<()> {
     anyhow::ensure!(reps >= 1, "--reps must be at least 1");
     anyhow::ensure!(chunks >= 1, "--chunks must be at least 1");
-    let mut w = sasnet::bench::W;
+    let mut w = api::bench::W;
     if let Some(b) = batch {
         anyhow::ensure!(b >= 1, "--batch must be at least 1");
         w.batch = b;
     }
-    let r = sasnet::bench::run(w, reps, warmup, chunks, 1).context("running the benchmark")?;
-    let c = ceilings.then(sasnet::bench::ceilings);
+    let r = api::bench::run(w, reps, warmup, chunks, 1).context("running the benchmark")?;
+    let c = ceilings.then(api::bench::ceilings);
     if json {
         let mut v = serde_json::to_value(&r)?;
         if let Some(c) = &c {
             v["ceilings"] = serde_json::to_value(c)?;
             v["fma_peak_gflops"] = c.fma_peak_gflops.into();
             v["fraction_of_fma_peak"] = (r.gflops / c.fma_peak_gflops).into();
-            v["floor_ms"] = c.floor_ms(sasnet::bench::flop(&w)).into();
+            v["floor_ms"] = c.floor_ms(api::bench::flop(&w)).into();
         }
         println!("{v}");
     } else {
@@ -249,7 +384,7 @@ pub(super) fn bench(
             r.ms_per_minibatch, r.reps, r.ms_min, r.ms_max, r.gflops, r.threads, r.chunks
         );
         if let Some(c) = &c {
-            println!("{}", c.describe(sasnet::bench::flop(&w), r.gflops));
+            println!("{}", c.describe(api::bench::flop(&w), r.gflops));
         }
     }
     Ok(())

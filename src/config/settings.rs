@@ -44,14 +44,37 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
         seed: Option<u64>,
         epochs: Option<usize>,
     ) -> Result<Self> {
-        let mut c = Self::named(name)?;
-        if let Some(path) = overlay {
-            let text = std::fs::read_to_string(path).map_err(|source| SasError::Io {
+        let text = match overlay {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|source| SasError::Io {
                 action: "reading",
                 path: path.to_path_buf(),
                 source,
-            })?;
-            c.merge_toml(&text, &path.display().to_string())?;
+            })?),
+            None => None,
+        };
+        let source = overlay.map(|p| p.display().to_string()).unwrap_or_default();
+        Self::build_from(
+            name,
+            text.as_deref().map(|t| (t, source.as_str())),
+            sets,
+            seed,
+            epochs,
+        )
+    }
+
+    /// Preset `name` with, in order of precedence, the TOML text `overlay` (`(text, source)`,
+    /// `source` naming it in errors), the `KEY=VALUE` overrides `sets`, and `seed` and
+    /// `epochs`; validated.
+    fn build_from(
+        name: &str,
+        overlay: Option<(&str, &str)>,
+        sets: &[String],
+        seed: Option<u64>,
+        epochs: Option<usize>,
+    ) -> Result<Self> {
+        let mut c = Self::named(name)?;
+        if let Some((text, source)) = overlay {
+            c.merge_toml(text, source)?;
         }
         for a in sets {
             c.set(a)?;

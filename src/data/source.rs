@@ -78,6 +78,25 @@ pub(crate) fn msi_configs(cfg: &Config) -> (MsiConfig, MsiConfig) {
     (train, test)
 }
 
+/// Resolves the relative user-task paths of `cfg` (`task.path`, `task.test_path`): against
+/// `run_dir` where the file exists there (a run's own copy of its task), else against the
+/// current directory, made absolute. Other tasks and absolute paths are left as they are.
+pub fn resolve_task_paths(cfg: &mut Config, run_dir: Option<&Path>) {
+    if cfg.task.kind != TaskKind::User {
+        return;
+    }
+    for p in [&mut cfg.task.path, &mut cfg.task.test_path] {
+        if p.is_empty() || Path::new(p.as_str()).is_absolute() {
+            continue;
+        }
+        if let Some(in_run) = run_dir.map(|d| d.join(p.as_str())).filter(|f| f.exists()) {
+            *p = in_run.display().to_string();
+        } else if let Ok(abs) = std::path::absolute(Path::new(p.as_str())) {
+            *p = abs.display().to_string();
+        }
+    }
+}
+
 impl TaskData {
     /// Loads the task of `cfg`; MNIST needs `data_dir`.
     pub fn load(cfg: &Config, data_dir: Option<&Path>) -> Result<TaskData> {

@@ -74,7 +74,7 @@ impl<T: Real> FfEngine<T> {
     /// An engine splitting every batch into `chunks` chunks (at most one per sample).
     pub fn new(chunks: usize) -> Result<Self> {
         if chunks == 0 {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "chunks".into(),
                 reason: "must be at least 1".into(),
             });
@@ -99,7 +99,7 @@ impl<T: Real> FfEngine<T> {
     ) -> Result<ForwardOutput<T>> {
         check(net, x, batch, target, noise)?;
         if grad && target.is_none() {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "target".into(),
                 reason: "a gradient run needs targets".into(),
             });
@@ -128,7 +128,7 @@ impl<T: Real> FfEngine<T> {
         let work = &self.work[..nchunks];
         let loss: f64 = work.iter().map(|w| w.loss).sum();
         if !loss.is_finite() {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::Numerical {
                 name: "loss".into(),
                 reason: format!("the loss is {loss} (diverged or invalid inputs)"),
             });
@@ -182,13 +182,13 @@ fn check<T: Real>(
         Ok(())
     };
     if net.is_empty() {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "network".into(),
             reason: "has no layers".into(),
         });
     }
     if batch == 0 {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "batch".into(),
             reason: "needs at least one sample".into(),
         });

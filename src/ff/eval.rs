@@ -146,7 +146,7 @@ pub fn evaluate(
     }
     let k = sizes[sizes.len() - 1];
     if let Some(&bad) = data.labels.iter().find(|&&l| l as usize >= k) {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidTensor {
             name: "labels".into(),
             reason: format!("label {bad} is not below the network's {k} outputs"),
         });

@@ -74,7 +74,7 @@ impl<T: Real> FfNet<T> {
     /// Checks shapes (consecutive layers fit), finiteness, `π ∈ [0,1]` and `Ξ ≥ 0`.
     pub fn validate(&self) -> Result<()> {
         if self.layers.is_empty() {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "network".into(),
                 reason: "has no layers".into(),
             });
@@ -141,7 +141,7 @@ impl FfData {
             });
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidTensor {
                 name: "x".into(),
                 reason: format!("entry {i} is not finite"),
             });

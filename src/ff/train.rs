@@ -26,9 +26,7 @@ use crate::io::atomic::write_atomic;
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::optim::Optimizer;
 use crate::rng::{NormalStream, derive_seed, splitmix64};
-use crate::run::{
-    self as rundir, TrainOptions, check_format, diverged, files, io_err, meta_num, progress_bar,
-};
+use crate::run::{self as rundir, TrainOptions, check_format, diverged, files, io_err, meta_num};
 use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 use crate::task::mnist::Mnist;
 use serde::Serialize;
@@ -149,7 +147,7 @@ pub(crate) fn read_params(f: &TensorFile) -> Result<FfNet<f32>> {
         let n = layer_name(layers.len());
         let s = f.shape(&format!("{n}.m"))?;
         if s.len() != 2 {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidTensor {
                 name: format!("{n}.m"),
                 reason: format!("has shape {s:?}, expected a matrix"),
             });
@@ -212,16 +210,8 @@ pub fn load_run(run_dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
 
 /// Trains `cfg` on MNIST (the first `train.train_limit` training images, tested on the first
 /// `eval.test_limit` test images) in run directory `out` (a new one).
-pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path, progress: bool) -> Result<RunSummary> {
-    train_mnist(
-        cfg,
-        data,
-        out,
-        &TrainOptions {
-            resume: false,
-            progress,
-        },
-    )
+pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path) -> Result<RunSummary> {
+    train_mnist(cfg, data, out, &TrainOptions::default())
 }
 
 /// [`train`] with options (resume).
@@ -299,7 +289,9 @@ fn check_data(cfg: &FfConfig, d: &FfData, name: &str) -> Result<()> {
 /// Trains `cfg` on `train_set`, evaluating on `test_set`, in run directory `out`.
 ///
 /// Fails before any work on a bad configuration or data of the wrong width; stops with an
-/// error naming the epoch if training diverges, keeping the last good checkpoint.
+/// error naming the epoch if training diverges ([`SasError::Diverged`]) or is stopped through
+/// `opts.stop` ([`SasError::Interrupted`]), keeping the last good checkpoint. `opts.observer`
+/// sees the start, every minibatch, every committed epoch and the end.
 pub fn train_data(
     cfg: &FfConfig,
     train_set: &FfData,
@@ -307,6 +299,19 @@ pub fn train_data(
     out: &Path,
     opts: &TrainOptions,
 ) -> Result<RunSummary> {
+    let r = train_data_run(cfg, train_set, test_set, out, opts);
+    opts.notify(|o| o.finish(out));
+    r
+}
+
+fn train_data_run(
+    cfg: &FfConfig,
+    train_set: &FfData,
+    test_set: &FfData,
+    out: &Path,
+    opts: &TrainOptions,
+) -> Result<RunSummary> {
+    let run_dir = out;
     cfg.validate()?;
     check_data(cfg, train_set, "training")?;
     check_data(cfg, test_set, "test")?;
@@ -330,7 +335,15 @@ pub fn train_data(
     let bsz = cfg.train.batch;
     let n = train_set.count;
     let minibatches = n.div_ceil(bsz);
-    let bar = progress_bar(opts.progress, cfg.train.epochs, start_epoch);
+    opts.notify(|o| {
+        o.start(&crate::run::StartEvent {
+            run_dir: out,
+            seed: cfg.seed,
+            start_epoch,
+            epochs: cfg.train.epochs,
+            minibatches,
+        })
+    });
     let t_start = Instant::now();
     let (mut xb, mut yb) = (Vec::new(), Vec::new());
     let mut train_loss = f64::NAN;
@@ -341,6 +354,7 @@ pub fn train_data(
         }
         let (mut loss_sum, mut hits) = (0.0, 0.0);
         for mb in 0..minibatches {
+            opts.check_stop(run_dir, epoch)?;
             let idx = &order[mb * bsz..((mb + 1) * bsz).min(n)];
             train_set.gather(idx, k, &mut xb, &mut yb);
             let noise = LayerNoise::Random {
@@ -350,7 +364,8 @@ pub fn train_data(
             let out = engine
                 .run(&moments, &xb, idx.len(), Some(&yb), noise, true)
                 .map_err(|e| diverged(epoch, mb, &e.to_string(), &ckpt_path))?;
-            loss_sum += out.loss * idx.len() as f64;
+            let out_loss = out.loss;
+            loss_sum += out_loss * idx.len() as f64;
             let labels: Vec<u8> = idx.iter().map(|&i| train_set.labels[i]).collect();
             hits += accuracy(&out.z, k, &labels) * idx.len() as f64;
             let mut grads = net.chain(out.grads.as_deref().expect("gradient run"));
@@ -367,6 +382,15 @@ pub fn train_data(
                     return Err(diverged(epoch, mb, &what, &ckpt_path));
                 }
             }
+            opts.notify(|o| {
+                o.minibatch(&crate::run::MinibatchEvent {
+                    run_dir,
+                    epoch: epoch + 1,
+                    minibatch: mb + 1,
+                    minibatches,
+                    loss: out_loss,
+                })
+            });
         }
         train_loss = loss_sum / n as f64;
         let train_acc = hits / n as f64;
@@ -412,10 +436,17 @@ pub fn train_data(
         };
         rundir::write_checkpoint(&ckpt_path, |w| write_params(w, &net), &net, &opt, meta)?;
         rundir::write_metrics(out, &metrics_header(nl), &rows)?;
-        crate::run::show_progress(bar.as_ref(), done, train_loss, acc_mf, 2);
-    }
-    if let Some(bar) = bar {
-        bar.finish();
+        opts.notify(|o| {
+            o.epoch(&crate::run::EpochEvent {
+                run_dir: out,
+                epoch: done,
+                epochs: cfg.train.epochs,
+                train_loss,
+                test_acc: acc_mf,
+                wall_s: wall,
+                stopped_early: false,
+            })
+        });
     }
     let wall_s = wall_before + t_start.elapsed().as_secs_f64();
     let epochs = start_epoch.max(cfg.train.epochs);
@@ -442,7 +473,7 @@ pub fn train_data(
         classes: layer_classes(&net, &Thresholds::for_task("ff")),
         wall_s,
     };
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| SasError::InvalidValue {
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| SasError::FileFormat {
         name: files::SUMMARY.into(),
         reason: e.to_string(),
     })?;

@@ -75,7 +75,7 @@ pub(crate) fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Resu
 
 /// Writes pretty JSON.
 pub(crate) fn write_json<S: serde::Serialize>(path: &Path, value: &S) -> Result<PathBuf> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| SasError::InvalidValue {
+    let text = serde_json::to_string_pretty(value).map_err(|e| SasError::FileFormat {
         name: path.display().to_string(),
         reason: e.to_string(),
     })?;

@@ -83,7 +83,7 @@ pub fn reproduce(
         let dir = seed_dir(&opts.out, seed, false);
         let o = TrainOptions {
             resume: dir.join(files::CHECKPOINT).exists(),
-            progress: false,
+            ..Default::default()
         };
         train_mnist(&c, &data, &dir, &o)
     })?;

@@ -3,7 +3,6 @@
 //! ([`reproduce`], feed-forward ones in [`ff`]) and report pages.
 
 pub mod analyze;
-pub mod commands;
 pub mod ff;
 pub mod reproduce;
 pub mod seeds;

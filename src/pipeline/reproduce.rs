@@ -282,7 +282,7 @@ fn train_seeds(cfg: &Config, task: &TaskData, opts: &ReproduceOptions) -> Result
         let dir = crate::pipeline::seeds::seed_dir(&opts.out, seed, false);
         let topts = TrainOptions {
             resume: dir.join(files::CHECKPOINT).exists(),
-            progress: false,
+            ..Default::default()
         };
         train(&c, task, &dir, &topts)
     })

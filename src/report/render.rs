@@ -76,7 +76,7 @@ pub(crate) fn render(fig: &Figure, dir: &Path) -> Result<(PathBuf, PathBuf)> {
         || fig.name.contains(['/', '\\'])
         || fig.name.chars().any(char::is_control);
     if bad_name {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "figure name".into(),
             reason: format!("`{}` is not a plain file stem", fig.name),
         });

@@ -35,7 +35,7 @@ pub(crate) fn read_params(f: &TensorFile) -> Result<SasNet<f32>> {
     let shape2 = |name: &str| -> Result<[usize; 2]> {
         let s = f.shape(name)?;
         if s.len() != 2 {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidTensor {
                 name: name.into(),
                 reason: format!("has shape {s:?}, expected a matrix"),
             });

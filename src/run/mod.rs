@@ -9,6 +9,7 @@ use crate::error::{Result, SasError};
 use crate::io::atomic::write_atomic;
 use crate::io::tensors::TensorFile;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 /// File names inside a run directory.
 pub mod files {
@@ -59,31 +60,112 @@ pub(crate) fn write_checkpoint<E: crate::sas::Ensemble + ?Sized>(
     w.write(path)
 }
 
-/// Moves the progress bar (if any) to epoch `done` and shows the training loss and, when
-/// evaluated, the test accuracy with `decimals` decimals.
-pub(crate) fn show_progress(
-    bar: Option<&indicatif::ProgressBar>,
-    done: usize,
-    train_loss: f64,
-    acc: Option<f64>,
-    decimals: usize,
-) {
-    if let Some(bar) = bar {
-        bar.set_position(done as u64);
-        let acc = acc
-            .map(|a| format!(" · test acc {:.decimals$}%", 100.0 * a))
-            .unwrap_or_default();
-        bar.set_message(format!("loss {train_loss:.4}{acc}"));
-    }
+/// Where a training run stands when it starts: the run directory, the epochs already
+/// completed (a resumed run) and the epochs it trains to.
+#[derive(Clone, Copy, Debug)]
+pub struct StartEvent<'a> {
+    /// The run directory.
+    pub run_dir: &'a Path,
+    /// The run's seed.
+    pub seed: u64,
+    /// Epochs completed before this call (0 for a new run).
+    pub start_epoch: usize,
+    /// The epoch count it trains to (`train.epochs`).
+    pub epochs: usize,
+    /// Minibatches per epoch.
+    pub minibatches: usize,
+}
+
+/// One finished minibatch.
+#[derive(Clone, Copy, Debug)]
+pub struct MinibatchEvent<'a> {
+    /// The run directory.
+    pub run_dir: &'a Path,
+    /// The epoch in progress (1-based).
+    pub epoch: usize,
+    /// Minibatches of this epoch done so far (1-based).
+    pub minibatch: usize,
+    /// Minibatches per epoch.
+    pub minibatches: usize,
+    /// The minibatch's training loss.
+    pub loss: f64,
+}
+
+/// One completed (committed) epoch: its checkpoint and metrics row are written.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochEvent<'a> {
+    /// The run directory.
+    pub run_dir: &'a Path,
+    /// Completed epochs (1-based).
+    pub epoch: usize,
+    /// The epoch count it trains to.
+    pub epochs: usize,
+    /// Mean training loss of the epoch.
+    pub train_loss: f64,
+    /// Mean-field test accuracy when the epoch was evaluated (fraction).
+    pub test_acc: Option<f64>,
+    /// Wall time of the run so far, seconds (earlier sessions included).
+    pub wall_s: f64,
+    /// Whether the early-stop rule ended the run at this epoch.
+    pub stopped_early: bool,
+}
+
+/// Receives the events of training runs (progress bars, loggers, notebooks). Every method
+/// has an empty default; several runs trained in parallel (`--seeds`) share one observer,
+/// so the events carry the run directory. Called from the training threads.
+pub trait Observer: Send + Sync {
+    /// A run starts or resumes.
+    fn start(&self, _e: &StartEvent<'_>) {}
+    /// A minibatch is done.
+    fn minibatch(&self, _e: &MinibatchEvent<'_>) {}
+    /// An epoch is committed.
+    fn epoch(&self, _e: &EpochEvent<'_>) {}
+    /// The run ends (finished, stopped early, interrupted or failed).
+    fn finish(&self, _run_dir: &Path) {}
 }
 
 /// Options of a training run (either family) that are not part of the configuration.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct TrainOptions {
     /// Continue from the run directory's checkpoint (only `train.epochs` may differ).
     pub resume: bool,
-    /// Draw a progress bar.
-    pub progress: bool,
+    /// Receives start, minibatch and epoch events.
+    pub observer: Option<std::sync::Arc<dyn Observer>>,
+    /// Polled at every minibatch boundary: once set, training stops before the next
+    /// minibatch with [`SasError::Interrupted`], leaving the run at its last completed epoch
+    /// (resumable bit for bit).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl std::fmt::Debug for TrainOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainOptions")
+            .field("resume", &self.resume)
+            .field("observer", &self.observer.is_some())
+            .field("stop", &self.stop.as_ref().map(|s| s.load(Ordering::Relaxed)))
+            .finish()
+    }
+}
+
+impl TrainOptions {
+    /// Fails with [`SasError::Interrupted`] when the stop flag is set; `completed` is the
+    /// epochs committed in `run_dir`.
+    pub(crate) fn check_stop(&self, run_dir: &Path, completed: usize) -> Result<()> {
+        if self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(SasError::Interrupted {
+                run_dir: run_dir.to_path_buf(),
+                epoch: completed,
+            });
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on the observer, if any.
+    pub(crate) fn notify(&self, f: impl FnOnce(&dyn Observer)) {
+        if let Some(o) = &self.observer {
+            f(o.as_ref());
+        }
+    }
 }
 
 /// An I/O error constructor for `action` (`reading`, `creating`, …) on `path`.
@@ -198,30 +280,12 @@ pub(crate) fn meta_num<T: std::str::FromStr>(f: &TensorFile, key: &str) -> Resul
 
 /// The error of a run that diverged in (0-based) `epoch`, minibatch `mb`.
 pub fn diverged(epoch: usize, mb: usize, what: &str, ckpt: &Path) -> SasError {
-    SasError::InvalidValue {
-        name: "training".into(),
-        reason: format!(
-            "diverged in epoch {} minibatch {mb}: {what}; the last good checkpoint is kept at {}",
-            epoch + 1,
-            ckpt.display()
-        ),
+    SasError::Diverged {
+        epoch: epoch + 1,
+        minibatch: mb,
+        what: what.into(),
+        checkpoint: ckpt.to_path_buf(),
     }
-}
-
-/// A progress bar over `total` epochs starting at `start` (none unless `show`).
-pub(crate) fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
-    if !show {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_position(start as u64);
-    Some(bar)
 }
 
 #[cfg(test)]

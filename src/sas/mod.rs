@@ -111,20 +111,20 @@ impl<T: Real> SasLayer<T> {
                 });
             }
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(SasError::InvalidValue {
+                return Err(SasError::InvalidTensor {
                     name: format!("{name}.{kind}"),
                     reason: format!("entry {i} is not finite"),
                 });
             }
         }
         if let Some(i) = self.pi.iter().position(|&p| p < T::ZERO || p > T::ONE) {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidTensor {
                 name: format!("{name}.pi"),
                 reason: format!("entry {i} = {} is outside [0, 1]", self.pi[i]),
             });
         }
         if let Some(i) = self.xi.iter().position(|&x| x < T::ZERO) {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidTensor {
                 name: format!("{name}.xi"),
                 reason: format!("entry {i} = {} is negative", self.xi[i]),
             });

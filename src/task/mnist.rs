@@ -31,16 +31,6 @@ pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 /// The four base names, in the order train images, train labels, test images, test labels.
 pub const FILES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
 
-/// The MNIST directory: `arg` if given, else the environment variable `SASNET_DATA` (if set
-/// and non-empty), else `None`. No default path is built in.
-pub fn data_dir(arg: Option<&Path>) -> Option<PathBuf> {
-    arg.map(Path::to_path_buf).or_else(|| {
-        std::env::var_os(DATA_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-}
-
 /// The file for base name `name` in `dir`: `dir/name` (raw) if it is a file, else
 /// `dir/name.gz` if that is a file, else `None`. The content decides compression when read.
 pub(crate) fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
@@ -395,11 +385,6 @@ mod tests {
     fn batch_panics_on_bad_index() {
         let (im, lab) = tiny();
         SeqMnist::new(SeqVariant::Pixel).batch(&im, &lab, &[3]);
-    }
-
-    #[test]
-    fn data_dir_prefers_the_argument() {
-        assert_eq!(data_dir(Some(Path::new("/x/y"))), Some(PathBuf::from("/x/y")));
     }
 
     fn tmp(name: &str) -> PathBuf {

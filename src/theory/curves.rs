@@ -103,7 +103,7 @@ fn check_len(name: &str, v: &[f64], n: usize) -> Result<()> {
         });
     }
     if let Some(k) = v.iter().position(|x| !x.is_finite()) {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidTensor {
             name: name.into(),
             reason: format!("entry {k} is not finite"),
         });
@@ -131,7 +131,7 @@ impl Linearized {
         let p = y.len();
         let q = f0_test.len();
         if p == 0 {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "theory targets".into(),
                 reason: "no training inputs".into(),
             });
@@ -145,7 +145,7 @@ impl Linearized {
         for i in 0..p {
             for j in 0..i {
                 if (theta_xx[i * p + j] - theta_xx[j * p + i]).abs() > 1e-9 * scale {
-                    return Err(SasError::InvalidValue {
+                    return Err(SasError::InvalidTensor {
                         name: "theta_xx".into(),
                         reason: format!("not symmetric at ({i}, {j})"),
                     });
@@ -155,7 +155,7 @@ impl Linearized {
         let th = mat(theta_xx, p, p);
         let evd = th
             .self_adjoint_eigen(Side::Lower)
-            .map_err(|e| SasError::InvalidValue {
+            .map_err(|e| SasError::Numerical {
                 name: "theta_xx".into(),
                 reason: format!("eigendecomposition failed: {e:?}"),
             })?;

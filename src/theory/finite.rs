@@ -144,7 +144,7 @@ impl FiniteNet {
     pub fn init(n: usize, inputs: usize, params: &NtkParams, seed: u64) -> Result<FiniteNet> {
         params.validate()?;
         if n == 0 || inputs == 0 {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "theory width".into(),
                 reason: format!("needs N ≥ 1 and I ≥ 1, got N = {n}, I = {inputs}"),
             });
@@ -304,7 +304,7 @@ impl FiniteNet {
     ) -> Result<(Vec<f64>, crate::net::SasNetGrad<f64>)> {
         let out = self.run(xs, draws, Some(y))?;
         let (t, b) = (self.params.steps, xs.len());
-        let g = out.grads.ok_or_else(|| SasError::InvalidValue {
+        let g = out.grads.ok_or_else(|| SasError::Numerical {
             name: "theory gradients".into(),
             reason: "the engine returned no gradients".into(),
         })?;

@@ -88,7 +88,7 @@ impl Default for NtkParams {
 }
 
 fn invalid(name: &str, reason: String) -> SasError {
-    SasError::InvalidValue {
+    SasError::InvalidArgument {
         name: name.into(),
         reason,
     }

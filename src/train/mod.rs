@@ -22,7 +22,7 @@ use crate::io::tensors::TensorWriter;
 use crate::net::SasNet;
 use crate::optim::Optimizer;
 use crate::rng::derive_seed;
-use crate::run::{checkpoint, diverged, files, io_err, progress_bar};
+use crate::run::{EpochEvent, MinibatchEvent, StartEvent, checkpoint, diverged, files, io_err};
 use crate::task::{TargetData, TrialBatch};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -111,8 +111,16 @@ fn batch_accuracy(b: &TrialBatch, z_last: &[f32]) -> (u64, u64) {
 }
 
 /// Trains `cfg` on `data` in `run_dir`. Fails before any work on a bad configuration, and
-/// leaves the last good checkpoint in place if training diverges.
+/// leaves the last good checkpoint in place if training diverges
+/// ([`SasError::Diverged`]) or is stopped through `opts.stop` ([`SasError::Interrupted`]).
+/// `opts.observer` sees the start, every minibatch, every committed epoch and the end.
 pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    let r = train_run(cfg, data, run_dir, opts);
+    opts.notify(|o| o.finish(run_dir));
+    r
+}
+
+fn train_run(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     cfg.validate()?;
     let (ni, nk) = data.io_dims();
     let ckpt_path = run_dir.join(files::CHECKPOINT);
@@ -155,7 +163,15 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         cfg.eval.during_trials_per_condition,
     );
     let h0 = vec![cfg.model.h0 as f32; cfg.train.batch * cfg.model.n];
-    let bar = progress_bar(opts.progress, cfg.train.epochs, start_epoch);
+    opts.notify(|o| {
+        o.start(&StartEvent {
+            run_dir,
+            seed: cfg.seed,
+            start_epoch,
+            epochs: cfg.train.epochs,
+            minibatches: cfg.train.minibatches,
+        })
+    });
     let t_start = Instant::now();
     let mut last = TrainSummary {
         run_dir: run_dir.to_path_buf(),
@@ -187,6 +203,7 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
     for epoch in start_epoch..end_epoch {
         let (mut loss_sum, mut ok, mut cnt) = (0.0, 0u64, 0u64);
         for mb in 0..cfg.train.minibatches {
+            opts.check_stop(run_dir, epoch)?;
             let b = data.train_batch(cfg, epoch, mb);
             let one_hot = b.one_hot();
             let targets = match &b.target {
@@ -245,6 +262,15 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
                     ));
                 }
             }
+            opts.notify(|o| {
+                o.minibatch(&MinibatchEvent {
+                    run_dir,
+                    epoch: epoch + 1,
+                    minibatch: mb + 1,
+                    minibatches: cfg.train.minibatches,
+                    loss: out.loss,
+                })
+            });
         }
         let train_loss = loss_sum / cfg.train.minibatches as f64;
         let train_acc = if cnt > 0 { ok as f64 / cnt as f64 } else { f64::NAN };
@@ -302,7 +328,17 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
         if cfg.train.history {
             save_history(&hist_dir, &net, done)?;
         }
-        crate::run::show_progress(bar.as_ref(), done, train_loss, acc_mf, 1);
+        opts.notify(|o| {
+            o.epoch(&EpochEvent {
+                run_dir,
+                epoch: done,
+                epochs: cfg.train.epochs,
+                train_loss,
+                test_acc: acc_mf,
+                wall_s: wall,
+                stopped_early: stop_early,
+            })
+        });
         last.epochs = done;
         last.train_loss = train_loss;
         last.wall_s = wall;
@@ -310,9 +346,6 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
             last.stopped_early = true;
             break;
         }
-    }
-    if let Some(bar) = bar {
-        bar.finish();
     }
     Ok(last)
 }

@@ -70,9 +70,10 @@ impl Variant {
         Variant::ALL
             .into_iter()
             .find(|v| v.name() == name)
-            .ok_or_else(|| SasError::InvalidValue {
-                name: "variant".into(),
-                reason: format!("`{name}` is not one of reference, xi0, pi0, bptt"),
+            .ok_or_else(|| SasError::UnknownName {
+                what: "variant",
+                name: name.into(),
+                known: "reference, xi0, pi0, bptt".into(),
             })
     }
 

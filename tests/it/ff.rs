@@ -359,7 +359,7 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
     train_data(&c8, &tr, &te, &dir2, &TrainOptions::default()).unwrap();
     let opts = TrainOptions {
         resume: true,
-        progress: false,
+        ..Default::default()
     };
     train_data(&cfg, &tr, &te, &dir2, &opts).unwrap();
     assert_eq!(params(&dir), params(&dir2));
@@ -484,7 +484,7 @@ fn ff_mnist_two_epochs_exceed_85_percent() {
     cfg.train.epochs = 2;
     cfg.eval.sampled = 2;
     let out = tmp_dir("mnist");
-    let sum = sasnet::ff::train(&cfg, &data, &out, false).unwrap();
+    let sum = sasnet::ff::train(&cfg, &data, &out).unwrap();
     let acc = sum.accuracy(EvalMode::MeanField).unwrap();
     eprintln!("ff-mnist, 2 epochs: mean-field test accuracy {acc:.4}");
     assert!(acc > 0.85, "mean-field test accuracy {acc}");

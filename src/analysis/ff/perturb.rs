@@ -171,13 +171,13 @@ fn targets(nl: usize, per_layer: bool) -> Vec<(String, Vec<usize>)> {
 /// fraction of `s`.
 pub fn perturbation(net: &FfNet<f32>, test: &FfData, s: &PerturbSettings) -> Result<Vec<PerturbPoint>> {
     if let Some(&p) = s.fractions.iter().find(|p| !(0.0..=1.0).contains(*p)) {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "perturbation fractions".into(),
             reason: format!("{p} is not in [0, 1]"),
         });
     }
     if !(s.uip_std >= 0.0 && s.uip_std.is_finite()) {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "uip_std".into(),
             reason: format!("{} is not a finite value ≥ 0", s.uip_std),
         });

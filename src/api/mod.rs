@@ -1,0 +1,434 @@
+//! The library API: what a Rust program, the Python binding, a sweep runner and the command
+//! line call. It takes typed values (no preset, mode or analysis names as strings; the skins
+//! parse those with `str::parse`), reads no environment variable, draws nothing, and hands
+//! back typed results; writing files other than a run directory's own is the caller's choice.
+//!
+//! - [`train`] trains one configuration ([`RunConfig`], either family) on a task
+//!   ([`TaskSource`]: a built-in task or a [`UserTask`] built from arrays in memory) into a run
+//!   directory, with an [`Observer`] of its progress and a stop flag ([`TrainOptions`]);
+//!   [`train_seeds`] fans several seeds out over the cores.
+//! - [`Run::open`] opens a run directory once: its configuration, metrics, parameters,
+//!   [`Run::evaluate`] in any evaluation mode and [`Run::forward`] on any batch of trials.
+//! - [`analyze`] runs one analysis of the registry ([`Analysis`]) over runs, [`report`] every
+//!   applicable one with the HTML page; [`presets`] and [`analyses`] list what exists.
+//!
+//! # Example: train, open, evaluate, analyze
+//! ```
+//! use sasnet::api::{self, Analysis, AnalysisParams, EvalMode, EvalParams, Preset, Run, RunConfig,
+//!                   TaskSource, TrainOptions};
+//! let root = std::env::temp_dir().join(format!("sasnet-doc-api-{}", std::process::id()));
+//! // The MSI preset with a small network, 3 epochs, seed 1.
+//! let cfg = RunConfig::build(Preset::Msi, None, &["model.n=40".into()], Some(1), Some(3))?;
+//! let run = api::train(&cfg, &TaskSource::Builtin { data_dir: None }, &root, &TrainOptions::default())?;
+//! assert_eq!(run.epoch(), 3);
+//! // Any later program opens the directory again.
+//! let run = Run::open(&root)?;
+//! let params = EvalParams { trials_per_condition: Some(2), ..EvalParams::default() };
+//! let report = run.evaluate(EvalMode::MeanField, &params)?;
+//! assert!((0.0..=1.0).contains(&report.accuracy()));
+//! let result = api::analyze(Analysis::named("sparsity")?, &[run], &root.join("analysis"),
+//!                           &AnalysisParams::default())?;
+//! assert!(result.summary.is_object());
+//! # std::fs::remove_dir_all(&root).ok();
+//! # Ok::<(), sasnet::SasError>(())
+//! ```
+
+mod analyze;
+mod run;
+
+pub use analyze::{Analysis, AnalysisParams, AnalysisResult, Report, analyses, analyze, open_runs, report};
+pub use run::{EvalParams, EvalReport, FamilyReport, Forward, Param, Run};
+
+pub use crate::family::Kind as Family;
+pub use crate::infer::Mode as EvalMode;
+pub use crate::run::{EpochEvent, MinibatchEvent, Observer, StartEvent, TrainOptions};
+pub use crate::task::user::UserTask;
+
+use crate::config::{Config, Settings};
+use crate::data::source::TaskData;
+use crate::error::{Result, SasError};
+use crate::ff::FfConfig;
+use std::path::{Path, PathBuf};
+
+/// The seed of evaluations and of the analyses' own draws when the caller gives none (what the
+/// command line uses), so that every front end gives the same numbers for the same run.
+pub const DEFAULT_SEED: u64 = crate::analysis::ANALYSIS_SEED;
+
+/// A preset: a configuration with the reference settings of one task (docs/MODEL.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// Multisensory integration (recurrent, no data needed).
+    Msi,
+    /// Row-by-row MNIST (recurrent, 28 steps of 28 pixels).
+    RowMnist,
+    /// Pixel-by-pixel MNIST (recurrent, 784 steps of 1 pixel).
+    PixelMnist,
+    /// Permuted pixel MNIST (recurrent).
+    PermMnist,
+    /// Feed-forward MNIST, 784-100-10.
+    FfMnist,
+    /// Feed-forward MNIST at the paper's full width.
+    FfMnistFull,
+}
+
+impl Preset {
+    /// Every preset, in listing order.
+    pub const ALL: [Preset; 6] = [
+        Preset::Msi,
+        Preset::RowMnist,
+        Preset::PixelMnist,
+        Preset::PermMnist,
+        Preset::FfMnist,
+        Preset::FfMnistFull,
+    ];
+
+    /// The name on the command line and in `config.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Msi => "msi",
+            Preset::RowMnist => "row-mnist",
+            Preset::PixelMnist => "pixel-mnist",
+            Preset::PermMnist => "perm-mnist",
+            Preset::FfMnist => "ff-mnist",
+            Preset::FfMnistFull => "ff-mnist-full",
+        }
+    }
+
+    /// What the preset is (one line, for listings).
+    pub fn about(self) -> &'static str {
+        match self {
+            Preset::Msi => "multisensory integration (recurrent; built in, no data needed)",
+            Preset::RowMnist => "row-by-row MNIST, 28 steps (recurrent; needs the MNIST files)",
+            Preset::PixelMnist => "pixel-by-pixel MNIST, 784 steps (recurrent; needs the MNIST files)",
+            Preset::PermMnist => "permuted pixel MNIST, 784 steps (recurrent; needs the MNIST files)",
+            Preset::FfMnist => "feed-forward MNIST 784-100-10 (needs the MNIST files)",
+            Preset::FfMnistFull => "feed-forward MNIST at the paper's width (needs the MNIST files)",
+        }
+    }
+
+    /// The model family of the preset.
+    pub fn family(self) -> Family {
+        match self {
+            Preset::FfMnist | Preset::FfMnistFull => Family::FeedForward,
+            _ => Family::Recurrent,
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = SasError;
+    fn from_str(s: &str) -> Result<Preset> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| SasError::UnknownName {
+                what: "preset",
+                name: s.into(),
+                known: Preset::ALL.map(Preset::name).join(", "),
+            })
+    }
+}
+
+/// The presets with one line each: `(name, about)`.
+pub fn presets() -> Vec<(&'static str, &'static str)> {
+    Preset::ALL.into_iter().map(|p| (p.name(), p.about())).collect()
+}
+
+/// The resolved configuration of a run of either family.
+// A configuration is built once per run, never in a loop: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunConfig {
+    /// A recurrent network's configuration.
+    Recurrent(Config),
+    /// A feed-forward network's configuration.
+    FeedForward(FfConfig),
+}
+
+impl RunConfig {
+    /// The reference configuration of `preset`.
+    pub fn preset(preset: Preset) -> Result<RunConfig> {
+        Self::build(preset, None, &[], None, None)
+    }
+
+    /// `preset` with, in order of precedence, the TOML text `overlay` (any subset of the
+    /// keys), the `KEY=VALUE` overrides `sets` (as `--set`), and `seed` and `epochs`;
+    /// validated. Errors name the key.
+    pub fn build(
+        preset: Preset,
+        overlay: Option<&str>,
+        sets: &[String],
+        seed: Option<u64>,
+        epochs: Option<usize>,
+    ) -> Result<RunConfig> {
+        let overlay = overlay.map(|t| (t, "config"));
+        Ok(match preset.family() {
+            Family::Recurrent => {
+                RunConfig::Recurrent(Config::build_from(preset.name(), overlay, sets, seed, epochs)?)
+            }
+            Family::FeedForward => {
+                RunConfig::FeedForward(FfConfig::build_from(preset.name(), overlay, sets, seed, epochs)?)
+            }
+        })
+    }
+
+    /// The configuration of `preset` overlaid with the TOML file `path` (the command line's
+    /// `--config`), then `sets`, `seed` and `epochs`; validated.
+    pub fn build_with_file(
+        preset: Preset,
+        path: &Path,
+        sets: &[String],
+        seed: Option<u64>,
+        epochs: Option<usize>,
+    ) -> Result<RunConfig> {
+        Ok(match preset.family() {
+            Family::Recurrent => {
+                RunConfig::Recurrent(Config::build(preset.name(), Some(path), sets, seed, epochs)?)
+            }
+            Family::FeedForward => {
+                RunConfig::FeedForward(FfConfig::build(preset.name(), Some(path), sets, seed, epochs)?)
+            }
+        })
+    }
+
+    /// The model family.
+    pub fn family(&self) -> Family {
+        match self {
+            RunConfig::Recurrent(_) => Family::Recurrent,
+            RunConfig::FeedForward(_) => Family::FeedForward,
+        }
+    }
+
+    /// The seed of every random stream of the run.
+    pub fn seed(&self) -> u64 {
+        match self {
+            RunConfig::Recurrent(c) => c.seed,
+            RunConfig::FeedForward(c) => c.seed,
+        }
+    }
+
+    /// The same configuration with another seed.
+    pub fn with_seed(&self, seed: u64) -> RunConfig {
+        match self {
+            RunConfig::Recurrent(c) => RunConfig::Recurrent(Config { seed, ..c.clone() }),
+            RunConfig::FeedForward(c) => RunConfig::FeedForward(FfConfig { seed, ..c.clone() }),
+        }
+    }
+
+    /// The name of the preset the configuration started from.
+    pub fn preset_name(&self) -> &str {
+        match self {
+            RunConfig::Recurrent(c) => &c.preset,
+            RunConfig::FeedForward(c) => &c.preset,
+        }
+    }
+
+    /// The configuration as TOML (as written to `config.toml`).
+    pub fn to_toml(&self) -> String {
+        match self {
+            RunConfig::Recurrent(c) => c.to_toml(),
+            RunConfig::FeedForward(c) => c.to_toml(),
+        }
+    }
+}
+
+/// The data a run trains on.
+#[derive(Clone, Debug)]
+pub enum TaskSource {
+    /// The configuration's own task: MSI (built in), MNIST (from `data_dir`, which the MNIST
+    /// tasks need), or a user task stored at the configuration's `task.path`.
+    Builtin {
+        /// The MNIST data directory.
+        data_dir: Option<PathBuf>,
+    },
+    /// A user task in memory (e.g. built from arrays), with an optional separate test set.
+    /// The run stores it inside its run directory (`task/train.safetensors`,
+    /// `task/test.safetensors`), so it evaluates from anywhere.
+    User {
+        /// Training trials.
+        train: Box<UserTask>,
+        /// Test trials (`None`: the training trials).
+        test: Option<Box<UserTask>>,
+    },
+}
+
+/// The training summary of a run of either family, as the trainers report it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Trained {
+    /// A recurrent run.
+    Recurrent(crate::train::TrainSummary),
+    /// A feed-forward run.
+    FeedForward(crate::ff::RunSummary),
+}
+
+impl Trained {
+    /// One line for the command line: run directory, epochs, loss, test accuracy, wall time.
+    pub fn line(&self) -> String {
+        match self {
+            Trained::Recurrent(s) => s.line(),
+            Trained::FeedForward(s) => s.line(),
+        }
+    }
+
+    /// The run directory.
+    pub fn run_dir(&self) -> &Path {
+        match self {
+            Trained::Recurrent(s) => &s.run_dir,
+            Trained::FeedForward(s) => &s.run_dir,
+        }
+    }
+}
+
+/// File names of a user task stored inside a run directory.
+pub mod task_files {
+    /// Training trials (relative to the run directory).
+    pub const TRAIN: &str = "task/train.safetensors";
+    /// Test trials (relative to the run directory).
+    pub const TEST: &str = "task/test.safetensors";
+}
+
+/// The task data of `cfg` from `task` for a run in `run_dir`; a user task in memory is
+/// stored in the run directory and `cfg`'s task paths are pointed at it.
+fn task_data(cfg: &mut Config, task: &TaskSource, run_dir: &Path, resume: bool) -> Result<TaskData> {
+    match task {
+        TaskSource::Builtin { data_dir } => {
+            crate::data::source::resolve_task_paths(cfg, None);
+            TaskData::load(cfg, data_dir.as_deref())
+        }
+        TaskSource::User { train, test } => {
+            cfg.task.kind = crate::config::TaskKind::User;
+            cfg.task.path = task_files::TRAIN.into();
+            cfg.task.test_path = if test.is_some() {
+                task_files::TEST.into()
+            } else {
+                String::new()
+            };
+            if !resume {
+                store_task(train, &run_dir.join(task_files::TRAIN))?;
+                if let Some(t) = test {
+                    store_task(t, &run_dir.join(task_files::TEST))?;
+                }
+            }
+            Ok(TaskData::User {
+                train: train.clone(),
+                test: test.clone(),
+            })
+        }
+    }
+}
+
+/// Stores a user task in a run directory. (Pending the task writer of `task::user`.)
+fn store_task(_task: &UserTask, path: &Path) -> Result<()> {
+    Err(SasError::NotApplicable {
+        analysis: "train".into(),
+        reason: format!(
+            "storing an in-memory task at {} is not available yet",
+            path.display()
+        ),
+    })
+}
+
+/// Trains `cfg` on `task` in run directory `out` and opens the trained run. With
+/// `opts.resume` the run continues from its checkpoint (only `train.epochs` may differ).
+/// Errors: [`SasError::Diverged`] (the last good checkpoint is kept),
+/// [`SasError::Interrupted`] (the stop flag was set; the run resumes bit for bit), and the
+/// configuration's and the data's own errors, before any work.
+pub fn train(cfg: &RunConfig, task: &TaskSource, out: &Path, opts: &TrainOptions) -> Result<Run> {
+    let trained = train_one(cfg, task, out, opts)?;
+    let mut run = Run::open(out)?;
+    run.trained = Some(trained);
+    Ok(run)
+}
+
+/// Trains `count` seeds of `cfg` (`cfg`'s seed, then the following ones) on `task`, in
+/// parallel where cores allow: into `base` itself for one seed, else into `base/seed-<s>/`.
+/// The task is loaded once. Returns the runs in seed order.
+pub fn train_seeds(
+    cfg: &RunConfig,
+    task: &TaskSource,
+    base: &Path,
+    count: usize,
+    opts: &TrainOptions,
+) -> Result<Vec<Run>> {
+    use crate::pipeline::seeds::{fan_out, seed_dir};
+    crate::pipeline::seeds::require(count)?;
+    let single = count == 1;
+    match cfg {
+        RunConfig::FeedForward(c) => {
+            let TaskSource::Builtin { data_dir } = task else {
+                return Err(not_ff_task());
+            };
+            let mnist = crate::ff::load_mnist(data_dir.as_deref())?;
+            fan_out(c.seed, count, |seed| {
+                let c = FfConfig { seed, ..c.clone() };
+                let dir = seed_dir(base, seed, single);
+                let s = crate::ff::train_mnist(&c, &mnist, &dir, opts)?;
+                let mut run = Run::open(&dir)?;
+                run.trained = Some(Trained::FeedForward(s));
+                Ok(run)
+            })
+        }
+        RunConfig::Recurrent(c) => {
+            if let TaskSource::User { .. } = task {
+                // Each run stores its own copy of the task.
+                return fan_out(c.seed, count, |seed| {
+                    train(&cfg.with_seed(seed), task, &seed_dir(base, seed, single), opts)
+                });
+            }
+            let mut c = c.clone();
+            let data = task_data(&mut c, task, base, opts.resume)?;
+            fan_out(c.seed, count, |seed| {
+                let c = Config { seed, ..c.clone() };
+                let dir = seed_dir(base, seed, single);
+                let s = crate::train::train(&c, &data, &dir, opts)?;
+                let mut run = Run::open(&dir)?;
+                run.trained = Some(Trained::Recurrent(s));
+                Ok(run)
+            })
+        }
+    }
+}
+
+fn not_ff_task() -> SasError {
+    SasError::NotApplicable {
+        analysis: "train".into(),
+        reason: "feed-forward networks train on MNIST only, not on a user task".into(),
+    }
+}
+
+fn train_one(cfg: &RunConfig, task: &TaskSource, out: &Path, opts: &TrainOptions) -> Result<Trained> {
+    match cfg {
+        RunConfig::FeedForward(c) => {
+            let TaskSource::Builtin { data_dir } = task else {
+                return Err(not_ff_task());
+            };
+            let mnist = crate::ff::load_mnist(data_dir.as_deref())?;
+            Ok(Trained::FeedForward(crate::ff::train_mnist(
+                c, &mnist, out, opts,
+            )?))
+        }
+        RunConfig::Recurrent(c) => {
+            let mut c = c.clone();
+            if let TaskSource::User { .. } = task {
+                std::fs::create_dir_all(out.join("task")).map_err(crate::run::io_err("creating", out))?;
+            }
+            let data = task_data(&mut c, task, out, opts.resume)?;
+            Ok(Trained::Recurrent(crate::train::train(&c, &data, out, opts)?))
+        }
+    }
+}
+
+// What the command line needs besides training, evaluation and analyses, in one place.
+pub use crate::bench;
+pub use crate::data::files as data;
+pub use crate::grad::grad_file;
+pub use crate::pipeline::reproduce::{default_seeds, reproduce};
+pub use crate::pipeline::steps::{ReproduceOptions, ReproduceSummary};
+pub use crate::report::html::summary_rows;
