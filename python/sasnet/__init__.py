@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from . import _sasnet
 from ._errors import (
+    AnalysisTrainingError,
+    NumericalError,
     ConfigError,
     DataError,
     DivergedError,
@@ -48,6 +50,8 @@ __all__ = [
     "MixedFamiliesError",
     "DivergedError",
     "TrainingStopped",
+    "NumericalError",
+    "AnalysisTrainingError",
     "SasnetIOError",
     "RenderError",
     "InternalError",

@@ -21,6 +21,8 @@ __all__ = [
     "MixedFamiliesError",
     "DivergedError",
     "TrainingStopped",
+    "NumericalError",
+    "AnalysisTrainingError",
     "SasnetIOError",
     "RenderError",
     "InternalError",
@@ -95,6 +97,15 @@ class DivergedError(SasnetError):
 class TrainingStopped(SasnetError):
     """Training was stopped by its stop flag; the run resumes with ``resume=True``. (Ctrl-C
     raises ``KeyboardInterrupt`` instead, after the run is left resumable.)"""
+
+
+class NumericalError(SasnetError, ArithmeticError):
+    """A numerical procedure failed (an eigendecomposition, non-finite intermediate values)."""
+
+
+class AnalysisTrainingError(SasnetError):
+    """Training a network that an analysis needs (a baseline, a retraining variant) failed;
+    ``details["source_class"]`` / ``details["source"]`` give the training's own error."""
 
 
 class SasnetIOError(SasnetError, OSError):

@@ -30,6 +30,13 @@ class Run:
         self._h = _sasnet.RunHandle(os.fspath(path))
         self.path: str = self._h.path
 
+    @classmethod
+    def _from_handle(cls, h: Any) -> "Run":
+        run = cls.__new__(cls)
+        run._h = h
+        run.path = h.path
+        return run
+
     def __repr__(self) -> str:
         return f"Run({self.path!r}, epoch={self.epoch})"
 
@@ -40,6 +47,11 @@ class Run:
     def epoch(self) -> int:
         """Completed epochs (from the checkpoint)."""
         return int(self._h.epoch)
+
+    @property
+    def family(self) -> str:
+        """``"recurrent"`` or ``"feed-forward"``."""
+        return str(self._h.family)
 
     @property
     def config_toml(self) -> str:
@@ -58,7 +70,8 @@ class Run:
         return {name: col for name, col in self._h.metrics()}
 
     def params(self) -> Dict[str, np.ndarray]:
-        """The checkpoint's tensors: name → float32 array with the stored shape."""
+        """The parameters: ``<layer>.m``, ``<layer>.pi``, ``<layer>.xi`` of every layer →
+        float32 array ``[rows, cols]`` (receiving × sending units)."""
         return {name: data.reshape(shape) for name, shape, data in self._h.params()}
 
     def evaluate(
@@ -68,33 +81,61 @@ class Run:
         resample_every: Optional[int] = None,
         trials: Optional[int] = None,
         limit: int = 0,
-        seed: int = 0,
+        seed: Optional[int] = None,
+        data_dir: Optional[PathLike] = None,
     ) -> Dict[str, Any]:
         """Evaluates the run on its test set (as ``sasnet eval --json``).
 
         Args:
-            mode: ``"mean-field"``, ``"mean"``, ``"sampled"``, … (as the CLI's ``--mode``).
+            mode: ``"mean-field"``, ``"eps0"``, ``"mean"`` or ``"sampled"`` (as the CLI's
+                ``--mode``).
             samples: sampled networks or repeats (default 10 sampled, else 1).
             resample_every: sampled mode: redraw the network every k steps.
             trials: MSI trials per condition (default: the run's).
             limit: at most this many test examples (0: the run's).
-            seed: seed of the evaluation's draws.
+            seed: seed of the evaluation's draws (``None``: the CLI's default, so that the
+                numbers equal ``sasnet eval``'s).
+            data_dir: the MNIST directory (MNIST runs; default ``$SASNET_DATA``).
 
         Returns:
             The report: ``accuracy``, ``accuracy_std``, ``accuracies``, ``mode``, ``epoch``,
             ``run_dir``, … (the keys of ``sasnet eval --json``).
         """
-        return json.loads(self._h.evaluate(mode, samples, resample_every, trials, limit, seed))
+        return json.loads(
+            self._h.evaluate(
+                mode, samples, resample_every, trials, int(limit), seed, _data_dir(data_dir)
+            )
+        )
 
-    def forward(self, x: Any, mode: str = "mean-field", seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-        """Runs the network on inputs ``x`` ``[trials, T, I]``.
+    def forward(
+        self, x: Any, mode: str = "mean-field", seed: int = 0, resample_every: Optional[int] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Runs the network on inputs ``x`` ``[trials, T, I]`` (the complete input: baseline
+        and noise included) under the run's test protocol.
+
+        Args:
+            x: inputs ``[trials, T, I]``, any real dtype and memory order.
+            mode: ``"mean-field"``, ``"eps0"``, ``"mean"`` or ``"sampled"``.
+            seed: seed of the draws.
+            resample_every: sampled mode: redraw the network every k steps.
 
         Returns:
-            ``(outputs, rates)``: ``[trials, T, K]`` and ``[trials, T, N]``, float32.
+            ``(outputs, rates)``: readout ``[trials, T, K]`` and rates ``[trials, T, N]``,
+            float32.
         """
-        xs = np.asarray(Task(x, labels=np.zeros(np.shape(x)[0], dtype=np.int64)).x, dtype=np.float32)
-        z, r = self._h.forward(np.ascontiguousarray(xs.transpose(1, 0, 2)), mode, seed)
+        from ._task import _float_array
+
+        xs = _float_array("x", x, 3)
+        xt = np.ascontiguousarray(xs.transpose(1, 0, 2), dtype=np.float32)
+        z, r = self._h.forward(xt, mode, int(seed), resample_every)
         return np.ascontiguousarray(z.transpose(1, 0, 2)), np.ascontiguousarray(r.transpose(1, 0, 2))
+
+
+def _data_dir(d: Optional[PathLike]) -> Optional[str]:
+    """The MNIST directory: ``d``, else ``$SASNET_DATA`` (as the CLI)."""
+    if d is not None:
+        return os.fspath(d)
+    return os.environ.get("SASNET_DATA") or None
 
 
 def _sets(set: Optional[Mapping[str, Any]]) -> List[str]:
@@ -118,6 +159,7 @@ def train(
     test: Optional[Task] = None,
     resume: bool = False,
     progress: bool = True,
+    data_dir: Optional[PathLike] = None,
 ) -> Run:
     """Trains one run and returns it.
 
@@ -132,6 +174,7 @@ def train(
         test: test trials for a ``Task`` (default: the training task).
         resume: continue the run in ``out`` from its checkpoint.
         progress: print one line per epoch to stderr.
+        data_dir: the MNIST directory (MNIST presets; default ``$SASNET_DATA``).
 
     The GIL is released while training. Ctrl-C raises ``KeyboardInterrupt`` and leaves a run
     that ``resume=True`` continues.
@@ -142,11 +185,9 @@ def train(
     out_s = os.fspath(out)
     sets = _sets(set)
     config_path: Optional[str] = None
+    config_toml: Optional[str] = None
     if isinstance(config, Mapping):
-        os.makedirs(out_s, exist_ok=True)
-        config_path = os.path.join(out_s, "overlay.toml")
-        with open(config_path, "w") as f:
-            f.write(_toml_dumps(config))
+        config_toml = _toml_dumps(config)
     elif config is not None:
         config_path = os.fspath(config)
     if isinstance(preset_or_task, Task):
@@ -169,23 +210,30 @@ def train(
     for name, v in (("seed", seed), ("epochs", epochs)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
             raise ValueError(f"`{name}` must be a non-negative integer, got {v!r}")
-    _sasnet.train(
+    h = _sasnet.train(
         preset,
         out_s,
+        config_toml,
         config_path,
         sets,
         None if seed is None else int(seed),
         None if epochs is None else int(epochs),
         bool(resume),
         bool(progress),
+        _data_dir(data_dir),
     )
-    return Run(out_s)
+    return Run._from_handle(h)
 
 
 def _paths(runs: Union[Run, PathLike, Sequence[Union[Run, PathLike]]]) -> List[str]:
-    if isinstance(runs, (Run, str, os.PathLike)):
+    if isinstance(runs, (Run, str)) or hasattr(runs, "__fspath__"):
         runs = [runs]
     return [r.path if isinstance(r, Run) else os.fspath(r) for r in runs]
+
+
+_ANALYSIS_PARAMS = (
+    "seed", "quick", "data_dir", "test_dt_ms", "fast_dt_ms", "vip_rule", "vip_pi_max", "vip_xi_max", "vip_m_min",
+)
 
 
 def analyze(
@@ -195,39 +243,64 @@ def analyze(
     out: Optional[PathLike] = None,
     **params: Any,
 ) -> Dict[str, Any]:
-    """Runs analysis ``name`` (see :func:`analyses`) on one run or several seeds.
+    """Runs analysis ``name`` (see :func:`analyses`) on one run or several seeds of one
+    configuration (``theory`` takes no runs: ``runs=[]``).
 
     Args:
         name: the analysis.
-        runs: a :class:`Run`, a run directory, or a list of them (seeds of one configuration).
-        out: output folder (default ``<first run>/analysis``); the analysis writes into
-            ``out/<name>/``.
-        **params: analysis settings (``seed``, ``quick``).
+        runs: a :class:`Run`, a run directory, or a list of them.
+        out: the folder its files, ``summary.json`` and figures go to (default
+            ``<first run>/analysis/<name>``, ``analysis/theory`` for the theory).
+        **params: ``seed`` (default: the CLI's), ``quick``, ``data_dir``, ``test_dt_ms``,
+            ``fast_dt_ms``, ``vip_rule`` (``"exact"``, ``"relaxed"``, ``"authors"``),
+            ``vip_pi_max``, ``vip_xi_max``, ``vip_m_min`` — as the CLI's options.
 
     Returns:
-        ``{"name", "title", "dir", "summary", "figures", "files"}`` (``figures`` as data, for
-        :func:`sasnet.plot`). A name that selects several analyses returns
-        ``{"analyses": [...]}``.
+        ``{"name", "title", "dir", "summary", "figures", "files"}``; ``figures`` is the figure
+        data that :func:`sasnet.plot` draws.
     """
-    allowed = {"seed", "quick"}
-    unknown = sorted(set(params) - allowed)
+    unknown = sorted(set(params) - set(_ANALYSIS_PARAMS))
     if unknown:
-        raise TypeError(f"unknown analysis parameter(s) {unknown} (known: {sorted(allowed)})")
-    res = json.loads(
-        _sasnet.analyze(
-            name,
-            _paths(runs),
-            None if out is None else os.fspath(out),
-            int(params.get("seed", 0)),
-            bool(params.get("quick", False)),
-        )
-    )
-    return res[0] if len(res) == 1 else {"analyses": res}
+        raise TypeError(f"unknown analysis parameter(s) {unknown} (known: {list(_ANALYSIS_PARAMS)})")
+    paths = _paths(runs)
+    if out is None:
+        out = os.path.join(paths[0], "analysis", name) if paths else os.path.join("analysis", name)
+    kw = dict(params)
+    kw["data_dir"] = _data_dir(kw.get("data_dir"))
+    return json.loads(_sasnet.analyze(name, paths, os.fspath(out), **kw))
 
 
-def report(runs: Union[Run, PathLike, Sequence[Union[Run, PathLike]]], out: Optional[PathLike] = None) -> str:
-    """Writes the HTML report of the runs' analyses; returns the page's path."""
-    return str(_sasnet.report(_paths(runs), None if out is None else os.fspath(out)))
+def report(
+    runs: Union[Run, PathLike, Sequence[Union[Run, PathLike]]],
+    out: Optional[PathLike] = None,
+    *,
+    skip: Sequence[str] = (),
+    progress: bool = True,
+    **params: Any,
+) -> str:
+    """Runs every applicable analysis over the runs (seeds of one configuration) and writes the
+    self-contained HTML report; returns the page's path.
+
+    Args:
+        runs: runs or run directories.
+        out: the page (default ``<first run>/report.html``); analyses go to
+            ``<page dir>/analysis/``.
+        skip: analyses to leave out (e.g. ``["retrain"]``).
+        progress: one line per step to stderr.
+        **params: ``seed``, ``quick``, ``data_dir``, ``test_dt_ms``, ``fast_dt_ms``.
+    """
+    allowed = ("seed", "quick", "data_dir", "test_dt_ms", "fast_dt_ms")
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise TypeError(f"unknown report parameter(s) {unknown} (known: {list(allowed)})")
+    paths = _paths(runs)
+    if not paths:
+        raise ValueError("report needs at least one run")
+    page = os.fspath(out) if out is not None else os.path.join(paths[0], "report.html")
+    kw = dict(params)
+    kw["data_dir"] = _data_dir(kw.get("data_dir"))
+    r = json.loads(_sasnet.report(paths, page, skip=list(skip), progress=bool(progress), **kw))
+    return str(r["page"])
 
 
 def presets() -> List[Tuple[str, str]]:

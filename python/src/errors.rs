@@ -10,7 +10,7 @@ use std::any::Any;
 
 /// The exception class (in `sasnet._errors`) and the field list of `e`.
 fn classify(e: &SasError) -> (&'static str, &'static str, Vec<(&'static str, Field)>) {
-    use Field::{List, Str};
+    use Field::{Int, List, Str};
     let p = |p: &std::path::Path| Str(p.display().to_string());
     match e {
         SasError::Shape { name, got, expected } => (
@@ -45,6 +45,64 @@ fn classify(e: &SasError) -> (&'static str, &'static str, Vec<(&'static str, Fie
             vec![("what", Str((*what).into())), ("name", Str(name.clone())), ("known", Str(known.clone()))],
         ),
         SasError::DataDirRequired { what } => ("DataError", "DataDirRequired", vec![("what", Str(what.clone()))]),
+        SasError::Diverged {
+            epoch,
+            minibatch,
+            what,
+            checkpoint,
+        } => (
+            "DivergedError",
+            "Diverged",
+            vec![
+                ("epoch", Int(*epoch)),
+                ("minibatch", Int(*minibatch)),
+                ("what", Str(what.clone())),
+                ("checkpoint", p(checkpoint)),
+            ],
+        ),
+        SasError::Interrupted { run_dir, epoch } => (
+            "TrainingStopped",
+            "Interrupted",
+            vec![("run_dir", p(run_dir)), ("epoch", Int(*epoch))],
+        ),
+        SasError::MixedFamilies { first, other } => (
+            "MixedFamiliesError",
+            "MixedFamilies",
+            vec![("first", p(first)), ("other", p(other))],
+        ),
+        SasError::InvalidArgument { name, reason } => (
+            "InvalidArgumentError",
+            "InvalidArgument",
+            vec![("name", Str(name.clone())), ("reason", Str(reason.clone()))],
+        ),
+        SasError::InvalidTensor { name, reason } => (
+            "DataError",
+            "InvalidTensor",
+            vec![("name", Str(name.clone())), ("reason", Str(reason.clone()))],
+        ),
+        SasError::Numerical { name, reason } => (
+            "NumericalError",
+            "Numerical",
+            vec![("name", Str(name.clone())), ("reason", Str(reason.clone()))],
+        ),
+        SasError::FileFormat { name, reason } => (
+            "RunDirError",
+            "FileFormat",
+            vec![("name", Str(name.clone())), ("reason", Str(reason.clone()))],
+        ),
+        SasError::Training { what, source } => {
+            let (class, kind, _) = classify(source);
+            (
+                "AnalysisTrainingError",
+                "Training",
+                vec![
+                    ("what", Str(what.clone())),
+                    ("source_class", Str(class.into())),
+                    ("source_kind", Str(kind.into())),
+                    ("source", Str(source.to_string())),
+                ],
+            )
+        }
         SasError::InvalidValue { name, reason } => (
             "InvalidArgumentError",
             "InvalidValue",
@@ -84,8 +142,6 @@ fn classify(e: &SasError) -> (&'static str, &'static str, Vec<(&'static str, Fie
 /// A field value of an error's `details`.
 enum Field {
     Str(String),
-    /// Used by the variants with counts (epochs, minibatches).
-    #[allow(dead_code)]
     Int(usize),
     List(Vec<usize>),
 }

@@ -7,7 +7,7 @@
 //! and `KeyboardInterrupt` is raised. Rust panics become `sasnet.InternalError`; library
 //! errors become the `sasnet._errors` class of their kind (`errors.rs`).
 
-mod backend;
+mod bind;
 mod errors;
 
 use pyo3::prelude::*;
@@ -23,7 +23,6 @@ const POLL: Duration = Duration::from_millis(50);
 /// What a worker thread sends back: progress lines, then its result.
 pub(crate) enum Msg<T> {
     /// A line to write to Python's `sys.stderr` (sent by the training observer).
-    #[allow(dead_code)]
     Line(String),
     /// The call's result (a caught panic as `Err`).
     Done(std::thread::Result<sasnet::Result<T>>),
@@ -106,6 +105,6 @@ fn write_stderr(py: Python<'_>, s: &str) {
 #[pymodule]
 fn _sasnet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    backend::register(m)?;
+    bind::register(m)?;
     Ok(())
 }
