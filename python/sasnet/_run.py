@@ -27,7 +27,13 @@ class Run:
     """
 
     def __init__(self, path: PathLike) -> None:
-        self._h = _sasnet.RunHandle(os.fspath(path))
+        p = os.fspath(path)
+        if not os.path.isfile(os.path.join(p, "checkpoint.safetensors")):
+            from ._errors import RunDirError
+
+            what = "does not exist" if not os.path.exists(p) else "holds no checkpoint.safetensors"
+            raise RunDirError(f"{p} is not a run directory: it {what}")
+        self._h = _sasnet.RunHandle(p)
         self.path: str = self._h.path
 
     @classmethod
@@ -249,8 +255,8 @@ def analyze(
     Args:
         name: the analysis.
         runs: a :class:`Run`, a run directory, or a list of them.
-        out: the folder its files, ``summary.json`` and figures go to (default
-            ``<first run>/analysis/<name>``, ``analysis/theory`` for the theory).
+        out: as the CLI's ``--out``: the analysis writes into ``out/<name>/`` (default
+            ``<first run>/analysis``; the theory: ``./analysis``).
         **params: ``seed`` (default: the CLI's), ``quick``, ``data_dir``, ``test_dt_ms``,
             ``fast_dt_ms``, ``vip_rule`` (``"exact"``, ``"relaxed"``, ``"authors"``),
             ``vip_pi_max``, ``vip_xi_max``, ``vip_m_min`` — as the CLI's options.
@@ -263,11 +269,10 @@ def analyze(
     if unknown:
         raise TypeError(f"unknown analysis parameter(s) {unknown} (known: {list(_ANALYSIS_PARAMS)})")
     paths = _paths(runs)
-    if out is None:
-        out = os.path.join(paths[0], "analysis", name) if paths else os.path.join("analysis", name)
+    base = os.fspath(out) if out is not None else (os.path.join(paths[0], "analysis") if paths else "analysis")
     kw = dict(params)
     kw["data_dir"] = _data_dir(kw.get("data_dir"))
-    return json.loads(_sasnet.analyze(name, paths, os.fspath(out), **kw))
+    return json.loads(_sasnet.analyze(name, paths, os.path.join(base, name), **kw))
 
 
 def report(

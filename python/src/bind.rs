@@ -177,7 +177,16 @@ fn analyze(
     let (a, p) = guarded(py, || {
         let a = Analysis::named(name)?;
         let p = params(
-            seed, quick, data_dir, test_dt_ms, fast_dt_ms, vip_rule, vip_pi_max, vip_xi_max, vip_m_min, Vec::new(),
+            seed,
+            quick,
+            data_dir,
+            test_dt_ms,
+            fast_dt_ms,
+            vip_rule,
+            vip_pi_max,
+            vip_xi_max,
+            vip_m_min,
+            Vec::new(),
         )?;
         Ok((a, p))
     })?;
@@ -214,7 +223,9 @@ fn report(
     progress: bool,
 ) -> PyResult<String> {
     let p = guarded(py, || {
-        params(seed, quick, data_dir, test_dt_ms, fast_dt_ms, None, None, None, None, skip)
+        params(
+            seed, quick, data_dir, test_dt_ms, fast_dt_ms, None, None, None, None, skip,
+        )
     })?;
     blocking(py, None, move |tx: mpsc::Sender<Msg<String>>| {
         let runs = api::open_runs(&runs)?;
@@ -325,7 +336,11 @@ impl RunHandle {
     /// Opens the run in `path`.
     #[new]
     fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        guarded(py, || Ok(RunHandle { run: Run::open(&path)? }))
+        guarded(py, || {
+            Ok(RunHandle {
+                run: Run::open(&path)?,
+            })
+        })
     }
 
     /// The run directory.
@@ -362,7 +377,11 @@ impl RunHandle {
             .iter()
             .enumerate()
             .map(|(j, h)| {
-                let col: Vec<f64> = m.rows.iter().map(|r| r.get(j).copied().unwrap_or(f64::NAN)).collect();
+                let col: Vec<f64> = m
+                    .rows
+                    .iter()
+                    .map(|r| r.get(j).copied().unwrap_or(f64::NAN))
+                    .collect();
                 (h.clone(), PyArray1::from_vec(py, col))
             })
             .collect()

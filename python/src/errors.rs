@@ -16,35 +16,60 @@ fn classify(e: &SasError) -> (&'static str, &'static str, Vec<(&'static str, Fie
         SasError::Shape { name, got, expected } => (
             "DataError",
             "Shape",
-            vec![("name", Str(name.clone())), ("got", List(got.clone())), ("expected", List(expected.clone()))],
+            vec![
+                ("name", Str(name.clone())),
+                ("got", List(got.clone())),
+                ("expected", List(expected.clone())),
+            ],
         ),
-        SasError::MissingTensor { name, path } => {
-            ("DataError", "MissingTensor", vec![("name", Str(name.clone())), ("path", p(path))])
-        }
+        SasError::MissingTensor { name, path } => (
+            "DataError",
+            "MissingTensor",
+            vec![("name", Str(name.clone())), ("path", p(path))],
+        ),
         SasError::Dtype { name, got, expected } => (
             "DataError",
             "Dtype",
-            vec![("name", Str(name.clone())), ("got", Str(got.clone())), ("expected", Str(expected.clone()))],
+            vec![
+                ("name", Str(name.clone())),
+                ("got", Str(got.clone())),
+                ("expected", Str(expected.clone())),
+            ],
         ),
         SasError::Metadata { key, path, reason } => (
             "RunDirError",
             "Metadata",
-            vec![("key", Str(key.clone())), ("path", p(path)), ("reason", Str(reason.clone()))],
+            vec![
+                ("key", Str(key.clone())),
+                ("path", p(path)),
+                ("reason", Str(reason.clone())),
+            ],
         ),
-        SasError::NoRuns { analysis } => {
-            ("InvalidArgumentError", "NoRuns", vec![("analysis", Str(analysis.clone()))])
-        }
+        SasError::NoRuns { analysis } => (
+            "InvalidArgumentError",
+            "NoRuns",
+            vec![("analysis", Str(analysis.clone()))],
+        ),
         SasError::NotApplicable { analysis, reason } => (
             "NotApplicableError",
             "NotApplicable",
-            vec![("analysis", Str(analysis.clone())), ("reason", Str(reason.clone()))],
+            vec![
+                ("analysis", Str(analysis.clone())),
+                ("reason", Str(reason.clone())),
+            ],
         ),
         SasError::UnknownName { what, name, known } => (
             "UnknownNameError",
             "UnknownName",
-            vec![("what", Str((*what).into())), ("name", Str(name.clone())), ("known", Str(known.clone()))],
+            vec![
+                ("what", Str((*what).into())),
+                ("name", Str(name.clone())),
+                ("known", Str(known.clone())),
+            ],
         ),
-        SasError::DataDirRequired { what } => ("DataError", "DataDirRequired", vec![("what", Str(what.clone()))]),
+        SasError::DataDirRequired { what } => {
+            ("DataError", "DataDirRequired", vec![("what", Str(what.clone()))])
+        }
         SasError::Diverged {
             epoch,
             minibatch,
@@ -108,13 +133,19 @@ fn classify(e: &SasError) -> (&'static str, &'static str, Vec<(&'static str, Fie
             "InvalidValue",
             vec![("name", Str(name.clone())), ("reason", Str(reason.clone()))],
         ),
-        SasError::Safetensors { path, reason } => {
-            ("DataError", "Safetensors", vec![("path", p(path)), ("reason", Str(reason.clone()))])
-        }
+        SasError::Safetensors { path, reason } => (
+            "DataError",
+            "Safetensors",
+            vec![("path", p(path)), ("reason", Str(reason.clone()))],
+        ),
         SasError::Io { action, path, source } => (
             "SasnetIOError",
             "Io",
-            vec![("action", Str((*action).into())), ("path", p(path)), ("reason", Str(source.to_string()))],
+            vec![
+                ("action", Str((*action).into())),
+                ("path", p(path)),
+                ("reason", Str(source.to_string())),
+            ],
         ),
         SasError::Config { key, reason } => (
             "ConfigError",
@@ -124,18 +155,35 @@ fn classify(e: &SasError) -> (&'static str, &'static str, Vec<(&'static str, Fie
         SasError::TaskFile { path, tensor, reason } => (
             "DataError",
             "TaskFile",
-            vec![("path", p(path)), ("tensor", Str(tensor.clone())), ("reason", Str(reason.clone()))],
+            vec![
+                ("path", p(path)),
+                ("tensor", Str(tensor.clone())),
+                ("reason", Str(reason.clone())),
+            ],
         ),
-        SasError::Idx { path, reason } => ("DataError", "Idx", vec![("path", p(path)), ("reason", Str(reason.clone()))]),
-        SasError::Data { path, reason } => ("DataError", "Data", vec![("path", p(path)), ("reason", Str(reason.clone()))]),
+        SasError::Idx { path, reason } => (
+            "DataError",
+            "Idx",
+            vec![("path", p(path)), ("reason", Str(reason.clone()))],
+        ),
+        SasError::Data { path, reason } => (
+            "DataError",
+            "Data",
+            vec![("path", p(path)), ("reason", Str(reason.clone()))],
+        ),
         SasError::Download { name, failures } => (
             "SasnetIOError",
             "Download",
-            vec![("name", Str(name.clone())), ("failures", Str(failures.join("; ")))],
+            vec![
+                ("name", Str(name.clone())),
+                ("failures", Str(failures.join("; "))),
+            ],
         ),
-        SasError::Render { path, reason } => {
-            ("RenderError", "Render", vec![("path", p(path)), ("reason", Str(reason.clone()))])
-        }
+        SasError::Render { path, reason } => (
+            "RenderError",
+            "Render",
+            vec![("path", p(path)), ("reason", Str(reason.clone()))],
+        ),
     }
 }
 

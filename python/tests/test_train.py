@@ -3,6 +3,7 @@ Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 import sasnet
+from sasnet import _sasnet
 from conftest import QUICK, ROOT
 
 EPOCHS = 3
@@ -27,9 +29,15 @@ def _cli_sets() -> list:
     return out
 
 
+def checkpoint(run_dir: Path) -> dict:
+    """Every tensor of the checkpoint (parameters and optimizer state), not the metadata
+    (which records wall time)."""
+    return {n: d.reshape(s) for n, s, d in _sasnet.checkpoint_tensors(str(run_dir))}
+
+
 def assert_same_tensors(a: Path, b: Path) -> None:
-    ta, tb = sasnet.Run(a).params(), sasnet.Run(b).params()
-    assert sorted(ta) == sorted(tb)
+    ta, tb = checkpoint(a), checkpoint(b)
+    assert sorted(ta) == sorted(tb) and len(ta) > 3
     for k in ta:
         assert ta[k].shape == tb[k].shape, k
         np.testing.assert_array_equal(ta[k], tb[k], err_msg=k)
@@ -48,9 +56,37 @@ def test_python_and_cli_give_the_same_checkpoint(tmp_path: Path, cli: Path) -> N
     cfg = run.config
     assert cfg["seed"] == 3 and cfg["train"]["epochs"] == EPOCHS
     params = run.params()
-    assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in params.values())
+    assert {"rec.m", "rec.pi", "rec.xi"} <= set(params)
+    assert all(v.dtype == np.float32 and v.ndim == 2 for v in params.values())
+    np.testing.assert_array_equal(params["rec.pi"], checkpoint(tmp_path / "cli")["rec.pi"].astype(np.float32))
+    # evaluate: the keys and numbers of `sasnet eval --json` (same default seed).
     ev = run.evaluate(trials=1)
-    assert 0.0 <= ev["accuracy"] <= 1.0 and ev["epoch"] == EPOCHS
+    cli_ev = json.loads(
+        subprocess.run([str(cli), "eval", str(tmp_path / "cli"), "--trials", "1", "--json"], check=True,
+                       capture_output=True, text=True).stdout
+    )
+    assert set(ev) == set(cli_ev)
+    assert ev["accuracy"] == cli_ev["accuracy"] and ev["epoch"] == EPOCHS
+    # forward: batch-first in and out, deterministic for a seed.
+    n_in = params["in.m"].shape[1]
+    x = np.random.default_rng(1).normal(size=(3, 7, n_in))
+    z, r = run.forward(x, mode="mean-field", seed=2)
+    z2, _ = run.forward(np.asfortranarray(x), mode="mean-field", seed=2)
+    assert z.shape == (3, 7, params["out.m"].shape[0]) and r.shape == (3, 7, params["rec.m"].shape[0])
+    np.testing.assert_array_equal(z, z2)
+    assert np.isfinite(run.forward(x, mode="sampled", resample_every=3)[0]).all()
+    with pytest.raises(ValueError, match="`x`"):
+        run.forward(np.full((1, 2, n_in), np.nan))
+    with pytest.raises(sasnet.SasnetError):
+        run.forward(np.zeros((1, 2, n_in + 1)))
+    # analyze: figures as data, drawn by sasnet.plot.
+    res = sasnet.analyze("sparsity", run, out=tmp_path / "an")
+    assert res["dir"] == str(tmp_path / "an" / "sparsity") and isinstance(res["summary"], dict)
+    assert isinstance(res["figures"], list)
+    if res["figures"]:
+        mpl = pytest.importorskip("matplotlib")
+        mpl.use("Agg")
+        assert len(sasnet.plot(res)) == len(res["figures"])
 
 
 def test_config_dict_and_set_equal_the_cli(tmp_path: Path, cli: Path) -> None:
@@ -76,13 +112,19 @@ def test_errors_are_classes(tmp_path: Path) -> None:
     with pytest.raises(sasnet.ConfigError) as c:
         sasnet.train("msi", out=tmp_path / "b", set={"model.alpha": 2}, progress=False)
     assert c.value.details["key"] == "model.alpha"
-    with pytest.raises(sasnet.RunDirError):
+    with pytest.raises(sasnet.RunDirError, match="nothing-here"):
         sasnet.Run(tmp_path / "nothing-here")
+    with pytest.raises(sasnet.InvalidArgumentError):
+        sasnet.analyze("sparsity", [], out=tmp_path / "x")  # no runs
+    with pytest.raises(sasnet.UnknownNameError):
+        sasnet.analyze("no-such-analysis", [], out=tmp_path / "x")
     sasnet.train("msi", out=tmp_path / "c", epochs=1, set=QUICK, progress=False)
     with pytest.raises(sasnet.SasnetError, match="already holds a run"):
         sasnet.train("msi", out=tmp_path / "c", epochs=1, set=QUICK, progress=False)
     with pytest.raises(sasnet.UnknownNameError):
         sasnet.Run(tmp_path / "c").evaluate(mode="no-such-mode")
+    with pytest.raises(sasnet.InvalidArgumentError):
+        sasnet.Run(tmp_path / "c").evaluate(mode="mean", resample_every=2)
 
 
 def test_user_task_trains(tmp_path: Path) -> None:
@@ -142,6 +184,7 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
     assert p.returncode == 3 and "KEYBOARD_INTERRUPT" in out, (out, err)
     cut_epoch = sasnet.Run(cut).epoch
     assert 1 <= cut_epoch < epochs
+    assert "epoch 1/" in err  # progress lines reach Python's stderr
     run = sasnet.train("msi", out=cut, seed=4, epochs=epochs, set=QUICK, resume=True, progress=False)
     assert run.epoch == epochs
     assert_same_tensors(cut, full)
