@@ -170,7 +170,9 @@ def train(
     """Trains one run and returns it.
 
     Args:
-        preset_or_task: a preset name (see :func:`presets`) or a :class:`Task`.
+        preset_or_task: a preset name (see :func:`presets`) or a :class:`Task` (trained with
+            the ``cognitive`` preset: ``model.alpha = dt / model.tau_ms`` when the task has a
+            ``dt``, one pass over the trials per epoch).
         out: the run directory.
         seed: seed of every random stream (``None``: the preset's).
         epochs: number of epochs (``None``: the preset's).
@@ -197,7 +199,7 @@ def train(
     elif config is not None:
         config_path = os.fspath(config)
     if isinstance(preset_or_task, Task):
-        preset = "msi"
+        preset = "cognitive"
         task_dir = os.path.join(out_s, "task")
         if not resume:
             preset_or_task.save_npy(task_dir)

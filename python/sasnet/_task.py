@@ -81,7 +81,8 @@ class Task:
             ``[trials, T, K]``.
         mask: per-step weights, ``>= 0`` (0 = not scored); shape as above.
         conditions: per-trial values ``[trials]`` by name (e.g. ``coh``), kept for analyses.
-        dt: time step in ms, recorded as metadata.
+        dt: time step in ms, recorded as metadata ``dt`` (the ``cognitive`` preset derives
+            ``model.alpha = dt / model.tau_ms`` from it).
         metadata: further string metadata; ``outputs`` (an int) widens the output layer.
 
     Give ``labels`` or ``target`` (with ``mask``), not both. Any int dtype and non-contiguous
@@ -169,7 +170,7 @@ class Task:
         self.dt = dt
         self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
         if dt is not None:
-            self.metadata.setdefault("dt_ms", repr(dt))
+            self.metadata.setdefault("dt", repr(dt))
 
     # ------------------------------------------------------------------ shapes
     @property
