@@ -103,8 +103,12 @@ impl Family for Recurrent {
     type Config = Config;
     type Net = SasNet<f32>;
 
+    /// Relative user-task paths come back resolved against the run directory (a run's own
+    /// copy of its task) or the current directory.
     fn load_run(dir: &Path) -> Result<(Config, SasNet<f32>, usize)> {
-        crate::run::checkpoint::load_run(dir)
+        let (mut cfg, net, epoch) = crate::run::checkpoint::load_run(dir)?;
+        crate::data::source::resolve_task_paths(&mut cfg, Some(dir));
+        Ok((cfg, net, epoch))
     }
 
     fn seed(cfg: &Config) -> u64 {

@@ -41,12 +41,8 @@ fn rec_stochastic(c: &Config) -> bool {
     c.model.sas_rec
 }
 
-fn known_task(c: &Config) -> bool {
-    c.task.kind != crate::config::TaskKind::User
-}
-
-fn known_stochastic(c: &Config) -> bool {
-    known_task(c) && (c.model.sas_in || c.model.sas_rec || c.model.sas_out)
+fn stochastic(c: &Config) -> bool {
+    c.model.sas_in || c.model.sas_rec || c.model.sas_out
 }
 
 /// Every analysis, in report order.
@@ -64,7 +60,7 @@ pub const ANALYSES: &[Analysis] = &[
         about: "paired BPTT baselines (same seed and budget): ensemble − BPTT per evaluation mode, lr sweep",
         run: Some(super::baseline::run),
         run_ff: None,
-        applies: known_stochastic,
+        applies: stochastic,
         many_evaluations: true,
     },
     Analysis {
@@ -112,7 +108,7 @@ pub const ANALYSES: &[Analysis] = &[
         about: "accuracy after removing VIP weights vs random weights",
         run: Some(super::perturb::run),
         run_ff: Some(super::ff::perturb::run),
-        applies: known_task,
+        applies: always,
         many_evaluations: true,
     },
     Analysis {
@@ -120,7 +116,7 @@ pub const ANALYSES: &[Analysis] = &[
         about: "neural selectivity (SLI) per neuron and time",
         run: Some(super::selectivity::run),
         run_ff: None,
-        applies: known_task,
+        applies: always,
         many_evaluations: true,
     },
     Analysis {
@@ -144,7 +140,7 @@ pub const ANALYSES: &[Analysis] = &[
         about: "accuracy per evaluation mode and resampling interval",
         run: Some(super::plasticity::run),
         run_ff: None,
-        applies: known_task,
+        applies: always,
         many_evaluations: true,
     },
     Analysis {
@@ -152,7 +148,7 @@ pub const ANALYSES: &[Analysis] = &[
         about: "spectral radius of (1−α)I + αW and rate norms of mean and sampled networks (fixed-network puzzle)",
         run: Some(super::dynamics::run),
         run_ff: None,
-        applies: known_task,
+        applies: always,
         many_evaluations: true,
     },
     Analysis {
@@ -160,7 +156,7 @@ pub const ANALYSES: &[Analysis] = &[
         about: "PCA of the neural activity: variance spectrum, components for 80/85 %, trajectories",
         run: Some(super::pca::run),
         run_ff: None,
-        applies: known_task,
+        applies: always,
         many_evaluations: false,
     },
     Analysis {
@@ -176,7 +172,7 @@ pub const ANALYSES: &[Analysis] = &[
         about: "retrain with Ξ ≡ 0, π ≡ 0 and both (BPTT) from the same seeds; accuracy side by side",
         run: Some(super::retrain::run),
         run_ff: None,
-        applies: known_stochastic,
+        applies: stochastic,
         many_evaluations: true,
     },
     Analysis {

@@ -65,6 +65,9 @@ pub enum Preset {
     PixelMnist,
     /// Permuted pixel MNIST (recurrent).
     PermMnist,
+    /// A user's cognitive task (NeuroGym's or their own arrays): the default of a task
+    /// without a preset.
+    Cognitive,
     /// Feed-forward MNIST, 784-100-10.
     FfMnist,
     /// Feed-forward MNIST at the paper's full width.
@@ -73,8 +76,9 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset, in listing order.
-    pub const ALL: [Preset; 6] = [
+    pub const ALL: [Preset; 7] = [
         Preset::Msi,
+        Preset::Cognitive,
         Preset::RowMnist,
         Preset::PixelMnist,
         Preset::PermMnist,
@@ -89,6 +93,7 @@ impl Preset {
             Preset::RowMnist => "row-mnist",
             Preset::PixelMnist => "pixel-mnist",
             Preset::PermMnist => "perm-mnist",
+            Preset::Cognitive => "cognitive",
             Preset::FfMnist => "ff-mnist",
             Preset::FfMnistFull => "ff-mnist-full",
         }
@@ -101,6 +106,9 @@ impl Preset {
             Preset::RowMnist => "row-by-row MNIST, 28 steps (recurrent; needs the MNIST files)",
             Preset::PixelMnist => "pixel-by-pixel MNIST, 784 steps (recurrent; needs the MNIST files)",
             Preset::PermMnist => "permuted pixel MNIST, 784 steps (recurrent; needs the MNIST files)",
+            Preset::Cognitive => {
+                "a user task (arrays or task.path; NeuroGym conventions): α = dt/τ, one pass per epoch"
+            }
             Preset::FfMnist => "feed-forward MNIST 784-100-10 (needs the MNIST files)",
             Preset::FfMnistFull => "feed-forward MNIST at the paper's width (needs the MNIST files)",
         }

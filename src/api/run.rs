@@ -290,10 +290,8 @@ impl Run {
     /// The task data of a recurrent run: its configuration's task, with relative user-task
     /// paths resolved against the run directory.
     pub fn task_data(&self, data_dir: Option<&Path>) -> Result<TaskData> {
-        let r = self.recurrent("task data")?;
-        let mut cfg = r.cfg.clone();
-        crate::data::source::resolve_task_paths(&mut cfg, Some(&r.dir));
-        TaskData::load(&cfg, data_dir)
+        // The configuration's relative user-task paths were resolved when the run was opened.
+        TaskData::load(&self.recurrent("task data")?.cfg, data_dir)
     }
 
     /// Runs the recurrent network on the trials `x` (`[T, B, I]`, time-major, the complete

@@ -155,6 +155,15 @@ pub struct ModelConfig {
     pub sas_rec: bool,
     /// Readout spike-and-slab.
     pub sas_out: bool,
+    /// Membrane time constant τ in ms for user tasks that record their time step (`dt`
+    /// metadata, ms): then `α = dt / τ` replaces `alpha` when the run starts (the resolved
+    /// value is what the run stores). 0 (the default, not written) keeps `alpha`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tau_ms: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Initialization of one layer.
@@ -306,7 +315,8 @@ pub enum EpsPlacement {
 pub struct TrainConfig {
     /// Trials per minibatch.
     pub batch: usize,
-    /// Minibatches per epoch.
+    /// Minibatches per epoch; 0 (user tasks only) = one pass over the training trials,
+    /// `⌈trials / batch⌉`, resolved when the run starts.
     pub minibatches: usize,
     /// Maximum epochs.
     pub epochs: usize,
@@ -356,9 +366,6 @@ impl Config {
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
         let bad = crate::config::bad;
-        if self.task.kind == crate::config::TaskKind::User && self.task.path.is_empty() {
-            return bad("task.path", "a user task needs the path of its file".into());
-        }
         let m = &self.model;
         if m.n == 0 {
             return bad("model.n", "must be at least 1".into());
@@ -490,8 +497,17 @@ impl Config {
         if t.batch == 0 {
             return bad("train.batch", "must be at least 1".into());
         }
-        if t.minibatches == 0 {
-            return bad("train.minibatches", "must be at least 1".into());
+        if t.minibatches == 0 && self.task.kind != TaskKind::User {
+            return bad(
+                "train.minibatches",
+                "must be at least 1 (0, one pass over the trials, is for user tasks)".into(),
+            );
+        }
+        if !(self.model.tau_ms >= 0.0 && self.model.tau_ms.is_finite()) {
+            return bad(
+                "model.tau_ms",
+                format!("{} is not a finite value ≥ 0", self.model.tau_ms),
+            );
         }
         if t.chunks == 0 {
             return bad("train.chunks", "must be at least 1".into());

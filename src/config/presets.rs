@@ -14,7 +14,7 @@ fn group(lr: f64) -> GroupConfig {
 }
 
 /// The names of the presets.
-pub const PRESETS: [&str; 4] = ["pixel-mnist", "row-mnist", "perm-mnist", "msi"];
+pub const PRESETS: [&str; 5] = ["pixel-mnist", "row-mnist", "perm-mnist", "msi", "cognitive"];
 
 impl Config {
     /// The reference settings of a preset (docs/MODEL.md §2).
@@ -100,6 +100,7 @@ impl Config {
                         sas_in: row,
                         sas_rec: true,
                         sas_out: true,
+                        tau_ms: 0.0,
                     },
                     init: InitConfig {
                         inp: li("normal", std, if row { xi } else { 0.0 }),
@@ -153,6 +154,7 @@ impl Config {
                         sas_in: false,
                         sas_rec: true,
                         sas_out: true,
+                        tau_ms: 0.0,
                     },
                     init: InitConfig {
                         inp: li("fan-in", 1.0, 0.0),
@@ -189,6 +191,67 @@ impl Config {
                         trials_per_condition: 100,
                         during_trials_per_condition: 10,
                         batch: 600,
+                    },
+                }
+            }
+            "cognitive" => {
+                // A user's cognitive task (NeuroGym's or their own): leaky dynamics with
+                // α = dt / τ from the task's time step, τ = 100 ms; Adam on every group with
+                // a constant rate; one pass over the training trials per epoch.
+                let g = |lr: f64, frozen: bool| LayerGroups {
+                    m: group(lr),
+                    pi: GroupConfig { frozen, ..group(lr) },
+                    xi: GroupConfig { frozen, ..group(lr) },
+                };
+                Config {
+                    preset: name.into(),
+                    seed: 1,
+                    task: task(TaskKind::User),
+                    model: ModelConfig {
+                        n: 100,
+                        alpha: 0.2,
+                        sigma: 0.05,
+                        h0: 0.0,
+                        sas_in: false,
+                        sas_rec: true,
+                        sas_out: true,
+                        tau_ms: 100.0,
+                    },
+                    init: InitConfig {
+                        inp: li("fan-in", 1.0, 0.0),
+                        rec: li("fan-in", 0.9, 0.01),
+                        out: li("fan-in", 1.0, 0.01),
+                    },
+                    optim: OptimConfig {
+                        kind: OptimKind::Adam,
+                        beta1: 0.9,
+                        beta2: 0.999,
+                        rho: 0.9,
+                        eps: 1e-8,
+                        eps_placement: EpsPlacement::Outside,
+                        schedule_offset: 1,
+                        lr_floor: 0.0,
+                        clip: 10.0,
+                        inp: g(1e-3, true),
+                        rec: g(1e-3, false),
+                        out: g(1e-3, false),
+                    },
+                    train: TrainConfig {
+                        batch: 32,
+                        minibatches: 0,
+                        epochs: 50,
+                        stop_loss: 0.0,
+                        stop_after: 0,
+                        chunks: 2,
+                        history: true,
+                        eps_fixed_in_trial: false,
+                    },
+                    eval: EvalConfig {
+                        every: 5,
+                        during_limit: 0,
+                        trials_per_condition: 100,
+                        during_trials_per_condition: 10,
+                        batch: 500,
                     },
                 }
             }

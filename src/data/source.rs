@@ -97,6 +97,39 @@ pub fn resolve_task_paths(cfg: &mut Config, run_dir: Option<&Path>) {
     }
 }
 
+/// The settings of `cfg` that a user task decides, resolved against the loaded `data`: with
+/// `model.tau_ms > 0` and a task that records its time step (metadata `dt`, ms),
+/// `model.alpha = dt / τ`; `train.minibatches = 0` becomes one pass over the training trials,
+/// `⌈trials / batch⌉`. Other tasks are returned unchanged.
+pub fn resolve_user_settings(cfg: &Config, data: &TaskData) -> Result<Config> {
+    let TaskData::User { train, .. } = data else {
+        return Ok(cfg.clone());
+    };
+    let mut c = cfg.clone();
+    if c.model.tau_ms > 0.0
+        && let Some(dt) = train.metadata().get("dt")
+    {
+        let dt: f64 = dt.trim().parse().map_err(|_| SasError::Config {
+            key: "task dt".into(),
+            reason: format!("the task's `dt` metadata `{dt}` is not a number of ms"),
+        })?;
+        if !(dt > 0.0 && dt <= c.model.tau_ms) {
+            return Err(SasError::Config {
+                key: "model.tau_ms".into(),
+                reason: format!(
+                    "the task's time step dt = {dt} ms must be in (0, τ = {} ms] (α = dt/τ ≤ 1)",
+                    c.model.tau_ms
+                ),
+            });
+        }
+        c.model.alpha = dt / c.model.tau_ms;
+    }
+    if c.train.minibatches == 0 {
+        c.train.minibatches = train.len().div_ceil(c.train.batch).max(1);
+    }
+    Ok(c)
+}
+
 impl TaskData {
     /// Loads the task of `cfg`; MNIST needs `data_dir`.
     pub fn load(cfg: &Config, data_dir: Option<&Path>) -> Result<TaskData> {
@@ -139,6 +172,12 @@ impl TaskData {
                 })
             }
             TaskKind::User => {
+                if cfg.task.path.is_empty() {
+                    return Err(SasError::Config {
+                        key: "task.path".into(),
+                        reason: "a user task needs the path of its file".into(),
+                    });
+                }
                 let train = UserTask::load(Path::new(&cfg.task.path))?;
                 let test = if cfg.task.test_path.is_empty() {
                     None

@@ -122,6 +122,7 @@ pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
 
 fn train_run(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     cfg.validate()?;
+    let cfg = &crate::data::source::resolve_user_settings(cfg, data)?;
     let (ni, nk) = data.io_dims();
     let ckpt_path = run_dir.join(files::CHECKPOINT);
     let hist_dir = run_dir.join(files::HISTORY);
