@@ -259,13 +259,13 @@ fn toml_to_json(py: Python<'_>, text: &str) -> PyResult<String> {
     })
 }
 
+/// `(name, shape, values)` of one tensor, as handed to Python.
+type Tensor<'py, T> = (String, Vec<usize>, Bound<'py, PyArray1<T>>);
+
 /// Every tensor of a run's checkpoint (parameters and optimizer state) as
 /// `[(name, shape, float64 array)]`, for tests that compare runs bit for bit.
 #[pyfunction]
-fn checkpoint_tensors<'py>(
-    py: Python<'py>,
-    run_dir: PathBuf,
-) -> PyResult<Vec<(String, Vec<usize>, Bound<'py, PyArray1<f64>>)>> {
+fn checkpoint_tensors<'py>(py: Python<'py>, run_dir: PathBuf) -> PyResult<Vec<Tensor<'py, f64>>> {
     let list = guarded(py, || {
         let path = run_dir.join(sasnet::run::files::CHECKPOINT);
         let bytes = std::fs::read(&path).map_err(|source| SasError::Io {
@@ -388,7 +388,7 @@ impl RunHandle {
     }
 
     /// `[(name, shape, float32 array)]`: `<layer>.m`, `.pi`, `.xi` of every layer.
-    fn params<'py>(&self, py: Python<'py>) -> Vec<(String, Vec<usize>, Bound<'py, PyArray1<f32>>)> {
+    fn params<'py>(&self, py: Python<'py>) -> Vec<Tensor<'py, f32>> {
         self.run
             .params()
             .into_iter()
