@@ -159,6 +159,8 @@ class Task:
                 raise ValueError("`mask` is zero everywhere: no step would be scored")
         self.conditions = {}
         for key, value in (conditions or {}).items():
+            if not isinstance(key, str) or not key or not all(c.isascii() and (c.isalnum() or c == "_") for c in key):
+                raise ValueError(f"`conditions`: the name {key!r} must be non-empty and made of [A-Za-z0-9_]")
             c = _float_array(f"conditions[{key!r}]", value, 1)
             if c.shape[0] != n:
                 raise ValueError(f"`conditions[{key!r}]` has {c.shape[0]} trials, `x` has {n}")
@@ -258,24 +260,21 @@ class Task:
         return out
 
     def save_npy(self, directory: Any) -> None:
-        """Writes the task as an ``.npy`` task directory (``x.npy``, ``labels.npy`` or
-        ``target.npy`` + ``mask.npy``, ``meta.json``) in engine layout, readable by
-        ``sasnet train`` with ``task.kind = "user"``, ``task.path = DIR``.
-
-        Raises:
-            ValueError: for per-step labels, which the file format does not hold yet.
+        """Writes the task as an ``.npy`` task directory in engine layout (``x.npy``;
+        ``labels.npy``, or ``labels.npy`` + ``mask.npy`` ``[T, trials]``, or ``target.npy`` +
+        ``mask.npy``; ``cond_<name>.npy``; ``meta.json``), readable by ``sasnet train`` with
+        ``task.kind = "user"``, ``task.path = DIR``. (Per-step labels and conditions need the
+        library's per-step cross-entropy; older readers reject ``[T, trials]`` labels and
+        ignore the conditions.)
         """
         import json
         import os
 
-        if self.kind == "per-step":
-            raise ValueError(
-                "per-step labels [trials, T] cannot be written as an .npy task directory yet "
-                "(the file format holds labels [trials] or target + mask)"
-            )
         os.makedirs(directory, exist_ok=True)
         for name, arr in self.engine_arrays().items():
             np.save(os.path.join(directory, f"{name}.npy"), arr)
+        for name, arr in self.conditions.items():
+            np.save(os.path.join(directory, f"cond_{name}.npy"), arr)
         meta: Dict[str, Any] = dict(self.metadata)
         if "outputs" in meta:
             meta["outputs"] = int(meta["outputs"])

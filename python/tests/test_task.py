@@ -59,6 +59,7 @@ def test_series_task() -> None:
         (dict(x=np.zeros((2, 3, 1)), target=np.full((2, 3, 1), np.nan), mask=np.ones((2, 3, 1))), "`target`"),
         (dict(x=np.zeros((2, 3, 1)), labels=[0, 1], conditions={"coh": [1.0]}), "conditions['coh']"),
         (dict(x=np.zeros((2, 3, 1)), labels=[0, 1], dt=-1), "`dt`"),
+        (dict(x=np.zeros((2, 3, 1)), labels=[0, 1], conditions={"a-b": [1, 2]}), "`conditions`"),
         (dict(x=np.zeros((2, 3, 1))), "labels"),
         (dict(x=[[[1.0], [2.0]], [[1.0]]], labels=[0, 1]), "`x`"),
         (dict(x=np.array([[["a"]]]), labels=[0]), "`x`"),
