@@ -201,12 +201,15 @@ def train(
     if isinstance(preset_or_task, Task):
         preset = "cognitive"
         task_dir = os.path.join(out_s, "task")
-        if not resume:
+        # Never overwrite the task of an existing run (the library refuses to start a new run
+        # there and names it).
+        fresh = not resume and not os.path.exists(os.path.join(out_s, "checkpoint.safetensors"))
+        if fresh:
             preset_or_task.save_npy(task_dir)
         sets = ["task.kind=\"user\"", f"task.path={_format_value(os.path.abspath(task_dir))}", *sets]
         if test is not None:
             test_dir = os.path.join(out_s, "test_task")
-            if not resume:
+            if fresh:
                 test.save_npy(test_dir)
             sets.insert(2, f"task.test_path={_format_value(os.path.abspath(test_dir))}")
     elif isinstance(preset_or_task, str):
