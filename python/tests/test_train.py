@@ -137,6 +137,16 @@ def test_user_task_trains(tmp_path: Path) -> None:
     run = sasnet.train(task, out=tmp_path / "u", epochs=2, set={"train.batch": 32, "eval.every": 0}, progress=False)
     assert run.epoch == 2
     assert 0.0 <= run.evaluate()["accuracy"] <= 1.0
+    # A second task into the same directory is refused and leaves the run's task untouched.
+    before = np.load(tmp_path / "u" / "task" / "x.npy")
+    with pytest.raises(sasnet.SasnetError, match="already holds a run"):
+        sasnet.train(sasnet.Task(x * 2, labels=labels), out=tmp_path / "u", epochs=2, progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "u" / "task" / "x.npy"), before)
+    # Resuming continues from the stored task.
+    again = sasnet.train(
+        task, out=tmp_path / "u", epochs=3, resume=True, set={"train.batch": 32, "eval.every": 0}, progress=False
+    )
+    assert again.epoch == 3
 
 
 def test_neurogym_task_trains(tmp_path: Path) -> None:
