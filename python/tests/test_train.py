@@ -87,6 +87,12 @@ def test_python_and_cli_give_the_same_checkpoint(tmp_path: Path, cli: Path) -> N
         mpl = pytest.importorskip("matplotlib")
         mpl.use("Agg")
         assert len(sasnet.plot(res)) == len(res["figures"])
+    # report: one analysis kept, the page written.
+    skip = [a for a, _ in sasnet.analyses() if a != "sparsity"]
+    page = sasnet.report(run, out=tmp_path / "rep" / "report.html", skip=skip, quick=True, progress=False)
+    assert page.endswith("report.html") and os.path.getsize(page) > 1000
+    with pytest.raises(ValueError):
+        sasnet.report([])
 
 
 def test_config_dict_and_set_equal_the_cli(tmp_path: Path, cli: Path) -> None:
