@@ -221,3 +221,12 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
     run = sasnet.train("msi", out=cut, seed=4, epochs=epochs, set=QUICK, resume=True, progress=False)
     assert run.epoch == epochs
     assert_same_tensors(cut, full)
+
+
+def test_divergence_raises_diverged_error(tmp_path: Path) -> None:
+    bad = {**QUICK, "optim.rec.m.lr": 1e30, "optim.out.m.lr": 1e30, "optim.kind": "adam"}
+    with pytest.raises(sasnet.DivergedError) as e:
+        sasnet.train("msi", out=tmp_path / "nan", epochs=50, set=bad, progress=False)
+    assert e.value.kind == "Diverged" and "diverged" in str(e.value)
+    assert isinstance(e.value.epoch, int) and isinstance(e.value.minibatch, int)
+    assert e.value.checkpoint and "checkpoint" in e.value.checkpoint
