@@ -202,6 +202,14 @@ pub enum SasError {
         /// What is wrong.
         reason: String,
     },
+    /// A user task built from arrays in memory is inconsistent.
+    #[error("task from arrays: {what}: {reason}")]
+    TaskArrays {
+        /// What is concerned: ``array `labels` ``, ``metadata `outputs` ``, ….
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An IDX (MNIST) file is malformed: bad magic, inconsistent sizes, corrupt gzip, bad labels.
     #[error("{path}: not a valid IDX file: {reason}")]
     Idx {

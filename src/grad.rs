@@ -3,8 +3,11 @@
 //!
 //! Input tensors (row = receiving unit): `in.{m,pi,xi}` `[N,I]`, `rec.{m,pi,xi}` `[N,N]`,
 //! `out.{m,pi,xi}` `[K,N]`, `h0` `[B,N]`, `x` `[T,B,I]`, `eps_u` `[T,B,N]`, `eps_out` `[T,B,K]`,
-//! `noise_rec` `[T,B,N]`, and `target` (`[B,K]` for `loss = ce`; `[T,B,K]` with `mask`
-//! `[T,B,K]` for `loss = mse`). Metadata: `alpha`, `sigma`, `loss` (`ce`|`mse`), `sas_in`
+//! `noise_rec` `[T,B,N]`, and the targets: `target` `[B,K]` for `loss = ce`; `target`
+//! `[T,B,K]` with `mask` `[T,B,K]` for `loss = mse`; `labels` `[T,B]` (integer classes
+//! `0..K-1` stored in the common dtype) with `mask` `[T,B]` for `loss = ce_steps` (per-step
+//! masked cross-entropy, docs/MODEL.md §1.5). Metadata: `alpha`, `sigma`, `loss`
+//! (`ce`|`mse`|`ce_steps`), `sas_in`
 //! (`true`|`false`). All tensors share one dtype, `F32` or `F64`, and the computation runs in
 //! it. Output: `loss` `[1]` and `grad.<in|rec|out>.<m|pi|xi>`.
 
@@ -23,6 +26,8 @@ pub enum GradLoss {
     Ce,
     /// Masked squared error over time.
     Mse,
+    /// Per-step masked cross-entropy (`labels`, `mask` `[T,B]`).
+    CeSteps,
 }
 
 /// Summary of one `grad` computation.
@@ -92,11 +97,12 @@ fn grad_typed<T: Real>(f: &TensorFile, output: &Path) -> Result<GradSummary> {
     let loss = match meta_str(f, "loss")? {
         "ce" => GradLoss::Ce,
         "mse" => GradLoss::Mse,
+        "ce_steps" => GradLoss::CeSteps,
         other => {
             return Err(SasError::Metadata {
                 key: "loss".into(),
                 path: f.path().to_path_buf(),
-                reason: format!("`{other}` is not `ce` or `mse`"),
+                reason: format!("`{other}` is not `ce`, `mse` or `ce_steps`"),
             });
         }
     };
@@ -146,13 +152,30 @@ fn grad_typed<T: Real>(f: &TensorFile, output: &Path) -> Result<GradSummary> {
     let (target, mask): (Vec<T>, Vec<T>) = match loss {
         GradLoss::Ce => (f.get("target", &[b, d.k])?, Vec::new()),
         GradLoss::Mse => (f.get("target", &[tt, b, d.k])?, f.get("mask", &[tt, b, d.k])?),
+        GradLoss::CeSteps => (f.get("labels", &[tt, b])?, f.get("mask", &[tt, b])?),
     };
-    finite("target", &target)?;
+    finite(
+        if loss == GradLoss::CeSteps {
+            "labels"
+        } else {
+            "target"
+        },
+        &target,
+    )?;
     finite("mask", &mask)?;
+    let labels: Vec<usize> = if loss == GradLoss::CeSteps {
+        class_labels(&target, d.k)?
+    } else {
+        Vec::new()
+    };
     let targets = match loss {
         GradLoss::Ce => Targets::CrossEntropyLast(&target),
         GradLoss::Mse => Targets::MaskedMse {
             y: &target,
+            mask: &mask,
+        },
+        GradLoss::CeSteps => Targets::CrossEntropySteps {
+            labels: &labels,
             mask: &mask,
         },
     };
@@ -214,4 +237,21 @@ fn finite<T: Real>(name: &str, v: &[T]) -> Result<()> {
         }),
         None => Ok(()),
     }
+}
+
+/// Class labels stored as floats: each an integer in `0..k`.
+fn class_labels<T: Real>(v: &[T], k: usize) -> Result<Vec<usize>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let a = x.to_f64();
+            if a.fract() != 0.0 || a < 0.0 || a >= k as f64 {
+                return Err(SasError::InvalidValue {
+                    name: "labels".into(),
+                    reason: format!("entry {i} is {a}; labels must be integers in 0..{k} (K = {k})"),
+                });
+            }
+            Ok(a as usize)
+        })
+        .collect()
 }

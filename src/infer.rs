@@ -86,17 +86,24 @@ pub struct EvalReport {
     pub by_modality: Vec<(String, f64)>,
 }
 
-/// Scored correct/total counts of a batch from its last-step outputs `z_last` `[B, K]`
-/// (MSI: the choice of each scored trial, with per-modality counts added to `by_mod` in the
-/// order visual, auditory, both; other tasks: the argmax against the label or target).
+/// Scored correct/total counts of a batch from its readout `z`: the outputs of the last `S`
+/// steps, `[S, B, K]` (`S = z.len() / (B·K)`; `S = 1` is the last step only). MSI: the
+/// choice of each scored trial at the last step, with per-modality counts added to `by_mod`
+/// in the order visual, auditory, both; labels and series targets: the argmax at the last
+/// step against the label or target; per-step labels (which need `S = T`, see
+/// [`TrialBatch::scores_every_step`]): the argmax at each trial's last scored step against
+/// that step's label, trials without a scored step (or whose step `z` does not hold)
+/// not counted.
 pub fn score(
     batch: &TrialBatch,
-    z_last: &[f32],
+    z: &[f32],
     info: Option<&[msi::TrialInfo]>,
     by_mod: &mut [(u64, u64); 3],
 ) -> (u64, u64) {
     let k = batch.outputs;
     let (mut ok, mut n) = (0, 0);
+    let width = batch.size * k;
+    let z_last = &z[z.len().saturating_sub(width)..];
     if let Some(info) = info {
         let ch = msi::choices(z_last);
         for (c, inf) in ch.iter().zip(info) {
@@ -132,6 +139,18 @@ pub fn score(
                 }
             }
         }
+        TargetData::StepLabels { labels, .. } => {
+            let held = z.len() / width.max(1);
+            let first = batch.steps.saturating_sub(held);
+            for (b, t) in batch.last_scored_steps().into_iter().enumerate() {
+                let Some(t) = t.filter(|&t| t >= first) else {
+                    continue;
+                };
+                let o = ((t - first) * batch.size + b) * k;
+                ok += (argmax(&z[o..o + k]) == labels[t * batch.size + b]) as u64;
+                n += 1;
+            }
+        }
     }
     (ok, n)
 }
@@ -140,6 +159,7 @@ fn targets<'a>(b: &'a TrialBatch, one_hot: &'a [f32]) -> Targets<'a, f32> {
     match &b.target {
         TargetData::Labels(_) => Targets::CrossEntropyLast(one_hot),
         TargetData::Series { y, mask } => Targets::MaskedMse { y, mask },
+        TargetData::StepLabels { labels, mask } => Targets::CrossEntropySteps { labels, mask },
     }
 }
 
@@ -191,7 +211,11 @@ pub fn evaluate(
                     lw += b.size as u64;
                     let k = net.dims().k;
                     let last = out.out_steps.len() - 1;
-                    out.z[last * b.size * k..].to_vec()
+                    if b.scores_every_step() {
+                        out.z
+                    } else {
+                        out.z[last * b.size * k..].to_vec()
+                    }
                 }
                 (None, Mode::Sampled { every }) => sampled_forward(
                     net,
@@ -315,7 +339,7 @@ pub(crate) fn mean_field_rates(
             ..Default::default()
         },
     )?;
-    let rates = out.rates.ok_or_else(|| SasError::InvalidValue {
+    let rates = out.rates.ok_or_else(|| SasError::Numerical {
         name: "rates".into(),
         reason: "the engine returned no rates".into(),
     })?;
@@ -474,7 +498,8 @@ impl ConcreteNet {
 
 /// Forward pass of sampled concrete networks: a new network every `every` steps (the same
 /// for every trial of the batch), keyed by `net_seed` and the window index; recurrent noise
-/// keyed by `noise_seed`. Returns the last-step outputs `[B, K]`.
+/// keyed by `noise_seed`. Returns the last-step outputs `[B, K]`, or for a batch that
+/// [`TrialBatch::scores_every_step`] the outputs of every step `[T, B, K]`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sampled_forward(
     net: &SasNet<f32>,
@@ -594,7 +619,9 @@ pub(crate) fn forward_all(
 /// `V = 0`: `h_t = (1−α) h_{t−1} + α (W_rec r_{t−1} + W_in x_t) + sqrt(2ασ²) n_t`,
 /// `r = relu(h)`, recurrent noise keyed by `noise_seed`.
 ///
-/// Returns the last-step outputs `z = W_out r_T`, `[B, K]`. `record` keeps more: see
+/// Returns the last-step outputs `z = W_out r_T`, `[B, K]`, or for a batch that
+/// [`TrialBatch::scores_every_step`] the outputs of every step `z_t = W_out r_t`,
+/// `[T, B, K]` (with the weights of that step's window). `record` keeps more: see
 /// [`Record`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn concrete_forward(
@@ -643,6 +670,8 @@ pub(crate) fn concrete_forward(
         Record::None => {}
     }
     norms_of(&mut record, &r);
+    let every_step = b.scores_every_step();
+    let mut z_all = Vec::new();
     for t in 0..b.steps {
         if t % every == 0 {
             draw(t / every, &mut w);
@@ -671,8 +700,17 @@ pub(crate) fn concrete_forward(
                 false,
             );
         }
+        if every_step && t + 1 < b.steps {
+            let mut z = vec![0f32; bs * k];
+            gemm(&mut z, bs, k, Op::new(&r, bs, n), Op::t(&w.w_out, k, n), false);
+            z_all.extend_from_slice(&z);
+        }
     }
     let mut z = vec![0f32; bs * k];
     gemm(&mut z, bs, k, Op::new(&r, bs, n), Op::t(&w.w_out, k, n), false);
+    if every_step {
+        z_all.extend_from_slice(&z);
+        return z_all;
+    }
     z
 }

@@ -323,7 +323,8 @@ fn run_network(
             noise_seed,
             crate::infer::Record::Norms(&mut norms),
         );
-        for row in z.chunks_exact(d.k.max(1)) {
+        let z_last = &z[z.len().saturating_sub(b.size * d.k)..];
+        for row in z_last.chunks_exact(d.k.max(1)) {
             let best = (0..row.len()).fold(0, |a, i| if row[i] > row[a] { i } else { a });
             votes[best] += 1;
         }

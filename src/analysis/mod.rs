@@ -284,6 +284,13 @@ pub struct AnalysisOptions {
     /// Analyses `report` / `reproduce` leave out, by name (e.g. `retrain`, whose full-length
     /// variants cost three trainings per seed).
     pub skip: Vec<String>,
+    /// User tasks: the per-trial condition an analysis sorts trials by (psychometric: its x
+    /// axis; selectivity and PCA: the variable they describe).
+    pub condition: Option<String>,
+    /// User tasks: a second condition; the psychometric analysis draws one curve per level.
+    pub group: Option<String>,
+    /// User tasks: the output whose choice the psychometric curve counts (default: the last).
+    pub choice: Option<usize>,
 }
 
 impl Default for AnalysisOptions {
@@ -296,6 +303,9 @@ impl Default for AnalysisOptions {
             fast_dt_ms: None,
             classes: ClassOverrides::default(),
             skip: Vec::new(),
+            condition: None,
+            group: None,
+            choice: None,
         }
     }
 }

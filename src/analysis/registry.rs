@@ -33,8 +33,11 @@ fn always(_: &Config) -> bool {
     true
 }
 
-fn msi_only(c: &Config) -> bool {
-    c.task.kind == crate::config::TaskKind::Msi
+fn msi_or_user(c: &Config) -> bool {
+    matches!(
+        c.task.kind,
+        crate::config::TaskKind::Msi | crate::config::TaskKind::User
+    )
 }
 
 fn rec_stochastic(c: &Config) -> bool {
@@ -121,10 +124,10 @@ pub const ANALYSES: &[Analysis] = &[
     },
     Analysis {
         name: super::psychometric::NAME,
-        about: "psychometric curves per modality with fitted thresholds and slopes (MSI)",
+        about: "psychometric curves with fitted thresholds and slopes: MSI per modality, user tasks against a condition",
         run: Some(super::psychometric::run),
         run_ff: None,
-        applies: msi_only,
+        applies: msi_or_user,
         many_evaluations: false,
     },
     Analysis {

@@ -42,7 +42,7 @@ pub use run::{EvalParams, EvalReport, FamilyReport, Forward, Param, Run};
 pub use crate::family::Kind as Family;
 pub use crate::infer::Mode as EvalMode;
 pub use crate::run::{EpochEvent, MinibatchEvent, Observer, StartEvent, TrainOptions};
-pub use crate::task::user::UserTask;
+pub use crate::task::user::{ArrayTargets, UserTask, UserTaskArrays};
 
 use crate::config::{Config, Settings};
 use crate::data::source::TaskData;
@@ -319,9 +319,9 @@ fn task_data(cfg: &mut Config, task: &TaskSource, run_dir: &Path, resume: bool) 
                 String::new()
             };
             if !resume {
-                store_task(train, &run_dir.join(task_files::TRAIN))?;
+                train.write_safetensors(run_dir.join(task_files::TRAIN))?;
                 if let Some(t) = test {
-                    store_task(t, &run_dir.join(task_files::TEST))?;
+                    t.write_safetensors(run_dir.join(task_files::TEST))?;
                 }
             }
             Ok(TaskData::User {
@@ -330,17 +330,6 @@ fn task_data(cfg: &mut Config, task: &TaskSource, run_dir: &Path, resume: bool) 
             })
         }
     }
-}
-
-/// Stores a user task in a run directory. (Pending the task writer of `task::user`.)
-fn store_task(_task: &UserTask, path: &Path) -> Result<()> {
-    Err(SasError::NotApplicable {
-        analysis: "train".into(),
-        reason: format!(
-            "storing an in-memory task at {} is not available yet",
-            path.display()
-        ),
-    })
 }
 
 /// Trains `cfg` on `task` in run directory `out` and opens the trained run. With

@@ -258,6 +258,16 @@ struct AnalysisArgs {
     /// report / reproduce: leave out these analyses (comma-separated names, e.g. `retrain`).
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     skip: Vec<String>,
+    /// User tasks: the per-trial condition the analyses sort trials by (psychometric: the x
+    /// axis, e.g. `signed_coh`; selectivity and PCA: the variable they describe).
+    #[arg(long, value_name = "NAME")]
+    condition: Option<String>,
+    /// User tasks: a second condition; the psychometric analysis draws one curve per level.
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// User tasks: the output whose choice the psychometric curve counts (default: the last).
+    #[arg(long, value_name = "K")]
+    choice: Option<usize>,
 }
 
 impl AnalysisArgs {
@@ -276,6 +286,9 @@ impl AnalysisArgs {
                 uip_pi: self.uip_pi,
             },
             skip: self.skip.clone(),
+            condition: self.condition.clone(),
+            group: self.group.clone(),
+            choice: self.choice,
         }
     }
 }

@@ -389,3 +389,16 @@ pub(super) fn bench(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_prefers_the_argument() {
+        assert_eq!(
+            data_dir(Some(std::path::Path::new("/x/y"))),
+            Some(PathBuf::from("/x/y"))
+        );
+    }
+}

@@ -483,6 +483,31 @@ impl<T: Real> ChunkWork<T> {
                     }
                 }
             }
+            Targets::CrossEntropySteps { labels, mask } => {
+                // Every step is a readout step here (p = t).
+                let inv = 1.0 / super::mask_sum(mask);
+                for (p, &ti) in out_steps.iter().enumerate() {
+                    for j in 0..nb {
+                        let e = ti * bsz + b0 + j;
+                        let w = mask[e].to_f64() * inv;
+                        if w == 0.0 {
+                            continue; // gz stays 0
+                        }
+                        let zr = &self.z[(p * nb + j) * k..(p * nb + j + 1) * k];
+                        let zmax = zr.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v.to_f64()));
+                        let sum_exp: f64 = zr.iter().map(|&v| (v.to_f64() - zmax).exp()).sum();
+                        let lse = zmax + sum_exp.ln();
+                        let lab = labels[e];
+                        self.loss -= w * (zr[lab].to_f64() - lse);
+                        let gr = &mut self.gz[(p * nb + j) * k..(p * nb + j + 1) * k];
+                        for c in 0..k {
+                            let pc = (zr[c].to_f64() - lse).exp();
+                            let yc = if c == lab { 1.0 } else { 0.0 };
+                            gr[c] = T::from_f64(w * (pc - yc));
+                        }
+                    }
+                }
+            }
             Targets::None => {}
         }
         if !grad {

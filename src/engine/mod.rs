@@ -136,6 +136,17 @@ pub enum Targets<'a, T> {
         /// Mask `[T, B, K]`.
         mask: &'a [T],
     },
+    /// Softmax cross-entropy at every scored step (NeuroGym's convention, docs/MODEL.md §1.5):
+    /// `labels` and `mask` are `[T, B]`;
+    /// `L = -(1/Σmask) Σ_{t,b} mask[t,b] · ln softmax(z_{t,b})[labels[t,b]]`.
+    /// Labels must be `< K` at every step (scored or not), the mask finite and `≥ 0` with a
+    /// positive sum (else [`Engine::run`] fails before any work).
+    CrossEntropySteps {
+        /// Class per step and trial, `[T, B]`.
+        labels: &'a [usize],
+        /// Weight per step and trial, `[T, B]` (0 = not scored).
+        mask: &'a [T],
+    },
     /// No loss (forward only).
     None,
 }
@@ -203,19 +214,19 @@ impl<T: Real> Engine<T> {
     /// A new engine; buffers are allocated on first use and reused afterwards.
     pub fn new(cfg: EngineConfig) -> Result<Self> {
         if !(cfg.alpha > 0.0 && cfg.alpha <= 1.0) {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "alpha".into(),
                 reason: format!("{} is not in (0, 1]", cfg.alpha),
             });
         }
         if !(cfg.sigma >= 0.0 && cfg.sigma.is_finite()) {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "sigma".into(),
                 reason: format!("{} is not a finite value ≥ 0", cfg.sigma),
             });
         }
         if cfg.chunks == 0 {
-            return Err(SasError::InvalidValue {
+            return Err(SasError::InvalidArgument {
                 name: "chunks".into(),
                 reason: "must be at least 1".into(),
             });
@@ -244,7 +255,7 @@ impl<T: Real> Engine<T> {
         check_batch(batch, d)?;
         let (tt, bsz) = (batch.steps, batch.size);
         let out_steps: Vec<usize> = match batch.targets {
-            Targets::MaskedMse { .. } => (0..tt).collect(),
+            Targets::MaskedMse { .. } | Targets::CrossEntropySteps { .. } => (0..tt).collect(),
             _ if opts.all_outputs => (0..tt).collect(),
             _ => vec![tt - 1],
         };
@@ -336,7 +347,35 @@ fn check_batch<T: Real>(b: &Batch<'_, T>, d: Dims) -> Result<()> {
             shape("target", y.len(), vec![b.steps, b.size, d.k])?;
             shape("mask", mask.len(), vec![b.steps, b.size, d.k])?;
         }
+        Targets::CrossEntropySteps { labels, mask } => {
+            shape("labels", labels.len(), vec![b.steps, b.size])?;
+            shape("mask", mask.len(), vec![b.steps, b.size])?;
+            let at = |e: usize| format!("step {}, trial {}", e / b.size, e % b.size);
+            if let Some(e) = labels.iter().position(|&l| l >= d.k) {
+                return Err(SasError::InvalidValue {
+                    name: "labels".into(),
+                    reason: format!("label {} at {} is ≥ outputs K = {}", labels[e], at(e), d.k),
+                });
+            }
+            if let Some(e) = mask.iter().position(|m| !(m.to_f64() >= 0.0 && m.is_finite())) {
+                return Err(SasError::InvalidValue {
+                    name: "mask".into(),
+                    reason: format!("{} at {} is not a finite value ≥ 0", mask[e].to_f64(), at(e)),
+                });
+            }
+            if mask_sum(mask) <= 0.0 {
+                return Err(SasError::InvalidValue {
+                    name: "mask".into(),
+                    reason: "the mask sums to 0: no step is scored".into(),
+                });
+            }
+        }
         Targets::None => {}
     }
     Ok(())
+}
+
+/// `Σ mask` in f64, summed in index order (every chunk computes the same value).
+pub(crate) fn mask_sum<T: Real>(mask: &[T]) -> f64 {
+    mask.iter().map(|m| m.to_f64()).sum()
 }

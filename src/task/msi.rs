@@ -601,7 +601,7 @@ mod tests {
     fn series(b: &TrialBatch) -> (&[f32], &[f32]) {
         match &b.target {
             TargetData::Series { y, mask } => (y, mask),
-            TargetData::Labels(_) => panic!("MSI gives series targets"),
+            _ => panic!("MSI gives series targets"),
         }
     }
 

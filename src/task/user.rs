@@ -1,4 +1,5 @@
-//! User tasks from files, so any task can be trained without writing Rust (docs/MODEL.md §3).
+//! User tasks from files or from arrays in memory, so any task can be trained without
+//! writing Rust (docs/MODEL.md §3).
 //!
 //! A task is a set of named tensors:
 //!
@@ -6,27 +7,39 @@
 //! |---|---|---|---|
 //! | `x` | `[T, B, I]` | f32 or f64 | complete input of every trial (baseline, noise included) |
 //! | `labels` | `[B]` | i64, i32, u8, or f32/f64 holding integers | class per trial (cross-entropy on the last step) |
+//! | `labels` | `[T, B]` | as above | class per step, with `mask` `[T, B]` (per-step masked cross-entropy) |
 //! | `target` | `[T, B, K]` | f32 or f64 | per-step targets (masked MSE) |
-//! | `mask` | `[T, B, K]` | f32 or f64 | per-step weights, ≥ 0 (0 = not scored) |
+//! | `mask` | `[T, B, K]` or `[T, B]` | f32 or f64 | per-step weights, ≥ 0 (0 = not scored), with `target` or per-step `labels` |
+//! | `cond.<name>` | `[B]` | any numeric (read as f64) | optional per-trial condition (e.g. coherence), finite |
 //!
-//! Give `x` and either `labels` or both `target` and `mask` (not both kinds). f64 values are
-//! rounded to f32. All values must be finite. With `labels` the number of outputs is
-//! `K = max label + 1`, or the metadata entry `outputs` if that is larger (at least 2).
+//! Give `x` and either `labels` `[B]`, or `labels` `[T, B]` and `mask` `[T, B]`, or both
+//! `target` and `mask` `[T, B, K]`. f64 values are rounded to f32. All values must be
+//! finite. With labels the number of outputs is `K = max label + 1` (over every step, scored
+//! or not), or the metadata entry `outputs` if that is larger (at least 2). A condition's
+//! name is non-empty and made of `[A-Za-z0-9_]`; conditions are kept sorted by name.
+//! The metadata entry `dt`, if present, is the time step in ms (a positive number,
+//! [`UserTask::dt_ms`]).
 //!
-//! Two containers are read:
+//! Three sources:
 //! - **safetensors**: one file holding the tensors above; metadata from its `__metadata__`.
+//!   [`UserTask::write_safetensors`] writes this layout (labels as i64, conditions as f64).
 //! - **`.npy`**: a directory holding `x.npy` and `labels.npy` or `target.npy` + `mask.npy`
-//!   (optionally `meta.json`, a JSON object such as `{"outputs": 10}`), or the path of a file
-//!   `<prefix>x.npy` whose siblings are `<prefix>labels.npy`, `<prefix>target.npy`,
-//!   `<prefix>mask.npy` and `<prefix>meta.json` (e.g. `train_x.npy`, `train_labels.npy`).
+//!   (optionally `meta.json`, a JSON object such as `{"outputs": 10}`, and conditions
+//!   `cond_<name>.npy`), or the path of a file `<prefix>x.npy` whose siblings are
+//!   `<prefix>labels.npy`, `<prefix>target.npy`, `<prefix>mask.npy`, `<prefix>meta.json` and
+//!   `<prefix>cond_<name>.npy` (e.g. `train_x.npy`, `train_labels.npy`).
 //!   The reader accepts format versions 1–3, C order, little-endian `<f4`, `<f8`, `<i8`,
 //!   `<i4` and `|u1`; it rejects Fortran order, big-endian data, object and structured arrays,
 //!   and checks the header's size against the file before allocating anything.
+//! - **arrays in memory**: [`UserTask::from_arrays`] with a [`UserTaskArrays`] (engine
+//!   layout, time-major; a binding with batch-first arrays transposes them first). The file
+//!   readers convert what they read to the same arrays and pass the same checks.
 //!
-//! Every error names the file, the tensor and what is wrong.
+//! Every error names the file (or, from memory, says so), the tensor and what is wrong.
 
 use crate::error::{Result, SasError};
 use crate::io::npy::{Elems, le, parse_npy};
+use crate::io::tensors::TensorWriter;
 use crate::task::{TargetData, TrialBatch};
 use safetensors::tensor::{Dtype, SafeTensors};
 use std::collections::HashMap;
@@ -35,14 +48,53 @@ use std::path::{Path, PathBuf};
 /// Largest number of classes accepted for `labels` (guards against a stray huge label).
 pub const MAX_CLASSES: usize = 1 << 16;
 
-/// What a user task is scored against.
+/// What a user task is scored against, in engine layout.
 #[derive(Clone, Debug, PartialEq)]
-enum Targets {
+pub enum ArrayTargets {
+    /// Class per trial, `[B]`: cross-entropy on the last step.
     Labels(Vec<usize>),
-    Series { y: Vec<f32>, mask: Vec<f32> },
+    /// Class per step and trial with a mask, `[T, B]` each: per-step masked cross-entropy
+    /// normalised by the mask sum (docs/MODEL.md §1.5).
+    StepLabels {
+        /// Classes `[T, B]`, each `< K` (scored or not).
+        labels: Vec<usize>,
+        /// Weights `[T, B]`, finite and `≥ 0` (0 = not scored), not all 0.
+        mask: Vec<f32>,
+    },
+    /// Per-step targets and mask, `[T, B, K]` each: masked MSE.
+    Series {
+        /// Targets `[T, B, K]`, finite.
+        y: Vec<f32>,
+        /// Weights `[T, B, K]`, finite and `≥ 0`, not all 0.
+        mask: Vec<f32>,
+        /// Outputs `K` (≥ 1).
+        outputs: usize,
+    },
 }
 
-/// A task read from a file: all trials in memory, in engine layout.
+/// A user task as typed arrays in engine layout, before validation: the input of
+/// [`UserTask::from_arrays`] (all sizes explicit, so every length is checked).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserTaskArrays {
+    /// Time steps `T` (≥ 1).
+    pub steps: usize,
+    /// Trials `B` (≥ 1).
+    pub trials: usize,
+    /// Input channels `I` (≥ 1).
+    pub inputs: usize,
+    /// Complete input `[T, B, I]`, time-major, finite.
+    pub x: Vec<f32>,
+    /// Targets.
+    pub targets: ArrayTargets,
+    /// Named per-trial conditions, `[B]` each, finite; names non-empty, `[A-Za-z0-9_]`,
+    /// distinct (any order; the task keeps them sorted by name).
+    pub conditions: Vec<(String, Vec<f64>)>,
+    /// String metadata: `outputs` (K for labels, if larger than `max label + 1`; must equal
+    /// `K` for series targets), `dt` (time step in ms), anything else kept as is.
+    pub metadata: HashMap<String, String>,
+}
+
+/// A user task: all trials in memory, in engine layout.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserTask {
     path: PathBuf,
@@ -52,7 +104,9 @@ pub struct UserTask {
     outputs: usize,
     /// `[T, B, I]`.
     x: Vec<f32>,
-    targets: Targets,
+    targets: ArrayTargets,
+    /// Sorted by name, `[B]` each.
+    conditions: Vec<(String, Vec<f64>)>,
     metadata: HashMap<String, String>,
 }
 
@@ -82,6 +136,13 @@ impl UserTask {
         Self::from_safetensors_bytes(path, bytes)
     }
 
+    /// A task from typed arrays in memory (engine layout), with every check of the file
+    /// readers; errors are [`SasError::TaskArrays`] naming the array. [`UserTask::path`] is
+    /// empty for such a task.
+    pub fn from_arrays(arrays: UserTaskArrays) -> Result<UserTask> {
+        build(arrays, &Source::Memory, PathBuf::new())
+    }
+
     /// Reads a task from the bytes of a safetensors file (`path` is used in messages only).
     pub fn from_safetensors_bytes(path: &Path, bytes: Vec<u8>) -> Result<UserTask> {
         let st_err = |e: safetensors::SafeTensorError| SasError::Safetensors {
@@ -103,6 +164,12 @@ impl UserTask {
                 Dtype::I64 => Elems::I64(le(v.data(), i64::from_le_bytes)),
                 Dtype::I32 => Elems::I32(le(v.data(), i32::from_le_bytes)),
                 Dtype::U8 => Elems::U8(v.data().to_vec()),
+                // Conditions take any numeric dtype (read as f64).
+                d if name.starts_with(COND_TENSOR)
+                    && let Some(w) = numeric_f64(d, v.data()) =>
+                {
+                    Elems::F64(w)
+                }
                 d => {
                     return Err(task_err(
                         path,
@@ -124,11 +191,18 @@ impl UserTask {
                 path: path.to_path_buf(),
             });
         };
+        let mut conditions = Vec::new();
+        for n in names.iter().filter(|n| n.starts_with(COND_TENSOR)) {
+            if let Some(raw) = get(n)? {
+                conditions.push((n[COND_TENSOR.len()..].to_string(), raw));
+            }
+        }
         let parts = Parts {
             x,
             labels: get("labels")?,
             target: get("target")?,
             mask: get("mask")?,
+            conditions,
             metadata,
             present: names,
         };
@@ -137,14 +211,14 @@ impl UserTask {
 
     fn load_npy(path: &Path, dir: PathBuf, prefix: &str) -> Result<UserTask> {
         let file = |name: &str| dir.join(format!("{prefix}{name}"));
-        let read_opt = |name: &str| -> Result<Option<Raw>> {
+        let read_opt = |name: &str, tensor: &str| -> Result<Option<Raw>> {
             let f = file(&format!("{name}.npy"));
             match std::fs::read(&f) {
                 Ok(bytes) => {
-                    let npy = parse_npy(&bytes).map_err(|reason| task_err(&f, name, reason))?;
+                    let npy = parse_npy(&bytes).map_err(|reason| task_err(&f, tensor, reason))?;
                     Ok(Some(Raw {
                         file: f,
-                        name: name.into(),
+                        name: tensor.into(),
                         shape: npy.shape,
                         data: npy.data,
                     }))
@@ -157,16 +231,44 @@ impl UserTask {
                 }),
             }
         };
-        let Some(x) = read_opt("x")? else {
+        let Some(x) = read_opt("x", "x")? else {
             return Err(task_err(
                 path,
                 "x",
                 format!("no input file {}", file("x.npy").display()),
             ));
         };
-        let labels = read_opt("labels")?;
-        let target = read_opt("target")?;
-        let mask = read_opt("mask")?;
+        let labels = read_opt("labels", "labels")?;
+        let target = read_opt("target", "target")?;
+        let mask = read_opt("mask", "mask")?;
+        // Conditions: `<prefix>cond_<name>.npy`, sorted by name.
+        let lead = format!("{prefix}{COND_NPY}");
+        let mut cond_names: Vec<String> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().map(String::from))
+                .filter_map(|n| {
+                    n.strip_prefix(&lead)
+                        .and_then(|r| r.strip_suffix(".npy"))
+                        .map(String::from)
+                })
+                .collect(),
+            Err(source) => {
+                return Err(SasError::Io {
+                    action: "listing",
+                    path: dir.clone(),
+                    source,
+                });
+            }
+        };
+        cond_names.sort();
+        let mut conditions = Vec::new();
+        for n in cond_names {
+            let tensor = format!("{COND_TENSOR}{n}");
+            if let Some(raw) = read_opt(&format!("{COND_NPY}{n}"), &tensor)? {
+                conditions.push((n, raw));
+            }
+        }
         let present = [
             ("x", true),
             ("labels", labels.is_some()),
@@ -194,13 +296,45 @@ impl UserTask {
             labels,
             target,
             mask,
+            conditions,
             metadata,
             present,
         };
         assemble(path, parts)
     }
 
-    /// The file or directory the task was read from.
+    /// Writes the task to one safetensors file at `path` (atomically), in the layout the
+    /// module docs describe: `x` f32 `[T, B, I]`; `labels` i64 `[B]` or `[T, B]` with
+    /// `mask` f32 `[T, B]`, or `target` and `mask` f32 `[T, B, K]`; `cond.<name>` f64 `[B]`;
+    /// the metadata as is. [`UserTask::load`] reads it back to an equal task.
+    pub fn write_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        let (t, b) = (self.steps, self.size);
+        let i64s = |v: &[usize]| -> Vec<u8> { v.iter().flat_map(|&a| (a as i64).to_le_bytes()).collect() };
+        let mut w = TensorWriter::new();
+        w.add("x", &[t, b, self.inputs], &self.x);
+        match &self.targets {
+            ArrayTargets::Labels(l) => {
+                w.add_raw("labels", Dtype::I64, &[b], i64s(l));
+            }
+            ArrayTargets::StepLabels { labels, mask } => {
+                w.add_raw("labels", Dtype::I64, &[t, b], i64s(labels));
+                w.add("mask", &[t, b], mask);
+            }
+            ArrayTargets::Series { y, mask, outputs } => {
+                w.add("target", &[t, b, *outputs], y);
+                w.add("mask", &[t, b, *outputs], mask);
+            }
+        }
+        for (name, v) in &self.conditions {
+            w.add(&format!("{COND_TENSOR}{name}"), &[b], v);
+        }
+        for (k, v) in &self.metadata {
+            w.meta(k, v.as_str());
+        }
+        w.write(path.as_ref())
+    }
+
+    /// The file or directory the task was read from (empty for a task from arrays).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -230,17 +364,69 @@ impl UserTask {
         self.size == 0
     }
 
-    /// Whether the task is scored by cross-entropy on labels (else masked MSE on series).
+    /// Whether the task is scored by cross-entropy on labels, per trial or per step (else
+    /// masked MSE on series).
     pub fn is_classification(&self) -> bool {
-        matches!(self.targets, Targets::Labels(_))
+        !matches!(self.targets, ArrayTargets::Series { .. })
     }
 
-    /// The labels `[B]`, for a classification task.
+    /// The labels `[B]`, for a task with one label per trial.
     pub fn labels(&self) -> Option<&[usize]> {
         match &self.targets {
-            Targets::Labels(l) => Some(l),
-            Targets::Series { .. } => None,
+            ArrayTargets::Labels(l) => Some(l),
+            _ => None,
         }
+    }
+
+    /// The per-step labels and mask, `[T, B]` each, for a task with per-step labels.
+    pub fn step_labels(&self) -> Option<(&[usize], &[f32])> {
+        match &self.targets {
+            ArrayTargets::StepLabels { labels, mask } => Some((labels, mask)),
+            _ => None,
+        }
+    }
+
+    /// The targets of every trial (engine layout).
+    pub fn targets(&self) -> &ArrayTargets {
+        &self.targets
+    }
+
+    /// The input of every trial, `[T, B, I]`.
+    pub fn x(&self) -> &[f32] {
+        &self.x
+    }
+
+    /// The per-trial conditions, sorted by name, `[B]` each.
+    pub fn conditions(&self) -> &[(String, Vec<f64>)] {
+        &self.conditions
+    }
+
+    /// The condition `name`, `[B]`, if the task has it.
+    pub fn condition(&self, name: &str) -> Option<&[f64]> {
+        self.conditions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The conditions of trials `idx` (the trials of [`UserTask::batch`]`(idx)`, in that
+    /// order), sorted by name, `[idx.len()]` each; `None` if an index is `≥ len()`.
+    pub fn conditions_of(&self, idx: &[usize]) -> Option<Vec<(String, Vec<f64>)>> {
+        if idx.iter().any(|&i| i >= self.size) {
+            return None;
+        }
+        Some(
+            self.conditions
+                .iter()
+                .map(|(n, v)| (n.clone(), idx.iter().map(|&i| v[i]).collect()))
+                .collect(),
+        )
+    }
+
+    /// The time step in ms from the metadata entry `dt` (checked to be a positive finite
+    /// number when the task was built), if given.
+    pub fn dt_ms(&self) -> Option<f64> {
+        self.metadata.get("dt").and_then(|s| s.trim().parse::<f64>().ok())
     }
 
     /// The file's metadata (safetensors `__metadata__` or the `.npy` task's `meta.json`).
@@ -249,7 +435,8 @@ impl UserTask {
     }
 
     /// The trials `idx` (indices into `0..len()`, repeats allowed) as a batch: `x`
-    /// `[T, idx.len(), I]` and labels or series targets and mask `[T, idx.len(), K]`.
+    /// `[T, idx.len(), I]` and labels, per-step labels and mask `[T, idx.len()]`, or series
+    /// targets and mask `[T, idx.len(), K]`.
     ///
     /// # Panics
     /// If an index is `≥ len()`.
@@ -260,21 +447,26 @@ impl UserTask {
                 self.size
             );
         }
-        let gather = |v: &[f32], width: usize| -> Vec<f32> {
-            let mut out = Vec::with_capacity(self.steps * idx.len() * width);
-            for t in 0..self.steps {
+        fn gather<V: Copy>(v: &[V], steps: usize, size: usize, idx: &[usize], width: usize) -> Vec<V> {
+            let mut out = Vec::with_capacity(steps * idx.len() * width);
+            for t in 0..steps {
                 for &b in idx {
-                    let o = (t * self.size + b) * width;
+                    let o = (t * size + b) * width;
                     out.extend_from_slice(&v[o..o + width]);
                 }
             }
             out
-        };
+        }
+        let (t, b) = (self.steps, self.size);
         let target = match &self.targets {
-            Targets::Labels(l) => TargetData::Labels(idx.iter().map(|&b| l[b]).collect()),
-            Targets::Series { y, mask } => TargetData::Series {
-                y: gather(y, self.outputs),
-                mask: gather(mask, self.outputs),
+            ArrayTargets::Labels(l) => TargetData::Labels(idx.iter().map(|&b| l[b]).collect()),
+            ArrayTargets::StepLabels { labels, mask } => TargetData::StepLabels {
+                labels: gather(labels, t, b, idx, 1),
+                mask: gather(mask, t, b, idx, 1),
+            },
+            ArrayTargets::Series { y, mask, .. } => TargetData::Series {
+                y: gather(y, t, b, idx, self.outputs),
+                mask: gather(mask, t, b, idx, self.outputs),
             },
         };
         TrialBatch {
@@ -282,10 +474,39 @@ impl UserTask {
             size: idx.len(),
             inputs: self.inputs,
             outputs: self.outputs,
-            x: gather(&self.x, self.inputs),
+            x: gather(&self.x, t, b, idx, self.inputs),
             target,
         }
     }
+}
+
+/// Tensor-name prefix of a condition in safetensors (`cond.<name>`).
+const COND_TENSOR: &str = "cond.";
+/// File-name prefix of a condition among `.npy` files (`<prefix>cond_<name>.npy`).
+const COND_NPY: &str = "cond_";
+
+/// Any numeric safetensors dtype as f64 (`None` for non-numeric or unsupported dtypes).
+fn numeric_f64(d: Dtype, data: &[u8]) -> Option<Vec<f64>> {
+    Some(match d {
+        Dtype::F64 => le(data, f64::from_le_bytes),
+        Dtype::F32 => le(data, f32::from_le_bytes).into_iter().map(f64::from).collect(),
+        Dtype::I64 => le(data, i64::from_le_bytes)
+            .into_iter()
+            .map(|a| a as f64)
+            .collect(),
+        Dtype::I32 => le(data, i32::from_le_bytes).into_iter().map(f64::from).collect(),
+        Dtype::I16 => le(data, i16::from_le_bytes).into_iter().map(f64::from).collect(),
+        Dtype::I8 => data.iter().map(|&a| f64::from(a as i8)).collect(),
+        Dtype::U64 => le(data, u64::from_le_bytes)
+            .into_iter()
+            .map(|a| a as f64)
+            .collect(),
+        Dtype::U32 => le(data, u32::from_le_bytes).into_iter().map(f64::from).collect(),
+        Dtype::U16 => le(data, u16::from_le_bytes).into_iter().map(f64::from).collect(),
+        Dtype::U8 => data.iter().map(|&a| f64::from(a)).collect(),
+        Dtype::BOOL => data.iter().map(|&a| f64::from(a)).collect(),
+        _ => return None,
+    })
 }
 
 fn task_err(path: &Path, tensor: &str, reason: String) -> SasError {
@@ -293,6 +514,45 @@ fn task_err(path: &Path, tensor: &str, reason: String) -> SasError {
         path: path.to_path_buf(),
         tensor: tensor.into(),
         reason,
+    }
+}
+
+/// Where a task's arrays came from, for messages.
+enum Source {
+    /// Arrays in memory: [`SasError::TaskArrays`].
+    Memory,
+    /// Files: the task's path and the file of each array (by array name).
+    Files {
+        path: PathBuf,
+        files: HashMap<String, PathBuf>,
+    },
+}
+
+impl Source {
+    /// An error about array `array`.
+    fn err(&self, array: &str, reason: String) -> SasError {
+        match self {
+            Source::Memory => SasError::TaskArrays {
+                what: format!("array `{array}`"),
+                reason,
+            },
+            Source::Files { path, files } => task_err(files.get(array).unwrap_or(path), array, reason),
+        }
+    }
+
+    /// An error about metadata entry `key`.
+    fn meta_err(&self, key: &str, reason: String) -> SasError {
+        match self {
+            Source::Memory => SasError::TaskArrays {
+                what: format!("metadata `{key}`"),
+                reason,
+            },
+            Source::Files { path, .. } => SasError::Metadata {
+                key: key.into(),
+                path: path.clone(),
+                reason,
+            },
+        }
     }
 }
 
@@ -348,6 +608,17 @@ impl Raw {
             ));
         }
         Ok(v)
+    }
+
+    /// Any numeric values as f64 (conditions; finiteness is checked by [`build`]).
+    fn wide(self) -> Vec<f64> {
+        match self.data {
+            Elems::F32(v) => v.into_iter().map(f64::from).collect(),
+            Elems::F64(v) => v,
+            Elems::I64(v) => v.into_iter().map(|a| a as f64).collect(),
+            Elems::I32(v) => v.into_iter().map(f64::from).collect(),
+            Elems::U8(v) => v.into_iter().map(f64::from).collect(),
+        }
     }
 
     /// Integer class labels.
@@ -407,12 +678,15 @@ struct Parts {
     labels: Option<Raw>,
     target: Option<Raw>,
     mask: Option<Raw>,
+    /// `(name, tensor)` of each condition, sorted by name.
+    conditions: Vec<(String, Raw)>,
     metadata: HashMap<String, String>,
     /// Names of the tensors (or files) present, for messages.
     present: Vec<String>,
 }
 
-/// Validates the parts and builds the task.
+/// Checks the tensors read from files as far as their shapes and dtypes go, converts them to
+/// [`UserTaskArrays`] and builds the task with [`build`].
 fn assemble(path: &Path, p: Parts) -> Result<UserTask> {
     let x = p.x;
     let &[steps, size, inputs] = x.shape.as_slice() else {
@@ -427,54 +701,44 @@ fn assemble(path: &Path, p: Parts) -> Result<UserTask> {
             x.shape
         )));
     }
-    let meta_outputs = match p.metadata.get("outputs") {
-        None => None,
-        Some(s) => Some(s.trim().parse::<usize>().map_err(|_| SasError::Metadata {
-            key: "outputs".into(),
-            path: path.to_path_buf(),
-            reason: format!("`{s}` is not a non-negative integer"),
-        })?),
-    };
-    let meta_err = |reason: String| SasError::Metadata {
-        key: "outputs".into(),
-        path: path.to_path_buf(),
-        reason,
-    };
-    let (outputs, targets) = match (p.labels, p.target, p.mask) {
+    let mut files: HashMap<String, PathBuf> = HashMap::new();
+    for r in [Some(&x), p.labels.as_ref(), p.target.as_ref(), p.mask.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(p.conditions.iter().map(|c| &c.1))
+    {
+        files.insert(r.name.clone(), r.file.clone());
+    }
+    let targets = match (p.labels, p.target, p.mask) {
         (Some(l), None, None) => {
             if l.shape != [size] {
                 return Err(l.err(format!(
-                    "shape {:?} does not match x's B = {size}; `labels` must be [B] = [{size}]",
+                    "shape {:?} does not match x's B = {size}; `labels` must be [B] = [{size}] \
+                     (or [T, B] = [{steps}, {size}] with a `mask` [T, B] for per-step labels)",
                     l.shape
                 )));
             }
-            let labels = l.labels()?;
-            if let Some((i, &c)) = labels.iter().enumerate().find(|(_, c)| **c >= MAX_CLASSES) {
+            ArrayTargets::Labels(l.labels()?)
+        }
+        (Some(l), None, Some(m)) => {
+            if l.shape != [steps, size] {
                 return Err(l.err(format!(
-                    "label at index {i} is {c}; labels must be < {MAX_CLASSES}"
+                    "shape {:?} does not match x's [T, B] = [{steps}, {size}]; with `mask` (and \
+                     no `target`), `labels` are per-step labels and must be [T, B]",
+                    l.shape
                 )));
             }
-            let needed = labels.iter().max().map_or(0, |m| m + 1);
-            let outputs = match meta_outputs {
-                Some(k) if k < needed => {
-                    return Err(meta_err(format!(
-                        "{k} outputs, but `labels` holds class {}",
-                        needed - 1
-                    )));
-                }
-                Some(k) if k > MAX_CLASSES => {
-                    return Err(meta_err(format!("{k} outputs exceeds the limit {MAX_CLASSES}")));
-                }
-                Some(k) => k,
-                None => needed,
-            };
-            if outputs < 2 {
-                return Err(l.err(format!(
-                    "every label is 0, so there is only {outputs} class; give at least two classes \
-                     or set metadata `outputs`"
+            if m.shape != [steps, size] {
+                return Err(m.err(format!(
+                    "shape {:?}; with per-step `labels` [T, B], `mask` must be [T, B] = \
+                     [{steps}, {size}]",
+                    m.shape
                 )));
             }
-            (outputs, Targets::Labels(labels))
+            ArrayTargets::StepLabels {
+                labels: l.labels()?,
+                mask: m.floats()?,
+            }
         }
         (None, Some(t), Some(m)) => {
             let &[tt, tb, k] = t.shape.as_slice() else {
@@ -499,26 +763,13 @@ fn assemble(path: &Path, p: Parts) -> Result<UserTask> {
                     m.shape, t.shape
                 )));
             }
-            if let Some(mk) = meta_outputs.filter(|&mk| mk != k) {
-                return Err(meta_err(format!("{mk} outputs, but `target` has K = {k}")));
+            ArrayTargets::Series {
+                y: t.floats()?,
+                mask: m.floats()?,
+                outputs: k,
             }
-            let y = t.floats()?;
-            let mfile = (m.file.clone(), m.name.clone(), m.shape.clone());
-            let mask = m.floats()?;
-            let merr = |reason: String| task_err(&mfile.0, &mfile.1, reason);
-            if let Some(i) = mask.iter().position(|&v| v < 0.0) {
-                return Err(merr(format!(
-                    "value at index {:?} is {}; mask values must be ≥ 0",
-                    multi_index(&mfile.2, i),
-                    mask[i]
-                )));
-            }
-            if mask.iter().all(|&v| v == 0.0) {
-                return Err(merr("mask is 0 everywhere, so nothing would be scored".into()));
-            }
-            (k, Targets::Series { y, mask })
         }
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+        (Some(_), Some(_), _) => {
             return Err(task_err(
                 path,
                 "labels",
@@ -552,16 +803,229 @@ fn assemble(path: &Path, p: Parts) -> Result<UserTask> {
             ));
         }
     };
-    let xv = x.floats()?;
-    Ok(UserTask {
+    let mut conditions = Vec::with_capacity(p.conditions.len());
+    for (name, c) in p.conditions {
+        if c.shape != [size] {
+            return Err(c.err(format!(
+                "shape {:?} does not match x's B = {size}; a condition must be [B] = [{size}]",
+                c.shape
+            )));
+        }
+        conditions.push((name, c.wide()));
+    }
+    let arrays = UserTaskArrays {
+        steps,
+        trials: size,
+        inputs,
+        x: x.floats()?,
+        targets,
+        conditions,
+        metadata: p.metadata,
+    };
+    let src = Source::Files {
         path: path.to_path_buf(),
+        files,
+    };
+    build(arrays, &src, path.to_path_buf())
+}
+
+/// Validates typed arrays and builds the task (both the file readers and
+/// [`UserTask::from_arrays`] end here).
+fn build(a: UserTaskArrays, src: &Source, path: PathBuf) -> Result<UserTask> {
+    let (steps, size, inputs) = (a.steps, a.trials, a.inputs);
+    let dims = [steps, size, inputs];
+    if steps == 0 || size == 0 || inputs == 0 {
+        return Err(src.err(
+            "x",
+            format!("shape {dims:?} is empty; `x` must be [T, B, I] with T, B, I ≥ 1"),
+        ));
+    }
+    let sized = |array: &str, got: usize, shape: &[usize]| -> Result<()> {
+        let want: usize = shape.iter().product();
+        if got != want {
+            return Err(src.err(
+                array,
+                format!("holds {got} values; it must be {shape:?} = {want} values"),
+            ));
+        }
+        Ok(())
+    };
+    let finite = |array: &str, v: &[f32], shape: &[usize]| -> Result<()> {
+        match v.iter().position(|a| !a.is_finite()) {
+            Some(i) => Err(src.err(
+                array,
+                format!(
+                    "value at index {:?} is {}; all values must be finite",
+                    multi_index(shape, i),
+                    v[i]
+                ),
+            )),
+            None => Ok(()),
+        }
+    };
+    let mask_ok = |v: &[f32], shape: &[usize]| -> Result<()> {
+        finite("mask", v, shape)?;
+        if let Some(i) = v.iter().position(|&m| m < 0.0) {
+            return Err(src.err(
+                "mask",
+                format!(
+                    "value at index {:?} is {}; mask values must be ≥ 0",
+                    multi_index(shape, i),
+                    v[i]
+                ),
+            ));
+        }
+        if v.iter().all(|&m| m == 0.0) {
+            return Err(src.err("mask", "mask is 0 everywhere, so nothing would be scored".into()));
+        }
+        Ok(())
+    };
+    sized("x", a.x.len(), &dims)?;
+    let meta_outputs = match a.metadata.get("outputs") {
+        None => None,
+        Some(s) => Some(
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| src.meta_err("outputs", format!("`{s}` is not a non-negative integer")))?,
+        ),
+    };
+    if let Some(s) = a.metadata.get("dt")
+        && !s.trim().parse::<f64>().is_ok_and(|v| v > 0.0 && v.is_finite())
+    {
+        return Err(src.meta_err(
+            "dt",
+            format!("`{s}` is not a positive number (the time step in ms)"),
+        ));
+    }
+    // Classes of labels (per trial or per step): at least 2, within the metadata `outputs`.
+    let classes = |labels: &[usize], at: &dyn Fn(usize) -> String| -> Result<usize> {
+        if let Some((i, &c)) = labels.iter().enumerate().find(|(_, c)| **c >= MAX_CLASSES) {
+            return Err(src.err(
+                "labels",
+                format!("label at {} is {c}; labels must be < {MAX_CLASSES}", at(i)),
+            ));
+        }
+        let needed = labels.iter().max().map_or(0, |m| m + 1);
+        let outputs = match meta_outputs {
+            Some(k) if k < needed => {
+                let i = labels.iter().position(|&c| c >= k).unwrap_or(0);
+                return Err(match src {
+                    Source::Memory => src.err(
+                        "labels",
+                        format!(
+                            "value {} at {} is ≥ outputs {k} (metadata `outputs`)",
+                            labels[i],
+                            at(i)
+                        ),
+                    ),
+                    Source::Files { .. } => src.meta_err(
+                        "outputs",
+                        format!("{k} outputs, but `labels` holds class {}", needed - 1),
+                    ),
+                });
+            }
+            Some(k) if k > MAX_CLASSES => {
+                return Err(src.meta_err("outputs", format!("{k} outputs exceeds the limit {MAX_CLASSES}")));
+            }
+            Some(k) => k,
+            None => needed,
+        };
+        if outputs < 2 {
+            return Err(src.err(
+                "labels",
+                format!(
+                    "every label is 0, so there is only {outputs} class; give at least two classes \
+                     or set metadata `outputs`"
+                ),
+            ));
+        }
+        Ok(outputs)
+    };
+    let outputs = match &a.targets {
+        ArrayTargets::Labels(l) => {
+            if l.len() != size {
+                return Err(src.err(
+                    "labels",
+                    format!(
+                        "shape [{}] does not match x's B = {size}; `labels` must be [B] = [{size}]",
+                        l.len()
+                    ),
+                ));
+            }
+            let memory = matches!(src, Source::Memory);
+            classes(l, &|i| {
+                if memory {
+                    format!("trial {i}")
+                } else {
+                    format!("index {i}")
+                }
+            })?
+        }
+        ArrayTargets::StepLabels { labels, mask } => {
+            sized("labels", labels.len(), &[steps, size])?;
+            sized("mask", mask.len(), &[steps, size])?;
+            mask_ok(mask, &[steps, size])?;
+            classes(labels, &|i| format!("step {}, trial {}", i / size, i % size))?
+        }
+        ArrayTargets::Series { y, mask, outputs: k } => {
+            let k = *k;
+            if k == 0 {
+                return Err(src.err(
+                    "target",
+                    format!("shape {:?} has K = 0 outputs", [steps, size, k]),
+                ));
+            }
+            if let Some(mk) = meta_outputs.filter(|&mk| mk != k) {
+                return Err(src.meta_err("outputs", format!("{mk} outputs, but `target` has K = {k}")));
+            }
+            let shape = [steps, size, k];
+            sized("target", y.len(), &shape)?;
+            sized("mask", mask.len(), &shape)?;
+            finite("target", y, &shape)?;
+            mask_ok(mask, &shape)?;
+            k
+        }
+    };
+    finite("x", &a.x, &dims)?;
+    let mut conditions = a.conditions;
+    for (name, v) in &conditions {
+        let array = format!("{COND_TENSOR}{name}");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(src.err(
+                &array,
+                format!("condition name `{name}` must be non-empty and made of A-Z, a-z, 0-9 and _"),
+            ));
+        }
+        if v.len() != size {
+            return Err(src.err(
+                &array,
+                format!("holds {} values; a condition must be [B] = [{size}]", v.len()),
+            ));
+        }
+        if let Some(i) = v.iter().position(|c| !c.is_finite()) {
+            return Err(src.err(
+                &array,
+                format!("value at trial {i} is {}; all values must be finite", v[i]),
+            ));
+        }
+    }
+    conditions.sort_by(|p, q| p.0.cmp(&q.0));
+    if let Some(w) = conditions.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(src.err(
+            &format!("{COND_TENSOR}{}", w[0].0),
+            "the condition is given twice".into(),
+        ));
+    }
+    Ok(UserTask {
+        path,
         steps,
         size,
         inputs,
         outputs,
-        x: xv,
-        targets,
-        metadata: p.metadata,
+        x: a.x,
+        targets: a.targets,
+        conditions,
+        metadata: a.metadata,
     })
 }
 

@@ -82,11 +82,18 @@ pub fn sparsity(net: &SasNet<f32>) -> [f64; 3] {
     [s(&net.inp), s(&net.rec), s(&net.out)]
 }
 
-fn batch_accuracy(b: &TrialBatch, z_last: &[f32]) -> (u64, u64) {
+/// Correct/total counts of training batch `b` from its readout `z` `[S, B, K]` (the last `S`
+/// steps; series targets are scored where the last step's target singles out one output,
+/// per-step labels as [`crate::infer::score`] scores them).
+fn batch_accuracy(b: &TrialBatch, z: &[f32]) -> (u64, u64) {
     let k = b.outputs;
     use crate::infer::argmax;
     let (mut ok, mut n) = (0, 0);
+    let z_last = &z[z.len().saturating_sub(b.size * k)..];
     match &b.target {
+        TargetData::StepLabels { .. } => {
+            return crate::infer::score(b, z, None, &mut [(0, 0); 3]);
+        }
         TargetData::Labels(l) => {
             for (i, &lab) in l.iter().enumerate() {
                 ok += (argmax(&z_last[i * k..(i + 1) * k]) == lab) as u64;
@@ -210,6 +217,7 @@ fn train_run(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
             let targets = match &b.target {
                 TargetData::Labels(_) => Targets::CrossEntropyLast(&one_hot),
                 TargetData::Series { y, mask } => Targets::MaskedMse { y, mask },
+                TargetData::StepLabels { labels, mask } => Targets::CrossEntropySteps { labels, mask },
             };
             let h0 = if h0.len() == b.size * cfg.model.n {
                 h0.clone()
@@ -238,7 +246,7 @@ fn train_run(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
                 .map_err(|e| diverged(epoch, mb, &e.to_string(), &ckpt_path))?;
             let mut grads = net.chain(out.grads.as_ref().expect("gradient run"));
             let last_z = &out.z[(out.out_steps.len() - 1) * b.size * nk..];
-            let (o, c) = batch_accuracy(&b, last_z);
+            let (o, c) = batch_accuracy(&b, if b.scores_every_step() { &out.z } else { last_z });
             ok += o;
             cnt += c;
             loss_sum += out.loss;

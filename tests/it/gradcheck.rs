@@ -4,7 +4,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::common::{Case, plain_bptt, random_case, reference_loss, smooth_case};
+use crate::common::{Case, plain_bptt, random_case, random_case_steps, reference_loss, smooth, smooth_case};
 use sasnet::engine::noise::TensorNoise;
 use sasnet::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use sasnet::net::{SasNet, SasNetGrad};
@@ -17,9 +17,15 @@ fn engine_run(c: &Case, chunks: usize) -> (f64, SasNetGrad<f64>) {
         out: c.layers[2].clone(),
         stochastic: [c.sas_in, true, true],
     };
+    let labels: Vec<usize> = c.target.iter().map(|&v| v as usize).collect();
     let targets = if c.mse {
         Targets::MaskedMse {
             y: &c.target,
+            mask: &c.mask,
+        }
+    } else if c.ce_steps {
+        Targets::CrossEntropySteps {
+            labels: &labels,
             mask: &c.mask,
         }
     } else {
@@ -140,6 +146,108 @@ fn finite_differences_single_input_and_single_step() {
 }
 
 #[test]
+fn finite_differences_per_step_cross_entropy() {
+    let mut seed = 61;
+    for sas_in in [false, true] {
+        for sigma in [0.0, 0.4] {
+            for special in [false, true] {
+                seed += 1;
+                let c = smooth(seed * 1000, |s| {
+                    random_case_steps(s, 6, 3, 3, 4, 5, sas_in, sigma, special)
+                });
+                check_case(&c, &format!("ce_steps sas_in={sas_in} sigma={sigma} seed={seed}"));
+            }
+        }
+    }
+    // T = 1, B = 1 and K = 2.
+    let c = smooth(9000, |s| random_case_steps(s, 4, 2, 2, 1, 1, true, 0.2, true));
+    check_case(&c, "ce_steps T=1 B=1");
+}
+
+#[test]
+fn per_step_cross_entropy_reduces_and_chunks() {
+    // π = Ξ = 0: the engine equals plain BPTT of the per-step loss.
+    let mut c = random_case_steps(31, 6, 2, 3, 3, 7, true, 0.3, false);
+    for l in c.layers.iter_mut() {
+        l.pi.iter_mut().for_each(|p| *p = 0.0);
+        l.xi.iter_mut().for_each(|p| *p = 0.0);
+    }
+    let (loss, g) = engine_run(&c, 2);
+    let (lb, d_in, d_rec, d_out) = plain_bptt(&c, &c.layers[0].m, &c.layers[1].m, &c.layers[2].m);
+    assert!((loss - lb).abs() < 1e-12, "loss {loss} vs BPTT {lb}");
+    for (a, b) in [(&g.inp.m, &d_in), (&g.rec.m, &d_rec), (&g.out.m, &d_out)] {
+        for (x, y) in a.iter().zip(b.iter()) {
+            assert!((x - y).abs() <= 1e-12 * y.abs().max(1e-3), "{x} vs BPTT {y}");
+        }
+    }
+    // Chunks split the batch, the mask sum stays global.
+    let c = random_case_steps(32, 5, 2, 4, 5, 6, true, 0.2, true);
+    let (l1, g1) = engine_run(&c, 1);
+    let (l3, g3) = engine_run(&c, 3);
+    assert!((l1 - l3).abs() < 1e-14, "{l1} vs {l3}");
+    for (x, y) in g1.rec.m.iter().zip(&g3.rec.m) {
+        assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+    }
+    // A mask twice as large gives the same loss (normalised by its sum).
+    let mut c2 = c.clone();
+    c2.mask.iter_mut().for_each(|m| *m *= 2.0);
+    let (l2, _) = engine_run(&c2, 1);
+    assert!((l1 - l2).abs() < 1e-13, "{l1} vs {l2}");
+}
+
+#[test]
+fn per_step_cross_entropy_rejects_bad_targets() {
+    let c = random_case_steps(33, 4, 2, 3, 2, 3, true, 0.0, false);
+    let net = SasNet {
+        inp: c.layers[0].clone(),
+        rec: c.layers[1].clone(),
+        out: c.layers[2].clone(),
+        stochastic: [true, true, true],
+    };
+    let noise = TensorNoise {
+        batch: c.b,
+        n: c.n,
+        k: c.k,
+        eps_u: &c.eps_u,
+        eps_out: &c.eps_out,
+        noise_rec: &c.noise_rec,
+    };
+    let mut e = Engine::<f64>::new(EngineConfig {
+        alpha: c.alpha,
+        sigma: c.sigma,
+        chunks: 1,
+    })
+    .unwrap();
+    let mut run = |labels: &[usize], mask: &[f64]| {
+        let batch = Batch {
+            steps: c.t,
+            size: c.b,
+            x: &c.x,
+            h0: &c.h0,
+            targets: Targets::CrossEntropySteps { labels, mask },
+        };
+        e.run(&net.moments(), &batch, &noise, RunOptions::default())
+            .map(|o| o.loss)
+            .map_err(|e| e.to_string())
+    };
+    let ok_labels = vec![1usize; 6];
+    assert!(run(&ok_labels, &[1.0; 6]).unwrap().is_finite());
+    let e0 = run(&ok_labels, &[0.0; 6]).unwrap_err();
+    assert!(e0.contains("sums to 0"), "{e0}");
+    let mut bad = ok_labels.clone();
+    bad[4] = 3;
+    let e1 = run(&bad, &[1.0; 6]).unwrap_err();
+    assert!(
+        e1.contains("label 3 at step 2, trial 0") && e1.contains("K = 3"),
+        "{e1}"
+    );
+    let e2 = run(&ok_labels, &[1.0, 1.0, -1.0, 1.0, 1.0, 1.0]).unwrap_err();
+    assert!(e2.contains("`mask`") && e2.contains("step 1, trial 0"), "{e2}");
+    let e3 = run(&ok_labels, &[1.0; 5]).unwrap_err();
+    assert!(e3.contains("mask"), "{e3}");
+}
+
+#[test]
 fn chunking_does_not_change_results_beyond_rounding() {
     let c = random_case(77, 7, 2, 3, 5, 6, true, true, 0.3, true);
     let (l1, g1) = engine_run(&c, 1);
@@ -208,6 +316,7 @@ pub fn golden_case() -> Case {
         alpha: 0.5,
         sigma: 0.0,
         mse: true,
+        ce_steps: false,
         sas_in: false,
         layers: [l(1.0, 0.0, 0.0), l(0.5, 0.2, 0.1), l(2.0, 0.5, 0.0)],
         h0: vec![0.4],

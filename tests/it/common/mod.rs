@@ -18,6 +18,9 @@ pub struct Case {
     pub alpha: f64,
     pub sigma: f64,
     pub mse: bool,
+    /// Per-step masked cross-entropy: `target` holds the labels `[T, B]` (as f64) and
+    /// `mask` `[T, B]` (`mse` is false).
+    pub ce_steps: bool,
     pub sas_in: bool,
     pub layers: [SasLayer<f64>; 3],
     pub h0: Vec<f64>,
@@ -125,6 +128,7 @@ pub fn random_case(
         alpha: 0.3,
         sigma,
         mse,
+        ce_steps: false,
         sas_in,
         layers: [inp, rec, out],
         h0,
@@ -135,6 +139,39 @@ pub fn random_case(
         target,
         mask,
     }
+}
+
+/// [`random_case`] turned into a per-step masked cross-entropy case: labels `[T, B]` drawn
+/// uniformly from `0..K`, mask `[T, B]` with a quarter zeros and other weights in
+/// `[0.5, 1.5)`, and at least one positive weight.
+#[allow(clippy::too_many_arguments)]
+pub fn random_case_steps(
+    seed: u64,
+    n: usize,
+    i: usize,
+    k: usize,
+    b: usize,
+    t: usize,
+    sas_in: bool,
+    sigma: f64,
+    special: bool,
+) -> Case {
+    let mut c = random_case(seed, n, i, k, b, t, false, sas_in, sigma, special);
+    let mut g = Gen::new(seed ^ 0x5eed);
+    c.ce_steps = true;
+    c.target = (0..t * b).map(|_| g.below(k) as f64).collect();
+    c.mask = (0..t * b)
+        .map(|_| if g.below(4) == 0 { 0.0 } else { 0.5 + g.unif() })
+        .collect();
+    c.mask[t * b - 1] = 1.0;
+    c
+}
+
+/// The ln-softmax of `z` at class `c` and the softmax.
+fn log_softmax_at(z: &[f64], c: usize) -> (f64, Vec<f64>) {
+    let zmax = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let lse = zmax + z.iter().map(|v| (v - zmax).exp()).sum::<f64>().ln();
+    (z[c] - lse, z.iter().map(|v| (v - lse).exp()).collect())
 }
 
 fn moments(l: &SasLayer<f64>) -> (Vec<f64>, Vec<f64>) {
@@ -168,6 +205,7 @@ pub fn reference_forward(c: &Case) -> (f64, f64, f64) {
     let (mu_out, v_out) = moments(&c.layers[2]);
     let a = c.alpha;
     let mut loss = 0.0;
+    let w_sum: f64 = c.mask.iter().sum();
     for s in 0..b {
         let mut h: Vec<f64> = c.h0[s * n..(s + 1) * n].to_vec();
         let mut r: Vec<f64> = h.iter().map(|&v| v.max(0.0)).collect();
@@ -195,7 +233,7 @@ pub fn reference_forward(c: &Case) -> (f64, f64, f64) {
             h = hn;
             min_h = h.iter().fold(min_h, |a, v| a.min(v.abs()));
             r = h.iter().map(|&v| v.max(0.0)).collect();
-            let score = c.mse || t == tt - 1;
+            let score = c.mse || c.ce_steps || t == tt - 1;
             if !score {
                 continue;
             }
@@ -215,6 +253,10 @@ pub fn reference_forward(c: &Case) -> (f64, f64, f64) {
                     let d = c.mask[idx] * (z[o] - c.target[idx]);
                     loss += 0.5 * d * d / (b * tt) as f64;
                 }
+            } else if c.ce_steps {
+                let e = t * b + s;
+                let (lp, _) = log_softmax_at(&z, c.target[e] as usize);
+                loss -= c.mask[e] * lp / w_sum;
             } else {
                 let zmax = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let lse = zmax + z.iter().map(|v| (v - zmax).exp()).sum::<f64>().ln();
@@ -242,8 +284,16 @@ pub fn smooth_case(
     sigma: f64,
     special: bool,
 ) -> Case {
+    smooth(seed, |s| {
+        random_case(s, n, i, k, b, t, mse, sas_in, sigma, special)
+    })
+}
+
+/// The first case `make(s)`, `s = seed, seed + 1, …`, whose variance sums are all `≥ 1e-2`
+/// and whose `|h_t|` are all `≥ 1e-3`.
+pub fn smooth(seed: u64, make: impl Fn(u64) -> Case) -> Case {
     for s in seed..seed + 10_000 {
-        let c = random_case(s, n, i, k, b, t, mse, sas_in, sigma, special);
+        let c = make(s);
         let (_, min_s, min_h) = reference_forward(&c);
         if min_s >= 1e-2 && min_h >= 1e-3 {
             return c;
@@ -266,6 +316,7 @@ pub fn plain_bptt(
     let mut d_rec = vec![0.0; n * n];
     let mut d_out = vec![0.0; k * n];
     let mut loss = 0.0;
+    let w_sum: f64 = c.mask.iter().sum();
     for s in 0..b {
         // forward, keeping h_t for t = 0..T
         let mut hs = vec![c.h0[s * n..(s + 1) * n].to_vec()];
@@ -291,7 +342,7 @@ pub fn plain_bptt(
         // dL/dz at each scored step
         let mut dz = vec![vec![0.0; k]; tt + 1];
         for t in 1..=tt {
-            if !(c.mse || t == tt) {
+            if !(c.mse || c.ce_steps || t == tt) {
                 continue;
             }
             let r: Vec<f64> = hs[t].iter().map(|v| v.max(0.0)).collect();
@@ -304,6 +355,15 @@ pub fn plain_bptt(
                     let d = c.mask[idx] * (z[o] - c.target[idx]);
                     loss += 0.5 * d * d / (b * tt) as f64;
                     dz[t][o] = c.mask[idx] * d / (b * tt) as f64;
+                }
+            } else if c.ce_steps {
+                let e = (t - 1) * b + s;
+                let lab = c.target[e] as usize;
+                let (lp, p) = log_softmax_at(&z, lab);
+                let w = c.mask[e] / w_sum;
+                loss -= w * lp;
+                for o in 0..k {
+                    dz[t][o] = w * (p[o] - if o == lab { 1.0 } else { 0.0 });
                 }
             } else {
                 let zmax = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

@@ -1,4 +1,5 @@
-//! Psychometric curves of the multisensory-integration task (docs/MODEL.md §5.8, paper Fig. 11).
+//! Psychometric curves (docs/MODEL.md §5.8): of the multisensory-integration task (paper
+//! Fig. 11, this module) and of any user task against one of its conditions ([`condition`]).
 //!
 //! For each modality (visual, auditory, both) and event rate `f ∈ {9, …, 16}` events/s the
 //! trained ensemble runs [`trials_per_point`] test trials of the test protocol in mean-field
@@ -24,6 +25,8 @@
 //!
 //! Outputs: `psychometric.csv` (per modality and rate: mean and std of P(high), pooled
 //! counts), `fits.csv` (per seed and modality), `psychometric.json`, `summary.json`.
+
+mod condition;
 
 use super::{AnalysisOptions, RunData};
 
@@ -199,7 +202,7 @@ fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], step: &[f64], iters: usize
 /// `[SIGMA_MIN, SIGMA_MAX]`, `λ` in `[0, LAPSE_MAX]`. Errors on empty or inconsistent input.
 pub(crate) fn fit_cumulative_gaussian(x: &[f64], k: &[f64], n: &[f64], with_lapse: bool) -> Result<PsychFit> {
     if x.is_empty() || x.len() != k.len() || x.len() != n.len() {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "psychometric fit".into(),
             reason: format!(
                 "needs equally many x, k, n values, got {}, {}, {}",
@@ -211,7 +214,7 @@ pub(crate) fn fit_cumulative_gaussian(x: &[f64], k: &[f64], n: &[f64], with_laps
     }
     if x.iter().chain(k).chain(n).any(|v| !v.is_finite()) || k.iter().zip(n).any(|(&a, &b)| a < 0.0 || a > b)
     {
-        return Err(SasError::InvalidValue {
+        return Err(SasError::InvalidArgument {
             name: "psychometric fit".into(),
             reason: "values must be finite with 0 ≤ k ≤ n".into(),
         });
@@ -305,8 +308,8 @@ fn choice_counts(run: &RunData, opts: &AnalysisOptions, ri: usize, trials: usize
     let cfg = &run.cfg;
     let task = TaskData::load(cfg, opts.data_dir.as_deref())?;
     let TaskData::Msi { test, .. } = &task else {
-        return Err(SasError::InvalidValue {
-            name: NAME.into(),
+        return Err(SasError::NotApplicable {
+            analysis: NAME.into(),
             reason: format!(
                 "psychometric curves need an MSI run, {} is `{}`",
                 run.dir.display(),
@@ -343,9 +346,13 @@ fn choice_counts(run: &RunData, opts: &AnalysisOptions, ri: usize, trials: usize
     Ok(counts)
 }
 
-/// Runs the analysis on the runs (seeds) of one MSI configuration; see the module docs.
+/// Runs the analysis on the runs (seeds) of one configuration: the MSI curves (module docs),
+/// or for a user task the curve against a condition ([`condition`]).
 pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
     super::start(runs, NAME, out)?;
+    if runs[0].cfg.task.kind == crate::config::TaskKind::User {
+        return condition::run_user(runs, out, opts);
+    }
     let trials = trials_per_point(opts.quick);
     let rates: Vec<f64> = msi::RATES.map(f64::from).collect();
     let nr = rates.len();
