@@ -179,7 +179,9 @@ def train(
         config: a TOML file path or a (nested) dict overriding any subset of the settings.
         set: dotted overrides applied after ``config``, exactly as the CLI's
             ``--set KEY=VALUE`` (``{"train.lr": 1e-3, "net.n": 64}``).
-        test: test trials for a ``Task`` (default: the training task).
+        test: test trials for a ``Task`` (default: the training task). The run stores both
+            in its directory (``task/``), so it evaluates and analyses from anywhere; with
+            ``resume=True`` pass the same task again.
         resume: continue the run in ``out`` from its checkpoint.
         progress: print one line per epoch to stderr.
         data_dir: the MNIST directory (MNIST presets; default ``$SASNET_DATA``).
@@ -198,20 +200,17 @@ def train(
         config_toml = _toml_dumps(config)
     elif config is not None:
         config_path = os.fspath(config)
+    task_arrays: Optional[Dict[str, Any]] = None
+    test_arrays: Optional[Dict[str, Any]] = None
     if isinstance(preset_or_task, Task):
+        # The run stores the task in its directory (task/train.safetensors, task/test.safetensors);
+        # resume=True needs the same task again.
         preset = "cognitive"
-        task_dir = os.path.join(out_s, "task")
-        # Never overwrite the task of an existing run (the library refuses to start a new run
-        # there and names it).
-        fresh = not resume and not os.path.exists(os.path.join(out_s, "checkpoint.safetensors"))
-        if fresh:
-            preset_or_task.save_npy(task_dir)
-        sets = ["task.kind=\"user\"", f"task.path={_format_value(os.path.abspath(task_dir))}", *sets]
+        task_arrays = preset_or_task._engine_dict()
         if test is not None:
-            test_dir = os.path.join(out_s, "test_task")
-            if fresh:
-                test.save_npy(test_dir)
-            sets.insert(2, f"task.test_path={_format_value(os.path.abspath(test_dir))}")
+            if not isinstance(test, Task):
+                raise TypeError(f"`test` must be a sasnet.Task, got {type(test).__name__}")
+            test_arrays = test._engine_dict()
     elif isinstance(preset_or_task, str):
         preset = preset_or_task
         if test is not None:
@@ -232,6 +231,8 @@ def train(
         bool(resume),
         bool(progress),
         _data_dir(data_dir),
+        task_arrays,
+        test_arrays,
     )
     return Run._from_handle(h)
 

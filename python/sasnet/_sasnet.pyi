@@ -1,6 +1,6 @@
 """Typed stubs of the Rust extension ``sasnet._sasnet`` (use the ``sasnet`` package instead)."""
 
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,8 @@ def train(
     resume: bool = False,
     progress: bool = True,
     data_dir: Optional[str] = None,
+    task: Optional[Dict[str, Any]] = None,
+    test: Optional[Dict[str, Any]] = None,
 ) -> RunHandle: ...
 def analyze(
     name: str,

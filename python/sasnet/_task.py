@@ -259,13 +259,19 @@ class Task:
             out["mask"] = np.ascontiguousarray(self.mask.transpose(1, 0, 2), dtype=np.float32)
         return out
 
+    def _engine_dict(self) -> Dict[str, Any]:
+        """What the binding's ``train`` takes: :meth:`engine_arrays` plus ``conditions``
+        (float64 ``[trials]`` each) and ``metadata`` (str → str)."""
+        d: Dict[str, Any] = dict(self.engine_arrays())
+        d["conditions"] = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.conditions.items()}
+        d["metadata"] = dict(self.metadata)
+        return d
+
     def save_npy(self, directory: Any) -> None:
         """Writes the task as an ``.npy`` task directory in engine layout (``x.npy``;
         ``labels.npy``, or ``labels.npy`` + ``mask.npy`` ``[T, trials]``, or ``target.npy`` +
         ``mask.npy``; ``cond_<name>.npy``; ``meta.json``), readable by ``sasnet train`` with
-        ``task.kind = "user"``, ``task.path = DIR``. (Per-step labels and conditions need the
-        library's per-step cross-entropy; older readers reject ``[T, trials]`` labels and
-        ignore the conditions.)
+        ``task.kind = "user"``, ``task.path = DIR``.
         """
         import json
         import os

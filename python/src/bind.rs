@@ -3,11 +3,16 @@
 //! names raise `UnknownNameError` listing the known ones.
 
 use crate::{Msg, blocking, guarded};
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray3, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray3, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use sasnet::api::{self, Analysis, AnalysisParams, EvalMode, EvalParams, Preset, Run, RunConfig, TaskSource};
+use pyo3::types::PyDict;
+use sasnet::api::{
+    self, Analysis, AnalysisParams, ArrayTargets, EvalMode, EvalParams, Preset, Run, RunConfig, TaskSource,
+    UserTask, UserTaskArrays,
+};
 use sasnet::error::{Result, SasError};
 use sasnet::sas::classes::VipRule;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, mpsc};
@@ -65,11 +70,103 @@ impl<T: Send + 'static> api::Observer for Lines<T> {
     }
 }
 
-/// Trains one run of `preset` into `out` (a Python `Task` arrives as a user-task directory
-/// set through `sets`); returns the opened run. Ctrl-C stops it at the next minibatch,
-/// leaving the run resumable, and raises `KeyboardInterrupt`.
+/// `arr` (a numpy array of `T`) as a flat vector in C order with its shape.
+fn flat<'py, T: numpy::Element + Copy>(arr: &PyReadonlyArrayDyn<'py, T>) -> (Vec<usize>, Vec<T>) {
+    let shape = arr.shape().to_vec();
+    let data = match arr.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => arr.as_array().iter().copied().collect(),
+    };
+    (shape, data)
+}
+
+fn bad_task(name: &str, reason: String) -> SasError {
+    SasError::InvalidArgument {
+        name: name.into(),
+        reason,
+    }
+}
+
+/// A user task from the engine-layout arrays of `sasnet.Task._engine_dict()`: `x` float32
+/// `[T, B, I]`; `labels` int64 `[B]`, or `labels` int64 `[T, B]` with `mask` float32
+/// `[T, B]`, or `target` + `mask` float32 `[T, B, K]`; `conditions` {name: float64 `[B]`};
+/// `metadata` {str: str}. Copies the arrays (with the GIL); validation is the library's.
+fn task_arrays(d: &Bound<'_, PyDict>) -> PyResult<UserTaskArrays> {
+    let get = |k: &str| d.get_item(k);
+    let x: PyReadonlyArrayDyn<'_, f32> = get("x")?
+        .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("task: no `x`"))?
+        .extract()?;
+    let (xs, x) = flat(&x);
+    let py = d.py();
+    let dims = guarded(py, || match xs.as_slice() {
+        [t, b, i] => Ok((*t, *b, *i)),
+        _ => Err(bad_task("x", format!("must be [T, B, I], got shape {xs:?}"))),
+    })?;
+    let (steps, trials, inputs) = dims;
+    let mask: Option<(Vec<usize>, Vec<f32>)> = match get("mask")? {
+        Some(m) => Some(flat(&m.extract::<PyReadonlyArrayDyn<'_, f32>>()?)),
+        None => None,
+    };
+    let labels: Option<(Vec<usize>, Vec<i64>)> = match get("labels")? {
+        Some(l) => Some(flat(&l.extract::<PyReadonlyArrayDyn<'_, i64>>()?)),
+        None => None,
+    };
+    let target: Option<(Vec<usize>, Vec<f32>)> = match get("target")? {
+        Some(t) => Some(flat(&t.extract::<PyReadonlyArrayDyn<'_, f32>>()?)),
+        None => None,
+    };
+    let mut conditions = Vec::new();
+    if let Some(c) = get("conditions")? {
+        let c = c.cast_into::<PyDict>()?;
+        for (k, v) in c.iter() {
+            let name: String = k.extract()?;
+            let (_, vals) = flat(&v.extract::<PyReadonlyArrayDyn<'_, f64>>()?);
+            conditions.push((name, vals));
+        }
+    }
+    let metadata: HashMap<String, String> = match get("metadata")? {
+        Some(m) => m.extract()?,
+        None => HashMap::new(),
+    };
+    let targets = guarded(py, || {
+        let classes = |l: Vec<i64>| -> Result<Vec<usize>> {
+            l.into_iter()
+                .map(|v| usize::try_from(v).map_err(|_| bad_task("labels", format!("class {v} is negative"))))
+                .collect()
+        };
+        match (labels, target, mask) {
+            (Some((ls, l)), None, None) if ls.len() == 1 => Ok(ArrayTargets::Labels(classes(l)?)),
+            (Some((ls, l)), None, Some((_, m))) if ls.len() == 2 => Ok(ArrayTargets::StepLabels {
+                labels: classes(l)?,
+                mask: m,
+            }),
+            (None, Some((ts, y)), Some((_, m))) if ts.len() == 3 => Ok(ArrayTargets::Series {
+                y,
+                mask: m,
+                outputs: ts[2],
+            }),
+            _ => Err(bad_task(
+                "task",
+                "give labels [B], labels [T, B] with mask [T, B], or target and mask [T, B, K]".into(),
+            )),
+        }
+    })?;
+    Ok(UserTaskArrays {
+        steps,
+        trials,
+        inputs,
+        x,
+        targets,
+        conditions,
+        metadata,
+    })
+}
+
+/// Trains one run of `preset` into `out` on its built-in task or on the user task `task`
+/// (with test trials `test`; see [`task_arrays`]); returns the opened run. Ctrl-C stops it
+/// at the next minibatch, leaving the run resumable, and raises `KeyboardInterrupt`.
 #[pyfunction]
-#[pyo3(signature = (preset, out, config_toml=None, config_path=None, sets=Vec::new(), seed=None, epochs=None, resume=false, progress=true, data_dir=None))]
+#[pyo3(signature = (preset, out, config_toml=None, config_path=None, sets=Vec::new(), seed=None, epochs=None, resume=false, progress=true, data_dir=None, task=None, test=None))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -83,6 +180,8 @@ fn train(
     resume: bool,
     progress: bool,
     data_dir: Option<PathBuf>,
+    task: Option<Bound<'_, PyDict>>,
+    test: Option<Bound<'_, PyDict>>,
 ) -> PyResult<RunHandle> {
     let cfg = guarded(py, || {
         let p: Preset = preset.parse()?;
@@ -91,9 +190,18 @@ fn train(
             None => RunConfig::build(p, config_toml.as_deref(), &sets, seed, epochs),
         }
     })?;
+    let train_arrays = task.as_ref().map(task_arrays).transpose()?;
+    let test_arrays = test.as_ref().map(task_arrays).transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
     let worker_stop = Arc::clone(&stop);
     let run = blocking(py, Some(stop), move |tx| {
+        let source = match train_arrays {
+            None => TaskSource::Builtin { data_dir },
+            Some(a) => TaskSource::User {
+                train: Box::new(UserTask::from_arrays(a)?),
+                test: test_arrays.map(UserTask::from_arrays).transpose()?.map(Box::new),
+            },
+        };
         let observer: Option<Arc<dyn api::Observer>> = if progress {
             Some(Arc::new(Lines { tx: Mutex::new(tx) }))
         } else {
@@ -104,7 +212,7 @@ fn train(
             observer,
             stop: Some(worker_stop),
         };
-        api::train(&cfg, &TaskSource::Builtin { data_dir }, &out, &opts)
+        api::train(&cfg, &source, &out, &opts)
     })?;
     Ok(RunHandle { run })
 }

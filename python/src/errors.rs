@@ -161,6 +161,11 @@ fn classify(e: &SasError) -> (&'static str, &'static str, Vec<(&'static str, Fie
                 ("reason", Str(reason.clone())),
             ],
         ),
+        SasError::TaskArrays { what, reason } => (
+            "DataError",
+            "TaskArrays",
+            vec![("what", Str(what.clone())), ("reason", Str(reason.clone()))],
+        ),
         SasError::Idx { path, reason } => (
             "DataError",
             "Idx",

@@ -144,11 +144,12 @@ def test_user_task_trains(tmp_path: Path) -> None:
     assert run.epoch == 2
     assert 0.0 <= run.evaluate()["accuracy"] <= 1.0
     # A second task into the same directory is refused and leaves the run's task untouched.
-    before = np.load(tmp_path / "u" / "task" / "x.npy")
+    stored = tmp_path / "u" / "task" / "train.safetensors"
+    before = stored.read_bytes()
     with pytest.raises(sasnet.SasnetError, match="already holds a run"):
         sasnet.train(sasnet.Task(x * 2, labels=labels), out=tmp_path / "u", epochs=2, progress=False)
-    np.testing.assert_array_equal(np.load(tmp_path / "u" / "task" / "x.npy"), before)
-    # Resuming continues from the stored task.
+    assert stored.read_bytes() == before
+    # Resuming continues with the same task.
     again = sasnet.train(
         task, out=tmp_path / "u", epochs=3, resume=True, set={"train.batch": 32, "eval.every": 0}, progress=False
     )
@@ -165,11 +166,14 @@ def test_neurogym_task_trains(tmp_path: Path) -> None:
     run = sasnet.train(last, out=tmp_path / "last", epochs=1, set={"eval.every": 0}, progress=False)
     assert run.epoch == 1 and run.config["task"]["kind"] == "user"
     assert abs(run.config["model"]["alpha"] - 20 / run.config["model"]["tau_ms"]) < 1e-12  # α = dt/τ
-    try:
-        run = sasnet.train(t, out=tmp_path / "steps", epochs=1, set={"eval.every": 0}, progress=False)
-    except sasnet.DataError as e:
-        pytest.xfail(f"per-step labels need the library's per-step cross-entropy (branch `loss`): {e}")
+    # Per-step labels with the mask (per-step cross-entropy), and a separate test set.
+    run = sasnet.train(
+        t, out=tmp_path / "steps", epochs=1, set={"eval.every": 0}, test=sng.task(StandIn(), 16, seed=2), progress=False
+    )
     assert run.epoch == 1
+    assert 0.0 <= run.evaluate()["accuracy"] <= 1.0
+    outputs, rates = run.forward(t.x[:4])
+    assert outputs.shape == (4, t.steps, 3)
 
 
 def test_version_and_lists() -> None:
