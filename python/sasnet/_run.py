@@ -245,6 +245,7 @@ def _paths(runs: Union[Run, PathLike, Sequence[Union[Run, PathLike]]]) -> List[s
 
 _ANALYSIS_PARAMS = (
     "seed", "quick", "data_dir", "test_dt_ms", "fast_dt_ms", "vip_rule", "vip_pi_max", "vip_xi_max", "vip_m_min",
+    "condition", "group", "choice",
 )
 
 
@@ -265,7 +266,9 @@ def analyze(
             ``<first run>/analysis``; the theory: ``./analysis``).
         **params: ``seed`` (default: the CLI's), ``quick``, ``data_dir``, ``test_dt_ms``,
             ``fast_dt_ms``, ``vip_rule`` (``"exact"``, ``"relaxed"``, ``"authors"``),
-            ``vip_pi_max``, ``vip_xi_max``, ``vip_m_min`` — as the CLI's options.
+            ``vip_pi_max``, ``vip_xi_max``, ``vip_m_min``; for user tasks ``condition`` (e.g.
+            ``"signed_coh"``), ``group`` and ``choice`` (the psychometric analysis) — as the
+            CLI's options.
 
     Returns:
         ``{"name", "title", "dir", "summary", "figures", "files"}``; ``figures`` is the figure
@@ -298,9 +301,10 @@ def report(
             ``<page dir>/analysis/``.
         skip: analyses to leave out (e.g. ``["retrain"]``).
         progress: one line per step to stderr.
-        **params: ``seed``, ``quick``, ``data_dir``, ``test_dt_ms``, ``fast_dt_ms``.
+        **params: ``seed``, ``quick``, ``data_dir``, ``test_dt_ms``, ``fast_dt_ms``,
+            ``condition``, ``group``, ``choice``.
     """
-    allowed = ("seed", "quick", "data_dir", "test_dt_ms", "fast_dt_ms")
+    allowed = ("seed", "quick", "data_dir", "test_dt_ms", "fast_dt_ms", "condition", "group", "choice")
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise TypeError(f"unknown report parameter(s) {unknown} (known: {list(allowed)})")

@@ -38,6 +38,9 @@ def analyze(
     vip_pi_max: Optional[float] = None,
     vip_xi_max: Optional[float] = None,
     vip_m_min: Optional[float] = None,
+    condition: Optional[str] = None,
+    group: Optional[str] = None,
+    choice: Optional[int] = None,
 ) -> str: ...
 def report(
     runs: List[str],
@@ -49,6 +52,9 @@ def report(
     fast_dt_ms: Optional[float] = None,
     skip: List[str] = ...,
     progress: bool = True,
+    condition: Optional[str] = None,
+    group: Optional[str] = None,
+    choice: Optional[int] = None,
 ) -> str: ...
 def toml_to_json(text: str) -> str: ...
 def checkpoint_tensors(run_dir: str) -> List[Tuple[str, List[int], npt.NDArray[np.float64]]]: ...

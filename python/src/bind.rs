@@ -217,6 +217,9 @@ fn train(
     Ok(RunHandle { run })
 }
 
+/// User tasks' psychometric settings: `(condition, group, choice)`.
+type Choice = (Option<String>, Option<String>, Option<usize>);
+
 /// The analysis settings of the Python keyword arguments.
 #[allow(clippy::too_many_arguments)]
 fn params(
@@ -230,6 +233,7 @@ fn params(
     vip_xi_max: Option<f64>,
     vip_m_min: Option<f64>,
     skip: Vec<String>,
+    choice: Choice,
 ) -> Result<AnalysisParams> {
     let rule = match vip_rule {
         None => None,
@@ -259,13 +263,14 @@ fn params(
     p.classes.pi_max = vip_pi_max;
     p.classes.xi_max = vip_xi_max;
     p.classes.m_min = vip_m_min;
+    (p.condition, p.group, p.choice) = choice;
     Ok(p)
 }
 
 /// Runs analysis `name` on the runs in `runs` into the folder `out`; returns JSON
 /// `{name, title, dir, summary, figures, files}`.
 #[pyfunction]
-#[pyo3(signature = (name, runs, out, seed=None, quick=false, data_dir=None, test_dt_ms=None, fast_dt_ms=None, vip_rule=None, vip_pi_max=None, vip_xi_max=None, vip_m_min=None))]
+#[pyo3(signature = (name, runs, out, seed=None, quick=false, data_dir=None, test_dt_ms=None, fast_dt_ms=None, vip_rule=None, vip_pi_max=None, vip_xi_max=None, vip_m_min=None, condition=None, group=None, choice=None))]
 #[allow(clippy::too_many_arguments)]
 fn analyze(
     py: Python<'_>,
@@ -281,6 +286,9 @@ fn analyze(
     vip_pi_max: Option<f64>,
     vip_xi_max: Option<f64>,
     vip_m_min: Option<f64>,
+    condition: Option<String>,
+    group: Option<String>,
+    choice: Option<usize>,
 ) -> PyResult<String> {
     let (a, p) = guarded(py, || {
         let a = Analysis::named(name)?;
@@ -295,6 +303,7 @@ fn analyze(
             vip_xi_max,
             vip_m_min,
             Vec::new(),
+            (condition, group, choice),
         )?;
         Ok((a, p))
     })?;
@@ -316,7 +325,7 @@ fn analyze(
 /// Runs every applicable analysis over `runs` and writes the HTML page `page`; returns JSON
 /// `{page, ran: [[name, dir]], failed: [[name, message]]}`. One line per step to stderr.
 #[pyfunction]
-#[pyo3(signature = (runs, page, seed=None, quick=false, data_dir=None, test_dt_ms=None, fast_dt_ms=None, skip=Vec::new(), progress=true))]
+#[pyo3(signature = (runs, page, seed=None, quick=false, data_dir=None, test_dt_ms=None, fast_dt_ms=None, skip=Vec::new(), progress=true, condition=None, group=None, choice=None))]
 #[allow(clippy::too_many_arguments)]
 fn report(
     py: Python<'_>,
@@ -329,10 +338,23 @@ fn report(
     fast_dt_ms: Option<f64>,
     skip: Vec<String>,
     progress: bool,
+    condition: Option<String>,
+    group: Option<String>,
+    choice: Option<usize>,
 ) -> PyResult<String> {
     let p = guarded(py, || {
         params(
-            seed, quick, data_dir, test_dt_ms, fast_dt_ms, None, None, None, None, skip,
+            seed,
+            quick,
+            data_dir,
+            test_dt_ms,
+            fast_dt_ms,
+            None,
+            None,
+            None,
+            None,
+            skip,
+            (condition, group, choice),
         )
     })?;
     blocking(py, None, move |tx: mpsc::Sender<Msg<String>>| {

@@ -174,6 +174,9 @@ def test_neurogym_task_trains(tmp_path: Path) -> None:
     assert 0.0 <= run.evaluate()["accuracy"] <= 1.0
     outputs, rates = run.forward(t.x[:4])
     assert outputs.shape == (4, t.steps, 3)
+    # The psychometric curve against the signed coherence (conditions stored with the task).
+    res = sasnet.analyze("psychometric", run, condition="signed_coh", choice=2, quick=True)
+    assert isinstance(res["summary"], dict)
 
 
 def test_version_and_lists() -> None:
