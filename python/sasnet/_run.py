@@ -206,6 +206,14 @@ def train(
         # The run stores the task in its directory (task/train.safetensors, task/test.safetensors);
         # resume=True needs the same task again.
         preset = "cognitive"
+        if not resume and os.path.exists(os.path.join(out_s, "checkpoint.safetensors")):
+            # Checked here too: the library stores the task before it checks the directory,
+            # which would overwrite the existing run's task/train.safetensors.
+            from ._errors import RunDirError
+
+            raise RunDirError(
+                f"{out_s} already holds a run; use resume=True to continue it or choose another out"
+            )
         task_arrays = preset_or_task._engine_dict()
         if test is not None:
             if not isinstance(test, Task):
