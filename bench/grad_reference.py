@@ -14,6 +14,8 @@ Semantics (t = 1..T, tensor index t-1; row = receiving unit; per-sample products
     z_t = mu_out r_t + eps_out * sqrt(v_out r_t^2)
     ce : L = -(1/B) sum target * log_softmax(z_T)
     mse: L = 1/(2BT) sum_t sum (mask * (z_t - target))^2
+    ce_steps: L = -(1/sum mask) sum_{t,b} mask[t,b] * log_softmax(z_t,b)[labels[t,b]]
+              (labels, mask [T,B]; labels are integers stored in the common dtype)
 
 Where a variance sum S is 0, sqrt(S) is 0 and the gradient through it is 0.
 With sas_in = false the input layer is deterministic (no v_in term) and grad.in.pi,
@@ -21,6 +23,7 @@ grad.in.xi are zeros (held fixed); grad.in.m is the true gradient.
 
 Usage:
     python3 bench/grad_reference.py --sasnet PATH_TO_BINARY [--cases 20] [--seed 0]
+                                    [--loss ce|mse|ce_steps]   # one loss only (default: ce/mse alternate)
     python3 bench/grad_reference.py --self-test           # reference vs finite differences
     python3 bench/grad_reference.py --grad IN OUT         # act like `sasnet grad IN OUT`
     python3 bench/grad_reference.py --write-case PATH [--seed 0]   # dump one random case
@@ -80,8 +83,8 @@ def parse_meta(meta: dict) -> dict:
     if missing:
         raise ValueError(f"metadata is missing keys {missing}")
     loss = meta["loss"]
-    if loss not in ("ce", "mse"):
-        raise ValueError(f"metadata loss must be 'ce' or 'mse', got {loss!r}")
+    if loss not in ("ce", "mse", "ce_steps"):
+        raise ValueError(f"metadata loss must be 'ce', 'mse' or 'ce_steps', got {loss!r}")
     sas_in = meta["sas_in"]
     if sas_in not in ("true", "false"):
         raise ValueError(f"metadata sas_in must be 'true' or 'false', got {sas_in!r}")
@@ -133,6 +136,11 @@ def loss_fn(params, data, cfg, zero_v=()):
     if cfg["loss"] == "ce":
         logp = jax.nn.log_softmax(z[-1], axis=-1)
         return -jnp.sum(data["target"] * logp) / B
+    if cfg["loss"] == "ce_steps":
+        logp = jax.nn.log_softmax(z, axis=-1)                       # [T, B, K]
+        lab = data["labels"].astype(jnp.int32)
+        picked = jnp.take_along_axis(logp, lab[..., None], axis=-1)[..., 0]
+        return -jnp.sum(data["mask"] * picked) / jnp.sum(data["mask"])
     d = data["mask"] * (z - data["target"])
     return jnp.sum(d * d) / (2.0 * B * T)
 
@@ -145,7 +153,8 @@ def _split(tensors):
 
 def check_inputs(tensors: dict, cfg: dict) -> None:
     """Raise ValueError with a clear message when tensors are missing or mis-shaped."""
-    need = list(PARAM_NAMES) + ["h0", "x", "eps_u", "eps_out", "noise_rec", "target"]
+    need = list(PARAM_NAMES) + ["h0", "x", "eps_u", "eps_out", "noise_rec"]
+    need += ["labels", "mask"] if cfg["loss"] == "ce_steps" else ["target"]
     if cfg["loss"] == "mse":
         need.append("mask")
     missing = [k for k in need if k not in tensors]
@@ -161,7 +170,16 @@ def check_inputs(tensors: dict, cfg: dict) -> None:
         want[f"in.{f}"] = (N, I)
         want[f"rec.{f}"] = (N, N)
         want[f"out.{f}"] = (K, N)
-    want["target"] = (B, K) if cfg["loss"] == "ce" else (T, B, K)
+    if cfg["loss"] == "ce_steps":
+        want["labels"] = (T, B)
+        want["mask"] = (T, B)
+        lab = np.asarray(tensors["labels"], np.float64)
+        if np.any(lab != np.round(lab)) or np.any(lab < 0) or np.any(lab >= K):
+            raise ValueError(f"labels must be integers in 0..{K - 1}")
+        if not np.sum(np.asarray(tensors["mask"], np.float64)) > 0:
+            raise ValueError("mask sums to 0")
+    else:
+        want["target"] = (B, K) if cfg["loss"] == "ce" else (T, B, K)
     if cfg["loss"] == "mse":
         want["mask"] = (T, B, K)
     for k, shp in want.items():
@@ -231,6 +249,11 @@ def numpy_forward(tensors, cfg, zero_v=()):
         z = np.stack([mom["out"][0] @ r[b] for b in range(B)]) + t["eps_out"][i] * np.sqrt(np.maximum(so, 0))
         if cfg["loss"] == "mse":
             loss += np.sum((t["mask"][i] * (z - t["target"][i])) ** 2) / (2.0 * B * T)
+        elif cfg["loss"] == "ce_steps":
+            zm = z.max(axis=1, keepdims=True)
+            logp = z - zm - np.log(np.sum(np.exp(z - zm), axis=1, keepdims=True))
+            lab = t["labels"][i].astype(np.int64)
+            loss -= np.sum(t["mask"][i] * logp[np.arange(B), lab]) / np.sum(t["mask"])
         elif i == T - 1:
             zm = z.max(axis=1, keepdims=True)
             logp = z - zm - np.log(np.sum(np.exp(z - zm), axis=1, keepdims=True))
@@ -315,6 +338,11 @@ def make_case(rng, N, I, K, B, T, loss, sas_in, sigma, special=True, zero_var_la
         tens["noise_rec"] = rng.normal(size=(T, B, N))
         if loss == "ce":
             tens["target"] = np.eye(K)[rng.integers(0, K, B)]
+        elif loss == "ce_steps":
+            tens["labels"] = rng.integers(0, K, (T, B)).astype(np.float64)
+            w = rng.uniform(0.5, 1.5, (T, B)) * (rng.uniform(size=(T, B)) < 0.7)
+            w[-1, :] = 1.0  # every trial scored at its last step (a decision period)
+            tens["mask"] = w
         else:
             tens["target"] = rng.normal(size=(T, B, K))
             tens["mask"] = (rng.uniform(size=(T, B, K)) < 0.7).astype(np.float64)
@@ -389,6 +417,8 @@ def self_test(seed=0, tol=1e-6) -> bool:
         dict(loss="mse", sas_in=True, sigma=0.1, zero_var_layer=("rec", "in")),
         dict(loss="ce", sas_in=True, sigma=0.1, zero_var_layer="rec"),   # S > 0 via v_in
         dict(loss="mse", sas_in=True, sigma=0.0, zero_var_layer="in"),   # S > 0 via v_rec
+        dict(loss="ce_steps", sas_in=True, sigma=0.2, zero_var_layer=None),
+        dict(loss="ce_steps", sas_in=False, sigma=0.0, zero_var_layer="out"),
     ]
     all_ok = True
     print(f"self-test: reference (JAX autodiff, f64) vs central finite differences "
@@ -475,8 +505,10 @@ def compare(out, ref, in_dtype):
     return ok, rows
 
 
-def random_config(rng, i):
-    loss = ("ce", "mse")[i % 2]
+def random_config(rng, i, loss=None):
+    """Sizes and settings of case i; `loss` None alternates ce and mse (the draws do not
+    depend on `loss`, so old case files are reproduced exactly)."""
+    loss = ("ce", "mse")[i % 2] if loss is None else loss
     sas_in = bool((i // 2) % 2 == 0)
     sigma = 0.0 if (i // 4) % 2 == 0 else float(rng.choice([0.05, 0.2, 0.5]))
     zero_var = None
@@ -488,7 +520,7 @@ def random_config(rng, i):
                 zero_var_layer=zero_var)
 
 
-def check_binary(cmd, n_cases, seed, timeout, keep_dir=None) -> bool:
+def check_binary(cmd, n_cases, seed, timeout, keep_dir=None, loss=None) -> bool:
     argv0 = shlex.split(cmd)
     if not argv0:
         print("error: empty --sasnet command", file=sys.stderr)
@@ -509,7 +541,7 @@ def check_binary(cmd, n_cases, seed, timeout, keep_dir=None) -> bool:
     os.makedirs(tmp, exist_ok=True)
     try:
         for i in range(n_cases):
-            c = random_config(rng, i)
+            c = random_config(rng, i, loss)
             tens, meta = make_case(rng, c["N"], c["I"], c["K"], c["B"], c["T"], c["loss"],
                                    c["sas_in"], c["sigma"], special=True,
                                    zero_var_layer=c["zero_var_layer"])
@@ -593,6 +625,9 @@ def main(argv=None):
     ap.add_argument("--grad", nargs=2, metavar=("IN", "OUT"),
                     help="behave like `sasnet grad IN OUT` using the reference")
     ap.add_argument("--write-case", metavar="PATH", help="write one random case to PATH")
+    ap.add_argument("--loss", choices=("ce", "mse", "ce_steps"),
+                    help="use only this loss for --sasnet / --write-case cases "
+                         "(default: ce and mse alternate)")
     args = ap.parse_args(argv)
 
     if not (args.sasnet or args.self_test or args.grad or args.write_case):
@@ -600,7 +635,7 @@ def main(argv=None):
     ok = True
     if args.write_case:
         rng = np.random.default_rng(args.seed)
-        c = random_config(rng, args.seed)
+        c = random_config(rng, args.seed, args.loss)
         tens, meta = make_case(rng, c["N"], c["I"], c["K"], c["B"], c["T"], c["loss"],
                                c["sas_in"], c["sigma"], zero_var_layer=c["zero_var_layer"])
         write_case(args.write_case, tens, meta)
@@ -618,7 +653,7 @@ def main(argv=None):
     if args.self_test:
         ok &= self_test(args.seed)
     if args.sasnet:
-        ok &= check_binary(args.sasnet, args.cases, args.seed, args.timeout, args.keep)
+        ok &= check_binary(args.sasnet, args.cases, args.seed, args.timeout, args.keep, args.loss)
     return 0 if ok else 1
 
 

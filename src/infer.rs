@@ -404,8 +404,9 @@ impl<'a> RateProbe<'a> {
 
     /// Runs every batch of `test` (noise of batch `bi` keyed by `seed(bi)`) and calls
     /// `each(rates, batch_size, trial, label)` for every trial whose label is below the
-    /// network's outputs; returns the trials seen. Tasks without class labels are an error
-    /// naming `what`.
+    /// network's outputs; returns the trials seen. With per-step labels a trial's label is
+    /// the one at its last scored step (trials with no scored step are skipped). Tasks
+    /// without class labels are an error naming `what`.
     pub fn labelled(
         &mut self,
         test: &TestSet,
@@ -416,11 +417,20 @@ impl<'a> RateProbe<'a> {
         let classes = self.net.dims().k;
         let mut trials = 0;
         for (bi, b) in test.batches.iter().enumerate() {
-            let TargetData::Labels(labels) = &b.target else {
-                return Err(SasError::InvalidValue {
-                    name: what.into(),
-                    reason: format!("{what} needs MSI or a task with class labels"),
-                });
+            let labels: Vec<usize> = match &b.target {
+                TargetData::Labels(l) => l.clone(),
+                TargetData::StepLabels { labels, .. } => b
+                    .last_scored_steps()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(tr, t)| t.map_or(usize::MAX, |t| labels[t * b.size + tr]))
+                    .collect(),
+                TargetData::Series { .. } => {
+                    return Err(SasError::InvalidValue {
+                        name: what.into(),
+                        reason: format!("{what} needs MSI or a task with class labels"),
+                    });
+                }
             };
             let (rates, _) = mean_field_rates(&mut self.engine, self.net, self.cfg, b, seed(bi))?;
             for (t, &l) in labels.iter().enumerate() {
@@ -713,4 +723,119 @@ pub(crate) fn concrete_forward(
         return z_all;
     }
     z
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_per_step_labels_at_each_trials_last_scored_step() {
+        // T = 3, B = 3, K = 2. Trial 0 last scored at step 1 (label 1), trial 1 never
+        // scored, trial 2 at step 2 (label 0).
+        let b = TrialBatch {
+            steps: 3,
+            size: 3,
+            inputs: 1,
+            outputs: 2,
+            x: vec![0.0; 9],
+            target: TargetData::StepLabels {
+                labels: vec![0, 0, 0, 1, 1, 1, 0, 1, 0],
+                mask: vec![1., 0., 0., 1., 0., 0., 0., 0., 1.],
+            },
+        };
+        // z [T, B, K]: trial 0 right at step 1 (wrong at step 2, which is not scored),
+        // trial 2 wrong at step 2.
+        let z = [
+            0., 1., 0., 0., 0., 0., //
+            0., 1., 0., 0., 0., 0., //
+            1., 0., 0., 0., 0., 1.,
+        ];
+        let mut by_mod = [(0, 0); 3];
+        assert_eq!(score(&b, &z, None, &mut by_mod), (1, 2));
+        // Trial 2 right at step 2.
+        let mut z2 = z;
+        z2[16] = 2.0;
+        assert_eq!(score(&b, &z2, None, &mut by_mod), (2, 2));
+        // With only the last step, trial 0's scored step is not held: only trial 2 counts.
+        assert_eq!(score(&b, &z2[12..], None, &mut by_mod), (1, 1));
+        assert_eq!(by_mod, [(0, 0); 3]);
+    }
+
+    #[test]
+    fn labelled_trials_of_per_step_labels() {
+        let mut cfg = Config::preset("msi").unwrap();
+        cfg.model.n = 4;
+        cfg.task.kind = crate::config::TaskKind::User;
+        let net = crate::train::init::init_network(&cfg, 1, 3);
+        // T = 2, B = 3: trial 0 last scored at step 1 (label 2), trial 1 at step 0
+        // (label 1), trial 2 never scored.
+        let b = TrialBatch {
+            steps: 2,
+            size: 3,
+            inputs: 1,
+            outputs: 3,
+            x: vec![0.5; 6],
+            target: TargetData::StepLabels {
+                labels: vec![0, 1, 0, 2, 0, 0],
+                mask: vec![1., 1., 0., 1., 0., 0.],
+            },
+        };
+        let test = TestSet {
+            batches: vec![b],
+            msi_info: Vec::new(),
+        };
+        let mut probe = RateProbe::new(&net, &cfg).unwrap();
+        let mut seen = Vec::new();
+        let n = probe
+            .labelled(
+                &test,
+                "probe",
+                |_| 1,
+                |r, size, t, l| {
+                    assert_eq!((r.len(), size), (3 * 3 * 4, 3));
+                    seen.push((t, l));
+                },
+            )
+            .unwrap();
+        assert_eq!((n, seen), (2, vec![(0, 2), (1, 1)]));
+    }
+
+    #[test]
+    fn sampled_forward_returns_every_step_for_per_step_labels() {
+        use crate::sas::SasLayer;
+        let layer = |rows: usize, cols: usize, m: f32| SasLayer {
+            rows,
+            cols,
+            m: vec![m; rows * cols],
+            pi: vec![0.0; rows * cols],
+            xi: vec![0.0; rows * cols],
+        };
+        let net = SasNet {
+            inp: layer(2, 1, 1.0),
+            rec: layer(2, 2, 0.1),
+            out: layer(2, 2, 0.5),
+            stochastic: [false, true, true],
+        };
+        let mut b = TrialBatch {
+            steps: 3,
+            size: 2,
+            inputs: 1,
+            outputs: 2,
+            x: vec![1.0, 2.0, 0.5, 0.0, 1.0, 1.0],
+            target: TargetData::StepLabels {
+                labels: vec![0; 6],
+                mask: vec![1.0; 6],
+            },
+        };
+        let h0 = vec![0.0; 4];
+        let all = sampled_forward(&net, &b, &h0, 0.5, 0.0, 1, 7, 8);
+        assert_eq!(all.len(), 3 * 2 * 2);
+        b.target = TargetData::Labels(vec![0, 1]);
+        let last = sampled_forward(&net, &b, &h0, 0.5, 0.0, 1, 7, 8);
+        assert_eq!(last.len(), 2 * 2);
+        assert_eq!(&all[8..], &last[..]);
+        // Step 0 differs from the last step (the state moves).
+        assert_ne!(&all[..4], &last[..]);
+    }
 }

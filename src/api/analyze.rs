@@ -128,17 +128,22 @@ fn ff_data(runs: &[Run]) -> Vec<RunData<FeedForward>> {
 pub fn analyze(a: Analysis, runs: &[Run], out: &Path, p: &AnalysisParams) -> Result<AnalysisResult> {
     if a.is_theory() {
         if !runs.is_empty() {
-            return Err(SasError::InvalidArgument {
-                name: "runs".into(),
-                reason: "the theory needs no run directory: sasnet analyze theory [--quick] [--data DIR] [--out DIR]"
-                    .into(),
-            });
+            return Err(theory_takes_no_runs());
         }
         return crate::pipeline::analyze::run_theory(out, p);
     }
     match checked(a.name(), runs)? {
         Family::Recurrent => crate::pipeline::analyze::run_one(a.0, &recurrent_data(runs), out, p),
         Family::FeedForward => crate::pipeline::analyze::run_one(a.0, &ff_data(runs), out, p),
+    }
+}
+
+/// The error of runs given to the infinite-width theory, which takes none.
+pub fn theory_takes_no_runs() -> SasError {
+    SasError::InvalidArgument {
+        name: "runs".into(),
+        reason: "the theory needs no run directory: sasnet analyze theory [--quick] [--data DIR] [--out DIR]"
+            .into(),
     }
 }
 

@@ -36,7 +36,10 @@
 mod analyze;
 mod run;
 
-pub use analyze::{Analysis, AnalysisParams, AnalysisResult, Report, analyses, analyze, open_runs, report};
+pub use analyze::{
+    Analysis, AnalysisParams, AnalysisResult, Report, analyses, analyze, open_runs, report,
+    theory_takes_no_runs,
+};
 pub use run::{EvalParams, EvalReport, FamilyReport, Forward, Param, Run};
 
 pub use crate::family::Kind as Family;

@@ -193,6 +193,9 @@ fn analyze_all(
         let dir = out
             .map_or_else(|| PathBuf::from("analysis"), std::path::Path::to_path_buf)
             .join(a.name());
+        if !dirs.is_empty() {
+            return Err(api::theory_takes_no_runs());
+        }
         return api::analyze(a, &[], &dir, opts).map(|o| vec![(dir, o)]);
     }
     if dirs.is_empty() {

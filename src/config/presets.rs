@@ -197,11 +197,17 @@ impl Config {
             "cognitive" => {
                 // A user's cognitive task (NeuroGym's or their own): leaky dynamics with
                 // α = dt / τ from the task's time step, τ = 100 ms; Adam on every group with
-                // a constant rate; one pass over the training trials per epoch.
+                // rates halved every 20 epochs; one pass over the training trials per epoch.
+                let decayed = |lr: f64, frozen: bool| GroupConfig {
+                    step_every: 20,
+                    gamma: 0.5,
+                    frozen,
+                    ..group(lr)
+                };
                 let g = |lr: f64, frozen: bool| LayerGroups {
-                    m: group(lr),
-                    pi: GroupConfig { frozen, ..group(lr) },
-                    xi: GroupConfig { frozen, ..group(lr) },
+                    m: decayed(lr, false),
+                    pi: decayed(lr, frozen),
+                    xi: decayed(lr, frozen),
                 };
                 Config {
                     preset: name.into(),
@@ -239,7 +245,7 @@ impl Config {
                     train: TrainConfig {
                         batch: 32,
                         minibatches: 0,
-                        epochs: 50,
+                        epochs: 60,
                         stop_loss: 0.0,
                         stop_after: 0,
                         chunks: 2,

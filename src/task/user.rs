@@ -1586,6 +1586,354 @@ mod tests {
         assert!(e.contains("missing.safetensors"), "{e}");
     }
 
+    /// A per-step-label task from arrays: T = 2, B = 3, I = 2, K = 3 (labels up to 2).
+    fn step_arrays() -> UserTaskArrays {
+        UserTaskArrays {
+            steps: 2,
+            trials: 3,
+            inputs: 2,
+            x: xs(),
+            targets: ArrayTargets::StepLabels {
+                labels: vec![0, 0, 0, 1, 2, 0],
+                mask: vec![0., 0., 0., 1., 1., 0.5],
+            },
+            conditions: vec![
+                ("coh".into(), vec![0.1, -0.2, 0.4]),
+                ("block_2".into(), vec![1.0, 2.0, 3.0]),
+            ],
+            metadata: HashMap::from([("dt".to_string(), "20".to_string())]),
+        }
+    }
+
+    fn arr_err(edit: impl FnOnce(&mut UserTaskArrays), needles: &[&str]) {
+        let mut a = step_arrays();
+        edit(&mut a);
+        let e = UserTask::from_arrays(a).unwrap_err();
+        assert!(matches!(e, SasError::TaskArrays { .. }), "{e:?}");
+        let e = e.to_string();
+        for n in needles {
+            assert!(e.contains(n), "{e:?} lacks {n:?}");
+        }
+    }
+
+    #[test]
+    fn from_arrays_builds_step_labels_and_conditions() {
+        let t = UserTask::from_arrays(step_arrays()).unwrap();
+        assert_eq!((t.steps(), t.len(), t.inputs(), t.outputs()), (2, 3, 2, 3));
+        assert_eq!(t.path(), Path::new(""));
+        assert!(t.is_classification() && t.labels().is_none());
+        assert_eq!(t.step_labels().unwrap().0, [0, 0, 0, 1, 2, 0]);
+        assert_eq!(t.dt_ms(), Some(20.0));
+        // Conditions sorted by name.
+        let names: Vec<&str> = t.conditions().iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(names, ["block_2", "coh"]);
+        assert_eq!(t.condition("coh"), Some(&[0.1, -0.2, 0.4][..]));
+        assert_eq!(t.condition("nope"), None);
+        assert_eq!(
+            t.conditions_of(&[2, 0]).unwrap(),
+            vec![
+                ("block_2".to_string(), vec![3.0, 1.0]),
+                ("coh".to_string(), vec![0.4, 0.1])
+            ]
+        );
+        assert_eq!(t.conditions_of(&[3]), None);
+        let b = t.batch(&[2, 0]);
+        assert_eq!(b.x, [20., 21., 0., 1., 120., 121., 100., 101.]);
+        assert_eq!(
+            b.target,
+            TargetData::StepLabels {
+                labels: vec![0, 0, 0, 1],
+                mask: vec![0., 0., 0.5, 1.]
+            }
+        );
+        // Metadata `outputs` raises K; no `dt` gives None.
+        let mut a = step_arrays();
+        a.metadata = HashMap::from([("outputs".to_string(), "5".to_string())]);
+        let t = UserTask::from_arrays(a).unwrap();
+        assert_eq!((t.outputs(), t.dt_ms()), (5, None));
+        // Labels per trial and series targets.
+        let mut a = step_arrays();
+        a.targets = ArrayTargets::Labels(vec![1, 0, 1]);
+        assert_eq!(
+            UserTask::from_arrays(a).unwrap().labels(),
+            Some(&[1usize, 0, 1][..])
+        );
+        let mut a = step_arrays();
+        a.targets = ArrayTargets::Series {
+            y: vec![0.5; 12],
+            mask: vec![1.0; 12],
+            outputs: 2,
+        };
+        let t = UserTask::from_arrays(a).unwrap();
+        assert!(!t.is_classification() && t.outputs() == 2);
+    }
+
+    #[test]
+    fn from_arrays_errors_name_the_array() {
+        arr_err(|a| a.x[5] = f32::NAN, &["array `x`", "[0, 2, 1]", "NaN"]);
+        arr_err(
+            |a| {
+                a.x.pop();
+            },
+            &["array `x`", "11 values", "[2, 3, 2]"],
+        );
+        arr_err(|a| a.trials = 0, &["array `x`", "empty"]);
+        arr_err(
+            |a| {
+                a.targets = ArrayTargets::Labels(vec![1, 0, 12]);
+                a.metadata.insert("outputs".into(), "3".into());
+            },
+            &["array `labels`", "value 12 at trial 2", "≥ outputs 3"],
+        );
+        arr_err(
+            |a| {
+                a.targets = ArrayTargets::StepLabels {
+                    labels: vec![0, 0, 0, 1, 4, 0],
+                    mask: vec![1.0; 6],
+                };
+                a.metadata.insert("outputs".into(), "3".into());
+            },
+            &["array `labels`", "value 4 at step 1, trial 1", "≥ outputs 3"],
+        );
+        arr_err(
+            |a| a.targets = ArrayTargets::Labels(vec![1, 0]),
+            &["array `labels`", "[2]", "B = 3"],
+        );
+        arr_err(
+            |a| a.targets = ArrayTargets::Labels(vec![0, 0, 0]),
+            &["array `labels`", "only 1 class"],
+        );
+        arr_err(
+            |a| a.targets = ArrayTargets::Labels(vec![0, 1, MAX_CLASSES]),
+            &["array `labels`", "trial 2", "labels must be <"],
+        );
+        let steps = |labels: Vec<usize>, mask: Vec<f32>| ArrayTargets::StepLabels { labels, mask };
+        arr_err(
+            |a| a.targets = steps(vec![0, 1, 0, 1, 0], vec![1.0; 6]),
+            &["array `labels`", "5 values", "[2, 3]"],
+        );
+        arr_err(
+            |a| a.targets = steps(vec![0, 1, 0, 1, 0, 1], vec![1., 1., 1., -0.5, 1., 1.]),
+            &["array `mask`", "[1, 0]", "≥ 0"],
+        );
+        arr_err(
+            |a| a.targets = steps(vec![0, 1, 0, 1, 0, 1], vec![1., f32::INFINITY, 1., 1., 1., 1.]),
+            &["array `mask`", "[0, 1]", "inf"],
+        );
+        arr_err(
+            |a| a.targets = steps(vec![0, 1, 0, 1, 0, 1], vec![0.0; 6]),
+            &["array `mask`", "0 everywhere"],
+        );
+        arr_err(
+            |a| {
+                a.targets = ArrayTargets::Series {
+                    y: vec![0.0; 12],
+                    mask: vec![1.0; 12],
+                    outputs: 0,
+                }
+            },
+            &["array `target`", "K = 0"],
+        );
+        arr_err(
+            |a| {
+                a.targets = ArrayTargets::Series {
+                    y: vec![f32::NAN; 12],
+                    mask: vec![1.0; 12],
+                    outputs: 2,
+                }
+            },
+            &["array `target`", "NaN"],
+        );
+        arr_err(
+            |a| {
+                a.targets = ArrayTargets::Series {
+                    y: vec![0.0; 12],
+                    mask: vec![1.0; 10],
+                    outputs: 2,
+                }
+            },
+            &["array `mask`", "10 values"],
+        );
+        arr_err(
+            |a| a.conditions[0].1.push(1.0),
+            &["array `cond.coh`", "4 values", "[B] = [3]"],
+        );
+        arr_err(
+            |a| a.conditions[1].1[1] = f64::NAN,
+            &["array `cond.block_2`", "trial 1", "NaN"],
+        );
+        arr_err(
+            |a| a.conditions[0].0 = "co-h".into(),
+            &["`co-h`", "A-Z, a-z, 0-9 and _"],
+        );
+        arr_err(|a| a.conditions[0].0 = String::new(), &["non-empty"]);
+        arr_err(
+            |a| a.conditions[1].0 = "coh".into(),
+            &["array `cond.coh`", "twice"],
+        );
+        arr_err(
+            |a| {
+                a.metadata.insert("dt".into(), "-1".into());
+            },
+            &["metadata `dt`", "positive"],
+        );
+        arr_err(
+            |a| {
+                a.metadata.insert("outputs".into(), "x".into());
+            },
+            &["metadata `outputs`", "not a non-negative integer"],
+        );
+    }
+
+    #[test]
+    fn write_safetensors_round_trip() {
+        let s = Scratch::new("write");
+        let mut cases = vec![step_arrays()];
+        let mut a = step_arrays();
+        a.targets = ArrayTargets::Labels(vec![3, 0, 1]);
+        a.conditions.clear();
+        cases.push(a);
+        let mut a = step_arrays();
+        a.targets = ArrayTargets::Series {
+            y: (0..12).map(|v| v as f32 * 0.25).collect(),
+            mask: vec![1.0; 12],
+            outputs: 2,
+        };
+        cases.push(a);
+        for (i, a) in cases.into_iter().enumerate() {
+            let t = UserTask::from_arrays(a).unwrap();
+            let f = s.0.join(format!("t{i}.safetensors"));
+            t.write_safetensors(&f).unwrap();
+            let back = UserTask::load(&f).unwrap();
+            assert_eq!(back.path(), f);
+            // Equal in everything but the path.
+            let mut same = back.clone();
+            same.path = PathBuf::new();
+            assert_eq!(same, t, "case {i}");
+        }
+    }
+
+    #[test]
+    fn files_with_step_labels_and_conditions() {
+        // safetensors: per-step labels [T, B] + mask [T, B], conditions of other dtypes.
+        let t = st(|w| {
+            w.add("x", &[2, 3, 2], &xs())
+                .add_raw("labels", Dtype::U8, &[2, 3], vec![0, 0, 0, 1, 2, 0])
+                .add("mask", &[2, 3], &[0f64, 0., 0., 1., 1., 1.])
+                .add_raw(
+                    "cond.coh",
+                    Dtype::I16,
+                    &[3],
+                    [-3i16, 0, 5].iter().flat_map(|a| a.to_le_bytes()).collect(),
+                )
+                .add("cond.a", &[3], &[0.5f32, 1.5, 2.5])
+                .meta("dt", "10");
+        })
+        .unwrap();
+        assert_eq!(t.outputs(), 3);
+        assert_eq!(t.step_labels().unwrap().1, [0., 0., 0., 1., 1., 1.]);
+        assert_eq!(t.condition("coh"), Some(&[-3.0, 0.0, 5.0][..]));
+        assert_eq!(t.conditions()[0].0, "a");
+        assert_eq!(t.dt_ms(), Some(10.0));
+        let step = |w: &mut TensorWriter| {
+            w.add("x", &[2, 3, 2], &xs())
+                .add_raw("labels", Dtype::U8, &[2, 3], vec![0, 0, 0, 1, 2, 0]);
+        };
+        st_err(step, &["`labels`", "[2, 3]", "with a `mask`"]);
+        st_err(
+            |w| {
+                step(w);
+                w.add("mask", &[2, 3, 1], &[1f32; 6]);
+            },
+            &["task.safetensors", "`mask`", "[2, 3, 1]", "must be [T, B]"],
+        );
+        st_err(
+            |w| {
+                w.add("x", &[2, 3, 2], &xs())
+                    .add_raw("labels", Dtype::U8, &[3], vec![0, 1, 0])
+                    .add("mask", &[3], &[1f32; 3]);
+            },
+            &["`labels`", "per-step labels and must be [T, B]"],
+        );
+        st_err(
+            |w| {
+                step(w);
+                w.add("mask", &[2, 3], &[1f32; 6]).meta("outputs", "2");
+            },
+            &["metadata `outputs`", "class 2"],
+        );
+        st_err(
+            |w| {
+                step(w);
+                w.add("mask", &[2, 3], &[1f32; 6]).add("cond.c", &[2], &[1f32; 2]);
+            },
+            &["task.safetensors", "`cond.c`", "[2]", "B = 3"],
+        );
+        st_err(
+            |w| {
+                step(w);
+                w.add("mask", &[2, 3], &[1f32; 6])
+                    .add_raw("cond.c", Dtype::F16, &[3], vec![0; 6]);
+            },
+            &["`cond.c`", "F16"],
+        );
+        st_err(
+            |w| {
+                step(w);
+                w.add("mask", &[2, 3], &[1f32; 6])
+                    .add("cond.c-d", &[3], &[1f32; 3]);
+            },
+            &["`cond.c-d`", "A-Z"],
+        );
+        st_err(
+            |w| {
+                step(w);
+                w.add("mask", &[2, 3], &[1f32; 6]).meta("dt", "fast");
+            },
+            &["metadata `dt`", "fast"],
+        );
+        // .npy: conditions beside a prefixed task, and in a directory task.
+        let s = Scratch::new("cond");
+        s.write(
+            "tr_x.npy",
+            &npy_bytes(1, "<f4", false, &[2, 3, 2], &f32_bytes(&xs())),
+        );
+        let l: Vec<u8> = [0i64, 0, 0, 1, 2, 0]
+            .iter()
+            .flat_map(|a| a.to_le_bytes())
+            .collect();
+        s.write("tr_labels.npy", &npy_bytes(1, "<i8", false, &[2, 3], &l));
+        s.write(
+            "tr_mask.npy",
+            &npy_bytes(1, "<f4", false, &[2, 3], &f32_bytes(&[1.0; 6])),
+        );
+        let c: Vec<u8> = [7i32, 8, 9].iter().flat_map(|a| a.to_le_bytes()).collect();
+        s.write("tr_cond_block.npy", &npy_bytes(1, "<i4", false, &[3], &c));
+        s.write("cond_other.npy", &npy_bytes(1, "<i4", false, &[3], &c));
+        let t = UserTask::load(s.0.join("tr_x.npy")).unwrap();
+        assert_eq!(t.conditions().len(), 1);
+        assert_eq!(t.condition("block"), Some(&[7.0, 8.0, 9.0][..]));
+        s.write("tr_cond_bad.npy", &npy_bytes(1, "<i4", false, &[2], &c[..8]));
+        let e = UserTask::load(s.0.join("tr_x.npy")).unwrap_err().to_string();
+        assert!(
+            e.contains("tr_cond_bad.npy") && e.contains("`cond.bad`") && e.contains("B = 3"),
+            "{e}"
+        );
+        let d = Scratch::new("cond-dir");
+        d.write(
+            "x.npy",
+            &npy_bytes(1, "<f4", false, &[2, 3, 2], &f32_bytes(&xs())),
+        );
+        d.write("labels.npy", &npy_bytes(1, "|u1", false, &[3], &[0, 1, 1]));
+        d.write(
+            "cond_coh.npy",
+            &npy_bytes(1, "<f4", false, &[3], &f32_bytes(&[0.1, 0.2, 0.3])),
+        );
+        let t = UserTask::load(&d.0).unwrap();
+        assert_eq!(t.condition("coh").map(|c| c.len()), Some(3));
+        assert_eq!(t.labels(), Some(&[0usize, 1, 1][..]));
+    }
+
     #[test]
     #[should_panic(expected = "out of range")]
     fn batch_index_out_of_range_panics() {

@@ -234,3 +234,46 @@ fn malformed_inputs_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist"));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// The golden tensors with `loss = ce_steps`: `labels` and `mask` `[T, B] = [1, 1]`.
+fn ce_steps_case(label: f64, mask: f64) -> Vec<u8> {
+    let mut t = golden_tensors();
+    t.truncate(14);
+    t.push(("labels", "F64", vec![1, 1], f64s(&[label])));
+    t.push(("mask", "F64", vec![1, 1], f64s(&[mask])));
+    let meta = [
+        ("alpha", "0.5"),
+        ("sigma", "0"),
+        ("loss", "ce_steps"),
+        ("sas_in", "false"),
+    ];
+    raw_safetensors(&t, &meta)
+}
+
+#[test]
+fn per_step_cross_entropy_through_the_command_line() {
+    let d = tmpdir("ce-steps");
+    let (i, o) = (d.join("in.safetensors"), d.join("out.safetensors"));
+    // K = 1: softmax is 1, so the loss and every gradient are exactly 0.
+    std::fs::write(&i, ce_steps_case(0.0, 2.0)).unwrap();
+    let out = run(&i, &o);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&o).unwrap();
+    assert_eq!(read_f64(&bytes, "loss"), [0.0]);
+    assert_eq!(read_f64(&bytes, "grad.rec.m"), [0.0]);
+    std::fs::remove_file(&o).unwrap();
+    for (name, label, mask, expect) in [
+        ("fraction", 0.5, 1.0, "integers in 0..1"),
+        ("too-large", 1.0, 1.0, "entry 0 is 1"),
+        ("negative-mask", 0.0, -1.0, "`mask`"),
+        ("zero-mask", 0.0, 0.0, "sums to 0"),
+    ] {
+        std::fs::write(&i, ce_steps_case(label, mask)).unwrap();
+        let out = run(&i, &o);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(expect), "{name}: expected `{expect}` in: {err}");
+        assert!(!o.exists(), "{name}: an output file was written");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -12,3 +12,4 @@ mod gradcheck;
 mod report;
 mod theory;
 mod train_cli;
+mod user_task;

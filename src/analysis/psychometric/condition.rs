@@ -8,6 +8,8 @@
 //! trial's decision step: the last step with a positive mask for per-step labels, else the
 //! last step. A trial "chooses" when its decision is output [`AnalysisOptions::choice`]
 //! (default: the last output, `K − 1`; NeuroGym's two-choice tasks: output 2, "right").
+//! A curve that falls with the condition is fitted as `λ + (1−2λ)Φ((μ − c)/σ)` (the summary
+//! says `direction: falling`), so σ is its width either way.
 //!
 //! **Statistics.** The unit of replication is the training seed: each seed gives one curve
 //! and one fit (μ threshold, σ width in condition units, λ lapse); μ, σ, λ are summarised over
@@ -197,11 +199,27 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
             continue;
         }
         let xs: Vec<f64> = used.iter().map(|&l| xl[l]).collect();
+        // A falling curve (fewer choices at the higher levels, pooled over seeds) is fitted
+        // on −c, so that σ is its width either way; μ is reported on the condition's scale.
+        let pooled_frac = |j: usize| {
+            let l = used[j];
+            let (k, n) = counts
+                .iter()
+                .fold((0.0, 0.0), |a, c| (a.0 + c[g][l].0, a.1 + c[g][l].1));
+            k / n
+        };
+        let falling = pooled_frac(xs.len() - 1) < pooled_frac(0);
+        let sign = if falling { -1.0 } else { 1.0 };
+        let xs_fit: Vec<f64> = xs.iter().map(|&v| sign * v).collect();
+        let oriented = |mut f: PsychFit| {
+            f.mu *= sign;
+            f
+        };
         let mut fits: Vec<PsychFit> = Vec::new();
         for (ri, c) in counts.iter().enumerate() {
             let ks: Vec<f64> = used.iter().map(|&l| c[g][l].0).collect();
             let ns: Vec<f64> = used.iter().map(|&l| c[g][l].1).collect();
-            let f = fit_cumulative_gaussian(&xs, &ks, &ns, true)?;
+            let f = oriented(fit_cumulative_gaussian(&xs_fit, &ks, &ns, true)?);
             fit_rows.push(vec![
                 runs[ri].cfg.seed as f64,
                 g as f64,
@@ -221,7 +239,7 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
             .iter()
             .map(|&l| counts.iter().map(|c| c[g][l].1).sum())
             .collect();
-        let pooled = fit_cumulative_gaussian(&xs, &pk, &pn, true)?;
+        let pooled = oriented(fit_cumulative_gaussian(&xs_fit, &pk, &pn, true)?);
         let per_seed: Vec<Vec<f64>> = counts
             .iter()
             .map(|c| used.iter().map(|&l| c[g][l].0 / c[g][l].1).collect())
@@ -253,7 +271,17 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
         series.push(Series {
             label: format!("{name} (fit, σ = {:.3})", pooled.sigma),
             x: fine.clone(),
-            y: fine.iter().map(|&v| pooled.eval(v)).collect(),
+            // eval takes the fitted orientation: (sign·c − sign·μ)/σ.
+            y: fine
+                .iter()
+                .map(|&v| {
+                    let f = PsychFit {
+                        mu: sign * pooled.mu,
+                        ..pooled
+                    };
+                    f.eval(sign * v)
+                })
+                .collect(),
             band: None,
             markers: false,
         });
@@ -271,7 +299,8 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
             "lapse": of(&|f| f.lapse),
             "sigma_at_bound_seeds": fits.iter().filter(|f| f.sigma_at_bound).count(),
             "pooled_fit": pooled,
-            "rises": p.last() > p.first(),
+            "rises": !falling && p.last() > p.first(),
+            "direction": if falling { "falling" } else { "rising" },
         }));
     }
     let trials = t.len();
