@@ -341,10 +341,8 @@ fn task_data(cfg: &mut Config, task: &TaskSource, run_dir: &Path, resume: bool) 
 /// [`SasError::Interrupted`] (the stop flag was set; the run resumes bit for bit), and the
 /// configuration's and the data's own errors, before any work.
 pub fn train(cfg: &RunConfig, task: &TaskSource, out: &Path, opts: &TrainOptions) -> Result<Run> {
-    let trained = train_one(cfg, task, out, opts)?;
-    let mut run = Run::open(out)?;
-    run.trained = Some(trained);
-    Ok(run)
+    let mut runs = train_seeds(cfg, task, out, 1, opts)?;
+    Ok(runs.remove(0))
 }
 
 /// Trains `count` seeds of `cfg` (`cfg`'s seed, then the following ones) on `task`, in
@@ -376,21 +374,34 @@ pub fn train_seeds(
             })
         }
         RunConfig::Recurrent(c) => {
+            let run = |c: &Config, data: &TaskData, dir: &Path| {
+                let s = crate::train::train(c, data, dir, opts)?;
+                let mut run = Run::open(dir)?;
+                run.trained = Some(Trained::Recurrent(s));
+                Ok(run)
+            };
             if let TaskSource::User { .. } = task {
-                // Each run stores its own copy of the task.
+                // Each run stores its own copy of the task, never over an existing run's.
                 return fan_out(c.seed, count, |seed| {
-                    train(&cfg.with_seed(seed), task, &seed_dir(base, seed, single), opts)
+                    let mut c = Config { seed, ..c.clone() };
+                    let dir = seed_dir(base, seed, single);
+                    if !opts.resume {
+                        crate::run::check_new(&dir)?;
+                    }
+                    let task_dir = dir.join("task");
+                    std::fs::create_dir_all(&task_dir).map_err(crate::run::io_err("creating", &task_dir))?;
+                    let data = task_data(&mut c, task, &dir, opts.resume)?;
+                    run(&c, &data, &dir)
                 });
             }
             let mut c = c.clone();
             let data = task_data(&mut c, task, base, opts.resume)?;
             fan_out(c.seed, count, |seed| {
-                let c = Config { seed, ..c.clone() };
-                let dir = seed_dir(base, seed, single);
-                let s = crate::train::train(&c, &data, &dir, opts)?;
-                let mut run = Run::open(&dir)?;
-                run.trained = Some(Trained::Recurrent(s));
-                Ok(run)
+                run(
+                    &Config { seed, ..c.clone() },
+                    &data,
+                    &seed_dir(base, seed, single),
+                )
             })
         }
     }
@@ -400,32 +411,6 @@ fn not_ff_task() -> SasError {
     SasError::NotApplicable {
         analysis: "train".into(),
         reason: "feed-forward networks train on MNIST only, not on a user task".into(),
-    }
-}
-
-fn train_one(cfg: &RunConfig, task: &TaskSource, out: &Path, opts: &TrainOptions) -> Result<Trained> {
-    match cfg {
-        RunConfig::FeedForward(c) => {
-            let TaskSource::Builtin { data_dir } = task else {
-                return Err(not_ff_task());
-            };
-            let mnist = crate::ff::load_mnist(data_dir.as_deref())?;
-            Ok(Trained::FeedForward(crate::ff::train_mnist(
-                c, &mnist, out, opts,
-            )?))
-        }
-        RunConfig::Recurrent(c) => {
-            let mut c = c.clone();
-            if let TaskSource::User { .. } = task {
-                // The stored task of an existing run is never written over.
-                if !opts.resume {
-                    crate::run::check_new(out)?;
-                }
-                std::fs::create_dir_all(out.join("task")).map_err(crate::run::io_err("creating", out))?;
-            }
-            let data = task_data(&mut c, task, out, opts.resume)?;
-            Ok(Trained::Recurrent(crate::train::train(&c, &data, out, opts)?))
-        }
     }
 }
 
