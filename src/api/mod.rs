@@ -58,6 +58,14 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_SEED: u64 = crate::analysis::ANALYSIS_SEED;
 
 /// A preset: a configuration with the reference settings of one task (docs/MODEL.md §2).
+/// The skins parse names; an unknown one is an error that lists the known ones:
+/// ```
+/// use sasnet::api::Preset;
+/// assert_eq!("row-mnist".parse::<Preset>().unwrap(), Preset::RowMnist);
+/// let e = "rowmnist".parse::<Preset>().unwrap_err();
+/// assert!(matches!(e, sasnet::SasError::UnknownName { .. }));
+/// assert!(e.to_string().contains("row-mnist"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Preset {
     /// Multisensory integration (recurrent, no data needed).
@@ -250,6 +258,34 @@ impl RunConfig {
 }
 
 /// The data a run trains on.
+///
+/// A task from arrays in memory (engine layout, time-major), with a per-trial condition:
+/// ```
+/// use sasnet::api::{self, ArrayTargets, Preset, RunConfig, TaskSource, UserTask, UserTaskArrays};
+/// let (t, b) = (10, 40);
+/// let coh: Vec<f64> = (0..b).map(|i| if i % 2 == 0 { 0.5 } else { -0.5 }).collect();
+/// let mut x = vec![0f32; t * b * 2];
+/// for s in 0..t {
+///     for i in 0..b {
+///         x[(s * b + i) * 2] = coh[i] as f32;
+///     }
+/// }
+/// let labels = coh.iter().map(|&c| usize::from(c > 0.0)).collect();
+/// let task = UserTask::from_arrays(UserTaskArrays {
+///     steps: t, trials: b, inputs: 2, x,
+///     targets: ArrayTargets::Labels(labels),
+///     conditions: vec![("coh".into(), coh)],
+///     metadata: [("dt".to_string(), "20".to_string())].into(),
+/// })?;
+/// let cfg = RunConfig::build(Preset::Cognitive, None, &[], Some(1), Some(3))?;
+/// let dir = std::env::temp_dir().join(format!("sasnet-doc-task-{}", std::process::id()));
+/// let source = TaskSource::User { train: Box::new(task), test: None };
+/// let run = api::train(&cfg, &source, &dir, &Default::default())?;
+/// assert!(dir.join("task/train.safetensors").is_file());
+/// assert_eq!(run.epoch(), 3);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), sasnet::SasError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub enum TaskSource {
     /// The configuration's own task: MSI (built in), MNIST (from `data_dir`, which the MNIST

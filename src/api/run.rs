@@ -299,6 +299,20 @@ impl Run {
     /// `h0`) in `mode`, with draws keyed by `seed`; returns the readout and rates of every
     /// step. Sampled networks (`EvalMode::Sampled { every }`) are redrawn every `every` steps,
     /// the same network for every trial of the batch.
+    ///
+    /// ```
+    /// use sasnet::api::{self, EvalMode, Preset, RunConfig, TaskSource};
+    /// let dir = std::env::temp_dir().join(format!("sasnet-doc-forward-{}", std::process::id()));
+    /// let cfg = RunConfig::build(Preset::Msi, None, &["model.n=20".into()], Some(1), Some(1))?;
+    /// let run = api::train(&cfg, &TaskSource::Builtin { data_dir: None }, &dir, &Default::default())?;
+    /// // 3 trials of 50 steps; MSI has 5 input channels and 2 outputs.
+    /// let (t, b) = (50, 3);
+    /// let x = vec![0.2f32; t * b * 5];
+    /// let f = run.forward(&x, t, b, EvalMode::Sampled { every: 10 }, 7)?;
+    /// assert_eq!((f.z.len(), f.rates.len()), (t * b * 2, t * b * 20));
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), sasnet::SasError>(())
+    /// ```
     pub fn forward(
         &self,
         x: &[f32],

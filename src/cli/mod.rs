@@ -27,13 +27,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a network (preset: pixel-mnist, row-mnist, perm-mnist, msi, or the feed-forward
-    /// ff-mnist, ff-mnist-full; default msi).
+    /// Train a network on a preset (default msi; `cognitive` for a user task given by
+    /// --set task.path=FILE).
+    #[command(after_help = "(listed at run time)")]
     Train(TrainArgs),
     /// Evaluate a trained run on its test set in one evaluation mode.
     Eval(EvalArgs),
     /// Run one analysis on the runs of one configuration (several seeds are aggregated).
-    #[command(after_help = ANALYSES_HELP)]
+    #[command(after_help = "(listed at run time)")]
     Analyze {
         /// Analysis name (see below).
         name: String,
@@ -310,17 +311,32 @@ enum DataCmd {
     },
 }
 
-const ANALYSES_HELP: &str = "Analyses: accuracy, sparsity, entropy, weights, classes, symmetry, perturb, \
-selectivity, psychometric (MSI), sampled-stats, plasticity, dynamics (spectral radius and rate norms \
-of mean and sampled networks), pca (neural activity), synaptic-pca \
-(parameter trajectory; needs history), retrain (trains Ξ ≡ 0, π ≡ 0 and BPTT variants from the same \
-seeds into OUT/retrain/), ntk-change (tangent-kernel change of the trained network; needs history), \
-theory (infinite-width theory; takes no run directory: sasnet analyze theory [--quick]).\n\
-Feed-forward runs: accuracy, classes, perturb, entropy, weights, or ff for all of them.";
+/// The analyses of the registry, one per line with what each answers (`analyze --help`).
+fn analyses_help() -> String {
+    let mut t = String::from("Analyses (recurrent runs; `theory` takes no run directory):\n");
+    for (name, about) in sasnet::api::analyses() {
+        t.push_str(&format!("  {name:<14} {about}\n"));
+    }
+    t.push_str("Feed-forward runs: accuracy, classes, perturb, entropy, weights, or `ff` for all of them.");
+    t
+}
+
+/// The presets, one per line (`train --help`).
+fn presets_help() -> String {
+    let mut t = String::from("Presets:\n");
+    for (name, about) in sasnet::api::presets() {
+        t.push_str(&format!("  {name:<14} {about}\n"));
+    }
+    t
+}
 
 /// Runs the program; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Cli::command()
+        .mut_subcommand("analyze", |c| c.after_help(analyses_help()))
+        .mut_subcommand("train", |c| c.after_help(presets_help()));
+    let cli = match command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

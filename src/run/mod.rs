@@ -113,6 +113,33 @@ pub struct EpochEvent<'a> {
 /// Receives the events of training runs (progress bars, loggers, notebooks). Every method
 /// has an empty default; several runs trained in parallel (`--seeds`) share one observer,
 /// so the events carry the run directory. Called from the training threads.
+///
+/// An observer that stops training after the second epoch through the stop flag; the run
+/// keeps two completed epochs and resumes bit for bit:
+/// ```
+/// use sasnet::api::{self, EpochEvent, Observer, Preset, RunConfig, TaskSource, TrainOptions};
+/// use std::sync::{Arc, atomic::{AtomicBool, Ordering}};
+/// struct StopAfterTwo(Arc<AtomicBool>);
+/// impl Observer for StopAfterTwo {
+///     fn epoch(&self, e: &EpochEvent<'_>) {
+///         if e.epoch == 2 {
+///             self.0.store(true, Ordering::Relaxed);
+///         }
+///     }
+/// }
+/// let stop = Arc::new(AtomicBool::new(false));
+/// let opts = TrainOptions {
+///     observer: Some(Arc::new(StopAfterTwo(stop.clone()))),
+///     stop: Some(stop),
+///     ..TrainOptions::default()
+/// };
+/// let cfg = RunConfig::build(Preset::Msi, None, &["model.n=20".into()], Some(1), Some(10))?;
+/// let dir = std::env::temp_dir().join(format!("sasnet-doc-stop-{}", std::process::id()));
+/// let e = api::train(&cfg, &TaskSource::Builtin { data_dir: None }, &dir, &opts).unwrap_err();
+/// assert!(matches!(e, sasnet::SasError::Interrupted { epoch: 2, .. }));
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), sasnet::SasError>(())
+/// ```
 pub trait Observer: Send + Sync {
     /// A run starts or resumes.
     fn start(&self, _e: &StartEvent<'_>) {}
