@@ -189,11 +189,10 @@ def test_version_and_lists() -> None:
 # --------------------------------------------------------------------------- Ctrl-C
 _TRAINER = textwrap.dedent(
     """
-    import sys, sasnet
-    out, epochs = sys.argv[1], int(sys.argv[2])
-    quick = {"eval.every": 0, "eval.during_trials_per_condition": 1, "task.msi.test_dt_ms": 5}
+    import json, sys, sasnet
+    out, epochs, settings = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
     try:
-        sasnet.train("msi", out=out, seed=4, epochs=epochs, set=quick, progress=True)
+        sasnet.train("msi", out=out, seed=4, epochs=epochs, set=settings, progress=True)
     except KeyboardInterrupt:
         print("KEYBOARD_INTERRUPT", flush=True)
         sys.exit(3)
@@ -203,12 +202,15 @@ _TRAINER = textwrap.dedent(
 
 
 def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
-    epochs = 300  # long enough (seconds) for SIGINT to land inside the run
+    # Long enough (tens of seconds: a wider network, no early stop) for SIGINT to land
+    # inside the run on a fast machine too.
+    epochs = 400
+    slow = {**QUICK, "model.n": 300, "train.stop_loss": 0}
     full = tmp_path / "full"
-    sasnet.train("msi", out=full, seed=4, epochs=epochs, set=QUICK, progress=False)
+    sasnet.train("msi", out=full, seed=4, epochs=epochs, set=slow, progress=False)
     cut = tmp_path / "cut"
     p = subprocess.Popen(
-        [sys.executable, "-c", _TRAINER, str(cut), str(epochs)],
+        [sys.executable, "-c", _TRAINER, str(cut), str(epochs), json.dumps(slow)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     # Wait for the first committed epoch, then interrupt.
@@ -227,7 +229,7 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
         pytest.skip("the run completed before the stop flag was seen (KeyboardInterrupt was still raised)")
     assert 1 <= cut_epoch < epochs
     assert "epoch 1/" in err  # progress lines reach Python's stderr
-    run = sasnet.train("msi", out=cut, seed=4, epochs=epochs, set=QUICK, resume=True, progress=False)
+    run = sasnet.train("msi", out=cut, seed=4, epochs=epochs, set=slow, resume=True, progress=False)
     assert run.epoch == epochs
     assert_same_tensors(cut, full)
 
