@@ -116,7 +116,7 @@ impl Family for Recurrent {
     }
 
     fn preset(cfg: &Config) -> &str {
-        &cfg.preset
+        cfg.preset.name()
     }
 
     fn task(cfg: &Config) -> &str {
@@ -149,7 +149,7 @@ impl Family for FeedForward {
     }
 
     fn preset(cfg: &FfConfig) -> &str {
-        &cfg.preset
+        cfg.preset.name()
     }
 
     fn task(_cfg: &FfConfig) -> &str {

@@ -42,6 +42,7 @@ pub use analyze::{
 };
 pub use run::{EvalParams, EvalReport, FamilyReport, Forward, Param, Run};
 
+pub use crate::config::Preset;
 pub use crate::family::Kind as Family;
 pub use crate::infer::Mode as EvalMode;
 pub use crate::run::{EpochEvent, MinibatchEvent, Observer, StartEvent, TrainOptions};
@@ -56,103 +57,6 @@ use std::path::{Path, PathBuf};
 /// The seed of evaluations and of the analyses' own draws when the caller gives none (what the
 /// command line uses), so that every front end gives the same numbers for the same run.
 pub const DEFAULT_SEED: u64 = crate::analysis::ANALYSIS_SEED;
-
-/// A preset: a configuration with the reference settings of one task (docs/MODEL.md §2).
-/// The skins parse names; an unknown one is an error that lists the known ones:
-/// ```
-/// use sasnet::api::Preset;
-/// assert_eq!("row-mnist".parse::<Preset>().unwrap(), Preset::RowMnist);
-/// let e = "rowmnist".parse::<Preset>().unwrap_err();
-/// assert!(matches!(e, sasnet::SasError::UnknownName { .. }));
-/// assert!(e.to_string().contains("row-mnist"));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Preset {
-    /// Multisensory integration (recurrent, no data needed).
-    Msi,
-    /// Row-by-row MNIST (recurrent, 28 steps of 28 pixels).
-    RowMnist,
-    /// Pixel-by-pixel MNIST (recurrent, 784 steps of 1 pixel).
-    PixelMnist,
-    /// Permuted pixel MNIST (recurrent).
-    PermMnist,
-    /// A user's cognitive task (NeuroGym's or their own arrays): the default of a task
-    /// without a preset.
-    Cognitive,
-    /// Feed-forward MNIST, 784-100-10.
-    FfMnist,
-    /// Feed-forward MNIST at the paper's full width.
-    FfMnistFull,
-}
-
-impl Preset {
-    /// Every preset, in listing order.
-    pub const ALL: [Preset; 7] = [
-        Preset::Msi,
-        Preset::Cognitive,
-        Preset::RowMnist,
-        Preset::PixelMnist,
-        Preset::PermMnist,
-        Preset::FfMnist,
-        Preset::FfMnistFull,
-    ];
-
-    /// The name on the command line and in `config.toml`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Msi => "msi",
-            Preset::RowMnist => "row-mnist",
-            Preset::PixelMnist => "pixel-mnist",
-            Preset::PermMnist => "perm-mnist",
-            Preset::Cognitive => "cognitive",
-            Preset::FfMnist => "ff-mnist",
-            Preset::FfMnistFull => "ff-mnist-full",
-        }
-    }
-
-    /// What the preset is (one line, for listings).
-    pub fn about(self) -> &'static str {
-        match self {
-            Preset::Msi => "multisensory integration (recurrent; built in, no data needed)",
-            Preset::RowMnist => "row-by-row MNIST, 28 steps (recurrent; needs the MNIST files)",
-            Preset::PixelMnist => "pixel-by-pixel MNIST, 784 steps (recurrent; needs the MNIST files)",
-            Preset::PermMnist => "permuted pixel MNIST, 784 steps (recurrent; needs the MNIST files)",
-            Preset::Cognitive => {
-                "a user task (arrays or task.path; NeuroGym conventions): α = dt/τ, one pass per epoch"
-            }
-            Preset::FfMnist => "feed-forward MNIST 784-100-10 (needs the MNIST files)",
-            Preset::FfMnistFull => "feed-forward MNIST at the paper's width (needs the MNIST files)",
-        }
-    }
-
-    /// The model family of the preset.
-    pub fn family(self) -> Family {
-        match self {
-            Preset::FfMnist | Preset::FfMnistFull => Family::FeedForward,
-            _ => Family::Recurrent,
-        }
-    }
-}
-
-impl std::fmt::Display for Preset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Preset {
-    type Err = SasError;
-    fn from_str(s: &str) -> Result<Preset> {
-        Preset::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| SasError::UnknownName {
-                what: "preset",
-                name: s.into(),
-                known: Preset::ALL.map(Preset::name).join(", "),
-            })
-    }
-}
 
 /// The presets with one line each: `(name, about)`.
 pub fn presets() -> Vec<(&'static str, &'static str)> {
@@ -243,8 +147,8 @@ impl RunConfig {
     /// The name of the preset the configuration started from.
     pub fn preset_name(&self) -> &str {
         match self {
-            RunConfig::Recurrent(c) => &c.preset,
-            RunConfig::FeedForward(c) => &c.preset,
+            RunConfig::Recurrent(c) => c.preset.name(),
+            RunConfig::FeedForward(c) => c.preset.name(),
         }
     }
 

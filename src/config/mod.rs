@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Name of the preset this configuration started from.
-    pub preset: String,
+    /// The preset this configuration started from.
+    pub preset: Preset,
     /// Seed of every random stream of the run.
     pub seed: u64,
     /// The task.
@@ -77,6 +77,104 @@ impl TaskKind {
 impl std::fmt::Display for TaskKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A preset: a configuration with the reference settings of one task (docs/MODEL.md §2).
+/// The skins parse names; an unknown one is an error that lists the known ones:
+/// ```
+/// use sasnet::api::Preset;  // = sasnet::config::Preset
+/// assert_eq!("row-mnist".parse::<Preset>().unwrap(), Preset::RowMnist);
+/// let e = "rowmnist".parse::<Preset>().unwrap_err();
+/// assert!(matches!(e, sasnet::SasError::UnknownName { .. }));
+/// assert!(e.to_string().contains("row-mnist"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// Multisensory integration (recurrent, no data needed).
+    Msi,
+    /// Row-by-row MNIST (recurrent, 28 steps of 28 pixels).
+    RowMnist,
+    /// Pixel-by-pixel MNIST (recurrent, 784 steps of 1 pixel).
+    PixelMnist,
+    /// Permuted pixel MNIST (recurrent).
+    PermMnist,
+    /// A user's cognitive task (NeuroGym's or their own arrays): the default of a task
+    /// without a preset.
+    Cognitive,
+    /// Feed-forward MNIST, 784-100-10.
+    FfMnist,
+    /// Feed-forward MNIST at the paper's full width.
+    FfMnistFull,
+}
+
+impl Preset {
+    /// Every preset, in listing order.
+    pub const ALL: [Preset; 7] = [
+        Preset::Msi,
+        Preset::Cognitive,
+        Preset::RowMnist,
+        Preset::PixelMnist,
+        Preset::PermMnist,
+        Preset::FfMnist,
+        Preset::FfMnistFull,
+    ];
+
+    /// The name on the command line and in `config.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Msi => "msi",
+            Preset::RowMnist => "row-mnist",
+            Preset::PixelMnist => "pixel-mnist",
+            Preset::PermMnist => "perm-mnist",
+            Preset::Cognitive => "cognitive",
+            Preset::FfMnist => "ff-mnist",
+            Preset::FfMnistFull => "ff-mnist-full",
+        }
+    }
+
+    /// What the preset is (one line, for listings).
+    pub fn about(self) -> &'static str {
+        match self {
+            Preset::Msi => "multisensory integration (recurrent; built in, no data needed)",
+            Preset::RowMnist => "row-by-row MNIST, 28 steps (recurrent; needs the MNIST files)",
+            Preset::PixelMnist => "pixel-by-pixel MNIST, 784 steps (recurrent; needs the MNIST files)",
+            Preset::PermMnist => "permuted pixel MNIST, 784 steps (recurrent; needs the MNIST files)",
+            Preset::Cognitive => {
+                "a user task (arrays or task.path; NeuroGym conventions): α = dt/τ, one pass per epoch"
+            }
+            Preset::FfMnist => "feed-forward MNIST 784-100-10 (needs the MNIST files)",
+            Preset::FfMnistFull => "feed-forward MNIST at the paper's width (needs the MNIST files)",
+        }
+    }
+
+    /// The model family of the preset.
+    pub fn family(self) -> crate::family::Kind {
+        match self {
+            Preset::FfMnist | Preset::FfMnistFull => crate::family::Kind::FeedForward,
+            _ => crate::family::Kind::Recurrent,
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = SasError;
+    fn from_str(s: &str) -> Result<Preset> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| SasError::UnknownName {
+                what: "preset",
+                name: s.into(),
+                known: Preset::ALL.map(Preset::name).join(", "),
+            })
     }
 }
 

@@ -85,7 +85,7 @@ impl Config {
                 let (gi, gr, go) = mnist_groups(row);
                 let (std, xi) = if row { (0.53, 0.1) } else { (0.1, 0.01) };
                 Config {
-                    preset: name.into(),
+                    preset: name.parse()?,
                     seed: 1,
                     task: task(match name {
                         "row-mnist" => TaskKind::RowMnist,
@@ -143,7 +143,7 @@ impl Config {
             "msi" => {
                 let (gi, gr, go) = msi_groups();
                 Config {
-                    preset: name.into(),
+                    preset: name.parse()?,
                     seed: 1,
                     task: task(TaskKind::Msi),
                     model: ModelConfig {
@@ -210,7 +210,7 @@ impl Config {
                     xi: decayed(lr, frozen),
                 };
                 Config {
-                    preset: name.into(),
+                    preset: name.parse()?,
                     seed: 1,
                     task: task(TaskKind::User),
                     model: ModelConfig {

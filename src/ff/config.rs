@@ -45,7 +45,7 @@ pub const PRESETS: [&str; 2] = ["ff-mnist", "ff-mnist-full"];
 #[serde(deny_unknown_fields)]
 pub struct FfConfig {
     /// Name of the preset this configuration started from.
-    pub preset: String,
+    pub preset: crate::config::Preset,
     /// Seed of every random stream of the run.
     pub seed: u64,
     /// Network sizes.
@@ -146,9 +146,9 @@ pub struct TestConfig {
 impl FfConfig {
     /// The configuration of preset `name` (one of [`PRESETS`]).
     pub fn preset(name: &str) -> Result<FfConfig> {
-        let train_limit = match name {
-            "ff-mnist" => 10_000,
-            "ff-mnist-full" => 0,
+        let (preset, train_limit) = match name {
+            "ff-mnist" => (crate::config::Preset::FfMnist, 10_000),
+            "ff-mnist-full" => (crate::config::Preset::FfMnistFull, 0),
             other => {
                 return Err(SasError::Config {
                     key: "preset".into(),
@@ -157,7 +157,7 @@ impl FfConfig {
             }
         };
         Ok(FfConfig {
-            preset: name.into(),
+            preset,
             seed: 1,
             model: NetConfig {
                 sizes: vec![784, 100, 100, 10],

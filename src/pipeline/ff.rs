@@ -149,7 +149,10 @@ pub fn report_over(
         .find(|o| o.name == crate::analysis::ff::perturb::NAME)
         .map(|o| &o.summary);
     let head = header_html(&runs, &page_dir, perturb);
-    let title = runs.first().map(|r| r.cfg.preset.clone()).unwrap_or_default();
+    let title = runs
+        .first()
+        .map(|r| r.cfg.preset.name().to_string())
+        .unwrap_or_default();
     write_page(&outputs, &failed, &title, &head, report)?;
     Ok((ran, failed))
 }
@@ -236,7 +239,7 @@ pub(crate) fn header_html(
     let o = &c.optim;
     let sizes: Vec<String> = c.model.sizes.iter().map(|s| s.to_string()).collect();
     let rows: Vec<(&str, String)> = vec![
-        ("preset", c.preset.clone()),
+        ("preset", c.preset.name().to_string()),
         (
             "network",
             format!(

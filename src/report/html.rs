@@ -91,7 +91,7 @@ pub(crate) fn report_html(
     runs: &[RunData],
     page_dir: &Path,
 ) -> Result<String> {
-    let preset = runs.first().map(|r| r.cfg.preset.as_str()).unwrap_or("(no runs)");
+    let preset = runs.first().map(|r| r.cfg.preset.name()).unwrap_or("(no runs)");
     report_html_titled(preset, outputs, failures, runs, page_dir)
 }
 
@@ -230,7 +230,7 @@ fn header(h: &mut String, runs: &[RunData], page_dir: &Path) {
     let lr =
         |g: &crate::config::LayerGroups| format!("m {}, π {}, Ξ {}", num(g.m.lr), num(g.pi.lr), num(g.xi.lr));
     let mut rows: Vec<(&str, String)> = vec![
-        ("preset", c.preset.clone()),
+        ("preset", c.preset.name().to_string()),
         ("task", c.task.kind.to_string()),
         ("seeds", seeds.join(", ")),
         (
