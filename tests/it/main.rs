@@ -3,6 +3,7 @@
 mod common;
 mod data_fetch;
 mod data_verify;
+mod docs;
 mod explain_cli;
 mod ff;
 mod ff_cli;
