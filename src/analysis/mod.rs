@@ -12,6 +12,7 @@ pub mod dynamics;
 pub mod entropy;
 pub mod ff;
 pub mod ntk_change;
+pub mod nulls;
 pub mod pca;
 pub mod perturb;
 pub mod plasticity;
