@@ -33,6 +33,7 @@ pub mod engine;
 pub mod error;
 pub mod family;
 pub mod ff;
+pub mod fuzz;
 pub mod grad;
 pub mod infer;
 pub mod io;

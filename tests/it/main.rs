@@ -8,6 +8,7 @@ mod explain_cli;
 mod ff;
 mod ff_cli;
 mod ff_reference;
+mod fuzz_corpus;
 mod grad_cli;
 mod gradcheck;
 mod report;
