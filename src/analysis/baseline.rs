@@ -29,12 +29,13 @@
 use super::accuracy::{by_epoch, column_series, describe_runs, line_figure, paired_stat, stat};
 use super::retrain::{train_variant, variant_config, variant_dir};
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::config::Config;
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::infer::{Mode, evaluate};
+use crate::output::csv;
 use crate::output::figure::Series;
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
 use crate::train::variant::Variant;
@@ -99,8 +100,8 @@ fn same_lr(a: f64, b: f64) -> bool {
 /// `difference` (each [`stat`]: mean, sample std, 95 % interval, n, per-seed values),
 /// `bptt_epochs` and `ensemble_epochs` (per seed), `lr_sweep` (`lr`, `accuracy_mean_field`
 /// per rate, `seed`), `notes`.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let cfg0 = &runs[0].cfg;
     if !(cfg0.model.sas_in || cfg0.model.sas_rec || cfg0.model.sas_out) {
         return Err(SasError::NotApplicable {
@@ -215,8 +216,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     summary.insert("reused_runs".into(), json!(reused));
     let trials: usize = test.batches.iter().map(|b| b.size).sum();
     summary.insert("test_trials".into(), json!(trials));
-    let mut files = vec![write_csv(
-        &out.join("paired.csv"),
+    let mut files = vec![csv(
+        "paired.csv",
         &["seed", "mode_index", "ensemble", "bptt", "difference"],
         &rows,
     )?];
@@ -241,14 +242,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                "ensemble_mean_field": acc(0, 0, false)}),
     );
     if !sweep.is_empty() {
-        files.push(write_csv(
-            &out.join("lr_sweep.csv"),
+        files.push(csv(
+            "lr_sweep.csv",
             &["lr_m", "seed", "epochs", "accuracy_mean_field"],
             &sweep_rows,
         )?);
     }
     let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
 
     // Figures.
     let desc = describe_runs(runs);
@@ -394,7 +394,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             ],
         ));
     }
-    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
+    Ok(AnalysisResult::with(NAME, TITLE, files, figures, summary))
 }
 
 #[cfg(test)]

@@ -32,10 +32,11 @@
 use super::accuracy::{EpochStats, by_epoch, describe_runs, line_figure, stat};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::csv;
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use rayon::prelude::*;
@@ -285,8 +286,8 @@ fn pick(e: &LayerEntropy, kind: usize) -> f64 {
 /// `epochs_used`, per stochastic layer `<layer>` → `{initial_<kind>, final_<kind>}` (mean ±
 /// std over seeds), and `mc_check` (`max_abs_diff` between quadrature and a seeded Monte
 /// Carlo estimate on a few connections of the first run's recurrent layer, and their count).
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let stoch = runs[0].net.stochastic;
     let layers: Vec<usize> = (0..3).filter(|&k| stoch[k]).collect();
     // per_seed[seed] = [(epoch, [Option<LayerEntropy>; 3])]
@@ -347,7 +348,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("entropy.csv"), &h, &rows)?);
+        files.push(csv("entropy.csv", &h, &rows)?);
         let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];
         ph.extend(cols.iter().map(|c| c.0.clone()));
         let mut prow = Vec::new();
@@ -363,7 +364,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             }
         }
         let ph: Vec<&str> = ph.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("entropy_per_seed.csv"), &ph, &prow)?);
+        files.push(csv("entropy_per_seed.csv", &ph, &prow)?);
     }
 
     // Every connection of the first run's final network.
@@ -393,8 +394,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             ]);
         }
     }
-    files.push(write_csv(
-        &out.join("connections.csv"),
+    files.push(csv(
+        "connections.csv",
         &[
             "layer",
             "row",
@@ -483,7 +484,6 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         );
     }
     let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
 
     let desc = describe_runs(runs);
     let mut figures = Vec::new();
@@ -517,7 +517,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             series,
         ));
     }
-    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
+    Ok(AnalysisResult::with(NAME, TITLE, files, figures, summary))
 }
 
 fn layer_label(k: usize) -> &'static str {

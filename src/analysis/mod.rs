@@ -17,6 +17,7 @@ pub mod perturb;
 pub mod plasticity;
 pub mod psychometric;
 pub mod registry;
+pub mod result;
 pub mod retrain;
 pub mod sampled_stats;
 pub mod selectivity;
@@ -29,9 +30,9 @@ use crate::error::{Result, SasError};
 use crate::family::{Family, Recurrent};
 use crate::io::tensors::TensorFile;
 use crate::net::SasNet;
-use crate::output::AnalysisOutput;
 use crate::run::{checkpoint, files};
 use crate::sas::classes;
+pub use result::{AnalysisResult, Summary};
 use std::path::{Path, PathBuf};
 
 /// The per-epoch metrics of a run (`metrics.csv`), as named numeric columns.
@@ -188,19 +189,14 @@ pub fn load_runs<F: Family>(dirs: &[PathBuf]) -> Result<Vec<RunData<F>>> {
     Ok(runs)
 }
 
-/// The start of every analysis: fails with [`SasError::NoRuns`] when `runs` is empty and
-/// creates the output folder `out` (and its parents).
-pub fn start<F: Family>(runs: &[RunData<F>], name: &str, out: &Path) -> Result<()> {
+/// The start of every analysis: fails with [`SasError::NoRuns`] when `runs` is empty.
+pub fn start<F: Family>(runs: &[RunData<F>], name: &str) -> Result<()> {
     if runs.is_empty() {
         return Err(SasError::NoRuns {
             analysis: name.into(),
         });
     }
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })
+    Ok(())
 }
 
 /// One line describing the runs for figure captions: preset, network, epochs, seeds
@@ -281,9 +277,9 @@ pub struct AnalysisOptions {
     pub fast_dt_ms: Option<f64>,
     /// The VIP rule and overrides of its bounds (defaults: [`classes::Thresholds::for_task`]).
     pub classes: ClassOverrides,
-    /// Analyses `report` / `reproduce` leave out, by name (e.g. `retrain`, whose full-length
-    /// variants cost three trainings per seed).
-    pub skip: Vec<String>,
+    /// Analyses `report` / `reproduce` leave out (e.g. `retrain`, whose full-length variants
+    /// cost three trainings per seed); the skins parse their names ([`registry::find`]).
+    pub skip: Vec<&'static registry::Analysis>,
     /// User tasks: the per-trial condition an analysis sorts trials by (psychometric: its x
     /// axis; selectivity and PCA: the variable they describe).
     pub condition: Option<String>,
@@ -431,18 +427,6 @@ impl AnalysisOptions {
     /// Checks every setting (thresholds for task `kind`, time steps) before anything runs.
     pub fn validate(&self, kind: &str) -> Result<()> {
         self.thresholds(kind)?;
-        for s in &self.skip {
-            let known = registry::names().contains(&s.as_str());
-            if !known {
-                return Err(SasError::Config {
-                    key: "skip".into(),
-                    reason: format!(
-                        "`{s}` is not an analysis (known: {})",
-                        registry::names().join(", ")
-                    ),
-                });
-            }
-        }
         self.msi_dt_override(false)?;
         self.msi_dt_override(true)?;
         Ok(())
@@ -468,5 +452,9 @@ impl AnalysisOptions {
 }
 
 /// The signature every analysis exposes as `pub fn run`: the runs of one configuration
-/// (one per seed; aggregated as mean and spread), the output folder, and options.
-pub type AnalysisFn<F = Recurrent> = fn(&[RunData<F>], &Path, &AnalysisOptions) -> Result<AnalysisOutput>;
+/// (one per seed; aggregated as mean and spread), a work folder and options; it computes in
+/// memory and returns an [`AnalysisResult`] (writing it is a separate step). Only the
+/// analyses that train networks (`retrain`, `baseline`) write into the work folder — their
+/// trained runs, so that a later call resumes them; every other analysis leaves it alone
+/// (it need not exist).
+pub type AnalysisFn<F = Recurrent> = fn(&[RunData<F>], &Path, &AnalysisOptions) -> Result<AnalysisResult>;

@@ -31,11 +31,12 @@
 use super::accuracy::{describe_runs_plain, line_figure};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{Data, csv};
 use crate::sas::SasLayer;
 use crate::sas::classes::VipRule;
 use crate::sas::classes::{ClassFractions, Thresholds, classify};
@@ -168,14 +169,14 @@ fn group_label(g: &str) -> &'static str {
     }
 }
 
-fn matrix_csv(path: &Path, l: &SasLayer<f32>, v: &[f32]) -> Result<std::path::PathBuf> {
+fn matrix_csv(name: &str, l: &SasLayer<f32>, v: &[f32]) -> Result<Data> {
     let header: Vec<String> = (0..l.cols).map(|j| format!("c{j}")).collect();
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
     let rows: Vec<Vec<f64>> = v
         .chunks(l.cols)
         .map(|r| r.iter().map(|&x| x as f64).collect())
         .collect();
-    write_csv(path, &h, &rows)
+    csv(name, &h, &rows)
 }
 
 /// The hyper-parameter analysis (an [`super::AnalysisFn`]) on the final networks: writes
@@ -187,8 +188,8 @@ fn matrix_csv(path: &Path, l: &SasLayer<f32>, v: &[f32]) -> Result<std::path::Pa
 /// seeds; see [`ShapeStats`]; `π`/`Ξ` entries only for stochastic layers) and `count`;
 /// `ranges` (histogram ranges of `m` and `Ξ`); `matrices_seed` (the seed whose matrices are
 /// drawn).
-pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let stoch = runs[0].net.stochastic;
     let masks: Vec<Masks> = runs
         .iter()
@@ -266,7 +267,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join(format!("hist_{pkey}.csv")), &h, &rows)?);
+        files.push(csv(&format!("hist_{pkey}.csv"), &h, &rows)?);
         for (k, lname) in LAYERS.iter().enumerate() {
             let hs: Vec<Histogram> = HIST_GROUPS
                 .iter()
@@ -315,7 +316,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                 continue;
             }
             let v = param(l, p);
-            files.push(matrix_csv(&out.join(format!("matrix_{lname}_{pkey}.csv")), l, v)?);
+            files.push(matrix_csv(&format!("matrix_{lname}_{pkey}.csv"), l, v)?);
             let vmax = v.iter().map(|&x| (x as f64).abs()).fold(0.0, f64::max);
             let range = match p {
                 0 => (0.0, 1.0),
@@ -382,7 +383,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         "matrices_seed": r0.cfg.seed,
     });
     let title = "Hyper-parameter distributions and matrices";
-    AnalysisOutput::written(out, NAME, title, files, figures, summary)
+    Ok(AnalysisResult::with(NAME, title, files, figures, summary))
 }
 
 /// A figure line: the band's mean with its 95 % interval as the shaded band.
@@ -420,8 +421,8 @@ pub(crate) fn self_connections(vip: &[usize], n: usize) -> usize {
 /// final}` → `{vip, uip, variable, vip_count}` (and `exact_vip`, the fraction of exact VIP
 /// weights `π = 0, Ξ = 0, m ≠ 0`, when the rule is not the exact one; `vip_self`, the VIP
 /// self-connections, for `rec`), each a [`SeedStats`] over seeds.
-pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, CLASSES_NAME, out)?;
+pub(crate) fn run_classes(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, CLASSES_NAME)?;
     let t = opts.thresholds(runs[0].cfg.task.kind.as_str())?;
     // The exact VIP set (π = 0, Ξ = 0, m ≠ 0), also shown where the rule is another one.
     let te = Thresholds {
@@ -499,7 +500,7 @@ pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) 
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("classes.csv"), &h, &rows)?);
+        files.push(csv("classes.csv", &h, &rows)?);
         let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];
         for &g in &groups {
             for c in &CLASSES[..n_classes] {
@@ -525,7 +526,7 @@ pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) 
             }
         }
         let ph: Vec<&str> = ph.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("classes_per_seed.csv"), &ph, &prow)?);
+        files.push(csv("classes_per_seed.csv", &ph, &prow)?);
     }
 
     let all_hist = with_hist.iter().all(|h| *h);
@@ -578,7 +579,6 @@ pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) 
     }
     let self_final = SeedStats::of(&ends(false).iter().map(|r| r.3).collect::<Vec<_>>());
     let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
 
     let desc = describe_runs_plain(runs);
     let seeds = runs.len();
@@ -667,7 +667,7 @@ pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) 
         ));
     }
     let title = "Weight classes";
-    Ok(AnalysisOutput::new(CLASSES_NAME, title, files, figures, summary))
+    Ok(AnalysisResult::with(CLASSES_NAME, title, files, figures, summary))
 }
 
 #[cfg(test)]
