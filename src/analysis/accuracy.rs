@@ -450,9 +450,12 @@ pub(crate) mod fixture {
     }
 
     /// Runs analysis `run` on [`runs`] with the default options into a fresh folder `name`.
-    pub fn analyze(run: crate::analysis::AnalysisFn, name: &str) -> (crate::output::AnalysisOutput, PathBuf) {
+    pub fn analyze(run: crate::analysis::AnalysisFn, name: &str) -> (crate::analysis::AnalysisResult, PathBuf) {
         let out = out(name);
-        let o = run(&runs(), &out, &crate::analysis::AnalysisOptions::default()).unwrap();
+        let o = run(&runs(), &out, &crate::analysis::AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
         (o, out)
     }
 
@@ -507,13 +510,13 @@ mod tests {
     fn run_on_a_tiny_training_run() {
         let runs = fixture::runs();
         let out = fixture::out(NAME);
-        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
+        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
         assert!(out.join("accuracy.csv").exists());
         assert!(out.join("summary.json").exists());
-        assert_eq!(o.summary["epochs"], json!([3, 3]));
-        assert_eq!(o.summary["final_train_loss"]["n"], 2);
+        assert_eq!(o.summary_json()["epochs"], json!([3, 3]));
+        assert_eq!(o.summary_json()["final_train_loss"]["n"], 2);
         // Evaluated only at the end (eval.every = 0): one test point per seed.
-        assert_eq!(o.summary["final_test_acc_mean_field"]["n"], 2);
+        assert_eq!(o.summary_json()["final_test_acc_mean_field"]["n"], 2);
         let acc = o.figures.iter().find(|f| f.name == "accuracy").unwrap();
         let Plot::Lines(s) = &acc.plot else { panic!() };
         assert_eq!(s[0].x, vec![1.0, 2.0, 3.0]);

@@ -437,25 +437,25 @@ mod tests {
             seed: 2,
             ..Default::default()
         };
-        let o = run(&runs, &out, &opts).unwrap();
+        let o = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
         assert!(
             baseline_dir(&out, 1)
                 .join(crate::run::files::CHECKPOINT)
                 .is_file()
         );
         for m in modes() {
-            let d = &o.summary[m.name()]["difference"];
+            let d = &o.summary_json()[m.name()]["difference"];
             assert_eq!(d["n"], 2);
             let vals = d["values"].as_array().unwrap();
-            let e = &o.summary[m.name()]["ensemble"]["values"];
-            let b = &o.summary[m.name()]["bptt"]["values"];
+            let e = &o.summary_json()[m.name()]["ensemble"]["values"];
+            let b = &o.summary_json()[m.name()]["bptt"]["values"];
             for i in 0..2 {
                 let want = e[i].as_f64().unwrap() - b[i].as_f64().unwrap();
                 assert!((vals[i].as_f64().unwrap() - want).abs() < 1e-12);
             }
         }
         // The retrain analysis next to it reuses the same BPTT runs.
-        let again = run(&runs, &out, &opts).unwrap();
-        assert_eq!(again.summary["reused_runs"], 2);
+        let again = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
+        assert_eq!(again.summary_json()["reused_runs"], 2);
     }
 }

@@ -427,3 +427,223 @@ fn infinite_width(s: &theory::Summary) -> Option<Claim> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Summary;
+
+    fn result(name: &'static str, s: Summary) -> AnalysisResult {
+        AnalysisResult::new(name, name, s)
+    }
+
+    fn st(v: &[f64]) -> Stat {
+        Stat::of(v)
+    }
+
+    fn pca_summary(k85: &[f64]) -> pca::Summary {
+        pca::Summary {
+            k80: st(&[4.0, 4.0, 5.0]),
+            k85: st(k85),
+            participation_ratio: st(&[2.4, 2.5, 2.6]),
+            pc1_fraction: st(&[0.5, 0.52, 0.48]),
+            pc3_cumulative: st(&[0.8, 0.81, 0.79]),
+            neurons: 150,
+            samples: 100,
+            trials: 24,
+            time_points: 10,
+            per_seed: Vec::new(),
+        }
+    }
+
+    fn breaks(first: &'static str, cont: &[f64], disc: &[f64], pi_one: &[f64]) -> symmetry::LayerSummary {
+        symmetry::LayerSummary {
+            final_: Default::default(),
+            breaks: Some(symmetry::Breaks {
+                continuous_break: st(cont),
+                discrete_break: st(disc),
+                xi_zero_onset: st(&[1.0, 1.0, 2.0]),
+                pi_one_onset: st(pi_one),
+                first: vec![first; 3],
+                first_to_break: first,
+                continuous_param: vec!["xi_zero"; 3],
+                discrete_param: vec!["q_pi"; 3],
+            }),
+        }
+    }
+
+    fn plasticity_summary(mf: &[f64], k1: &[f64], kt: &[f64]) -> plasticity::Summary {
+        let mode = |index: usize, mode: Mode, k: f64, v: &[f64]| plasticity::ModeSummary {
+            index,
+            mode,
+            k,
+            accuracy: st(v).mean,
+            accuracy_std: st(v).std,
+            stats: crate::stats::SeedStats::of(v),
+            over_seeds: st(v),
+        };
+        plasticity::Summary {
+            modes: vec![
+                mode(0, Mode::MeanField, 0.0, mf),
+                mode(1, Mode::Sampled { every: 1 }, 1.0, k1),
+                mode(2, Mode::Sampled { every: usize::MAX }, 90.0, kt),
+            ],
+            repeats: 3,
+            test_trials: 96,
+            seeds: 3,
+            k_t: 90,
+        }
+    }
+
+    fn retrain_summary(deltas: [&[f64]; 3]) -> retrain::Summary {
+        let reference = [0.95, 0.96, 0.94];
+        let variant = |v: Variant, d: Option<&[f64]>| retrain::VariantSummary {
+            variant: v,
+            label: v.label(),
+            accuracy_mean_field: st(&match d {
+                Some(d) => reference.iter().zip(d).map(|(r, d)| r + d).collect::<Vec<_>>(),
+                None => reference.to_vec(),
+            }),
+            accuracy_mean: st(&reference),
+            delta_mean_field: d.map(st),
+            delta_mean: d.map(st),
+            train_wall_s: d.map(|_| vec![1.0; 3]),
+            reused: d.map(|_| 0),
+            epochs: vec![20; 3],
+        };
+        retrain::Summary {
+            variants: vec![
+                variant(Variant::Reference, None),
+                variant(Variant::XiZero, Some(deltas[0])),
+                variant(Variant::PiZero, Some(deltas[1])),
+                variant(Variant::Bptt, Some(deltas[2])),
+            ],
+            variant_epochs: 20,
+            reference_compared_at: vec![20; 3],
+            test_trials: 96,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn pca_claim_states_a_t_interval_over_three_seeds_and_its_source() {
+        let c = assess(&[result(pca::NAME, Summary::Pca(pca_summary(&[5.0, 6.0, 7.0])))]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].verdict, Verdict::Supported);
+        // mean 6, sd 1, t(0.975, 2) = 4.3027: half-width 4.3027 / √3 = 2.484.
+        assert!(
+            c[0].evidence.contains("85 % in 6 ± 2.484 (95 % CI, n = 3)"),
+            "{}",
+            c[0].evidence
+        );
+        assert!(c[0].source.contains(JOURNAL) && c[0].source.contains("low-dimensional projection"));
+        assert_eq!(c[0].analyses, vec![pca::NAME]);
+        let many = assess(&[result(pca::NAME, Summary::Pca(pca_summary(&[40.0, 41.0, 39.0])))]);
+        assert_eq!(many[0].verdict, Verdict::NotSupported);
+    }
+
+    #[test]
+    fn symmetry_order_is_sasnets_own_test() {
+        let mut by_layer = std::collections::BTreeMap::new();
+        by_layer.insert("rec", breaks("continuous", &[1.0, 2.0, 3.0], &[11.0, 12.0, 13.0], &[]));
+        by_layer.insert("out", breaks("discrete", &[5.0, 5.0, 5.0], &[1.0, 1.0, 1.0], &[6.0]));
+        let s = symmetry::Summary {
+            history: true,
+            layers: vec!["rec", "out"],
+            by_layer,
+            note: None,
+        };
+        let c = assess(&[result(symmetry::NAME, Summary::Symmetry(s))]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].verdict, Verdict::Mixed);
+        assert!(c[0].evidence.contains("π at 1: never (n = 0)"), "{}", c[0].evidence);
+        assert!(c[0].evidence.contains("Ξ breaks at epoch 2 ± 2.484 (95 % CI, n = 3)"), "{}", c[0].evidence);
+        assert!(c[0].evidence.contains("π at 1: 6 (n = 1)"), "{}", c[0].evidence);
+        assert!(c[0].source.starts_with("sasnet's own test"), "{}", c[0].source);
+        assert!(!c[0].source.contains("journal version states"));
+    }
+
+    #[test]
+    fn plasticity_evidence_for_and_against_is_one_claim() {
+        // Redrawn every step keeps the accuracy, one network per trial is at chance (for);
+        // retraining without uncertainty costs nothing (against): partly supported.
+        let p = plasticity_summary(&[0.95, 0.96, 0.94], &[0.95, 0.955, 0.945], &[0.5, 0.52, 0.49]);
+        let r = retrain_summary([&[0.0, 0.01, -0.01], &[0.005, 0.0, 0.0], &[0.0, -0.002, 0.004]]);
+        let c = assess(&[
+            result(plasticity::NAME, Summary::Plasticity(p.clone())),
+            result(retrain::NAME, Summary::Retrain(r)),
+        ]);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].analyses, vec![plasticity::NAME, retrain::NAME]);
+        assert_eq!(c[0].verdict, Verdict::Mixed);
+        assert!(c[0].evidence.contains("(95 % CI, n = 3)"), "{}", c[0].evidence);
+        assert!(c[0].evidence.contains("BPTT") && c[0].evidence.contains("k = T"));
+        assert!(c[0].source.contains("stochastic plasticity") && c[0].source.contains("dynamic network"));
+        // Plasticity alone: for.
+        let c = assess(&[result(plasticity::NAME, Summary::Plasticity(p))]);
+        assert_eq!(c[0].verdict, Verdict::Supported, "{}", c[0].evidence);
+        // Every variant worse: for.
+        let worse = retrain_summary([&[-0.05, -0.06, -0.04], &[-0.02, -0.03, -0.025], &[-0.1, -0.1, -0.12]]);
+        let c = assess(&[result(retrain::NAME, Summary::Retrain(worse))]);
+        assert_eq!(c[0].verdict, Verdict::Supported, "{}", c[0].evidence);
+    }
+
+    #[test]
+    fn lazy_regime_is_sasnets_own_test() {
+        let s = ntk_change::Summary {
+            history: true,
+            note: None,
+            measured: Some(ntk_change::KernelChange {
+                samples: 16,
+                outputs: 2,
+                final_change: st(&[0.6, 0.7, 0.8]),
+                final_change_m: st(&[0.6, 0.7, 0.8]),
+                final_change_pi: st(&[0.1, 0.1, 0.1]),
+                final_change_xi: st(&[0.2, 0.2, 0.2]),
+                final_alignment: st(&[0.5, 0.6, 0.7]),
+            }),
+        };
+        let c = assess(&[result(ntk_change::NAME, Summary::NtkChange(s))]);
+        assert_eq!(c[0].verdict, Verdict::NotSupported);
+        assert!(c[0].source.starts_with("sasnet's own test"));
+        assert!(!c[0].claim.contains("describes the trained network"));
+    }
+
+    #[test]
+    fn theory_claim_reads_the_typed_summary() {
+        let run = |n: usize, dev: f64| theory::SmallRun {
+            n,
+            seed: 1,
+            final_train_mse: None,
+            lin_final_train_mse: None,
+            deviation: vec![0.0, dev],
+            steps: vec![0, 10],
+        };
+        let s = theory::Summary {
+            quick: true,
+            plan: theory::Plan::new(true),
+            params: Default::default(),
+            angle: theory::AngleSummary { n: 500, rel_err: 0.1 },
+            convergence: theory::ConvergenceSummary {
+                sizes: vec![250, 4000],
+                rel_err_mean: vec![0.27, 0.046],
+                rel_err_std: vec![0.0, 0.0],
+                xi_rel_mean: vec![0.0, 0.0],
+                pi_vs_m_rec_mean: vec![0.0, 0.0],
+            },
+            training_small: theory::SmallTraining {
+                eta: 0.5,
+                sizes: vec![250, 4000],
+                kernel_change_mean: vec![0.24, 0.007],
+                kernel_change_std: vec![0.0, 0.0],
+                runs: vec![run(250, 0.05), run(250, 0.06), run(4000, 0.01)],
+            },
+            mnist: theory::MnistSummary::Skipped { skipped: "no data" },
+        };
+        let t = assess(&[result(theory::NAME, Summary::Theory(s))]);
+        assert_eq!(t[0].verdict, Verdict::Supported);
+        assert!(t[0].evidence.contains("N = 250: 0.06, N = 4000: 0.01"), "{}", t[0].evidence);
+        assert!(t[0].evidence.contains("0.007 at N = 4000"), "{}", t[0].evidence);
+        assert!(t[0].source.contains("analytic solution"));
+    }
+}

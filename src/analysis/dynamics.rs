@@ -719,7 +719,7 @@ mod tests {
     #[test]
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "dynamics", 4);
-        let kinds = &o.summary["kinds"];
+        let kinds = &o.summary_json()["kinds"];
         for k in KINDS {
             let s = &kinds[k.name()];
             let a = s["accuracy"]["mean"].as_f64().unwrap();
@@ -731,7 +731,7 @@ mod tests {
         }
         // The mean network's radius is the mean map's.
         let rm = kinds["mean"]["spectral_radius"]["mean"].as_f64().unwrap();
-        let pm = o.summary["recurrent"][0]["recurrent"]["rho_mean_map"]
+        let pm = o.summary_json()["recurrent"][0]["recurrent"]["rho_mean_map"]
             .as_f64()
             .unwrap();
         assert!((rm - pm).abs() < 1e-4, "{rm} vs {pm}");

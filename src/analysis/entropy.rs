@@ -675,26 +675,26 @@ mod tests {
     #[test]
     fn run_on_a_tiny_training_run() {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
-        assert_eq!(o.summary["layers"], json!(["rec", "out"]));
-        assert_eq!(o.summary["history"], true);
-        assert_eq!(o.summary["epochs_used"], json!([4, 4]));
+        assert_eq!(o.summary_json()["layers"], json!(["rec", "out"]));
+        assert_eq!(o.summary_json()["history"], true);
+        assert_eq!(o.summary_json()["epochs_used"], json!([4, 4]));
         // Epoch 0: π = 0 everywhere, so the π-entropy is 0 and S is the Ξ-entropy.
-        let r = &o.summary["rec"];
+        let r = &o.summary_json()["rec"];
         assert_eq!(r["initial_pi_entropy"]["mean"], 0.0);
         let (s0, x0) = (
             r["initial_total"]["mean"].as_f64().unwrap(),
             r["initial_xi_entropy"]["mean"].as_f64().unwrap(),
         );
         assert!((s0 - x0).abs() < 1e-9);
-        assert!(o.summary["mc_check"]["max_abs_diff"].as_f64().unwrap() < 0.02);
+        assert!(o.summary_json()["mc_check"]["max_abs_diff"].as_f64().unwrap() < 0.02);
         assert_eq!(o.figures.len(), 3);
         assert!(out.join("connections.csv").exists() && out.join("entropy.csv").exists());
 
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("entropy-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["history"], false);
-        assert_eq!(o.summary["epochs_used"], json!([1]));
+        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        assert_eq!(o.summary_json()["history"], false);
+        assert_eq!(o.summary_json()["epochs_used"], json!([1]));
     }
 
     #[test]

@@ -579,9 +579,9 @@ mod tests {
             quick: true,
             ..Default::default()
         };
-        let o = run(&runs, &out, &opts).unwrap();
-        assert_eq!(o.summary["history"], true);
-        let c = o.summary["final_change"]["mean"].as_f64().unwrap();
+        let o = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
+        assert_eq!(o.summary_json()["history"], true);
+        let c = o.summary_json()["final_change"]["mean"].as_f64().unwrap();
         assert!(c.is_finite() && c > 0.0, "{c}");
         assert_eq!(o.figures.len(), 1);
         let text = std::fs::read_to_string(out.join("kernel_change.csv")).unwrap();

@@ -941,10 +941,10 @@ mod tests {
     #[test]
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "pca", 3);
-        let k80 = o.summary["k80"]["mean"].as_f64().unwrap();
-        let k85 = o.summary["k85"]["mean"].as_f64().unwrap();
+        let k80 = o.summary_json()["k80"]["mean"].as_f64().unwrap();
+        let k85 = o.summary_json()["k85"]["mean"].as_f64().unwrap();
         assert!(k80 >= 1.0 && k85 >= k80, "{k80} {k85}");
-        assert_eq!(o.summary["trials"], 24 * trials_per_condition(true));
+        assert_eq!(o.summary_json()["trials"], 24 * trials_per_condition(true));
         let names: Vec<&str> = o.figures.iter().map(|f| f.name.as_str()).collect();
         for n in [
             "spectrum",
@@ -955,7 +955,7 @@ mod tests {
             assert!(names.contains(&n), "{names:?}");
         }
         let text = std::fs::read_to_string(out.join("trajectories.csv")).unwrap();
-        let pts = o.summary["time_points"].as_u64().unwrap() as usize;
+        let pts = o.summary_json()["time_points"].as_u64().unwrap() as usize;
         assert_eq!(text.lines().count(), 1 + 24 * pts);
     }
 }

@@ -721,7 +721,7 @@ pub(crate) mod testutil {
         name: &str,
         dir: &str,
         seed: u64,
-    ) -> (crate::output::AnalysisOutput, PathBuf) {
+    ) -> (crate::analysis::AnalysisResult, PathBuf) {
         let r = tiny_msi_run();
         let out = out_dir(dir);
         let opts = crate::analysis::AnalysisOptions {
@@ -729,7 +729,10 @@ pub(crate) mod testutil {
             seed,
             ..Default::default()
         };
-        let o = run(std::slice::from_ref(&r), &out, &opts).unwrap();
+        let o = run(std::slice::from_ref(&r), &out, &opts)
+            .unwrap()
+            .written(&out)
+            .unwrap();
         assert_eq!(o.name, name);
         for f in &o.files {
             assert!(f.exists(), "{}", f.display());
@@ -1070,13 +1073,13 @@ mod tests {
                 "vip_uniform_p1",
                 "vip_magnitude_p1",
             ] {
-                let v = o.summary[layer][key].as_f64().unwrap();
+                let v = o.summary_json()[layer][key].as_f64().unwrap();
                 assert!((0.0..=1.0).contains(&v), "{layer}.{key} = {v}");
             }
         }
-        assert!(o.summary["rec"]["n_vip_self"].as_f64().is_some());
+        assert!(o.summary_json()["rec"]["n_vip_self"].as_f64().is_some());
         assert!(
-            o.summary["vip_rule"]
+            o.summary_json()["vip_rule"]
                 .as_str()
                 .unwrap()
                 .contains("Fig. 17 caption")
@@ -1086,7 +1089,7 @@ mod tests {
             cap.contains("self-connections") && cap.contains("n = 1 seed(s) × 2 repeats"),
             "{cap}"
         );
-        let a = o.summary["accuracy_intact"].as_f64().unwrap();
+        let a = o.summary_json()["accuracy_intact"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a));
     }
 }

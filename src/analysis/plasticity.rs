@@ -407,7 +407,8 @@ mod tests {
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "plasticity", 4);
         // T = 90: k = 1, 2, 5, 10, 20, 50 and T.
-        let modes = o.summary["modes"].as_array().unwrap();
+        let summary = o.summary_json();
+        let modes = summary["modes"].as_array().unwrap();
         assert_eq!(modes.len(), 10);
         for m in modes {
             let a = m["accuracy"].as_f64().unwrap();
@@ -424,6 +425,6 @@ mod tests {
         assert_eq!(series.len(), 4);
         assert_eq!(series[0].x.len(), 7);
         assert!((series[0].x[6] - 90f64.log10()).abs() < 1e-12);
-        assert_eq!(o.summary["test_trials"].as_u64().unwrap(), 96);
+        assert_eq!(o.summary_json()["test_trials"].as_u64().unwrap(), 96);
     }
 }

@@ -208,3 +208,142 @@ pub struct MeanCi {
     /// Values it is over.
     pub n: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A [`Stat`] and the JSON a summary holds for it.
+    fn stat_json(v: &[f64]) -> (Stat, serde_json::Value) {
+        let s = Stat::of(v);
+        let j = json!({"mean": s.mean, "std": s.std, "ci95": s.ci95, "lo": s.lo, "hi": s.hi,
+                       "n": s.n, "values": v});
+        (s, j)
+    }
+
+    #[test]
+    fn sampled_stats_summary_keeps_its_keys() {
+        let s = Summary::SampledStats(super::super::sampled_stats::Summary {
+            steps: 90,
+            seeds: 2,
+            zero_fraction_mean: 0.5,
+            zero_fraction_time_std: 0.01,
+            zero_fraction_expected: 0.49,
+            eta_mean: 0.1,
+            eta_time_std: 0.02,
+            eta_expected: 0.12,
+        });
+        let golden = json!({
+            "steps": 90, "seeds": 2,
+            "zero_fraction_mean": 0.5, "zero_fraction_time_std": 0.01, "zero_fraction_expected": 0.49,
+            "eta_mean": 0.1, "eta_time_std": 0.02, "eta_expected": 0.12,
+        });
+        assert_eq!(serde_json::to_value(&s).unwrap(), golden);
+    }
+
+    #[test]
+    fn kernel_change_summary_keeps_its_keys_with_and_without_history() {
+        use super::super::ntk_change::{KernelChange, Summary as Ntk};
+        let none = Summary::NtkChange(Ntk {
+            history: false,
+            note: Some("no history"),
+            measured: None,
+        });
+        assert_eq!(
+            serde_json::to_value(&none).unwrap(),
+            json!({"history": false, "note": "no history"})
+        );
+        let (a, aj) = stat_json(&[0.1, 0.2, 0.3]);
+        let (b, bj) = stat_json(&[0.9, f64::NAN]);
+        let with = Summary::NtkChange(Ntk {
+            history: true,
+            note: None,
+            measured: Some(KernelChange {
+                samples: 16,
+                outputs: 2,
+                final_change: a.clone(),
+                final_change_m: a.clone(),
+                final_change_pi: a.clone(),
+                final_change_xi: a,
+                final_alignment: b,
+            }),
+        });
+        let golden = json!({
+            "history": true, "samples": 16, "outputs": 2,
+            "final_change": aj, "final_change_m": aj, "final_change_pi": aj, "final_change_xi": aj,
+            "final_alignment": bj,
+        });
+        let v = serde_json::to_value(&with).unwrap();
+        assert_eq!(v, golden);
+        // One seed without a value: n = 1, no spread (null), its NaN value null.
+        assert_eq!(v["final_alignment"]["n"], 1);
+        assert_eq!(v["final_alignment"]["std"], serde_json::Value::Null);
+        assert_eq!(v["final_alignment"]["values"], json!([0.9, null]));
+    }
+
+    #[test]
+    fn sparsity_summary_writes_a_key_per_column() {
+        use super::super::sparsity::{ColumnSummary, MaskedEntries, Summary as Sp};
+        let (a, aj) = stat_json(&[0.5, 0.6]);
+        let (b, bj) = stat_json(&[0.4, 0.45]);
+        let s = Summary::Sparsity(Sp {
+            source: vec!["history", "metrics"],
+            history: false,
+            masked_entries: MaskedEntries {
+                input: 0,
+                rec: 12,
+                out: 0,
+            },
+            columns: vec![ColumnSummary {
+                name: "rec",
+                initial: a,
+                last: b,
+            }],
+            note: Some("a note"),
+        });
+        let golden = json!({
+            "source": ["history", "metrics"], "history": false,
+            "masked_entries": {"in": 0, "rec": 12, "out": 0},
+            "initial_rec": aj, "final_rec": bj, "note": "a note",
+        });
+        assert_eq!(serde_json::to_value(&s).unwrap(), golden);
+    }
+
+    #[test]
+    fn plasticity_summary_keeps_the_flat_mode_keys() {
+        use super::super::plasticity::{ModeSummary, Summary as Pl};
+        use crate::infer::Mode;
+        let st = crate::stats::SeedStats::of(&[0.9, 0.8]);
+        let (over, overj) = stat_json(&[0.9, 0.8]);
+        let m = ModeSummary {
+            index: 0,
+            mode: Mode::Sampled { every: usize::MAX },
+            k: 90.0,
+            accuracy: st.mean,
+            accuracy_std: st.sd,
+            stats: st.clone(),
+            over_seeds: over,
+        };
+        let s = Summary::Plasticity(Pl {
+            modes: vec![m],
+            repeats: 3,
+            test_trials: 96,
+            seeds: 2,
+            k_t: 90,
+        });
+        let golden = json!({
+            "sampled-kT": st.mean, "sampled-kT_std": st.sd,
+            "modes": [{"index": 0, "mode": "sampled-kT", "k": 90.0, "accuracy": st.mean,
+                       "accuracy_std": st.sd, "stats": st, "over_seeds": overj}],
+            "repeats": 3, "test_trials": 96, "seeds": 2, "k_T": 90,
+        });
+        assert_eq!(serde_json::to_value(&s).unwrap(), golden);
+    }
+
+    #[test]
+    fn accessors_pick_their_variant() {
+        let s = Summary::Untyped(json!({"a": 1}));
+        assert!(s.pca().is_none() && s.retrain().is_none() && s.theory().is_none());
+    }
+}

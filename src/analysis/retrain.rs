@@ -567,6 +567,7 @@ fn evaluate_trials(test: &crate::data::source::TestSet) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
     use super::*;
 
     #[test]
@@ -590,16 +591,16 @@ mod tests {
             seed: 5,
             ..Default::default()
         };
-        let o = run(&runs, &out, &opts).unwrap();
+        let o = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
         for v in RETRAINED {
             for s in [1, 2] {
                 assert!(variant_dir(&out, v, s).join(files::CHECKPOINT).is_file());
             }
-            assert_eq!(o.summary[v.name()]["reused"], 0);
-            assert_eq!(o.summary[v.name()]["epochs"], json!([3, 3]));
+            assert_eq!(o.summary_json()[v.name()]["reused"], 0);
+            assert_eq!(o.summary_json()[v.name()]["epochs"], json!([3, 3]));
         }
         for v in Variant::ALL {
-            let a = o.summary[v.name()]["accuracy_mean_field"]["mean"]
+            let a = o.summary_json()[v.name()]["accuracy_mean_field"]["mean"]
                 .as_f64()
                 .unwrap();
             assert!((0.0..=1.0).contains(&a), "{a}");
@@ -607,13 +608,13 @@ mod tests {
         let names: Vec<&str> = o.figures.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["final_accuracy", "test_accuracy", "train_loss"]);
         // A second call reuses every finished variant and gives the same accuracies.
-        let o2 = run(&runs, &out, &opts).unwrap();
+        let o2 = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
         for v in RETRAINED {
-            assert_eq!(o2.summary[v.name()]["reused"], 2);
+            assert_eq!(o2.summary_json()[v.name()]["reused"], 2);
         }
         assert_eq!(
-            o.summary["bptt"]["accuracy_mean_field"],
-            o2.summary["bptt"]["accuracy_mean_field"]
+            o.summary_json()["bptt"]["accuracy_mean_field"],
+            o2.summary_json()["bptt"]["accuracy_mean_field"]
         );
         // A variant directory of another configuration is an error.
         let other = variant_config(Variant::XiZero, &runs[0].cfg, true);

@@ -377,10 +377,10 @@ mod tests {
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "sampled-stats", 2);
         // test protocol at Δt = 20 ms: 25 + 50 + 15 = 90 steps
-        assert_eq!(o.summary["steps"].as_u64().unwrap(), 90);
-        let z = o.summary["zero_fraction_mean"].as_f64().unwrap();
+        assert_eq!(o.summary_json()["steps"].as_u64().unwrap(), 90);
+        let z = o.summary_json()["zero_fraction_mean"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&z));
-        let e = o.summary["eta_mean"].as_f64().unwrap();
+        let e = o.summary_json()["eta_mean"].as_f64().unwrap();
         assert!((-1.0..=1.0).contains(&e));
         let text = std::fs::read_to_string(out.join("sampled_stats.csv")).unwrap();
         assert_eq!(text.lines().count(), 91);

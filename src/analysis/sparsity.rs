@@ -382,6 +382,7 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
     use super::*;
     use crate::engine::Dims;
 
@@ -420,14 +421,14 @@ mod tests {
     fn run_on_a_tiny_training_run() {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         let runs = crate::analysis::accuracy::fixture::runs();
-        assert_eq!(o.summary["history"], true);
+        assert_eq!(o.summary_json()["history"], true);
         // The MSI input mask: π ≡ 1 on masked entries, 0 elsewhere (π of the input is frozen).
-        let masked = o.summary["masked_entries"]["in"].as_u64().unwrap() as f64;
-        let fin = o.summary["final_in"]["mean"].as_f64().unwrap();
+        let masked = o.summary_json()["masked_entries"]["in"].as_u64().unwrap() as f64;
+        let fin = o.summary_json()["final_in"]["mean"].as_f64().unwrap();
         assert!((fin - masked / 60.0).abs() < 1e-9, "{fin} vs {masked}/60");
-        assert_eq!(o.summary["final_in_free"]["mean"], 0.0);
+        assert_eq!(o.summary_json()["final_in_free"]["mean"], 0.0);
         // Epoch 0 = initialization with π = 0 in the recurrent layer.
-        assert_eq!(o.summary["initial_rec_I"]["mean"], 0.0);
+        assert_eq!(o.summary_json()["initial_rec_I"]["mean"], 0.0);
         let text = std::fs::read_to_string(out.join("sparsity.csv")).unwrap();
         assert_eq!(text.lines().count(), 1 + 4, "epochs 0..=3");
         let metric_rec = runs[0].metrics.column("sparsity_rec").unwrap()[2];
@@ -448,8 +449,8 @@ mod tests {
         assert!(rows[0].1.rec_i.is_nan() && rows[0].1.rec.is_finite());
         assert!(rows[2].1.rec_i.is_finite(), "the final network gives every group");
         let out = accuracy::fixture::out("sparsity-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["source"], json!(["metrics"]));
-        assert!(o.summary["note"].is_string());
+        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        assert_eq!(o.summary_json()["source"], json!(["metrics"]));
+        assert!(o.summary_json()["note"].is_string());
     }
 }

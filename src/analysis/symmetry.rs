@@ -609,6 +609,7 @@ fn param_label(p: usize) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
     use super::*;
 
     #[test]
@@ -678,11 +679,12 @@ mod tests {
     #[test]
     fn run_on_a_tiny_training_run() {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
-        assert_eq!(o.summary["history"], true);
-        assert_eq!(o.summary["layers"], json!(["rec", "out"]));
-        let f = o.summary["rec"]["first_to_break"].as_str().unwrap();
+        assert_eq!(o.summary_json()["history"], true);
+        assert_eq!(o.summary_json()["layers"], json!(["rec", "out"]));
+        let summary = o.summary_json();
+        let f = summary["rec"]["first_to_break"].as_str().unwrap();
         assert!(["continuous", "discrete", "simultaneous", "neither"].contains(&f));
-        assert_eq!(o.summary["rec"]["first"].as_array().unwrap().len(), 2);
+        assert_eq!(o.summary_json()["rec"]["first"].as_array().unwrap().len(), 2);
         assert_eq!(o.figures.len(), 5);
         assert_eq!(o.figures[4].name, "break_order");
         let text = std::fs::read_to_string(out.join("symmetry.csv")).unwrap();
@@ -702,10 +704,10 @@ mod tests {
         // Without a history: only the final order parameters, no figures.
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("symmetry-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["history"], false);
+        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        assert_eq!(o.summary_json()["history"], false);
         assert!(o.figures.is_empty());
-        assert!(o.summary["rec"]["final"]["q_pi"]["mean"].as_f64().is_some());
-        assert!(o.summary["rec"].get("first_to_break").is_none());
+        assert!(o.summary_json()["rec"]["final"]["q_pi"]["mean"].as_f64().is_some());
+        assert!(o.summary_json()["rec"].get("first_to_break").is_none());
     }
 }

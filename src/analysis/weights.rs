@@ -896,9 +896,9 @@ mod tests {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         let runs = crate::analysis::accuracy::fixture::runs();
         // N = 12: 66 connections per direction; MSI input deterministic (m only).
-        assert_eq!(o.summary["groups"]["rec_I"]["count"], 66);
-        assert!(o.summary["groups"]["in"].get("pi_near0").is_none());
-        assert!(o.summary["groups"]["out"]["pi_near0"]["mean"].as_f64().is_some());
+        assert_eq!(o.summary_json()["groups"]["rec_I"]["count"], 66);
+        assert!(o.summary_json()["groups"]["in"].get("pi_near0").is_none());
+        assert!(o.summary_json()["groups"]["out"]["pi_near0"]["mean"].as_f64().is_some());
         for p in ["pi", "m", "xi"] {
             let t = std::fs::read_to_string(out.join(format!("hist_{p}.csv"))).unwrap();
             assert!(t.lines().next().unwrap().contains("rec_II_count_mean"));
@@ -913,12 +913,12 @@ mod tests {
         assert!(!o.figures.iter().any(|f| f.name == "matrix_in_xi"));
 
         let out = crate::analysis::accuracy::fixture::out(CLASSES_NAME);
-        let o = run_classes(&runs, &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["groups"], json!(["rec", "rec_I", "rec_II", "out"]));
-        assert_eq!(o.summary["thresholds"]["rule"], "relaxed");
-        assert_eq!(o.summary["thresholds"]["m_min"], 0.05);
+        let o = run_classes(&runs, &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        assert_eq!(o.summary_json()["groups"], json!(["rec", "rec_I", "rec_II", "out"]));
+        assert_eq!(o.summary_json()["thresholds"]["rule"], "relaxed");
+        assert_eq!(o.summary_json()["thresholds"]["m_min"], 0.05);
         assert!(
-            o.summary["vip_rule"]
+            o.summary_json()["vip_rule"]
                 .as_str()
                 .unwrap()
                 .contains("Fig. 17 caption")
@@ -928,10 +928,10 @@ mod tests {
         let h = r.history().unwrap();
         let vip0 = |n: &SasNet<f32>| n.rec.m.iter().filter(|&&m| m.abs() > 0.05f32).count() as f64 / 144.0;
         let h2 = runs[1].history().unwrap();
-        let got = o.summary["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
+        let got = o.summary_json()["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
         assert!((got - (vip0(&h[0].1) + vip0(&h2[0].1)) / 2.0).abs() < 1e-12);
-        assert_eq!(o.summary["rec"]["initial"]["uip"]["mean"], 0.0);
-        assert_eq!(o.summary["rec"]["initial"]["vip"]["n"], 2);
+        assert_eq!(o.summary_json()["rec"]["initial"]["uip"]["mean"], 0.0);
+        assert_eq!(o.summary_json()["rec"]["initial"]["vip"]["n"], 2);
         let text = std::fs::read_to_string(out.join("classes.csv")).unwrap();
         assert_eq!(text.lines().count(), 5);
         assert!(o.figures.iter().any(|f| f.name == "vip_fraction"));
@@ -943,7 +943,7 @@ mod tests {
         };
         let (hl, hl2) = (&h.last().unwrap().1, &h2.last().unwrap().1);
         assert_eq!(
-            o.summary["rec"]["final"]["vip_self"]["values"],
+            o.summary_json()["rec"]["final"]["vip_self"]["values"],
             json!([selfc(hl), selfc(hl2)])
         );
         // The exact subset (π = 0, Ξ = 0, m ≠ 0): none at initialization (Ξ > 0 there, drawn
@@ -957,11 +957,11 @@ mod tests {
         };
         let ex0 = (want_ex(&h[0].1) + want_ex(&h2[0].1)) / 2.0;
         assert_eq!(
-            o.summary["rec"]["initial"]["exact_vip"]["mean"].as_f64().unwrap(),
+            o.summary_json()["rec"]["initial"]["exact_vip"]["mean"].as_f64().unwrap(),
             ex0
         );
         let ex1 = (want_ex(hl) + want_ex(hl2)) / 2.0;
-        let got1 = o.summary["rec"]["final"]["exact_vip"]["mean"].as_f64().unwrap();
+        let got1 = o.summary_json()["rec"]["final"]["exact_vip"]["mean"].as_f64().unwrap();
         assert!((got1 - ex1).abs() < 1e-12, "{got1} vs {ex1}");
         assert!(text.lines().next().unwrap().contains("rec_exact_vip_mean"));
         let cap = &o

@@ -172,6 +172,13 @@ impl<S: serde::Serialize> Computed<S> {
         }
     }
 
+    /// [`Computed::write`], then the same result with the written paths added to its files.
+    pub fn written(mut self, dir: &Path) -> Result<Self> {
+        let files = self.write(dir)?;
+        self.files.extend(files);
+        Ok(self)
+    }
+
     /// Writes the data (CSV tables, JSON files) and `summary.json` into `dir` (created) and
     /// returns their paths in that order. Figures are not rendered here (the report does).
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {

@@ -155,3 +155,40 @@ pub fn compute_theory(opts: &AnalysisOptions) -> Result<AnalysisResult> {
     Ok(crate::theory::run_theory(opts.data_dir.as_deref(), opts.quick)?
         .map_summary(crate::analysis::Summary::Theory))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::accuracy::fixture;
+    use crate::analysis::registry::find;
+
+    #[test]
+    fn computing_writes_nothing_and_writing_writes_the_named_files() {
+        let runs = fixture::runs();
+        let dir = fixture::out("compute-only");
+        let opts = AnalysisOptions::default();
+        for name in ["accuracy", "sparsity", "entropy", "weights", "classes", "symmetry", "synaptic-pca"] {
+            let a = find(name).unwrap();
+            let r = compute_one(a, &runs, &dir.join(name), &opts).unwrap();
+            assert!(!dir.exists(), "{name} wrote into {}", dir.display());
+            assert_eq!(r.name, name);
+            assert!(r.files.is_empty(), "{name}: {:?}", r.files);
+            assert!(!r.data.is_empty() || name == "synaptic-pca", "{name} computed no table");
+        }
+        // Writing the accuracy result writes its tables and summary under their names, and
+        // the summary holds what summary_json says.
+        let mut r = compute_one(find("accuracy").unwrap(), &runs, &dir, &opts).unwrap();
+        write(&mut r, &dir).unwrap();
+        for f in ["accuracy.csv", "accuracy_per_seed.csv", "summary.json", "accuracy.svg", "accuracy.png"] {
+            assert!(dir.join(f).is_file(), "{f}");
+            assert!(r.files.contains(&dir.join(f)), "{f} listed");
+        }
+        let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        assert_eq!(text, serde_json::to_string_pretty(&r.summary_json()).unwrap());
+        let t = r.table_named("accuracy.csv").unwrap();
+        let csv = std::fs::read_to_string(dir.join("accuracy.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + t.rows.len());
+        assert_eq!(csv.lines().next().unwrap(), t.header.join(","));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -607,11 +607,11 @@ mod tests {
     fn run_on_a_tiny_msi_network() {
         let (o, _) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "psychometric", 9);
         for m in ["visual", "auditory", "both"] {
-            let s = o.summary[m]["sigma"].as_f64().unwrap();
+            let s = o.summary_json()[m]["sigma"].as_f64().unwrap();
             assert!((SIGMA_MIN..=SIGMA_MAX).contains(&s), "{m}: {s}");
         }
-        assert!(o.summary["sigma_pred"].as_f64().unwrap() > 0.0);
-        assert!(o.summary["multisensory_steeper"].is_boolean());
+        assert!(o.summary_json()["sigma_pred"].as_f64().unwrap() > 0.0);
+        assert!(o.summary_json()["multisensory_steeper"].is_boolean());
         let Plot::Lines(series) = &o.figures[0].plot else {
             panic!()
         };

@@ -430,9 +430,9 @@ mod tests {
                 );
             }
         }
-        let all = &o.summary["fractions"]["all"];
+        let all = &o.summary_json()["fractions"]["all"];
         let total: f64 = MSI_CLASSES.iter().map(|c| all[*c].as_f64().unwrap()).sum();
         assert!((total - 1.0).abs() < 1e-9, "{all}");
-        assert_eq!(o.summary["trials"].as_u64().unwrap(), 24 * 5);
+        assert_eq!(o.summary_json()["trials"].as_u64().unwrap(), 24 * 5);
     }
 }

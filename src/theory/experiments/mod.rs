@@ -128,7 +128,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(quick: bool) -> Plan {
+    pub(crate) fn new(quick: bool) -> Plan {
         if quick {
             Plan {
                 angle_n: 500,
