@@ -450,7 +450,10 @@ pub(crate) mod fixture {
     }
 
     /// Runs analysis `run` on [`runs`] with the default options into a fresh folder `name`.
-    pub fn analyze(run: crate::analysis::AnalysisFn, name: &str) -> (crate::analysis::AnalysisResult, PathBuf) {
+    pub fn analyze(
+        run: crate::analysis::AnalysisFn,
+        name: &str,
+    ) -> (crate::analysis::AnalysisResult, PathBuf) {
         let out = out(name);
         let o = run(&runs(), &out, &crate::analysis::AnalysisOptions::default())
             .unwrap()
@@ -510,7 +513,10 @@ mod tests {
     fn run_on_a_tiny_training_run() {
         let runs = fixture::runs();
         let out = fixture::out(NAME);
-        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        let o = run(&runs, &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
         assert!(out.join("accuracy.csv").exists());
         assert!(out.join("summary.json").exists());
         assert_eq!(o.summary_json()["epochs"], json!([3, 3]));

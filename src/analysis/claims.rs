@@ -545,8 +545,14 @@ mod tests {
     #[test]
     fn symmetry_order_is_sasnets_own_test() {
         let mut by_layer = std::collections::BTreeMap::new();
-        by_layer.insert("rec", breaks("continuous", &[1.0, 2.0, 3.0], &[11.0, 12.0, 13.0], &[]));
-        by_layer.insert("out", breaks("discrete", &[5.0, 5.0, 5.0], &[1.0, 1.0, 1.0], &[6.0]));
+        by_layer.insert(
+            "rec",
+            breaks("continuous", &[1.0, 2.0, 3.0], &[11.0, 12.0, 13.0], &[]),
+        );
+        by_layer.insert(
+            "out",
+            breaks("discrete", &[5.0, 5.0, 5.0], &[1.0, 1.0, 1.0], &[6.0]),
+        );
         let s = symmetry::Summary {
             history: true,
             layers: vec!["rec", "out"],
@@ -556,8 +562,17 @@ mod tests {
         let c = assess(&[result(symmetry::NAME, Summary::Symmetry(s))]);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].verdict, Verdict::Mixed);
-        assert!(c[0].evidence.contains("π at 1: never (n = 0)"), "{}", c[0].evidence);
-        assert!(c[0].evidence.contains("Ξ breaks at epoch 2 ± 2.484 (95 % CI, n = 3)"), "{}", c[0].evidence);
+        assert!(
+            c[0].evidence.contains("π at 1: never (n = 0)"),
+            "{}",
+            c[0].evidence
+        );
+        assert!(
+            c[0].evidence
+                .contains("Ξ breaks at epoch 2 ± 2.484 (95 % CI, n = 3)"),
+            "{}",
+            c[0].evidence
+        );
         assert!(c[0].evidence.contains("π at 1: 6 (n = 1)"), "{}", c[0].evidence);
         assert!(c[0].source.starts_with("sasnet's own test"), "{}", c[0].source);
         assert!(!c[0].source.contains("journal version states"));
@@ -583,7 +598,11 @@ mod tests {
         let c = assess(&[result(plasticity::NAME, Summary::Plasticity(p))]);
         assert_eq!(c[0].verdict, Verdict::Supported, "{}", c[0].evidence);
         // Every variant worse: for.
-        let worse = retrain_summary([&[-0.05, -0.06, -0.04], &[-0.02, -0.03, -0.025], &[-0.1, -0.1, -0.12]]);
+        let worse = retrain_summary([
+            &[-0.05, -0.06, -0.04],
+            &[-0.02, -0.03, -0.025],
+            &[-0.1, -0.1, -0.12],
+        ]);
         let c = assess(&[result(retrain::NAME, Summary::Retrain(worse))]);
         assert_eq!(c[0].verdict, Verdict::Supported, "{}", c[0].evidence);
     }
@@ -642,7 +661,11 @@ mod tests {
         };
         let t = assess(&[result(theory::NAME, Summary::Theory(s))]);
         assert_eq!(t[0].verdict, Verdict::Supported);
-        assert!(t[0].evidence.contains("N = 250: 0.06, N = 4000: 0.01"), "{}", t[0].evidence);
+        assert!(
+            t[0].evidence.contains("N = 250: 0.06, N = 4000: 0.01"),
+            "{}",
+            t[0].evidence
+        );
         assert!(t[0].evidence.contains("0.007 at N = 4000"), "{}", t[0].evidence);
         assert!(t[0].source.contains("analytic solution"));
     }

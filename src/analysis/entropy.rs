@@ -692,7 +692,10 @@ mod tests {
 
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("entropy-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        let o = run(&[r], &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
         assert_eq!(o.summary_json()["history"], false);
         assert_eq!(o.summary_json()["epochs_used"], json!([1]));
     }

@@ -107,7 +107,18 @@ pub struct RunData<F: Family = Recurrent> {
 impl<F: Family> RunData<F> {
     /// Loads the configuration, checkpoint, metrics and (if present) summary of `dir`.
     pub fn load(dir: &Path) -> Result<RunData<F>> {
-        let (cfg, net, epoch) = F::load_run(dir)?;
+        let loaded = F::load_run(dir)?;
+        Self::with(dir, loaded)
+    }
+
+    /// [`RunData::load`] with the run's checkpoint `ck` already opened (read once).
+    pub(crate) fn load_from(dir: &Path, ck: &TensorFile) -> Result<RunData<F>> {
+        let loaded = F::load_run_from(dir, ck)?;
+        Self::with(dir, loaded)
+    }
+
+    /// The run data of `dir` around its loaded configuration, network and epoch.
+    fn with(dir: &Path, (cfg, net, epoch): (F::Config, F::Net, usize)) -> Result<RunData<F>> {
         let mpath = dir.join(files::METRICS);
         let text = std::fs::read_to_string(&mpath).map_err(|source| SasError::Io {
             action: "reading",

@@ -567,8 +567,8 @@ fn evaluate_trials(test: &crate::data::source::TestSet) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn variant_lengths() {

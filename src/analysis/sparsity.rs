@@ -382,9 +382,9 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
     use super::*;
     use crate::engine::Dims;
+    use serde_json::json;
 
     #[test]
     fn sparsity_by_hand() {
@@ -449,7 +449,10 @@ mod tests {
         assert!(rows[0].1.rec_i.is_nan() && rows[0].1.rec.is_finite());
         assert!(rows[2].1.rec_i.is_finite(), "the final network gives every group");
         let out = accuracy::fixture::out("sparsity-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        let o = run(&[r], &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
         assert_eq!(o.summary_json()["source"], json!(["metrics"]));
         assert!(o.summary_json()["note"].is_string());
     }

@@ -609,8 +609,8 @@ fn param_label(p: usize) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn order_parameters_by_hand() {
@@ -704,10 +704,17 @@ mod tests {
         // Without a history: only the final order parameters, no figures.
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("symmetry-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        let o = run(&[r], &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
         assert_eq!(o.summary_json()["history"], false);
         assert!(o.figures.is_empty());
-        assert!(o.summary_json()["rec"]["final"]["q_pi"]["mean"].as_f64().is_some());
+        assert!(
+            o.summary_json()["rec"]["final"]["q_pi"]["mean"]
+                .as_f64()
+                .is_some()
+        );
         assert!(o.summary_json()["rec"].get("first_to_break").is_none());
     }
 }

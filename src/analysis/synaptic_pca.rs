@@ -624,9 +624,9 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
     use super::*;
     use crate::engine::Dims;
+    use serde_json::json;
 
     #[test]
     fn straight_line_trajectory_by_hand() {
@@ -660,11 +660,17 @@ mod tests {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         assert_eq!(o.summary_json()["history"], true);
         assert_eq!(o.summary_json()["epochs"], json!([4, 4]));
-        let f = o.summary_json()["joint"]["pc1_fraction"]["mean"].as_f64().unwrap();
+        let f = o.summary_json()["joint"]["pc1_fraction"]["mean"]
+            .as_f64()
+            .unwrap();
         assert!(f > 1.0 / 3.0 && f <= 1.0, "{f}");
         let s: f64 = ["m", "pi", "xi"]
             .iter()
-            .map(|k| o.summary_json()[format!("pc1_share_{k}")]["mean"].as_f64().unwrap())
+            .map(|k| {
+                o.summary_json()[format!("pc1_share_{k}")]["mean"]
+                    .as_f64()
+                    .unwrap()
+            })
             .sum();
         assert!((s - 1.0).abs() < 1e-9, "shares sum to {s}");
         let names: Vec<&str> = o.figures.iter().map(|f| f.name.as_str()).collect();
@@ -683,7 +689,10 @@ mod tests {
 
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("synaptic-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
+        let o = run(&[r], &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
         assert_eq!(o.summary_json()["history"], false);
         assert!(o.figures.is_empty());
     }

@@ -898,7 +898,11 @@ mod tests {
         // N = 12: 66 connections per direction; MSI input deterministic (m only).
         assert_eq!(o.summary_json()["groups"]["rec_I"]["count"], 66);
         assert!(o.summary_json()["groups"]["in"].get("pi_near0").is_none());
-        assert!(o.summary_json()["groups"]["out"]["pi_near0"]["mean"].as_f64().is_some());
+        assert!(
+            o.summary_json()["groups"]["out"]["pi_near0"]["mean"]
+                .as_f64()
+                .is_some()
+        );
         for p in ["pi", "m", "xi"] {
             let t = std::fs::read_to_string(out.join(format!("hist_{p}.csv"))).unwrap();
             assert!(t.lines().next().unwrap().contains("rec_II_count_mean"));
@@ -913,8 +917,14 @@ mod tests {
         assert!(!o.figures.iter().any(|f| f.name == "matrix_in_xi"));
 
         let out = crate::analysis::accuracy::fixture::out(CLASSES_NAME);
-        let o = run_classes(&runs, &out, &AnalysisOptions::default()).unwrap().written(&out).unwrap();
-        assert_eq!(o.summary_json()["groups"], json!(["rec", "rec_I", "rec_II", "out"]));
+        let o = run_classes(&runs, &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
+        assert_eq!(
+            o.summary_json()["groups"],
+            json!(["rec", "rec_I", "rec_II", "out"])
+        );
         assert_eq!(o.summary_json()["thresholds"]["rule"], "relaxed");
         assert_eq!(o.summary_json()["thresholds"]["m_min"], 0.05);
         assert!(
@@ -928,7 +938,9 @@ mod tests {
         let h = r.history().unwrap();
         let vip0 = |n: &SasNet<f32>| n.rec.m.iter().filter(|&&m| m.abs() > 0.05f32).count() as f64 / 144.0;
         let h2 = runs[1].history().unwrap();
-        let got = o.summary_json()["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
+        let got = o.summary_json()["rec"]["initial"]["vip"]["mean"]
+            .as_f64()
+            .unwrap();
         assert!((got - (vip0(&h[0].1) + vip0(&h2[0].1)) / 2.0).abs() < 1e-12);
         assert_eq!(o.summary_json()["rec"]["initial"]["uip"]["mean"], 0.0);
         assert_eq!(o.summary_json()["rec"]["initial"]["vip"]["n"], 2);
@@ -957,11 +969,15 @@ mod tests {
         };
         let ex0 = (want_ex(&h[0].1) + want_ex(&h2[0].1)) / 2.0;
         assert_eq!(
-            o.summary_json()["rec"]["initial"]["exact_vip"]["mean"].as_f64().unwrap(),
+            o.summary_json()["rec"]["initial"]["exact_vip"]["mean"]
+                .as_f64()
+                .unwrap(),
             ex0
         );
         let ex1 = (want_ex(hl) + want_ex(hl2)) / 2.0;
-        let got1 = o.summary_json()["rec"]["final"]["exact_vip"]["mean"].as_f64().unwrap();
+        let got1 = o.summary_json()["rec"]["final"]["exact_vip"]["mean"]
+            .as_f64()
+            .unwrap();
         assert!((got1 - ex1).abs() < 1e-12, "{got1} vs {ex1}");
         assert!(text.lines().next().unwrap().contains("rec_exact_vip_mean"));
         let cap = &o

@@ -167,19 +167,36 @@ mod tests {
         let runs = fixture::runs();
         let dir = fixture::out("compute-only");
         let opts = AnalysisOptions::default();
-        for name in ["accuracy", "sparsity", "entropy", "weights", "classes", "symmetry", "synaptic-pca"] {
+        for name in [
+            "accuracy",
+            "sparsity",
+            "entropy",
+            "weights",
+            "classes",
+            "symmetry",
+            "synaptic-pca",
+        ] {
             let a = find(name).unwrap();
             let r = compute_one(a, &runs, &dir.join(name), &opts).unwrap();
             assert!(!dir.exists(), "{name} wrote into {}", dir.display());
             assert_eq!(r.name, name);
             assert!(r.files.is_empty(), "{name}: {:?}", r.files);
-            assert!(!r.data.is_empty() || name == "synaptic-pca", "{name} computed no table");
+            assert!(
+                !r.data.is_empty() || name == "synaptic-pca",
+                "{name} computed no table"
+            );
         }
         // Writing the accuracy result writes its tables and summary under their names, and
         // the summary holds what summary_json says.
         let mut r = compute_one(find("accuracy").unwrap(), &runs, &dir, &opts).unwrap();
         write(&mut r, &dir).unwrap();
-        for f in ["accuracy.csv", "accuracy_per_seed.csv", "summary.json", "accuracy.svg", "accuracy.png"] {
+        for f in [
+            "accuracy.csv",
+            "accuracy_per_seed.csv",
+            "summary.json",
+            "accuracy.svg",
+            "accuracy.png",
+        ] {
             assert!(dir.join(f).is_file(), "{f}");
             assert!(r.files.contains(&dir.join(f)), "{f} listed");
         }
