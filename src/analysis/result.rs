@@ -25,6 +25,12 @@ pub enum Summary {
     FfClasses(super::ff::classes::Summary),
     /// `perturb` (feed-forward runs).
     FfPerturb(super::ff::perturb::Summary),
+    /// `entropy` (recurrent runs).
+    Entropy(super::entropy::Summary),
+    /// `weights` (recurrent runs).
+    Weights(super::weights::Summary),
+    /// `classes` (recurrent runs).
+    Classes(super::weights::ClassesSummary),
     /// `ntk-change`.
     NtkChange(super::ntk_change::Summary),
     /// `pca`.

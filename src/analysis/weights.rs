@@ -41,7 +41,6 @@ use crate::sas::SasLayer;
 use crate::sas::classes::VipRule;
 use crate::sas::classes::{ClassFractions, Thresholds, classify};
 use crate::stats::{SeedStats, SeriesBand};
-use serde_json::{Value, json};
 use std::path::Path;
 
 /// Name of the hyper-parameter distribution and matrix analysis.
@@ -177,6 +176,92 @@ fn matrix_csv(name: &str, l: &SasLayer<f32>, v: &[f32]) -> Result<Data> {
         .map(|r| r.iter().map(|&x| x as f64).collect())
         .collect();
     csv(name, &h, &rows)
+}
+
+/// The key numbers of the hyper-parameter analysis (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Per histogram group (`in`, `rec_I`, `rec_II`, `out`).
+    pub groups: std::collections::BTreeMap<&'static str, GroupShape>,
+    /// Ranges of the `m` and `Ξ` histograms.
+    pub ranges: Ranges,
+    /// Seed of the run whose matrices are drawn.
+    pub matrices_seed: u64,
+}
+
+/// The shape of one group's hyper-parameter distributions over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GroupShape {
+    /// Stochastic groups: fraction of `π` near 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pi_near0: Option<SeedStats>,
+    /// Stochastic groups: fraction of `π` near 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pi_near1: Option<SeedStats>,
+    /// Stochastic groups: fraction of small `Ξ`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xi_small: Option<SeedStats>,
+    /// Connections in the group.
+    pub count: usize,
+}
+
+/// Histogram ranges.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Ranges {
+    /// `m`: `[−max|m|, max|m|]`.
+    pub m: [f64; 2],
+    /// `Ξ`: `[0, max Ξ]`.
+    pub xi: [f64; 2],
+}
+
+/// The key numbers of the class analysis (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClassesSummary {
+    /// The VIP and UIP rule.
+    pub thresholds: Thresholds,
+    /// The rule, described.
+    pub vip_rule: String,
+    /// Seeds.
+    pub seeds: usize,
+    /// Whether every run kept a parameter history.
+    pub history: bool,
+    /// The stochastic groups, in order.
+    pub groups: Vec<&'static str>,
+    /// Per group (keyed by its name in [`ClassesSummary::groups`]).
+    #[serde(flatten)]
+    pub by_group: std::collections::BTreeMap<&'static str, Ends>,
+    /// Why only final networks are classified for some runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+}
+
+/// A group's classes at the first and the last analysed epoch.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Ends {
+    /// First epoch.
+    pub initial: ClassSummary,
+    /// Last epoch.
+    #[serde(rename = "final")]
+    pub last: ClassSummary,
+}
+
+/// A group's class fractions over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClassSummary {
+    /// VIP fraction.
+    pub vip: SeedStats,
+    /// UIP fraction.
+    pub uip: SeedStats,
+    /// Variable fraction.
+    pub variable: SeedStats,
+    /// VIP count.
+    pub vip_count: SeedStats,
+    /// Exact VIP fraction (`π = 0, Ξ = 0, m ≠ 0`) when the rule is another one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_vip: Option<SeedStats>,
+    /// `rec`: VIP self-connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vip_self: Option<SeedStats>,
 }
 
 /// The hyper-parameter analysis (an [`super::AnalysisFn`]) on the final networks: writes
@@ -352,38 +437,42 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
         }
     }
 
-    let mut groups = serde_json::Map::new();
+    let mut groups = std::collections::BTreeMap::new();
     for (g, &(gname, k, _)) in HIST_GROUPS.iter().enumerate() {
         let st: Vec<ShapeStats> = runs
             .iter()
             .zip(&idx)
             .map(|(r, ix)| shape_stats(r.net.layers()[k].1, &ix[g]))
             .collect();
-        let mut o = serde_json::Map::new();
-        if stoch[k] {
-            o.insert(
-                "pi_near0".into(),
-                json!(SeedStats::of(&st.iter().map(|s| s.pi_near0).collect::<Vec<_>>())),
-            );
-            o.insert(
-                "pi_near1".into(),
-                json!(SeedStats::of(&st.iter().map(|s| s.pi_near1).collect::<Vec<_>>())),
-            );
-            o.insert(
-                "xi_small".into(),
-                json!(SeedStats::of(&st.iter().map(|s| s.xi_small).collect::<Vec<_>>())),
-            );
-        }
-        o.insert("count".into(), json!(st[0].count));
-        groups.insert(gname.into(), Value::Object(o));
+        let of = |f: fn(&ShapeStats) -> f64| {
+            stoch[k].then(|| SeedStats::of(&st.iter().map(f).collect::<Vec<_>>()))
+        };
+        groups.insert(
+            gname,
+            GroupShape {
+                pi_near0: of(|s| s.pi_near0),
+                pi_near1: of(|s| s.pi_near1),
+                xi_small: of(|s| s.xi_small),
+                count: st[0].count,
+            },
+        );
     }
-    let summary = json!({
-        "groups": groups,
-        "ranges": {"m": [-mmax, mmax], "xi": [0.0, xmax]},
-        "matrices_seed": r0.cfg.seed,
-    });
+    let summary = Summary {
+        groups,
+        ranges: Ranges {
+            m: [-mmax, mmax],
+            xi: [0.0, xmax],
+        },
+        matrices_seed: r0.cfg.seed,
+    };
     let title = "Hyper-parameter distributions and matrices";
-    Ok(AnalysisResult::with(NAME, title, files, figures, summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        title,
+        files,
+        figures,
+        super::Summary::Weights(summary),
+    ))
 }
 
 /// A figure line: the band's mean with its 95 % interval as the shaded band.
@@ -530,55 +619,48 @@ pub(crate) fn run_classes(runs: &[RunData], _work: &Path, opts: &AnalysisOptions
     }
 
     let all_hist = with_hist.iter().all(|h| *h);
-    let mut summary = serde_json::Map::new();
-    summary.insert("thresholds".into(), json!(t));
-    summary.insert("vip_rule".into(), json!(t.describe()));
-    summary.insert("seeds".into(), json!(runs.len()));
-    summary.insert("history".into(), json!(all_hist));
-    summary.insert(
-        "groups".into(),
-        json!(groups.iter().map(|&g| CLASS_GROUPS[g]).collect::<Vec<_>>()),
-    );
     let ends = |first: bool| -> Vec<&Row> {
         per_seed
             .iter()
             .filter_map(|rows| if first { rows.first() } else { rows.last() })
             .collect()
     };
+    let mut by_group = std::collections::BTreeMap::new();
     for &g in &groups {
         let at = |first: bool| {
             let rows = ends(first);
             let v: Vec<ClassFractions> = rows.iter().filter_map(|r| r.1[g]).collect();
-            let of =
-                |f: fn(&ClassFractions) -> f64| json!(SeedStats::of(&v.iter().map(f).collect::<Vec<_>>()));
-            let mut m = serde_json::Map::new();
-            m.insert("vip".into(), of(|f| f.vip));
-            m.insert("uip".into(), of(|f| f.uip));
-            m.insert("variable".into(), of(|f| f.variable));
-            m.insert("vip_count".into(), of(|f| f.vip_count as f64));
-            if with_exact {
-                let ex: Vec<f64> = rows.iter().filter_map(|r| r.2[g]).collect();
-                m.insert("exact_vip".into(), json!(SeedStats::of(&ex)));
+            let of = |f: fn(&ClassFractions) -> f64| SeedStats::of(&v.iter().map(f).collect::<Vec<_>>());
+            ClassSummary {
+                vip: of(|f| f.vip),
+                uip: of(|f| f.uip),
+                variable: of(|f| f.variable),
+                vip_count: of(|f| f.vip_count as f64),
+                exact_vip: with_exact
+                    .then(|| SeedStats::of(&rows.iter().filter_map(|r| r.2[g]).collect::<Vec<_>>())),
+                vip_self: (CLASS_GROUPS[g] == "rec")
+                    .then(|| SeedStats::of(&rows.iter().map(|r| r.3).collect::<Vec<_>>())),
             }
-            if CLASS_GROUPS[g] == "rec" {
-                let sc: Vec<f64> = rows.iter().map(|r| r.3).collect();
-                m.insert("vip_self".into(), json!(SeedStats::of(&sc)));
-            }
-            Value::Object(m)
         };
-        summary.insert(
-            CLASS_GROUPS[g].into(),
-            json!({"initial": at(true), "final": at(false)}),
-        );
-    }
-    if !all_hist {
-        summary.insert(
-            "note".into(),
-            json!("some runs kept no parameter history: only their final network is classified"),
+        by_group.insert(
+            CLASS_GROUPS[g],
+            Ends {
+                initial: at(true),
+                last: at(false),
+            },
         );
     }
     let self_final = SeedStats::of(&ends(false).iter().map(|r| r.3).collect::<Vec<_>>());
-    let summary = Value::Object(summary);
+    let summary = ClassesSummary {
+        thresholds: t,
+        vip_rule: t.describe(),
+        seeds: runs.len(),
+        history: all_hist,
+        groups: groups.iter().map(|&g| CLASS_GROUPS[g]).collect(),
+        by_group,
+        note: (!all_hist)
+            .then_some("some runs kept no parameter history: only their final network is classified"),
+    };
 
     let desc = describe_runs_plain(runs);
     let seeds = runs.len();
@@ -667,7 +749,13 @@ pub(crate) fn run_classes(runs: &[RunData], _work: &Path, opts: &AnalysisOptions
         ));
     }
     let title = "Weight classes";
-    Ok(AnalysisResult::with(CLASSES_NAME, title, files, figures, summary))
+    Ok(AnalysisResult::with(
+        CLASSES_NAME,
+        title,
+        files,
+        figures,
+        super::Summary::Classes(summary),
+    ))
 }
 
 #[cfg(test)]
@@ -676,6 +764,7 @@ mod tests {
     use crate::analysis::ClassOverrides;
     use crate::engine::Dims;
     use crate::sas::classes::WeightClass;
+    use serde_json::json;
 
     #[test]
     fn named_rules_golden_cases() {
