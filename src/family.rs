@@ -36,13 +36,15 @@ impl Kind {
     /// The family of the run in `dir`, from its checkpoint's `format` (a directory without a
     /// readable checkpoint counts as recurrent, whose loader then names the problem).
     pub fn of_run(dir: &Path) -> Kind {
-        let ff = TensorFile::open(&dir.join(files::CHECKPOINT))
-            .map(|f| {
-                f.metadata()
-                    .get("format")
-                    .is_some_and(|v| v == crate::ff::train::FORMAT)
-            })
-            .unwrap_or(false);
+        TensorFile::open(&dir.join(files::CHECKPOINT)).map_or(Kind::Recurrent, |f| Kind::of_checkpoint(&f))
+    }
+
+    /// The family of an opened checkpoint, from its `format` metadata.
+    pub(crate) fn of_checkpoint(f: &TensorFile) -> Kind {
+        let ff = f
+            .metadata()
+            .get("format")
+            .is_some_and(|v| v == crate::ff::train::FORMAT);
         if ff { Kind::FeedForward } else { Kind::Recurrent }
     }
 
@@ -76,6 +78,8 @@ pub trait Family: Clone + Debug + Send + Sync + 'static {
     type Net: Ensemble + Clone + Debug + Send + Sync;
     /// The configuration, network and completed epochs of the run in `dir`.
     fn load_run(dir: &Path) -> Result<(Self::Config, Self::Net, usize)>;
+    /// [`Family::load_run`] with the run's checkpoint `ck` already opened.
+    fn load_run_from(dir: &Path, ck: &TensorFile) -> Result<(Self::Config, Self::Net, usize)>;
     /// The run's seed.
     fn seed(cfg: &Self::Config) -> u64;
     /// The preset the configuration started from.
@@ -111,6 +115,12 @@ impl Family for Recurrent {
         Ok((cfg, net, epoch))
     }
 
+    fn load_run_from(dir: &Path, ck: &TensorFile) -> Result<(Config, SasNet<f32>, usize)> {
+        let (mut cfg, net, epoch) = crate::run::checkpoint::load_run_from(dir, ck)?;
+        crate::data::source::resolve_task_paths(&mut cfg, Some(dir));
+        Ok((cfg, net, epoch))
+    }
+
     fn seed(cfg: &Config) -> u64 {
         cfg.seed
     }
@@ -142,6 +152,10 @@ impl Family for FeedForward {
 
     fn load_run(dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
         crate::ff::train::load_run(dir)
+    }
+
+    fn load_run_from(dir: &Path, ck: &TensorFile) -> Result<(FfConfig, FfNet<f32>, usize)> {
+        crate::ff::train::load_run_from(dir, ck)
     }
 
     fn seed(cfg: &FfConfig) -> u64 {

@@ -253,7 +253,7 @@ fn params(
         data_dir,
         test_dt_ms,
         fast_dt_ms,
-        skip,
+        skip: api::parse_skip(&skip)?,
         ..AnalysisParams::default()
     };
     if let Some(s) = seed {
@@ -314,7 +314,7 @@ fn analyze(
             "name": o.name,
             "title": o.title,
             "dir": out.display().to_string(),
-            "summary": o.summary,
+            "summary": o.summary_json(),
             "figures": o.figures,
             "files": o.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         });

@@ -9,9 +9,11 @@
 
 use super::{AnalysisOptions, Metrics, RunData};
 
+use super::result::Stat;
+use crate::analysis::AnalysisResult;
 use crate::error::{Result, SasError};
+use crate::output::csv;
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::stats::SeedStats;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -225,14 +227,36 @@ pub fn curves(metrics: &[&Metrics]) -> Result<Vec<(&'static str, EpochStats)>> {
         .collect()
 }
 
+/// The key numbers of the accuracy analysis (`summary.json`): each metric's last value and
+/// the test accuracies' best value, over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Completed epochs per run.
+    pub epochs: Vec<usize>,
+    /// Final training loss.
+    pub final_train_loss: Stat,
+    /// Final training accuracy.
+    pub final_train_acc: Stat,
+    /// Final test loss.
+    pub final_test_loss: Stat,
+    /// Final mean-field test accuracy.
+    pub final_test_acc_mean_field: Stat,
+    /// Final mean-network test accuracy.
+    pub final_test_acc_mean: Stat,
+    /// Best mean-field test accuracy over epochs.
+    pub best_test_acc_mean_field: Stat,
+    /// Best mean-network test accuracy over epochs.
+    pub best_test_acc_mean: Stat,
+}
+
 /// The accuracy analysis (an [`super::AnalysisFn`]): writes `accuracy.csv` (epoch, then
 /// mean, std and seed count per column), `accuracy_per_seed.csv` and `summary.json`.
 ///
 /// Summary keys: `epochs` (per seed), and per column of [`COLUMNS`] `final_<col>` (the last
 /// finite value of each seed: mean, sample std, 95 % interval, per-seed values); for the test accuracies also
 /// `best_<col>` (each seed's maximum over epochs).
-pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let metrics: Vec<&Metrics> = runs.iter().map(|r| &r.metrics).collect();
     let cs = curves(&metrics)?;
 
@@ -255,7 +279,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         })
         .collect();
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut files = vec![write_csv(&out.join("accuracy.csv"), &h, &rows)?];
+    let mut files = vec![csv("accuracy.csv", &h, &rows)?];
 
     let mut per_rows = Vec::new();
     for (si, r) in runs.iter().enumerate() {
@@ -272,31 +296,48 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     }
     let mut ph = vec!["run", "seed", "epoch"];
     ph.extend(COLUMNS);
-    files.push(write_csv(&out.join("accuracy_per_seed.csv"), &ph, &per_rows)?);
+    files.push(csv("accuracy_per_seed.csv", &ph, &per_rows)?);
 
     // Summary.
-    let mut summary = serde_json::Map::new();
-    summary.insert(
-        "epochs".into(),
-        json!(runs.iter().map(|r| r.epoch).collect::<Vec<_>>()),
-    );
+    let mut finals = Vec::new();
+    let mut bests = Vec::new();
     for &c in &COLUMNS {
         let per: Vec<Vec<(usize, f64)>> = metrics
             .iter()
             .map(|m| column_series(m, c))
             .collect::<Result<_>>()?;
         let last: Vec<f64> = per.iter().map(|s| s.last().map_or(f64::NAN, |p| p.1)).collect();
-        summary.insert(format!("final_{c}"), stat(&last));
+        finals.push(Stat::of(&last));
         if c.starts_with("test_acc") {
             let best: Vec<f64> = per
                 .iter()
                 .map(|s| s.iter().map(|p| p.1).fold(f64::NAN, f64::max))
                 .collect();
-            summary.insert(format!("best_{c}"), stat(&best));
+            bests.push(Stat::of(&best));
         }
     }
-    let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
+    let [
+        final_train_loss,
+        final_train_acc,
+        final_test_loss,
+        final_test_acc_mean_field,
+        final_test_acc_mean,
+    ]: [Stat; 5] = finals
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one per column"));
+    let [best_test_acc_mean_field, best_test_acc_mean]: [Stat; 2] = bests
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("two test accuracies"));
+    let summary = Summary {
+        epochs: runs.iter().map(|r| r.epoch).collect(),
+        final_train_loss,
+        final_train_acc,
+        final_test_loss,
+        final_test_acc_mean_field,
+        final_test_acc_mean,
+        best_test_acc_mean_field,
+        best_test_acc_mean,
+    };
 
     // Figures.
     let desc = describe_runs(runs);
@@ -345,7 +386,13 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             acc,
         ));
     }
-    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        figures,
+        super::Summary::Accuracy(summary),
+    ))
 }
 
 /// Shared fixture of the analysis tests: two seeds of a tiny MSI run (N = 12, 3 epochs, with
@@ -403,9 +450,15 @@ pub(crate) mod fixture {
     }
 
     /// Runs analysis `run` on [`runs`] with the default options into a fresh folder `name`.
-    pub fn analyze(run: crate::analysis::AnalysisFn, name: &str) -> (crate::output::AnalysisOutput, PathBuf) {
+    pub fn analyze(
+        run: crate::analysis::AnalysisFn,
+        name: &str,
+    ) -> (crate::analysis::AnalysisResult, PathBuf) {
         let out = out(name);
-        let o = run(&runs(), &out, &crate::analysis::AnalysisOptions::default()).unwrap();
+        let o = run(&runs(), &out, &crate::analysis::AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
         (o, out)
     }
 
@@ -460,13 +513,16 @@ mod tests {
     fn run_on_a_tiny_training_run() {
         let runs = fixture::runs();
         let out = fixture::out(NAME);
-        let o = run(&runs, &out, &AnalysisOptions::default()).unwrap();
+        let o = run(&runs, &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
         assert!(out.join("accuracy.csv").exists());
         assert!(out.join("summary.json").exists());
-        assert_eq!(o.summary["epochs"], json!([3, 3]));
-        assert_eq!(o.summary["final_train_loss"]["n"], 2);
+        assert_eq!(o.summary_json()["epochs"], json!([3, 3]));
+        assert_eq!(o.summary_json()["final_train_loss"]["n"], 2);
         // Evaluated only at the end (eval.every = 0): one test point per seed.
-        assert_eq!(o.summary["final_test_acc_mean_field"]["n"], 2);
+        assert_eq!(o.summary_json()["final_test_acc_mean_field"]["n"], 2);
         let acc = o.figures.iter().find(|f| f.name == "accuracy").unwrap();
         let Plot::Lines(s) = &acc.plot else { panic!() };
         assert_eq!(s[0].x, vec![1.0, 2.0, 3.0]);

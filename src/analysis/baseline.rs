@@ -29,12 +29,13 @@
 use super::accuracy::{by_epoch, column_series, describe_runs, line_figure, paired_stat, stat};
 use super::retrain::{train_variant, variant_config, variant_dir};
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::config::Config;
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::infer::{Mode, evaluate};
+use crate::output::csv;
 use crate::output::figure::Series;
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
 use crate::train::variant::Variant;
@@ -99,8 +100,8 @@ fn same_lr(a: f64, b: f64) -> bool {
 /// `difference` (each [`stat`]: mean, sample std, 95 % interval, n, per-seed values),
 /// `bptt_epochs` and `ensemble_epochs` (per seed), `lr_sweep` (`lr`, `accuracy_mean_field`
 /// per rate, `seed`), `notes`.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let cfg0 = &runs[0].cfg;
     if !(cfg0.model.sas_in || cfg0.model.sas_rec || cfg0.model.sas_out) {
         return Err(SasError::NotApplicable {
@@ -215,8 +216,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     summary.insert("reused_runs".into(), json!(reused));
     let trials: usize = test.batches.iter().map(|b| b.size).sum();
     summary.insert("test_trials".into(), json!(trials));
-    let mut files = vec![write_csv(
-        &out.join("paired.csv"),
+    let mut files = vec![csv(
+        "paired.csv",
         &["seed", "mode_index", "ensemble", "bptt", "difference"],
         &rows,
     )?];
@@ -241,14 +242,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                "ensemble_mean_field": acc(0, 0, false)}),
     );
     if !sweep.is_empty() {
-        files.push(write_csv(
-            &out.join("lr_sweep.csv"),
+        files.push(csv(
+            "lr_sweep.csv",
             &["lr_m", "seed", "epochs", "accuracy_mean_field"],
             &sweep_rows,
         )?);
     }
     let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
 
     // Figures.
     let desc = describe_runs(runs);
@@ -394,7 +394,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             ],
         ));
     }
-    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
+    Ok(AnalysisResult::with(NAME, TITLE, files, figures, summary))
 }
 
 #[cfg(test)]
@@ -437,25 +437,25 @@ mod tests {
             seed: 2,
             ..Default::default()
         };
-        let o = run(&runs, &out, &opts).unwrap();
+        let o = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
         assert!(
             baseline_dir(&out, 1)
                 .join(crate::run::files::CHECKPOINT)
                 .is_file()
         );
         for m in modes() {
-            let d = &o.summary[m.name()]["difference"];
+            let d = &o.summary_json()[m.name()]["difference"];
             assert_eq!(d["n"], 2);
             let vals = d["values"].as_array().unwrap();
-            let e = &o.summary[m.name()]["ensemble"]["values"];
-            let b = &o.summary[m.name()]["bptt"]["values"];
+            let e = &o.summary_json()[m.name()]["ensemble"]["values"];
+            let b = &o.summary_json()[m.name()]["bptt"]["values"];
             for i in 0..2 {
                 let want = e[i].as_f64().unwrap() - b[i].as_f64().unwrap();
                 assert!((vals[i].as_f64().unwrap() - want).abs() < 1e-12);
             }
         }
         // The retrain analysis next to it reuses the same BPTT runs.
-        let again = run(&runs, &out, &opts).unwrap();
-        assert_eq!(again.summary["reused_runs"], 2);
+        let again = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
+        assert_eq!(again.summary_json()["reused_runs"], 2);
     }
 }

@@ -49,12 +49,13 @@
 
 use super::{AnalysisOptions, RunData};
 
+use crate::analysis::AnalysisResult;
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::infer::{ConcreteNet, concrete_forward, sample_layer, score};
 use crate::net::SasNet;
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{csv, json_data};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
 use crate::stats::SeedStats;
@@ -419,8 +420,8 @@ fn param_stats(net: &SasNet<f32>, alpha: f64) -> Result<serde_json::Value> {
 }
 
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let (limit, tpc) = test_size(opts.quick);
     // results[kind] = every (run, network) result.
     let mut results: Vec<Vec<NetResult>> = vec![Vec::new(); KINDS.len()];
@@ -474,8 +475,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                 .collect()
         })
         .collect();
-    let mut files = vec![write_csv(
-        &out.join("dynamics.csv"),
+    let mut files = vec![csv(
+        "dynamics.csv",
         &[
             "run",
             "kind_index",
@@ -516,7 +517,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             r
         })
         .collect();
-    files.push(write_csv(&out.join("dynamics_norms.csv"), &header, &trace_rows)?);
+    files.push(csv("dynamics_norms.csv", &header, &trace_rows)?);
     let stat = |f: &dyn Fn(&NetResult) -> f64, rs: &[NetResult]| {
         SeedStats::of(&rs.iter().map(f).collect::<Vec<_>>())
     };
@@ -556,11 +557,10 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         "seeds": runs.len(),
         "note": "non-finite norms (f32 overflow) are null in JSON and empty in CSV; medians count them as +inf",
     });
-    files.push(write_json(
-        &out.join("dynamics.json"),
+    files.push(json_data(
+        "dynamics.json",
         &json!({ "kinds": names, "steps": steps, "test_trials": trials, "recurrent": summary["recurrent"] }),
     )?);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
     let ts: Vec<f64> = (0..=steps).map(|t| t as f64).collect();
     let norm_fig = Figure {
         name: "dynamics_norm".into(),
@@ -642,7 +642,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         plot: Plot::Lines(series),
     };
     let title = "Dynamics of concrete networks: spectral radius and rate norms";
-    Ok(AnalysisOutput::new(
+    Ok(AnalysisResult::with(
         NAME,
         title,
         files,
@@ -719,7 +719,7 @@ mod tests {
     #[test]
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "dynamics", 4);
-        let kinds = &o.summary["kinds"];
+        let kinds = &o.summary_json()["kinds"];
         for k in KINDS {
             let s = &kinds[k.name()];
             let a = s["accuracy"]["mean"].as_f64().unwrap();
@@ -731,7 +731,7 @@ mod tests {
         }
         // The mean network's radius is the mean map's.
         let rm = kinds["mean"]["spectral_radius"]["mean"].as_f64().unwrap();
-        let pm = o.summary["recurrent"][0]["recurrent"]["rho_mean_map"]
+        let pm = o.summary_json()["recurrent"][0]["recurrent"]["rho_mean_map"]
             .as_f64()
             .unwrap();
         assert!((rm - pm).abs() < 1e-4, "{rm} vs {pm}");

@@ -29,17 +29,18 @@
 //! layer has no distribution over its weights), masked entries and the recurrent diagonal
 //! excluded; over epochs when the run kept a parameter history.
 
-use super::accuracy::{EpochStats, by_epoch, describe_runs, line_figure, stat};
+use super::accuracy::{EpochStats, by_epoch, describe_runs, line_figure};
+use super::result::Stat;
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::csv;
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use rayon::prelude::*;
-use serde_json::{Value, json};
 use std::f64::consts::{E, PI};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -274,6 +275,58 @@ fn pick(e: &LayerEntropy, kind: usize) -> f64 {
     [e.total, e.pi_entropy, e.xi_entropy][kind]
 }
 
+/// The key numbers of the entropy analysis (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// The stochastic layers, in order.
+    pub layers: Vec<&'static str>,
+    /// Whether every run kept a parameter history.
+    pub history: bool,
+    /// Variance of the spike (the entropy floor of a deterministic weight).
+    pub spike_var: f64,
+    /// Gauss–Hermite nodes of the quadrature.
+    pub quadrature_nodes: usize,
+    /// Epochs analysed per run.
+    pub epochs_used: Vec<usize>,
+    /// Per layer (keyed by its name in [`Summary::layers`]).
+    #[serde(flatten)]
+    pub by_layer: std::collections::BTreeMap<&'static str, LayerSummary>,
+    /// The Monte-Carlo check of the quadrature.
+    pub mc_check: McCheck,
+    /// Why only final networks are analysed for some runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+}
+
+/// Mean entropy per connection of one layer at the first and the last analysed epoch, over
+/// seeds (nats).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LayerSummary {
+    /// Mixture entropy, first epoch.
+    pub initial_total: Stat,
+    /// Mixture entropy, last epoch.
+    pub final_total: Stat,
+    /// `π` part, first epoch.
+    pub initial_pi_entropy: Stat,
+    /// `π` part, last epoch.
+    pub final_pi_entropy: Stat,
+    /// `Ξ` part, first epoch.
+    pub initial_xi_entropy: Stat,
+    /// `Ξ` part, last epoch.
+    pub final_xi_entropy: Stat,
+}
+
+/// The Monte-Carlo check of the quadrature on a few connections.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct McCheck {
+    /// Connections checked.
+    pub connections: usize,
+    /// Samples per connection.
+    pub samples: usize,
+    /// Largest absolute difference (nats).
+    pub max_abs_diff: f64,
+}
+
 /// The entropy analysis (an [`super::AnalysisFn`]): writes `entropy.csv` (epoch, then mean,
 /// std and seed count of `<layer>_<kind>` for the stochastic layers and kinds `total`,
 /// `pi_entropy`, `xi_entropy`), `entropy_per_seed.csv`, `connections.csv` (every connection
@@ -285,8 +338,8 @@ fn pick(e: &LayerEntropy, kind: usize) -> f64 {
 /// `epochs_used`, per stochastic layer `<layer>` → `{initial_<kind>, final_<kind>}` (mean ±
 /// std over seeds), and `mc_check` (`max_abs_diff` between quadrature and a seeded Monte
 /// Carlo estimate on a few connections of the first run's recurrent layer, and their count).
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let stoch = runs[0].net.stochastic;
     let layers: Vec<usize> = (0..3).filter(|&k| stoch[k]).collect();
     // per_seed[seed] = [(epoch, [Option<LayerEntropy>; 3])]
@@ -347,7 +400,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("entropy.csv"), &h, &rows)?);
+        files.push(csv("entropy.csv", &h, &rows)?);
         let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];
         ph.extend(cols.iter().map(|c| c.0.clone()));
         let mut prow = Vec::new();
@@ -363,7 +416,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             }
         }
         let ph: Vec<&str> = ph.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("entropy_per_seed.csv"), &ph, &prow)?);
+        files.push(csv("entropy_per_seed.csv", &ph, &prow)?);
     }
 
     // Every connection of the first run's final network.
@@ -393,8 +446,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             ]);
         }
     }
-    files.push(write_csv(
-        &out.join("connections.csv"),
+    files.push(csv(
+        "connections.csv",
         &[
             "layer",
             "row",
@@ -436,21 +489,10 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         }
     }
 
-    let mut summary = serde_json::Map::new();
-    summary.insert(
-        "layers".into(),
-        json!(layers.iter().map(|&k| LAYERS[k]).collect::<Vec<_>>()),
-    );
-    summary.insert("history".into(), json!(with_hist.iter().all(|h| *h)));
-    summary.insert("spike_var".into(), json!(SPIKE_VAR));
-    summary.insert("quadrature_nodes".into(), json!(GH_NODES));
-    summary.insert(
-        "epochs_used".into(),
-        json!(per_seed.iter().map(Vec::len).collect::<Vec<_>>()),
-    );
+    let mut by_layer = std::collections::BTreeMap::new();
     for &k in &layers {
-        let mut lm = serde_json::Map::new();
-        for (ki, (key, _)) in KINDS.iter().enumerate() {
+        let mut st = Vec::new();
+        for ki in 0..KINDS.len() {
             let first: Vec<f64> = per_seed
                 .iter()
                 .map(|rows| {
@@ -467,23 +509,41 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                         .map_or(f64::NAN, |l| pick(&l, ki))
                 })
                 .collect();
-            lm.insert(format!("initial_{key}"), stat(&first));
-            lm.insert(format!("final_{key}"), stat(&last));
+            st.push((Stat::of(&first), Stat::of(&last)));
         }
-        summary.insert(LAYERS[k].into(), Value::Object(lm));
-    }
-    summary.insert(
-        "mc_check".into(),
-        json!({"connections": mc_count, "samples": mc_n, "max_abs_diff": mc_diff}),
-    );
-    if !with_hist.iter().all(|h| *h) {
-        summary.insert(
-            "note".into(),
-            json!("some runs kept no parameter history: only their final network is analysed"),
+        let [
+            (initial_total, final_total),
+            (initial_pi_entropy, final_pi_entropy),
+            (initial_xi_entropy, final_xi_entropy),
+        ]: [(Stat, Stat); 3] = st.try_into().unwrap_or_else(|_| unreachable!("one per kind"));
+        by_layer.insert(
+            LAYERS[k],
+            LayerSummary {
+                initial_total,
+                final_total,
+                initial_pi_entropy,
+                final_pi_entropy,
+                initial_xi_entropy,
+                final_xi_entropy,
+            },
         );
     }
-    let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
+    let all_hist = with_hist.iter().all(|h| *h);
+    let summary = Summary {
+        layers: layers.iter().map(|&k| LAYERS[k]).collect(),
+        history: all_hist,
+        spike_var: SPIKE_VAR,
+        quadrature_nodes: GH_NODES,
+        epochs_used: per_seed.iter().map(Vec::len).collect(),
+        by_layer,
+        mc_check: McCheck {
+            connections: mc_count,
+            samples: mc_n,
+            max_abs_diff: mc_diff,
+        },
+        note: (!all_hist)
+            .then_some("some runs kept no parameter history: only their final network is analysed"),
+    };
 
     let desc = describe_runs(runs);
     let mut figures = Vec::new();
@@ -517,7 +577,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             series,
         ));
     }
-    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        figures,
+        super::Summary::Entropy(summary),
+    ))
 }
 
 fn layer_label(k: usize) -> &'static str {
@@ -542,6 +608,7 @@ fn capitalize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// Reference by a fine trapezoid rule on `-p ln p` (spacing `√a / 40`, ±12 std).
     fn trapezoid(pi: f64, m: f64, xi: f64, a: f64) -> f64 {
@@ -675,26 +742,29 @@ mod tests {
     #[test]
     fn run_on_a_tiny_training_run() {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
-        assert_eq!(o.summary["layers"], json!(["rec", "out"]));
-        assert_eq!(o.summary["history"], true);
-        assert_eq!(o.summary["epochs_used"], json!([4, 4]));
+        assert_eq!(o.summary_json()["layers"], json!(["rec", "out"]));
+        assert_eq!(o.summary_json()["history"], true);
+        assert_eq!(o.summary_json()["epochs_used"], json!([4, 4]));
         // Epoch 0: π = 0 everywhere, so the π-entropy is 0 and S is the Ξ-entropy.
-        let r = &o.summary["rec"];
+        let r = &o.summary_json()["rec"];
         assert_eq!(r["initial_pi_entropy"]["mean"], 0.0);
         let (s0, x0) = (
             r["initial_total"]["mean"].as_f64().unwrap(),
             r["initial_xi_entropy"]["mean"].as_f64().unwrap(),
         );
         assert!((s0 - x0).abs() < 1e-9);
-        assert!(o.summary["mc_check"]["max_abs_diff"].as_f64().unwrap() < 0.02);
+        assert!(o.summary_json()["mc_check"]["max_abs_diff"].as_f64().unwrap() < 0.02);
         assert_eq!(o.figures.len(), 3);
         assert!(out.join("connections.csv").exists() && out.join("entropy.csv").exists());
 
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("entropy-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["history"], false);
-        assert_eq!(o.summary["epochs_used"], json!([1]));
+        let o = run(&[r], &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
+        assert_eq!(o.summary_json()["history"], false);
+        assert_eq!(o.summary_json()["epochs_used"], json!([1]));
     }
 
     #[test]

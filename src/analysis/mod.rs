@@ -18,6 +18,7 @@ pub mod perturb;
 pub mod plasticity;
 pub mod psychometric;
 pub mod registry;
+pub mod result;
 pub mod retrain;
 pub mod sampled_stats;
 pub mod selectivity;
@@ -30,9 +31,9 @@ use crate::error::{Result, SasError};
 use crate::family::{Family, Recurrent};
 use crate::io::tensors::TensorFile;
 use crate::net::SasNet;
-use crate::output::AnalysisOutput;
 use crate::run::{checkpoint, files};
 use crate::sas::classes;
+pub use result::{AnalysisResult, Summary};
 use std::path::{Path, PathBuf};
 
 /// The per-epoch metrics of a run (`metrics.csv`), as named numeric columns.
@@ -107,7 +108,18 @@ pub struct RunData<F: Family = Recurrent> {
 impl<F: Family> RunData<F> {
     /// Loads the configuration, checkpoint, metrics and (if present) summary of `dir`.
     pub fn load(dir: &Path) -> Result<RunData<F>> {
-        let (cfg, net, epoch) = F::load_run(dir)?;
+        let loaded = F::load_run(dir)?;
+        Self::with(dir, loaded)
+    }
+
+    /// [`RunData::load`] with the run's checkpoint `ck` already opened (read once).
+    pub(crate) fn load_from(dir: &Path, ck: &TensorFile) -> Result<RunData<F>> {
+        let loaded = F::load_run_from(dir, ck)?;
+        Self::with(dir, loaded)
+    }
+
+    /// The run data of `dir` around its loaded configuration, network and epoch.
+    fn with(dir: &Path, (cfg, net, epoch): (F::Config, F::Net, usize)) -> Result<RunData<F>> {
         let mpath = dir.join(files::METRICS);
         let text = std::fs::read_to_string(&mpath).map_err(|source| SasError::Io {
             action: "reading",
@@ -189,19 +201,14 @@ pub fn load_runs<F: Family>(dirs: &[PathBuf]) -> Result<Vec<RunData<F>>> {
     Ok(runs)
 }
 
-/// The start of every analysis: fails with [`SasError::NoRuns`] when `runs` is empty and
-/// creates the output folder `out` (and its parents).
-pub fn start<F: Family>(runs: &[RunData<F>], name: &str, out: &Path) -> Result<()> {
+/// The start of every analysis: fails with [`SasError::NoRuns`] when `runs` is empty.
+pub fn start<F: Family>(runs: &[RunData<F>], name: &str) -> Result<()> {
     if runs.is_empty() {
         return Err(SasError::NoRuns {
             analysis: name.into(),
         });
     }
-    std::fs::create_dir_all(out).map_err(|source| SasError::Io {
-        action: "creating",
-        path: out.to_path_buf(),
-        source,
-    })
+    Ok(())
 }
 
 /// One line describing the runs for figure captions: preset, network, epochs, seeds
@@ -282,9 +289,9 @@ pub struct AnalysisOptions {
     pub fast_dt_ms: Option<f64>,
     /// The VIP rule and overrides of its bounds (defaults: [`classes::Thresholds::for_task`]).
     pub classes: ClassOverrides,
-    /// Analyses `report` / `reproduce` leave out, by name (e.g. `retrain`, whose full-length
-    /// variants cost three trainings per seed).
-    pub skip: Vec<String>,
+    /// Analyses `report` / `reproduce` leave out (e.g. `retrain`, whose full-length variants
+    /// cost three trainings per seed); the skins parse their names ([`registry::find`]).
+    pub skip: Vec<&'static registry::Analysis>,
     /// User tasks: the per-trial condition an analysis sorts trials by (psychometric: its x
     /// axis; selectivity and PCA: the variable they describe).
     pub condition: Option<String>,
@@ -432,18 +439,6 @@ impl AnalysisOptions {
     /// Checks every setting (thresholds for task `kind`, time steps) before anything runs.
     pub fn validate(&self, kind: &str) -> Result<()> {
         self.thresholds(kind)?;
-        for s in &self.skip {
-            let known = registry::names().contains(&s.as_str());
-            if !known {
-                return Err(SasError::Config {
-                    key: "skip".into(),
-                    reason: format!(
-                        "`{s}` is not an analysis (known: {})",
-                        registry::names().join(", ")
-                    ),
-                });
-            }
-        }
         self.msi_dt_override(false)?;
         self.msi_dt_override(true)?;
         Ok(())
@@ -469,5 +464,9 @@ impl AnalysisOptions {
 }
 
 /// The signature every analysis exposes as `pub fn run`: the runs of one configuration
-/// (one per seed; aggregated as mean and spread), the output folder, and options.
-pub type AnalysisFn<F = Recurrent> = fn(&[RunData<F>], &Path, &AnalysisOptions) -> Result<AnalysisOutput>;
+/// (one per seed; aggregated as mean and spread), a work folder and options; it computes in
+/// memory and returns an [`AnalysisResult`] (writing it is a separate step). Only the
+/// analyses that train networks (`retrain`, `baseline`) write into the work folder — their
+/// trained runs, so that a later call resumes them; every other analysis leaves it alone
+/// (it need not exist).
+pub type AnalysisFn<F = Recurrent> = fn(&[RunData<F>], &Path, &AnalysisOptions) -> Result<AnalysisResult>;

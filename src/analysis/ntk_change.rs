@@ -25,19 +25,20 @@
 //! Outputs: `kernel_change.csv` (mean, std over runs per epoch), `kernel_change_per_seed.csv`,
 //! `summary.json`.
 
-use super::accuracy::{by_epoch, describe_runs, line_figure, stat};
+use super::accuracy::{by_epoch, describe_runs, line_figure};
+use super::result::Stat;
 use super::synaptic_pca::trained_groups;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::config::Config;
 use crate::data::source::TaskData;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Batch, Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::net::SasNet;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::csv;
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
-use serde_json::json;
 use std::path::Path;
 
 /// Name of the analysis (command line, output folder).
@@ -270,13 +271,45 @@ pub fn spread(len: usize, count: usize) -> Vec<usize> {
 /// One measured epoch: `(epoch, relative change of [Θ, m, π, Ξ parts], alignment)`.
 type Measured = (usize, [f64; 4], f64);
 
+/// The key numbers of the kernel-change analysis (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Whether some run kept a per-epoch parameter history (else nothing is measured).
+    pub history: bool,
+    /// Why nothing was measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+    /// The measurements (with a history).
+    #[serde(flatten)]
+    pub measured: Option<KernelChange>,
+}
+
+/// The kernel change at the last recorded epoch, over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelChange {
+    /// Test inputs of the kernel.
+    pub samples: usize,
+    /// Outputs `K`.
+    pub outputs: usize,
+    /// Relative change `‖Θ(end) − Θ(0)‖/‖Θ(0)‖` of the whole kernel.
+    pub final_change: Stat,
+    /// The same for its `m` part.
+    pub final_change_m: Stat,
+    /// Its `π` part.
+    pub final_change_pi: Stat,
+    /// Its `Ξ` part.
+    pub final_change_xi: Stat,
+    /// Alignment of `Θ(end)` with `Θ(0)`.
+    pub final_alignment: Stat,
+}
+
 /// The kernel-change analysis (an [`super::AnalysisFn`]); see the module docs.
 ///
 /// Summary keys: `history`, `samples` (P), `outputs` (K), and `final_change`,
 /// `final_change_m`, `final_change_pi`, `final_change_xi`, `final_alignment` (mean ± std over
 /// runs, at each run's last measured epoch).
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let p = samples(opts.quick);
     let count = if opts.quick { QUICK_EPOCHS } else { EPOCHS };
     let mut per: Vec<(u64, Vec<Measured>)> = Vec::new();
@@ -311,12 +344,19 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     }
     let mut files = Vec::new();
     if per.is_empty() {
-        let summary = json!({
-            "history": false,
-            "note": "the kernel change needs the per-epoch parameter history (train.history = true)",
-        });
+        let summary = Summary {
+            history: false,
+            note: Some("the kernel change needs the per-epoch parameter history (train.history = true)"),
+            measured: None,
+        };
         let title = "Infinite-width theory: kernel change of the trained network";
-        return AnalysisOutput::written(out, NAME, title, files, Vec::new(), summary);
+        return Ok(AnalysisResult::with(
+            NAME,
+            title,
+            files,
+            Vec::new(),
+            super::Summary::NtkChange(summary),
+        ));
     }
     let mut prow = Vec::new();
     for (si, (seed, rows)) in per.iter().enumerate() {
@@ -327,8 +367,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             prow.push(r);
         }
     }
-    files.push(write_csv(
-        &out.join("kernel_change_per_seed.csv"),
+    files.push(csv(
+        "kernel_change_per_seed.csv",
         &[
             "run",
             "seed",
@@ -376,7 +416,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         })
         .collect();
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    files.push(write_csv(&out.join("kernel_change.csv"), &h, &rows)?);
+    files.push(csv("kernel_change.csv", &h, &rows)?);
     let last = |c: usize| -> Vec<f64> {
         per.iter()
             .map(|(_, rows)| {
@@ -385,17 +425,19 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             })
             .collect()
     };
-    let summary = json!({
-        "history": true,
-        "samples": p,
-        "outputs": k_out,
-        "final_change": stat(&last(0)),
-        "final_change_m": stat(&last(1)),
-        "final_change_pi": stat(&last(2)),
-        "final_change_xi": stat(&last(3)),
-        "final_alignment": stat(&last(4)),
-    });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
+    let summary = Summary {
+        history: true,
+        note: None,
+        measured: Some(KernelChange {
+            samples: p,
+            outputs: k_out,
+            final_change: Stat::of(&last(0)),
+            final_change_m: Stat::of(&last(1)),
+            final_change_pi: Stat::of(&last(2)),
+            final_change_xi: Stat::of(&last(3)),
+            final_alignment: Stat::of(&last(4)),
+        }),
+    };
     let series = stats
         .iter()
         .zip(labels)
@@ -422,7 +464,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     );
     figure.log_y = true;
     let title = "Infinite-width theory: kernel change of the trained network";
-    Ok(AnalysisOutput::new(NAME, title, files, vec![figure], summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        title,
+        files,
+        vec![figure],
+        super::Summary::NtkChange(summary),
+    ))
 }
 
 /// The inputs of the first `count` samples of batch `b`, each flattened over time
@@ -531,9 +579,9 @@ mod tests {
             quick: true,
             ..Default::default()
         };
-        let o = run(&runs, &out, &opts).unwrap();
-        assert_eq!(o.summary["history"], true);
-        let c = o.summary["final_change"]["mean"].as_f64().unwrap();
+        let o = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
+        assert_eq!(o.summary_json()["history"], true);
+        let c = o.summary_json()["final_change"]["mean"].as_f64().unwrap();
         assert!(c.is_finite() && c > 0.0, "{c}");
         assert_eq!(o.figures.len(), 1);
         let text = std::fs::read_to_string(out.join("kernel_change.csv")).unwrap();

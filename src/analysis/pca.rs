@@ -28,17 +28,18 @@
 //! std over runs), `spectrum_per_seed.csv`, `trajectories.csv` (first run: group, time,
 //! PC1–PC3), `summary.json`.
 
-use super::accuracy::{describe_runs, stat};
+use super::accuracy::describe_runs;
+use super::result::Stat;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::infer::{RateProbe, rate_test_set};
 use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
+use crate::output::{csv, mean_ci, mean_std};
 use crate::rng::derive_seed;
 use crate::task::msi;
 use faer::{Mat, Side};
-use serde_json::{Value, json};
 use std::path::Path;
 
 /// Name of the analysis (command line, output folder).
@@ -456,13 +457,55 @@ fn group_means(mut sums: Vec<f64>, groups: &[Group], np: usize, n: usize) -> Vec
     sums
 }
 
+/// The key numbers of the neural PCA (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Components needed for 80 % of the variance, over seeds.
+    pub k80: Stat,
+    /// Components needed for 85 % of the variance, over seeds.
+    pub k85: Stat,
+    /// Participation ratio `(Σλ)² / Σλ²`, over seeds.
+    pub participation_ratio: Stat,
+    /// Fraction of the variance on PC1, over seeds.
+    pub pc1_fraction: Stat,
+    /// Fraction on PC1–PC3, over seeds.
+    pub pc3_cumulative: Stat,
+    /// Neurons `N`.
+    pub neurons: usize,
+    /// Samples (time points × trials) of the first run's fit.
+    pub samples: usize,
+    /// Test trials.
+    pub trials: usize,
+    /// Time points per trial.
+    pub time_points: usize,
+    /// The same per run.
+    pub per_seed: Vec<SeedSummary>,
+}
+
+/// The neural PCA of one run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SeedSummary {
+    /// Its training seed.
+    pub seed: u64,
+    /// Components for 80 % (NaN if never reached).
+    pub k80: f64,
+    /// Components for 85 %.
+    pub k85: f64,
+    /// Participation ratio.
+    pub participation_ratio: f64,
+    /// Explained fractions of the first 10 components.
+    pub explained_first10: Vec<f64>,
+    /// Samples of its fit.
+    pub samples: usize,
+}
+
 /// The neural PCA (an [`super::AnalysisFn`]); see the module docs.
 ///
 /// Summary keys: `k80`, `k85`, `participation_ratio`, `pc1_fraction`, `pc3_cumulative`
 /// (mean ± std over runs), `per_seed` (the same per run, with the explained fractions of the
 /// first 10 components), `neurons`, `samples`, `trials`, `time_points`.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let mut fits = Vec::new();
     let mut first: Option<Activity> = None;
     for (ri, r) in runs.iter().enumerate() {
@@ -487,8 +530,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let rows: Vec<Vec<f64>> = (0..em.len())
         .map(|i| vec![(i + 1) as f64, em[i], es[i], cm[i], cs[i]])
         .collect();
-    files.push(write_csv(
-        &out.join("spectrum.csv"),
+    files.push(csv(
+        "spectrum.csv",
         &[
             "component",
             "explained_mean",
@@ -504,8 +547,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             per.push(vec![ri as f64, r.cfg.seed as f64, (k + 1) as f64, v, e, c]);
         }
     }
-    files.push(write_csv(
-        &out.join("spectrum_per_seed.csv"),
+    files.push(csv(
+        "spectrum_per_seed.csv",
         &["run", "seed", "component", "variance", "explained", "cumulative"],
         &per,
     )?);
@@ -530,8 +573,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         }
     }
     let tcol = format!("time_{}", act.time_unit);
-    files.push(write_csv(
-        &out.join("trajectories.csv"),
+    files.push(csv(
+        "trajectories.csv",
         &["group", "group_value", &tcol, "pc1", "pc2", "pc3"],
         &trows,
     )?);
@@ -552,35 +595,39 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         .iter()
         .map(|c| c.get(2).copied().unwrap_or(f64::NAN))
         .collect();
-    let per_seed: Vec<Value> = fits
+    let per_seed: Vec<SeedSummary> = fits
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            json!({
-                "seed": runs[i].cfg.seed,
-                "k80": k80[i], "k85": k85[i],
-                "participation_ratio": prs[i],
-                "explained_first10": expl[i].iter().take(10).collect::<Vec<_>>(),
-                "samples": p.samples,
-            })
+        .map(|(i, p)| SeedSummary {
+            seed: runs[i].cfg.seed,
+            k80: k80[i],
+            k85: k85[i],
+            participation_ratio: prs[i],
+            explained_first10: expl[i].iter().take(10).copied().collect(),
+            samples: p.samples,
         })
         .collect();
-    let summary = json!({
-        "k80": stat(&k80),
-        "k85": stat(&k85),
-        "participation_ratio": stat(&prs),
-        "pc1_fraction": stat(&pc1),
-        "pc3_cumulative": stat(&pc3),
-        "neurons": n,
-        "samples": fits[0].samples,
-        "trials": act.trials,
-        "time_points": np,
-        "per_seed": per_seed,
-    });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
+    let summary = Summary {
+        k80: Stat::of(&k80),
+        k85: Stat::of(&k85),
+        participation_ratio: Stat::of(&prs),
+        pc1_fraction: Stat::of(&pc1),
+        pc3_cumulative: Stat::of(&pc3),
+        neurons: n,
+        samples: fits[0].samples,
+        trials: act.trials,
+        time_points: np,
+        per_seed,
+    };
 
     let figures = figures(runs, &act, &proj, (&em, &ehalf, &cm, &chalf), (&k80, &k85));
-    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        figures,
+        super::Summary::Pca(summary),
+    ))
 }
 
 type Spectra<'a> = (&'a [f64], &'a [f64], &'a [f64], &'a [f64]);
@@ -894,10 +941,10 @@ mod tests {
     #[test]
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "pca", 3);
-        let k80 = o.summary["k80"]["mean"].as_f64().unwrap();
-        let k85 = o.summary["k85"]["mean"].as_f64().unwrap();
+        let k80 = o.summary_json()["k80"]["mean"].as_f64().unwrap();
+        let k85 = o.summary_json()["k85"]["mean"].as_f64().unwrap();
         assert!(k80 >= 1.0 && k85 >= k80, "{k80} {k85}");
-        assert_eq!(o.summary["trials"], 24 * trials_per_condition(true));
+        assert_eq!(o.summary_json()["trials"], 24 * trials_per_condition(true));
         let names: Vec<&str> = o.figures.iter().map(|f| f.name.as_str()).collect();
         for n in [
             "spectrum",
@@ -908,7 +955,7 @@ mod tests {
             assert!(names.contains(&n), "{names:?}");
         }
         let text = std::fs::read_to_string(out.join("trajectories.csv")).unwrap();
-        let pts = o.summary["time_points"].as_u64().unwrap() as usize;
+        let pts = o.summary_json()["time_points"].as_u64().unwrap() as usize;
         assert_eq!(text.lines().count(), 1 + 24 * pts);
     }
 }

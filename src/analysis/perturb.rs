@@ -49,12 +49,13 @@
 
 use super::weights::{band_series, self_connections};
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::data::source::TaskData;
 use crate::error::Result;
 use crate::infer::{Mode, evaluate};
 use crate::net::SasNet;
 use crate::output::figure::{Figure, Plot};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{csv, json_data};
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use crate::sas::classes::{Thresholds, VipRule};
@@ -392,8 +393,8 @@ fn control_label(name: &str) -> &'static str {
 }
 
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let fracs = fractions(opts.quick);
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);
@@ -648,22 +649,18 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             })
             .collect();
         let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(
-            &out.join(format!("perturb_{name}.csv")),
-            &header_refs,
-            &rows,
-        )?);
+        files.push(csv(&format!("perturb_{name}.csv"), &header_refs, &rows)?);
         summary.insert(name.into(), serde_json::Value::Object(layer_summary));
     }
     let mut raw_header = vec!["run", "set", "layer", "repeat", "p", "removed", "vip_acc"];
     raw_header.extend(["uniform_acc", "magnitude_acc", "diagonal_acc"]);
-    files.push(write_csv(&out.join("perturb_raw.csv"), &raw_header, &raw)?);
+    files.push(csv("perturb_raw.csv", &raw_header, &raw)?);
     let set_json: Vec<serde_json::Value> = sets
         .iter()
         .map(|s| json!({"key": s.key, "rule": s.rule, "label": s.rule.label()}))
         .collect();
-    files.push(write_json(
-        &out.join("perturb.json"),
+    files.push(json_data(
+        "perturb.json",
         &json!({
             "layers": LAYERS,
             "layer_index": "0 = rec, 1 = out",
@@ -687,7 +684,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     summary.insert("seeds".into(), json!(seeds));
     summary.insert("n_evaluations".into(), json!(n_eval));
     let summary = serde_json::Value::Object(summary);
-    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
+    Ok(AnalysisResult::with(NAME, TITLE, files, figures, summary))
 }
 
 /// Tiny trained runs shared by the tests of the analysis modules.
@@ -724,7 +721,7 @@ pub(crate) mod testutil {
         name: &str,
         dir: &str,
         seed: u64,
-    ) -> (crate::output::AnalysisOutput, PathBuf) {
+    ) -> (crate::analysis::AnalysisResult, PathBuf) {
         let r = tiny_msi_run();
         let out = out_dir(dir);
         let opts = crate::analysis::AnalysisOptions {
@@ -732,7 +729,10 @@ pub(crate) mod testutil {
             seed,
             ..Default::default()
         };
-        let o = run(std::slice::from_ref(&r), &out, &opts).unwrap();
+        let o = run(std::slice::from_ref(&r), &out, &opts)
+            .unwrap()
+            .written(&out)
+            .unwrap();
         assert_eq!(o.name, name);
         for f in &o.files {
             assert!(f.exists(), "{}", f.display());
@@ -1073,13 +1073,13 @@ mod tests {
                 "vip_uniform_p1",
                 "vip_magnitude_p1",
             ] {
-                let v = o.summary[layer][key].as_f64().unwrap();
+                let v = o.summary_json()[layer][key].as_f64().unwrap();
                 assert!((0.0..=1.0).contains(&v), "{layer}.{key} = {v}");
             }
         }
-        assert!(o.summary["rec"]["n_vip_self"].as_f64().is_some());
+        assert!(o.summary_json()["rec"]["n_vip_self"].as_f64().is_some());
         assert!(
-            o.summary["vip_rule"]
+            o.summary_json()["vip_rule"]
                 .as_str()
                 .unwrap()
                 .contains("Fig. 17 caption")
@@ -1089,7 +1089,7 @@ mod tests {
             cap.contains("self-connections") && cap.contains("n = 1 seed(s) × 2 repeats"),
             "{cap}"
         );
-        let a = o.summary["accuracy_intact"].as_f64().unwrap();
+        let a = o.summary_json()["accuracy_intact"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a));
     }
 }

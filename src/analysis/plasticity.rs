@@ -30,11 +30,13 @@
 
 use super::{AnalysisOptions, RunData};
 
+use super::result::Stat;
+use crate::analysis::AnalysisResult;
 use crate::data::source::TaskData;
 use crate::error::Result;
 use crate::infer::{Mode, evaluate};
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{csv, json_data};
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
 use serde_json::json;
@@ -86,14 +88,88 @@ pub(crate) fn mode_label(m: Mode) -> String {
     }
 }
 
+/// The key numbers of the plasticity analysis (`summary.json`). Besides the fields, the JSON
+/// holds each mode's pooled mean accuracy under its label (`mean-field`, `sampled-k1`, …,
+/// `sampled-kT`) and its pooled sample std under `<label>_std`.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Per evaluation mode, in order.
+    pub modes: Vec<ModeSummary>,
+    /// Repeats (sampled networks / noise draws) per mode and seed.
+    pub repeats: usize,
+    /// Test trials per repeat.
+    pub test_trials: usize,
+    /// Seeds.
+    pub seeds: usize,
+    /// Steps `T` of a trial (the interval of `sampled-kT`).
+    pub k_t: usize,
+}
+
+impl Summary {
+    /// The numbers of evaluation mode `mode`, if it was evaluated.
+    pub fn mode(&self, mode: Mode) -> Option<&ModeSummary> {
+        self.modes.iter().find(|m| m.mode == mode)
+    }
+
+    /// The numbers of the sampled mode resampling every `k` steps (`usize::MAX`: one network
+    /// per trial), if evaluated.
+    pub fn sampled(&self, k: usize) -> Option<&ModeSummary> {
+        self.mode(Mode::Sampled { every: k })
+    }
+}
+
+impl serde::Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for md in &self.modes {
+            m.serialize_entry(&mode_label(md.mode), &md.accuracy)?;
+            m.serialize_entry(&format!("{}_std", mode_label(md.mode)), &md.accuracy_std)?;
+        }
+        m.serialize_entry("modes", &self.modes)?;
+        m.serialize_entry("repeats", &self.repeats)?;
+        m.serialize_entry("test_trials", &self.test_trials)?;
+        m.serialize_entry("seeds", &self.seeds)?;
+        m.serialize_entry("k_T", &self.k_t)?;
+        m.end()
+    }
+}
+
+/// One evaluation mode of the plasticity analysis.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ModeSummary {
+    /// Its position in [`Summary::modes`].
+    pub index: usize,
+    /// The mode (written as its label).
+    #[serde(serialize_with = "label")]
+    pub mode: Mode,
+    /// Resampling interval in steps (0: not sampled).
+    pub k: f64,
+    /// Mean accuracy pooled over seeds × repeats.
+    pub accuracy: f64,
+    /// Sample std pooled over seeds × repeats.
+    pub accuracy_std: f64,
+    /// The pooled statistics.
+    pub stats: SeedStats,
+    /// Statistics over seeds of each seed's accuracy (mean over its repeats): the unit of
+    /// replication is the training seed.
+    pub over_seeds: Stat,
+}
+
+fn label<S: serde::Serializer>(m: &Mode, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&mode_label(*m))
+}
+
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let reps = repeats(opts.quick);
     let (limit, tpc) = test_size(opts.quick);
     let mut modes: Vec<Mode> = Vec::new();
     // accs[mode] = pooled (seed × repeat) accuracies; per-seed reports for JSON.
     let mut accs: Vec<Vec<f64>> = Vec::new();
+    // seed_accs[mode] = each seed's accuracy (mean over its repeats).
+    let mut seed_accs: Vec<Vec<f64>> = Vec::new();
     let mut raw = Vec::new();
     let mut reports = Vec::new();
     let mut trials = 0;
@@ -106,6 +182,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         if ri == 0 {
             modes = self::modes(steps);
             accs = vec![Vec::new(); modes.len()];
+            seed_accs = vec![Vec::new(); modes.len()];
         }
         let mut run_reports = Vec::new();
         for (mi, &mode) in modes.iter().enumerate() {
@@ -119,6 +196,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                 derive_seed(opts.seed, &[KEY_EVAL, ri as u64, mi as u64]),
             )?;
             trials = r.trials;
+            seed_accs[mi].push(r.accuracy);
             for (k, &a) in r.accuracies.iter().enumerate() {
                 raw.push(vec![ri as f64, mi as f64, k as f64, a]);
                 accs[mi].push(a);
@@ -139,7 +217,6 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     let stats: Vec<SeedStats> = accs.iter().map(|a| SeedStats::of(a)).collect();
     let mut rows = Vec::new();
     let mut summary_modes = Vec::new();
-    let mut summary = serde_json::Map::new();
     for (mi, &mode) in modes.iter().enumerate() {
         let st = &stats[mi];
         rows.push(vec![
@@ -151,16 +228,19 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             st.hi,
             st.n as f64,
         ]);
-        summary_modes.push(json!({
-            "index": mi, "mode": mode_label(mode), "k": k_of(mode),
-            "accuracy": st.mean, "accuracy_std": st.sd, "stats": st,
-        }));
-        summary.insert(mode_label(mode), json!(st.mean));
-        summary.insert(format!("{}_std", mode_label(mode)), json!(st.sd));
+        summary_modes.push(ModeSummary {
+            index: mi,
+            mode,
+            k: k_of(mode),
+            accuracy: st.mean,
+            accuracy_std: st.sd,
+            stats: st.clone(),
+            over_seeds: Stat::of(&seed_accs[mi]),
+        });
     }
     let mut files = vec![
-        write_csv(
-            &out.join("plasticity.csv"),
+        csv(
+            "plasticity.csv",
             &[
                 "mode_index",
                 "k",
@@ -172,15 +252,15 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             ],
             &rows,
         )?,
-        write_csv(
-            &out.join("plasticity_raw.csv"),
+        csv(
+            "plasticity_raw.csv",
             &["run", "mode_index", "repeat", "accuracy"],
             &raw,
         )?,
     ];
     let labels: Vec<String> = modes.iter().map(|&m| mode_label(m)).collect();
-    files.push(write_json(
-        &out.join("plasticity.json"),
+    files.push(json_data(
+        "plasticity.json",
         &json!({
             "modes": labels,
             "k_T": steps,
@@ -189,15 +269,21 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "runs": reports,
         }),
     )?);
-    summary.insert("modes".into(), json!(summary_modes));
-    summary.insert("repeats".into(), json!(reps));
-    summary.insert("test_trials".into(), json!(trials));
-    summary.insert("seeds".into(), json!(runs.len()));
-    summary.insert("k_T".into(), json!(steps));
-    let summary = serde_json::Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
+    let summary = Summary {
+        modes: summary_modes,
+        repeats: reps,
+        test_trials: trials,
+        seeds: runs.len(),
+        k_t: steps,
+    };
     let figure = k_figure(&modes, &stats, steps, reps, runs.len(), trials);
-    Ok(AnalysisOutput::new(NAME, TITLE, files, vec![figure], summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        vec![figure],
+        super::Summary::Plasticity(summary),
+    ))
 }
 
 /// Accuracy against `log10 k` for the sampled modes (mean with the 95 % interval as a band),
@@ -321,7 +407,8 @@ mod tests {
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "plasticity", 4);
         // T = 90: k = 1, 2, 5, 10, 20, 50 and T.
-        let modes = o.summary["modes"].as_array().unwrap();
+        let summary = o.summary_json();
+        let modes = summary["modes"].as_array().unwrap();
         assert_eq!(modes.len(), 10);
         for m in modes {
             let a = m["accuracy"].as_f64().unwrap();
@@ -338,6 +425,6 @@ mod tests {
         assert_eq!(series.len(), 4);
         assert_eq!(series[0].x.len(), 7);
         assert!((series[0].x[6] - 90f64.log10()).abs() < 1e-12);
-        assert_eq!(o.summary["test_trials"].as_u64().unwrap(), 96);
+        assert_eq!(o.summary_json()["test_trials"].as_u64().unwrap(), 96);
     }
 }

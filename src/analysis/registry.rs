@@ -3,12 +3,12 @@
 //! Running them with their figures rendered is the pipeline's job
 //! (`pipeline::analyze`).
 
+use super::AnalysisResult;
 use super::{AnalysisFn, AnalysisOptions, RunData};
 use crate::config::Config;
 use crate::error::{Result, SasError};
 use crate::family::{Family, FeedForward, Kind, Recurrent};
 use crate::ff::FfConfig;
-use crate::output::AnalysisOutput;
 use std::path::Path;
 
 /// One analysis of the registry.
@@ -204,8 +204,9 @@ pub const THEORY: &str = crate::theory::experiments::NAME;
 
 /// The registry form of the theory: the runs are not used, the sizes are always the quick
 /// ones (the full sizes take minutes: `sasnet reproduce theory`).
-fn theory_in_report(_runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let mut o = crate::theory::run_theory(out, opts.data_dir.as_deref(), true)?;
+fn theory_in_report(_runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    let mut o =
+        crate::theory::run_theory(opts.data_dir.as_deref(), true)?.map_summary(super::Summary::Theory);
     o.title = "Infinite-width theory (quick sizes; full sizes: sasnet reproduce theory)".into();
     Ok(o)
 }

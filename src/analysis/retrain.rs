@@ -26,22 +26,23 @@
 //! test accuracy and training loss, mean, std, count over seeds), `summary.json`, and the
 //! variant run directories.
 
-use super::accuracy::{EpochStats, by_epoch, column_series, describe_runs, line_figure, stat};
+use super::accuracy::{EpochStats, by_epoch, column_series, describe_runs, line_figure};
+use super::result::Stat;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::config::Config;
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::infer::{Mode, evaluate};
 use crate::net::SasNet;
+use crate::output::csv;
 use crate::output::figure::Series;
-use crate::output::{AnalysisOutput, write_csv, write_json};
 use crate::rng::derive_seed;
 use crate::run::checkpoint::load_run;
 use crate::run::files;
 use crate::train::variant::Variant;
 use crate::train::{TrainOptions, train};
 use rayon::prelude::*;
-use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -167,6 +168,72 @@ fn stochastic(c: &Config) -> bool {
     c.model.sas_in || c.model.sas_rec || c.model.sas_out
 }
 
+/// The key numbers of the retraining analysis (`summary.json`): per variant (keyed by its
+/// name: `reference`, `xi0`, `pi0`, `bptt`) its accuracies over seeds, then the settings.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The reference, then the retrained variants, in [`Variant::ALL`] order.
+    pub variants: Vec<VariantSummary>,
+    /// Epochs each variant trains for.
+    pub variant_epochs: usize,
+    /// Epoch of each reference run that is compared.
+    pub reference_compared_at: Vec<usize>,
+    /// Test trials per evaluation.
+    pub test_trials: usize,
+    /// Notes (e.g. a reference compared at its final epoch for want of a history entry).
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// The numbers of variant `v`, if measured.
+    pub fn variant(&self, v: Variant) -> Option<&VariantSummary> {
+        self.variants.iter().find(|s| s.variant == v)
+    }
+}
+
+impl serde::Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for v in &self.variants {
+            m.serialize_entry(v.variant.name(), v)?;
+        }
+        m.serialize_entry("variant_epochs", &self.variant_epochs)?;
+        m.serialize_entry("reference_compared_at", &self.reference_compared_at)?;
+        m.serialize_entry("test_trials", &self.test_trials)?;
+        m.serialize_entry("notes", &self.notes)?;
+        m.end()
+    }
+}
+
+/// One variant of the retraining analysis, over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VariantSummary {
+    /// Which variant.
+    #[serde(skip)]
+    pub variant: Variant,
+    /// Its label.
+    pub label: &'static str,
+    /// Mean-field test accuracy.
+    pub accuracy_mean_field: Stat,
+    /// Mean-network test accuracy.
+    pub accuracy_mean: Stat,
+    /// Retrained variants: mean-field accuracy minus the reference's of the same seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_mean_field: Option<Stat>,
+    /// Retrained variants: the same for the mean network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_mean: Option<Stat>,
+    /// Retrained variants: training wall time per seed (s; NaN where reused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_wall_s: Option<Vec<f64>>,
+    /// Retrained variants: how many seeds' trainings were reused from an earlier call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused: Option<usize>,
+    /// Epoch compared, per seed.
+    pub epochs: Vec<usize>,
+}
+
 /// The retraining analysis (an [`super::AnalysisFn`]); see the module docs.
 ///
 /// Summary keys: `variant_epochs`, `reference_compared_at` (per seed), `test_trials`,
@@ -174,8 +241,8 @@ fn stochastic(c: &Config) -> bool {
 /// `accuracy_mean_field`, `accuracy_mean` (mean, sample std, 95 % interval, per-seed values), `delta_mean_field`, `delta_mean` (the paired
 /// differences to the reference of the same seed), `epochs` (per seed),
 /// `train_wall_s` (per seed; 0 = reused) and `reused`.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let cfg0 = &runs[0].cfg;
     if !stochastic(cfg0) {
         return Err(SasError::NotApplicable {
@@ -275,7 +342,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
 
     // Final-accuracy table and summary.
     let mut rows = Vec::new();
-    let mut summary = serde_json::Map::new();
+    let mut variants = Vec::new();
     let mut means = [[f64::NAN; 2]; 4];
     let mut stds = [[f64::NAN; 2]; 4];
     let mean_ref: Vec<f64> = (0..runs.len()).map(|ri| acc(0, ri).1).collect();
@@ -314,35 +381,33 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             epochs.push(epoch);
             walls.push(wall);
         }
-        let (s_mf, s_mn) = (stat(&mf), stat(&mn));
-        means[vi] = [
-            s_mf["mean"].as_f64().unwrap_or(f64::NAN),
-            s_mn["mean"].as_f64().unwrap_or(f64::NAN),
-        ];
+        let (s_mf, s_mn) = (Stat::of(&mf), Stat::of(&mn));
+        means[vi] = [s_mf.mean, s_mn.mean];
         // Band half-widths: the 95 % t-intervals over seeds (0 for one seed).
-        stds[vi] = [
-            s_mf["ci95"].as_f64().unwrap_or(0.0),
-            s_mn["ci95"].as_f64().unwrap_or(0.0),
-        ];
-        let mut m = serde_json::Map::new();
-        m.insert("label".into(), json!(v.label()));
-        m.insert("accuracy_mean_field".into(), s_mf);
-        m.insert("accuracy_mean".into(), s_mn);
-        if vi > 0 {
-            m.insert("delta_mean_field".into(), stat(&delta));
-            m.insert("delta_mean".into(), super::accuracy::paired_stat(&mn, &mean_ref));
-            m.insert("train_wall_s".into(), json!(walls));
-            m.insert("reused".into(), json!(reused));
-        }
-        m.insert("epochs".into(), json!(epochs));
-        summary.insert(v.name().into(), Value::Object(m));
+        let half = |x: f64| if x.is_finite() { x } else { 0.0 };
+        stds[vi] = [half(s_mf.ci95), half(s_mn.ci95)];
+        let retrained = vi > 0;
+        variants.push(VariantSummary {
+            variant: *v,
+            label: v.label(),
+            accuracy_mean_field: s_mf,
+            accuracy_mean: s_mn,
+            delta_mean_field: retrained.then(|| Stat::of(&delta)),
+            delta_mean: retrained.then(|| Stat::paired(&mn, &mean_ref)),
+            train_wall_s: retrained.then_some(walls),
+            reused: retrained.then_some(reused),
+            epochs,
+        });
     }
-    summary.insert("variant_epochs".into(), json!(ev));
-    summary.insert("reference_compared_at".into(), json!(compared_at));
-    summary.insert("test_trials".into(), json!(trials));
-    summary.insert("notes".into(), json!(notes));
-    let mut files = vec![write_csv(
-        &out.join("final_accuracy.csv"),
+    let summary = Summary {
+        variants,
+        variant_epochs: ev,
+        reference_compared_at: compared_at.clone(),
+        test_trials: trials,
+        notes: notes.clone(),
+    };
+    let mut files = vec![csv(
+        "final_accuracy.csv",
         &[
             "variant_index",
             "run",
@@ -393,8 +458,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             loss_series.push(s);
         }
     }
-    files.push(write_csv(
-        &out.join("curves.csv"),
+    files.push(csv(
+        "curves.csv",
         &[
             "variant_index",
             "epoch",
@@ -407,8 +472,6 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         ],
         &crow,
     )?);
-    let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
 
     let desc = describe_runs(runs);
     let legend: Vec<String> = Variant::ALL
@@ -480,7 +543,13 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         f.log_y = true;
         figures.push(f);
     }
-    Ok(AnalysisOutput::new(NAME, TITLE, files, figures, summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        figures,
+        super::Summary::Retrain(summary),
+    ))
 }
 
 /// Scored trials of one evaluation of `test` (MSI: every non-catch trial; else every trial).
@@ -499,6 +568,7 @@ fn evaluate_trials(test: &crate::data::source::TestSet) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn variant_lengths() {
@@ -521,16 +591,16 @@ mod tests {
             seed: 5,
             ..Default::default()
         };
-        let o = run(&runs, &out, &opts).unwrap();
+        let o = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
         for v in RETRAINED {
             for s in [1, 2] {
                 assert!(variant_dir(&out, v, s).join(files::CHECKPOINT).is_file());
             }
-            assert_eq!(o.summary[v.name()]["reused"], 0);
-            assert_eq!(o.summary[v.name()]["epochs"], json!([3, 3]));
+            assert_eq!(o.summary_json()[v.name()]["reused"], 0);
+            assert_eq!(o.summary_json()[v.name()]["epochs"], json!([3, 3]));
         }
         for v in Variant::ALL {
-            let a = o.summary[v.name()]["accuracy_mean_field"]["mean"]
+            let a = o.summary_json()[v.name()]["accuracy_mean_field"]["mean"]
                 .as_f64()
                 .unwrap();
             assert!((0.0..=1.0).contains(&a), "{a}");
@@ -538,13 +608,13 @@ mod tests {
         let names: Vec<&str> = o.figures.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["final_accuracy", "test_accuracy", "train_loss"]);
         // A second call reuses every finished variant and gives the same accuracies.
-        let o2 = run(&runs, &out, &opts).unwrap();
+        let o2 = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
         for v in RETRAINED {
-            assert_eq!(o2.summary[v.name()]["reused"], 2);
+            assert_eq!(o2.summary_json()[v.name()]["reused"], 2);
         }
         assert_eq!(
-            o.summary["bptt"]["accuracy_mean_field"],
-            o2.summary["bptt"]["accuracy_mean_field"]
+            o.summary_json()["bptt"]["accuracy_mean_field"],
+            o2.summary_json()["bptt"]["accuracy_mean_field"]
         );
         // A variant directory of another configuration is an error.
         let other = variant_config(Variant::XiZero, &runs[0].cfg, true);

@@ -27,15 +27,15 @@
 
 use super::{AnalysisOptions, RunData};
 
+use crate::analysis::AnalysisResult;
 use crate::config::Config;
 use crate::data::source::{TaskData, msi_configs};
 use crate::error::Result;
 use crate::infer::sample_layer;
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv};
+use crate::output::{csv, mean_ci, mean_std};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
-use serde_json::json;
 use std::path::Path;
 
 /// Name of the analysis (command line, output folder).
@@ -172,9 +172,31 @@ fn std(v: &[f64]) -> f64 {
     }
 }
 
+/// The key numbers of the sampled-network statistics (`summary.json`): time averages of the
+/// seed-mean series and their spread over time, against the ensemble expectations.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Time steps.
+    pub steps: usize,
+    /// Seeds.
+    pub seeds: usize,
+    /// Mean over time of the fraction of zero recurrent weights.
+    pub zero_fraction_mean: f64,
+    /// Its std over time.
+    pub zero_fraction_time_std: f64,
+    /// The ensemble expectation `mean P(w = 0)`.
+    pub zero_fraction_expected: f64,
+    /// Mean over time of the asymmetry `η`.
+    pub eta_mean: f64,
+    /// Its std over time.
+    pub eta_time_std: f64,
+    /// The ensemble value of `η`.
+    pub eta_expected: f64,
+}
+
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let mut steps = trial_steps(&runs[0].cfg, opts)?;
     if opts.quick {
         steps = steps.min(QUICK_STEPS);
@@ -203,8 +225,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         .map(|t| vec![t as f64, zm[t], zs[t], em[t], es[t]])
         .collect();
     let files_csv = [
-        write_csv(
-            &out.join("sampled_stats.csv"),
+        csv(
+            "sampled_stats.csv",
             &[
                 "step",
                 "zero_fraction_mean",
@@ -214,8 +236,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             ],
             &rows,
         )?,
-        write_csv(
-            &out.join("sampled_stats_raw.csv"),
+        csv(
+            "sampled_stats_raw.csv",
             &["run", "step", "zero_fraction", "eta"],
             &raw,
         )?,
@@ -258,18 +280,24 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             plot: Plot::Lines(against_expectation(&xs, &em, &eh, exp_e, steps)),
         },
     ];
-    let summary = json!({
-        "steps": steps,
-        "seeds": seeds,
-        "zero_fraction_mean": mean(&zm),
-        "zero_fraction_time_std": std(&zm),
-        "zero_fraction_expected": exp_z,
-        "eta_mean": mean(&em),
-        "eta_time_std": std(&em),
-        "eta_expected": exp_e,
-    });
+    let summary = Summary {
+        steps,
+        seeds,
+        zero_fraction_mean: mean(&zm),
+        zero_fraction_time_std: std(&zm),
+        zero_fraction_expected: exp_z,
+        eta_mean: mean(&em),
+        eta_time_std: std(&em),
+        eta_expected: exp_e,
+    };
     let files = files_csv.to_vec();
-    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        figures,
+        super::Summary::SampledStats(summary),
+    ))
 }
 
 /// The sampled series `y ± half` over `xs` and the flat ensemble expectation `expected` over
@@ -349,10 +377,10 @@ mod tests {
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "sampled-stats", 2);
         // test protocol at Δt = 20 ms: 25 + 50 + 15 = 90 steps
-        assert_eq!(o.summary["steps"].as_u64().unwrap(), 90);
-        let z = o.summary["zero_fraction_mean"].as_f64().unwrap();
+        assert_eq!(o.summary_json()["steps"].as_u64().unwrap(), 90);
+        let z = o.summary_json()["zero_fraction_mean"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&z));
-        let e = o.summary["eta_mean"].as_f64().unwrap();
+        let e = o.summary_json()["eta_mean"].as_f64().unwrap();
         assert!((-1.0..=1.0).contains(&e));
         let text = std::fs::read_to_string(out.join("sampled_stats.csv")).unwrap();
         assert_eq!(text.lines().count(), 91);

@@ -13,14 +13,15 @@
 //!
 //! This module also defines [`Selection`], the entry subsets the other analyses share.
 
-use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure, stat};
+use super::accuracy::{self, EpochStats, by_epoch, describe_runs, line_figure};
+use super::result::Stat;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::error::Result;
 use crate::net::SasNet;
 use crate::optim::Masks;
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::csv;
 use crate::sas::SasLayer;
-use serde_json::{Value, json};
 use std::path::Path;
 
 /// Name of the analysis on the command line.
@@ -173,6 +174,70 @@ pub(crate) fn per_epoch(run: &RunData) -> Result<(Vec<(usize, Sparsity)>, bool)>
     Ok((rows, false))
 }
 
+/// The key numbers of the sparsity analysis (`summary.json`). Besides the fields, the JSON
+/// holds `initial_<column>` and `final_<column>` for every column of [`COLUMNS`].
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Where each run's per-epoch values come from (`history` or `metrics`).
+    pub source: Vec<&'static str>,
+    /// Whether every run kept a parameter history.
+    pub history: bool,
+    /// Entries masked out (fixed at 0) per layer.
+    pub masked_entries: MaskedEntries,
+    /// Per column of [`COLUMNS`], in order.
+    pub columns: Vec<ColumnSummary>,
+    /// What is known only for the final network, when some run kept no history.
+    pub note: Option<&'static str>,
+}
+
+impl Summary {
+    /// The numbers of column `name` of [`COLUMNS`].
+    pub fn column(&self, name: &str) -> Option<&ColumnSummary> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+impl serde::Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("source", &self.source)?;
+        m.serialize_entry("history", &self.history)?;
+        m.serialize_entry("masked_entries", &self.masked_entries)?;
+        for c in &self.columns {
+            m.serialize_entry(&format!("initial_{}", c.name), &c.initial)?;
+            m.serialize_entry(&format!("final_{}", c.name), &c.last)?;
+        }
+        if let Some(n) = self.note {
+            m.serialize_entry("note", n)?;
+        }
+        m.end()
+    }
+}
+
+/// Masked entries per layer.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct MaskedEntries {
+    /// Input layer.
+    #[serde(rename = "in")]
+    pub input: usize,
+    /// Recurrent layer.
+    pub rec: usize,
+    /// Output layer.
+    pub out: usize,
+}
+
+/// One sparsity column over seeds.
+#[derive(Clone, Debug)]
+pub struct ColumnSummary {
+    /// Its name in [`COLUMNS`].
+    pub name: &'static str,
+    /// At initialization (first recorded epoch).
+    pub initial: Stat,
+    /// Of the final network.
+    pub last: Stat,
+}
+
 /// The sparsity analysis (an [`super::AnalysisFn`]): writes `sparsity.csv` (epoch, then mean,
 /// std and seed count per group of [`COLUMNS`]), `sparsity_per_seed.csv` and `summary.json`.
 ///
@@ -180,8 +245,8 @@ pub(crate) fn per_epoch(run: &RunData) -> Result<(Vec<(usize, Sparsity)>, bool)>
 /// `masked_entries` (per layer, entries fixed by the structural mask), and per group of
 /// [`COLUMNS`] `initial_<group>` (first epoch) and `final_<group>` (final network), each mean
 /// ± std over seeds.
-pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let mut per_seed = Vec::new();
     let mut sources = Vec::new();
     for r in runs {
@@ -215,7 +280,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         })
         .collect();
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut files = vec![write_csv(&out.join("sparsity.csv"), &h, &rows)?];
+    let mut files = vec![csv("sparsity.csv", &h, &rows)?];
     let mut ph = vec!["run", "seed", "epoch"];
     ph.extend(COLUMNS);
     let prow: Vec<Vec<f64>> = per_seed
@@ -230,7 +295,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             })
         })
         .collect();
-    files.push(write_csv(&out.join("sparsity_per_seed.csv"), &ph, &prow)?);
+    files.push(csv("sparsity_per_seed.csv", &ph, &prow)?);
 
     let all_hist = sources.iter().all(|s| *s == "history");
     let masks0 = crate::train::init::masks(&runs[0].cfg, runs[0].net.dims());
@@ -238,13 +303,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         .iter()
         .map(|m| m.as_ref().map_or(0, |m| m.iter().filter(|k| !**k).count()))
         .collect();
-    let mut summary = serde_json::Map::new();
-    summary.insert("source".into(), json!(sources));
-    summary.insert("history".into(), json!(all_hist));
-    summary.insert(
-        "masked_entries".into(),
-        json!({"in": masked[0], "rec": masked[1], "out": masked[2]}),
-    );
+    let mut columns = Vec::new();
     for (c, name) in COLUMNS.iter().enumerate() {
         let first: Vec<f64> = per_seed
             .iter()
@@ -255,21 +314,27 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             .iter()
             .map(|r| compute(&r.net, &masks_of(r)).values()[c])
             .collect();
-        summary.insert(format!("initial_{name}"), stat(&first));
-        summary.insert(format!("final_{name}"), stat(&fin));
+        columns.push(ColumnSummary {
+            name,
+            initial: Stat::of(&first),
+            last: Stat::of(&fin),
+        });
     }
-    if !all_hist {
-        summary.insert(
-            "note".into(),
-            json!(
-                "some runs kept no parameter history: their per-epoch values come from \
-                 metrics.csv (every-entry groups only); directions I/II and unmasked groups are \
-                 known only for the final network"
-            ),
-        );
-    }
-    let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
+    let summary = Summary {
+        source: sources,
+        history: all_hist,
+        masked_entries: MaskedEntries {
+            input: masked[0],
+            rec: masked[1],
+            out: masked[2],
+        },
+        columns,
+        note: (!all_hist).then_some(
+            "some runs kept no parameter history: their per-epoch values come from \
+             metrics.csv (every-entry groups only); directions I/II and unmasked groups are \
+             known only for the final network",
+        ),
+    };
 
     let desc = describe_runs(runs);
     let has_mask = masked[0] > 0;
@@ -306,13 +371,20 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         ),
         series,
     )];
-    Ok(AnalysisOutput::new(NAME, "Sparsity", files, figures, summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        "Sparsity",
+        files,
+        figures,
+        super::Summary::Sparsity(summary),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::Dims;
+    use serde_json::json;
 
     #[test]
     fn sparsity_by_hand() {
@@ -349,14 +421,14 @@ mod tests {
     fn run_on_a_tiny_training_run() {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         let runs = crate::analysis::accuracy::fixture::runs();
-        assert_eq!(o.summary["history"], true);
+        assert_eq!(o.summary_json()["history"], true);
         // The MSI input mask: π ≡ 1 on masked entries, 0 elsewhere (π of the input is frozen).
-        let masked = o.summary["masked_entries"]["in"].as_u64().unwrap() as f64;
-        let fin = o.summary["final_in"]["mean"].as_f64().unwrap();
+        let masked = o.summary_json()["masked_entries"]["in"].as_u64().unwrap() as f64;
+        let fin = o.summary_json()["final_in"]["mean"].as_f64().unwrap();
         assert!((fin - masked / 60.0).abs() < 1e-9, "{fin} vs {masked}/60");
-        assert_eq!(o.summary["final_in_free"]["mean"], 0.0);
+        assert_eq!(o.summary_json()["final_in_free"]["mean"], 0.0);
         // Epoch 0 = initialization with π = 0 in the recurrent layer.
-        assert_eq!(o.summary["initial_rec_I"]["mean"], 0.0);
+        assert_eq!(o.summary_json()["initial_rec_I"]["mean"], 0.0);
         let text = std::fs::read_to_string(out.join("sparsity.csv")).unwrap();
         assert_eq!(text.lines().count(), 1 + 4, "epochs 0..=3");
         let metric_rec = runs[0].metrics.column("sparsity_rec").unwrap()[2];
@@ -377,8 +449,11 @@ mod tests {
         assert!(rows[0].1.rec_i.is_nan() && rows[0].1.rec.is_finite());
         assert!(rows[2].1.rec_i.is_finite(), "the final network gives every group");
         let out = accuracy::fixture::out("sparsity-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["source"], json!(["metrics"]));
-        assert!(o.summary["note"].is_string());
+        let o = run(&[r], &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
+        assert_eq!(o.summary_json()["source"], json!(["metrics"]));
+        assert!(o.summary_json()["note"].is_string());
     }
 }

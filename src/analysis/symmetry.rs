@@ -25,16 +25,18 @@
 //!
 //! Layers: the stochastic ones (`rec` and `out` in the references; `in` when stochastic).
 
-use super::accuracy::{EpochStats, by_epoch, describe_runs, line_figure, stat};
+use super::accuracy::{EpochStats, by_epoch, describe_runs, line_figure};
+use super::result::Stat;
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
+use crate::output::csv;
 use crate::output::figure::Series;
-use crate::output::{AnalysisOutput, write_csv};
 use crate::sas::SasLayer;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Name of the analysis on the command line.
@@ -208,6 +210,53 @@ fn opt(e: Option<usize>) -> f64 {
     e.map_or(f64::NAN, |e| e as f64)
 }
 
+/// The key numbers of the symmetry analysis (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Whether every run kept a per-epoch parameter history.
+    pub history: bool,
+    /// The stochastic layers (`in`, `rec`, `out`), in order.
+    pub layers: Vec<&'static str>,
+    /// Per layer (keyed by its name in [`Summary::layers`]).
+    #[serde(flatten)]
+    pub by_layer: BTreeMap<&'static str, LayerSummary>,
+    /// Why some runs contribute only their final order parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+}
+
+/// The symmetry analysis of one layer.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LayerSummary {
+    /// Final order parameters over seeds, keyed by [`PARAMS`].
+    #[serde(rename = "final")]
+    pub final_: BTreeMap<&'static str, Stat>,
+    /// The breaks (runs with a history).
+    #[serde(flatten)]
+    pub breaks: Option<Breaks>,
+}
+
+/// When the symmetries of one layer break, over seeds (epochs; `n = 0`: never).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Breaks {
+    /// Break epoch of the continuous (Ξ) part.
+    pub continuous_break: Stat,
+    /// Break epoch of the discrete (π) part.
+    pub discrete_break: Stat,
+    /// Onset epoch of the fraction of Ξ at 0.
+    pub xi_zero_onset: Stat,
+    /// Onset epoch of the fraction of π at 1.
+    pub pi_one_onset: Stat,
+    /// Which part breaks first, per seed (`continuous`, `discrete`, `simultaneous`, `neither`).
+    pub first: Vec<&'static str>,
+    /// The majority of [`Breaks::first`].
+    pub first_to_break: &'static str,
+    /// The order parameter that defined the continuous break, per seed.
+    pub continuous_param: Vec<&'static str>,
+    /// The one that defined the discrete break, per seed.
+    pub discrete_param: Vec<&'static str>,
+}
+
 /// The symmetry-breaking analysis (an [`super::AnalysisFn`]): writes `symmetry.csv` (epoch,
 /// then mean, std and seed count of `<layer>_<param>`), `symmetry_normalized.csv` (the same
 /// for the normalized excess, see [`normalized_excess`]), `symmetry_per_seed.csv`,
@@ -219,8 +268,8 @@ fn opt(e: Option<usize>) -> f64 {
 /// seed), `first_to_break` (the majority over seeds), `continuous_param` /
 /// `discrete_param` (per seed), and `final` (the order parameters of the final networks, mean
 /// ± std). Without a history only `final` is reported.
-pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let stoch = runs[0].net.stochastic;
     let layers: Vec<usize> = (0..3).filter(|&k| stoch[k]).collect();
     // per_seed[seed] = (epochs, [layer] -> series[param][i])
@@ -250,12 +299,12 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         per_seed.push((epochs, series));
     }
 
-    let mut summary = serde_json::Map::new();
-    summary.insert("history".into(), json!(with_hist.iter().all(|h| *h)));
-    summary.insert(
-        "layers".into(),
-        json!(layers.iter().map(|&k| LAYERS[k]).collect::<Vec<_>>()),
-    );
+    let mut summary = Summary {
+        history: with_hist.iter().all(|h| *h),
+        layers: layers.iter().map(|&k| LAYERS[k]).collect(),
+        by_layer: BTreeMap::new(),
+        note: None,
+    };
     let mut files = Vec::new();
     let mut figures = Vec::new();
     let desc = describe_runs(runs);
@@ -265,16 +314,20 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     let mut order: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
     let mut norm_cols: Vec<(String, EpochStats)> = Vec::new();
     for &k in &layers {
-        let mut lm = serde_json::Map::new();
         let fin: Vec<OrderParams> = finals.iter().filter_map(|f| f[k]).collect();
-        let mut fm = serde_json::Map::new();
-        for (p, name) in PARAMS.iter().enumerate() {
-            fm.insert(
-                (*name).into(),
-                stat(&fin.iter().map(|o| o.values()[p]).collect::<Vec<_>>()),
-            );
-        }
-        lm.insert("final".into(), Value::Object(fm));
+        let mut lm = LayerSummary {
+            final_: PARAMS
+                .iter()
+                .enumerate()
+                .map(|(p, name)| {
+                    (
+                        *name,
+                        Stat::of(&fin.iter().map(|o| o.values()[p]).collect::<Vec<_>>()),
+                    )
+                })
+                .collect(),
+            breaks: None,
+        };
         if !per_seed.is_empty() {
             let mut br = Vec::new();
             for (si, (epochs, series)) in per_seed.iter().enumerate() {
@@ -292,32 +345,28 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                 br.push(b);
             }
             let col = |f: &dyn Fn(&LayerBreaks) -> Option<usize>| {
-                stat(&br.iter().map(|b| opt(f(b))).collect::<Vec<_>>())
+                Stat::of(&br.iter().map(|b| opt(f(b))).collect::<Vec<_>>())
             };
             order.push((
                 k,
                 br.iter().map(|b| opt(b.continuous.0)).collect(),
                 br.iter().map(|b| opt(b.discrete.0)).collect(),
             ));
-            lm.insert("continuous_break".into(), col(&|b| b.continuous.0));
-            lm.insert("discrete_break".into(), col(&|b| b.discrete.0));
-            lm.insert("xi_zero_onset".into(), col(&|b| b.xi_zero_onset));
-            lm.insert("pi_one_onset".into(), col(&|b| b.pi_one_onset));
-            let firsts: Vec<&str> = br.iter().map(|b| b.first).collect();
+            let firsts: Vec<&'static str> = br.iter().map(|b| b.first).collect();
             let majority = ["continuous", "discrete", "simultaneous", "neither"]
                 .into_iter()
                 .max_by_key(|o| firsts.iter().filter(|f| *f == o).count())
                 .unwrap_or("neither");
-            lm.insert("first".into(), json!(firsts));
-            lm.insert("first_to_break".into(), json!(majority));
-            lm.insert(
-                "continuous_param".into(),
-                json!(br.iter().map(|b| b.continuous.1).collect::<Vec<_>>()),
-            );
-            lm.insert(
-                "discrete_param".into(),
-                json!(br.iter().map(|b| b.discrete.1).collect::<Vec<_>>()),
-            );
+            lm.breaks = Some(Breaks {
+                continuous_break: col(&|b| b.continuous.0),
+                discrete_break: col(&|b| b.discrete.0),
+                xi_zero_onset: col(&|b| b.xi_zero_onset),
+                pi_one_onset: col(&|b| b.pi_one_onset),
+                first: firsts,
+                first_to_break: majority,
+                continuous_param: br.iter().map(|b| b.continuous.1).collect(),
+                discrete_param: br.iter().map(|b| b.discrete.1).collect(),
+            });
 
             // Aggregated series (raw and normalized) for CSV and figures.
             let mut norm_series = Vec::new();
@@ -422,7 +471,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                 raw_series,
             ));
         }
-        summary.insert(LAYERS[k].into(), Value::Object(lm));
+        summary.by_layer.insert(LAYERS[k], lm);
     }
     if !order.is_empty() {
         figures.push(order_figure(&order, &desc));
@@ -446,7 +495,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join(fname), &h, &rows)?);
+        files.push(csv(&fname, &h, &rows)?);
     }
     if !per_seed.is_empty() {
         let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];
@@ -470,23 +519,25 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             }
         }
         let ph: Vec<&str> = ph.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("symmetry_per_seed.csv"), &ph, &prow)?);
+        files.push(csv("symmetry_per_seed.csv", &ph, &prow)?);
         let mut bh = vec!["run", "seed", "layer"];
         bh.extend(PARAMS);
         bh.extend(["continuous", "discrete", "xi_zero_onset", "pi_one_onset"]);
-        files.push(write_csv(&out.join("breaks.csv"), &bh, &breaks_rows)?);
+        files.push(csv("breaks.csv", &bh, &breaks_rows)?);
     }
     if with_hist.iter().any(|h| !h) {
-        summary.insert(
-            "note".into(),
-            json!(
-                "symmetry breaking needs the per-epoch parameter history; runs without one \
-                 (train.history = false) contribute only their final order parameters"
-            ),
+        summary.note = Some(
+            "symmetry breaking needs the per-epoch parameter history; runs without one \
+             (train.history = false) contribute only their final order parameters",
         );
     }
-    let summary = Value::Object(summary);
-    AnalysisOutput::written(out, NAME, "Symmetry breaking", files, figures, summary)
+    Ok(AnalysisResult::with(
+        NAME,
+        "Symmetry breaking",
+        files,
+        figures,
+        super::Summary::Symmetry(summary),
+    ))
 }
 
 /// The break-order figure: per stochastic layer (y: 0 = input, 1 = recurrent, 2 = output),
@@ -559,6 +610,7 @@ fn param_label(p: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn order_parameters_by_hand() {
@@ -627,11 +679,12 @@ mod tests {
     #[test]
     fn run_on_a_tiny_training_run() {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
-        assert_eq!(o.summary["history"], true);
-        assert_eq!(o.summary["layers"], json!(["rec", "out"]));
-        let f = o.summary["rec"]["first_to_break"].as_str().unwrap();
+        assert_eq!(o.summary_json()["history"], true);
+        assert_eq!(o.summary_json()["layers"], json!(["rec", "out"]));
+        let summary = o.summary_json();
+        let f = summary["rec"]["first_to_break"].as_str().unwrap();
         assert!(["continuous", "discrete", "simultaneous", "neither"].contains(&f));
-        assert_eq!(o.summary["rec"]["first"].as_array().unwrap().len(), 2);
+        assert_eq!(o.summary_json()["rec"]["first"].as_array().unwrap().len(), 2);
         assert_eq!(o.figures.len(), 5);
         assert_eq!(o.figures[4].name, "break_order");
         let text = std::fs::read_to_string(out.join("symmetry.csv")).unwrap();
@@ -651,10 +704,17 @@ mod tests {
         // Without a history: only the final order parameters, no figures.
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("symmetry-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["history"], false);
+        let o = run(&[r], &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
+        assert_eq!(o.summary_json()["history"], false);
         assert!(o.figures.is_empty());
-        assert!(o.summary["rec"]["final"]["q_pi"]["mean"].as_f64().is_some());
-        assert!(o.summary["rec"].get("first_to_break").is_none());
+        assert!(
+            o.summary_json()["rec"]["final"]["q_pi"]["mean"]
+                .as_f64()
+                .is_some()
+        );
+        assert!(o.summary_json()["rec"].get("first_to_break").is_none());
     }
 }

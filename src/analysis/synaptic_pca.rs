@@ -27,16 +27,17 @@
 //! `trajectory.csv` (per run and epoch: PC1–PC3 scores of the joint trajectory and PC1 of
 //! each kind, the step length and the PC1 velocity), `summary.json`.
 
-use super::accuracy::{by_epoch, describe_runs, line_figure, stat};
+use super::accuracy::{by_epoch, describe_runs, line_figure};
 use super::pca::{components_for, cumulative, explained, gram_scores};
+use super::result::Stat;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::config::{Config, GroupConfig};
 use crate::error::Result;
 use crate::linalg::{Op, gemm};
 use crate::net::SasNet;
 use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
-use serde_json::{Value, json};
+use crate::output::{csv, mean_ci, mean_std};
 use std::path::Path;
 
 /// Name of the analysis (command line, output folder).
@@ -276,13 +277,77 @@ fn kind_label(k: usize) -> &'static str {
     ["joint", "m", "π", "Ξ"][k]
 }
 
+/// The key numbers of the synaptic PCA (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Whether some run kept a parameter history of at least 3 epochs (else nothing measured).
+    pub history: bool,
+    /// Why nothing was measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The measurements (with a history).
+    #[serde(flatten)]
+    pub measured: Option<Box<Measured>>,
+}
+
+/// The synaptic PCA's numbers of runs with a history.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Measured {
+    /// Recorded epochs per run.
+    pub epochs: Vec<usize>,
+    /// Features per kind.
+    pub dims: Dims,
+    /// The joint parameter vector `(m, π, Ξ)`.
+    pub joint: KindSummary,
+    /// `m` alone.
+    pub m: KindSummary,
+    /// `π` alone.
+    pub pi: KindSummary,
+    /// `Ξ` alone.
+    pub xi: KindSummary,
+    /// Share of `m` in the joint PC1 axis.
+    pub pc1_share_m: Stat,
+    /// Share of `π`.
+    pub pc1_share_pi: Stat,
+    /// Share of `Ξ`.
+    pub pc1_share_xi: Stat,
+}
+
+/// Features per kind of parameter vector.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Dims {
+    /// Joint.
+    pub joint: usize,
+    /// `m`.
+    pub m: usize,
+    /// `π`.
+    pub pi: usize,
+    /// `Ξ`.
+    pub xi: usize,
+}
+
+/// The PCA of one kind's trajectory, over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KindSummary {
+    /// Fraction of the variance on PC1.
+    pub pc1_fraction: Stat,
+    /// Components for 80 %.
+    pub k80: Stat,
+    /// Components for 85 %.
+    pub k85: Stat,
+    /// Fraction of the net displacement along PC1.
+    pub pc1_displacement_fraction: Stat,
+    /// Fraction on PC1–PC3.
+    pub pc3_cumulative: Stat,
+}
+
 /// The synaptic PCA (an [`super::AnalysisFn`]); see the module docs.
 ///
 /// Summary keys: `history`, `epochs` (recorded per run), `dims` (features per kind), and per
 /// kind `{pc1_fraction, k80, k85, pc1_displacement_fraction}` (mean ± std over runs);
 /// `pc1_share_m`, `pc1_share_pi`, `pc1_share_xi` (kinds' shares of the joint PC1 axis).
-pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let mut results = Vec::new();
     for r in runs {
         if let Some(res) = analyse(r)? {
@@ -291,28 +356,33 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     }
     let mut files = Vec::new();
     if results.is_empty() {
-        let summary = json!({
-            "history": false,
-            "note": "the synaptic PCA needs the per-epoch parameter history of at least 3 epochs \
-                     (train with train.history = true)",
-        });
+        let summary = Summary {
+            history: false,
+            note: Some(
+                "the synaptic PCA needs the per-epoch parameter history of at least 3 epochs \
+                 (train with train.history = true)"
+                    .into(),
+            ),
+            measured: None,
+        };
         let title = "Low-dimensional projection: synaptic dynamics";
-        return AnalysisOutput::written(out, NAME, title, files, Vec::new(), summary);
+        return Ok(AnalysisResult::with(
+            NAME,
+            title,
+            files,
+            Vec::new(),
+            super::Summary::SynapticPca(summary),
+        ));
     }
 
     // Spectra per kind, mean ± std over runs.
     let mut spec_rows: Vec<Vec<f64>> = (0..SHOWN).map(|c| vec![(c + 1) as f64]).collect();
     let mut spec_series = Vec::new();
-    let mut summary = serde_json::Map::new();
-    summary.insert("history".into(), json!(true));
-    summary.insert(
-        "epochs".into(),
-        json!(results.iter().map(|(_, r)| r.epochs.len()).collect::<Vec<_>>()),
-    );
-    let mut dims = serde_json::Map::new();
-    for (k, kind) in KINDS.iter().enumerate() {
+    let mut kinds = Vec::new();
+    let mut dims = Vec::new();
+    for (k, _) in KINDS.iter().enumerate() {
         let ps: Vec<&TrajectoryPca> = results.iter().filter_map(|(_, r)| r.pcas[k].as_ref()).collect();
-        dims.insert((*kind).into(), json!(ps.first().map_or(0, |p| p.dim)));
+        dims.push(ps.first().map_or(0, |p| p.dim));
         let ex: Vec<Vec<f64>> = ps.iter().map(|p| explained(&p.variances)).collect();
         let (m, s) = mean_std(&ex);
         let h = mean_ci(&ex).1;
@@ -320,27 +390,24 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             row.push(m.get(c).copied().unwrap_or(f64::NAN));
             row.push(s.get(c).copied().unwrap_or(f64::NAN));
         }
-        let mut km = serde_json::Map::new();
         let pc1: Vec<f64> = ex.iter().map(|e| e[0]).collect();
-        km.insert("pc1_fraction".into(), stat(&pc1));
         let cf = |f: f64| -> Vec<f64> {
             ps.iter()
                 .map(|p| components_for(&p.variances, f).map_or(f64::NAN, |c| c as f64))
                 .collect()
         };
-        km.insert("k80".into(), stat(&cf(0.8)));
-        km.insert("k85".into(), stat(&cf(0.85)));
         let disp: Vec<f64> = results.iter().map(|(_, r)| r.displacement[k]).collect();
-        km.insert("pc1_displacement_fraction".into(), stat(&disp));
-        km.insert(
-            "pc3_cumulative".into(),
-            stat(
+        kinds.push(KindSummary {
+            pc1_fraction: Stat::of(&pc1),
+            k80: Stat::of(&cf(0.8)),
+            k85: Stat::of(&cf(0.85)),
+            pc1_displacement_fraction: Stat::of(&disp),
+            pc3_cumulative: Stat::of(
                 &ex.iter()
                     .map(|e| cumulative(e).get(2).copied().unwrap_or(f64::NAN))
                     .collect::<Vec<_>>(),
             ),
-        );
-        summary.insert((*kind).into(), Value::Object(km));
+        });
         if !ps.is_empty() {
             let n = SHOWN.min(m.len());
             spec_series.push(Series {
@@ -357,17 +424,36 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             });
         }
     }
-    summary.insert("dims".into(), Value::Object(dims));
-    for (k, name) in ["m", "pi", "xi"].iter().enumerate() {
-        let v: Vec<f64> = results.iter().map(|(_, r)| r.shares[k]).collect();
-        summary.insert(format!("pc1_share_{name}"), stat(&v));
-    }
+    let share = |k: usize| Stat::of(&results.iter().map(|(_, r)| r.shares[k]).collect::<Vec<_>>());
+    let [joint, m, pi, xi]: [KindSummary; 4] = kinds
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one summary per kind"));
+    let summary = Summary {
+        history: true,
+        note: None,
+        measured: Some(Box::new(Measured {
+            epochs: results.iter().map(|(_, r)| r.epochs.len()).collect(),
+            dims: Dims {
+                joint: dims[0],
+                m: dims[1],
+                pi: dims[2],
+                xi: dims[3],
+            },
+            joint,
+            m,
+            pi,
+            xi,
+            pc1_share_m: share(0),
+            pc1_share_pi: share(1),
+            pc1_share_xi: share(2),
+        })),
+    };
     let mut header = vec!["component".to_string()];
     for kind in KINDS {
         header.extend([format!("{kind}_explained_mean"), format!("{kind}_explained_std")]);
     }
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    files.push(write_csv(&out.join("spectrum.csv"), &h, &spec_rows)?);
+    files.push(csv("spectrum.csv", &h, &spec_rows)?);
 
     // Per-epoch trajectory rows.
     let mut trows = Vec::new();
@@ -416,9 +502,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         "joint_step",
     ];
     th.extend(["joint_v1", "m_v1", "pi_v1", "xi_v1"]);
-    files.push(write_csv(&out.join("trajectory.csv"), &th, &trows)?);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
-    let summary = Value::Object(summary);
+    files.push(csv("trajectory.csv", &th, &trows)?);
 
     // Figures.
     let desc = describe_runs(runs);
@@ -529,13 +613,20 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
     );
     figures.push(vf);
     let title = "Low-dimensional projection: synaptic dynamics";
-    Ok(AnalysisOutput::new(NAME, title, files, figures, summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        title,
+        files,
+        figures,
+        super::Summary::SynapticPca(summary),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::Dims;
+    use serde_json::json;
 
     #[test]
     fn straight_line_trajectory_by_hand() {
@@ -567,13 +658,19 @@ mod tests {
     #[test]
     fn run_on_a_tiny_training_run() {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
-        assert_eq!(o.summary["history"], true);
-        assert_eq!(o.summary["epochs"], json!([4, 4]));
-        let f = o.summary["joint"]["pc1_fraction"]["mean"].as_f64().unwrap();
+        assert_eq!(o.summary_json()["history"], true);
+        assert_eq!(o.summary_json()["epochs"], json!([4, 4]));
+        let f = o.summary_json()["joint"]["pc1_fraction"]["mean"]
+            .as_f64()
+            .unwrap();
         assert!(f > 1.0 / 3.0 && f <= 1.0, "{f}");
         let s: f64 = ["m", "pi", "xi"]
             .iter()
-            .map(|k| o.summary[format!("pc1_share_{k}")]["mean"].as_f64().unwrap())
+            .map(|k| {
+                o.summary_json()[format!("pc1_share_{k}")]["mean"]
+                    .as_f64()
+                    .unwrap()
+            })
             .sum();
         assert!((s - 1.0).abs() < 1e-9, "shares sum to {s}");
         let names: Vec<&str> = o.figures.iter().map(|f| f.name.as_str()).collect();
@@ -592,8 +689,11 @@ mod tests {
 
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("synaptic-nohistory");
-        let o = run(&[r], &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["history"], false);
+        let o = run(&[r], &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
+        assert_eq!(o.summary_json()["history"], false);
         assert!(o.figures.is_empty());
     }
 }

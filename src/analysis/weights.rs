@@ -31,16 +31,16 @@
 use super::accuracy::{describe_runs_plain, line_figure};
 use super::sparsity::Selection;
 use super::{AnalysisOptions, RunData};
+use crate::analysis::AnalysisResult;
 use crate::error::Result;
 use crate::net::{LAYERS, SasNet};
 use crate::optim::Masks;
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{Data, csv};
 use crate::sas::SasLayer;
 use crate::sas::classes::VipRule;
 use crate::sas::classes::{ClassFractions, Thresholds, classify};
 use crate::stats::{SeedStats, SeriesBand};
-use serde_json::{Value, json};
 use std::path::Path;
 
 /// Name of the hyper-parameter distribution and matrix analysis.
@@ -168,14 +168,100 @@ fn group_label(g: &str) -> &'static str {
     }
 }
 
-fn matrix_csv(path: &Path, l: &SasLayer<f32>, v: &[f32]) -> Result<std::path::PathBuf> {
+fn matrix_csv(name: &str, l: &SasLayer<f32>, v: &[f32]) -> Result<Data> {
     let header: Vec<String> = (0..l.cols).map(|j| format!("c{j}")).collect();
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
     let rows: Vec<Vec<f64>> = v
         .chunks(l.cols)
         .map(|r| r.iter().map(|&x| x as f64).collect())
         .collect();
-    write_csv(path, &h, &rows)
+    csv(name, &h, &rows)
+}
+
+/// The key numbers of the hyper-parameter analysis (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Per histogram group (`in`, `rec_I`, `rec_II`, `out`).
+    pub groups: std::collections::BTreeMap<&'static str, GroupShape>,
+    /// Ranges of the `m` and `Ξ` histograms.
+    pub ranges: Ranges,
+    /// Seed of the run whose matrices are drawn.
+    pub matrices_seed: u64,
+}
+
+/// The shape of one group's hyper-parameter distributions over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GroupShape {
+    /// Stochastic groups: fraction of `π` near 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pi_near0: Option<SeedStats>,
+    /// Stochastic groups: fraction of `π` near 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pi_near1: Option<SeedStats>,
+    /// Stochastic groups: fraction of small `Ξ`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xi_small: Option<SeedStats>,
+    /// Connections in the group.
+    pub count: usize,
+}
+
+/// Histogram ranges.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Ranges {
+    /// `m`: `[−max|m|, max|m|]`.
+    pub m: [f64; 2],
+    /// `Ξ`: `[0, max Ξ]`.
+    pub xi: [f64; 2],
+}
+
+/// The key numbers of the class analysis (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClassesSummary {
+    /// The VIP and UIP rule.
+    pub thresholds: Thresholds,
+    /// The rule, described.
+    pub vip_rule: String,
+    /// Seeds.
+    pub seeds: usize,
+    /// Whether every run kept a parameter history.
+    pub history: bool,
+    /// The stochastic groups, in order.
+    pub groups: Vec<&'static str>,
+    /// Per group (keyed by its name in [`ClassesSummary::groups`]).
+    #[serde(flatten)]
+    pub by_group: std::collections::BTreeMap<&'static str, Ends>,
+    /// Why only final networks are classified for some runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+}
+
+/// A group's classes at the first and the last analysed epoch.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Ends {
+    /// First epoch.
+    pub initial: ClassSummary,
+    /// Last epoch.
+    #[serde(rename = "final")]
+    pub last: ClassSummary,
+}
+
+/// A group's class fractions over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClassSummary {
+    /// VIP fraction.
+    pub vip: SeedStats,
+    /// UIP fraction.
+    pub uip: SeedStats,
+    /// Variable fraction.
+    pub variable: SeedStats,
+    /// VIP count.
+    pub vip_count: SeedStats,
+    /// Exact VIP fraction (`π = 0, Ξ = 0, m ≠ 0`) when the rule is another one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_vip: Option<SeedStats>,
+    /// `rec`: VIP self-connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vip_self: Option<SeedStats>,
 }
 
 /// The hyper-parameter analysis (an [`super::AnalysisFn`]) on the final networks: writes
@@ -187,8 +273,8 @@ fn matrix_csv(path: &Path, l: &SasLayer<f32>, v: &[f32]) -> Result<std::path::Pa
 /// seeds; see [`ShapeStats`]; `π`/`Ξ` entries only for stochastic layers) and `count`;
 /// `ranges` (histogram ranges of `m` and `Ξ`); `matrices_seed` (the seed whose matrices are
 /// drawn).
-pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let stoch = runs[0].net.stochastic;
     let masks: Vec<Masks> = runs
         .iter()
@@ -266,7 +352,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join(format!("hist_{pkey}.csv")), &h, &rows)?);
+        files.push(csv(&format!("hist_{pkey}.csv"), &h, &rows)?);
         for (k, lname) in LAYERS.iter().enumerate() {
             let hs: Vec<Histogram> = HIST_GROUPS
                 .iter()
@@ -315,7 +401,7 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
                 continue;
             }
             let v = param(l, p);
-            files.push(matrix_csv(&out.join(format!("matrix_{lname}_{pkey}.csv")), l, v)?);
+            files.push(matrix_csv(&format!("matrix_{lname}_{pkey}.csv"), l, v)?);
             let vmax = v.iter().map(|&x| (x as f64).abs()).fold(0.0, f64::max);
             let range = match p {
                 0 => (0.0, 1.0),
@@ -351,38 +437,42 @@ pub fn run(runs: &[RunData], out: &Path, _opts: &AnalysisOptions) -> Result<Anal
         }
     }
 
-    let mut groups = serde_json::Map::new();
+    let mut groups = std::collections::BTreeMap::new();
     for (g, &(gname, k, _)) in HIST_GROUPS.iter().enumerate() {
         let st: Vec<ShapeStats> = runs
             .iter()
             .zip(&idx)
             .map(|(r, ix)| shape_stats(r.net.layers()[k].1, &ix[g]))
             .collect();
-        let mut o = serde_json::Map::new();
-        if stoch[k] {
-            o.insert(
-                "pi_near0".into(),
-                json!(SeedStats::of(&st.iter().map(|s| s.pi_near0).collect::<Vec<_>>())),
-            );
-            o.insert(
-                "pi_near1".into(),
-                json!(SeedStats::of(&st.iter().map(|s| s.pi_near1).collect::<Vec<_>>())),
-            );
-            o.insert(
-                "xi_small".into(),
-                json!(SeedStats::of(&st.iter().map(|s| s.xi_small).collect::<Vec<_>>())),
-            );
-        }
-        o.insert("count".into(), json!(st[0].count));
-        groups.insert(gname.into(), Value::Object(o));
+        let of = |f: fn(&ShapeStats) -> f64| {
+            stoch[k].then(|| SeedStats::of(&st.iter().map(f).collect::<Vec<_>>()))
+        };
+        groups.insert(
+            gname,
+            GroupShape {
+                pi_near0: of(|s| s.pi_near0),
+                pi_near1: of(|s| s.pi_near1),
+                xi_small: of(|s| s.xi_small),
+                count: st[0].count,
+            },
+        );
     }
-    let summary = json!({
-        "groups": groups,
-        "ranges": {"m": [-mmax, mmax], "xi": [0.0, xmax]},
-        "matrices_seed": r0.cfg.seed,
-    });
+    let summary = Summary {
+        groups,
+        ranges: Ranges {
+            m: [-mmax, mmax],
+            xi: [0.0, xmax],
+        },
+        matrices_seed: r0.cfg.seed,
+    };
     let title = "Hyper-parameter distributions and matrices";
-    AnalysisOutput::written(out, NAME, title, files, figures, summary)
+    Ok(AnalysisResult::with(
+        NAME,
+        title,
+        files,
+        figures,
+        super::Summary::Weights(summary),
+    ))
 }
 
 /// A figure line: the band's mean with its 95 % interval as the shaded band.
@@ -420,8 +510,8 @@ pub(crate) fn self_connections(vip: &[usize], n: usize) -> usize {
 /// final}` → `{vip, uip, variable, vip_count}` (and `exact_vip`, the fraction of exact VIP
 /// weights `π = 0, Ξ = 0, m ≠ 0`, when the rule is not the exact one; `vip_self`, the VIP
 /// self-connections, for `rec`), each a [`SeedStats`] over seeds.
-pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, CLASSES_NAME, out)?;
+pub(crate) fn run_classes(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, CLASSES_NAME)?;
     let t = opts.thresholds(runs[0].cfg.task.kind.as_str())?;
     // The exact VIP set (π = 0, Ξ = 0, m ≠ 0), also shown where the rule is another one.
     let te = Thresholds {
@@ -499,7 +589,7 @@ pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) 
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("classes.csv"), &h, &rows)?);
+        files.push(csv("classes.csv", &h, &rows)?);
         let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];
         for &g in &groups {
             for c in &CLASSES[..n_classes] {
@@ -525,60 +615,52 @@ pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) 
             }
         }
         let ph: Vec<&str> = ph.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("classes_per_seed.csv"), &ph, &prow)?);
+        files.push(csv("classes_per_seed.csv", &ph, &prow)?);
     }
 
     let all_hist = with_hist.iter().all(|h| *h);
-    let mut summary = serde_json::Map::new();
-    summary.insert("thresholds".into(), json!(t));
-    summary.insert("vip_rule".into(), json!(t.describe()));
-    summary.insert("seeds".into(), json!(runs.len()));
-    summary.insert("history".into(), json!(all_hist));
-    summary.insert(
-        "groups".into(),
-        json!(groups.iter().map(|&g| CLASS_GROUPS[g]).collect::<Vec<_>>()),
-    );
     let ends = |first: bool| -> Vec<&Row> {
         per_seed
             .iter()
             .filter_map(|rows| if first { rows.first() } else { rows.last() })
             .collect()
     };
+    let mut by_group = std::collections::BTreeMap::new();
     for &g in &groups {
         let at = |first: bool| {
             let rows = ends(first);
             let v: Vec<ClassFractions> = rows.iter().filter_map(|r| r.1[g]).collect();
-            let of =
-                |f: fn(&ClassFractions) -> f64| json!(SeedStats::of(&v.iter().map(f).collect::<Vec<_>>()));
-            let mut m = serde_json::Map::new();
-            m.insert("vip".into(), of(|f| f.vip));
-            m.insert("uip".into(), of(|f| f.uip));
-            m.insert("variable".into(), of(|f| f.variable));
-            m.insert("vip_count".into(), of(|f| f.vip_count as f64));
-            if with_exact {
-                let ex: Vec<f64> = rows.iter().filter_map(|r| r.2[g]).collect();
-                m.insert("exact_vip".into(), json!(SeedStats::of(&ex)));
+            let of = |f: fn(&ClassFractions) -> f64| SeedStats::of(&v.iter().map(f).collect::<Vec<_>>());
+            ClassSummary {
+                vip: of(|f| f.vip),
+                uip: of(|f| f.uip),
+                variable: of(|f| f.variable),
+                vip_count: of(|f| f.vip_count as f64),
+                exact_vip: with_exact
+                    .then(|| SeedStats::of(&rows.iter().filter_map(|r| r.2[g]).collect::<Vec<_>>())),
+                vip_self: (CLASS_GROUPS[g] == "rec")
+                    .then(|| SeedStats::of(&rows.iter().map(|r| r.3).collect::<Vec<_>>())),
             }
-            if CLASS_GROUPS[g] == "rec" {
-                let sc: Vec<f64> = rows.iter().map(|r| r.3).collect();
-                m.insert("vip_self".into(), json!(SeedStats::of(&sc)));
-            }
-            Value::Object(m)
         };
-        summary.insert(
-            CLASS_GROUPS[g].into(),
-            json!({"initial": at(true), "final": at(false)}),
-        );
-    }
-    if !all_hist {
-        summary.insert(
-            "note".into(),
-            json!("some runs kept no parameter history: only their final network is classified"),
+        by_group.insert(
+            CLASS_GROUPS[g],
+            Ends {
+                initial: at(true),
+                last: at(false),
+            },
         );
     }
     let self_final = SeedStats::of(&ends(false).iter().map(|r| r.3).collect::<Vec<_>>());
-    let summary = Value::Object(summary);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
+    let summary = ClassesSummary {
+        thresholds: t,
+        vip_rule: t.describe(),
+        seeds: runs.len(),
+        history: all_hist,
+        groups: groups.iter().map(|&g| CLASS_GROUPS[g]).collect(),
+        by_group,
+        note: (!all_hist)
+            .then_some("some runs kept no parameter history: only their final network is classified"),
+    };
 
     let desc = describe_runs_plain(runs);
     let seeds = runs.len();
@@ -667,7 +749,13 @@ pub(crate) fn run_classes(runs: &[RunData], out: &Path, opts: &AnalysisOptions) 
         ));
     }
     let title = "Weight classes";
-    Ok(AnalysisOutput::new(CLASSES_NAME, title, files, figures, summary))
+    Ok(AnalysisResult::with(
+        CLASSES_NAME,
+        title,
+        files,
+        figures,
+        super::Summary::Classes(summary),
+    ))
 }
 
 #[cfg(test)]
@@ -676,6 +764,7 @@ mod tests {
     use crate::analysis::ClassOverrides;
     use crate::engine::Dims;
     use crate::sas::classes::WeightClass;
+    use serde_json::json;
 
     #[test]
     fn named_rules_golden_cases() {
@@ -896,9 +985,13 @@ mod tests {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         let runs = crate::analysis::accuracy::fixture::runs();
         // N = 12: 66 connections per direction; MSI input deterministic (m only).
-        assert_eq!(o.summary["groups"]["rec_I"]["count"], 66);
-        assert!(o.summary["groups"]["in"].get("pi_near0").is_none());
-        assert!(o.summary["groups"]["out"]["pi_near0"]["mean"].as_f64().is_some());
+        assert_eq!(o.summary_json()["groups"]["rec_I"]["count"], 66);
+        assert!(o.summary_json()["groups"]["in"].get("pi_near0").is_none());
+        assert!(
+            o.summary_json()["groups"]["out"]["pi_near0"]["mean"]
+                .as_f64()
+                .is_some()
+        );
         for p in ["pi", "m", "xi"] {
             let t = std::fs::read_to_string(out.join(format!("hist_{p}.csv"))).unwrap();
             assert!(t.lines().next().unwrap().contains("rec_II_count_mean"));
@@ -913,12 +1006,18 @@ mod tests {
         assert!(!o.figures.iter().any(|f| f.name == "matrix_in_xi"));
 
         let out = crate::analysis::accuracy::fixture::out(CLASSES_NAME);
-        let o = run_classes(&runs, &out, &AnalysisOptions::default()).unwrap();
-        assert_eq!(o.summary["groups"], json!(["rec", "rec_I", "rec_II", "out"]));
-        assert_eq!(o.summary["thresholds"]["rule"], "relaxed");
-        assert_eq!(o.summary["thresholds"]["m_min"], 0.05);
+        let o = run_classes(&runs, &out, &AnalysisOptions::default())
+            .unwrap()
+            .written(&out)
+            .unwrap();
+        assert_eq!(
+            o.summary_json()["groups"],
+            json!(["rec", "rec_I", "rec_II", "out"])
+        );
+        assert_eq!(o.summary_json()["thresholds"]["rule"], "relaxed");
+        assert_eq!(o.summary_json()["thresholds"]["m_min"], 0.05);
         assert!(
-            o.summary["vip_rule"]
+            o.summary_json()["vip_rule"]
                 .as_str()
                 .unwrap()
                 .contains("Fig. 17 caption")
@@ -928,10 +1027,12 @@ mod tests {
         let h = r.history().unwrap();
         let vip0 = |n: &SasNet<f32>| n.rec.m.iter().filter(|&&m| m.abs() > 0.05f32).count() as f64 / 144.0;
         let h2 = runs[1].history().unwrap();
-        let got = o.summary["rec"]["initial"]["vip"]["mean"].as_f64().unwrap();
+        let got = o.summary_json()["rec"]["initial"]["vip"]["mean"]
+            .as_f64()
+            .unwrap();
         assert!((got - (vip0(&h[0].1) + vip0(&h2[0].1)) / 2.0).abs() < 1e-12);
-        assert_eq!(o.summary["rec"]["initial"]["uip"]["mean"], 0.0);
-        assert_eq!(o.summary["rec"]["initial"]["vip"]["n"], 2);
+        assert_eq!(o.summary_json()["rec"]["initial"]["uip"]["mean"], 0.0);
+        assert_eq!(o.summary_json()["rec"]["initial"]["vip"]["n"], 2);
         let text = std::fs::read_to_string(out.join("classes.csv")).unwrap();
         assert_eq!(text.lines().count(), 5);
         assert!(o.figures.iter().any(|f| f.name == "vip_fraction"));
@@ -943,7 +1044,7 @@ mod tests {
         };
         let (hl, hl2) = (&h.last().unwrap().1, &h2.last().unwrap().1);
         assert_eq!(
-            o.summary["rec"]["final"]["vip_self"]["values"],
+            o.summary_json()["rec"]["final"]["vip_self"]["values"],
             json!([selfc(hl), selfc(hl2)])
         );
         // The exact subset (π = 0, Ξ = 0, m ≠ 0): none at initialization (Ξ > 0 there, drawn
@@ -957,11 +1058,15 @@ mod tests {
         };
         let ex0 = (want_ex(&h[0].1) + want_ex(&h2[0].1)) / 2.0;
         assert_eq!(
-            o.summary["rec"]["initial"]["exact_vip"]["mean"].as_f64().unwrap(),
+            o.summary_json()["rec"]["initial"]["exact_vip"]["mean"]
+                .as_f64()
+                .unwrap(),
             ex0
         );
         let ex1 = (want_ex(hl) + want_ex(hl2)) / 2.0;
-        let got1 = o.summary["rec"]["final"]["exact_vip"]["mean"].as_f64().unwrap();
+        let got1 = o.summary_json()["rec"]["final"]["exact_vip"]["mean"]
+            .as_f64()
+            .unwrap();
         assert!((got1 - ex1).abs() < 1e-12, "{got1} vs {ex1}");
         assert!(text.lines().next().unwrap().contains("rec_exact_vip_mean"));
         let cap = &o

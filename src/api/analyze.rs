@@ -1,12 +1,12 @@
-//! Analyses over runs: one ([`analyze`]) or all that apply with the HTML page ([`report`]),
-//! named by the typed [`Analysis`] handle of the registry.
+//! Analyses over runs: one computed in memory ([`compute`]) and written ([`write`]), both at
+//! once ([`analyze`]), or all that apply with the HTML page ([`report`]), named by the typed
+//! [`Analysis`] handle of the registry.
 
 use super::{Family, Run};
 use crate::analysis::RunData;
 use crate::analysis::registry::{self, ANALYSES};
 use crate::error::{Result, SasError};
 use crate::family::{FeedForward, Recurrent};
-use crate::output::AnalysisOutput;
 use std::path::{Path, PathBuf};
 
 /// The analyses' settings; the default is what the command line uses (seed
@@ -61,6 +61,30 @@ impl Analysis {
     }
 }
 
+impl From<Analysis> for &'static registry::Analysis {
+    fn from(a: Analysis) -> &'static registry::Analysis {
+        a.0
+    }
+}
+
+/// The analyses named in `names` (for [`AnalysisParams::skip`]); an unknown name is a
+/// [`SasError::Config`] error on `skip` that lists the known ones.
+pub fn parse_skip<S: AsRef<str>>(names: &[S]) -> Result<Vec<&'static registry::Analysis>> {
+    names
+        .iter()
+        .map(|s| {
+            let s = s.as_ref();
+            registry::find(s).map_err(|_| SasError::Config {
+                key: "skip".into(),
+                reason: format!(
+                    "`{s}` is not an analysis (known: {})",
+                    registry::names().join(", ")
+                ),
+            })
+        })
+        .collect()
+}
+
 impl std::str::FromStr for Analysis {
     type Err = SasError;
     fn from_str(s: &str) -> Result<Analysis> {
@@ -73,9 +97,13 @@ pub fn analyses() -> Vec<(&'static str, &'static str)> {
     ANALYSES.iter().map(|a| (a.name, a.about)).collect()
 }
 
-/// What an analysis produced: its title, key numbers (`summary`, also `summary.json`), its
-/// figures as data and the files written into its folder.
-pub type AnalysisResult = AnalysisOutput;
+/// What an analysis computed: its title, its typed key numbers (`summary`, an
+/// [`crate::analysis::Summary`]; `summary_json()` is what `summary.json` holds), its tables
+/// and data, its figures as data, and the files written (by [`write`], [`analyze`], or by the
+/// training analyses while computing).
+pub use crate::analysis::AnalysisResult;
+/// The typed summaries, one variant per analysis.
+pub use crate::analysis::Summary;
 
 /// The family of `runs`, checked for `what`: at least one run, one family, no directory
 /// twice.
@@ -120,22 +148,48 @@ fn ff_data(runs: &[Run]) -> Vec<RunData<FeedForward>> {
     runs.iter().filter_map(|r| r.both().1.cloned()).collect()
 }
 
-/// Runs analysis `a` over `runs` (the seeds of one configuration) into `out` (its data
-/// files, `summary.json` and rendered figures go there) and returns its output.
-/// The infinite-width theory takes no runs (`runs` must be empty). Errors:
+/// Runs analysis `a` over `runs` (the seeds of one configuration) and writes it into `out`
+/// (its data files, `summary.json` and rendered figures go there): [`compute_in`] then
+/// [`write`]. The infinite-width theory takes no runs (`runs` must be empty). Errors:
 /// [`SasError::NotApplicable`] when the analysis does not serve the runs, naming why;
 /// [`SasError::MixedFamilies`]; a run given twice.
 pub fn analyze(a: Analysis, runs: &[Run], out: &Path, p: &AnalysisParams) -> Result<AnalysisResult> {
+    let mut r = compute_in(a, runs, out, p)?;
+    write(&mut r, out)?;
+    Ok(r)
+}
+
+/// Computes analysis `a` over `runs` in memory and writes nothing — except the analyses that
+/// train networks (`retrain`, `baseline`), which keep their trained runs under the first
+/// run's `analysis/<name>/` folder so that a later call resumes them (use [`compute_in`] to
+/// choose the folder). Errors as [`analyze`].
+pub fn compute(a: Analysis, runs: &[Run], p: &AnalysisParams) -> Result<AnalysisResult> {
+    let work = match runs.first() {
+        Some(r) => r.dir().join("analysis").join(a.name()),
+        None => PathBuf::from(a.name()),
+    };
+    compute_in(a, runs, &work, p)
+}
+
+/// [`compute`] with the folder `work` where the analyses that train networks keep their runs
+/// (every other analysis writes nothing).
+pub fn compute_in(a: Analysis, runs: &[Run], work: &Path, p: &AnalysisParams) -> Result<AnalysisResult> {
     if a.is_theory() {
         if !runs.is_empty() {
             return Err(theory_takes_no_runs());
         }
-        return crate::pipeline::analyze::run_theory(out, p);
+        return crate::pipeline::analyze::compute_theory(p);
     }
     match checked(a.name(), runs)? {
-        Family::Recurrent => crate::pipeline::analyze::run_one(a.0, &recurrent_data(runs), out, p),
-        Family::FeedForward => crate::pipeline::analyze::run_one(a.0, &ff_data(runs), out, p),
+        Family::Recurrent => crate::pipeline::analyze::compute_one(a.0, &recurrent_data(runs), work, p),
+        Family::FeedForward => crate::pipeline::analyze::compute_one(a.0, &ff_data(runs), work, p),
     }
+}
+
+/// Writes a computed result into `dir` (created): its CSV tables and JSON data,
+/// `summary.json` and its figures as SVG and PNG; the paths are added to `result.files`.
+pub fn write(result: &mut AnalysisResult, dir: &Path) -> Result<()> {
+    crate::pipeline::analyze::write(result, dir)
 }
 
 /// The error of runs given to the infinite-width theory, which takes none.

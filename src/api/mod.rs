@@ -37,8 +37,8 @@ mod analyze;
 mod run;
 
 pub use analyze::{
-    Analysis, AnalysisParams, AnalysisResult, Report, analyses, analyze, open_runs, report,
-    theory_takes_no_runs,
+    Analysis, AnalysisParams, AnalysisResult, Report, Summary, analyses, analyze, compute, compute_in,
+    open_runs, parse_skip, report, theory_takes_no_runs, write,
 };
 pub use run::{EvalParams, EvalReport, FamilyReport, Forward, Param, Run};
 

@@ -123,9 +123,16 @@ impl Run {
     /// the family) and `metrics.csv`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Run> {
         let dir = dir.as_ref();
-        let data = match crate::family::Kind::of_run(dir) {
-            Family::FeedForward => Loaded::FeedForward(Box::new(RunData::load(dir)?)),
-            Family::Recurrent => Loaded::Recurrent(Box::new(RunData::load(dir)?)),
+        // The checkpoint is read once: its format decides the family, then the family's
+        // loader builds the network from the same file. A directory without a readable
+        // checkpoint goes to the recurrent loader, which names the problem.
+        let path = dir.join(crate::run::files::CHECKPOINT);
+        let data = match crate::io::tensors::TensorFile::open(&path) {
+            Ok(ck) => match crate::family::Kind::of_checkpoint(&ck) {
+                Family::FeedForward => Loaded::FeedForward(Box::new(RunData::load_from(dir, &ck)?)),
+                Family::Recurrent => Loaded::Recurrent(Box::new(RunData::load_from(dir, &ck)?)),
+            },
+            Err(_) => Loaded::Recurrent(Box::new(RunData::load(dir)?)),
         };
         Ok(Run { data, trained: None })
     }

@@ -272,8 +272,8 @@ struct AnalysisArgs {
 }
 
 impl AnalysisArgs {
-    fn options(&self) -> sasnet::api::AnalysisParams {
-        sasnet::api::AnalysisParams {
+    fn options(&self) -> anyhow::Result<sasnet::api::AnalysisParams> {
+        Ok(sasnet::api::AnalysisParams {
             data_dir: run::data_dir(self.data.as_deref()),
             quick: self.quick,
             seed: sasnet::api::DEFAULT_SEED,
@@ -286,11 +286,11 @@ impl AnalysisArgs {
                 m_min: self.vip_m_min,
                 uip_pi: self.uip_pi,
             },
-            skip: self.skip.clone(),
+            skip: sasnet::api::parse_skip(&self.skip)?,
             condition: self.condition.clone(),
             group: self.group.clone(),
             choice: self.choice,
-        }
+        })
     }
 }
 
@@ -397,14 +397,21 @@ fn try_main(cli: Cli) -> Result<()> {
             out,
             settings,
             json,
-        } => analyze(&name, &run_dirs, out.as_deref(), &settings.options(), json, quiet),
+        } => analyze(
+            &name,
+            &run_dirs,
+            out.as_deref(),
+            &settings.options()?,
+            json,
+            quiet,
+        ),
         Command::Report {
             run_dirs,
             out,
             settings,
         } => {
             let report = out.unwrap_or_else(|| run_dirs[0].join("report.html"));
-            report_cmd(&run_dirs, &report, &settings.options(), quiet)
+            report_cmd(&run_dirs, &report, &settings.options()?, quiet)
         }
         Command::Reproduce {
             target,
@@ -412,7 +419,7 @@ fn try_main(cli: Cli) -> Result<()> {
             out,
             settings,
             json,
-        } => reproduce(&target, seeds, out, settings.options(), json, quiet),
+        } => reproduce(&target, seeds, out, settings.options()?, json, quiet),
         Command::Data { cmd } => data_cmd(cmd),
         Command::Grad { input, output, json } => grad(&input, &output, json, quiet),
         Command::Bench {

@@ -18,7 +18,7 @@ fn print_analysis(
         println!("{}", serde_json::to_string(o)?);
     } else if !quiet {
         println!("{} ({runs} run(s)) -> {}", o.title, dir.display());
-        for (k, v) in api::summary_rows(&o.summary).iter().take(40) {
+        for (k, v) in api::summary_rows(&o.summary_json()).iter().take(40) {
             println!("  {k}: {v}");
         }
         for f in &o.files {

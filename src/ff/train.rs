@@ -179,9 +179,13 @@ pub struct CheckpointState {
 
 /// Reads a checkpoint written by the trainer for configuration `cfg`.
 pub(crate) fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<CheckpointState> {
-    let f = TensorFile::open(path)?;
-    check_format(&f, FORMAT, "a feed-forward checkpoint")?;
-    let net = read_params(&f)?;
+    load_checkpoint_from(&TensorFile::open(path)?, path, cfg)
+}
+
+/// [`load_checkpoint`] from the file at `path` already opened as `f`.
+pub(crate) fn load_checkpoint_from(f: &TensorFile, path: &Path, cfg: &FfConfig) -> Result<CheckpointState> {
+    check_format(f, FORMAT, "a feed-forward checkpoint")?;
+    let net = read_params(f)?;
     if net.sizes() != cfg.model.sizes {
         return Err(SasError::Shape {
             name: format!("network in {}", path.display()),
@@ -190,22 +194,33 @@ pub(crate) fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<CheckpointS
         });
     }
     let mut optim = optimizer(&cfg.optim, &net);
-    optim.load(&f, &net)?;
+    optim.load(f, &net)?;
     Ok(CheckpointState {
         net,
         optim,
-        epoch: meta_num(&f, "epoch")?,
-        wall_s: meta_num(&f, "wall_s")?,
+        epoch: meta_num(f, "epoch")?,
+        wall_s: meta_num(f, "wall_s")?,
     })
 }
 
 /// Loads the configuration, network and completed epochs of feed-forward run `run_dir`.
 pub fn load_run(run_dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
-    let cfg_path = run_dir.join(files::CONFIG);
-    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
-    let cfg = FfConfig::from_toml(&text, &cfg_path.display().to_string())?;
+    let cfg = read_config(run_dir)?;
     let ck = load_checkpoint(&run_dir.join(files::CHECKPOINT), &cfg)?;
     Ok((cfg, ck.net, ck.epoch))
+}
+
+/// [`load_run`] with the run's checkpoint `ck` already opened.
+pub(crate) fn load_run_from(run_dir: &Path, ck: &TensorFile) -> Result<(FfConfig, FfNet<f32>, usize)> {
+    let cfg = read_config(run_dir)?;
+    let ck = load_checkpoint_from(ck, &run_dir.join(files::CHECKPOINT), &cfg)?;
+    Ok((cfg, ck.net, ck.epoch))
+}
+
+fn read_config(run_dir: &Path) -> Result<FfConfig> {
+    let cfg_path = run_dir.join(files::CONFIG);
+    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
+    FfConfig::from_toml(&text, &cfg_path.display().to_string())
 }
 
 /// Trains `cfg` on MNIST (the first `train.train_limit` training images, tested on the first

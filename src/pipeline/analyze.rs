@@ -1,31 +1,49 @@
 //! Running analyses: one ([`run_one`]) or every applicable one ([`run_all_with`]) on the
 //! runs of one configuration of either family, each into `<out>/<name>/` with its figures
 //! rendered there (SVG and PNG) next to its data; and the infinite-width theory without runs
-//! ([`run_theory`]).
+//! ([`run_theory`]). Computing ([`compute_one`], [`compute_theory`]) and writing ([`write`])
+//! are separate steps; the `run_*` functions do both.
 
+use crate::analysis::AnalysisResult;
 use crate::analysis::registry::{Analysis, Analyzable};
 use crate::analysis::{AnalysisOptions, RunData, load_runs};
 use crate::error::{Result, SasError};
-use crate::output::AnalysisOutput;
 use std::path::{Path, PathBuf};
 
-/// Renders the figures of `out` into `dir` and adds the SVG and PNG paths to its files.
-fn render_figures(out: &mut AnalysisOutput, dir: &Path) -> Result<()> {
-    for f in &out.figures {
+/// Writes `result` into `dir` (created): its tables and data, `summary.json`, and its figures
+/// rendered as SVG and PNG; adds the paths to its `files`.
+pub fn write(result: &mut AnalysisResult, dir: &Path) -> Result<()> {
+    let files = result.write(dir)?;
+    result.files.extend(files);
+    for f in &result.figures {
         let (svg, png) = crate::report::render::render(f, dir)?;
-        out.files.extend([svg, png]);
+        result.files.extend([svg, png]);
     }
     Ok(())
 }
 
-/// Runs `a` on `runs` with output folder `dir`, renders its figures there and adds the SVG
-/// and PNG paths to the output's `files`. Fails if the analysis does not apply.
+/// Runs `a` on `runs` with output folder `dir`: computes it ([`compute_one`]) and writes it
+/// there ([`write`]). Fails if the analysis does not apply.
 pub fn run_one<F: Analyzable>(
     a: &Analysis,
     runs: &[RunData<F>],
     dir: &Path,
     opts: &AnalysisOptions,
-) -> Result<AnalysisOutput> {
+) -> Result<AnalysisResult> {
+    let mut r = compute_one(a, runs, dir, opts)?;
+    write(&mut r, dir)?;
+    Ok(r)
+}
+
+/// Computes `a` on `runs` in memory, writing nothing — except the analyses that train
+/// networks (`retrain`, `baseline`), which keep their trained runs in `work` (see
+/// [`crate::analysis::AnalysisFn`]). Fails if the analysis does not apply.
+pub fn compute_one<F: Analyzable>(
+    a: &Analysis,
+    runs: &[RunData<F>],
+    work: &Path,
+    opts: &AnalysisOptions,
+) -> Result<AnalysisResult> {
     let Some(first) = runs.first() else {
         return Err(SasError::NoRuns {
             analysis: a.name.into(),
@@ -42,7 +60,7 @@ pub fn run_one<F: Analyzable>(
         });
     };
     opts.validate(F::task(&first.cfg))?;
-    crate::analysis::start(runs, a.name, dir)?;
+    crate::analysis::start(runs, a.name)?;
     let dt = opts.msi_dt_override(a.many_evaluations)?;
     let own = F::msi_test_dt(&first.cfg);
     // The MSI test time step the evaluations use when it is not the runs' own.
@@ -62,19 +80,15 @@ pub fn run_one<F: Analyzable>(
         }
         None => runs,
     };
-    let mut out = run(runs, dir, opts)?;
+    let mut out = run(runs, work, opts)?;
     if let Some((dt, own)) = changed {
-        if let serde_json::Value::Object(m) = &mut out.summary {
-            m.insert("msi_test_dt_ms".into(), serde_json::json!(dt));
-            crate::output::write_json(&dir.join("summary.json"), &out.summary)?;
-        }
+        out.msi_test_dt_ms = Some(dt);
         for f in &mut out.figures {
             f.caption.push_str(&format!(
                 " MSI test protocol at Δt = {dt} ms (the runs' own: {own} ms)."
             ));
         }
     }
-    render_figures(&mut out, dir)?;
     Ok(out)
 }
 
@@ -86,13 +100,13 @@ pub(crate) fn run_all_with<F: Analyzable>(
     out: &Path,
     opts: &AnalysisOptions,
     starting: &mut dyn FnMut(&'static str),
-) -> Vec<(&'static str, Result<AnalysisOutput>)> {
+) -> Vec<(&'static str, Result<AnalysisResult>)> {
     let Some(first) = runs.first() else {
         return Vec::new();
     };
     F::report_order()
         .into_iter()
-        .filter(|a| F::applies(a, &first.cfg) && !opts.skip.iter().any(|s| s == a.name))
+        .filter(|a| F::applies(a, &first.cfg) && !opts.skip.iter().any(|s| s.name == a.name))
         .map(|a| {
             starting(a.name);
             (a.name, run_one(a, runs, &out.join(a.name), opts))
@@ -105,7 +119,7 @@ pub fn run_all<F: Analyzable>(
     runs: &[RunData<F>],
     out: &Path,
     opts: &AnalysisOptions,
-) -> Vec<(&'static str, Result<AnalysisOutput>)> {
+) -> Vec<(&'static str, Result<AnalysisResult>)> {
     run_all_with(runs, out, opts, &mut |_| {})
 }
 
@@ -116,7 +130,7 @@ pub fn analyze<F: Analyzable>(
     dirs: &[PathBuf],
     out: &Path,
     opts: &AnalysisOptions,
-) -> Result<Vec<(PathBuf, AnalysisOutput)>> {
+) -> Result<Vec<(PathBuf, AnalysisResult)>> {
     let selected = crate::analysis::registry::select::<F>(name)?;
     let runs = load_runs::<F>(dirs)?;
     selected
@@ -128,10 +142,70 @@ pub fn analyze<F: Analyzable>(
         .collect()
 }
 
-/// Runs the infinite-width theory experiments (`opts.quick`: small sizes) into `dir` without
-/// any run and renders their figures there (SVG and PNG, added to the output's `files`).
-pub fn run_theory(dir: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    let mut out = crate::theory::run_theory(dir, opts.data_dir.as_deref(), opts.quick)?;
-    render_figures(&mut out, dir)?;
+/// Runs the infinite-width theory experiments (`opts.quick`: small sizes) without any run and
+/// writes them into `dir` ([`write`]).
+pub fn run_theory(dir: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    let mut out = compute_theory(opts)?;
+    write(&mut out, dir)?;
     Ok(out)
+}
+
+/// Computes the infinite-width theory experiments (`opts.quick`: small sizes) in memory.
+pub fn compute_theory(opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    Ok(crate::theory::run_theory(opts.data_dir.as_deref(), opts.quick)?
+        .map_summary(crate::analysis::Summary::Theory))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::accuracy::fixture;
+    use crate::analysis::registry::find;
+
+    #[test]
+    fn computing_writes_nothing_and_writing_writes_the_named_files() {
+        let runs = fixture::runs();
+        let dir = fixture::out("compute-only");
+        let opts = AnalysisOptions::default();
+        for name in [
+            "accuracy",
+            "sparsity",
+            "entropy",
+            "weights",
+            "classes",
+            "symmetry",
+            "synaptic-pca",
+        ] {
+            let a = find(name).unwrap();
+            let r = compute_one(a, &runs, &dir.join(name), &opts).unwrap();
+            assert!(!dir.exists(), "{name} wrote into {}", dir.display());
+            assert_eq!(r.name, name);
+            assert!(r.files.is_empty(), "{name}: {:?}", r.files);
+            assert!(
+                !r.data.is_empty() || name == "synaptic-pca",
+                "{name} computed no table"
+            );
+        }
+        // Writing the accuracy result writes its tables and summary under their names, and
+        // the summary holds what summary_json says.
+        let mut r = compute_one(find("accuracy").unwrap(), &runs, &dir, &opts).unwrap();
+        write(&mut r, &dir).unwrap();
+        for f in [
+            "accuracy.csv",
+            "accuracy_per_seed.csv",
+            "summary.json",
+            "accuracy.svg",
+            "accuracy.png",
+        ] {
+            assert!(dir.join(f).is_file(), "{f}");
+            assert!(r.files.contains(&dir.join(f)), "{f} listed");
+        }
+        let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        assert_eq!(text, serde_json::to_string_pretty(&r.summary_json()).unwrap());
+        let t = r.table_named("accuracy.csv").unwrap();
+        let csv = std::fs::read_to_string(dir.join("accuracy.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + t.rows.len());
+        assert_eq!(csv.lines().next().unwrap(), t.header.join(","));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

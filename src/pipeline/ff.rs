@@ -147,8 +147,8 @@ pub fn report_over(
     let perturb = outputs
         .iter()
         .find(|o| o.name == crate::analysis::ff::perturb::NAME)
-        .map(|o| &o.summary);
-    let head = header_html(&runs, &page_dir, perturb);
+        .map(|o| o.summary_json());
+    let head = header_html(&runs, &page_dir, perturb.as_ref());
     let title = runs
         .first()
         .map(|r| r.cfg.preset.name().to_string())

@@ -2,8 +2,8 @@
 //! that announces the training, and the timed loop over the analyses.
 
 use crate::analysis::AnalysisOptions;
+use crate::analysis::AnalysisResult;
 use crate::error::{Result, SasError};
-use crate::output::AnalysisOutput;
 use crate::train::TrainSummary;
 use std::path::{Path, PathBuf};
 
@@ -69,8 +69,8 @@ pub(crate) fn start_training(
 pub(crate) fn run_timed(
     out: &Path,
     progress: &mut dyn FnMut(&str),
-    run_all: impl FnOnce(&mut dyn FnMut(&'static str)) -> Vec<(&'static str, Result<AnalysisOutput>)>,
-) -> (Vec<AnalysisOutput>, Vec<(String, PathBuf)>, Vec<(String, String)>) {
+    run_all: impl FnOnce(&mut dyn FnMut(&'static str)) -> Vec<(&'static str, Result<AnalysisResult>)>,
+) -> (Vec<AnalysisResult>, Vec<(String, PathBuf)>, Vec<(String, String)>) {
     let mut start = std::time::Instant::now();
     let mut last: Option<&str> = None;
     let results = run_all(&mut |name| {

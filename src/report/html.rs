@@ -8,10 +8,11 @@
 //! loaded, how many images decoded (`data-images-ok` and `data-images-total` on `<body>`), so
 //! a headless browser can check it.
 
+use crate::analysis::AnalysisResult;
 use crate::analysis::RunData;
 use crate::error::{Result, SasError};
 use crate::output::figure::Figure;
-use crate::output::{AnalysisOutput, num};
+use crate::output::num;
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
@@ -20,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 /// Figures are embedded from the PNG files listed in each output's `files` (as written by
 /// `pipeline::analyze::run_all`); a figure without one is rendered next to the page
 /// into `figures/<analysis>/`.
-pub fn write_report(outputs: &[AnalysisOutput], runs: &[RunData], path: &Path) -> Result<()> {
+pub fn write_report(outputs: &[AnalysisResult], runs: &[RunData], path: &Path) -> Result<()> {
     write_report_with_failures(outputs, &[], runs, path)
 }
 
@@ -61,7 +62,7 @@ fn write_html(path: &Path, html: impl FnOnce(&Path) -> Result<String>) -> Result
 
 /// Like [`write_report`], and lists the analyses that failed (`(name, error message)`).
 pub(crate) fn write_report_with_failures(
-    outputs: &[AnalysisOutput],
+    outputs: &[AnalysisResult],
     failures: &[(String, String)],
     runs: &[RunData],
     path: &Path,
@@ -73,7 +74,7 @@ pub(crate) fn write_report_with_failures(
 /// preset (pages without runs, such as the theory reproduction).
 pub(crate) fn write_report_titled(
     title: &str,
-    outputs: &[AnalysisOutput],
+    outputs: &[AnalysisResult],
     failures: &[(String, String)],
     runs: &[RunData],
     path: &Path,
@@ -86,7 +87,7 @@ pub(crate) fn write_report_titled(
 /// The report page as a string; links are relative to `page_dir`, the folder the page will be
 /// written to.
 pub(crate) fn report_html(
-    outputs: &[AnalysisOutput],
+    outputs: &[AnalysisResult],
     failures: &[(String, String)],
     runs: &[RunData],
     page_dir: &Path,
@@ -98,7 +99,7 @@ pub(crate) fn report_html(
 /// [`report_html`] with the page titled `sasnet report: <title>`.
 pub(crate) fn report_html_titled(
     title: &str,
-    outputs: &[AnalysisOutput],
+    outputs: &[AnalysisResult],
     failures: &[(String, String)],
     runs: &[RunData],
     page_dir: &Path,
@@ -115,7 +116,7 @@ pub(crate) fn report_html_titled(
 /// title `sasnet report: <title>`, then the same contents, analysis sections and failures as
 /// [`write_report_with_failures`].
 pub(crate) fn write_page(
-    outputs: &[AnalysisOutput],
+    outputs: &[AnalysisResult],
     failures: &[(String, String)],
     title: &str,
     header_html: &str,
@@ -136,7 +137,7 @@ pub(crate) fn write_page(
 
 /// The page around a header fragment: title, header, contents, sections, failures, footer.
 fn page_html(
-    outputs: &[AnalysisOutput],
+    outputs: &[AnalysisResult],
     failures: &[(String, String)],
     title: &str,
     header_html: &str,
@@ -324,7 +325,7 @@ fn header(h: &mut String, runs: &[RunData], page_dir: &Path) {
     h.push_str("</section>\n");
 }
 
-fn section(h: &mut String, o: &AnalysisOutput, page_dir: &Path) -> Result<()> {
+fn section(h: &mut String, o: &AnalysisResult, page_dir: &Path) -> Result<()> {
     let _ = writeln!(
         h,
         "<section id=\"{}\">\n<h2>{}</h2>",
@@ -334,7 +335,7 @@ fn section(h: &mut String, o: &AnalysisOutput, page_dir: &Path) -> Result<()> {
     for f in &o.figures {
         figure(h, o, f, page_dir)?;
     }
-    let rows = summary_rows(&o.summary);
+    let rows = summary_rows(&o.summary_json());
     if !rows.is_empty() {
         h.push_str("<h3>Key numbers</h3>\n<table>\n");
         const MAX_ROWS: usize = 80;
@@ -371,19 +372,26 @@ fn claims_section(h: &mut String, claims: &[crate::analysis::claims::Claim]) {
     }
     h.push_str(
         "<section id=\"claims\">\n<h2>Closing note: the journal version's claims</h2>\n<p>The \
-         mechanistic claims of the journal version's abstract, in our reading, judged by a fixed \
-         rule from the numbers above (the rule is part of each row).</p>\n<table>\n<tr><th>claim\
-         </th><th>verdict</th><th>evidence (analysis)</th></tr>\n",
+         mechanistic statements of the journal version's abstract and text, and sasnet's own tests \
+         of them (each row names its source), judged by a fixed rule from the numbers above (the \
+         rule is part of each row). Every ± is the half-width of the 95 % t-interval of the mean \
+         over training seeds, with n stated.</p>\n<table>\n<tr><th>claim</th><th>source</th>\
+         <th>verdict</th><th>evidence (analysis)</th></tr>\n",
     );
     for c in claims {
+        let links: Vec<String> = c
+            .analyses
+            .iter()
+            .map(|a| format!("<a href=\"#{}\">{}</a>", anchor(a), esc(a)))
+            .collect();
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><b>{}</b></td><td>{} (<a href=\"#{}\">{}</a>)</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td><b>{}</b></td><td>{} ({})</td></tr>",
             esc(&c.claim),
+            esc(&c.source),
             esc(c.verdict.text()),
             esc(&c.evidence),
-            anchor(&c.analysis),
-            esc(&c.analysis)
+            links.join(", ")
         );
     }
     h.push_str("</table>\n</section>\n");
@@ -401,7 +409,7 @@ fn find_file<'a>(files: &'a [PathBuf], stem: &str, ext: &str) -> Option<&'a Path
         .find(|p| p.file_name().and_then(|n| n.to_str()) == Some(want.as_str()))
 }
 
-fn figure(h: &mut String, o: &AnalysisOutput, f: &Figure, page_dir: &Path) -> Result<()> {
+fn figure(h: &mut String, o: &AnalysisResult, f: &Figure, page_dir: &Path) -> Result<()> {
     let (svg, png) = match (
         find_file(&o.files, &f.name, "svg"),
         find_file(&o.files, &f.name, "png").filter(|p| p.is_file()),
@@ -666,13 +674,14 @@ mod tests {
         let data = dir.join("a").join("curve.csv");
         std::fs::create_dir_all(data.parent().unwrap()).unwrap();
         std::fs::write(&data, "x\n1\n").unwrap();
-        let out = AnalysisOutput {
-            name: "accuracy".into(),
-            title: "Accuracy".into(),
-            files: vec![data],
-            figures: vec![fig],
-            summary: serde_json::json!({"final": 0.5}),
-        };
+        let mut out = AnalysisResult::with(
+            "accuracy",
+            "Accuracy",
+            Vec::new(),
+            vec![fig],
+            serde_json::json!({"final": 0.5}),
+        );
+        out.files.push(data);
         let page = dir.join("report.html");
         write_report_with_failures(&[out], &[("x".into(), "boom <b>".into())], &[], &page).unwrap();
         let html = std::fs::read_to_string(&page).unwrap();

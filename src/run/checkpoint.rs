@@ -90,24 +90,39 @@ pub struct Checkpoint {
 
 /// Reads a checkpoint written by [`crate::run::write_checkpoint`] for configuration `cfg`.
 pub fn load(path: &Path, cfg: &Config) -> Result<Checkpoint> {
-    let f = TensorFile::open(path)?;
-    check_format(&f, FORMAT, "a sasnet checkpoint")?;
-    let net = read_params(&f)?;
+    load_from(&TensorFile::open(path)?, cfg)
+}
+
+/// [`load`] from a checkpoint file already opened.
+pub(crate) fn load_from(f: &TensorFile, cfg: &Config) -> Result<Checkpoint> {
+    check_format(f, FORMAT, "a sasnet checkpoint")?;
+    let net = read_params(f)?;
     let mut optim = Optimizer::new(&cfg.optim, &net);
-    optim.load(&f, &net)?;
+    optim.load(f, &net)?;
     Ok(Checkpoint {
         net,
         optim,
-        epoch: meta_num(&f, "epoch")?,
-        wall_s: meta_num(&f, "wall_s")?,
+        epoch: meta_num(f, "epoch")?,
+        wall_s: meta_num(f, "wall_s")?,
     })
 }
 
 /// Loads the configuration and network of a run directory.
 pub fn load_run(run_dir: &Path) -> Result<(Config, SasNet<f32>, usize)> {
-    let cfg_path = run_dir.join(files::CONFIG);
-    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
-    let cfg = Config::from_toml(&text, &cfg_path.display().to_string())?;
+    let cfg = read_config(run_dir)?;
     let ck = load(&run_dir.join(files::CHECKPOINT), &cfg)?;
     Ok((cfg, ck.net, ck.epoch))
+}
+
+/// [`load_run`] with the run's checkpoint `ck` already opened.
+pub(crate) fn load_run_from(run_dir: &Path, ck: &TensorFile) -> Result<(Config, SasNet<f32>, usize)> {
+    let cfg = read_config(run_dir)?;
+    let ck = load_from(ck, &cfg)?;
+    Ok((cfg, ck.net, ck.epoch))
+}
+
+fn read_config(run_dir: &Path) -> Result<Config> {
+    let cfg_path = run_dir.join(files::CONFIG);
+    let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
+    Config::from_toml(&text, &cfg_path.display().to_string())
 }

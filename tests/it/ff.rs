@@ -388,7 +388,7 @@ fn training_smoke_test_run_directory_resume_and_analyses() {
         for f in &res.files {
             assert!(f.is_file(), "{}", f.display());
         }
-        assert_eq!(res.summary["seeds"], 2, "{name}");
+        assert_eq!(res.summary_json()["seeds"], 2, "{name}");
     }
     // The perturbation analysis needs MNIST: a clear error without it.
     let e = sasnet::pipeline::analyze::run_one(

@@ -5,14 +5,14 @@
 //! `summary.json`.
 
 use crate::analysis::AnalysisOptions;
-use crate::analysis::accuracy::stat;
+use crate::analysis::AnalysisResult;
 use crate::analysis::accuracy::{EpochStats, by_epoch, column_series};
+use crate::analysis::result::Stat;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
 use crate::family::FeedForward;
+use crate::output::csv;
 use crate::output::figure::{Figure, Plot};
-use crate::output::{AnalysisOutput, write_csv};
-use serde_json::json;
 use std::path::Path;
 
 /// Name of the analysis and the metrics columns aggregated over seeds: the recurrent
@@ -22,6 +22,37 @@ pub use crate::analysis::accuracy::{COLUMNS, NAME};
 /// The evaluation modes of the final summary, in report order.
 pub const MODES: [&str; 3] = ["mean-field", "mean", "sampled"];
 
+/// The key numbers of the feed-forward accuracy analysis (`summary.json`). Besides the
+/// fields, the JSON holds `final_<column>` (each seed's last value) for every column.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Seeds.
+    pub seeds: usize,
+    /// Completed epochs per run.
+    pub epochs: Vec<usize>,
+    /// The final evaluation per mode of [`MODES`] (seeds with a run summary).
+    pub final_eval: std::collections::BTreeMap<&'static str, Stat>,
+    /// Best mean-field test accuracy over epochs.
+    pub best_test_acc_mean_field: Stat,
+    /// Each metric column's last value, in column order.
+    pub finals: Vec<(&'static str, Stat)>,
+}
+
+impl serde::Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("seeds", &self.seeds)?;
+        m.serialize_entry("epochs", &self.epochs)?;
+        m.serialize_entry("final_eval", &self.final_eval)?;
+        m.serialize_entry("best_test_acc_mean_field", &self.best_test_acc_mean_field)?;
+        for (c, v) in &self.finals {
+            m.serialize_entry(&format!("final_{c}"), v)?;
+        }
+        m.end()
+    }
+}
+
 /// The accuracy analysis (an `AnalysisFn<FeedForward>`): `accuracy.csv` (epoch, then mean and
 /// std per column of [`COLUMNS`]) and `summary.json`.
 ///
@@ -29,9 +60,9 @@ pub const MODES: [&str; 3] = ["mean-field", "mean", "sampled"];
 /// `final_eval.<mode>` (the final evaluation of each mode in [`MODES`], over the seeds that
 /// have a `summary.json`); each with per-seed values, mean, sample std and 95 % interval
 /// ([`stat`]).
-pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let mut curves: Vec<(&str, EpochStats)> = Vec::new();
-    let mut last = serde_json::Map::new();
+    let mut last = Vec::new();
     let mut best = Vec::new();
     for c in COLUMNS {
         let per: Vec<Vec<(usize, f64)>> = runs
@@ -39,7 +70,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
             .map(|r| column_series(&r.metrics, c))
             .collect::<Result<_>>()?;
         let finals: Vec<f64> = per.iter().map(|s| s.last().map_or(f64::NAN, |p| p.1)).collect();
-        last.insert(format!("final_{c}"), stat(&finals));
+        last.push((c, Stat::of(&finals)));
         if c == "test_acc_mean_field" {
             best = per
                 .iter()
@@ -71,7 +102,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         header.push(format!("{c}_std"));
     }
     let h: Vec<&str> = header.iter().map(String::as_str).collect();
-    let files = vec![write_csv(&out.join("accuracy.csv"), &h, &rows)?];
+    let files = vec![csv("accuracy.csv", &h, &rows)?];
 
     let who = describe_runs(
         runs,
@@ -143,22 +174,26 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         },
     ];
 
-    let mut fin = serde_json::Map::new();
+    let mut fin = std::collections::BTreeMap::new();
     for m in MODES {
         let v: Vec<f64> = runs.iter().filter_map(|r| r.final_accuracy(m)).collect();
         if !v.is_empty() {
-            fin.insert(m.into(), stat(&v));
+            fin.insert(m, Stat::of(&v));
         }
     }
-    let mut summary = json!({
-        "seeds": runs.len(),
-        "epochs": runs.iter().map(|r| r.epoch).collect::<Vec<_>>(),
-        "final_eval": fin,
-        "best_test_acc_mean_field": stat(&best),
-    });
-    for (k, v) in last {
-        summary[k] = v;
-    }
+    let summary = Summary {
+        seeds: runs.len(),
+        epochs: runs.iter().map(|r| r.epoch).collect(),
+        final_eval: fin,
+        best_test_acc_mean_field: Stat::of(&best),
+        finals: last,
+    };
     let title = "Learning curves and accuracy per evaluation mode";
-    AnalysisOutput::written(out, NAME, title, files, figures, summary)
+    Ok(AnalysisResult::with(
+        NAME,
+        title,
+        files,
+        figures,
+        crate::analysis::Summary::FfAccuracy(summary),
+    ))
 }

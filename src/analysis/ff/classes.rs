@@ -10,20 +10,20 @@
 //! runs' metrics (`classes_epochs.csv`), with a figure of each.
 
 use crate::analysis::AnalysisOptions;
+use crate::analysis::AnalysisResult;
 use crate::analysis::accuracy::column_series;
 use crate::analysis::weights::band_by_epoch;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
 use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
+use crate::output::csv;
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv};
 use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 #[cfg(test)]
 use crate::sas::classes::{WeightClass, class_indices};
 use crate::stats::{SeedStats, SeriesBand};
 use serde::Serialize;
-use serde_json::json;
 use std::path::Path;
 
 /// Name of the analysis (output folder and report section).
@@ -103,12 +103,60 @@ fn band_series(label: &str, x: &[f64], mean: &[f64], half: &[f64]) -> Series {
     }
 }
 
+/// The key numbers of the feed-forward class analysis (`summary.json`; `layers` is written as
+/// an object keyed by the layer names).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Seeds.
+    pub seeds: usize,
+    /// The VIP rule, described.
+    pub vip_rule: String,
+    /// Its thresholds.
+    pub thresholds: Thresholds,
+    /// Per layer, input side first.
+    #[serde(serialize_with = "by_layer")]
+    pub layers: Vec<LayerSummary>,
+}
+
+fn by_layer<S: serde::Serializer>(v: &[LayerSummary], s: S) -> std::result::Result<S::Ok, S::Error> {
+    crate::analysis::result::keyed(s, v, |_, l| l.layer.clone())
+}
+
+/// A class fraction of one layer over seeds.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Fraction {
+    /// Mean.
+    pub mean: f64,
+    /// Sample std.
+    pub std: f64,
+    /// Half-width of the 95 % t-interval of the mean.
+    pub ci95: f64,
+    /// Seeds.
+    pub n: usize,
+}
+
+/// The classes of one layer's final networks.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LayerSummary {
+    /// The layer's name (the key in the JSON).
+    #[serde(skip)]
+    pub layer: String,
+    /// Connections.
+    pub connections: usize,
+    /// VIP fraction.
+    pub vip: Fraction,
+    /// UIP fraction.
+    pub uip: Fraction,
+    /// Variable fraction.
+    pub variable: Fraction,
+}
+
 /// The classes analysis (an `AnalysisFn<FeedForward>`).
 ///
 /// Summary: `vip_rule` (the rule with its source; default exact), `seeds`, and per layer
 /// `connections` and the final `vip`, `uip`, `variable` fractions as `{mean, std (sample),
 /// ci95, n}` over seeds.
-pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let t = opts.thresholds("ff")?;
     let stats = class_stats_with(runs, &t);
     let nl = stats.len();
@@ -131,8 +179,8 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
             ]
         })
         .collect();
-    files.push(write_csv(
-        &out.join("classes.csv"),
+    files.push(csv(
+        "classes.csv",
         &[
             "layer",
             "connections",
@@ -158,8 +206,8 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
             ]);
         }
     }
-    files.push(write_csv(
-        &out.join("classes_per_seed.csv"),
+    files.push(csv(
+        "classes_per_seed.csv",
         &["seed", "layer", "connections", "vip", "uip", "variable"],
         &rows,
     )?);
@@ -241,7 +289,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(write_csv(&out.join("classes_epochs.csv"), &h, &rows)?);
+        files.push(csv("classes_epochs.csv", &h, &rows)?);
         figures.push(Figure {
             name: "classes-epochs".into(),
             title: "VIP and UIP fractions over training".into(),
@@ -257,26 +305,35 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
         });
     }
 
-    let mut layers = serde_json::Map::new();
+    let mut layers = Vec::new();
     for s in &stats {
-        let ms = |p: (f64, f64), c: usize| json!({"mean": p.0, "std": p.1, "ci95": s.ci95[c], "n": s.n});
-        layers.insert(
-            s.layer.clone(),
-            json!({
-                "connections": s.connections,
-                "vip": ms(s.vip, 0),
-                "uip": ms(s.uip, 1),
-                "variable": ms(s.variable, 2),
-            }),
-        );
+        let ms = |p: (f64, f64), c: usize| Fraction {
+            mean: p.0,
+            std: p.1,
+            ci95: s.ci95[c],
+            n: s.n,
+        };
+        layers.push(LayerSummary {
+            layer: s.layer.clone(),
+            connections: s.connections,
+            vip: ms(s.vip, 0),
+            uip: ms(s.uip, 1),
+            variable: ms(s.variable, 2),
+        });
     }
-    let summary = json!({
-        "seeds": runs.len(),
-        "vip_rule": t.describe(),
-        "thresholds": t,
-        "layers": layers,
-    });
-    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
+    let summary = Summary {
+        seeds: runs.len(),
+        vip_rule: t.describe(),
+        thresholds: t,
+        layers,
+    };
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        figures,
+        crate::analysis::Summary::FfClasses(summary),
+    ))
 }
 
 #[cfg(test)]

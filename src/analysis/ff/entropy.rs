@@ -7,15 +7,16 @@
 
 use super::mean_std;
 use crate::analysis::AnalysisOptions;
+use crate::analysis::AnalysisResult;
 use crate::analysis::entropy::connection_entropy;
+use crate::analysis::result::MeanStd;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
 use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
+use crate::output::csv;
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv};
 use serde::Serialize;
-use serde_json::json;
 use std::path::Path;
 
 pub use crate::analysis::entropy::SPIKE_VAR;
@@ -68,10 +69,38 @@ pub fn entropy(net: &FfNet<f32>) -> Vec<LayerEntropy> {
 /// One part of a layer's entropy.
 type Part = fn(&LayerEntropy) -> f64;
 
+/// The key numbers of the feed-forward entropy analysis (`summary.json`; `layers` is written
+/// as an object keyed by the layer names).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Seeds.
+    pub seeds: usize,
+    /// Variance of the spike (the entropy floor of a deterministic weight).
+    pub spike_var: f64,
+    /// Per layer, input side first.
+    #[serde(serialize_with = "by_layer")]
+    pub layers: Vec<LayerSummary>,
+}
+
+fn by_layer<S: serde::Serializer>(v: &[LayerSummary], s: S) -> std::result::Result<S::Ok, S::Error> {
+    crate::analysis::result::keyed(s, v, |l, _| layer_name(l))
+}
+
+/// Mean entropy per connection of one layer, over seeds.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct LayerSummary {
+    /// Of the mixture.
+    pub total: MeanStd,
+    /// Its `π` (discrete) part.
+    pub pi: MeanStd,
+    /// Its `Ξ` (continuous) part.
+    pub xi: MeanStd,
+}
+
 /// The entropy analysis (an `AnalysisFn<FeedForward>`): `entropy.csv` (per layer, mean and std
 /// over seeds of the three entropies), `entropy_per_seed.csv`, `summary.json` (per layer
 /// `total`, `pi`, `xi` as `{mean, std}`).
-pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let per: Vec<Vec<LayerEntropy>> = runs.iter().map(|r| entropy(&r.net)).collect();
     let nl = per.first().map_or(0, Vec::len);
     let stat =
@@ -82,20 +111,24 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         ("xi", "Ξ part (continuous)", |e| e.xi_entropy),
     ];
     let mut rows = Vec::new();
-    let mut layers = serde_json::Map::new();
+    let mut layers = Vec::new();
     for l in 0..nl {
         let mut r = vec![l as f64];
-        let mut o = serde_json::Map::new();
-        for (k, _, f) in kinds {
-            let (m, s) = stat(l, f);
-            r.extend([m, s]);
-            o.insert(k.into(), json!({"mean": m, "std": s}));
+        let mut o = Vec::new();
+        for (_, _, f) in kinds {
+            let (mean, std) = stat(l, f);
+            r.extend([mean, std]);
+            o.push(MeanStd { mean, std });
         }
         rows.push(r);
-        layers.insert(layer_name(l), o.into());
+        layers.push(LayerSummary {
+            total: o[0],
+            pi: o[1],
+            xi: o[2],
+        });
     }
-    let mut files = vec![write_csv(
-        &out.join("entropy.csv"),
+    let mut files = vec![csv(
+        "entropy.csv",
         &[
             "layer",
             "total_mean",
@@ -119,8 +152,8 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
             ]);
         }
     }
-    files.push(write_csv(
-        &out.join("entropy_per_seed.csv"),
+    files.push(csv(
+        "entropy_per_seed.csv",
         &["seed", "layer", "total", "pi", "xi"],
         &rows,
     )?);
@@ -162,8 +195,18 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         ),
         plot: Plot::Lines(lines),
     }];
-    let summary = json!({ "seeds": runs.len(), "spike_var": SPIKE_VAR, "layers": layers });
-    AnalysisOutput::written(out, NAME, "Entropy per layer", files, figures, summary)
+    let summary = Summary {
+        seeds: runs.len(),
+        spike_var: SPIKE_VAR,
+        layers,
+    };
+    Ok(AnalysisResult::with(
+        NAME,
+        "Entropy per layer",
+        files,
+        figures,
+        crate::analysis::Summary::FfEntropy(summary),
+    ))
 }
 
 #[cfg(test)]

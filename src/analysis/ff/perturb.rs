@@ -31,21 +31,22 @@
 //! 95 % t-interval over (seeds × repeats) ([`SeedStats`]).
 
 use crate::analysis::AnalysisOptions;
+use crate::analysis::AnalysisResult;
 use crate::analysis::perturb::control_orders;
+use crate::analysis::result::MeanCi;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::{Result, SasError};
 use crate::family::FeedForward;
 use crate::ff::eval::{EvalMode, evaluate};
 use crate::ff::{FfData, FfNet, layer_name};
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, write_csv, write_json};
+use crate::output::{csv, json_data};
 use crate::rng::{NormalStream, derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use crate::sas::classes::{Thresholds, VipRule};
 use crate::sas::classes::{WeightClass, class_indices};
 use crate::stats::SeedStats;
 use serde::Serialize;
-use serde_json::json;
 use std::path::Path;
 
 /// Name of the analysis (output folder and report section).
@@ -301,6 +302,60 @@ fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
         .collect()
 }
 
+/// The key numbers of the feed-forward perturbation analysis (`summary.json`; `targets` is
+/// written as an object keyed by the target names). Accuracies at a point without data are
+/// `None` (`null`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Seeds.
+    pub seeds: usize,
+    /// Test images per evaluation.
+    pub test_images: usize,
+    /// Accuracy of the unperturbed networks over seeds × repeats.
+    pub baseline: Option<MeanCi>,
+    /// Per target (all layers, then each layer): its classes removed whole.
+    #[serde(serialize_with = "by_target")]
+    pub targets: Vec<TargetSummary>,
+    /// The VIP rule, described.
+    pub vip_rule: String,
+    /// The near-VIP rule.
+    pub near_vip_rule: String,
+    /// The near-VIP set's label.
+    pub near_vip_label: String,
+    /// The settings.
+    pub settings: PerturbSettings,
+}
+
+fn by_target<S: serde::Serializer>(v: &[TargetSummary], s: S) -> std::result::Result<S::Ok, S::Error> {
+    crate::analysis::result::keyed(s, v, |_, t| t.target.clone())
+}
+
+/// The accuracies of one target with every connection of a class perturbed (`p = 1`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TargetSummary {
+    /// The target (`all` or a layer; the key in the JSON).
+    #[serde(skip)]
+    pub target: String,
+    /// VIP connections.
+    pub vip_count: f64,
+    /// All VIP connections removed.
+    pub vip_removed: Option<MeanCi>,
+    /// As many random connections removed.
+    pub random_removed: Option<MeanCi>,
+    /// As many largest-|m| connections removed.
+    pub magnitude_removed: Option<MeanCi>,
+    /// UIP connections given random weights.
+    pub uip_reconnected: Option<MeanCi>,
+    /// Near-VIP connections.
+    pub near_vip_count: f64,
+    /// All near-VIP connections removed.
+    pub near_vip_removed: Option<MeanCi>,
+    /// As many random connections removed.
+    pub near_random_removed: Option<MeanCi>,
+    /// As many largest-|m| connections removed.
+    pub near_magnitude_removed: Option<MeanCi>,
+}
+
 /// The perturbation analysis (an `AnalysisFn<FeedForward>`) on the MNIST test set
 /// (`opts.data_dir`; quick: the first [`QUICK_TEST_LIMIT`] images, 2 repeats, 5 fractions):
 /// `perturb.csv` (target (-1 = all layers, else the layer index), class (0 = vip,
@@ -314,7 +369,7 @@ fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
 /// near-VIP removed (`near_vip_removed`) and as many random ones (`near_random_removed`), and
 /// the `|μ|`-matched controls (`magnitude_removed`, `near_magnitude_removed`), each `{mean,
 /// std (sample), ci95, n}`; `vip_rule` (the rule with its source).
-pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let limit = if opts.quick { QUICK_TEST_LIMIT } else { 0 };
     let mut per_seed = Vec::new();
     // Run `ri` uses the seed `derive_seed(opts.seed, [ri])`; `ps` records the analysis seed.
@@ -360,8 +415,8 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
         })
         .collect();
     let files = vec![
-        write_csv(
-            &out.join("perturb.csv"),
+        csv(
+            "perturb.csv",
             &[
                 "target",
                 "class",
@@ -374,7 +429,7 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
             ],
             &rows,
         )?,
-        write_json(&out.join("perturb.json"), &stats)?,
+        json_data("perturb.json", &stats)?,
     ];
     let who = describe_runs(
         runs,
@@ -456,10 +511,14 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
         stats
             .iter()
             .find(|q| q.target == t && q.class == c && q.fraction == p)
-            .map(|q| json!({"mean": q.accuracy, "std": q.accuracy_std, "ci95": q.accuracy_ci95, "n": q.n}))
-            .unwrap_or(serde_json::Value::Null)
+            .map(|q| MeanCi {
+                mean: q.accuracy,
+                std: q.accuracy_std,
+                ci95: q.accuracy_ci95,
+                n: q.n,
+            })
     };
-    let mut tsum = serde_json::Map::new();
+    let mut tsum = Vec::new();
     for t in &names {
         let count = |c: &str| {
             stats
@@ -467,32 +526,36 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, opts: &AnalysisOptions) ->
                 .find(|q| &q.target == t && q.class == c && q.fraction == 1.0)
                 .map_or(f64::NAN, |q| q.perturbed)
         };
-        tsum.insert(
-            t.clone(),
-            json!({
-                "vip_count": count("vip"),
-                "vip_removed": at(t, "vip", 1.0),
-                "random_removed": at(t, "random", 1.0),
-                "magnitude_removed": at(t, "vip_magnitude", 1.0),
-                "uip_reconnected": at(t, "uip", 1.0),
-                "near_vip_count": count("near_vip"),
-                "near_vip_removed": at(t, "near_vip", 1.0),
-                "near_random_removed": at(t, "near_random", 1.0),
-                "near_magnitude_removed": at(t, "near_magnitude", 1.0),
-            }),
-        );
+        tsum.push(TargetSummary {
+            target: t.clone(),
+            vip_count: count("vip"),
+            vip_removed: at(t, "vip", 1.0),
+            random_removed: at(t, "random", 1.0),
+            magnitude_removed: at(t, "vip_magnitude", 1.0),
+            uip_reconnected: at(t, "uip", 1.0),
+            near_vip_count: count("near_vip"),
+            near_vip_removed: at(t, "near_vip", 1.0),
+            near_random_removed: at(t, "near_random", 1.0),
+            near_magnitude_removed: at(t, "near_magnitude", 1.0),
+        });
     }
-    let summary = json!({
-        "seeds": runs.len(),
-        "test_images": examples,
-        "baseline": at("all", "vip", 0.0),
-        "targets": tsum,
-        "vip_rule": ps.vip.label(),
-        "near_vip_rule": ps.near.vip_rule(),
-        "near_vip_label": ps.near.label(),
-        "settings": ps,
-    });
-    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
+    let summary = Summary {
+        seeds: runs.len(),
+        test_images: examples,
+        baseline: at("all", "vip", 0.0),
+        targets: tsum,
+        vip_rule: ps.vip.label(),
+        near_vip_rule: ps.near.vip_rule(),
+        near_vip_label: ps.near.label(),
+        settings: ps,
+    };
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        figures,
+        crate::analysis::Summary::FfPerturb(summary),
+    ))
 }
 
 #[cfg(test)]

@@ -4,14 +4,15 @@
 
 use super::mean_std;
 use crate::analysis::AnalysisOptions;
+use crate::analysis::AnalysisResult;
+use crate::analysis::result::MeanStd;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
 use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
+use crate::output::csv;
 use crate::output::figure::{Figure, Histogram, Plot};
-use crate::output::{AnalysisOutput, write_csv};
 use serde::Serialize;
-use serde_json::json;
 use std::path::Path;
 
 /// Name of the analysis (output folder and report section).
@@ -106,10 +107,40 @@ pub(crate) fn histograms(nets: &[&FfNet<f32>], bins: usize) -> Vec<Vec<ParamHist
     per
 }
 
+/// The key numbers of the feed-forward weights analysis (`summary.json`; `layers` is written
+/// as an object keyed by the layer names).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Seeds.
+    pub seeds: usize,
+    /// Histogram bins.
+    pub bins: usize,
+    /// Per layer, input side first.
+    #[serde(serialize_with = "by_layer")]
+    pub layers: Vec<LayerSummary>,
+}
+
+fn by_layer<S: serde::Serializer>(v: &[LayerSummary], s: S) -> std::result::Result<S::Ok, S::Error> {
+    crate::analysis::result::keyed(s, v, |l, _| layer_name(l))
+}
+
+/// The hyper-parameters of one layer's final networks, over seeds.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct LayerSummary {
+    /// Fraction of connections with `π = 0`.
+    pub pi_at_0: MeanStd,
+    /// Fraction with `π = 1`.
+    pub pi_at_1: MeanStd,
+    /// Fraction with `Ξ = 0`.
+    pub xi_at_0: MeanStd,
+    /// Mean `|m|`.
+    pub mean_abs_m: MeanStd,
+}
+
 /// The weights analysis (an `AnalysisFn<FeedForward>`): `histograms.csv` (layer, kind
 /// (0 = π, 1 = m, 2 = Ξ), bin edges, mean and std over seeds of the fraction) and
 /// `summary.json` (per layer and kind: the mean fraction exactly at 0, and for `π` at 1).
-pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let nets: Vec<&FfNet<f32>> = runs.iter().map(|r| &r.net).collect();
     let per = histograms(&nets, BINS);
     let count = per.first().map_or(0, Vec::len);
@@ -130,8 +161,8 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
         mean.fractions = ms.iter().map(|p| p.0).collect();
         mean_hists.push((mean, ms.iter().map(|p| p.1).collect()));
     }
-    let files = vec![write_csv(
-        &out.join("histograms.csv"),
+    let files = vec![csv(
+        "histograms.csv",
         &["layer", "kind", "lo", "hi", "fraction_mean", "fraction_std"],
         &rows,
     )?];
@@ -169,27 +200,34 @@ pub fn run(runs: &[RunData<FeedForward>], out: &Path, _opts: &AnalysisOptions) -
             ),
         })
         .collect();
-    let mut layers = serde_json::Map::new();
+    let mut layers = Vec::new();
     let nl = runs.first().map_or(0, |r| r.net.layers.len());
     for l in 0..nl {
         let frac = |f: &dyn Fn(&FfNet<f32>) -> f64| mean_std(&nets.iter().map(|n| f(n)).collect::<Vec<_>>());
         let at = |v: &[f32], x: f32| v.iter().filter(|&&p| p == x).count() as f64 / v.len().max(1) as f64;
-        let ms = |p: (f64, f64)| json!({"mean": p.0, "std": p.1});
-        layers.insert(
-            layer_name(l),
-            json!({
-                "pi_at_0": ms(frac(&|n| at(&n.layers[l].pi, 0.0))),
-                "pi_at_1": ms(frac(&|n| at(&n.layers[l].pi, 1.0))),
-                "xi_at_0": ms(frac(&|n| at(&n.layers[l].xi, 0.0))),
-                "mean_abs_m": ms(frac(&|n| {
-                    let v = &n.layers[l].m;
-                    v.iter().map(|x| x.abs() as f64).sum::<f64>() / v.len().max(1) as f64
-                })),
-            }),
-        );
+        let ms = |p: (f64, f64)| MeanStd { mean: p.0, std: p.1 };
+        layers.push(LayerSummary {
+            pi_at_0: ms(frac(&|n| at(&n.layers[l].pi, 0.0))),
+            pi_at_1: ms(frac(&|n| at(&n.layers[l].pi, 1.0))),
+            xi_at_0: ms(frac(&|n| at(&n.layers[l].xi, 0.0))),
+            mean_abs_m: ms(frac(&|n| {
+                let v = &n.layers[l].m;
+                v.iter().map(|x| x.abs() as f64).sum::<f64>() / v.len().max(1) as f64
+            })),
+        });
     }
-    let summary = json!({ "seeds": runs.len(), "bins": BINS, "layers": layers });
-    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
+    let summary = Summary {
+        seeds: runs.len(),
+        bins: BINS,
+        layers,
+    };
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        figures,
+        crate::analysis::Summary::FfWeights(summary),
+    ))
 }
 
 #[cfg(test)]

@@ -21,13 +21,14 @@
 //! interval, mean and std over seeds), `fits.csv` (per seed and group), `summary.json`.
 
 use super::{PsychFit, fit_cumulative_gaussian};
+use crate::analysis::AnalysisResult;
 use crate::analysis::{AnalysisOptions, RunData};
 use crate::data::source::TaskData;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, mean_std, write_csv, write_json};
+use crate::output::{csv, mean_std};
 use crate::rng::derive_seed;
 use crate::stats::SeedStats;
 use crate::task::TargetData;
@@ -112,7 +113,7 @@ fn decisions(run: &RunData, task: &TaskData, ri: usize, opts: &AnalysisOptions) 
 }
 
 /// Runs the analysis on the runs (seeds) of one user-task configuration; see the module docs.
-pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub(super) fn run_user(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let cfg0 = &runs[0].cfg;
     let task = TaskData::load(cfg0, opts.data_dir.as_deref())?;
     let TaskData::User { train, test } = &task else {
@@ -304,9 +305,9 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
         }));
     }
     let trials = t.len();
-    let mut files = vec![
-        write_csv(
-            &out.join("psychometric.csv"),
+    let files = vec![
+        csv(
+            "psychometric.csv",
             &[
                 "group",
                 "level",
@@ -320,8 +321,8 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
             ],
             &rows,
         )?,
-        write_csv(
-            &out.join("fits.csv"),
+        csv(
+            "fits.csv",
             &["seed", "group", "mu", "sigma", "lapse", "nll", "sigma_at_bound"],
             &fit_rows,
         )?,
@@ -337,7 +338,6 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
         "model": "P(choice) = λ + (1 − 2λ) Φ((c − μ)/σ), maximum likelihood",
         "groups": groups,
     });
-    files.push(write_json(&out.join("summary.json"), &summary)?);
     let figure = Figure {
         name: "psychometric".into(),
         title: format!("Psychometric curve: output {choice} against {cname}"),
@@ -357,7 +357,7 @@ pub(super) fn run_user(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> 
         ),
         plot: Plot::Lines(series),
     };
-    Ok(AnalysisOutput::new(
+    Ok(AnalysisResult::with(
         super::NAME,
         super::TITLE,
         files,

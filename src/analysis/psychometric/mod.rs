@@ -30,12 +30,13 @@ mod condition;
 
 use super::{AnalysisOptions, RunData};
 
+use crate::analysis::AnalysisResult;
 use crate::data::source::TaskData;
 use crate::engine::noise::RandomNoise;
 use crate::engine::{Engine, EngineConfig, RunOptions, Targets};
 use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Plot, Series};
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
+use crate::output::{csv, json_data, mean_ci, mean_std};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Condition, Modality};
 use serde::Serialize;
@@ -348,8 +349,8 @@ fn choice_counts(run: &RunData, opts: &AnalysisOptions, ri: usize, trials: usize
 
 /// Runs the analysis on the runs (seeds) of one configuration: the MSI curves (module docs),
 /// or for a user task the curve against a condition ([`condition`]).
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     if runs[0].cfg.task.kind == crate::config::TaskKind::User {
         return condition::run_user(runs, out, opts);
     }
@@ -423,8 +424,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         pooled_fits.push(pf);
     }
     let mut files = vec![
-        write_csv(
-            &out.join("psychometric.csv"),
+        csv(
+            "psychometric.csv",
             &[
                 "modality",
                 "rate",
@@ -435,8 +436,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             ],
             &rows,
         )?,
-        write_csv(
-            &out.join("fits.csv"),
+        csv(
+            "fits.csv",
             &["run", "modality", "mu", "sigma", "lapse", "nll", "sigma_at_bound"],
             &fit_rows,
         )?,
@@ -481,8 +482,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
     summary.insert("seeds".into(), json!(runs.len()));
     let summary = serde_json::Value::Object(summary);
     let dt = runs[0].cfg.task.msi.test_dt_ms;
-    files.push(write_json(
-        &out.join("psychometric.json"),
+    files.push(json_data(
+        "psychometric.json",
         &json!({
             "model": "P(high) = λ + (1 − 2λ) Φ((f − μ)/σ), maximum likelihood",
             "lapse_max": LAPSE_MAX,
@@ -494,7 +495,6 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "test_dt_ms": dt,
         }),
     )?);
-    files.push(write_json(&out.join("summary.json"), &summary)?);
     let figure = Figure {
         name: "psychometric".into(),
         title: "Psychometric curves (MSI)".into(),
@@ -516,7 +516,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         ),
         plot: Plot::Lines(series),
     };
-    Ok(AnalysisOutput::new(NAME, TITLE, files, vec![figure], summary))
+    Ok(AnalysisResult::with(NAME, TITLE, files, vec![figure], summary))
 }
 
 #[cfg(test)]
@@ -607,11 +607,11 @@ mod tests {
     fn run_on_a_tiny_msi_network() {
         let (o, _) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "psychometric", 9);
         for m in ["visual", "auditory", "both"] {
-            let s = o.summary[m]["sigma"].as_f64().unwrap();
+            let s = o.summary_json()[m]["sigma"].as_f64().unwrap();
             assert!((SIGMA_MIN..=SIGMA_MAX).contains(&s), "{m}: {s}");
         }
-        assert!(o.summary["sigma_pred"].as_f64().unwrap() > 0.0);
-        assert!(o.summary["multisensory_steeper"].is_boolean());
+        assert!(o.summary_json()["sigma_pred"].as_f64().unwrap() > 0.0);
+        assert!(o.summary_json()["multisensory_steeper"].is_boolean());
         let Plot::Lines(series) = &o.figures[0].plot else {
             panic!()
         };

@@ -52,7 +52,7 @@ fn label_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) 
     })
 }
 
-pub(super) fn run_labels(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub(super) fn run_labels(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let results = per_run(runs, opts, label_run)?;
     let r0 = &results[0];
     let n = r0.class.len();
@@ -60,16 +60,12 @@ pub(super) fn run_labels(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -
     let times: Vec<f64> = r0.steps.iter().map(|&t| t as f64).collect();
     let header = time_header(&times);
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut files = vec![write_csv(
-        &out.join("sli_label.csv"),
-        &hdr,
-        &matrix_rows(&r0.sli, n, np),
-    )?];
+    let mut files = vec![csv("sli_label.csv", &hdr, &matrix_rows(&r0.sli, n, np))?];
     let neuron_rows: Vec<Vec<f64>> = (0..n)
         .map(|i| vec![i as f64, r0.mean_rate[i], r0.sli_last[i], r0.class[i] as f64])
         .collect();
-    files.push(write_csv(
-        &out.join("neurons.csv"),
+    files.push(csv(
+        "neurons.csv",
         &["neuron", "mean_rate", "sli_last", "class"],
         &neuron_rows,
     )?);
@@ -89,8 +85,8 @@ pub(super) fn run_labels(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -
         row.extend(c.iter().map(|&x| x as f64));
         count_rows.push(row);
     }
-    files.push(write_csv(
-        &out.join("classes.csv"),
+    files.push(csv(
+        "classes.csv",
         &["run", "silent", "non_selective", "uni_selective", "mixed"],
         &count_rows,
     )?);
@@ -184,8 +180,8 @@ pub(super) fn run_labels(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -
             }]),
         },
     ];
-    files.push(write_json(
-        &out.join("selectivity.json"),
+    files.push(json_data(
+        "selectivity.json",
         &json!({
             "task": runs[0].cfg.task.kind,
             "classes": LABEL_CLASSES,
@@ -206,5 +202,5 @@ pub(super) fn run_labels(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -
         "seeds": seeds,
         "mean_sli_last": mean_of(&results.iter().map(|r| finite_mean(&r.sli_last)).collect::<Vec<_>>()),
     });
-    finish(out, files, figures, summary)
+    finish(files, figures, summary)
 }

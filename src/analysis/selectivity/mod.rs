@@ -49,11 +49,12 @@ use super::{AnalysisOptions, RunData};
 use labels::run_labels;
 use msi_run::run_msi;
 
+use crate::analysis::AnalysisResult;
 use crate::data::source::TaskData;
 use crate::error::Result;
 use crate::infer::{RateProbe, rate_test_set};
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
-use crate::output::{AnalysisOutput, mean_ci, mean_std, write_csv, write_json};
+use crate::output::{Data, csv, json_data, mean_ci, mean_std};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Modality};
 use serde_json::json;
@@ -288,8 +289,8 @@ fn band(m: &[f64], s: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
 }
 
 /// Runs the analysis on the runs (seeds) of one configuration; see the module docs.
-pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
-    super::start(runs, NAME, out)?;
+pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
+    super::start(runs, NAME)?;
     let first = &runs[0];
     if first.cfg.task.kind == crate::config::TaskKind::Msi {
         run_msi(runs, out, opts)
@@ -317,14 +318,15 @@ fn per_run<T>(
         .collect()
 }
 
-/// Writes `summary.json` into `out` and assembles the analysis output.
-fn finish(
-    out: &Path,
-    files: Vec<std::path::PathBuf>,
-    figures: Vec<Figure>,
-    summary: serde_json::Value,
-) -> Result<AnalysisOutput> {
-    AnalysisOutput::written(out, NAME, "Neural selectivity (SLI)", files, figures, summary)
+/// Assembles the analysis result.
+fn finish(files: Vec<Data>, figures: Vec<Figure>, summary: serde_json::Value) -> Result<AnalysisResult> {
+    Ok(AnalysisResult::with(
+        NAME,
+        "Neural selectivity (SLI)",
+        files,
+        figures,
+        summary,
+    ))
 }
 
 fn finite_mean(v: &[f64]) -> f64 {
@@ -428,9 +430,9 @@ mod tests {
                 );
             }
         }
-        let all = &o.summary["fractions"]["all"];
+        let all = &o.summary_json()["fractions"]["all"];
         let total: f64 = MSI_CLASSES.iter().map(|c| all[*c].as_f64().unwrap()).sum();
         assert!((total - 1.0).abs() < 1e-9, "{all}");
-        assert_eq!(o.summary["trials"].as_u64().unwrap(), 24 * 5);
+        assert_eq!(o.summary_json()["trials"].as_u64().unwrap(), 24 * 5);
     }
 }

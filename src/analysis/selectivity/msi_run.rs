@@ -86,7 +86,7 @@ fn msi_run(run: &RunData, task: &TaskData, opts: &AnalysisOptions, ri: usize) ->
     })
 }
 
-pub(super) fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+pub(super) fn run_msi(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let results = per_run(runs, opts, msi_run)?;
     let r0 = &results[0];
     let n = r0.class.len();
@@ -95,12 +95,8 @@ pub(super) fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> R
     let header = time_header(&times);
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut files = vec![
-        write_csv(&out.join("sli_choice.csv"), &hdr, &matrix_rows(&r0.choice, n, np))?,
-        write_csv(
-            &out.join("sli_modality.csv"),
-            &hdr,
-            &matrix_rows(&r0.modality, n, np),
-        )?,
+        csv("sli_choice.csv", &hdr, &matrix_rows(&r0.choice, n, np))?,
+        csv("sli_modality.csv", &hdr, &matrix_rows(&r0.modality, n, np))?,
     ];
     let groups = msi::input_groups(n);
     let group_of = |i: usize| groups.iter().position(|g| g.contains(&i)).unwrap_or(2);
@@ -116,8 +112,8 @@ pub(super) fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> R
             ]
         })
         .collect();
-    files.push(write_csv(
-        &out.join("neurons.csv"),
+    files.push(csv(
+        "neurons.csv",
         &[
             "neuron",
             "group",
@@ -148,8 +144,8 @@ pub(super) fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> R
             count_rows.push(row);
         }
     }
-    files.push(write_csv(
-        &out.join("classes.csv"),
+    files.push(csv(
+        "classes.csv",
         &["run", "group", "neither", "choice", "modality", "mixed"],
         &count_rows,
     )?);
@@ -274,8 +270,8 @@ pub(super) fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> R
         },
     ];
     let choice_counts: Vec<Vec<u64>> = results.iter().map(|r| r.choice_counts.clone()).collect();
-    files.push(write_json(
-        &out.join("selectivity.json"),
+    files.push(json_data(
+        "selectivity.json",
         &json!({
             "task": "msi",
             "classes": MSI_CLASSES,
@@ -297,5 +293,5 @@ pub(super) fn run_msi(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> R
         "mean_sli_choice_window": mean_of(&results.iter().map(|r| finite_mean(&r.sli_c)).collect::<Vec<_>>()),
         "mean_sli_modality_window": mean_of(&results.iter().map(|r| finite_mean(&r.sli_m)).collect::<Vec<_>>()),
     });
-    finish(out, files, figures, summary)
+    finish(files, figures, summary)
 }

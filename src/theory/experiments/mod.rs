@@ -31,9 +31,8 @@ use super::finite::{FiniteNet, TEST_DRAWS, frobenius, rel_frobenius};
 use super::kernel::{Kernel, NtkParams, block, ntk};
 use crate::error::{Result, SasError};
 use crate::output::figure::{Figure, Heatmap, Plot, Series};
-use crate::output::{AnalysisOutput, mean_std, write_csv};
+use crate::output::{Computed, csv, mean_std};
 use serde::Serialize;
-use serde_json::json;
 use std::f64::consts::PI;
 use std::path::Path;
 
@@ -110,9 +109,9 @@ fn figure(name: &str, title: &str, x: &str, y: &str, log_y: bool, caption: Strin
     }
 }
 
-/// Sizes of a run of [`run_theory`].
+/// Sizes of a run of [`run_theory`] (written into its summary).
 #[derive(Clone, Debug, Serialize)]
-struct Plan {
+pub struct Plan {
     angle_n: usize,
     angle_seeds: Vec<u64>,
     angle_grid: (usize, usize),
@@ -129,7 +128,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(quick: bool) -> Plan {
+    pub(crate) fn new(quick: bool) -> Plan {
         if quick {
             Plan {
                 angle_n: 500,
@@ -182,20 +181,146 @@ pub(crate) fn small_problem(steps: usize) -> Dataset {
     }
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> SasError {
-    SasError::Io {
-        action: "creating",
-        path: path.to_path_buf(),
-        source,
-    }
+/// The key numbers of the theory experiments (`summary.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Whether the quick sizes ran.
+    pub quick: bool,
+    /// The sizes.
+    pub plan: Plan,
+    /// Kernel parameters of the small experiments.
+    pub params: NtkParams,
+    /// Two inputs at an angle.
+    pub angle: AngleSummary,
+    /// Convergence of the empirical kernel over widths.
+    pub convergence: ConvergenceSummary,
+    /// Training on the small problem.
+    pub training_small: SmallTraining,
+    /// Row-wise MNIST 0 vs 1 (or why it was skipped).
+    pub mnist: MnistSummary,
 }
 
-/// Runs every experiment of the theory (`quick`: small sizes, about a minute), writes CSV and
-/// JSON files to `out` and returns the figures. The MNIST experiment needs the MNIST
+/// The angle experiment's key numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct AngleSummary {
+    /// Width of the empirical networks.
+    pub n: usize,
+    /// Relative error of their mean kernel.
+    pub rel_err: f64,
+}
+
+/// The convergence experiment's key numbers, per width.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConvergenceSummary {
+    /// Widths `N`.
+    pub sizes: Vec<usize>,
+    /// Mean `‖Θ̂ − Θ‖/‖Θ‖` over seeds.
+    pub rel_err_mean: Vec<f64>,
+    /// Its std over seeds.
+    pub rel_err_std: Vec<f64>,
+    /// Mean relative size of the `Ξ` parts.
+    pub xi_rel_mean: Vec<f64>,
+    /// Mean ratio of the recurrent `π` part to the `m` part.
+    pub pi_vs_m_rec_mean: Vec<f64>,
+}
+
+/// Training of finite networks on the small problem.
+#[derive(Clone, Debug, Serialize)]
+pub struct SmallTraining {
+    /// Learning rate.
+    pub eta: f64,
+    /// Widths `N`.
+    pub sizes: Vec<usize>,
+    /// Mean relative kernel change per width.
+    pub kernel_change_mean: Vec<f64>,
+    /// Its std.
+    pub kernel_change_std: Vec<f64>,
+    /// Per network.
+    pub runs: Vec<SmallRun>,
+}
+
+/// One trained network of the small problem.
+#[derive(Clone, Debug, Serialize)]
+pub struct SmallRun {
+    /// Width.
+    pub n: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Final training MSE.
+    pub final_train_mse: Option<f64>,
+    /// Final training MSE of the linearized dynamics.
+    pub lin_final_train_mse: Option<f64>,
+    /// Deviation from the linearized outputs per recorded step (relative to the initial
+    /// residual).
+    pub deviation: Vec<f64>,
+    /// The recorded steps.
+    pub steps: Vec<usize>,
+}
+
+/// The MNIST experiment: skipped (with the reason) or its key numbers.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum MnistSummary {
+    /// Not run.
+    Skipped {
+        /// Why.
+        skipped: &'static str,
+    },
+    /// Run.
+    Ran(Box<MnistRan>),
+}
+
+/// The MNIST experiment's key numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct MnistRan {
+    /// Training inputs.
+    pub train: usize,
+    /// Test inputs.
+    pub test: usize,
+    /// Kernel parameters.
+    pub params: NtkParams,
+    /// Learning rate.
+    pub eta: f64,
+    /// Largest kernel eigenvalue.
+    pub lambda_max: f64,
+    /// Final expected training MSE of the gradient flow.
+    pub expected_final_train_mse: Option<f64>,
+    /// Final expected test MSE.
+    pub expected_final_test_mse: Option<f64>,
+    /// Per trained network.
+    pub runs: Vec<MnistRun>,
+}
+
+/// One trained network of the MNIST experiment.
+#[derive(Clone, Debug, Serialize)]
+pub struct MnistRun {
+    /// Width.
+    pub n: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Final training MSE.
+    pub final_train_mse: Option<f64>,
+    /// Final test MSE.
+    pub final_test_mse: Option<f64>,
+    /// Final training MSE of the linearized dynamics.
+    pub lin_final_train_mse: Option<f64>,
+    /// Final test MSE of the linearized dynamics.
+    pub lin_final_test_mse: Option<f64>,
+    /// Deviation from the linearized outputs per recorded step.
+    pub deviation: Vec<f64>,
+    /// The recorded steps.
+    pub steps: Vec<usize>,
+    /// Relative kernel change during training.
+    pub kernel_change: f64,
+    /// Initial kernel error.
+    pub kernel_err0: f64,
+}
+
+/// Runs every experiment of the theory (`quick`: small sizes, about a minute) in memory and
+/// returns its summary, tables and figures (writing them is the caller's step). The MNIST experiment needs the MNIST
 /// directory `data_dir`; without it (or when it does not exist) it is skipped and the summary
 /// says so.
-pub fn run_theory(out: &Path, data_dir: Option<&Path>, quick: bool) -> Result<AnalysisOutput> {
-    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+pub fn run_theory(data_dir: Option<&Path>, quick: bool) -> Result<Computed<Summary>> {
     let plan = Plan::new(quick);
     let params = NtkParams::default();
     let mut files = Vec::new();
@@ -216,8 +341,8 @@ pub fn run_theory(out: &Path, data_dir: Option<&Path>, quick: bool) -> Result<An
             r
         })
         .collect();
-    files.push(write_csv(
-        &out.join("angle.csv"),
+    files.push(csv(
+        "angle.csv",
         &[
             "phi",
             "theta",
@@ -233,8 +358,8 @@ pub fn run_theory(out: &Path, data_dir: Option<&Path>, quick: bool) -> Result<An
     let rows: Vec<Vec<f64>> = (0..ang.emp_phi.len())
         .map(|j| vec![ang.emp_phi[j], ang.n as f64, ang.emp_mean[j], ang.emp_std[j]])
         .collect();
-    files.push(write_csv(
-        &out.join("angle_empirical.csv"),
+    files.push(csv(
+        "angle_empirical.csv",
         &["phi", "n", "theta_mean", "theta_std"],
         &rows,
     )?);
@@ -259,8 +384,8 @@ pub fn run_theory(out: &Path, data_dir: Option<&Path>, quick: bool) -> Result<An
             ]
         })
         .collect();
-    files.push(write_csv(
-        &out.join("convergence.csv"),
+    files.push(csv(
+        "convergence.csv",
         &[
             "n",
             "seed",
@@ -297,23 +422,21 @@ pub fn run_theory(out: &Path, data_dir: Option<&Path>, quick: bool) -> Result<An
         "lin_test_mse",
         "deviation",
     ];
-    files.push(write_csv(
-        &out.join("training_small.csv"),
-        &header,
-        &small_tr.csv_rows(),
-    )?);
+    files.push(csv("training_small.csv", &header, &small_tr.csv_rows())?);
     figures.extend(small_tr.figures("small", "12 two-channel inputs (T = 3), 4 test inputs"));
 
     // Row-wise MNIST 0 vs 1.
     let dir = data_dir.filter(|d| d.is_dir());
-    let mut mnist_summary = json!({ "skipped": "no MNIST directory given (or it does not exist)" });
+    let mut mnist_summary = MnistSummary::Skipped {
+        skipped: "no MNIST directory given (or it does not exist)",
+    };
     if let Some(dir) = dir {
         let data = mnist_binary(dir, plan.mnist_per_class.0, plan.mnist_per_class.1)?;
         let mp = mnist_params();
         let k = data_kernel(&mp, &data)?;
         let (flow, figs) = mnist_flow(&mp, &data, &k, 32.min(plan.mnist_per_class.0))?;
-        files.push(write_csv(
-            &out.join("mnist_flow.csv"),
+        files.push(csv(
+            "mnist_flow.csv",
             &["eta_tau", "expected_train_mse", "expected_test_mse"],
             &flow.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
         )?);
@@ -328,52 +451,69 @@ pub fn run_theory(out: &Path, data_dir: Option<&Path>, quick: bool) -> Result<An
             0.5,
             plan.mnist_kernel_inputs,
         )?;
-        files.push(write_csv(
-            &out.join("training_mnist.csv"),
-            &header,
-            &tr.csv_rows(),
-        )?);
+        files.push(csv("training_mnist.csv", &header, &tr.csv_rows())?);
         figures.extend(tr.figures("mnist", "row MNIST 0 vs 1"));
-        mnist_summary = json!({
-            "train": data.x_train.len(),
-            "test": data.x_test.len(),
-            "params": mp,
-            "eta": tr.eta,
-            "lambda_max": tr.lambda_max,
-            "expected_final_train_mse": tr.expected_train.last(),
-            "expected_final_test_mse": tr.expected_test.last(),
-            "runs": tr.runs.iter().map(|r| json!({
-                "n": r.n, "seed": r.seed,
-                "final_train_mse": r.train_mse.last(), "final_test_mse": r.test_mse.last(),
-                "lin_final_train_mse": r.lin_train_mse.last(),
-                "lin_final_test_mse": r.lin_test_mse.last(),
-                "deviation": r.deviation, "steps": r.steps,
-                "kernel_change": r.kernel_change, "kernel_err0": r.kernel_err0,
-            })).collect::<Vec<_>>(),
-        });
+        mnist_summary = MnistSummary::Ran(Box::new(MnistRan {
+            train: data.x_train.len(),
+            test: data.x_test.len(),
+            params: mp,
+            eta: tr.eta,
+            lambda_max: tr.lambda_max,
+            expected_final_train_mse: tr.expected_train.last().copied(),
+            expected_final_test_mse: tr.expected_test.last().copied(),
+            runs: tr
+                .runs
+                .iter()
+                .map(|r| MnistRun {
+                    n: r.n,
+                    seed: r.seed,
+                    final_train_mse: r.train_mse.last().copied(),
+                    final_test_mse: r.test_mse.last().copied(),
+                    lin_final_train_mse: r.lin_train_mse.last().copied(),
+                    lin_final_test_mse: r.lin_test_mse.last().copied(),
+                    deviation: r.deviation.clone(),
+                    steps: r.steps.clone(),
+                    kernel_change: r.kernel_change,
+                    kernel_err0: r.kernel_err0,
+                })
+                .collect(),
+        }));
     }
 
-    let summary = json!({
-        "quick": quick,
-        "plan": plan,
-        "params": params,
-        "angle": { "n": ang.n, "rel_err": ang.rel_err },
-        "convergence": {
-            "sizes": conv.sizes, "rel_err_mean": conv.err_mean, "rel_err_std": conv.err_std,
-            "xi_rel_mean": conv.xi_mean, "pi_vs_m_rec_mean": conv.pi_m_mean,
+    let summary = Summary {
+        quick,
+        plan,
+        params,
+        angle: AngleSummary {
+            n: ang.n,
+            rel_err: ang.rel_err,
         },
-        "training_small": {
-            "eta": small_tr.eta,
-            "sizes": small_tr.sizes,
-            "kernel_change_mean": small_tr.change_mean,
-            "kernel_change_std": small_tr.change_std,
-            "runs": small_tr.runs.iter().map(|r| json!({
-                "n": r.n, "seed": r.seed, "final_train_mse": r.train_mse.last(),
-                "lin_final_train_mse": r.lin_train_mse.last(),
-                "deviation": r.deviation, "steps": r.steps,
-            })).collect::<Vec<_>>(),
+        convergence: ConvergenceSummary {
+            sizes: conv.sizes,
+            rel_err_mean: conv.err_mean,
+            rel_err_std: conv.err_std,
+            xi_rel_mean: conv.xi_mean,
+            pi_vs_m_rec_mean: conv.pi_m_mean,
         },
-        "mnist": mnist_summary,
-    });
-    AnalysisOutput::written(out, NAME, TITLE, files, figures, summary)
+        training_small: SmallTraining {
+            eta: small_tr.eta,
+            sizes: small_tr.sizes.clone(),
+            kernel_change_mean: small_tr.change_mean.clone(),
+            kernel_change_std: small_tr.change_std.clone(),
+            runs: small_tr
+                .runs
+                .iter()
+                .map(|r| SmallRun {
+                    n: r.n,
+                    seed: r.seed,
+                    final_train_mse: r.train_mse.last().copied(),
+                    lin_final_train_mse: r.lin_train_mse.last().copied(),
+                    deviation: r.deviation.clone(),
+                    steps: r.steps.clone(),
+                })
+                .collect(),
+        },
+        mnist: mnist_summary,
+    };
+    Ok(Computed::with(NAME, TITLE, files, figures, summary))
 }
