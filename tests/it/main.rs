@@ -10,6 +10,8 @@ mod ff_reference;
 mod grad_cli;
 mod gradcheck;
 mod report;
+mod slurm;
+mod sweep_cli;
 mod theory;
 mod train_cli;
 mod user_task;
