@@ -239,7 +239,6 @@ pub(super) fn row_cmd(dir: &Path, index: usize, data: Option<&Path>, quiet: bool
             }
             Ok(())
         }
-        Err(e @ sasnet::SasError::Interrupted { .. }) => Err(anyhow::Error::new(e).context(context())),
         Err(e) => Err(anyhow::Error::new(e).context(context())),
     }
 }

@@ -478,4 +478,79 @@ mod tests {
         assert!(config("nope", true).is_err());
         assert_eq!(config("msi", false).unwrap().train.epochs, 500);
     }
+
+    #[test]
+    fn the_plan_trains_exactly_what_the_analyses_reuse() {
+        use crate::analysis::accuracy::fixture;
+        use crate::analysis::registry::ANALYSES;
+        use crate::sweep::manifest::RowConfig;
+        let runs = fixture::runs();
+        let root = std::env::temp_dir().join(format!("sasnet-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let opts = ReproduceOptions {
+            seeds: 2,
+            quick: false,
+            out: root.clone(),
+            ..Default::default()
+        };
+        let plan = plan_of("msi", &runs[0].cfg, &opts).unwrap();
+        let dirs: Vec<String> = plan.rows.iter().map(|r| r.dir.display().to_string()).collect();
+        assert_eq!(
+            dirs[..4],
+            [
+                "seed-1",
+                "seed-2",
+                "analysis/retrain/bptt/seed-1",
+                "analysis/retrain/bptt/seed-2"
+            ]
+        );
+        let lr_rows = dirs
+            .iter()
+            .filter(|d| d.starts_with("analysis/baseline/lr-"))
+            .count();
+        assert!(lr_rows >= 2, "{dirs:?}");
+        assert!(
+            dirs.contains(&"analysis/retrain/xi0/seed-2".to_string()),
+            "{dirs:?}"
+        );
+        assert_eq!(dirs.len(), 4 + lr_rows + 4);
+        // The twins evaluate at the fast MSI time step, as the analysis sees the runs.
+        let RowConfig::Recurrent(twin) = plan.rows[2].parsed().unwrap() else {
+            panic!("recurrent")
+        };
+        assert_eq!(twin.task.msi.test_dt_ms, MSI_FAST_DT_MS);
+        assert!(!(twin.model.sas_in || twin.model.sas_rec || twin.model.sas_out));
+        // Skipping both analyses leaves only the seeds.
+        let mut skip = opts.clone();
+        skip.analysis.skip = vec!["baseline".into(), "retrain".into()];
+        assert_eq!(plan_of("msi", &runs[0].cfg, &skip).unwrap().rows.len(), 2);
+
+        // Train the analysis runs of the plan (the seeds are the fixture's own runs): the
+        // analyses then train nothing.
+        plan.write(&root, true).unwrap();
+        let rows: Vec<usize> = (2..plan.rows.len()).collect();
+        let s = crate::sweep::row::run_local(
+            &plan,
+            &root,
+            &rows,
+            None,
+            &TrainOptions::default(),
+            2,
+            "test",
+            &mut |_| {},
+        );
+        assert!(s.failed.is_empty(), "{:?}", s.failed);
+        assert_eq!(s.trained.len(), rows.len());
+        let aopts = analysis_options("msi", &opts);
+        let run = |name: &str| {
+            let a = ANALYSES.iter().find(|a| a.name == name).unwrap();
+            crate::pipeline::analyze::run_one(a, &runs, &root.join("analysis").join(name), &aopts).unwrap()
+        };
+        assert_eq!(run("baseline").summary["reused_runs"], 2 + lr_rows);
+        let r = run("retrain");
+        for v in crate::analysis::retrain::RETRAINED {
+            assert_eq!(r.summary[v.name()]["reused"], 2, "{}", v.name());
+        }
+        std::fs::remove_dir_all(&root).ok();
+    }
 }

@@ -343,3 +343,46 @@ fn sweep_on_slurm_survives_a_requeue_and_equals_local() {
     assert_eq!(points(&out), points(&local));
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// `reproduce msi --quick --seeds 3` on the cluster (the plan as a job array, the analyses as
+/// the job after it) against the same reproduction here: the same headline numbers. About
+/// twice the quick reproduction's time, so it runs only with `SASNET_SLURM_REPRODUCE=1`.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "real training on a real cluster: release builds only")]
+fn reproduce_on_slurm_equals_local() {
+    if std::env::var_os("SASNET_SLURM_REPRODUCE").is_none() {
+        eprintln!("skipping reproduce on Slurm: set SASNET_SLURM_REPRODUCE=1 (several minutes)");
+        return;
+    }
+    let Some(cluster) = Cluster::start("reproduce") else {
+        return;
+    };
+    let d = cluster.dir.join("work");
+    std::fs::create_dir_all(&d).unwrap();
+    let (slurm, local) = (d.join("slurm"), d.join("local"));
+    let o = output(
+        cluster
+            .cmd(bin())
+            .args(["--quiet", "reproduce", "msi", "--quick", "--seeds", "3", "--out"])
+            .arg(&slurm)
+            .args(["--backend", "slurm", "--cpus", "1", "--time", "1:00:00"]),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ids: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let after = ids["after_job"].as_str().unwrap();
+    let state = cluster.wait_done(after, Duration::from_secs(3600));
+    assert_eq!(state, "COMPLETED", "logs in {}", slurm.join("logs").display());
+    let o = output(
+        Command::new(bin())
+            .args(["--quiet", "reproduce", "msi", "--quick", "--seeds", "3", "--out"])
+            .arg(&local),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stats = |dir: &Path| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        v["statistics"].clone()
+    };
+    assert_eq!(stats(&slurm), stats(&local));
+    std::fs::remove_dir_all(&d).ok();
+}
