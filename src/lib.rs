@@ -48,6 +48,7 @@ pub mod rng;
 pub mod run;
 pub mod sas;
 pub mod stats;
+pub mod sweep;
 pub mod task;
 pub mod theory;
 pub mod train;

@@ -90,7 +90,7 @@ pub(crate) fn sweep_dir(out: &Path, lr: f64, seed: u64) -> PathBuf {
     out.join(format!("lr-{lr:e}")).join(format!("seed-{seed}"))
 }
 
-fn same_lr(a: f64, b: f64) -> bool {
+pub(crate) fn same_lr(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 

@@ -358,6 +358,7 @@ fn not_ff_task() -> SasError {
 pub use crate::bench;
 pub use crate::data::files as data;
 pub use crate::grad::grad_file;
-pub use crate::pipeline::reproduce::{default_seeds, reproduce};
+pub use crate::pipeline::reproduce::{default_seeds, plan as reproduce_plan, reproduce};
 pub use crate::pipeline::steps::{ReproduceOptions, ReproduceSummary};
 pub use crate::report::html::summary_rows;
+pub use crate::sweep::{self, Manifest, Sweep};

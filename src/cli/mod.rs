@@ -5,6 +5,7 @@
 
 mod progress;
 mod run;
+mod sweep;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -77,10 +78,18 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         settings: AnalysisArgs,
+        /// Where the training runs (the plan of seeds and analysis runs written to
+        /// OUT/manifest.json first); with slurm/print the analyses and the report run as the
+        /// job after the array.
+        #[command(flatten)]
+        backend: sweep::BackendArgs,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Grids of runs: `sweep FILE --out DIR` (a sweep file, see docs/SWEEPS.md) writes
+    /// DIR/manifest.json and runs it here, on Slurm, or prints the scripts; `sweep status|collect|row DIR`.
+    Sweep(SweepArgs),
     /// MNIST data files: verify checksums or download.
     Data {
         #[command(subcommand)]
@@ -294,6 +303,59 @@ impl AnalysisArgs {
     }
 }
 
+/// `sasnet sweep`.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    cmd: Option<SweepCmd>,
+    /// The sweep file (TOML).
+    #[arg(required = true)]
+    file: Option<PathBuf>,
+    /// The sweep folder: manifest.json, the file's copy, one run directory per point and seed.
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+    /// MNIST data directory (default: the sweep file's `data`, else $SASNET_DATA).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    backend: sweep::BackendArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum SweepCmd {
+    /// Run one row of DIR/manifest.json: start it, resume it, or nothing if finished (what
+    /// each Slurm array task runs). Exit 0 finished, 130 stopped (resumable), 1 failed.
+    Row {
+        /// The sweep (or reproduction) folder.
+        dir: PathBuf,
+        /// Row index (0-based).
+        #[arg(long)]
+        row: usize,
+        /// MNIST data directory (default: the manifest's, else $SASNET_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Where every row stands: not started, running, finished, failed, interrupted; epochs.
+    Status {
+        /// The sweep (or reproduction) folder.
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One table of every seed's final test accuracy and loss per grid point, with mean,
+    /// sd and 95 % interval: DIR/collect/{rows.csv,points.csv,results.json,results.html}.
+    /// Exit 3 when some runs are not finished (the table holds the others).
+    Collect {
+        /// The sweep folder.
+        dir: PathBuf,
+        /// Print the table as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 enum DataCmd {
     /// Check the four MNIST files by the SHA-256 of their decompressed contents.
@@ -350,7 +412,9 @@ pub fn main() -> i32 {
             let interrupted = e
                 .chain()
                 .any(|c| matches!(c.downcast_ref(), Some(sasnet::SasError::Interrupted { .. })));
-            if interrupted {
+            if let Some(x) = e.chain().find_map(|c| c.downcast_ref::<sweep::Exit>()) {
+                x.0
+            } else if interrupted {
                 progress::EXIT_INTERRUPTED
             } else {
                 1
@@ -418,8 +482,20 @@ fn try_main(cli: Cli) -> Result<()> {
             seeds,
             out,
             settings,
+            backend,
             json,
-        } => reproduce(&target, seeds, out, settings.options()?, json, quiet),
+        } => reproduce(&target, seeds, out, settings.options()?, &backend, json, quiet),
+        Command::Sweep(args) => match args.cmd {
+            Some(SweepCmd::Row { dir, row, data }) => sweep::row_cmd(&dir, row, data.as_deref(), quiet),
+            Some(SweepCmd::Status { dir, json }) => sweep::status_cmd(&dir, json),
+            Some(SweepCmd::Collect { dir, json }) => sweep::collect_cmd(&dir, json, quiet),
+            None => {
+                let (Some(file), Some(out)) = (args.file, args.out) else {
+                    anyhow::bail!("sweep needs a sweep file and --out DIR");
+                };
+                sweep::sweep(&file, &out, args.data.as_deref(), &args.backend, quiet)
+            }
+        },
         Command::Data { cmd } => data_cmd(cmd),
         Command::Grad { input, output, json } => grad(&input, &output, json, quiet),
         Command::Bench {

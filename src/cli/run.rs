@@ -252,9 +252,11 @@ pub(super) fn reproduce(
     seeds: Option<usize>,
     out: Option<PathBuf>,
     analysis: api::AnalysisParams,
+    backend: &super::sweep::BackendArgs,
     json: bool,
     quiet: bool,
 ) -> Result<()> {
+    use super::sweep::Backend;
     use api::{ReproduceOptions, default_seeds};
     let quick = analysis.quick;
     let seeds = seeds.unwrap_or_else(|| default_seeds(target));
@@ -270,7 +272,25 @@ pub(super) fn reproduce(
         quick,
         out,
         analysis,
+        jobs: backend.jobs.unwrap_or(0),
+        stop: Some(super::progress::stop_flag()?),
     };
+    if backend.backend != Backend::Local {
+        let plan = api::reproduce_plan(target, &opts).with_context(|| format!("planning {target}"))?;
+        plan.write(&opts.out, true)
+            .with_context(|| format!("writing the plan of {target}"))?;
+        if !quiet {
+            eprintln!(
+                "{}: {} training run(s) planned in {}; the analyses and the report run after them",
+                plan.title,
+                plan.rows.len(),
+                opts.out.display()
+            );
+        }
+        let mut after = super::sweep::args_without_backend();
+        after.extend(["--backend".into(), "local".into()]);
+        return super::sweep::submit(&plan, &opts.out, &after, backend, quiet);
+    }
     let quiet = quiet || json;
     let s = api::reproduce(target, &opts, &mut |line: &str| {
         if !quiet {

@@ -45,6 +45,7 @@ use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
 use crate::infer::Mode;
 use crate::run::files;
+use crate::sweep::Manifest;
 use crate::train::{TrainOptions, TrainSummary, train};
 use std::path::{Path, PathBuf};
 
@@ -141,8 +142,12 @@ pub fn reproduce(
     let cfg = config(target, opts.quick)?;
     // Bad analysis settings are found before any training, not after.
     opts.analysis.validate(cfg.task.kind.as_str())?;
-    let task = TaskData::load(&cfg, opts.analysis.data_dir.as_deref())?;
+    let plan = plan_of(target, &cfg, opts)?;
+    plan.write(&opts.out, true)?;
     start_training(target, opts, progress)?;
+    train_plan(&plan, opts, progress)?;
+    let task = TaskData::load(&cfg, opts.analysis.data_dir.as_deref())?;
+    // Every seed is finished now: resuming it trains nothing and gives its summary.
     let runs = train_seeds(&cfg, &task, opts)?;
     drop(task);
     for s in &runs {
@@ -150,11 +155,7 @@ pub fn reproduce(
     }
     let dirs: Vec<PathBuf> = runs.iter().map(|s| s.run_dir.clone()).collect();
     let report = opts.out.join("report.html");
-    let mut aopts = opts.analysis.clone();
-    aopts.quick = opts.quick;
-    if target == "msi" && !opts.quick && aopts.fast_dt_ms.is_none() && aopts.test_dt_ms.is_none() {
-        aopts.fast_dt_ms = Some(MSI_FAST_DT_MS);
-    }
+    let aopts = analysis_options(target, opts);
     let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
     let statistics = headline(&crate::report::html::page_dir(&report).join("analysis"), &runs)?;
     let summary = ReproduceSummary {
@@ -168,6 +169,155 @@ pub fn reproduce(
     };
     crate::output::write_json(&opts.out.join("summary.json"), &summary)?;
     Ok(summary)
+}
+
+/// The analyses' settings of a reproduction: `opts.analysis` with its `quick`, and for the
+/// full MSI reproduction the fast time step [`MSI_FAST_DT_MS`] unless one is given.
+fn analysis_options(target: &str, opts: &ReproduceOptions) -> AnalysisOptions {
+    let mut aopts = opts.analysis.clone();
+    aopts.quick = opts.quick;
+    if target == "msi" && !opts.quick && aopts.fast_dt_ms.is_none() && aopts.test_dt_ms.is_none() {
+        aopts.fast_dt_ms = Some(MSI_FAST_DT_MS);
+    }
+    aopts
+}
+
+/// The plan of a recurrent reproduction: every training run it needs, as a manifest over
+/// `opts.out` (validated; nothing written). See [`plan_of`].
+pub fn plan(target: &str, opts: &ReproduceOptions) -> Result<Manifest> {
+    if crate::pipeline::ff::TARGETS.contains(&target) || target == THEORY {
+        return Err(SasError::NotApplicable {
+            analysis: "reproduce".into(),
+            reason: format!(
+                "`{target}` has no training plan for a batch system; run it with --backend local"
+            ),
+        });
+    }
+    let cfg = config(target, opts.quick)?;
+    opts.analysis.validate(cfg.task.kind.as_str())?;
+    plan_of(target, &cfg, opts)
+}
+
+/// The runs a recurrent reproduction trains, in this order: the seeds (`seed-<s>/`); unless
+/// skipped, the `baseline` analysis' BPTT twins (`analysis/retrain/bptt/seed-<s>/`, shared
+/// with `retrain`) and, in the full variant, its learning-rate sweep on the first seed
+/// (`analysis/baseline/lr-<lr>/seed-<s>/`); unless skipped, the `retrain` analysis' other
+/// variants (`analysis/retrain/<variant>/seed-<s>/`). Each row's configuration is exactly the
+/// one the analysis would train (the MSI test time step the analysis evaluates with
+/// included), so the analyses find these runs finished and reuse them.
+fn plan_of(target: &str, cfg: &Config, opts: &ReproduceOptions) -> Result<Manifest> {
+    use crate::analysis::{baseline, retrain};
+    use crate::sweep::manifest::{Row, RowFamily};
+    use crate::train::variant::Variant;
+    crate::pipeline::seeds::require(opts.seeds)?;
+    let aopts = analysis_options(target, opts);
+    let seeds: Vec<u64> = (0..opts.seeds as u64).map(|k| cfg.seed + k).collect();
+    let seed_cfg = |s: u64| Config {
+        seed: s,
+        ..cfg.clone()
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut push = |dir: PathBuf, c: &Config| {
+        rows.push(Row {
+            index: rows.len(),
+            point: None,
+            seed: c.seed,
+            dir,
+            family: RowFamily::Recurrent,
+            config: crate::config::Settings::to_toml(c),
+        });
+    };
+    for &s in &seeds {
+        push(
+            crate::pipeline::seeds::seed_dir(Path::new(""), s, false),
+            &seed_cfg(s),
+        );
+    }
+    let stochastic = cfg.model.sas_in || cfg.model.sas_rec || cfg.model.sas_out;
+    let wanted = |name: &str| stochastic && !aopts.skip.iter().any(|s| s.name == name);
+    // The runs as the many-evaluation analyses (baseline, retrain) see them.
+    let seen = |s: u64| -> Result<Config> {
+        let mut c = seed_cfg(s);
+        if let (Some(dt), crate::config::TaskKind::Msi) = (aopts.msi_dt_override(true)?, c.task.kind) {
+            c.task.msi.test_dt_ms = dt;
+        }
+        Ok(c)
+    };
+    let analysis = Path::new("analysis");
+    let base_out = analysis.join(baseline::NAME);
+    let retrain_out = analysis.join(retrain::NAME);
+    if wanted(baseline::NAME) || wanted(retrain::NAME) {
+        for &s in &seeds {
+            push(
+                baseline::baseline_dir(&base_out, s),
+                &retrain::variant_config(Variant::Bptt, &seen(s)?, opts.quick),
+            );
+        }
+    }
+    if wanted(baseline::NAME) && !opts.quick {
+        let first = seen(seeds[0])?;
+        for lr in baseline::LR_SWEEP {
+            if !baseline::same_lr(lr, first.optim.rec.m.lr) {
+                push(
+                    baseline::sweep_dir(&base_out, lr, seeds[0]),
+                    &baseline::sweep_config(&first, lr, opts.quick),
+                );
+            }
+        }
+    }
+    if wanted(retrain::NAME) {
+        for v in [Variant::XiZero, Variant::PiZero] {
+            for &s in &seeds {
+                push(
+                    retrain::variant_dir(&retrain_out, v, s),
+                    &retrain::variant_config(v, &seen(s)?, opts.quick),
+                );
+            }
+        }
+    }
+    Ok(Manifest::new(
+        format!("reproduce {target}{}", if opts.quick { " (quick)" } else { "" }),
+        opts.analysis.data_dir.clone(),
+        Vec::new(),
+        rows,
+    ))
+}
+
+/// Trains every row of `plan` here (finished ones are left alone), `opts.jobs` at a time.
+/// Fails if a seed's run failed or the stop flag was set; a failed analysis run is left to
+/// its analysis (which tries again and reports the failure).
+fn train_plan(plan: &Manifest, opts: &ReproduceOptions, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    let jobs = if opts.jobs == 0 {
+        rayon::current_num_threads()
+    } else {
+        opts.jobs
+    };
+    let topts = TrainOptions {
+        stop: opts.stop.clone(),
+        ..Default::default()
+    };
+    let all: Vec<usize> = (0..plan.rows.len()).collect();
+    let s = crate::sweep::row::run_local(
+        plan,
+        &opts.out,
+        &all,
+        opts.analysis.data_dir.as_deref(),
+        &topts,
+        jobs,
+        "local",
+        &mut |l| progress(&format!("  {l}")),
+    );
+    if s.interrupted {
+        return Err(SasError::Interrupted {
+            run_dir: opts.out.clone(),
+            epoch: 0,
+        });
+    }
+    // Rows 0..seeds are the seeds (see `plan_of`).
+    match s.failed.into_iter().find(|(i, _)| *i < opts.seeds) {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn read_summary(analysis: &Path, name: &str) -> Option<serde_json::Value> {
@@ -327,5 +477,80 @@ mod tests {
         }
         assert!(config("nope", true).is_err());
         assert_eq!(config("msi", false).unwrap().train.epochs, 500);
+    }
+
+    #[test]
+    fn the_plan_trains_exactly_what_the_analyses_reuse() {
+        use crate::analysis::accuracy::fixture;
+        use crate::analysis::registry::ANALYSES;
+        use crate::sweep::manifest::RowConfig;
+        let runs = fixture::runs();
+        let root = std::env::temp_dir().join(format!("sasnet-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let opts = ReproduceOptions {
+            seeds: 2,
+            quick: false,
+            out: root.clone(),
+            ..Default::default()
+        };
+        let plan = plan_of("msi", &runs[0].cfg, &opts).unwrap();
+        let dirs: Vec<String> = plan.rows.iter().map(|r| r.dir.display().to_string()).collect();
+        assert_eq!(
+            dirs[..4],
+            [
+                "seed-1",
+                "seed-2",
+                "analysis/retrain/bptt/seed-1",
+                "analysis/retrain/bptt/seed-2"
+            ]
+        );
+        let lr_rows = dirs
+            .iter()
+            .filter(|d| d.starts_with("analysis/baseline/lr-"))
+            .count();
+        assert!(lr_rows >= 2, "{dirs:?}");
+        assert!(
+            dirs.contains(&"analysis/retrain/xi0/seed-2".to_string()),
+            "{dirs:?}"
+        );
+        assert_eq!(dirs.len(), 4 + lr_rows + 4);
+        // The twins evaluate at the fast MSI time step, as the analysis sees the runs.
+        let RowConfig::Recurrent(twin) = plan.rows[2].parsed().unwrap() else {
+            panic!("recurrent")
+        };
+        assert_eq!(twin.task.msi.test_dt_ms, MSI_FAST_DT_MS);
+        assert!(!(twin.model.sas_in || twin.model.sas_rec || twin.model.sas_out));
+        // Skipping both analyses leaves only the seeds.
+        let mut skip = opts.clone();
+        skip.analysis.skip = vec!["baseline".into(), "retrain".into()];
+        assert_eq!(plan_of("msi", &runs[0].cfg, &skip).unwrap().rows.len(), 2);
+
+        // Train the analysis runs of the plan (the seeds are the fixture's own runs): the
+        // analyses then train nothing.
+        plan.write(&root, true).unwrap();
+        let rows: Vec<usize> = (2..plan.rows.len()).collect();
+        let s = crate::sweep::row::run_local(
+            &plan,
+            &root,
+            &rows,
+            None,
+            &TrainOptions::default(),
+            2,
+            "test",
+            &mut |_| {},
+        );
+        assert!(s.failed.is_empty(), "{:?}", s.failed);
+        assert_eq!(s.trained.len(), rows.len());
+        let aopts = analysis_options("msi", &opts);
+        let run = |name: &str| {
+            let a = ANALYSES.iter().find(|a| a.name == name).unwrap();
+            crate::pipeline::analyze::run_one(a, &runs, &root.join("analysis").join(name), &aopts).unwrap()
+        };
+        assert_eq!(run("baseline").summary["reused_runs"], 2 + lr_rows);
+        let r = run("retrain");
+        for v in crate::analysis::retrain::RETRAINED {
+            assert_eq!(r.summary[v.name()]["reused"], 2, "{}", v.name());
+        }
+        std::fs::remove_dir_all(&root).ok();
     }
 }

@@ -8,7 +8,7 @@ use crate::train::TrainSummary;
 use std::path::{Path, PathBuf};
 
 /// Settings of a reproduction.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ReproduceOptions {
     /// Number of seeds (1, 2, …, `seeds`), trained in parallel where cores allow.
     pub seeds: usize,
@@ -20,6 +20,11 @@ pub struct ReproduceOptions {
     /// thresholds, MSI time steps (`quick` is taken from [`Self::quick`]; for the full MSI
     /// reproduction an unset `fast_dt_ms` becomes `reproduce::MSI_FAST_DT_MS`).
     pub analysis: AnalysisOptions,
+    /// Training runs of the plan trained at once here (0: as many as worker threads).
+    pub jobs: usize,
+    /// Stop flag of the plan's training (set by a signal): the runs stop at the next
+    /// minibatch and the reproduction fails with [`SasError::Interrupted`]; it resumes.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What a reproduction produced.

@@ -192,7 +192,7 @@ fn page_html(
     Ok(h)
 }
 
-const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;\
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;\
 color:#222;line-height:1.45}h1{border-bottom:2px solid #ccc;padding-bottom:.3em}\
 h2{margin-top:2em;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.5em 0}\
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}\

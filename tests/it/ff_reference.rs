@@ -44,6 +44,7 @@ fn reproduce_reference_ff_mnist() {
             seed: 12345,
             ..Default::default()
         },
+        ..Default::default()
     };
     let t0 = std::time::Instant::now();
     let s = sasnet::pipeline::reproduce::reproduce(&target, &opts, &mut |l: &str| eprintln!("{l}")).unwrap();

@@ -12,6 +12,8 @@ mod fuzz_corpus;
 mod grad_cli;
 mod gradcheck;
 mod report;
+mod slurm;
+mod sweep_cli;
 mod theory;
 mod train_cli;
 mod user_task;
