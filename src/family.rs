@@ -40,7 +40,7 @@ impl Kind {
             .map(|f| {
                 f.metadata()
                     .get("format")
-                    .is_some_and(|v| v == crate::ff::train::FORMAT)
+                    .is_some_and(|v| v == crate::run::FF_FORMAT)
             })
             .unwrap_or(false);
         if ff { Kind::FeedForward } else { Kind::Recurrent }
@@ -141,7 +141,7 @@ impl Family for FeedForward {
     type Net = FfNet<f32>;
 
     fn load_run(dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
-        crate::ff::train::load_run(dir)
+        crate::ff::load_run(dir)
     }
 
     fn seed(cfg: &FfConfig) -> u64 {

@@ -132,7 +132,10 @@ pub fn analyze(a: Analysis, runs: &[Run], out: &Path, p: &AnalysisParams) -> Res
         }
         return crate::pipeline::analyze::run_theory(out, p);
     }
-    match checked(a.name(), runs)? {
+    let family = checked(a.name(), runs)?;
+    let dirs: Vec<PathBuf> = runs.iter().map(|r| r.dir().to_path_buf()).collect();
+    crate::run::check_output(out, &dirs)?;
+    match family {
         Family::Recurrent => crate::pipeline::analyze::run_one(a.0, &recurrent_data(runs), out, p),
         Family::FeedForward => crate::pipeline::analyze::run_one(a.0, &ff_data(runs), out, p),
     }
@@ -168,6 +171,17 @@ pub fn report(
 ) -> Result<Report> {
     let dirs: Vec<PathBuf> = runs.iter().map(|r| r.dir().to_path_buf()).collect();
     checked("report", runs)?;
+    crate::run::check_output(page, &dirs)?;
+    if page.is_dir() {
+        return Err(SasError::InvalidArgument {
+            name: "out".into(),
+            reason: format!(
+                "{} is a folder; the report is one HTML file: give its name (e.g. {}/report.html)",
+                page.display(),
+                page.display()
+            ),
+        });
+    }
     let (ran, failed) = crate::pipeline::reproduce::report_over(&dirs, page, p, progress)?;
     Ok(Report {
         page: page.to_path_buf(),

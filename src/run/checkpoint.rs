@@ -3,7 +3,7 @@
 //! (seed, epoch, minibatch), so the epoch counter is the whole RNG state: a resumed run
 //! equals an uninterrupted one bit for bit.
 
-use super::{check_format, files, io_err, meta_num};
+use super::{files, io_err, meta_num};
 use crate::config::Config;
 use crate::config::Settings as _;
 use crate::error::{Result, SasError};
@@ -91,23 +91,34 @@ pub struct Checkpoint {
 /// Reads a checkpoint written by [`crate::run::write_checkpoint`] for configuration `cfg`.
 pub fn load(path: &Path, cfg: &Config) -> Result<Checkpoint> {
     let f = TensorFile::open(path)?;
-    check_format(&f, FORMAT, "a sasnet checkpoint")?;
-    let net = read_params(&f)?;
+    super::resume::check_family(&f, FORMAT)?;
+    from_file(&f, cfg)
+}
+
+/// The checkpoint in `f` (format already checked) for configuration `cfg`.
+pub(crate) fn from_file(f: &TensorFile, cfg: &Config) -> Result<Checkpoint> {
+    let net = read_params(f)?;
     let mut optim = Optimizer::new(&cfg.optim, &net);
-    optim.load(&f, &net)?;
+    optim.load(f, &net)?;
     Ok(Checkpoint {
         net,
         optim,
-        epoch: meta_num(&f, "epoch")?,
-        wall_s: meta_num(&f, "wall_s")?,
+        epoch: meta_num(f, "epoch")?,
+        wall_s: meta_num(f, "wall_s")?,
     })
 }
 
 /// Loads the configuration and network of a run directory.
+/// `config.toml` must equal the configuration stored in the checkpoint (except
+/// `train.epochs`), else the error names the key that differs.
 pub fn load_run(run_dir: &Path) -> Result<(Config, SasNet<f32>, usize)> {
     let cfg_path = run_dir.join(files::CONFIG);
+    let f = TensorFile::open(&run_dir.join(files::CHECKPOINT))?;
+    super::resume::check_family(&f, FORMAT)?;
+    let canon = |t: &str, s: &str| Ok(Config::from_toml(t, s)?.to_toml());
+    super::resume::check_stored_config(&f, run_dir, &canon)?;
     let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
     let cfg = Config::from_toml(&text, &cfg_path.display().to_string())?;
-    let ck = load(&run_dir.join(files::CHECKPOINT), &cfg)?;
+    let ck = from_file(&f, &cfg)?;
     Ok((cfg, ck.net, ck.epoch))
 }

@@ -10,6 +10,7 @@ mod ff_reference;
 mod grad_cli;
 mod gradcheck;
 mod report;
+mod run_dirs;
 mod theory;
 mod train_cli;
 mod user_task;
