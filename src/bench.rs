@@ -74,6 +74,10 @@ pub fn flop(w: &Workload) -> f64 {
 
 /// Times `reps` minibatches of workload `w` after `warmup` untimed ones.
 pub fn run(w: Workload, reps: usize, warmup: usize, chunks: usize, seed: u64) -> Result<BenchReport> {
+    // Inputs, and the engine's per-step activations and their moments (a lower bound).
+    let per_trial = (w.steps as u128) * (w.inputs as u128 + 6 * w.n as u128 + w.outputs as u128) * 4;
+    let weights = (w.n as u128) * (w.n as u128 + w.inputs as u128 + w.outputs as u128) * 4 * 6;
+    crate::io::mem::check("the benchmark (--batch)", per_trial * w.batch as u128 + weights)?;
     let d = Dims {
         n: w.n,
         i: w.inputs,

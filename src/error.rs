@@ -242,7 +242,73 @@ pub enum SasError {
         /// What went wrong.
         reason: String,
     },
+    /// Another process holds the run directory's lock (`<run>/.lock`): two writers never
+    /// share a run directory.
+    #[error(
+        "{} is in use by process {pid} on host {host} (lock file {}/.lock); wait for it to end, \
+         or remove the lock file if that process is gone",
+        dir.display(),
+        dir.display()
+    )]
+    Locked {
+        /// The run directory.
+        dir: PathBuf,
+        /// The holder's process id.
+        pid: u32,
+        /// The holder's host name.
+        host: String,
+    },
+    /// A run directory's files disagree with its checkpoint (metrics rows, history files,
+    /// `config.toml`) in a way that cannot be repaired.
+    #[error("{}: {reason}", path.display())]
+    RunInconsistent {
+        /// The file that disagrees.
+        path: PathBuf,
+        /// What disagrees (names the key or the epoch).
+        reason: String,
+    },
+    /// A run directory or checkpoint belongs to the other model family (a feed-forward
+    /// checkpoint where a recurrent run is expected, or the reverse).
+    #[error("{} holds a {found} run, not a {expected} one", path.display())]
+    WrongFamily {
+        /// The file that tells (checkpoint or `config.toml`).
+        path: PathBuf,
+        /// The family found (`recurrent`, `feed-forward`).
+        found: String,
+        /// The family expected.
+        expected: String,
+    },
+    /// A computation would need more memory than the machine has available.
+    #[error(
+        "{what} needs about {} ({needed} bytes), more than the {} available",
+        crate::error::human_bytes(*needed),
+        crate::error::human_bytes(*available)
+    )]
+    OutOfMemory {
+        /// What would allocate it (names the setting).
+        what: String,
+        /// Bytes needed (lower bound).
+        needed: u64,
+        /// Bytes available (`MemAvailable`).
+        available: u64,
+    },
 }
 
 /// Result alias of the library.
 pub type Result<T, E = SasError> = std::result::Result<T, E>;
+
+/// `bytes` in binary units (`1.5 GiB`).
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}

@@ -44,7 +44,7 @@ impl Kind {
         let ff = f
             .metadata()
             .get("format")
-            .is_some_and(|v| v == crate::ff::train::FORMAT);
+            .is_some_and(|v| v == crate::run::FF_FORMAT);
         if ff { Kind::FeedForward } else { Kind::Recurrent }
     }
 
@@ -151,11 +151,11 @@ impl Family for FeedForward {
     type Net = FfNet<f32>;
 
     fn load_run(dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
-        crate::ff::train::load_run(dir)
+        crate::ff::load_run(dir)
     }
 
     fn load_run_from(dir: &Path, ck: &TensorFile) -> Result<(FfConfig, FfNet<f32>, usize)> {
-        crate::ff::train::load_run_from(dir, ck)
+        crate::ff::model::load_run_from(dir, ck)
     }
 
     fn seed(cfg: &FfConfig) -> u64 {

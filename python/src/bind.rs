@@ -211,6 +211,7 @@ fn train(
             resume,
             observer,
             stop: Some(worker_stop),
+            command: vec!["python".into()],
         };
         api::train(&cfg, &source, &out, &opts)
     })?;

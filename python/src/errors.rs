@@ -189,6 +189,46 @@ fn classify(e: &SasError) -> (&'static str, &'static str, Vec<(&'static str, Fie
             "Render",
             vec![("path", p(path)), ("reason", Str(reason.clone()))],
         ),
+        SasError::Locked { dir, pid, host } => (
+            "SasnetIOError",
+            "Locked",
+            vec![
+                ("path", p(dir)),
+                ("pid", Int(*pid as usize)),
+                ("host", Str(host.clone())),
+            ],
+        ),
+        SasError::RunInconsistent { path, reason } => (
+            "DataError",
+            "RunInconsistent",
+            vec![("path", p(path)), ("reason", Str(reason.clone()))],
+        ),
+        SasError::WrongFamily {
+            path,
+            found,
+            expected,
+        } => (
+            "DataError",
+            "WrongFamily",
+            vec![
+                ("path", p(path)),
+                ("found", Str(found.clone())),
+                ("expected", Str(expected.clone())),
+            ],
+        ),
+        SasError::OutOfMemory {
+            what,
+            needed,
+            available,
+        } => (
+            "InvalidArgumentError",
+            "OutOfMemory",
+            vec![
+                ("what", Str(what.clone())),
+                ("needed", Int(*needed as usize)),
+                ("available", Int(*available as usize)),
+            ],
+        ),
     }
 }
 

@@ -237,7 +237,8 @@ pub(crate) fn describe_runs<F: Family>(runs: &[RunData<F>], suffix: &str) -> Str
 
 impl RunData<Recurrent> {
     /// The per-epoch parameter history `(epoch, network)`, sorted by epoch (epoch 0 = the
-    /// initialization); empty if the run kept none (`train.history = false`).
+    /// initialization); empty if the run kept none (`train.history = false`). A file beyond
+    /// the checkpoint's epoch or of another network shape is an error naming it.
     pub fn history(&self) -> Result<Vec<(usize, SasNet<f32>)>> {
         let hdir = self.dir.join(files::HISTORY);
         let Ok(entries) = std::fs::read_dir(&hdir) else {
@@ -256,8 +257,29 @@ impl RunData<Recurrent> {
             let Ok(epoch) = num.parse::<usize>() else {
                 continue;
             };
+            if epoch > self.epoch {
+                return Err(SasError::RunInconsistent {
+                    path: p,
+                    reason: format!(
+                        "is beyond the checkpoint's epoch {} (left by an interrupted run; \
+                         `train --resume` deletes it)",
+                        self.epoch
+                    ),
+                });
+            }
             let f = TensorFile::open(&p)?;
-            out.push((epoch, checkpoint::read_params(&f)?));
+            let net = checkpoint::read_params(&f)?;
+            if net.dims() != self.net.dims() {
+                return Err(SasError::RunInconsistent {
+                    path: p,
+                    reason: format!(
+                        "holds a network of {:?}, but the run's checkpoint holds {:?}",
+                        net.dims(),
+                        self.net.dims()
+                    ),
+                });
+            }
+            out.push((epoch, net));
         }
         out.sort_by_key(|(e, _)| *e);
         Ok(out)

@@ -495,7 +495,7 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
             })
             .collect();
         let h: Vec<&str> = header.iter().map(String::as_str).collect();
-        files.push(csv(&fname, &h, &rows)?);
+        files.push(csv(fname, &h, &rows)?);
     }
     if !per_seed.is_empty() {
         let mut ph = vec!["run".to_string(), "seed".into(), "epoch".into()];

@@ -180,7 +180,10 @@ pub fn compute_in(a: Analysis, runs: &[Run], work: &Path, p: &AnalysisParams) ->
         }
         return crate::pipeline::analyze::compute_theory(p);
     }
-    match checked(a.name(), runs)? {
+    let family = checked(a.name(), runs)?;
+    let dirs: Vec<PathBuf> = runs.iter().map(|r| r.dir().to_path_buf()).collect();
+    crate::run::check_output(work, &dirs)?;
+    match family {
         Family::Recurrent => crate::pipeline::analyze::compute_one(a.0, &recurrent_data(runs), work, p),
         Family::FeedForward => crate::pipeline::analyze::compute_one(a.0, &ff_data(runs), work, p),
     }
@@ -222,6 +225,17 @@ pub fn report(
 ) -> Result<Report> {
     let dirs: Vec<PathBuf> = runs.iter().map(|r| r.dir().to_path_buf()).collect();
     checked("report", runs)?;
+    crate::run::check_output(page, &dirs)?;
+    if page.is_dir() {
+        return Err(SasError::InvalidArgument {
+            name: "out".into(),
+            reason: format!(
+                "{} is a folder; the report is one HTML file: give its name (e.g. {}/report.html)",
+                page.display(),
+                page.display()
+            ),
+        });
+    }
     let (ran, failed) = crate::pipeline::reproduce::report_over(&dirs, page, p, progress)?;
     Ok(Report {
         page: page.to_path_buf(),

@@ -28,7 +28,9 @@
 //! assert!((0.0..=1.0).contains(&report.accuracy()));
 //! let result = api::analyze(Analysis::named("sparsity")?, &[run], &root.join("analysis"),
 //!                           &AnalysisParams::default())?;
-//! assert!(result.summary.is_object());
+//! // The summary is typed: one variant per analysis.
+//! let api::Summary::Sparsity(s) = &result.summary else { panic!("a sparsity summary") };
+//! assert!(!s.columns.is_empty());
 //! # std::fs::remove_dir_all(&root).ok();
 //! # Ok::<(), sasnet::SasError>(())
 //! ```
@@ -45,6 +47,9 @@ pub use run::{EvalParams, EvalReport, FamilyReport, Forward, Param, Run};
 pub use crate::config::Preset;
 pub use crate::family::Kind as Family;
 pub use crate::infer::Mode as EvalMode;
+pub use crate::run::status::{
+    Session as RunSession, State as RunState, Status as RunStatus, read as run_status,
+};
 pub use crate::run::{EpochEvent, MinibatchEvent, Observer, StartEvent, TrainOptions};
 pub use crate::task::user::{ArrayTargets, UserTask, UserTaskArrays};
 
@@ -235,6 +240,22 @@ impl Trained {
             Trained::FeedForward(s) => &s.run_dir,
         }
     }
+
+    /// Epochs trained by this call (0: a finished run was resumed and nothing was done).
+    pub fn new_epochs(&self) -> usize {
+        match self {
+            Trained::Recurrent(s) => s.new_epochs,
+            Trained::FeedForward(s) => s.new_epochs,
+        }
+    }
+
+    /// Completed epochs of the run.
+    pub fn epochs(&self) -> usize {
+        match self {
+            Trained::Recurrent(s) => s.epochs,
+            Trained::FeedForward(s) => s.epochs,
+        }
+    }
 }
 
 /// File names of a user task stored inside a run directory.
@@ -245,15 +266,17 @@ pub mod task_files {
     pub const TEST: &str = "task/test.safetensors";
 }
 
-/// The task data of `cfg` from `task` for a run in `run_dir`; a user task in memory is
-/// stored in the run directory and `cfg`'s task paths are pointed at it.
-fn task_data(cfg: &mut Config, task: &TaskSource, run_dir: &Path, resume: bool) -> Result<TaskData> {
+/// The task data of `cfg` from `task`; for a user task in memory `cfg`'s task paths are
+/// pointed at the run directory's copy (written by [`store_task`] when the run starts).
+fn task_data(cfg: &mut Config, task: &TaskSource) -> Result<TaskData> {
     match task {
         TaskSource::Builtin { data_dir } => {
             crate::data::source::resolve_task_paths(cfg, None);
             TaskData::load(cfg, data_dir.as_deref())
         }
         TaskSource::User { train, test } => {
+            crate::data::source::check_test_task(train, test.as_deref())?;
+            // Stored in the run directory by `store_task` when the run starts.
             cfg.task.kind = crate::config::TaskKind::User;
             cfg.task.path = task_files::TRAIN.into();
             cfg.task.test_path = if test.is_some() {
@@ -261,12 +284,6 @@ fn task_data(cfg: &mut Config, task: &TaskSource, run_dir: &Path, resume: bool) 
             } else {
                 String::new()
             };
-            if !resume {
-                train.write_safetensors(run_dir.join(task_files::TRAIN))?;
-                if let Some(t) = test {
-                    t.write_safetensors(run_dir.join(task_files::TEST))?;
-                }
-            }
             Ok(TaskData::User {
                 train: train.clone(),
                 test: test.clone(),
@@ -276,7 +293,12 @@ fn task_data(cfg: &mut Config, task: &TaskSource, run_dir: &Path, resume: bool) 
 }
 
 /// Trains `cfg` on `task` in run directory `out` and opens the trained run. With
-/// `opts.resume` the run continues from its checkpoint (only `train.epochs` may differ).
+/// `opts.resume` the call is an idempotent start-or-resume: a run directory that is missing,
+/// empty or holds no checkpoint yet starts a new run, one with a checkpoint continues from
+/// it (only `train.epochs` may differ; its files are checked and repaired as docs/RUNS.md
+/// says), and a finished run trains nothing and is returned as it is
+/// ([`Run::trained`]`().new_epochs() == 0`). Every call holds the run directory's lock
+/// ([`SasError::Locked`] while another process trains it) and keeps `status.json` current.
 /// Errors: [`SasError::Diverged`] (the last good checkpoint is kept),
 /// [`SasError::Interrupted`] (the stop flag was set; the run resumes bit for bit), and the
 /// configuration's and the data's own errors, before any work.
@@ -303,6 +325,8 @@ pub fn train_seeds(
             let TaskSource::Builtin { data_dir } = task else {
                 return Err(not_ff_task());
             };
+            c.validate()?;
+            crate::ff::model::check_memory(c)?;
             let mnist = crate::ff::load_mnist(data_dir.as_deref())?;
             fan_out(c.seed, count, |seed| {
                 let c = FfConfig { seed, ..c.clone() };
@@ -314,37 +338,49 @@ pub fn train_seeds(
             })
         }
         RunConfig::Recurrent(c) => {
-            let run = |c: &Config, data: &TaskData, dir: &Path| {
-                let s = crate::train::train(c, data, dir, opts)?;
+            let run = |c: &Config, data: &TaskData, dir: &Path, store: &dyn Fn(&Path) -> Result<()>| {
+                let s = crate::train::train_with(c, data, dir, opts, store)?;
                 let mut run = Run::open(dir)?;
                 run.trained = Some(Trained::Recurrent(s));
                 Ok(run)
             };
             if let TaskSource::User { .. } = task {
-                // Each run stores its own copy of the task, never over an existing run's.
+                // Each run stores its own copy of the task when it starts (under its lock),
+                // never over an existing run's.
                 return fan_out(c.seed, count, |seed| {
                     let mut c = Config { seed, ..c.clone() };
                     let dir = seed_dir(base, seed, single);
-                    if !opts.resume {
-                        crate::run::check_new(&dir)?;
-                    }
-                    let task_dir = dir.join("task");
-                    std::fs::create_dir_all(&task_dir).map_err(crate::run::io_err("creating", &task_dir))?;
-                    let data = task_data(&mut c, task, &dir, opts.resume)?;
-                    run(&c, &data, &dir)
+                    let data = task_data(&mut c, task)?;
+                    let store = |dir: &Path| store_task(task, dir);
+                    run(&c, &data, &dir, &store)
                 });
             }
             let mut c = c.clone();
-            let data = task_data(&mut c, task, base, opts.resume)?;
+            let data = task_data(&mut c, task)?;
             fan_out(c.seed, count, |seed| {
                 run(
                     &Config { seed, ..c.clone() },
                     &data,
                     &seed_dir(base, seed, single),
+                    &|_| Ok(()),
                 )
             })
         }
     }
+}
+
+/// Stores a user task in memory in run directory `dir` (`task/train.safetensors`,
+/// `task/test.safetensors`); nothing for a built-in task.
+fn store_task(task: &TaskSource, dir: &Path) -> Result<()> {
+    if let TaskSource::User { train, test } = task {
+        let task_dir = dir.join("task");
+        std::fs::create_dir_all(&task_dir).map_err(crate::run::io_err("creating", &task_dir))?;
+        train.write_safetensors(dir.join(task_files::TRAIN))?;
+        if let Some(t) = test {
+            t.write_safetensors(dir.join(task_files::TEST))?;
+        }
+    }
+    Ok(())
 }
 
 fn not_ff_task() -> SasError {

@@ -276,6 +276,12 @@ impl Run {
                     });
                 }
                 let task = self.task_data(p.data_dir.as_deref())?;
+                if tpc > 1 {
+                    // The bytes of one trial per condition, times the trials asked for.
+                    let one = task.test_set(&r.cfg, r.cfg.eval.batch, p.limit, 1);
+                    let floats: u128 = one.batches.iter().map(|b| b.x.len() as u128).sum();
+                    crate::io::mem::check("the test set (--trials)", floats * 4 * 2 * tpc as u128)?;
+                }
                 let test = task.test_set(&r.cfg, r.cfg.eval.batch, p.limit, tpc);
                 if test.batches.is_empty() {
                     return Err(SasError::InvalidArgument {

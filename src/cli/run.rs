@@ -63,12 +63,22 @@ pub(super) fn train(req: TrainRequest, json: bool, quiet: bool) -> Result<()> {
             std::sync::Arc::new(super::progress::Bar::default()) as std::sync::Arc<dyn api::Observer>
         }),
         stop: Some(super::progress::stop_flag()?),
+        command: std::env::args().collect(),
     };
     let task = api::TaskSource::Builtin {
         data_dir: data_dir(req.data.as_deref()),
     };
     let runs = api::train_seeds(&cfg, &task, &out, req.seeds, &opts).with_context(context)?;
     let trained: Vec<&api::Trained> = runs.iter().filter_map(api::Run::trained).collect();
+    for t in &trained {
+        if req.resume && t.new_epochs() == 0 && !quiet {
+            eprintln!(
+                "{}: already done ({} epochs); nothing to train",
+                t.run_dir().display(),
+                t.epochs()
+            );
+        }
+    }
     if json {
         println!("{}", serde_json::to_value(&trained)?);
     } else if !quiet {

@@ -464,6 +464,17 @@ impl Config {
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
         let bad = crate::config::bad;
+        if self.seed > i64::MAX as u64 {
+            // TOML integers are signed 64-bit: a larger seed could not be read back.
+            return bad(
+                "seed",
+                format!(
+                    "{} is larger than {} (the largest seed config.toml can hold)",
+                    self.seed,
+                    i64::MAX
+                ),
+            );
+        }
         let m = &self.model;
         if m.n == 0 {
             return bad("model.n", "must be at least 1".into());

@@ -97,6 +97,42 @@ pub fn resolve_task_paths(cfg: &mut Config, run_dir: Option<&Path>) {
     }
 }
 
+/// Fails unless user-task test set `test` has the inputs and outputs of training set
+/// `train` (labels: no class beyond the training set's), naming both files; checked
+/// before any training.
+pub fn check_test_task(train: &UserTask, test: Option<&UserTask>) -> Result<()> {
+    let Some(test) = test else {
+        return Ok(());
+    };
+    let name = |t: &UserTask| {
+        let p = t.path();
+        if p.as_os_str().is_empty() {
+            "the arrays in memory".to_string()
+        } else {
+            p.display().to_string()
+        }
+    };
+    // Labels: the test set may lack the highest classes, never hold more.
+    let classes = train.is_classification() && test.is_classification();
+    for (what, tensor, a, b) in [
+        ("inputs", "x", train.inputs(), test.inputs()),
+        ("outputs (classes)", "target", train.outputs(), test.outputs()),
+    ] {
+        if a != b && !(classes && tensor == "target" && b < a) {
+            return Err(SasError::TaskFile {
+                path: test.path().to_path_buf(),
+                tensor: tensor.into(),
+                reason: format!(
+                    "the test set {} has {b} {what}, but the training set {} has {a}",
+                    name(test),
+                    name(train)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The settings of `cfg` that a user task decides, resolved against the loaded `data`: with
 /// `model.tau_ms > 0` and a task that records its time step (metadata `dt`, ms),
 /// `model.alpha = dt / τ`; `train.minibatches = 0` becomes one pass over the training trials,
@@ -184,6 +220,7 @@ impl TaskData {
                 } else {
                     Some(Box::new(UserTask::load(Path::new(&cfg.task.test_path))?))
                 };
+                check_test_task(&train, test.as_deref())?;
                 Ok(TaskData::User {
                     train: Box::new(train),
                     test,

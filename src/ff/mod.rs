@@ -13,20 +13,21 @@
 //! with `M = μ = (1-π) m` and `V = v = (1-π) Ξ + π (1-π) m²` ([`crate::sas`]). Each layer is
 //! the shared Gaussian-layer primitive [`crate::engine::layer::LayerWork`]; [`engine`] runs a
 //! batch split into fixed chunks on rayon threads (results independent of the thread count),
-//! [`mod@train`] is the reference training loop and run directory, [`mod@eval`] the evaluation
+//! [`model`] is the network as a model of the one training loop (`run::fit`), its checkpoint and
+//! run directory, [`mod@eval`] the evaluation
 //! modes, [`optim`] the shared optimizer's feed-forward settings. The analyses of feed-forward
 //! runs are in `analysis::ff`, their reproduction in `pipeline::ff`.
 
 pub mod config;
 pub mod engine;
 pub mod eval;
+pub mod model;
 pub mod optim;
-pub mod train;
 
 pub use config::FfConfig;
 pub use engine::{FfEngine, ForwardOutput, LayerNoise};
 pub use eval::{AccuracyReport, EvalMode, evaluate, evaluate_run};
-pub use train::{RunSummary, load_run, train, train_data, train_mnist};
+pub use model::{RunSummary, fit_data as train_data, fit_mnist as train_mnist, fit_new as train, load_run};
 
 use crate::engine::{Gaussian, GaussianGrad};
 use crate::error::{Result, SasError};

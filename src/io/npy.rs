@@ -48,6 +48,53 @@ pub(crate) struct Npy {
 
 /// Parses a `.npy` file (format 1.0–3.0) held in `bytes`. Errors are plain messages.
 pub(crate) fn parse_npy(bytes: &[u8]) -> std::result::Result<Npy, String> {
+    let (descr, shape, end) = parse_head(bytes, bytes.len())?;
+    let data = &bytes[end..];
+    let data = match descr.as_str() {
+        "<f4" => Elems::F32(le(data, f32::from_le_bytes)),
+        "<f8" => Elems::F64(le(data, f64::from_le_bytes)),
+        "<i4" => Elems::I32(le(data, i32::from_le_bytes)),
+        "<i8" => Elems::I64(le(data, i64::from_le_bytes)),
+        _ => Elems::U8(data.to_vec()),
+    };
+    Ok(Npy { shape, data })
+}
+
+/// Reads `.npy` file `path`, checking the file's length against its header before reading
+/// the data (a header that disagrees with the file's size allocates nothing large). The
+/// outer error is the I/O error, the inner one the format's (a plain message).
+pub(crate) fn read_npy(path: &std::path::Path) -> std::io::Result<std::result::Result<Npy, String>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let total = usize::try_from(f.metadata()?.len()).unwrap_or(usize::MAX);
+    let mut prefix = vec![0u8; total.min(12)];
+    f.read_exact(&mut prefix)?;
+    let hlen = match prefix.get(6) {
+        Some(1) if prefix.len() >= 10 => usize::from(u16::from_le_bytes([prefix[8], prefix[9]])) + 10,
+        Some(2 | 3) if prefix.len() >= 12 => {
+            u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as usize + 12
+        }
+        _ => 0,
+    };
+    let want = hlen.min(total);
+    if want > prefix.len() {
+        let mut rest = vec![0u8; want - prefix.len()];
+        f.read_exact(&mut rest)?;
+        prefix.extend_from_slice(&rest);
+    }
+    if let Err(e) = parse_head(&prefix, total) {
+        return Ok(Err(e));
+    }
+    let mut bytes = prefix;
+    bytes.reserve_exact(total - bytes.len());
+    f.read_to_end(&mut bytes)?;
+    Ok(parse_npy(&bytes))
+}
+
+/// Parses the magic, version and header of a `.npy` file whose first bytes are `bytes` (at
+/// least the whole header) and whose length is `total`; checks that the header's shape and
+/// dtype fill exactly the rest. Returns `(descr, shape, end of header)`.
+fn parse_head(bytes: &[u8], total: usize) -> std::result::Result<(String, Vec<usize>, usize), String> {
     const MAGIC: &[u8] = b"\x93NUMPY";
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err("not an .npy file (it does not start with \\x93NUMPY)".into());
@@ -70,13 +117,8 @@ pub(crate) fn parse_npy(bytes: &[u8]) -> std::result::Result<Npy, String> {
     };
     let end = start
         .checked_add(hlen)
-        .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| {
-            format!(
-                "header length {hlen} runs past the end of the file ({} bytes)",
-                bytes.len()
-            )
-        })?;
+        .filter(|&e| e <= bytes.len() && e <= total)
+        .ok_or_else(|| format!("header length {hlen} runs past the end of the file ({total} bytes)"))?;
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "header is not text".to_string())?;
     let (descr, fortran, shape) = parse_header(header).map_err(|e| format!("header {header:?}: {e}"))?;
     if fortran {
@@ -103,22 +145,14 @@ pub(crate) fn parse_npy(bytes: &[u8]) -> std::result::Result<Npy, String> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| format!("shape {shape:?} overflows"))?;
-    let data = &bytes[end..];
-    if count.checked_mul(size) != Some(data.len()) {
+    let data_len = total - end;
+    if count.checked_mul(size) != Some(data_len) {
         return Err(format!(
             "header promises shape {shape:?} of `{descr}` ({count} values of {size} bytes) but the file \
-             holds {} data bytes",
-            data.len()
+             holds {data_len} data bytes"
         ));
     }
-    let data = match descr.as_str() {
-        "<f4" => Elems::F32(le(data, f32::from_le_bytes)),
-        "<f8" => Elems::F64(le(data, f64::from_le_bytes)),
-        "<i4" => Elems::I32(le(data, i32::from_le_bytes)),
-        "<i8" => Elems::I64(le(data, i64::from_le_bytes)),
-        _ => Elems::U8(data.to_vec()),
-    };
-    Ok(Npy { shape, data })
+    Ok((descr, shape, end))
 }
 
 /// A value of the header dictionary.

@@ -10,6 +10,46 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+/// The tensor shapes of safetensors file `path`, read from its header only (the data is
+/// not read).
+pub fn header_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>> {
+    use std::io::Read;
+    let bad = |reason: String| SasError::Safetensors {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let io = |source| SasError::Io {
+        action: "reading",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(io)?;
+    let n = u64::from_le_bytes(n);
+    if n > 100_000_000 || n + 8 > size {
+        return Err(bad(format!(
+            "header length {n} does not fit the file of {size} bytes"
+        )));
+    }
+    let mut h = vec![0u8; n as usize];
+    f.read_exact(&mut h).map_err(io)?;
+    let v: serde_json::Value = serde_json::from_slice(&h).map_err(|e| bad(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (name, t) in v.as_object().into_iter().flatten() {
+        if name == "__metadata__" {
+            continue;
+        }
+        let shape = t["shape"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
+            .ok_or_else(|| bad(format!("tensor `{name}` has no shape")))?;
+        out.insert(name.clone(), shape);
+    }
+    Ok(out)
+}
+
 /// A safetensors file held in memory and validated.
 pub struct TensorFile {
     path: PathBuf,

@@ -19,7 +19,7 @@ use crate::analysis::{RunData, load_runs};
 use crate::error::{Result, SasError};
 use crate::family::FeedForward;
 use crate::ff::config::{FfConfig, PRESETS};
-use crate::ff::train::{RunSummary, train_mnist};
+use crate::ff::{RunSummary, train_mnist};
 use crate::output::num;
 use crate::pipeline::analyze::run_all_with;
 use crate::pipeline::seeds::{fan_out, seed_dir};
@@ -56,6 +56,7 @@ impl From<&RunSummary> for TrainSummary {
             test_acc: s.accuracy(crate::ff::EvalMode::MeanField),
             stopped_early: false,
             wall_s: s.wall_s,
+            new_epochs: s.new_epochs,
         }
     }
 }

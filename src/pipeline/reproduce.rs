@@ -522,7 +522,10 @@ mod tests {
         assert!(!(twin.model.sas_in || twin.model.sas_rec || twin.model.sas_out));
         // Skipping both analyses leaves only the seeds.
         let mut skip = opts.clone();
-        skip.analysis.skip = vec!["baseline".into(), "retrain".into()];
+        skip.analysis.skip = vec![
+            crate::analysis::registry::find("baseline").unwrap(),
+            crate::analysis::registry::find("retrain").unwrap(),
+        ];
         assert_eq!(plan_of("msi", &runs[0].cfg, &skip).unwrap().rows.len(), 2);
 
         // Train the analysis runs of the plan (the seeds are the fixture's own runs): the
@@ -546,10 +549,10 @@ mod tests {
             let a = ANALYSES.iter().find(|a| a.name == name).unwrap();
             crate::pipeline::analyze::run_one(a, &runs, &root.join("analysis").join(name), &aopts).unwrap()
         };
-        assert_eq!(run("baseline").summary["reused_runs"], 2 + lr_rows);
+        assert_eq!(run("baseline").summary_json()["reused_runs"], 2 + lr_rows);
         let r = run("retrain");
         for v in crate::analysis::retrain::RETRAINED {
-            assert_eq!(r.summary[v.name()]["reused"], 2, "{}", v.name());
+            assert_eq!(r.summary_json()[v.name()]["reused"], 2, "{}", v.name());
         }
         std::fs::remove_dir_all(&root).ok();
     }

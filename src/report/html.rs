@@ -160,7 +160,7 @@ fn page_html(
         let _ = writeln!(
             h,
             "<li><a href=\"#{}\">{}</a></li>",
-            anchor(&o.name),
+            anchor(o.name),
             esc(&o.title)
         );
     }
@@ -329,7 +329,7 @@ fn section(h: &mut String, o: &AnalysisResult, page_dir: &Path) -> Result<()> {
     let _ = writeln!(
         h,
         "<section id=\"{}\">\n<h2>{}</h2>",
-        anchor(&o.name),
+        anchor(o.name),
         esc(&o.title)
     );
     for f in &o.figures {
@@ -416,7 +416,7 @@ fn figure(h: &mut String, o: &AnalysisResult, f: &Figure, page_dir: &Path) -> Re
     ) {
         (svg, Some(png)) => (svg.cloned(), png.clone()),
         _ => {
-            let (s, p) = super::render::render(f, &page_dir.join("figures").join(&o.name))?;
+            let (s, p) = super::render::render(f, &page_dir.join("figures").join(o.name))?;
             (Some(s), p)
         }
     };
@@ -428,7 +428,7 @@ fn figure(h: &mut String, o: &AnalysisResult, f: &Figure, page_dir: &Path) -> Re
     let _ = write!(
         h,
         "<figure id=\"{}-{}\">\n<img alt=\"{}\" width=\"{}\" height=\"{}\" src=\"data:image/png;base64,",
-        anchor(&o.name),
+        anchor(o.name),
         anchor(&f.name),
         esc(&f.title),
         super::render::WIDTH,

@@ -3,7 +3,7 @@
 //! (seed, epoch, minibatch), so the epoch counter is the whole RNG state: a resumed run
 //! equals an uninterrupted one bit for bit.
 
-use super::{check_format, files, io_err, meta_num};
+use super::{files, io_err, meta_num};
 use crate::config::Config;
 use crate::config::Settings as _;
 use crate::error::{Result, SasError};
@@ -90,12 +90,13 @@ pub struct Checkpoint {
 
 /// Reads a checkpoint written by [`crate::run::write_checkpoint`] for configuration `cfg`.
 pub fn load(path: &Path, cfg: &Config) -> Result<Checkpoint> {
-    load_from(&TensorFile::open(path)?, cfg)
+    let f = TensorFile::open(path)?;
+    super::resume::check_family(&f, FORMAT)?;
+    from_file(&f, cfg)
 }
 
-/// [`load`] from a checkpoint file already opened.
-pub(crate) fn load_from(f: &TensorFile, cfg: &Config) -> Result<Checkpoint> {
-    check_format(f, FORMAT, "a sasnet checkpoint")?;
+/// The checkpoint in `f` (format already checked) for configuration `cfg`.
+pub(crate) fn from_file(f: &TensorFile, cfg: &Config) -> Result<Checkpoint> {
     let net = read_params(f)?;
     let mut optim = Optimizer::new(&cfg.optim, &net);
     optim.load(f, &net)?;
@@ -108,21 +109,20 @@ pub(crate) fn load_from(f: &TensorFile, cfg: &Config) -> Result<Checkpoint> {
 }
 
 /// Loads the configuration and network of a run directory.
+/// `config.toml` must equal the configuration stored in the checkpoint (except
+/// `train.epochs`), else the error names the key that differs.
 pub fn load_run(run_dir: &Path) -> Result<(Config, SasNet<f32>, usize)> {
-    let cfg = read_config(run_dir)?;
-    let ck = load(&run_dir.join(files::CHECKPOINT), &cfg)?;
-    Ok((cfg, ck.net, ck.epoch))
+    load_run_from(run_dir, &TensorFile::open(&run_dir.join(files::CHECKPOINT))?)
 }
 
-/// [`load_run`] with the run's checkpoint `ck` already opened.
-pub(crate) fn load_run_from(run_dir: &Path, ck: &TensorFile) -> Result<(Config, SasNet<f32>, usize)> {
-    let cfg = read_config(run_dir)?;
-    let ck = load_from(ck, &cfg)?;
-    Ok((cfg, ck.net, ck.epoch))
-}
-
-fn read_config(run_dir: &Path) -> Result<Config> {
+/// [`load_run`] with the run's checkpoint `f` already opened.
+pub(crate) fn load_run_from(run_dir: &Path, f: &TensorFile) -> Result<(Config, SasNet<f32>, usize)> {
     let cfg_path = run_dir.join(files::CONFIG);
+    super::resume::check_family(f, FORMAT)?;
+    let canon = |t: &str, s: &str| Ok(Config::from_toml(t, s)?.to_toml());
+    super::resume::check_stored_config(f, run_dir, &canon)?;
     let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
-    Config::from_toml(&text, &cfg_path.display().to_string())
+    let cfg = Config::from_toml(&text, &cfg_path.display().to_string())?;
+    let ck = from_file(f, &cfg)?;
+    Ok((cfg, ck.net, ck.epoch))
 }

@@ -4,6 +4,10 @@
 //! share — and the recurrent checkpoint ([`checkpoint`]).
 
 pub mod checkpoint;
+pub(crate) mod fit;
+pub mod lock;
+pub(crate) mod resume;
+pub mod status;
 
 use crate::error::{Result, SasError};
 use crate::io::atomic::write_atomic;
@@ -23,7 +27,32 @@ pub mod files {
     pub const SUMMARY: &str = "summary.json";
     /// Parameter history folder.
     pub const HISTORY: &str = "history";
+    /// Run status and provenance.
+    pub const STATUS: &str = super::status::STATUS;
+    /// The run directory's lock.
+    pub const LOCK: &str = super::lock::LOCK;
+    /// The run's own copy of a user task.
+    pub const TASK: &str = "task";
+
+    /// Every file or folder a run directory owns (outputs are never written onto them).
+    pub const OWN: [&str; 9] = [
+        CONFIG,
+        METRICS,
+        CHECKPOINT,
+        SUMMARY,
+        HISTORY,
+        STATUS,
+        LOCK,
+        TASK,
+        super::METRICS_NEXT,
+    ];
 }
+
+/// The new metrics file written before the checkpoint commit (see [`fit`]).
+pub(crate) const METRICS_NEXT: &str = "metrics.csv.next";
+
+/// Checkpoint format of feed-forward runs.
+pub const FF_FORMAT: &str = "sasnet-ff-checkpoint-1";
 
 /// What every checkpoint carries besides the parameters: its format name, completed epochs,
 /// the run seed, the wall time so far (s) and the resolved configuration as TOML.
@@ -162,6 +191,8 @@ pub struct TrainOptions {
     /// minibatch with [`SasError::Interrupted`], leaving the run at its last completed epoch
     /// (resumable bit for bit).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The command line that started the run, recorded in `status.json` (empty: none).
+    pub command: Vec<String>,
 }
 
 impl std::fmt::Debug for TrainOptions {
@@ -170,6 +201,7 @@ impl std::fmt::Debug for TrainOptions {
             .field("resume", &self.resume)
             .field("observer", &self.observer.is_some())
             .field("stop", &self.stop.as_ref().map(|s| s.load(Ordering::Relaxed)))
+            .field("command", &self.command)
             .finish()
     }
 }
@@ -201,6 +233,55 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::
     move |source| SasError::Io { action, path, source }
 }
 
+/// `p` made absolute without following symbolic links below its longest existing
+/// ancestor (which is canonicalized).
+fn absolute(p: &Path) -> std::path::PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut base = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = base.canonicalize() {
+            let mut out = c;
+            for r in rest.iter().rev() {
+                out.push(r);
+            }
+            return out;
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// Fails with [`SasError::InvalidArgument`] (`out`) when output path `out` is, or lies
+/// inside, one of the files or folders a run in `runs` owns ([`files::OWN`]): outputs never
+/// overwrite a run.
+pub fn check_output(out: &Path, runs: &[std::path::PathBuf]) -> Result<()> {
+    let o = absolute(out);
+    for r in runs {
+        let r = absolute(r);
+        for own in files::OWN {
+            let f = r.join(own);
+            if o == f || o.starts_with(&f) {
+                return Err(SasError::InvalidArgument {
+                    name: "out".into(),
+                    reason: format!(
+                        "{} would write over {}, which belongs to the run {}; choose another output path",
+                        out.display(),
+                        f.display(),
+                        r.display()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Fails if `run_dir` already holds a run (a checkpoint): a new run never writes over one.
 pub(crate) fn check_new(run_dir: &Path) -> Result<()> {
     if run_dir.join(files::CHECKPOINT).exists() {
@@ -216,7 +297,8 @@ pub(crate) fn check_new(run_dir: &Path) -> Result<()> {
 }
 
 /// Starts a new run in `run_dir`: fails if it already holds a checkpoint, creates the folder
-/// and writes `config.toml` (`config_toml`).
+/// and writes `config.toml` (`config_toml`). (Training itself goes through [`fit::fit`].)
+#[cfg(test)]
 pub(crate) fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
     check_new(run_dir)?;
     std::fs::create_dir_all(run_dir).map_err(io_err("creating", run_dir))?;
@@ -225,7 +307,9 @@ pub(crate) fn create(run_dir: &Path, config_toml: &str) -> Result<()> {
 
 /// Checks that `run_dir` can be resumed with configuration `cfg`: its `config.toml`, parsed
 /// by `parse(text, source)`, must equal `cfg` once `norm` has cleared on both what may
-/// differ (`train.epochs`), and it must hold a checkpoint.
+/// differ (`train.epochs`), and it must hold a checkpoint. (Training checks more, key by
+/// key, in [`resume`].)
+#[cfg(test)]
 pub(crate) fn check_resume<C: PartialEq + Clone>(
     run_dir: &Path,
     cfg: &C,
@@ -257,7 +341,9 @@ pub(crate) fn check_resume<C: PartialEq + Clone>(
 }
 
 /// The rows (without header) of `run_dir/metrics.csv` for epochs `≤ epoch` (a resume drops
-/// rows written after the checkpoint); none if the file is missing.
+/// rows written after the checkpoint); none if the file is missing. (Training checks more
+/// in [`resume`].)
+#[cfg(test)]
 pub(crate) fn metrics_rows_upto(run_dir: &Path, epoch: usize) -> Vec<String> {
     let text = std::fs::read_to_string(run_dir.join(files::METRICS)).unwrap_or_default();
     text.lines()
@@ -272,8 +358,8 @@ pub(crate) fn metrics_rows_upto(run_dir: &Path, epoch: usize) -> Vec<String> {
         .collect()
 }
 
-/// Writes `run_dir/metrics.csv` (atomically) from its header and rows.
-pub(crate) fn write_metrics(run_dir: &Path, header: &str, rows: &[String]) -> Result<()> {
+/// The text of a metrics file: `header`, then `rows`, each line ending in a newline.
+pub(crate) fn metrics_text(header: &str, rows: &[String]) -> String {
     let mut text = String::with_capacity(header.len() + 1 + rows.iter().map(|r| r.len() + 1).sum::<usize>());
     text.push_str(header);
     text.push('\n');
@@ -281,7 +367,27 @@ pub(crate) fn write_metrics(run_dir: &Path, header: &str, rows: &[String]) -> Re
         text.push_str(r);
         text.push('\n');
     }
-    write_atomic(&run_dir.join(files::METRICS), text.as_bytes())
+    text
+}
+
+/// Writes `run_dir/metrics.csv` (atomically) from its header and rows.
+pub(crate) fn write_metrics(run_dir: &Path, header: &str, rows: &[String]) -> Result<()> {
+    write_atomic(
+        &run_dir.join(files::METRICS),
+        metrics_text(header, rows).as_bytes(),
+    )
+}
+
+/// The last step of an epoch's commit: `metrics.csv.next` becomes `metrics.csv` (rename,
+/// then the folder synced).
+pub(crate) fn finish_metrics_commit(run_dir: &Path) -> Result<()> {
+    let next = run_dir.join(METRICS_NEXT);
+    let path = run_dir.join(files::METRICS);
+    std::fs::rename(&next, &path).map_err(io_err("renaming into", &path))?;
+    if let Ok(d) = std::fs::File::open(run_dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Fails unless checkpoint `f` has metadata `format` equal to `expected`; `what` names the

@@ -38,7 +38,7 @@
 //! Every error names the file (or, from memory, says so), the tensor and what is wrong.
 
 use crate::error::{Result, SasError};
-use crate::io::npy::{Elems, le, parse_npy};
+use crate::io::npy::{Elems, le};
 use crate::io::tensors::TensorWriter;
 use crate::task::{TargetData, TrialBatch};
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -213,9 +213,9 @@ impl UserTask {
         let file = |name: &str| dir.join(format!("{prefix}{name}"));
         let read_opt = |name: &str, tensor: &str| -> Result<Option<Raw>> {
             let f = file(&format!("{name}.npy"));
-            match std::fs::read(&f) {
-                Ok(bytes) => {
-                    let npy = parse_npy(&bytes).map_err(|reason| task_err(&f, tensor, reason))?;
+            match crate::io::npy::read_npy(&f) {
+                Ok(npy) => {
+                    let npy = npy.map_err(|reason| task_err(&f, tensor, reason))?;
                     Ok(Some(Raw {
                         file: f,
                         name: tensor.into(),
@@ -1055,9 +1055,32 @@ fn parse_meta_json(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::npy::parse_npy;
     use crate::io::tensors::TensorWriter;
 
     /// A `.npy` file (version `major`) with the given descr, shape and raw data bytes.
+    #[test]
+    fn an_npy_whose_header_disagrees_with_its_size_is_refused_before_reading() {
+        let d = std::env::temp_dir().join(format!("sasnet-npy-len-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let f = d.join("x.npy");
+        // The header promises 4 TB of floats; the file holds 16 bytes.
+        std::fs::write(
+            &f,
+            npy_bytes(1, "<f4", false, &[1_000_000, 1_000_000], &[0u8; 16]),
+        )
+        .unwrap();
+        let e = crate::io::npy::read_npy(&f).unwrap().unwrap_err();
+        assert!(
+            e.contains("header promises") && e.contains("16 data bytes"),
+            "{e}"
+        );
+        // A consistent file reads.
+        std::fs::write(&f, npy_bytes(1, "<f4", false, &[2, 2], &[0u8; 16])).unwrap();
+        assert_eq!(crate::io::npy::read_npy(&f).unwrap().unwrap().shape, vec![2, 2]);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     fn npy_bytes(major: u8, descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
         let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
         let shape_s = match dims.len() {

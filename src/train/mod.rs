@@ -22,10 +22,10 @@ use crate::io::tensors::TensorWriter;
 use crate::net::SasNet;
 use crate::optim::Optimizer;
 use crate::rng::derive_seed;
-use crate::run::{EpochEvent, MinibatchEvent, StartEvent, checkpoint, diverged, files, io_err};
+use crate::run::checkpoint;
+use crate::run::fit::EpochEnd;
 use crate::task::{TargetData, TrialBatch};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// Stream key of the training noise.
 const KEY_NOISE: u64 = 20;
@@ -54,6 +54,9 @@ pub struct TrainSummary {
     pub stopped_early: bool,
     /// Total wall time, seconds (including earlier sessions of a resumed run).
     pub wall_s: f64,
+    /// Epochs trained by this call (0: a finished run resumed, nothing to do).
+    #[serde(skip)]
+    pub new_epochs: usize,
 }
 
 impl TrainSummary {
@@ -117,195 +120,285 @@ fn batch_accuracy(b: &TrialBatch, z: &[f32]) -> (u64, u64) {
     (ok, n)
 }
 
-/// Trains `cfg` on `data` in `run_dir`. Fails before any work on a bad configuration, and
-/// leaves the last good checkpoint in place if training diverges
-/// ([`SasError::Diverged`]) or is stopped through `opts.stop` ([`SasError::Interrupted`]).
-/// `opts.observer` sees the start, every minibatch, every committed epoch and the end.
+/// Trains `cfg` on `data` in `run_dir` through [`crate::run::fit::fit`] (lock, resume,
+/// commit point, `status.json`). Fails before any work on a bad configuration, and leaves
+/// the last good checkpoint in place if training diverges ([`SasError::Diverged`]) or is
+/// stopped through `opts.stop` ([`SasError::Interrupted`]). `opts.observer` sees the start,
+/// every minibatch, every committed epoch and the end.
 pub fn train(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    let r = train_run(cfg, data, run_dir, opts);
-    opts.notify(|o| o.finish(run_dir));
-    r
+    train_with(cfg, data, run_dir, opts, &|_| Ok(()))
 }
 
-fn train_run(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    cfg.validate()?;
-    let cfg = &crate::data::source::resolve_user_settings(cfg, data)?;
-    let (ni, nk) = data.io_dims();
-    let ckpt_path = run_dir.join(files::CHECKPOINT);
-    let hist_dir = run_dir.join(files::HISTORY);
+/// [`train`] with `on_create`, run under the run's lock before a new run writes anything
+/// else (the API stores a user task in the run directory there).
+pub(crate) fn train_with(
+    cfg: &Config,
+    data: &TaskData,
+    run_dir: &Path,
+    opts: &TrainOptions,
+    on_create: &dyn Fn(&Path) -> Result<()>,
+) -> Result<TrainSummary> {
+    let mut model = match RecurrentModel::new(cfg, data) {
+        Ok(m) => m,
+        Err(e) => {
+            opts.notify(|o| o.finish(run_dir));
+            return Err(e);
+        }
+    };
+    crate::run::fit::fit(&mut model, run_dir, opts, &|| on_create(run_dir))
+}
 
-    let (mut net, mut opt, start_epoch, wall_before, mut rows) = if opts.resume {
-        crate::run::check_resume(run_dir, cfg, Config::from_toml, |c| c.train.epochs = 0)?;
-        let ck = checkpoint::load(&ckpt_path, cfg)?;
-        let rows = crate::run::metrics_rows_upto(run_dir, ck.epoch);
-        (ck.net, ck.optim, ck.epoch, ck.wall_s, rows)
-    } else {
-        crate::run::create(run_dir, &cfg.to_toml())?;
-        let net = init::init_network(cfg, ni, nk);
-        let opt = Optimizer::new(&cfg.optim, &net);
-        (net, opt, 0, 0.0, Vec::new())
-    };
-    if net.dims().i != ni || net.dims().k != nk || net.dims().n != cfg.model.n {
-        return Err(SasError::Shape {
-            name: "checkpoint network".into(),
-            got: vec![net.dims().n, net.dims().i, net.dims().k],
-            expected: vec![cfg.model.n, ni, nk],
-        });
-    }
-    let masks = init::masks(cfg, net.dims());
-    if cfg.train.history {
-        std::fs::create_dir_all(&hist_dir).map_err(io_err("creating", &hist_dir))?;
-        if start_epoch == 0 {
-            save_history(&hist_dir, &net, 0)?;
-        }
-    }
-    let mut engine = Engine::<f32>::new(EngineConfig {
-        alpha: cfg.model.alpha,
-        sigma: cfg.model.sigma,
-        chunks: cfg.train.chunks,
-    })?;
-    let test = data.test_set(
-        cfg,
-        cfg.eval.batch,
-        cfg.eval.during_limit,
-        cfg.eval.during_trials_per_condition,
-    );
-    let h0 = vec![cfg.model.h0 as f32; cfg.train.batch * cfg.model.n];
-    opts.notify(|o| {
-        o.start(&StartEvent {
-            run_dir,
-            seed: cfg.seed,
-            start_epoch,
-            epochs: cfg.train.epochs,
-            minibatches: cfg.train.minibatches,
+/// The recurrent network as a [`Model`] of the training loop.
+struct RecurrentModel<'a> {
+    cfg: Config,
+    data: &'a TaskData,
+    dims: (usize, usize),
+    engine: Engine<f32>,
+    test: crate::data::source::TestSet,
+    h0: Vec<f32>,
+    masks: Option<crate::optim::Masks>,
+    net: Option<SasNet<f32>>,
+    opt: Option<Optimizer>,
+    grads: Option<crate::net::SasNetGrad<f32>>,
+    /// Loss sum, correct and scored trials of the epoch in progress.
+    acc: (f64, u64, u64),
+    train_loss: f64,
+    test_acc: Option<f64>,
+    stopped_early: bool,
+}
+
+impl<'a> RecurrentModel<'a> {
+    /// Validates `cfg` against `data` and prepares what every epoch needs.
+    fn new(cfg: &Config, data: &'a TaskData) -> Result<Self> {
+        cfg.validate()?;
+        let cfg = crate::data::source::resolve_user_settings(cfg, data)?;
+        let dims = data.io_dims();
+        check_memory(&cfg, dims)?;
+        let engine = Engine::<f32>::new(EngineConfig {
+            alpha: cfg.model.alpha,
+            sigma: cfg.model.sigma,
+            chunks: cfg.train.chunks,
+        })?;
+        let test = data.test_set(
+            &cfg,
+            cfg.eval.batch,
+            cfg.eval.during_limit,
+            cfg.eval.during_trials_per_condition,
+        );
+        let h0 = vec![cfg.model.h0 as f32; cfg.train.batch * cfg.model.n];
+        Ok(RecurrentModel {
+            cfg,
+            data,
+            dims,
+            engine,
+            test,
+            h0,
+            masks: None,
+            net: None,
+            opt: None,
+            grads: None,
+            acc: (0.0, 0, 0),
+            train_loss: f64::NAN,
+            test_acc: None,
+            stopped_early: false,
         })
-    });
-    let t_start = Instant::now();
-    let mut last = TrainSummary {
-        run_dir: run_dir.to_path_buf(),
-        epochs: start_epoch,
-        train_loss: f64::NAN,
-        test_acc: None,
-        stopped_early: false,
-        wall_s: wall_before,
-    };
-    // A resumed run starts from the state its last completed epoch recorded: that epoch's
-    // loss and accuracy, and whether it already met the early-stop criterion (then there is
-    // nothing left to train).
-    if let Some(row) = rows.last() {
-        let field = |i: usize| row.split(',').nth(i).and_then(|v| v.trim().parse::<f64>().ok());
-        if let Some(l) = field(1) {
-            last.train_loss = l;
-            last.stopped_early = cfg.train.stop_loss > 0.0
-                && start_epoch >= cfg.train.stop_after
-                && start_epoch < cfg.train.epochs
-                && l <= cfg.train.stop_loss;
-        }
-        last.test_acc = field(4);
     }
-    let end_epoch = if last.stopped_early {
-        start_epoch
-    } else {
-        cfg.train.epochs
-    };
-    for epoch in start_epoch..end_epoch {
-        let (mut loss_sum, mut ok, mut cnt) = (0.0, 0u64, 0u64);
-        for mb in 0..cfg.train.minibatches {
-            opts.check_stop(run_dir, epoch)?;
-            let b = data.train_batch(cfg, epoch, mb);
-            let one_hot = b.one_hot();
-            let targets = match &b.target {
-                TargetData::Labels(_) => Targets::CrossEntropyLast(&one_hot),
-                TargetData::Series { y, mask } => Targets::MaskedMse { y, mask },
-                TargetData::StepLabels { labels, mask } => Targets::CrossEntropySteps { labels, mask },
-            };
-            let h0 = if h0.len() == b.size * cfg.model.n {
-                h0.clone()
-            } else {
-                vec![cfg.model.h0 as f32; b.size * cfg.model.n]
-            };
-            let batch = Batch {
-                steps: b.steps,
-                size: b.size,
-                x: &b.x,
-                h0: &h0,
-                targets,
-            };
-            let noise = training_noise(cfg, epoch, mb);
-            let moments = net.moments();
-            let out = engine
-                .run(
-                    &moments,
-                    &batch,
-                    noise.as_ref(),
-                    RunOptions {
-                        grad: true,
-                        ..Default::default()
-                    },
-                )
-                .map_err(|e| diverged(epoch, mb, &e.to_string(), &ckpt_path))?;
-            let mut grads = net.chain(out.grads.as_ref().expect("gradient run"));
-            let last_z = &out.z[(out.out_steps.len() - 1) * b.size * nk..];
-            let (o, c) = batch_accuracy(&b, if b.scores_every_step() { &out.z } else { last_z });
-            ok += o;
-            cnt += c;
-            loss_sum += out.loss;
-            for (name, g) in grads.layers() {
-                if g.m.iter().chain(&g.pi).chain(&g.xi).any(|v| !v.is_finite()) {
-                    return Err(diverged(
-                        epoch,
-                        mb,
-                        &format!("non-finite gradient in layer {name}"),
-                        &ckpt_path,
-                    ));
-                }
-            }
-            opt.step(&mut net, &mut grads, epoch, &masks);
-            for (name, l) in net.layers() {
-                if l.m.iter().chain(&l.pi).chain(&l.xi).any(|v| !v.is_finite()) {
-                    return Err(diverged(
-                        epoch,
-                        mb,
-                        &format!("non-finite parameter in layer {name}"),
-                        &ckpt_path,
-                    ));
-                }
-            }
-            opts.notify(|o| {
-                o.minibatch(&MinibatchEvent {
-                    run_dir,
-                    epoch: epoch + 1,
-                    minibatch: mb + 1,
-                    minibatches: cfg.train.minibatches,
-                    loss: out.loss,
-                })
+
+    fn net(&self) -> &SasNet<f32> {
+        self.net.as_ref().expect("initialized or loaded")
+    }
+
+    /// Checks the network's dimensions against the configuration and the data, and builds
+    /// the structural masks.
+    fn adopt(&mut self, net: SasNet<f32>, opt: Optimizer) -> Result<()> {
+        let (ni, nk) = self.dims;
+        if net.dims().i != ni || net.dims().k != nk || net.dims().n != self.cfg.model.n {
+            return Err(SasError::Shape {
+                name: "checkpoint network".into(),
+                got: vec![net.dims().n, net.dims().i, net.dims().k],
+                expected: vec![self.cfg.model.n, ni, nk],
             });
         }
+        self.masks = Some(init::masks(&self.cfg, net.dims()));
+        self.net = Some(net);
+        self.opt = Some(opt);
+        Ok(())
+    }
+}
+
+/// Fails with [`SasError::OutOfMemory`] when the network, its optimizer state and one
+/// minibatch's activations of `cfg` cannot fit in the available memory.
+fn check_memory(cfg: &Config, (ni, nk): (usize, usize)) -> Result<()> {
+    let n = cfg.model.n as u128;
+    let params = n * n + n * ni as u128 + n * nk as u128;
+    // m, π, Ξ, their gradients and two optimizer moments each, f32.
+    let net_bytes = params * 3 * 4 * 4;
+    let steps = 1u128; // at least one step of activations per trial and unit
+    let act = cfg.train.batch as u128 * n * steps * 4 * 4;
+    crate::io::mem::check("the network (model.n)", net_bytes + act)
+}
+
+impl crate::run::fit::Model for RecurrentModel<'_> {
+    type Summary = TrainSummary;
+
+    fn format(&self) -> &'static str {
+        checkpoint::FORMAT
+    }
+    fn seed(&self) -> u64 {
+        self.cfg.seed
+    }
+    fn epochs(&self) -> usize {
+        self.cfg.train.epochs
+    }
+    fn minibatches(&self) -> usize {
+        self.cfg.train.minibatches
+    }
+    fn config_toml(&self) -> String {
+        self.cfg.to_toml()
+    }
+    fn canonical_config(&self, text: &str, source: &str) -> Result<String> {
+        Ok(Config::from_toml(text, source)?.to_toml())
+    }
+    fn metrics_header(&self) -> String {
+        METRICS_HEADER.into()
+    }
+    fn history(&self) -> bool {
+        self.cfg.train.history
+    }
+    fn history_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        crate::run::fit::layer_shapes(self.net())
+    }
+    fn init(&mut self) -> Result<()> {
+        let (ni, nk) = self.dims;
+        let net = init::init_network(&self.cfg, ni, nk);
+        let opt = Optimizer::new(&self.cfg.optim, &net);
+        self.adopt(net, opt)
+    }
+    fn load(&mut self, f: &crate::io::tensors::TensorFile) -> Result<()> {
+        let ck = checkpoint::from_file(f, &self.cfg)?;
+        self.adopt(ck.net, ck.optim)
+    }
+    fn resumed(&mut self, last_row: Option<&str>, epoch: usize) -> bool {
+        // A resumed run starts from the state its last completed epoch recorded: that
+        // epoch's loss and accuracy, and whether it already met the early-stop criterion
+        // (then there is nothing left to train).
+        let cfg = &self.cfg.train;
+        if let Some(row) = last_row {
+            let field = |i: usize| row.split(',').nth(i).and_then(|v| v.trim().parse::<f64>().ok());
+            if let Some(l) = field(1) {
+                self.train_loss = l;
+                self.stopped_early = cfg.stop_loss > 0.0
+                    && epoch >= cfg.stop_after
+                    && epoch < cfg.epochs
+                    && l <= cfg.stop_loss;
+            }
+            self.test_acc = field(4);
+        }
+        self.stopped_early
+    }
+    fn begin_epoch(&mut self, _epoch: usize) {
+        self.acc = (0.0, 0, 0);
+    }
+    fn gradient(&mut self, epoch: usize, mb: usize) -> std::result::Result<f64, String> {
+        let cfg = &self.cfg;
+        let nk = self.dims.1;
+        let b = self.data.train_batch(cfg, epoch, mb);
+        let one_hot = b.one_hot();
+        let targets = match &b.target {
+            TargetData::Labels(_) => Targets::CrossEntropyLast(&one_hot),
+            TargetData::Series { y, mask } => Targets::MaskedMse { y, mask },
+            TargetData::StepLabels { labels, mask } => Targets::CrossEntropySteps { labels, mask },
+        };
+        let h0 = if self.h0.len() == b.size * cfg.model.n {
+            self.h0.clone()
+        } else {
+            vec![cfg.model.h0 as f32; b.size * cfg.model.n]
+        };
+        let batch = Batch {
+            steps: b.steps,
+            size: b.size,
+            x: &b.x,
+            h0: &h0,
+            targets,
+        };
+        let noise = training_noise(cfg, epoch, mb);
+        let net = self.net.as_ref().expect("initialized or loaded");
+        let moments = net.moments();
+        let out = self
+            .engine
+            .run(
+                &moments,
+                &batch,
+                noise.as_ref(),
+                RunOptions {
+                    grad: true,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        let grads = net.chain(out.grads.as_ref().expect("gradient run"));
+        let last_z = &out.z[(out.out_steps.len() - 1) * b.size * nk..];
+        let (o, c) = batch_accuracy(&b, if b.scores_every_step() { &out.z } else { last_z });
+        self.acc.1 += o;
+        self.acc.2 += c;
+        self.acc.0 += out.loss;
+        self.grads = Some(grads);
+        Ok(out.loss)
+    }
+    fn nonfinite_gradient(&self) -> Option<String> {
+        let g = self.grads.as_ref()?;
+        g.layers()
+            .into_iter()
+            .find(|(_, g)| g.m.iter().chain(&g.pi).chain(&g.xi).any(|v| !v.is_finite()))
+            .map(|(name, _)| name.to_string())
+    }
+    fn apply(&mut self, epoch: usize) {
+        let (Some(net), Some(opt), Some(grads), Some(masks)) = (
+            self.net.as_mut(),
+            self.opt.as_mut(),
+            self.grads.as_mut(),
+            self.masks.as_ref(),
+        ) else {
+            return;
+        };
+        opt.step(net, grads, epoch, masks);
+    }
+    fn nonfinite_parameter(&self) -> Option<String> {
+        self.net()
+            .layers()
+            .into_iter()
+            .find(|(_, l)| l.m.iter().chain(&l.pi).chain(&l.xi).any(|v| !v.is_finite()))
+            .map(|(name, _)| name.to_string())
+    }
+    fn end_epoch(&mut self, epoch: usize, wall_s: &dyn Fn() -> f64) -> Result<EpochEnd> {
+        let cfg = &self.cfg;
+        let (loss_sum, ok, cnt) = self.acc;
         let train_loss = loss_sum / cfg.train.minibatches as f64;
         let train_acc = if cnt > 0 { ok as f64 / cnt as f64 } else { f64::NAN };
         let done = epoch + 1;
         let stop_early =
             cfg.train.stop_loss > 0.0 && done >= cfg.train.stop_after && train_loss <= cfg.train.stop_loss;
         let is_last = done == cfg.train.epochs || stop_early;
-        let eval_now = is_last || (cfg.eval.every > 0 && done % cfg.eval.every == 0);
+        let eval_now = is_last || (cfg.eval.every > 0 && done.is_multiple_of(cfg.eval.every));
         let (mut test_loss, mut acc_mf, mut acc_mean) = (None, None, None);
-        if eval_now && !test.batches.is_empty() {
+        let net = self.net.as_ref().expect("initialized or loaded");
+        if eval_now && !self.test.batches.is_empty() {
             let seed = derive_seed(cfg.seed, &[KEY_EVAL, done as u64]);
-            let mf = eval::evaluate(&net, cfg, data.name(), &test, Mode::MeanField, 1, seed)?;
-            let mean = eval::evaluate(&net, cfg, data.name(), &test, Mode::Mean, 1, seed)?;
+            let mf = eval::evaluate(net, cfg, self.data.name(), &self.test, Mode::MeanField, 1, seed)?;
+            let mean = eval::evaluate(net, cfg, self.data.name(), &self.test, Mode::Mean, 1, seed)?;
             test_loss = mf.loss;
             acc_mf = Some(mf.accuracy);
             acc_mean = Some(mean.accuracy);
-            last.test_acc = acc_mf;
+            self.test_acc = acc_mf;
         }
-        let wall = wall_before + t_start.elapsed().as_secs_f64();
-        let sp = sparsity(&net);
-        let opt_ref = &opt;
+        let wall = wall_s();
+        let sp = sparsity(net);
+        let opt_ref = self.opt.as_ref().expect("initialized or loaded");
         let lrs: Vec<String> = (0..3)
             .flat_map(|l| (0..3).map(move |k| format!("{:e}", opt_ref.lr(l, k, epoch))))
             .collect();
         let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
-        rows.push(format!(
+        let row = format!(
             // The loss at full precision: a resume decides the early stop from it.
             "{done},{train_loss},{},{},{},{},{},{:.6},{:.6},{:.6},{wall:.3}",
             f(Some(train_acc).filter(|a| a.is_finite())),
@@ -316,47 +409,43 @@ fn train_run(cfg: &Config, data: &TaskData, run_dir: &Path, opts: &TrainOptions)
             sp[0],
             sp[1],
             sp[2]
-        ));
-        // Checkpoint first, then metrics: a kill in between leaves a metrics file that a
-        // resume trims to the checkpoint's epoch.
-        let meta = crate::run::CheckpointMeta {
-            format: checkpoint::FORMAT,
-            epoch: done,
-            seed: cfg.seed,
-            wall_s: wall,
-            config: cfg.to_toml(),
-        };
-        crate::run::write_checkpoint(
-            &ckpt_path,
-            |w| checkpoint::write_params(w, &net),
-            &net,
-            &opt,
-            meta,
-        )?;
-        crate::run::write_metrics(run_dir, METRICS_HEADER, &rows)?;
-        if cfg.train.history {
-            save_history(&hist_dir, &net, done)?;
-        }
-        opts.notify(|o| {
-            o.epoch(&EpochEvent {
-                run_dir,
-                epoch: done,
-                epochs: cfg.train.epochs,
-                train_loss,
-                test_acc: acc_mf,
-                wall_s: wall,
-                stopped_early: stop_early,
-            })
-        });
-        last.epochs = done;
-        last.train_loss = train_loss;
-        last.wall_s = wall;
+        );
+        self.train_loss = train_loss;
         if stop_early {
-            last.stopped_early = true;
-            break;
+            self.stopped_early = true;
         }
+        Ok(EpochEnd {
+            row,
+            train_loss,
+            test_acc: acc_mf,
+            stop_early,
+        })
     }
-    Ok(last)
+    fn checkpoint(&self, path: &Path, meta: crate::run::CheckpointMeta) -> Result<()> {
+        let net = self.net();
+        let opt = self.opt.as_ref().expect("initialized or loaded");
+        crate::run::write_checkpoint(path, |w| checkpoint::write_params(w, net), net, opt, meta)
+    }
+    fn write_history(&self, path: &Path, epoch: usize) -> Result<()> {
+        save_history(path, self.net(), epoch)
+    }
+    fn finish(
+        &mut self,
+        run_dir: &Path,
+        epochs: usize,
+        new_epochs: usize,
+        wall_s: f64,
+    ) -> Result<TrainSummary> {
+        Ok(TrainSummary {
+            run_dir: run_dir.to_path_buf(),
+            epochs,
+            train_loss: self.train_loss,
+            test_acc: self.test_acc,
+            stopped_early: self.stopped_early,
+            wall_s,
+            new_epochs,
+        })
+    }
 }
 
 /// The mean-field noise of training minibatch `mb` of `epoch`: fresh ε every step
@@ -371,9 +460,9 @@ pub(crate) fn training_noise(cfg: &Config, epoch: usize, mb: usize) -> Box<dyn N
     }
 }
 
-fn save_history(dir: &Path, net: &SasNet<f32>, epoch: usize) -> Result<()> {
+fn save_history(path: &Path, net: &SasNet<f32>, epoch: usize) -> Result<()> {
     let mut w = TensorWriter::new();
     checkpoint::write_params(&mut w, net);
     w.meta("epoch", epoch.to_string());
-    w.write(&dir.join(format!("epoch-{epoch:05}.safetensors")))
+    w.write(path)
 }

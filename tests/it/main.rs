@@ -12,6 +12,7 @@ mod fuzz_corpus;
 mod grad_cli;
 mod gradcheck;
 mod report;
+mod run_dirs;
 mod slurm;
 mod sweep_cli;
 mod theory;

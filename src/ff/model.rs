@@ -1,4 +1,5 @@
-//! Training a feed-forward ensemble (docs/MODEL.md §7) and its run directory.
+//! The feed-forward ensemble (docs/MODEL.md §7) as a [`Model`] of the one training loop
+//! ([`crate::run::fit`]), its checkpoint and its run directory.
 //!
 //! A run directory holds:
 //! - `config.toml` — the resolved [`FfConfig`];
@@ -26,15 +27,15 @@ use crate::io::atomic::write_atomic;
 use crate::io::tensors::{TensorFile, TensorWriter};
 use crate::optim::Optimizer;
 use crate::rng::{NormalStream, derive_seed, splitmix64};
-use crate::run::{self as rundir, TrainOptions, check_format, diverged, files, io_err, meta_num};
+use crate::run::fit::{EpochEnd, Model};
+use crate::run::{self as rundir, TrainOptions, files, io_err, meta_num};
 use crate::sas::classes::{LayerClasses, Thresholds, layer_classes};
 use crate::task::mnist::Mnist;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// Checkpoint format written to the metadata.
-pub const FORMAT: &str = "sasnet-ff-checkpoint-1";
+pub const FORMAT: &str = crate::run::FF_FORMAT;
 
 /// Stream keys (purposes) under the run seed.
 const KEY_INIT: u64 = 30;
@@ -59,6 +60,9 @@ pub struct RunSummary {
     pub classes: Vec<LayerClasses>,
     /// Total wall time, seconds (including earlier sessions of a resumed run).
     pub wall_s: f64,
+    /// Epochs trained by this call (0: a finished run resumed, nothing to do).
+    #[serde(skip)]
+    pub new_epochs: usize,
 }
 
 impl RunSummary {
@@ -177,14 +181,9 @@ pub struct CheckpointState {
     pub wall_s: f64,
 }
 
-/// Reads a checkpoint written by the trainer for configuration `cfg`.
-pub(crate) fn load_checkpoint(path: &Path, cfg: &FfConfig) -> Result<CheckpointState> {
-    load_checkpoint_from(&TensorFile::open(path)?, path, cfg)
-}
-
-/// [`load_checkpoint`] from the file at `path` already opened as `f`.
-pub(crate) fn load_checkpoint_from(f: &TensorFile, path: &Path, cfg: &FfConfig) -> Result<CheckpointState> {
-    check_format(f, FORMAT, "a feed-forward checkpoint")?;
+/// The checkpoint in `f` (format already checked) for configuration `cfg`.
+fn checkpoint_from_file(f: &TensorFile, cfg: &FfConfig) -> Result<CheckpointState> {
+    let path = f.path();
     let net = read_params(f)?;
     if net.sizes() != cfg.model.sizes {
         return Err(SasError::Shape {
@@ -203,38 +202,49 @@ pub(crate) fn load_checkpoint_from(f: &TensorFile, path: &Path, cfg: &FfConfig) 
     })
 }
 
-/// Loads the configuration, network and completed epochs of feed-forward run `run_dir`.
+/// Loads the configuration, network and completed epochs of feed-forward run `run_dir`;
+/// `config.toml` must equal the configuration stored in the checkpoint (except
+/// `train.epochs`), else the error names the key that differs.
 pub fn load_run(run_dir: &Path) -> Result<(FfConfig, FfNet<f32>, usize)> {
-    let cfg = read_config(run_dir)?;
-    let ck = load_checkpoint(&run_dir.join(files::CHECKPOINT), &cfg)?;
-    Ok((cfg, ck.net, ck.epoch))
+    load_run_from(run_dir, &TensorFile::open(&run_dir.join(files::CHECKPOINT))?)
 }
 
-/// [`load_run`] with the run's checkpoint `ck` already opened.
-pub(crate) fn load_run_from(run_dir: &Path, ck: &TensorFile) -> Result<(FfConfig, FfNet<f32>, usize)> {
-    let cfg = read_config(run_dir)?;
-    let ck = load_checkpoint_from(ck, &run_dir.join(files::CHECKPOINT), &cfg)?;
-    Ok((cfg, ck.net, ck.epoch))
-}
-
-fn read_config(run_dir: &Path) -> Result<FfConfig> {
+/// [`load_run`] with the run's checkpoint `f` already opened.
+pub(crate) fn load_run_from(run_dir: &Path, f: &TensorFile) -> Result<(FfConfig, FfNet<f32>, usize)> {
     let cfg_path = run_dir.join(files::CONFIG);
+    crate::run::resume::check_family(f, FORMAT)?;
+    let canon = |t: &str, s: &str| Ok(FfConfig::from_toml(t, s)?.to_toml());
+    crate::run::resume::check_stored_config(f, run_dir, &canon)?;
     let text = std::fs::read_to_string(&cfg_path).map_err(io_err("reading", &cfg_path))?;
-    FfConfig::from_toml(&text, &cfg_path.display().to_string())
+    let cfg = FfConfig::from_toml(&text, &cfg_path.display().to_string())?;
+    let ck = checkpoint_from_file(f, &cfg)?;
+    Ok((cfg, ck.net, ck.epoch))
 }
 
 /// Trains `cfg` on MNIST (the first `train.train_limit` training images, tested on the first
-/// `eval.test_limit` test images) in run directory `out` (a new one).
-pub fn train(cfg: &FfConfig, data: &Mnist, out: &Path) -> Result<RunSummary> {
-    train_mnist(cfg, data, out, &TrainOptions::default())
+/// `eval.test_limit` test images) in run directory `out` (a new one). Exported as
+/// `ff::train`.
+pub fn fit_new(cfg: &FfConfig, data: &Mnist, out: &Path) -> Result<RunSummary> {
+    fit_mnist(cfg, data, out, &TrainOptions::default())
 }
 
-/// [`train`] with options (resume).
-pub fn train_mnist(cfg: &FfConfig, data: &Mnist, out: &Path, opts: &TrainOptions) -> Result<RunSummary> {
+/// [`fit_new`] with options (resume). Exported as `ff::train_mnist`.
+pub fn fit_mnist(cfg: &FfConfig, data: &Mnist, out: &Path, opts: &TrainOptions) -> Result<RunSummary> {
     cfg.validate()?;
+    check_memory(cfg)?;
     let tr = FfData::mnist_train(data, cfg.train.train_limit)?;
     let te = FfData::mnist_test(data, cfg.eval.test_limit)?;
-    train_data(cfg, &tr, &te, out, opts)
+    fit_data(cfg, &tr, &te, out, opts)
+}
+
+/// Fails with [`SasError::OutOfMemory`] when the network of `cfg` (parameters, gradients and
+/// optimizer state) and one minibatch's activations cannot fit in the available memory.
+pub(crate) fn check_memory(cfg: &FfConfig) -> Result<()> {
+    let s = &cfg.model.sizes;
+    let params: u128 = s.windows(2).map(|w| w[0] as u128 * w[1] as u128).sum();
+    let widest = s.iter().copied().max().unwrap_or(0) as u128;
+    let bytes = params * 3 * 4 * 4 + cfg.train.batch as u128 * widest * 4 * 4;
+    crate::io::mem::check("the network (model.sizes)", bytes)
 }
 
 impl RunSummary {
@@ -301,126 +311,189 @@ fn check_data(cfg: &FfConfig, d: &FfData, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Trains `cfg` on `train_set`, evaluating on `test_set`, in run directory `out`.
+/// Trains `cfg` on `train_set`, evaluating on `test_set`, in run directory `out` through
+/// [`crate::run::fit::fit`] (lock, resume, commit point, `status.json`). Exported as
+/// `ff::train_data`.
 ///
 /// Fails before any work on a bad configuration or data of the wrong width; stops with an
 /// error naming the epoch if training diverges ([`SasError::Diverged`]) or is stopped through
 /// `opts.stop` ([`SasError::Interrupted`]), keeping the last good checkpoint. `opts.observer`
 /// sees the start, every minibatch, every committed epoch and the end.
-pub fn train_data(
+pub fn fit_data(
     cfg: &FfConfig,
     train_set: &FfData,
     test_set: &FfData,
     out: &Path,
     opts: &TrainOptions,
 ) -> Result<RunSummary> {
-    let r = train_data_run(cfg, train_set, test_set, out, opts);
-    opts.notify(|o| o.finish(out));
-    r
+    let checks = cfg
+        .validate()
+        .and_then(|_| check_memory(cfg))
+        .and_then(|_| check_data(cfg, train_set, "training"))
+        .and_then(|_| check_data(cfg, test_set, "test"))
+        .and_then(|_| FfEngine::<f32>::new(cfg.train.chunks));
+    let engine = match checks {
+        Ok(e) => e,
+        Err(e) => {
+            opts.notify(|o| o.finish(out));
+            return Err(e);
+        }
+    };
+    let mut model = FfModel {
+        cfg,
+        train_set,
+        test_set,
+        engine,
+        net: None,
+        opt: None,
+        grads: Vec::new(),
+        order: Vec::new(),
+        xb: Vec::new(),
+        yb: Vec::new(),
+        acc: (0.0, 0.0),
+        train_loss: f64::NAN,
+    };
+    crate::run::fit::fit(&mut model, out, opts, &|| Ok(()))
 }
 
-fn train_data_run(
-    cfg: &FfConfig,
-    train_set: &FfData,
-    test_set: &FfData,
-    out: &Path,
-    opts: &TrainOptions,
-) -> Result<RunSummary> {
-    let run_dir = out;
-    cfg.validate()?;
-    check_data(cfg, train_set, "training")?;
-    check_data(cfg, test_set, "test")?;
-    let ckpt_path = out.join(files::CHECKPOINT);
-    let nl = cfg.model.sizes.len() - 1;
-    let k = cfg.model.sizes[nl];
+/// The feed-forward network as a [`Model`] of the training loop.
+struct FfModel<'a> {
+    cfg: &'a FfConfig,
+    train_set: &'a FfData,
+    test_set: &'a FfData,
+    engine: FfEngine<f32>,
+    net: Option<FfNet<f32>>,
+    opt: Option<Optimizer>,
+    grads: Vec<crate::sas::SasGrad<f32>>,
+    /// The example order of the epoch in progress.
+    order: Vec<usize>,
+    xb: Vec<f32>,
+    yb: Vec<f32>,
+    /// Loss sum and hits (each weighted by minibatch size) of the epoch in progress.
+    acc: (f64, f64),
+    train_loss: f64,
+}
 
-    let (mut net, mut opt, start_epoch, wall_before, mut rows) = if opts.resume {
-        rundir::check_resume(out, cfg, FfConfig::from_toml, |c| c.train.epochs = 0)?;
-        let ck = load_checkpoint(&ckpt_path, cfg)?;
-        let rows = rundir::metrics_rows_upto(out, ck.epoch);
-        (ck.net, ck.optim, ck.epoch, ck.wall_s, rows)
-    } else {
-        rundir::create(out, &cfg.to_toml())?;
-        let net = init_network(cfg);
-        let opt = optimizer(&cfg.optim, &net);
-        (net, opt, 0, 0.0, Vec::new())
-    };
+impl FfModel<'_> {
+    fn net(&self) -> &FfNet<f32> {
+        self.net.as_ref().expect("initialized or loaded")
+    }
+    fn opt(&self) -> &Optimizer {
+        self.opt.as_ref().expect("initialized or loaded")
+    }
+}
 
-    let mut engine = FfEngine::<f32>::new(cfg.train.chunks)?;
-    let bsz = cfg.train.batch;
-    let n = train_set.count;
-    let minibatches = n.div_ceil(bsz);
-    opts.notify(|o| {
-        o.start(&crate::run::StartEvent {
-            run_dir: out,
-            seed: cfg.seed,
-            start_epoch,
-            epochs: cfg.train.epochs,
-            minibatches,
-        })
-    });
-    let t_start = Instant::now();
-    let (mut xb, mut yb) = (Vec::new(), Vec::new());
-    let mut train_loss = f64::NAN;
-    for epoch in start_epoch..cfg.train.epochs {
-        let order = epoch_order(cfg, n, epoch);
-        if cfg.optim.reset_each_epoch {
-            opt.reset();
+impl Model for FfModel<'_> {
+    type Summary = RunSummary;
+
+    fn format(&self) -> &'static str {
+        FORMAT
+    }
+    fn seed(&self) -> u64 {
+        self.cfg.seed
+    }
+    fn epochs(&self) -> usize {
+        self.cfg.train.epochs
+    }
+    fn minibatches(&self) -> usize {
+        self.train_set.count.div_ceil(self.cfg.train.batch)
+    }
+    fn config_toml(&self) -> String {
+        self.cfg.to_toml()
+    }
+    fn canonical_config(&self, text: &str, source: &str) -> Result<String> {
+        Ok(FfConfig::from_toml(text, source)?.to_toml())
+    }
+    fn metrics_header(&self) -> String {
+        metrics_header(self.cfg.model.sizes.len() - 1)
+    }
+    fn history(&self) -> bool {
+        false
+    }
+    fn history_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        crate::run::fit::layer_shapes(self.net())
+    }
+    fn init(&mut self) -> Result<()> {
+        let net = init_network(self.cfg);
+        self.opt = Some(optimizer(&self.cfg.optim, &net));
+        self.net = Some(net);
+        Ok(())
+    }
+    fn load(&mut self, f: &TensorFile) -> Result<()> {
+        let ck = checkpoint_from_file(f, self.cfg)?;
+        self.net = Some(ck.net);
+        self.opt = Some(ck.optim);
+        Ok(())
+    }
+    fn resumed(&mut self, _last_row: Option<&str>, _epoch: usize) -> bool {
+        false
+    }
+    fn begin_epoch(&mut self, epoch: usize) {
+        self.order = epoch_order(self.cfg, self.train_set.count, epoch);
+        if self.cfg.optim.reset_each_epoch
+            && let Some(o) = self.opt.as_mut()
+        {
+            o.reset();
         }
-        let (mut loss_sum, mut hits) = (0.0, 0.0);
-        for mb in 0..minibatches {
-            opts.check_stop(run_dir, epoch)?;
-            let idx = &order[mb * bsz..((mb + 1) * bsz).min(n)];
-            train_set.gather(idx, k, &mut xb, &mut yb);
-            let noise = LayerNoise::Random {
-                seed: derive_seed(cfg.seed, &[KEY_NOISE, epoch as u64, mb as u64]),
-            };
-            let moments = net.moments();
-            let out = engine
-                .run(&moments, &xb, idx.len(), Some(&yb), noise, true)
-                .map_err(|e| diverged(epoch, mb, &e.to_string(), &ckpt_path))?;
-            let out_loss = out.loss;
-            loss_sum += out_loss * idx.len() as f64;
-            let labels: Vec<u8> = idx.iter().map(|&i| train_set.labels[i]).collect();
-            hits += accuracy(&out.z, k, &labels) * idx.len() as f64;
-            let mut grads = net.chain(out.grads.as_deref().expect("gradient run"));
-            for (l, g) in grads.iter().enumerate() {
-                if g.m.iter().chain(&g.pi).chain(&g.xi).any(|v| !v.is_finite()) {
-                    let what = format!("non-finite gradient in layer {}", layer_name(l));
-                    return Err(diverged(epoch, mb, &what, &ckpt_path));
-                }
-            }
-            opt.step_layers(&mut net, grads.iter_mut().collect(), epoch, &[]);
-            for (l, p) in net.layers.iter().enumerate() {
-                if p.m.iter().chain(&p.pi).chain(&p.xi).any(|v| !v.is_finite()) {
-                    let what = format!("non-finite parameter in layer {}", layer_name(l));
-                    return Err(diverged(epoch, mb, &what, &ckpt_path));
-                }
-            }
-            opts.notify(|o| {
-                o.minibatch(&crate::run::MinibatchEvent {
-                    run_dir,
-                    epoch: epoch + 1,
-                    minibatch: mb + 1,
-                    minibatches,
-                    loss: out_loss,
-                })
-            });
+        self.acc = (0.0, 0.0);
+    }
+    fn gradient(&mut self, epoch: usize, mb: usize) -> std::result::Result<f64, String> {
+        let (cfg, n) = (self.cfg, self.train_set.count);
+        let k = cfg.model.sizes[cfg.model.sizes.len() - 1];
+        let bsz = cfg.train.batch;
+        let idx = &self.order[mb * bsz..((mb + 1) * bsz).min(n)];
+        self.train_set.gather(idx, k, &mut self.xb, &mut self.yb);
+        let noise = LayerNoise::Random {
+            seed: derive_seed(cfg.seed, &[KEY_NOISE, epoch as u64, mb as u64]),
+        };
+        let net = self.net.as_ref().expect("initialized or loaded");
+        let moments = net.moments();
+        let out = self
+            .engine
+            .run(&moments, &self.xb, idx.len(), Some(&self.yb), noise, true)
+            .map_err(|e| e.to_string())?;
+        self.acc.0 += out.loss * idx.len() as f64;
+        let labels: Vec<u8> = idx.iter().map(|&i| self.train_set.labels[i]).collect();
+        self.acc.1 += accuracy(&out.z, k, &labels) * idx.len() as f64;
+        self.grads = net.chain(out.grads.as_deref().expect("gradient run"));
+        Ok(out.loss)
+    }
+    fn nonfinite_gradient(&self) -> Option<String> {
+        self.grads
+            .iter()
+            .position(|g| g.m.iter().chain(&g.pi).chain(&g.xi).any(|v| !v.is_finite()))
+            .map(layer_name)
+    }
+    fn apply(&mut self, epoch: usize) {
+        if let (Some(net), Some(opt)) = (self.net.as_mut(), self.opt.as_mut()) {
+            opt.step_layers(net, self.grads.iter_mut().collect(), epoch, &[]);
         }
-        train_loss = loss_sum / n as f64;
-        let train_acc = hits / n as f64;
+    }
+    fn nonfinite_parameter(&self) -> Option<String> {
+        self.net()
+            .layers
+            .iter()
+            .position(|p| p.m.iter().chain(&p.pi).chain(&p.xi).any(|v| !v.is_finite()))
+            .map(layer_name)
+    }
+    fn end_epoch(&mut self, epoch: usize, wall_s: &dyn Fn() -> f64) -> Result<EpochEnd> {
+        let (cfg, n) = (self.cfg, self.train_set.count as f64);
+        let train_loss = self.acc.0 / n;
+        let train_acc = self.acc.1 / n;
         let done = epoch + 1;
-        let eval_now = done == cfg.train.epochs || (cfg.eval.every > 0 && done % cfg.eval.every == 0);
+        let eval_now =
+            done == cfg.train.epochs || (cfg.eval.every > 0 && done.is_multiple_of(cfg.eval.every));
         let (mut test_loss, mut acc_mf, mut acc_mean) = (None, None, None);
+        let net = self.net();
         if eval_now {
             let seed = derive_seed(cfg.seed, &[KEY_EVAL, done as u64]);
-            let mf = evaluate(&net, test_set, EvalMode::MeanField, 1, cfg.train.chunks, seed)?;
-            let mean = evaluate(&net, test_set, EvalMode::Mean, 1, cfg.train.chunks, seed)?;
+            let mf = evaluate(net, self.test_set, EvalMode::MeanField, 1, cfg.train.chunks, seed)?;
+            let mean = evaluate(net, self.test_set, EvalMode::Mean, 1, cfg.train.chunks, seed)?;
             test_loss = Some(mf.loss);
             acc_mf = Some(mf.accuracy);
             acc_mean = Some(mean.accuracy);
         }
-        let wall = wall_before + t_start.elapsed().as_secs_f64();
+        let wall = wall_s();
         let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
         let mut row = vec![
             done.to_string(),
@@ -430,8 +503,9 @@ fn train_data_run(
             f(acc_mf),
             f(acc_mean),
         ];
+        let opt = self.opt();
         row.extend((0..3).map(|kind| format!("{:e}", opt.lr(0, kind, epoch))));
-        let classes = layer_classes(&net, &Thresholds::for_task("ff"));
+        let classes = layer_classes(net, &Thresholds::for_task("ff"));
         row.extend(net.layers.iter().map(|l| {
             let s = l.pi.iter().map(|&p| p as f64).sum::<f64>() / l.pi.len() as f64;
             format!("{s:.6}")
@@ -440,58 +514,61 @@ fn train_data_run(
         row.extend(classes.iter().map(|c| format!("{:.6}", c.uip_frac)));
         row.extend(classes.iter().map(|c| format!("{:.6}", c.variable_frac)));
         row.push(format!("{wall:.3}"));
-        rows.push(row.join(","));
-        // Checkpoint first, then metrics: a resume trims metrics to the checkpoint's epoch.
-        let meta = rundir::CheckpointMeta {
-            format: FORMAT,
-            epoch: done,
-            seed: cfg.seed,
-            wall_s: wall,
-            config: cfg.to_toml(),
+        self.train_loss = train_loss;
+        Ok(EpochEnd {
+            row: row.join(","),
+            train_loss,
+            test_acc: acc_mf,
+            stop_early: false,
+        })
+    }
+    fn checkpoint(&self, path: &Path, meta: rundir::CheckpointMeta) -> Result<()> {
+        let net = self.net();
+        rundir::write_checkpoint(path, |w| write_params(w, net), net, self.opt(), meta)
+    }
+    fn write_history(&self, _path: &Path, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
+    fn finish(
+        &mut self,
+        run_dir: &Path,
+        epochs: usize,
+        new_epochs: usize,
+        wall_s: f64,
+    ) -> Result<RunSummary> {
+        let (cfg, net, test_set) = (self.cfg, self.net(), self.test_set);
+        let seed = derive_seed(cfg.seed, &[KEY_FINAL, epochs as u64]);
+        let mut eval = vec![
+            evaluate(net, test_set, EvalMode::MeanField, 1, cfg.train.chunks, seed)?,
+            evaluate(net, test_set, EvalMode::Mean, 1, cfg.train.chunks, seed)?,
+        ];
+        if cfg.eval.sampled > 0 {
+            eval.push(evaluate(
+                net,
+                test_set,
+                EvalMode::Sampled,
+                cfg.eval.sampled,
+                cfg.train.chunks,
+                seed,
+            )?);
+        }
+        let summary = RunSummary {
+            run_dir: run_dir.to_path_buf(),
+            epochs,
+            train_loss: self.train_loss,
+            eval,
+            classes: layer_classes(net, &Thresholds::for_task("ff")),
+            wall_s,
+            new_epochs,
         };
-        rundir::write_checkpoint(&ckpt_path, |w| write_params(w, &net), &net, &opt, meta)?;
-        rundir::write_metrics(out, &metrics_header(nl), &rows)?;
-        opts.notify(|o| {
-            o.epoch(&crate::run::EpochEvent {
-                run_dir: out,
-                epoch: done,
-                epochs: cfg.train.epochs,
-                train_loss,
-                test_acc: acc_mf,
-                wall_s: wall,
-                stopped_early: false,
-            })
-        });
+        let path = run_dir.join(files::SUMMARY);
+        if new_epochs > 0 || !path.exists() {
+            let text = serde_json::to_string_pretty(&summary).map_err(|e| SasError::FileFormat {
+                name: files::SUMMARY.into(),
+                reason: e.to_string(),
+            })?;
+            write_atomic(&path, text.as_bytes())?;
+        }
+        Ok(summary)
     }
-    let wall_s = wall_before + t_start.elapsed().as_secs_f64();
-    let epochs = start_epoch.max(cfg.train.epochs);
-    let seed = derive_seed(cfg.seed, &[KEY_FINAL, epochs as u64]);
-    let mut eval = vec![
-        evaluate(&net, test_set, EvalMode::MeanField, 1, cfg.train.chunks, seed)?,
-        evaluate(&net, test_set, EvalMode::Mean, 1, cfg.train.chunks, seed)?,
-    ];
-    if cfg.eval.sampled > 0 {
-        eval.push(evaluate(
-            &net,
-            test_set,
-            EvalMode::Sampled,
-            cfg.eval.sampled,
-            cfg.train.chunks,
-            seed,
-        )?);
-    }
-    let summary = RunSummary {
-        run_dir: out.to_path_buf(),
-        epochs,
-        train_loss,
-        eval,
-        classes: layer_classes(&net, &Thresholds::for_task("ff")),
-        wall_s,
-    };
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| SasError::FileFormat {
-        name: files::SUMMARY.into(),
-        reason: e.to_string(),
-    })?;
-    write_atomic(&out.join(files::SUMMARY), text.as_bytes())?;
-    Ok(summary)
 }
