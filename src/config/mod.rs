@@ -229,7 +229,7 @@ pub struct MsiSettings {
     /// Pad every training trial to this many ms (0 = no padding; the authors' code: 2500).
     /// Stimulus trials are masked out in the padding, catch trials masked in throughout, and
     /// the loss divides by the padded `T`, so the same error gives a smaller loss and the
-    /// `train.stop_loss` criterion is met earlier (see the README). Missing in older
+    /// `train.stop_loss` criterion is met earlier (docs/DEVIATIONS.md). Missing in older
     /// configurations: 0.
     #[serde(default)]
     pub pad_ms: f64,

@@ -16,7 +16,7 @@
 //!
 //! **One deliberate difference from the authors' code: Adam is not restarted every epoch.**
 //! Their code creates fresh Adam moments at the start of every epoch (20 minibatches). That
-//! restart does two things, which the measurements separate (README, "Feed-forward
+//! restart does two things, which the measurements separate (docs/RESULTS.md, "Feed-forward
 //! ensembles"):
 //! 1. its first bias-corrected step moves *every* parameter with a non-zero gradient by about
 //!    `lr` (`m̂/√v̂ = g/|g|`), however small the gradient — which knocks `π` and `Ξ` off the

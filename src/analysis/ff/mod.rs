@@ -17,7 +17,7 @@
 //! recurrent analyses, so the same renderer and report page show them. The one registry
 //! ([`crate::analysis::registry::ANALYSES`]) lists them beside their recurrent counterparts.
 //!
-//! What the reference runs show is recorded in the README ("Feed-forward ensembles") and in
+//! What the reference runs show is recorded in docs/RESULTS.md ("Feed-forward ensembles") and in
 //! the presets' docs ([`crate::ff::config`]).
 
 pub mod accuracy;
