@@ -145,11 +145,13 @@ pub struct ModeSummary {
     pub mode: Mode,
     /// Resampling interval in steps (0: not sampled).
     pub k: f64,
-    /// Mean accuracy pooled over seeds × repeats.
+    /// Mean accuracy ([`ModeSummary::stats`]`.mean`).
     pub accuracy: f64,
-    /// Sample std pooled over seeds × repeats.
+    /// Sample std ([`ModeSummary::stats`]`.sd`).
     pub accuracy_std: f64,
-    /// The pooled statistics.
+    /// The statistics of the table and the figure: over seeds (each seed's mean over its
+    /// repeats; the unit of replication is the training seed) when there are several
+    /// seeds, over the repeats (sampled networks or noise draws) of the one run otherwise.
     pub stats: SeedStats,
     /// Statistics over seeds of each seed's accuracy (mean over its repeats): the unit of
     /// replication is the training seed.
@@ -214,7 +216,13 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
         Mode::Sampled { every } => every.min(steps) as f64,
         _ => 0.0,
     };
-    let stats: Vec<SeedStats> = accs.iter().map(|a| SeedStats::of(a)).collect();
+    // Several seeds: the seed is the unit (repeats averaged within a seed first); one run:
+    // its repeats.
+    let stats: Vec<SeedStats> = if runs.len() > 1 {
+        seed_accs.iter().map(|a| SeedStats::of(a)).collect()
+    } else {
+        accs.iter().map(|a| SeedStats::of(a)).collect()
+    };
     let mut rows = Vec::new();
     let mut summary_modes = Vec::new();
     for (mi, &mode) in modes.iter().enumerate() {
@@ -296,6 +304,11 @@ fn k_figure(
     seeds: usize,
     trials: usize,
 ) -> Figure {
+    let unit = if seeds > 1 {
+        format!("over n = {seeds} training seeds (each seed's mean over its networks first)")
+    } else {
+        format!("over the n = {reps} sampled networks of one run (one seed: no interval over seeds)")
+    };
     let sampled: Vec<(usize, f64)> = modes
         .iter()
         .enumerate()
@@ -355,12 +368,11 @@ fn k_figure(
         log_y: false,
         caption: format!(
             "Test accuracy of concrete networks w ~ P(w) redrawn every k steps (k = {}), against \
-             log10 k; mean with the 95 % t-interval of the mean as a band over n = {reps} sampled \
-             networks × {seeds} seed(s) (pooled); {trials} test trials per network. Horizontal \
-             lines: the same ensemble's mean-field (fresh ε), ε = 0 and mean-network (w = μ) \
-             accuracies (means over {reps} repeats × {seeds} seed(s)); without recurrent noise \
-             (σ = 0) the ε = 0 forward is the mean network and those two lines coincide. k = T is one network \
-             held for the whole trial.",
+             log10 k; mean with the 95 % t-interval of the mean as a band, {unit}; {reps} sampled \
+             networks per seed, {trials} test trials per network. Horizontal lines: the same \
+             ensemble's mean-field (fresh ε), ε = 0 and mean-network (w = μ) accuracies; without \
+             recurrent noise (σ = 0) the ε = 0 forward is the mean network and those two lines \
+             coincide. k = T is one network held for the whole trial.",
             ks.join(", ")
         ),
         plot: Plot::Lines(series),

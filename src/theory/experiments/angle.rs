@@ -102,7 +102,7 @@ impl AngleResult {
             false,
             format!(
                 "Analytic NTK Θ(x₀, x_φ) of the infinitely wide SaS network (lines) and the \
-                 empirical kernel of width-{} networks (markers: mean with the 95 % t-interval over n = {seeds} seeds; \
+                 empirical kernel of width-{} networks (markers: {spread}; \
                  mean relative error {:.3}). Inputs x(t) = √2 (cos φ, sin φ) at each of T = {} \
                  steps, α = {}, σ_in = {}, σ_rec = {:.3}, σ_out = {}, Ξ̃ = ({}, {}, {}), π₀ = {}, \
                  ε {:?}. Parts: input m̃; recurrent m̃ + π; readout m̃ + π (π part = m part at \
@@ -118,7 +118,8 @@ impl AngleResult {
                 params.xi_rec,
                 params.xi_out,
                 params.pi0,
-                params.eps
+                params.eps,
+                spread = super::spread(seeds)
             ),
             vec![
                 series("Θ analytic", self.phi.clone(), self.theta.clone(), false),

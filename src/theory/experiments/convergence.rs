@@ -109,10 +109,11 @@ impl ConvergenceResult {
             true,
             format!(
                 "Relative Frobenius distance ‖Θ̂ − Θ‖/‖Θ‖ between the empirical kernel of width-N \
-                 networks and the analytic NTK on {p} inputs (mean with the 95 % t-interval over n = {seeds} seeds), \
+                 networks and the analytic NTK on {p} inputs ({spread}), \
                  with a c/√N reference; ‖Θ̂_Ξ‖/‖Θ‖, the recurrent and readout slab-variance \
                  contributions, falls like 1/N; ‖Θ̂^π_rec − Θ̂^m_rec‖/‖Θ̂^m_rec‖ shows the π part \
-                 approaching the m part."
+                 approaching the m part.",
+                spread = super::spread(seeds)
             ),
             vec![
                 banded(

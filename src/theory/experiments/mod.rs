@@ -517,3 +517,13 @@ pub fn run_theory(data_dir: Option<&Path>, quick: bool) -> Result<Computed<Summa
     };
     Ok(Computed::with(NAME, TITLE, files, figures, summary))
 }
+
+/// How a caption states the spread over `seeds` theory seeds: the 95 % t-interval with its
+/// n, or that one seed gives no interval.
+pub(super) fn spread(seeds: usize) -> String {
+    if seeds > 1 {
+        format!("mean with the 95 % t-interval over n = {seeds} seeds")
+    } else {
+        "one seed: no interval".into()
+    }
+}

@@ -309,13 +309,14 @@ impl TrainingResult {
             format!(
                 "{what}: {name} MSE of finite networks trained by full-batch gradient descent \
                  (NTK parametrization; m̃ of all layers and π of rec/out trained; step \
-                 η = {:.3e} = {:.2}/λ_max(Θ); markers: mean with the 95 % t-interval over n = {seeds} seeds) against \
+                 η = {:.3e} = {:.2}/λ_max(Θ); markers: {spread}) against \
                  the infinitely wide network under the discrete-step dynamics (I − ηΘ)^k: its \
                  expected MSE over f(0) ~ N(0, K) (theory), and the linearized dynamics with \
                  the analytic Θ started from the N = {nmax} networks' own f(0) (mean over \
                  seeds).",
                 self.eta,
-                self.eta * self.lambda_max
+                self.eta * self.lambda_max,
+                spread = super::spread(seeds)
             )
         };
         let mut dev = Vec::new();
@@ -357,7 +358,8 @@ impl TrainingResult {
                     "{what}: distance between the training outputs of each finite network and \
                      the analytic linearized dynamics started from the same f_X(0) (analytic Θ), \
                      relative to the initial residual; it grows as training proceeds and shrinks \
-                     with N (mean with the 95 % t-interval over n = {seeds} seeds)."
+                     with N ({spread}).",
+                    spread = super::spread(seeds)
                 ),
                 dev,
             ),
@@ -369,9 +371,10 @@ impl TrainingResult {
                 true,
                 format!(
                     "{what}: relative change of the empirical kernel between initialization and \
-                     the end of training ({} steps), mean with the 95 % t-interval over n = {seeds} seeds, with c/√N and \
+                     the end of training ({} steps), {spread}, with c/√N and \
                      c'/N references through the widest point (in the lazy limit it vanishes).",
-                    self.steps.last().copied().unwrap_or(0)
+                    self.steps.last().copied().unwrap_or(0),
+                    spread = super::spread(seeds)
                 ),
                 vec![
                     banded(
