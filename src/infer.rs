@@ -2,7 +2,7 @@
 //! with ε = 0, the mean network (`w = μ`), and sampled concrete networks `w ~ P(w)`
 //! resampled every `k` steps.
 
-use crate::config::Config;
+use crate::config::{Config, TaskKind};
 use crate::data::source::TestSet;
 use crate::engine::noise::{EpsZeroNoise, NoiseSource, RandomNoise};
 use crate::engine::{Batch, Engine, EngineConfig, NetMoments, RunOptions, Targets};
@@ -42,6 +42,29 @@ impl Mode {
             Mode::Sampled { every } => format!("sampled-k{every}"),
         }
     }
+
+    /// The name without the resampling interval: `mean-field`, `eps0`, `mean` or `sampled`
+    /// (what [`FromStr`] parses and what an [`EvalReport`] holds).
+    pub fn base_name(&self) -> &'static str {
+        match self {
+            Mode::MeanField => "mean-field",
+            Mode::Eps0 => "eps0",
+            Mode::Mean => "mean",
+            Mode::Sampled { .. } => "sampled",
+        }
+    }
+}
+
+/// Writes [`Mode::name`] (`sampled-k<every>` for sampled networks).
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&self.name())
+    }
+}
+
+/// Serializes a mode as its [`Mode::base_name`] (the interval is a field of its own).
+fn serialize_base_name<S: serde::Serializer>(mode: &Mode, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(mode.base_name())
 }
 
 impl FromStr for Mode {
@@ -66,10 +89,12 @@ impl FromStr for Mode {
 /// Result of evaluating one mode.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalReport {
-    /// Task name.
-    pub task: String,
-    /// Mode name.
-    pub mode: String,
+    /// The task (serialized as its name).
+    pub task: TaskKind,
+    /// The mode (serialized as its [`Mode::base_name`]; a sampled mode holds the interval
+    /// reported in `resample_every`).
+    #[serde(serialize_with = "serialize_base_name")]
+    pub mode: Mode,
     /// Resampling interval (sampled mode).
     pub resample_every: Option<usize>,
     /// Mean accuracy over repeats / sampled networks, a fraction in [0, 1].
@@ -168,7 +193,7 @@ fn targets<'a>(b: &'a TrialBatch, one_hot: &'a [f32]) -> Targets<'a, f32> {
 pub fn evaluate(
     net: &SasNet<f32>,
     cfg: &Config,
-    task: &str,
+    task: TaskKind,
     test: &TestSet,
     mode: Mode,
     repeats: usize,
@@ -258,15 +283,18 @@ pub fn evaluate(
         }
     }
     let loss = results[0].1;
-    Ok(EvalReport {
-        task: task.into(),
-        mode: match mode {
-            Mode::Sampled { .. } => "sampled".into(),
-            m => m.name(),
+    // `every ≥ T` means one network per trial: reported as T.
+    let mode = match mode {
+        Mode::Sampled { every } => Mode::Sampled {
+            every: every.min(test.batches.first().map_or(every, |b| b.steps)),
         },
-        // `every ≥ T` means one network per trial: reported as T.
+        m => m,
+    };
+    Ok(EvalReport {
+        task,
+        mode,
         resample_every: match mode {
-            Mode::Sampled { every } => Some(every.min(test.batches.first().map_or(every, |b| b.steps))),
+            Mode::Sampled { every } => Some(every),
             _ => None,
         },
         accuracy: mean,
@@ -728,6 +756,32 @@ pub(crate) fn concrete_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modes_print_their_name_and_reports_their_base_name() {
+        let k5 = Mode::Sampled { every: 5 };
+        assert_eq!((k5.to_string(), k5.base_name()), ("sampled-k5".into(), "sampled"));
+        assert_eq!(Mode::MeanField.to_string(), "mean-field");
+        for m in [Mode::MeanField, Mode::Eps0, Mode::Mean, k5] {
+            assert_eq!(m.base_name().parse::<Mode>().unwrap().base_name(), m.base_name());
+        }
+        let r = EvalReport {
+            task: TaskKind::RowMnist,
+            mode: k5,
+            resample_every: Some(5),
+            accuracy: 0.5,
+            accuracy_std: 0.0,
+            accuracies: vec![0.5],
+            loss: None,
+            trials: 2,
+            by_modality: Vec::new(),
+        };
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (&j["task"], &j["mode"], &j["resample_every"]),
+            (&"row-mnist".into(), &"sampled".into(), &5.into())
+        );
+    }
 
     #[test]
     fn score_per_step_labels_at_each_trials_last_scored_step() {

@@ -368,7 +368,7 @@ fn report(
         let r = api::report(&runs, &page, &p, &mut lines)?;
         Ok(serde_json::json!({
             "page": r.page.display().to_string(),
-            "ran": r.ran.iter().map(|(n, d)| (n.clone(), d.display().to_string())).collect::<Vec<_>>(),
+            "ran": r.ran.iter().map(|(n, d)| (*n, d.display().to_string())).collect::<Vec<_>>(),
             "failed": r.failed,
         })
         .to_string())

@@ -163,7 +163,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             let seed = derive_seed(opts.seed, &[KEY_EVAL, ri as u64, mi as u64]);
             let mode = if is_bptt { Mode::MeanField } else { ms[mi] };
             let reps = if matches!(mode, Mode::Mean) { 1 } else { REPEATS };
-            let e = evaluate(&r.net, &r.cfg, task.name(), &test, mode, reps, seed)?;
+            let e = evaluate(&r.net, &r.cfg, task.kind(), &test, mode, reps, seed)?;
             Ok(((ri, mi, is_bptt), e.accuracy))
         })
         .collect::<Result<_>>()?;
@@ -232,7 +232,7 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             RunData::load(&sweep_dir(out, lr, cfg0.seed))?
         };
         let seed = derive_seed(opts.seed, &[KEY_EVAL, 0, 0]);
-        let a = evaluate(&d.net, &d.cfg, task.name(), &test, Mode::MeanField, REPEATS, seed)?.accuracy;
+        let a = evaluate(&d.net, &d.cfg, task.kind(), &test, Mode::MeanField, REPEATS, seed)?.accuracy;
         sweep_rows.push(vec![lr, cfg0.seed as f64, d.epoch as f64, a]);
         sweep_acc.push(a);
     }

@@ -153,23 +153,23 @@ impl<F: Family> RunData<F> {
 
     /// `(mode, accuracy)` of each final evaluation in the run's `summary.json` (feed-forward
     /// runs write one when training finishes); empty without a summary.
-    pub fn final_accuracies(&self) -> Vec<(String, f64)> {
+    pub fn final_accuracies(&self) -> Vec<(crate::ff::EvalMode, f64)> {
         self.summary
             .as_ref()
             .and_then(|v| v["eval"].as_array())
             .map(|a| {
                 a.iter()
-                    .filter_map(|r| Some((r["mode"].as_str()?.to_string(), r["accuracy"].as_f64()?)))
+                    .filter_map(|r| Some((r["mode"].as_str()?.parse().ok()?, r["accuracy"].as_f64()?)))
                     .collect()
             })
             .unwrap_or_default()
     }
 
     /// The final accuracy of evaluation mode `mode` in the run's summary, if evaluated.
-    pub fn final_accuracy(&self, mode: &str) -> Option<f64> {
+    pub fn final_accuracy(&self, mode: crate::ff::EvalMode) -> Option<f64> {
         self.final_accuracies()
             .into_iter()
-            .find(|(m, _)| m == mode)
+            .find(|(m, _)| *m == mode)
             .map(|(_, a)| a)
     }
 }

@@ -435,9 +435,9 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
         let test = task.test_set(cfg, cfg.eval.batch, limit, tpc);
         let eval_seed = derive_seed(opts.seed, &[KEY_EVAL, ri as u64]);
         let acc = |n: &SasNet<f32>| -> Result<f64> {
-            evaluate(n, cfg, task.name(), &test, Mode::MeanField, 1, eval_seed).map(|r| r.accuracy)
+            evaluate(n, cfg, task.kind(), &test, Mode::MeanField, 1, eval_seed).map(|r| r.accuracy)
         };
-        let base = evaluate(&run.net, cfg, task.name(), &test, Mode::MeanField, 1, eval_seed)?;
+        let base = evaluate(&run.net, cfg, task.kind(), &test, Mode::MeanField, 1, eval_seed)?;
         trials = base.trials;
         baselines.push(base.accuracy);
         let masks = crate::train::init::masks(cfg, run.net.dims());

@@ -191,7 +191,7 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
             let r = evaluate(
                 &run.net,
                 cfg,
-                task.name(),
+                task.kind(),
                 &test,
                 mode,
                 reps,

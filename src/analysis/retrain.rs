@@ -326,8 +326,8 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         .map(|&(vi, ri)| {
             let (net, cfg, _, _) = &nets[vi][ri];
             let seed = derive_seed(opts.seed, &[KEY_EVAL, ri as u64]);
-            let mf = evaluate(net, cfg, task.name(), &test, Mode::MeanField, REPEATS, seed)?;
-            let mean = evaluate(net, cfg, task.name(), &test, Mode::Mean, 1, seed)?;
+            let mf = evaluate(net, cfg, task.kind(), &test, Mode::MeanField, REPEATS, seed)?;
+            let mean = evaluate(net, cfg, task.kind(), &test, Mode::Mean, 1, seed)?;
             Ok(((vi, ri), (mf.accuracy, mean.accuracy)))
         })
         .collect::<Result<_>>()?;

@@ -210,9 +210,9 @@ pub struct Report {
     /// The page.
     pub page: PathBuf,
     /// Analyses that ran, with their output folders.
-    pub ran: Vec<(String, PathBuf)>,
+    pub ran: Vec<(&'static str, PathBuf)>,
     /// Analyses that failed: `(name, message)`; they are listed on the page.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(&'static str, String)>,
 }
 
 /// Runs every applicable analysis (less `p.skip`) over `runs` into `<page dir>/analysis/`

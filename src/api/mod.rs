@@ -395,6 +395,6 @@ pub use crate::bench;
 pub use crate::data::files as data;
 pub use crate::grad::grad_file;
 pub use crate::pipeline::reproduce::{default_seeds, plan as reproduce_plan, reproduce};
-pub use crate::pipeline::steps::{ReproduceOptions, ReproduceSummary};
+pub use crate::pipeline::steps::{ReproduceOptions, ReproduceSummary, Target};
 pub use crate::report::html::summary_rows;
 pub use crate::sweep::{self, Manifest, Sweep};

@@ -289,7 +289,7 @@ impl Run {
                         reason: format!("the test set of {} holds no trials", r.dir.display()),
                     });
                 }
-                let rep = crate::infer::evaluate(&r.net, &r.cfg, task.name(), &test, mode, samples, p.seed)?;
+                let rep = crate::infer::evaluate(&r.net, &r.cfg, task.kind(), &test, mode, samples, p.seed)?;
                 FamilyReport::Recurrent(rep)
             }
         };

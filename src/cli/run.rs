@@ -152,7 +152,7 @@ pub(super) fn eval(req: EvalRequest, json: bool) -> Result<()> {
             println!(
                 "{} ({}, epoch {}): accuracy {:.2}% ± {:.2}% over {} {kind} of {} trials",
                 e.task,
-                e.mode,
+                e.mode.base_name(),
                 r.epoch,
                 100.0 * e.accuracy,
                 100.0 * e.accuracy_std,
@@ -226,9 +226,9 @@ fn analyze_all(
 }
 
 /// Warns about the analyses that failed (they are listed in the report).
-pub(super) fn warn_failed(failed: &[(String, String)]) {
+pub(super) fn warn_failed(failed: &[(&str, String)]) {
     if !failed.is_empty() {
-        let names: Vec<&str> = failed.iter().map(|f| f.0.as_str()).collect();
+        let names: Vec<&str> = failed.iter().map(|f| f.0).collect();
         eprintln!(
             "warning: {} analysis(es) failed and are listed in the report: {}",
             failed.len(),
@@ -269,7 +269,10 @@ pub(super) fn reproduce(
     use super::sweep::Backend;
     use api::{ReproduceOptions, default_seeds};
     let quick = analysis.quick;
-    let seeds = seeds.unwrap_or_else(|| default_seeds(target));
+    // An unknown target is reported where the library would meet it (after the checks of
+    // the options), with the context of the backend's step.
+    let parsed: sasnet::Result<api::Target> = target.parse();
+    let seeds = seeds.unwrap_or_else(|| parsed.as_ref().map_or(1, |&t| default_seeds(t)));
     anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
     let out = out.unwrap_or_else(|| {
         PathBuf::from(format!(
@@ -286,7 +289,9 @@ pub(super) fn reproduce(
         stop: Some(super::progress::stop_flag()?),
     };
     if backend.backend != Backend::Local {
-        let plan = api::reproduce_plan(target, &opts).with_context(|| format!("planning {target}"))?;
+        let plan = parsed
+            .and_then(|t| api::reproduce_plan(t, &opts))
+            .with_context(|| format!("planning {target}"))?;
         plan.write(&opts.out, true)
             .with_context(|| format!("writing the plan of {target}"))?;
         if !quiet {
@@ -302,12 +307,15 @@ pub(super) fn reproduce(
         return super::sweep::submit(&plan, &opts.out, &after, backend, quiet);
     }
     let quiet = quiet || json;
-    let s = api::reproduce(target, &opts, &mut |line: &str| {
-        if !quiet {
-            eprintln!("{line}");
-        }
-    })
-    .with_context(|| format!("reproducing {target}"))?;
+    let s = parsed
+        .and_then(|t| {
+            api::reproduce(t, &opts, &mut |line: &str| {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            })
+        })
+        .with_context(|| format!("reproducing {target}"))?;
     if json {
         println!("{}", serde_json::to_string(&s)?);
     } else {

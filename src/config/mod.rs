@@ -264,12 +264,46 @@ fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
+/// How a layer's means `m` start (written in configurations in kebab case: `identity`,
+/// `normal`, `fan-in`, `zero`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitKind {
+    /// The identity matrix (square layers only).
+    Identity,
+    /// Normal with std `m_std`.
+    Normal,
+    /// Normal with std `m_std/sqrt(fan-in)`.
+    FanIn,
+    /// All zero.
+    Zero,
+}
+
+impl InitKind {
+    /// The name as written in configurations.
+    pub fn name(self) -> &'static str {
+        match self {
+            InitKind::Identity => "identity",
+            InitKind::Normal => "normal",
+            InitKind::FanIn => "fan-in",
+            InitKind::Zero => "zero",
+        }
+    }
+}
+
+impl std::fmt::Display for InitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// Initialization of one layer.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LayerInit {
-    /// `identity` (square layers), `normal` (std `m_std`) or `fan-in` (std `m_std/sqrt(fan-in)`).
-    pub m: String,
+    /// How `m` starts: `identity` (square layers), `normal` (std `m_std`), `fan-in` (std
+    /// `m_std/sqrt(fan-in)`) or `zero`.
+    pub m: InitKind,
     /// Standard deviation for `normal` / scale for `fan-in`.
     pub m_std: f64,
     /// `Ξ ~ xi_max · U(0, 1)` (0 for deterministic layers).
@@ -546,20 +580,11 @@ impl Config {
             ("rec", &self.init.rec, true),
             ("out", &self.init.out, false),
         ] {
-            match l.m.as_str() {
-                "identity" if !square => {
-                    return bad(
-                        &format!("init.{name}.m"),
-                        "`identity` needs a square layer".into(),
-                    );
-                }
-                "identity" | "normal" | "fan-in" | "zero" => {}
-                other => {
-                    return bad(
-                        &format!("init.{name}.m"),
-                        format!("`{other}` is not identity, normal, fan-in or zero"),
-                    );
-                }
+            if l.m == InitKind::Identity && !square {
+                return bad(
+                    &format!("init.{name}.m"),
+                    "`identity` needs a square layer".into(),
+                );
             }
             if !(l.m_std >= 0.0 && l.m_std.is_finite()) {
                 return bad(&format!("init.{name}.m_std"), format!("{} is not ≥ 0", l.m_std));
@@ -773,5 +798,24 @@ pub(crate) mod tests {
                 .to_string()
                 .contains("unknown preset")
         );
+    }
+
+    #[test]
+    fn init_kinds_are_written_by_name_and_an_unknown_one_names_the_key() {
+        let mut c = Config::preset("pixel-mnist").unwrap();
+        for (name, kind) in [
+            ("identity", InitKind::Identity),
+            ("normal", InitKind::Normal),
+            ("fan-in", InitKind::FanIn),
+            ("zero", InitKind::Zero),
+        ] {
+            c.set(&format!("init.rec.m={name}")).unwrap();
+            assert_eq!((c.init.rec.m, kind.to_string().as_str()), (kind, name));
+            assert!(c.to_toml().contains(&format!("m = \"{name}\"")), "{name}");
+        }
+        let e = c.set("init.rec.m=foo").unwrap_err().to_string();
+        for part in ["init.rec.m", "`foo`", "identity", "normal", "fan-in", "zero"] {
+            assert!(e.contains(part), "{part}: {e}");
+        }
     }
 }

@@ -73,8 +73,8 @@ impl Config {
             path: String::new(),
             test_path: String::new(),
         };
-        let li = |m: &str, m_std: f64, xi_max: f64| LayerInit {
-            m: m.into(),
+        let li = |m: InitKind, m_std: f64, xi_max: f64| LayerInit {
+            m,
             m_std,
             xi_max,
             pi: 0.0,
@@ -103,9 +103,9 @@ impl Config {
                         tau_ms: 0.0,
                     },
                     init: InitConfig {
-                        inp: li("normal", std, if row { xi } else { 0.0 }),
-                        rec: li("identity", 0.0, xi),
-                        out: li("normal", std, xi),
+                        inp: li(InitKind::Normal, std, if row { xi } else { 0.0 }),
+                        rec: li(InitKind::Identity, 0.0, xi),
+                        out: li(InitKind::Normal, std, xi),
                     },
                     optim: OptimConfig {
                         kind: OptimKind::Adam,
@@ -157,9 +157,9 @@ impl Config {
                         tau_ms: 0.0,
                     },
                     init: InitConfig {
-                        inp: li("fan-in", 1.0, 0.0),
-                        rec: li("fan-in", 1.0, 0.01),
-                        out: li("fan-in", 1.0, 0.01),
+                        inp: li(InitKind::FanIn, 1.0, 0.0),
+                        rec: li(InitKind::FanIn, 1.0, 0.01),
+                        out: li(InitKind::FanIn, 1.0, 0.01),
                     },
                     optim: OptimConfig {
                         kind: OptimKind::Rmsprop,
@@ -224,9 +224,9 @@ impl Config {
                         tau_ms: 100.0,
                     },
                     init: InitConfig {
-                        inp: li("fan-in", 1.0, 0.0),
-                        rec: li("fan-in", 0.9, 0.01),
-                        out: li("fan-in", 1.0, 0.01),
+                        inp: li(InitKind::FanIn, 1.0, 0.0),
+                        rec: li(InitKind::FanIn, 0.9, 0.01),
+                        out: li(InitKind::FanIn, 1.0, 0.01),
                     },
                     optim: OptimConfig {
                         kind: OptimKind::Adam,

@@ -246,17 +246,22 @@ impl TaskData {
         }
     }
 
-    /// Short task name.
-    pub fn name(&self) -> &'static str {
+    /// The task.
+    pub fn kind(&self) -> TaskKind {
         match self {
             TaskData::Mnist { seq, .. } => match seq.variant() {
-                SeqVariant::Pixel => "pixel-mnist",
-                SeqVariant::Row => "row-mnist",
-                SeqVariant::Permuted { .. } => "perm-mnist",
+                SeqVariant::Pixel => TaskKind::PixelMnist,
+                SeqVariant::Row => TaskKind::RowMnist,
+                SeqVariant::Permuted { .. } => TaskKind::PermMnist,
             },
-            TaskData::Msi { .. } => "msi",
-            TaskData::User { .. } => "user",
+            TaskData::Msi { .. } => TaskKind::Msi,
+            TaskData::User { .. } => TaskKind::User,
         }
+    }
+
+    /// Short task name (of [`Self::kind`]).
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// Training minibatch `mb` of epoch `epoch` (a pure function of the seed, epoch and `mb`).

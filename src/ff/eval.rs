@@ -43,6 +43,27 @@ impl EvalMode {
     }
 }
 
+/// Writes [`EvalMode::name`].
+impl std::fmt::Display for EvalMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Serialized as [`EvalMode::name`].
+impl Serialize for EvalMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A mode equals its [`EvalMode::name`].
+impl PartialEq<&str> for EvalMode {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
 /// Parses `mean-field`, `mean` or `sampled`; `eps0` (the recurrent mode "mean-field with
 /// ε = 0") is the mean network here.
 impl FromStr for EvalMode {
@@ -65,8 +86,8 @@ impl FromStr for EvalMode {
 /// Result of evaluating one mode.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct AccuracyReport {
-    /// Mode name.
-    pub mode: String,
+    /// The mode (serialized as its name).
+    pub mode: EvalMode,
     /// Mean accuracy over repeats (fraction in [0, 1]).
     pub accuracy: f64,
     /// Standard deviation of the accuracy over repeats.
@@ -175,7 +196,7 @@ pub fn evaluate(
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
     let std = (accs.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / accs.len() as f64).sqrt();
     Ok(AccuracyReport {
-        mode: mode.name().into(),
+        mode,
         accuracy: mean,
         accuracy_std: std,
         accuracies: accs,
@@ -218,4 +239,19 @@ pub fn evaluate_run(
         .iter()
         .map(|&(m, r)| evaluate(&net, &test, m, r, cfg.train.chunks, seed))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mode_is_written_and_compared_as_its_name() {
+        for m in [EvalMode::MeanField, EvalMode::Mean, EvalMode::Sampled] {
+            assert_eq!(m.to_string(), m.name());
+            assert_eq!(serde_json::to_value(m).unwrap(), m.name());
+            assert_eq!(m.name().parse::<EvalMode>().unwrap(), m);
+            assert!(m == m.name() && m != "eps0");
+        }
+    }
 }

@@ -68,10 +68,7 @@ pub struct RunSummary {
 impl RunSummary {
     /// Accuracy of evaluation mode `mode` (`mean-field`, `mean`, `sampled`), if evaluated.
     pub fn accuracy(&self, mode: EvalMode) -> Option<f64> {
-        self.eval
-            .iter()
-            .find(|r| r.mode == mode.name())
-            .map(|r| r.accuracy)
+        self.eval.iter().find(|r| r.mode == mode).map(|r| r.accuracy)
     }
 }
 

@@ -18,12 +18,12 @@ use crate::analysis::ff::classes::class_stats;
 use crate::analysis::{RunData, load_runs};
 use crate::error::{Result, SasError};
 use crate::family::FeedForward;
-use crate::ff::config::{FfConfig, PRESETS};
+use crate::ff::config::FfConfig;
 use crate::ff::{RunSummary, train_mnist};
 use crate::output::num;
 use crate::pipeline::analyze::run_all_with;
 use crate::pipeline::seeds::{fan_out, seed_dir};
-use crate::pipeline::steps::{ReproduceOptions, ReproduceSummary, run_timed, start_training};
+use crate::pipeline::steps::{ReproduceOptions, ReproduceSummary, Target, run_timed, start_training};
 use crate::report::html::{esc, href, rel_path, write_page};
 use crate::run::TrainOptions;
 use crate::run::files;
@@ -31,14 +31,19 @@ use crate::train::TrainSummary;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The reproduction targets (the feed-forward presets).
-pub const TARGETS: [&str; 2] = PRESETS;
+/// The feed-forward reproduction targets (those of the feed-forward presets).
+pub const TARGETS: [Target; 2] = [Target::FfMnist, Target::FfMnistFull];
 
-/// The configuration of a target (`quick` for the quick variant), validated.
-pub fn config(target: &str, quick: bool) -> Result<FfConfig> {
-    let mut c = FfConfig::preset(target)?;
+/// The configuration of a feed-forward target (one of [`TARGETS`]; `quick` for the quick
+/// variant), validated.
+pub fn config(target: Target, quick: bool) -> Result<FfConfig> {
+    let mut c = FfConfig::preset(target.name())?;
     if quick {
-        let (epochs, every) = if target == "ff-mnist" { (20, 2) } else { (10, 2) };
+        let (epochs, every) = if target == Target::FfMnist {
+            (20, 2)
+        } else {
+            (10, 2)
+        };
         c.train.epochs = epochs;
         c.optim.step_every = every;
         c.eval.sampled = 5;
@@ -65,7 +70,7 @@ impl From<&RunSummary> for TrainSummary {
 /// then writes the report over them (`opts.out/report.html`). `progress` receives one line
 /// per step.
 pub fn reproduce(
-    target: &str,
+    target: Target,
     opts: &ReproduceOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReproduceSummary> {
@@ -99,7 +104,7 @@ pub fn reproduce(
     let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
     let statistics = headline(&crate::report::html::page_dir(&report).join("analysis"));
     let summary = ReproduceSummary {
-        target: target.into(),
+        target,
         quick: opts.quick,
         runs: sums.iter().map(TrainSummary::from).collect(),
         report,
@@ -137,7 +142,7 @@ pub fn report_over(
     report: &Path,
     opts: &AnalysisOptions,
     progress: &mut dyn FnMut(&str),
-) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
+) -> Result<(Vec<(&'static str, PathBuf)>, Vec<(&'static str, String)>)> {
     opts.validate("ff")?;
     let runs = load_runs::<FeedForward>(dirs)?;
     let page_dir = crate::report::html::page_dir(report);
@@ -333,7 +338,7 @@ pub(crate) fn header_html(
                 let _ = writeln!(
                     h,
                     "<tr><th>{}</th><td class=\"num\">{}</td></tr>",
-                    esc(m),
+                    esc(m.name()),
                     esc(&pct(crate::analysis::ff::mean_std(&v), v.len()))
                 );
             }
@@ -389,6 +394,6 @@ mod tests {
                 "{t}"
             );
         }
-        assert!(config("nope", true).is_err());
+        assert!(config(Target::Msi, true).is_err());
     }
 }

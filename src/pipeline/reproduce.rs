@@ -37,9 +37,10 @@
 //! `analysis/retrain/`, each as long as the reference (the quick variant: 5 epochs for row
 //! MNIST, 1 for pixel MNIST); `--skip retrain` leaves it out.
 
-pub use super::steps::{ReproduceOptions, ReproduceSummary};
+pub use super::steps::{ReproduceOptions, ReproduceSummary, Target};
 use super::steps::{run_timed, start_training};
 use crate::analysis::AnalysisOptions;
+use crate::analysis::registry::THEORY;
 use crate::config::Config;
 use crate::data::source::TaskData;
 use crate::error::{Result, SasError};
@@ -57,55 +58,64 @@ pub const MSI_FAST_DT_MS: f64 = 5.0;
 /// MSI test-protocol time step of the quick reproduction, ms.
 pub const MSI_QUICK_TEST_DT_MS: f64 = 10.0;
 
-/// The reproduction targets.
-pub const TARGETS: [&str; 4] = ["msi", "row-mnist", "pixel-mnist", "perm-mnist"];
+/// The recurrent reproduction targets (this module's; the feed-forward ones are
+/// [`crate::pipeline::ff::TARGETS`]).
+pub const TARGETS: [Target; 4] = [
+    Target::Msi,
+    Target::RowMnist,
+    Target::PixelMnist,
+    Target::PermMnist,
+];
 
 /// The paper's seed count for a target: 10 for `msi`, 5 for the MNIST targets (the
 /// feed-forward ones included), 1 where seeds are not used (`theory`).
-pub fn default_seeds(target: &str) -> usize {
+pub fn default_seeds(target: Target) -> usize {
     match target {
-        "msi" => 10,
-        THEORY => 1,
+        Target::Msi => 10,
+        Target::Theory => 1,
         _ => 5,
     }
 }
 
-/// The configuration of a target (`quick` for the quick variant), validated.
-pub fn config(target: &str, quick: bool) -> Result<Config> {
-    if !TARGETS.contains(&target) {
-        return Err(SasError::Config {
-            key: "target".into(),
-            reason: format!(
-                "unknown reproduction target `{target}` (known: {}, {})",
-                TARGETS.join(", "),
-                crate::pipeline::ff::TARGETS.join(", ")
-            ),
-        });
-    }
-    let mut c = Config::preset(target)?;
+/// The configuration of a recurrent target (one of [`TARGETS`]; `quick` for the quick
+/// variant), validated.
+pub fn config(target: Target, quick: bool) -> Result<Config> {
+    let preset = match target.preset() {
+        Some(p) if TARGETS.contains(&target) => p,
+        _ => {
+            return Err(SasError::Config {
+                key: "target".into(),
+                reason: format!(
+                    "`{target}` is not a recurrent reproduction target (those are: {})",
+                    TARGETS.map(Target::name).join(", ")
+                ),
+            });
+        }
+    };
+    let mut c = Config::preset(preset.name())?;
     // Every reproduction keeps the per-epoch parameter history: sparsity, entropy and weight
     // classes over epochs, symmetry breaking and the synaptic PCA read it.
     c.train.history = true;
     match (target, quick) {
-        ("msi", false) => {
+        (Target::Msi, false) => {
             c.eval.every = 100;
             c.eval.during_trials_per_condition = 5;
         }
-        ("msi", true) => {
+        (Target::Msi, true) => {
             c.train.epochs = 150;
             c.eval.every = 0;
             c.eval.during_trials_per_condition = 2;
             c.eval.trials_per_condition = 10;
             c.task.msi.test_dt_ms = MSI_QUICK_TEST_DT_MS;
         }
-        ("row-mnist", true) => {
+        (Target::RowMnist, true) => {
             c.train.epochs = 5;
             c.train.minibatches = 100;
             c.task.train_limit = 100 * c.train.batch;
             c.eval.every = 1;
             c.eval.during_limit = 2000;
         }
-        ("pixel-mnist" | "perm-mnist", true) => {
+        (Target::PixelMnist | Target::PermMnist, true) => {
             c.train.epochs = 1;
             c.train.minibatches = 20;
             c.task.train_limit = 20 * c.train.batch;
@@ -120,17 +130,18 @@ pub fn config(target: &str, quick: bool) -> Result<Config> {
 
 /// Trains `opts.seeds` seeds of `target` (resuming directories that hold a checkpoint), then
 /// runs every applicable analysis over them and writes `opts.out/report.html`. The
-/// feed-forward targets (`ff-mnist`, `ff-mnist-full`) go to [`crate::pipeline::ff`].
-/// `progress` receives one line per step (for the command line).
+/// feed-forward targets (`ff-mnist`, `ff-mnist-full`) go to [`crate::pipeline::ff`],
+/// `theory` to [`reproduce_theory`]. `progress` receives one line per step (for the command
+/// line).
 pub fn reproduce(
-    target: &str,
+    target: Target,
     opts: &ReproduceOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReproduceSummary> {
     if crate::pipeline::ff::TARGETS.contains(&target) {
         return crate::pipeline::ff::reproduce(target, opts, progress);
     }
-    if target == THEORY {
+    if target == Target::Theory {
         return reproduce_theory(opts, progress);
     }
     if opts.seeds == 0 {
@@ -159,7 +170,7 @@ pub fn reproduce(
     let (analyses, failed) = report_over(&dirs, &report, &aopts, progress)?;
     let statistics = headline(&crate::report::html::page_dir(&report).join("analysis"), &runs)?;
     let summary = ReproduceSummary {
-        target: target.into(),
+        target,
         quick: opts.quick,
         runs,
         report,
@@ -173,10 +184,10 @@ pub fn reproduce(
 
 /// The analyses' settings of a reproduction: `opts.analysis` with its `quick`, and for the
 /// full MSI reproduction the fast time step [`MSI_FAST_DT_MS`] unless one is given.
-fn analysis_options(target: &str, opts: &ReproduceOptions) -> AnalysisOptions {
+fn analysis_options(target: Target, opts: &ReproduceOptions) -> AnalysisOptions {
     let mut aopts = opts.analysis.clone();
     aopts.quick = opts.quick;
-    if target == "msi" && !opts.quick && aopts.fast_dt_ms.is_none() && aopts.test_dt_ms.is_none() {
+    if target == Target::Msi && !opts.quick && aopts.fast_dt_ms.is_none() && aopts.test_dt_ms.is_none() {
         aopts.fast_dt_ms = Some(MSI_FAST_DT_MS);
     }
     aopts
@@ -184,8 +195,8 @@ fn analysis_options(target: &str, opts: &ReproduceOptions) -> AnalysisOptions {
 
 /// The plan of a recurrent reproduction: every training run it needs, as a manifest over
 /// `opts.out` (validated; nothing written). See [`plan_of`].
-pub fn plan(target: &str, opts: &ReproduceOptions) -> Result<Manifest> {
-    if crate::pipeline::ff::TARGETS.contains(&target) || target == THEORY {
+pub fn plan(target: Target, opts: &ReproduceOptions) -> Result<Manifest> {
+    if crate::pipeline::ff::TARGETS.contains(&target) || target == Target::Theory {
         return Err(SasError::NotApplicable {
             analysis: "reproduce".into(),
             reason: format!(
@@ -205,7 +216,7 @@ pub fn plan(target: &str, opts: &ReproduceOptions) -> Result<Manifest> {
 /// variants (`analysis/retrain/<variant>/seed-<s>/`). Each row's configuration is exactly the
 /// one the analysis would train (the MSI test time step the analysis evaluates with
 /// included), so the analyses find these runs finished and reuse them.
-fn plan_of(target: &str, cfg: &Config, opts: &ReproduceOptions) -> Result<Manifest> {
+fn plan_of(target: Target, cfg: &Config, opts: &ReproduceOptions) -> Result<Manifest> {
     use crate::analysis::{baseline, retrain};
     use crate::sweep::manifest::{Row, RowFamily};
     use crate::train::variant::Variant;
@@ -376,9 +387,6 @@ pub(crate) fn headline(analysis: &Path, runs: &[TrainSummary]) -> Result<serde_j
     Ok(serde_json::Value::Object(h))
 }
 
-/// The target without training: the infinite-width theory ([`crate::theory`]).
-pub const THEORY: &str = "theory";
-
 /// `reproduce theory`: every experiment of the infinite-width theory at full size (quick:
 /// small sizes, seconds) into `opts.out/analysis/theory/`, and the report page
 /// `opts.out/report.html`. The seeds option is not used; the MNIST experiment runs when
@@ -416,11 +424,11 @@ pub(crate) fn reproduce_theory(
         &report,
     )?;
     Ok(ReproduceSummary {
-        target: THEORY.into(),
+        target: Target::Theory,
         quick: opts.quick,
         runs: Vec::new(),
         report,
-        analyses: vec![(THEORY.into(), dir)],
+        analyses: vec![(THEORY, dir)],
         failed: Vec::new(),
         statistics: serde_json::Value::Null,
     })
@@ -447,7 +455,7 @@ pub fn report_over(
     report: &Path,
     opts: &AnalysisOptions,
     progress: &mut dyn FnMut(&str),
-) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String)>)> {
+) -> Result<(Vec<(&'static str, PathBuf)>, Vec<(&'static str, String)>)> {
     if crate::family::Kind::of_runs(dirs)? == crate::family::Kind::FeedForward {
         return crate::pipeline::ff::report_over(dirs, report, opts, progress);
     }
@@ -475,8 +483,9 @@ mod tests {
                 "{t}"
             );
         }
-        assert!(config("nope", true).is_err());
-        assert_eq!(config("msi", false).unwrap().train.epochs, 500);
+        assert!("nope".parse::<Target>().is_err());
+        assert!(config(Target::FfMnist, true).is_err());
+        assert_eq!(config(Target::Msi, false).unwrap().train.epochs, 500);
     }
 
     #[test]
@@ -493,7 +502,7 @@ mod tests {
             out: root.clone(),
             ..Default::default()
         };
-        let plan = plan_of("msi", &runs[0].cfg, &opts).unwrap();
+        let plan = plan_of(Target::Msi, &runs[0].cfg, &opts).unwrap();
         let dirs: Vec<String> = plan.rows.iter().map(|r| r.dir.display().to_string()).collect();
         assert_eq!(
             dirs[..4],
@@ -526,7 +535,7 @@ mod tests {
             crate::analysis::registry::find("baseline").unwrap(),
             crate::analysis::registry::find("retrain").unwrap(),
         ];
-        assert_eq!(plan_of("msi", &runs[0].cfg, &skip).unwrap().rows.len(), 2);
+        assert_eq!(plan_of(Target::Msi, &runs[0].cfg, &skip).unwrap().rows.len(), 2);
 
         // Train the analysis runs of the plan (the seeds are the fixture's own runs): the
         // analyses then train nothing.
@@ -544,7 +553,7 @@ mod tests {
         );
         assert!(s.failed.is_empty(), "{:?}", s.failed);
         assert_eq!(s.trained.len(), rows.len());
-        let aopts = analysis_options("msi", &opts);
+        let aopts = analysis_options(Target::Msi, &opts);
         let run = |name: &str| {
             let a = ANALYSES.iter().find(|a| a.name == name).unwrap();
             crate::pipeline::analyze::run_one(a, &runs, &root.join("analysis").join(name), &aopts).unwrap()

@@ -1,11 +1,110 @@
-//! What every reproduction shares, whichever the family: its options and summary, the line
-//! that announces the training, and the timed loop over the analyses.
+//! What every reproduction shares, whichever the family: its target, options and summary,
+//! the line that announces the training, and the timed loop over the analyses.
 
 use crate::analysis::AnalysisOptions;
 use crate::analysis::AnalysisResult;
+use crate::config::Preset;
 use crate::error::{Result, SasError};
 use crate::train::TrainSummary;
 use std::path::{Path, PathBuf};
+
+/// What `sasnet reproduce` reproduces: the seeds of a preset trained and explained (the
+/// recurrent presets `msi`, `row-mnist`, `pixel-mnist`, `perm-mnist`; the feed-forward ones
+/// `ff-mnist`, `ff-mnist-full`), or `theory` (the infinite-width experiments, no training).
+/// The skins parse names; an unknown one is an error that lists the presets:
+/// ```
+/// use sasnet::api::Target;
+/// assert_eq!("row-mnist".parse::<Target>().unwrap(), Target::RowMnist);
+/// assert_eq!(Target::FfMnistFull.to_string(), "ff-mnist-full");
+/// assert!("nope".parse::<Target>().unwrap_err().to_string().contains("ff-mnist-full"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// Multisensory integration (recurrent).
+    Msi,
+    /// Row-by-row MNIST (recurrent).
+    RowMnist,
+    /// Pixel-by-pixel MNIST (recurrent).
+    PixelMnist,
+    /// Permuted pixel MNIST (recurrent).
+    PermMnist,
+    /// Feed-forward MNIST, 784-100-10.
+    FfMnist,
+    /// Feed-forward MNIST at the paper's full width.
+    FfMnistFull,
+    /// The infinite-width theory (no training, no seeds).
+    Theory,
+}
+
+impl Target {
+    /// Every target, in listing order.
+    pub const ALL: [Target; 7] = [
+        Target::Msi,
+        Target::RowMnist,
+        Target::PixelMnist,
+        Target::PermMnist,
+        Target::FfMnist,
+        Target::FfMnistFull,
+        Target::Theory,
+    ];
+
+    /// The name on the command line and in `summary.json`.
+    pub fn name(self) -> &'static str {
+        match self.preset() {
+            Some(p) => p.name(),
+            None => "theory",
+        }
+    }
+
+    /// The preset whose seeds it trains (`None` for `theory`).
+    pub fn preset(self) -> Option<Preset> {
+        Some(match self {
+            Target::Msi => Preset::Msi,
+            Target::RowMnist => Preset::RowMnist,
+            Target::PixelMnist => Preset::PixelMnist,
+            Target::PermMnist => Preset::PermMnist,
+            Target::FfMnist => Preset::FfMnist,
+            Target::FfMnistFull => Preset::FfMnistFull,
+            Target::Theory => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Parses a target's name; an unknown one is a `target` configuration error that lists the
+/// targets that train.
+impl std::str::FromStr for Target {
+    type Err = SasError;
+    fn from_str(s: &str) -> Result<Target> {
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| SasError::Config {
+                key: "target".into(),
+                reason: format!(
+                    "unknown reproduction target `{s}` (known: {})",
+                    Target::ALL
+                        .iter()
+                        .filter(|t| t.preset().is_some())
+                        .map(|t| t.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
+/// Serialized as its [`Target::name`].
+impl serde::Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
 
 /// Settings of a reproduction.
 #[derive(Clone, Debug, Default)]
@@ -30,8 +129,8 @@ pub struct ReproduceOptions {
 /// What a reproduction produced.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ReproduceSummary {
-    /// Target name.
-    pub target: String,
+    /// The target (serialized as its name).
+    pub target: Target,
     /// Whether the quick variant ran.
     pub quick: bool,
     /// One training summary per seed.
@@ -39,9 +138,9 @@ pub struct ReproduceSummary {
     /// The report page.
     pub report: PathBuf,
     /// Analyses that ran, with their output folder.
-    pub analyses: Vec<(String, PathBuf)>,
+    pub analyses: Vec<(&'static str, PathBuf)>,
     /// Analyses that failed: `(name, error message)`.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(&'static str, String)>,
     /// The headline numbers, also written to `summary.json` beside the report (see
     /// [`headline`]); `null` for the theory target.
     pub statistics: serde_json::Value,
@@ -49,7 +148,7 @@ pub struct ReproduceSummary {
 
 /// Creates the reproduction's folder and reports the training about to start.
 pub(crate) fn start_training(
-    target: &str,
+    target: Target,
     opts: &ReproduceOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
@@ -75,7 +174,11 @@ pub(crate) fn run_timed(
     out: &Path,
     progress: &mut dyn FnMut(&str),
     run_all: impl FnOnce(&mut dyn FnMut(&'static str)) -> Vec<(&'static str, Result<AnalysisResult>)>,
-) -> (Vec<AnalysisResult>, Vec<(String, PathBuf)>, Vec<(String, String)>) {
+) -> (
+    Vec<AnalysisResult>,
+    Vec<(&'static str, PathBuf)>,
+    Vec<(&'static str, String)>,
+) {
     let mut start = std::time::Instant::now();
     let mut last: Option<&str> = None;
     let results = run_all(&mut |name| {
@@ -93,14 +196,33 @@ pub(crate) fn run_timed(
     for (name, r) in results {
         match r {
             Ok(o) => {
-                ran.push((name.to_string(), out.join(name)));
+                ran.push((name, out.join(name)));
                 outputs.push(o);
             }
             Err(e) => {
                 progress(&format!("analysis {name} failed: {e}"));
-                failed.push((name.to_string(), e.to_string()));
+                failed.push((name, e.to_string()));
             }
         }
     }
     (outputs, ran, failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_round_trip_by_name_and_an_unknown_one_lists_those_that_train() {
+        for t in Target::ALL {
+            assert_eq!(t.name().parse::<Target>().unwrap(), t);
+            assert_eq!(serde_json::to_value(t).unwrap(), t.name());
+            assert_eq!(t.preset().is_none(), t == Target::Theory);
+        }
+        assert_eq!(
+            "nope".parse::<Target>().unwrap_err().to_string(),
+            "config `target`: unknown reproduction target `nope` (known: msi, row-mnist, \
+             pixel-mnist, perm-mnist, ff-mnist, ff-mnist-full)"
+        );
+    }
 }

@@ -63,7 +63,7 @@ fn write_html(path: &Path, html: impl FnOnce(&Path) -> Result<String>) -> Result
 /// Like [`write_report`], and lists the analyses that failed (`(name, error message)`).
 pub(crate) fn write_report_with_failures(
     outputs: &[AnalysisResult],
-    failures: &[(String, String)],
+    failures: &[(&str, String)],
     runs: &[RunData],
     path: &Path,
 ) -> Result<()> {
@@ -75,7 +75,7 @@ pub(crate) fn write_report_with_failures(
 pub(crate) fn write_report_titled(
     title: &str,
     outputs: &[AnalysisResult],
-    failures: &[(String, String)],
+    failures: &[(&str, String)],
     runs: &[RunData],
     path: &Path,
 ) -> Result<()> {
@@ -88,7 +88,7 @@ pub(crate) fn write_report_titled(
 /// written to.
 pub(crate) fn report_html(
     outputs: &[AnalysisResult],
-    failures: &[(String, String)],
+    failures: &[(&str, String)],
     runs: &[RunData],
     page_dir: &Path,
 ) -> Result<String> {
@@ -100,7 +100,7 @@ pub(crate) fn report_html(
 pub(crate) fn report_html_titled(
     title: &str,
     outputs: &[AnalysisResult],
-    failures: &[(String, String)],
+    failures: &[(&str, String)],
     runs: &[RunData],
     page_dir: &Path,
 ) -> Result<String> {
@@ -117,7 +117,7 @@ pub(crate) fn report_html_titled(
 /// [`write_report_with_failures`].
 pub(crate) fn write_page(
     outputs: &[AnalysisResult],
-    failures: &[(String, String)],
+    failures: &[(&str, String)],
     title: &str,
     header_html: &str,
     path: &Path,
@@ -138,7 +138,7 @@ pub(crate) fn write_page(
 /// The page around a header fragment: title, header, contents, sections, failures, footer.
 fn page_html(
     outputs: &[AnalysisResult],
-    failures: &[(String, String)],
+    failures: &[(&str, String)],
     title: &str,
     header_html: &str,
     page_dir: &Path,
@@ -683,7 +683,7 @@ mod tests {
         );
         out.files.push(data);
         let page = dir.join("report.html");
-        write_report_with_failures(&[out], &[("x".into(), "boom <b>".into())], &[], &page).unwrap();
+        write_report_with_failures(&[out], &[("x", "boom <b>".into())], &[], &page).unwrap();
         let html = std::fs::read_to_string(&page).unwrap();
         assert!(html.contains("data:image/png;base64,iVBORw0KGgo"));
         assert!(html.contains("A &lt;curve&gt;"));

@@ -1,6 +1,6 @@
 //! Initial parameters of a network from the configuration (docs/MODEL.md §2 "init" rows).
 
-use crate::config::{Config, LayerInit};
+use crate::config::{Config, InitKind, LayerInit};
 use crate::engine::Dims;
 use crate::net::SasNet;
 use crate::optim::{Masks, constrain};
@@ -21,11 +21,11 @@ fn init_layer(l: &mut SasLayer<f32>, li: &LayerInit, stochastic: bool, seed: u64
     let mut s = derive_seed(seed, &[1]);
     let fan_in = l.cols.max(1) as f64;
     for (i, m) in l.m.iter_mut().enumerate() {
-        *m = match li.m.as_str() {
-            "identity" => f32::from(i / l.cols == i % l.cols),
-            "normal" => (li.m_std * g.sample() as f64) as f32,
-            "fan-in" => (li.m_std / fan_in.sqrt() * g.sample() as f64) as f32,
-            _ => 0.0,
+        *m = match li.m {
+            InitKind::Identity => f32::from(i / l.cols == i % l.cols),
+            InitKind::Normal => (li.m_std * g.sample() as f64) as f32,
+            InitKind::FanIn => (li.m_std / fan_in.sqrt() * g.sample() as f64) as f32,
+            InitKind::Zero => 0.0,
         };
     }
     for x in l.xi.iter_mut() {

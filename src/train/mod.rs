@@ -384,8 +384,8 @@ impl crate::run::fit::Model for RecurrentModel<'_> {
         let net = self.net.as_ref().expect("initialized or loaded");
         if eval_now && !self.test.batches.is_empty() {
             let seed = derive_seed(cfg.seed, &[KEY_EVAL, done as u64]);
-            let mf = eval::evaluate(net, cfg, self.data.name(), &self.test, Mode::MeanField, 1, seed)?;
-            let mean = eval::evaluate(net, cfg, self.data.name(), &self.test, Mode::Mean, 1, seed)?;
+            let mf = eval::evaluate(net, cfg, self.data.kind(), &self.test, Mode::MeanField, 1, seed)?;
+            let mean = eval::evaluate(net, cfg, self.data.kind(), &self.test, Mode::Mean, 1, seed)?;
             test_loss = mf.loss;
             acc_mf = Some(mf.accuracy);
             acc_mean = Some(mean.accuracy);

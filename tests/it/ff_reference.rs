@@ -47,7 +47,10 @@ fn reproduce_reference_ff_mnist() {
         ..Default::default()
     };
     let t0 = std::time::Instant::now();
-    let s = sasnet::pipeline::reproduce::reproduce(&target, &opts, &mut |l: &str| eprintln!("{l}")).unwrap();
+    let s = sasnet::pipeline::reproduce::reproduce(target.parse().unwrap(), &opts, &mut |l: &str| {
+        eprintln!("{l}")
+    })
+    .unwrap();
     eprintln!(
         "reproduced in {:.1} s -> {}",
         t0.elapsed().as_secs_f64(),

@@ -87,7 +87,7 @@ fn per_step_labels_train_and_evaluate() {
         Mode::Mean,
         Mode::Sampled { every: 1 },
     ] {
-        let r = evaluate(&ck.net, &cfg, "user", &test, mode, 2, 5).unwrap();
+        let r = evaluate(&ck.net, &cfg, TaskKind::User, &test, mode, 2, 5).unwrap();
         assert_eq!(r.trials, 64, "{mode:?}");
         assert!((0.0..=1.0).contains(&r.accuracy), "{mode:?} {}", r.accuracy);
         if !matches!(mode, Mode::Sampled { .. }) {

@@ -11,6 +11,7 @@ use crate::analysis::result::Stat;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
 use crate::family::FeedForward;
+use crate::ff::EvalMode;
 use crate::output::csv;
 use crate::output::figure::{Figure, Plot};
 use std::path::Path;
@@ -20,7 +21,7 @@ use std::path::Path;
 pub use crate::analysis::accuracy::{COLUMNS, NAME};
 
 /// The evaluation modes of the final summary, in report order.
-pub const MODES: [&str; 3] = ["mean-field", "mean", "sampled"];
+pub const MODES: [EvalMode; 3] = [EvalMode::MeanField, EvalMode::Mean, EvalMode::Sampled];
 
 /// The key numbers of the feed-forward accuracy analysis (`summary.json`). Besides the
 /// fields, the JSON holds `final_<column>` (each seed's last value) for every column.
@@ -178,7 +179,7 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions)
     for m in MODES {
         let v: Vec<f64> = runs.iter().filter_map(|r| r.final_accuracy(m)).collect();
         if !v.is_empty() {
-            fin.insert(m, Stat::of(&v));
+            fin.insert(m.name(), Stat::of(&v));
         }
     }
     let summary = Summary {
