@@ -14,6 +14,7 @@
 //! statements (the abstract gives no numbers); the evidence shows the numbers so a reader can
 //! apply their own.
 
+use crate::analysis::psychometric::{self, Comparison, Resolution};
 use crate::analysis::result::Stat;
 use crate::analysis::{AnalysisResult, ntk_change, pca, plasticity, retrain, symmetry, synaptic_pca};
 use crate::infer::Mode;
@@ -30,6 +31,8 @@ pub enum Verdict {
     NotSupported,
     /// Partly (e.g. some layers or variants only, or evidence for and against).
     Mixed,
+    /// The measurements cannot decide (e.g. intervals overlap, or a fit sits at a bound).
+    NotResolved,
 }
 
 impl Verdict {
@@ -39,6 +42,7 @@ impl Verdict {
             Verdict::Supported => "supported",
             Verdict::NotSupported => "not supported",
             Verdict::Mixed => "partly supported",
+            Verdict::NotResolved => "not resolved",
         }
     }
 }
@@ -88,6 +92,9 @@ fn find<'a, T>(
 /// The claims the analyses in `results` can judge, in a fixed order.
 pub(crate) fn assess(results: &[AnalysisResult]) -> Vec<Claim> {
     let mut out = Vec::new();
+    if let Some(s) = find(results, |s| s.psychometric()) {
+        out.extend(multisensory(s));
+    }
     if let Some(s) = find(results, |s| s.pca()) {
         out.extend(neural_pca(s));
     }
@@ -107,6 +114,80 @@ pub(crate) fn assess(results: &[AnalysisResult]) -> Vec<Claim> {
         out.extend(infinite_width(s));
     }
     out
+}
+
+/// The verdict of a claim that the multisensory σ is smaller than another's.
+fn steeper_verdict(c: &Comparison) -> Verdict {
+    match c.resolution {
+        Resolution::Steeper => Verdict::Supported,
+        Resolution::Shallower => Verdict::NotSupported,
+        Resolution::NotResolved => Verdict::NotResolved,
+    }
+}
+
+/// A comparison's outcome for the evidence text.
+fn comparison_text(c: &Comparison) -> String {
+    let count = |r: Resolution| c.per_seed.iter().filter(|&&p| p == r).count();
+    let n = c.per_seed.len();
+    format!(
+        "σ_multisensory − {}: {} events/s; per seed (bootstrap intervals): steeper in {} of {n}, \
+         shallower in {}, not resolved in {} (a fit at the σ lower bound in {}); over seeds: {}",
+        c.against,
+        c.difference.pm(1.0, ""),
+        count(Resolution::Steeper),
+        count(Resolution::Shallower),
+        count(Resolution::NotResolved),
+        c.lower_bound_seeds,
+        match &c.reason {
+            None => c.resolution.text().to_string(),
+            Some(r) => format!("not resolved — {r}"),
+        }
+    )
+}
+
+/// The MSI integration claims: multisensory choices more precise than either modality, and
+/// at least as precise as optimal cue combination predicts (paper Fig. 11).
+fn multisensory(s: &psychometric::Summary) -> Vec<Claim> {
+    let source = "sasnet's own test of the paper's multisensory-integration task (its Fig. 11, \
+                  psychometric curves); the abstract states no such claim"
+        .to_string();
+    let sigmas = format!(
+        "σ (events/s, cumulative-Gaussian fits per seed): visual {}, auditory {}, multisensory {}, \
+         optimal prediction σ_pred = σ_vσ_a/√(σ_v² + σ_a²) {}",
+        s.visual.sigma_stats.pm(1.0, ""),
+        s.auditory.sigma_stats.pm(1.0, ""),
+        s.both.sigma_stats.pm(1.0, ""),
+        s.sigma_pred_stats.pm(1.0, ""),
+    );
+    let rule = format!(
+        "Rule: per seed, steeper when the multisensory σ's bootstrap 95 % interval ({} resamples \
+         of the trials) lies below the other's, not resolved when they overlap or a fit sits at \
+         the σ lower bound {}; over seeds, resolved only when every seed agrees and the 95 % \
+         t-interval of the paired difference excludes 0.",
+        s.bootstrap_resamples,
+        psychometric::SIGMA_MIN
+    );
+    vec![
+        Claim {
+            claim: "Multisensory choices are more precise than either modality alone: the \
+                    multisensory psychometric curve is steeper (smaller σ) than the visual and \
+                    the auditory one."
+                .into(),
+            source: source.clone(),
+            analyses: vec![psychometric::NAME],
+            verdict: steeper_verdict(&s.vs_unisensory),
+            evidence: format!("{sigmas}. {}. {rule}", comparison_text(&s.vs_unisensory)),
+        },
+        Claim {
+            claim: "The multisensory curve is at least as steep as optimal cue combination \
+                    predicts."
+                .into(),
+            source,
+            analyses: vec![psychometric::NAME],
+            verdict: steeper_verdict(&s.vs_optimal),
+            evidence: format!("{sigmas}. {}. {rule}", comparison_text(&s.vs_optimal)),
+        },
+    ]
 }
 
 fn neural_pca(s: &pca::Summary) -> Option<Claim> {
@@ -672,6 +753,103 @@ mod tests {
         // Some seeds above: partly.
         let c = judge(synaptic_summary(&[0.95, 0.70, 0.97], 0.66, 0.78));
         assert_eq!(c[0].verdict, Verdict::Mixed, "{}", c[0].evidence);
+    }
+
+    /// An MSI psychometric summary with multisensory σ per seed `both` against unisensory
+    /// σ 0.25 / 0.3 and per-seed resolutions `uni`, `opt` (lower bound in `bound` seeds).
+    fn psychometric_summary(
+        both: &[f64],
+        uni: Vec<Resolution>,
+        opt: Vec<Resolution>,
+        bound: usize,
+    ) -> psychometric::Summary {
+        use crate::analysis::nulls::NullSummary;
+        let n = both.len();
+        let modality = |v: &[f64]| psychometric::ModalitySummary {
+            sigma: st(v).mean,
+            sigma_std: st(v).std,
+            mu: 12.5,
+            mu_std: 0.1,
+            lapse: 0.0,
+            sigma_at_bound: false,
+            sigma_stats: st(v),
+            sigma_bootstrap: vec![
+                NullSummary {
+                    reps: 200,
+                    mean: v[0],
+                    lo: v[0] * 0.8,
+                    hi: v[0] * 1.2
+                };
+                n
+            ],
+            sigma_at_lower_bound_seeds: 0,
+        };
+        let mut flags = vec![false; n];
+        flags[..bound].fill(true);
+        let diff: Vec<f64> = both.iter().map(|b| b - 0.25).collect();
+        psychometric::Summary {
+            visual: modality(&vec![0.25; n]),
+            auditory: modality(&vec![0.3; n]),
+            both: modality(both),
+            sigma_pred: 0.192,
+            sigma_pred_std: 0.0,
+            sigma_pred_stats: st(&vec![0.192; n]),
+            sigma_pred_bootstrap: Vec::new(),
+            multisensory_steeper: true,
+            multisensory_steeper_seeds: n,
+            vs_unisensory: Comparison::over_seeds("the better unisensory σ", uni, &flags, &diff),
+            vs_optimal: Comparison::over_seeds("the optimal prediction σ_pred", opt, &flags, &diff),
+            pooled: serde_json::Value::Null,
+            trials_per_point: 100,
+            bootstrap_resamples: 200,
+            point_interval: "95 % t-interval over seeds",
+            seeds: n,
+        }
+    }
+
+    #[test]
+    fn multisensory_claims_say_not_resolved_when_the_data_do_not_decide() {
+        use Resolution::{NotResolved, Steeper};
+        let judge = |s: psychometric::Summary| {
+            assess(&[result(psychometric::NAME, Summary::Psychometric(Box::new(s)))])
+        };
+        // Steeper than both unisensory curves in every seed, the optimal comparison overlaps.
+        let c = judge(psychometric_summary(
+            &[0.1, 0.12, 0.11],
+            vec![Steeper; 3],
+            vec![NotResolved; 3],
+            0,
+        ));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].verdict, Verdict::Supported, "{}", c[0].evidence);
+        assert_eq!(c[1].verdict, Verdict::NotResolved, "{}", c[1].evidence);
+        assert_eq!(c[1].verdict.text(), "not resolved");
+        assert!(
+            c[1].evidence.contains("bootstrap intervals overlap in 3 of 3"),
+            "{}",
+            c[1].evidence
+        );
+        assert!(
+            c[0].evidence.contains("multisensory 0.11 ± "),
+            "{}",
+            c[0].evidence
+        );
+        assert!(c[0].source.starts_with("sasnet's own test"));
+        // A multisensory fit at the σ lower bound: neither comparison has a verdict.
+        let c = judge(psychometric_summary(
+            &[0.05, 0.12, 0.11],
+            vec![NotResolved, Steeper, Steeper],
+            vec![NotResolved, Steeper, Steeper],
+            1,
+        ));
+        for k in &c {
+            assert_eq!(k.verdict, Verdict::NotResolved, "{}", k.evidence);
+            assert!(
+                k.evidence.contains("lower bound 0.05 in 1 of 3"),
+                "{}",
+                k.evidence
+            );
+        }
     }
 
     #[test]
