@@ -128,6 +128,14 @@ impl SeedStats {
     }
 }
 
+/// The pointwise mean of repeated curves (`curves[repeat][i]`) within one seed, over the
+/// finite values (NaN where none), up to the shortest curve: the within-seed average that
+/// comes before any statistic over seeds (the seed is the unit of replication). For scalar
+/// repeats, [`SeedStats::of`]`(…).mean` is the same.
+pub fn mean_over_repeats(curves: &[Vec<f64>]) -> Vec<f64> {
+    SeriesBand::of(curves).mean
+}
+
 /// The geometric mean `exp(mean ln x)` of `values` with IEEE semantics: `+∞` if a value is
 /// `+∞` (e.g. an overflowed norm), 0 if one is 0, NaN if both occur or a value is negative
 /// or NaN (NaN for none). The within-seed average of a positive heavy-tailed quantity
@@ -321,6 +329,13 @@ mod tests {
         assert!(one.sd.is_nan() && one.ci95.is_nan());
         assert_eq!(one.pm(2, 100.0), "50.00 (n = 1)");
         assert!(SeedStats::of(&[]).mean.is_nan());
+    }
+
+    #[test]
+    fn repeats_are_averaged_point_by_point() {
+        let m = mean_over_repeats(&[vec![1.0, 2.0, 9.0], vec![3.0, f64::NAN], vec![2.0, 4.0]]);
+        assert_eq!(m, vec![2.0, 3.0]);
+        assert!(mean_over_repeats(&[]).is_empty());
     }
 
     #[test]
