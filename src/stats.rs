@@ -1,6 +1,9 @@
 //! Statistics over seeds: per-seed values, mean, sample standard deviation (n − 1) and the
 //! 95 % Student-t interval of the mean, for scalars ([`SeedStats`]), for series over epochs
-//! or time ([`SeriesBand`]) and for paired differences ([`SeedStats::paired`]).
+//! or time ([`SeriesBand`]) and for paired differences ([`SeedStats::paired`]); positive,
+//! heavy-tailed quantities (norms, growth factors) on the log scale ([`LogSeedStats`]: the
+//! geometric mean and the t-interval of `ln x`, back-transformed, so no interval reaches
+//! below 0).
 //!
 //! Every aggregate over seeds that sasnet writes (tables, JSON summaries, figure bands) is one
 //! of these, so "±" always means the same thing: the half-width of the 95 % t-interval of the
@@ -125,6 +128,107 @@ impl SeedStats {
     }
 }
 
+/// The pointwise mean of repeated curves (`curves[repeat][i]`) within one seed, over the
+/// finite values (NaN where none), up to the shortest curve: the within-seed average that
+/// comes before any statistic over seeds (the seed is the unit of replication). For scalar
+/// repeats, [`SeedStats::of`]`(…).mean` is the same.
+pub fn mean_over_repeats(curves: &[Vec<f64>]) -> Vec<f64> {
+    SeriesBand::of(curves).mean
+}
+
+/// The geometric mean `exp(mean ln x)` of `values` with IEEE semantics: `+∞` if a value is
+/// `+∞` (e.g. an overflowed norm), 0 if one is 0, NaN if both occur or a value is negative
+/// or NaN (NaN for none). The within-seed average of a positive heavy-tailed quantity
+/// (repeats, networks) before [`LogSeedStats`] summarizes it over seeds.
+pub fn geometric_mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    (values.iter().map(|x| x.ln()).sum::<f64>() / values.len() as f64).exp()
+}
+
+/// A positive, heavy-tailed quantity measured once per seed, summarized on the log scale:
+/// the geometric mean `exp(m)` and the 95 % t-interval `exp(m ± t(0.975, n−1)·s/√n)`, where
+/// `m` and `s` are the mean and sample standard deviation of `ln x` over the seeds. The
+/// interval is multiplicative (`geo_mean ÷ factor95 … geo_mean × factor95`) and positive.
+/// Values that are not finite and positive have no logarithm: `+∞` ones are counted in
+/// `infinite`, the others (≤ 0, NaN) in `excluded`, and neither enters `n`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LogSeedStats {
+    /// The per-seed values, in seed order (as given).
+    pub values: Vec<f64>,
+    /// Number of finite positive values (the ones summarized).
+    pub n: usize,
+    /// Seeds whose value is `+∞`.
+    pub infinite: usize,
+    /// Seeds whose value is ≤ 0 or NaN (without a `+∞` one).
+    pub excluded: usize,
+    /// Geometric mean `exp(mean ln x)` (NaN if `n = 0`).
+    pub geo_mean: f64,
+    /// Mean of `ln x`.
+    pub log_mean: f64,
+    /// Sample standard deviation of `ln x` (NaN if `n < 2`).
+    pub log_sd: f64,
+    /// Multiplicative half-width `exp(t(0.975, n−1)·log_sd/√n)` (NaN if `n < 2`).
+    pub factor95: f64,
+    /// Lower end `geo_mean / factor95` (> 0; the geometric mean if `n < 2`).
+    pub lo: f64,
+    /// Upper end `geo_mean · factor95` (the geometric mean if `n < 2`).
+    pub hi: f64,
+}
+
+impl LogSeedStats {
+    /// Summarizes `values` (one per seed) on the log scale; see the type.
+    pub fn of(values: &[f64]) -> LogSeedStats {
+        let logs: Vec<f64> = values
+            .iter()
+            .filter(|x| x.is_finite() && **x > 0.0)
+            .map(|x| x.ln())
+            .collect();
+        let infinite = values.iter().filter(|x| **x == f64::INFINITY).count();
+        let l = SeedStats::of(&logs);
+        let factor95 = l.ci95.exp();
+        let geo_mean = l.mean.exp();
+        let (lo, hi) = if l.n < 2 {
+            (geo_mean, geo_mean)
+        } else {
+            (l.lo.exp(), l.hi.exp())
+        };
+        LogSeedStats {
+            values: values.to_vec(),
+            n: l.n,
+            infinite,
+            excluded: values.len() - l.n - infinite,
+            geo_mean,
+            log_mean: l.mean,
+            log_sd: l.sd,
+            factor95,
+            lo,
+            hi,
+        }
+    }
+
+    /// `geo_mean (95 % CI lo – hi, geometric, n = k)` with every number written by `num`;
+    /// `geo_mean (n = 1)` for one seed; the seeds at `+∞` are named when there are any.
+    pub fn text(&self, num: impl Fn(f64) -> String) -> String {
+        let inf = if self.infinite > 0 {
+            format!("; {} seed(s) at +∞", self.infinite)
+        } else {
+            String::new()
+        };
+        match self.n {
+            0 => format!("none finite (n = 0){inf}"),
+            1 => format!("{} (n = 1){inf}", num(self.geo_mean)),
+            n => format!(
+                "{} (95 % CI {} – {}, geometric, n = {n}){inf}",
+                num(self.geo_mean),
+                num(self.lo),
+                num(self.hi)
+            ),
+        }
+    }
+}
+
 /// A series (over epochs, time steps or a swept parameter) measured once per seed, with the
 /// mean and the 95 % t-interval of the mean at each point.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -225,6 +329,50 @@ mod tests {
         assert!(one.sd.is_nan() && one.ci95.is_nan());
         assert_eq!(one.pm(2, 100.0), "50.00 (n = 1)");
         assert!(SeedStats::of(&[]).mean.is_nan());
+    }
+
+    #[test]
+    fn repeats_are_averaged_point_by_point() {
+        let m = mean_over_repeats(&[vec![1.0, 2.0, 9.0], vec![3.0, f64::NAN], vec![2.0, 4.0]]);
+        assert_eq!(m, vec![2.0, 3.0]);
+        assert!(mean_over_repeats(&[]).is_empty());
+    }
+
+    #[test]
+    fn log_scale_statistics_by_hand() {
+        // 1, 10, 100: ln mean = ln 10, ln sd = ln 10 (the logs are 0, ln 10, 2 ln 10); the
+        // interval exp(ln 10 ± 4.3027 · ln 10 / √3): 10 ÷× 10^(4.3027/√3) = 10 ÷× 304.9.
+        let s = LogSeedStats::of(&[1.0, 10.0, 100.0]);
+        assert_eq!((s.n, s.infinite, s.excluded), (3, 0, 0));
+        assert!((s.geo_mean - 10.0).abs() < 1e-12, "{s:?}");
+        assert!((s.log_sd - 10f64.ln()).abs() < 1e-12);
+        let f = 10f64.powf(4.3027 / 3f64.sqrt());
+        assert!((s.factor95 / f - 1.0).abs() < 1e-9, "{} vs {f}", s.factor95);
+        assert!((s.lo - 10.0 / f).abs() < 1e-9 && (s.hi / (10.0 * f) - 1.0).abs() < 1e-9);
+        // The arithmetic interval of the same values reaches below 0; this one cannot.
+        assert!(SeedStats::of(&[1.0, 10.0, 100.0]).lo < 0.0 && s.lo > 0.0);
+        let num = |x: f64| format!("{x:.4}");
+        assert_eq!(
+            s.text(num),
+            "10.0000 (95 % CI 0.0328 – 3049.0532, geometric, n = 3)"
+        );
+        // +∞ (overflow) and non-positive values are counted, not summarized.
+        let t = LogSeedStats::of(&[2.0, f64::INFINITY, 8.0, 0.0, f64::NAN]);
+        assert_eq!((t.n, t.infinite, t.excluded), (2, 1, 2));
+        assert!((t.geo_mean - 4.0).abs() < 1e-12);
+        assert!(
+            t.text(num).ends_with("n = 2); 1 seed(s) at +∞"),
+            "{}",
+            t.text(num)
+        );
+        let one = LogSeedStats::of(&[5.0]);
+        assert!(one.factor95.is_nan() && (one.lo - 5.0).abs() < 1e-12 && one.lo == one.hi);
+        assert_eq!(one.text(num), "5.0000 (n = 1)");
+        // Geometric means within a seed.
+        assert!((geometric_mean(&[2.0, 8.0]) - 4.0).abs() < 1e-12);
+        assert_eq!(geometric_mean(&[2.0, f64::INFINITY]), f64::INFINITY);
+        assert_eq!(geometric_mean(&[2.0, 0.0]), 0.0);
+        assert!(geometric_mean(&[]).is_nan() && geometric_mean(&[-1.0, 1.0]).is_nan());
     }
 
     #[test]

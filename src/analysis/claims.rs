@@ -14,6 +14,7 @@
 //! statements (the abstract gives no numbers); the evidence shows the numbers so a reader can
 //! apply their own.
 
+use crate::analysis::psychometric::{self, Comparison, Resolution};
 use crate::analysis::result::Stat;
 use crate::analysis::{AnalysisResult, ntk_change, pca, plasticity, retrain, symmetry, synaptic_pca};
 use crate::infer::Mode;
@@ -30,6 +31,8 @@ pub enum Verdict {
     NotSupported,
     /// Partly (e.g. some layers or variants only, or evidence for and against).
     Mixed,
+    /// The measurements cannot decide (e.g. intervals overlap, or a fit sits at a bound).
+    NotResolved,
 }
 
 impl Verdict {
@@ -39,6 +42,7 @@ impl Verdict {
             Verdict::Supported => "supported",
             Verdict::NotSupported => "not supported",
             Verdict::Mixed => "partly supported",
+            Verdict::NotResolved => "not resolved",
         }
     }
 }
@@ -88,6 +92,9 @@ fn find<'a, T>(
 /// The claims the analyses in `results` can judge, in a fixed order.
 pub(crate) fn assess(results: &[AnalysisResult]) -> Vec<Claim> {
     let mut out = Vec::new();
+    if let Some(s) = find(results, |s| s.psychometric()) {
+        out.extend(multisensory(s));
+    }
     if let Some(s) = find(results, |s| s.pca()) {
         out.extend(neural_pca(s));
     }
@@ -107,6 +114,80 @@ pub(crate) fn assess(results: &[AnalysisResult]) -> Vec<Claim> {
         out.extend(infinite_width(s));
     }
     out
+}
+
+/// The verdict of a claim that the multisensory σ is smaller than another's.
+fn steeper_verdict(c: &Comparison) -> Verdict {
+    match c.resolution {
+        Resolution::Steeper => Verdict::Supported,
+        Resolution::Shallower => Verdict::NotSupported,
+        Resolution::NotResolved => Verdict::NotResolved,
+    }
+}
+
+/// A comparison's outcome for the evidence text.
+fn comparison_text(c: &Comparison) -> String {
+    let count = |r: Resolution| c.per_seed.iter().filter(|&&p| p == r).count();
+    let n = c.per_seed.len();
+    format!(
+        "σ_multisensory − {}: {} events/s; per seed (bootstrap intervals): steeper in {} of {n}, \
+         shallower in {}, not resolved in {} (a fit at the σ lower bound in {}); over seeds: {}",
+        c.against,
+        c.difference.pm(1.0, ""),
+        count(Resolution::Steeper),
+        count(Resolution::Shallower),
+        count(Resolution::NotResolved),
+        c.lower_bound_seeds,
+        match &c.reason {
+            None => c.resolution.text().to_string(),
+            Some(r) => format!("not resolved — {r}"),
+        }
+    )
+}
+
+/// The MSI integration claims: multisensory choices more precise than either modality, and
+/// at least as precise as optimal cue combination predicts (paper Fig. 11).
+fn multisensory(s: &psychometric::Summary) -> Vec<Claim> {
+    let source = "sasnet's own test of the paper's multisensory-integration task (its Fig. 11, \
+                  psychometric curves); the abstract states no such claim"
+        .to_string();
+    let sigmas = format!(
+        "σ (events/s, cumulative-Gaussian fits per seed): visual {}, auditory {}, multisensory {}, \
+         optimal prediction σ_pred = σ_vσ_a/√(σ_v² + σ_a²) {}",
+        s.visual.sigma_stats.pm(1.0, ""),
+        s.auditory.sigma_stats.pm(1.0, ""),
+        s.both.sigma_stats.pm(1.0, ""),
+        s.sigma_pred_stats.pm(1.0, ""),
+    );
+    let rule = format!(
+        "Rule: per seed, steeper when the multisensory σ's bootstrap 95 % interval ({} resamples \
+         of the trials) lies below the other's, not resolved when they overlap or a fit sits at \
+         the σ lower bound {}; over seeds, resolved only when every seed agrees and the 95 % \
+         t-interval of the paired difference excludes 0.",
+        s.bootstrap_resamples,
+        psychometric::SIGMA_MIN
+    );
+    vec![
+        Claim {
+            claim: "Multisensory choices are more precise than either modality alone: the \
+                    multisensory psychometric curve is steeper (smaller σ) than the visual and \
+                    the auditory one."
+                .into(),
+            source: source.clone(),
+            analyses: vec![psychometric::NAME],
+            verdict: steeper_verdict(&s.vs_unisensory),
+            evidence: format!("{sigmas}. {}. {rule}", comparison_text(&s.vs_unisensory)),
+        },
+        Claim {
+            claim: "The multisensory curve is at least as steep as optimal cue combination \
+                    predicts."
+                .into(),
+            source,
+            analyses: vec![psychometric::NAME],
+            verdict: steeper_verdict(&s.vs_optimal),
+            evidence: format!("{sigmas}. {}. {rule}", comparison_text(&s.vs_optimal)),
+        },
+    ]
 }
 
 fn neural_pca(s: &pca::Summary) -> Option<Claim> {
@@ -129,21 +210,59 @@ fn neural_pca(s: &pca::Summary) -> Option<Claim> {
         },
         evidence: format!(
             "80 % of the variance of the N = {} rates lies in {} components, 85 % in {}; PC1 alone \
-             carries {}, PC1–3 {} (participation ratio {}). Rule: supported when the mean number \
-             of components for 85 % is at most 10 and at most N/10.",
+             carries {}, PC1–3 {} (participation ratio {}). Column-shuffled null (every neuron's \
+             samples permuted independently, {} shuffles per seed): 80 % in {}, 85 % in {} \
+             components, PC1 {}; PC1 data − null {}, {} of {} seeds above the null's 97.5 % \
+             quantile. Rule: supported when the mean number of components for 85 % is at most 10 \
+             and at most N/10.",
             num(n),
             s.k80.pm(1.0, ""),
             s.k85.pm(1.0, ""),
             pct(&s.pc1_fraction),
             pct(&s.pc3_cumulative),
             s.participation_ratio.pm(1.0, ""),
+            s.null.reps,
+            s.null.k80.pm(1.0, ""),
+            s.null.k85.pm(1.0, ""),
+            pct(&s.null.pc1_fraction),
+            s.null.pc1_data_minus_null.pm(100.0, " points"),
+            s.null.exceeds_seeds,
+            s.pc1_fraction.n,
         ),
     })
 }
 
 fn synaptic(s: &synaptic_pca::Summary) -> Option<Claim> {
     let m = s.measured.as_deref()?;
-    let f = m.joint.pc1_fraction.mean;
+    let null = &m.joint.null;
+    let n = null.per_seed.len();
+    if n == 0 {
+        return None;
+    }
+    // Per seed: the data's PC1 above its matched walk's 97.5 % quantile; over seeds: the
+    // interval of the paired difference data − null above 0 (with two seeds or more).
+    let above = null.exceeds_seeds;
+    let d = &null.data_minus_null;
+    let interval_above = if d.n > 1 { d.lo > 0.0 } else { d.mean > 0.0 };
+    let verdict = if above == n && interval_above {
+        Verdict::Supported
+    } else if above == 0 {
+        Verdict::NotSupported
+    } else {
+        Verdict::Mixed
+    };
+    let per_seed: Vec<String> = null
+        .per_seed
+        .iter()
+        .map(|p| {
+            format!(
+                "seed {}: {} vs {}",
+                p.seed,
+                num(p.pc1_fraction * 100.0),
+                num(p.null.hi * 100.0)
+            )
+        })
+        .collect();
     Some(Claim {
         claim: "The synaptic dynamics is low-dimensional: the parameter trajectory drifts mainly \
                 along one direction (PC1)."
@@ -152,20 +271,30 @@ fn synaptic(s: &synaptic_pca::Summary) -> Option<Claim> {
             "We then carry out a low-dimensional projection of both neural and synaptic dynamics",
         ),
         analyses: vec![synaptic_pca::NAME],
-        verdict: if f >= 0.5 {
-            Verdict::Supported
-        } else {
-            Verdict::NotSupported
-        },
+        verdict,
         evidence: format!(
-            "PC1 of the joint per-epoch parameter vector carries {} of its variance over training \
-             (m alone {}, π {}, Ξ {}); the joint PC1 axis lies {} in π, {} in m, {} in Ξ; {} of the \
-             net displacement from initialization to the end is along it. Rule: supported when \
-             the joint PC1 carries at least half of the variance (mean over seeds).",
+            "PC1 of the joint per-epoch parameter vector carries {} of its variance over training; \
+             a random walk with the same dimension, number of recorded epochs and step lengths \
+             (the matched null, {} walks per seed) carries {} (its 97.5 % quantile {}); data − \
+             null {}; {above} of {n} seeds above their null's 97.5 % quantile (data vs null \
+             97.5 %, in %: {}). m alone {} (null {}), π {} (null {}), Ξ {} (null {}); the joint \
+             PC1 axis lies {} in π, {} in m, {} in Ξ; {} of the net displacement from \
+             initialization to the end is along it. Rule: supported when every seed's PC1 \
+             fraction exceeds its null's 97.5 % quantile and the 95 % interval of data − null \
+             over seeds lies above 0; not supported when no seed exceeds it; else partly (a PC1 \
+             fraction above 50 % alone is no evidence: an unstructured walk reaches about 61 %).",
             pct(&m.joint.pc1_fraction),
+            null.reps,
+            pct(&null.pc1_fraction),
+            pct(&null.pc1_hi),
+            d.pm(100.0, " points"),
+            per_seed.join(", "),
             pct(&m.m.pc1_fraction),
+            pct(&m.m.null.pc1_fraction),
             pct(&m.pi.pc1_fraction),
+            pct(&m.pi.null.pc1_fraction),
             pct(&m.xi.pc1_fraction),
+            pct(&m.xi.null.pc1_fraction),
             pct(&m.pc1_share_pi),
             pct(&m.pc1_share_m),
             pct(&m.pc1_share_xi),
@@ -453,6 +582,14 @@ mod tests {
             trials: 24,
             time_points: 10,
             per_seed: Vec::new(),
+            null: pca::ShuffleNull {
+                reps: 10,
+                pc1_fraction: st(&[0.1, 0.11, 0.09]),
+                k80: st(&[60.0, 61.0, 59.0]),
+                k85: st(&[70.0, 71.0, 69.0]),
+                pc1_data_minus_null: st(&[0.4, 0.41, 0.39]),
+                exceeds_seeds: 3,
+            },
         }
     }
 
@@ -540,6 +677,179 @@ mod tests {
         assert_eq!(c[0].analyses, vec![pca::NAME]);
         let many = assess(&[result(pca::NAME, Summary::Pca(pca_summary(&[40.0, 41.0, 39.0])))]);
         assert_eq!(many[0].verdict, Verdict::NotSupported);
+    }
+
+    /// A synaptic PCA summary whose joint PC1 fractions are `data` against walks of mean
+    /// `null_mean` and 97.5 % quantile `null_hi` (the same for every seed and kind).
+    fn synaptic_summary(data: &[f64], null_mean: f64, null_hi: f64) -> synaptic_pca::Summary {
+        use crate::analysis::nulls::NullSummary;
+        let seeds: Vec<u64> = (1..=data.len() as u64).collect();
+        let nulls = vec![
+            NullSummary {
+                reps: 200,
+                mean: null_mean,
+                lo: null_mean - 0.05,
+                hi: null_hi,
+            };
+            data.len()
+        ];
+        let kind = || synaptic_pca::KindSummary {
+            pc1_fraction: st(data),
+            k80: st(&vec![2.0; data.len()]),
+            k85: st(&vec![3.0; data.len()]),
+            pc1_displacement_fraction: st(&vec![0.9; data.len()]),
+            pc3_cumulative: st(&vec![0.95; data.len()]),
+            null: synaptic_pca::WalkNull::of(&seeds, data, &nulls),
+        };
+        synaptic_pca::Summary {
+            history: true,
+            note: None,
+            measured: Some(Box::new(synaptic_pca::Measured {
+                epochs: vec![100; data.len()],
+                dims: synaptic_pca::Dims {
+                    joint: 3000,
+                    m: 1000,
+                    pi: 1000,
+                    xi: 1000,
+                },
+                joint: kind(),
+                m: kind(),
+                pi: kind(),
+                xi: kind(),
+                pc1_share_m: st(&vec![0.5; data.len()]),
+                pc1_share_pi: st(&vec![0.3; data.len()]),
+                pc1_share_xi: st(&vec![0.2; data.len()]),
+            })),
+        }
+    }
+
+    #[test]
+    fn synaptic_claim_is_judged_against_the_matched_walk() {
+        let judge = |s| assess(&[result(synaptic_pca::NAME, Summary::SynapticPca(s))]);
+        // 70 % on PC1 (above one half) but inside the walk's range: not supported.
+        let c = judge(synaptic_summary(&[0.70, 0.72, 0.68], 0.66, 0.78));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].verdict, Verdict::NotSupported, "{}", c[0].evidence);
+        // Data and null, each with its interval and n: 70 ± 4.969 % (s = 2 points).
+        assert!(
+            c[0].evidence
+                .contains("carries 70 ± 4.968 % (95 % CI, n = 3) of its variance"),
+            "{}",
+            c[0].evidence
+        );
+        assert!(
+            c[0].evidence.contains("200 walks per seed) carries 66"),
+            "{}",
+            c[0].evidence
+        );
+        // Data, null, its quantile and the difference: each over n = 3 seeds.
+        assert!(c[0].evidence.matches("n = 3)").count() >= 4, "{}", c[0].evidence);
+        assert!(c[0].evidence.contains("0 of 3 seeds"), "{}", c[0].evidence);
+        // Every seed above its null's 97.5 % quantile: supported.
+        let c = judge(synaptic_summary(&[0.95, 0.93, 0.97], 0.66, 0.78));
+        assert_eq!(c[0].verdict, Verdict::Supported, "{}", c[0].evidence);
+        assert!(c[0].evidence.contains("3 of 3 seeds"), "{}", c[0].evidence);
+        assert!(c[0].evidence.contains("seed 2: 93 vs 78"), "{}", c[0].evidence);
+        // Some seeds above: partly.
+        let c = judge(synaptic_summary(&[0.95, 0.70, 0.97], 0.66, 0.78));
+        assert_eq!(c[0].verdict, Verdict::Mixed, "{}", c[0].evidence);
+    }
+
+    /// An MSI psychometric summary with multisensory σ per seed `both` against unisensory
+    /// σ 0.25 / 0.3 and per-seed resolutions `uni`, `opt` (lower bound in `bound` seeds).
+    fn psychometric_summary(
+        both: &[f64],
+        uni: Vec<Resolution>,
+        opt: Vec<Resolution>,
+        bound: usize,
+    ) -> psychometric::Summary {
+        use crate::analysis::nulls::NullSummary;
+        let n = both.len();
+        let modality = |v: &[f64]| psychometric::ModalitySummary {
+            sigma: st(v).mean,
+            sigma_std: st(v).std,
+            mu: 12.5,
+            mu_std: 0.1,
+            lapse: 0.0,
+            sigma_at_bound: false,
+            sigma_stats: st(v),
+            sigma_bootstrap: vec![
+                NullSummary {
+                    reps: 200,
+                    mean: v[0],
+                    lo: v[0] * 0.8,
+                    hi: v[0] * 1.2
+                };
+                n
+            ],
+            sigma_at_lower_bound_seeds: 0,
+        };
+        let mut flags = vec![false; n];
+        flags[..bound].fill(true);
+        let diff: Vec<f64> = both.iter().map(|b| b - 0.25).collect();
+        psychometric::Summary {
+            visual: modality(&vec![0.25; n]),
+            auditory: modality(&vec![0.3; n]),
+            both: modality(both),
+            sigma_pred: 0.192,
+            sigma_pred_std: 0.0,
+            sigma_pred_stats: st(&vec![0.192; n]),
+            sigma_pred_bootstrap: Vec::new(),
+            multisensory_steeper: true,
+            multisensory_steeper_seeds: n,
+            vs_unisensory: Comparison::over_seeds("the better unisensory σ", uni, &flags, &diff),
+            vs_optimal: Comparison::over_seeds("the optimal prediction σ_pred", opt, &flags, &diff),
+            pooled: serde_json::Value::Null,
+            trials_per_point: 100,
+            bootstrap_resamples: 200,
+            point_interval: "95 % t-interval over seeds",
+            seeds: n,
+        }
+    }
+
+    #[test]
+    fn multisensory_claims_say_not_resolved_when_the_data_do_not_decide() {
+        use Resolution::{NotResolved, Steeper};
+        let judge = |s: psychometric::Summary| {
+            assess(&[result(psychometric::NAME, Summary::Psychometric(Box::new(s)))])
+        };
+        // Steeper than both unisensory curves in every seed, the optimal comparison overlaps.
+        let c = judge(psychometric_summary(
+            &[0.1, 0.12, 0.11],
+            vec![Steeper; 3],
+            vec![NotResolved; 3],
+            0,
+        ));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].verdict, Verdict::Supported, "{}", c[0].evidence);
+        assert_eq!(c[1].verdict, Verdict::NotResolved, "{}", c[1].evidence);
+        assert_eq!(c[1].verdict.text(), "not resolved");
+        assert!(
+            c[1].evidence.contains("bootstrap intervals overlap in 3 of 3"),
+            "{}",
+            c[1].evidence
+        );
+        assert!(
+            c[0].evidence.contains("multisensory 0.11 ± "),
+            "{}",
+            c[0].evidence
+        );
+        assert!(c[0].source.starts_with("sasnet's own test"));
+        // A multisensory fit at the σ lower bound: neither comparison has a verdict.
+        let c = judge(psychometric_summary(
+            &[0.05, 0.12, 0.11],
+            vec![NotResolved, Steeper, Steeper],
+            vec![NotResolved, Steeper, Steeper],
+            1,
+        ));
+        for k in &c {
+            assert_eq!(k.verdict, Verdict::NotResolved, "{}", k.evidence);
+            assert!(
+                k.evidence.contains("lower bound 0.05 in 1 of 3"),
+                "{}",
+                k.evidence
+            );
+        }
     }
 
     #[test]

@@ -40,7 +40,13 @@
 //! `W − μ` of a sampled recurrent matrix (so `α √ρ(V)` is the radius it adds to `A` around the
 //! mean map's eigenvalues, to first order), and statistics of the self-connections `w_ii`.
 //!
-//! Aggregates over networks (and seeds) are [`SeedStats`] (sample std, 95 % t-interval, `n`).
+//! **Over seeds.** The training seed is the unit of replication: the networks of a kind are
+//! repeats within a seed and are averaged first (arithmetic mean; for the positive,
+//! heavy-tailed `‖r(T)‖` medians the geometric mean, [`crate::stats::geometric_mean`]), and
+//! the summary's statistics are over those per-seed values: [`SeedStats`] (mean, sample std,
+//! 95 % t-interval, `n` = seeds), and for `‖r(T)‖` and the per-step growth factor
+//! [`LogSeedStats`] (geometric mean and the t-interval of the logarithms, back-transformed:
+//! positive, multiplicative; seeds at `+∞`, an f32 overflow, counted apart).
 //!
 //! Outputs: `dynamics.csv` (one row per run, kind and network), `dynamics_norms.csv` (median
 //! `‖r(t)‖` over trials per step and kind: median over networks), `dynamics.json` (kinds,
@@ -58,7 +64,7 @@ use crate::output::figure::{Figure, Plot, Series};
 use crate::output::{csv, json_data};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
-use crate::stats::SeedStats;
+use crate::stats::{LogSeedStats, SeedStats, geometric_mean};
 use rayon::prelude::*;
 use serde_json::json;
 use std::path::Path;
@@ -382,6 +388,67 @@ pub(crate) fn growth_per_step(trace: &[f64]) -> f64 {
     (b / a).powf(1.0 / (t1 - t0) as f64)
 }
 
+/// The median over `rs` of the networks' traces `‖r(t)‖`, `t = 0..=steps` (overflow as +∞).
+fn median_trace(rs: &[NetResult], steps: usize) -> Vec<f64> {
+    (0..=steps)
+        .map(|t| {
+            let mut v: Vec<f64> = rs.iter().filter_map(|r| r.trace.get(t).copied()).collect();
+            median_inf(&mut v)
+        })
+        .collect()
+}
+
+/// The results of one kind (every run's networks, run by run, `per_run` each) split by run.
+fn per_seed(rs: &[NetResult], per_run: usize) -> Vec<&[NetResult]> {
+    rs.chunks(per_run.max(1)).collect()
+}
+
+/// The summary of one kind: `rs` holds every run's networks, run by run (`per_run` each),
+/// `trace` the median trace over all of them. Each statistic is over seeds of the per-seed
+/// average over that seed's networks (see the module docs).
+fn kind_summary(k: Kind, rs: &[NetResult], per_run: usize, steps: usize, trace: &[f64]) -> serde_json::Value {
+    let seeds = per_seed(rs, per_run);
+    let stat = |f: &dyn Fn(&NetResult) -> f64| {
+        let v: Vec<f64> = seeds
+            .iter()
+            .map(|s| s.iter().map(f).sum::<f64>() / s.len() as f64)
+            .collect();
+        SeedStats::of(&v)
+    };
+    let geo = |f: &dyn Fn(&NetResult) -> f64| {
+        let v: Vec<f64> = seeds
+            .iter()
+            .map(|s| geometric_mean(&s.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        LogSeedStats::of(&v)
+    };
+    // Each seed's growth factor from its own median trace over its networks.
+    let growth: Vec<f64> = seeds
+        .iter()
+        .map(|s| growth_per_step(&median_trace(s, steps)))
+        .collect();
+    json!({
+        "networks": rs.len(),
+        "every": if k.every() == 1 { json!(1) } else { json!(steps) },
+        "accuracy": stat(&|r| r.accuracy),
+        "spectral_radius": stat(&|r| r.radius),
+        "eigs_above_1": stat(&|r| r.above_one),
+        "t_log10_radius": stat(&|r| steps as f64 * r.radius.log10()),
+        "log10_max_norm_median": stat(&|r| r.max_norm_median.log10()),
+        "max_norm_max": rs.iter().map(|r| r.max_norm_max).fold(0.0f64, f64::max),
+        "last_norm_median": geo(&|r| r.last_norm_median),
+        "finite_fraction": stat(&|r| r.finite_fraction),
+        "top_output_fraction": stat(&|r| r.top_output_fraction),
+        "norm_at": {
+            "t0": trace.first(),
+            "t_mid": trace.get(steps / 2),
+            "t_end": trace.last(),
+        },
+        "growth_per_step_second_half": growth_per_step(trace),
+        "growth_per_step_second_half_over_seeds": LogSeedStats::of(&growth),
+    })
+}
+
 /// Statistics of the recurrent parameters of one network (see the module docs).
 fn param_stats(net: &SasNet<f32>, alpha: f64) -> Result<serde_json::Value> {
     let l = &net.rec;
@@ -493,17 +560,7 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
         &csv_rows,
     )?];
     // Median traces over networks, per kind.
-    let traces: Vec<Vec<f64>> = results
-        .iter()
-        .map(|rs| {
-            (0..=steps)
-                .map(|t| {
-                    let mut v: Vec<f64> = rs.iter().filter_map(|r| r.trace.get(t).copied()).collect();
-                    median_inf(&mut v)
-                })
-                .collect()
-        })
-        .collect();
+    let traces: Vec<Vec<f64>> = results.iter().map(|rs| median_trace(rs, steps)).collect();
     let mut header = vec!["t"];
     header.extend(names.iter().copied());
     let trace_rows: Vec<Vec<f64>> = (0..=steps)
@@ -518,34 +575,12 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
         })
         .collect();
     files.push(csv("dynamics_norms.csv", &header, &trace_rows)?);
-    let stat = |f: &dyn Fn(&NetResult) -> f64, rs: &[NetResult]| {
-        SeedStats::of(&rs.iter().map(f).collect::<Vec<_>>())
-    };
+    // Per seed first (the networks of a kind are repeats within a seed), then over seeds.
     let mut kinds_summary = serde_json::Map::new();
     for (ki, k) in KINDS.iter().enumerate() {
-        let rs = &results[ki];
-        let log_max: Vec<f64> = rs.iter().map(|r| r.max_norm_median.log10()).collect();
         kinds_summary.insert(
             k.name().into(),
-            json!({
-                "networks": rs.len(),
-                "every": if k.every() == 1 { json!(1) } else { json!(steps) },
-                "accuracy": stat(&|r| r.accuracy, rs),
-                "spectral_radius": stat(&|r| r.radius, rs),
-                "eigs_above_1": stat(&|r| r.above_one, rs),
-                "t_log10_radius": stat(&|r| steps as f64 * r.radius.log10(), rs),
-                "log10_max_norm_median": SeedStats::of(&log_max),
-                "max_norm_max": rs.iter().map(|r| r.max_norm_max).fold(0.0f64, f64::max),
-                "last_norm_median": stat(&|r| r.last_norm_median, rs),
-                "finite_fraction": stat(&|r| r.finite_fraction, rs),
-                "top_output_fraction": stat(&|r| r.top_output_fraction, rs),
-                "norm_at": {
-                    "t0": traces[ki].first(),
-                    "t_mid": traces[ki].get(steps / 2),
-                    "t_end": traces[ki].last(),
-                },
-                "growth_per_step_second_half": growth_per_step(&traces[ki]),
-            }),
+            kind_summary(*k, &results[ki], k.count(opts.quick), steps, &traces[ki]),
         );
     }
     let summary = json!({
@@ -714,6 +749,69 @@ mod tests {
         assert_eq!(median_inf(&mut [f64::NAN, 1.0, f64::INFINITY]), f64::INFINITY);
         assert_eq!(median_inf(&mut [1.0, 3.0]), 2.0);
         assert!(median_inf(&mut []).is_nan());
+    }
+
+    #[test]
+    fn networks_are_averaged_within_a_seed_then_over_seeds() {
+        // Two seeds × two networks. Accuracies 0.5, 0.7 | 0.9, 0.9: per seed 0.6 and 0.9.
+        // ‖r(T)‖ medians 1, 100 | 10, 1000: per seed (geometric) 10 and 100, over seeds
+        // √1000 with the interval exp(ln √1000 ± 12.706 · ln 10 / (√2 · √2)) — positive,
+        // where the arithmetic interval of 10 and 100 reaches far below 0. Traces grow
+        // ×2 per step in seed 1, ×3 in seed 2: growth factors 2 and 3, geometric mean √6.
+        let net = |acc: f64, last: f64, g: f64| NetResult {
+            accuracy: acc,
+            radius: 1.0,
+            above_one: 0.0,
+            max_norm_median: last,
+            max_norm_max: last,
+            last_norm_median: last,
+            finite_fraction: 1.0,
+            top_output_fraction: 0.5,
+            trace: (0..=4).map(|t| g.powi(t)).collect(),
+        };
+        let rs = [
+            net(0.5, 1.0, 2.0),
+            net(0.7, 100.0, 2.0),
+            net(0.9, 10.0, 3.0),
+            net(0.9, 1000.0, 3.0),
+        ];
+        let s = kind_summary(Kind::Sampled, &rs, 2, 4, &[1.0; 5]);
+        assert_eq!(s["networks"], 4);
+        assert_eq!(s["accuracy"]["n"], 2);
+        let acc = s["accuracy"]["values"].as_array().unwrap();
+        assert!(
+            (acc[0].as_f64().unwrap() - 0.6).abs() < 1e-12 && (acc[1].as_f64().unwrap() - 0.9).abs() < 1e-12
+        );
+        let l = &s["last_norm_median"];
+        assert_eq!(l["n"], 2);
+        assert!(
+            (l["geo_mean"].as_f64().unwrap() - 1000f64.sqrt()).abs() < 1e-9,
+            "{l}"
+        );
+        let f = (12.7062 * 10f64.ln() / 2.0).exp();
+        assert!((l["factor95"].as_f64().unwrap() / f - 1.0).abs() < 1e-9, "{l}");
+        assert!(l["lo"].as_f64().unwrap() > 0.0);
+        assert!(SeedStats::of(&[10.0, 100.0]).lo < 0.0);
+        let g = &s["growth_per_step_second_half_over_seeds"];
+        assert!(
+            (g["geo_mean"].as_f64().unwrap() - 6f64.sqrt()).abs() < 1e-9,
+            "{g}"
+        );
+        // A seed whose network overflowed is counted at +∞, not averaged away.
+        let rs = [
+            net(0.5, 1.0, 2.0),
+            net(0.5, f64::INFINITY, 2.0),
+            net(0.9, 10.0, 3.0),
+            net(0.9, 10.0, 3.0),
+        ];
+        let s = kind_summary(Kind::Sampled, &rs, 2, 4, &[1.0; 5]);
+        assert_eq!(
+            (
+                s["last_norm_median"]["n"].as_u64(),
+                s["last_norm_median"]["infinite"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
     }
 
     #[test]

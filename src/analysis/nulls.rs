@@ -73,6 +73,12 @@ impl NullSummary {
 /// expected lengths `steps[1..]` (`steps[0]`, the start, is ignored; `TrajectoryPca::steps`
 /// has this layout). Seeded by `seed`; deterministic.
 ///
+/// Each repeat draws a factor `F` of the increments' Wishart Gram matrix
+/// ([`wishart_factor`]), forms the positions in that basis (`Y = C S F / √dim`, `C` the
+/// cumulative sum, `S` the step lengths), centres them, and divides the largest eigenvalue of
+/// the centred Gram matrix ([`lanczos_top`]) by its trace: `O(E²)` per Lanczos iteration,
+/// whatever `dim` is.
+///
 /// Errors when fewer than 3 positions, `dim` is 0, or a step is negative or not finite.
 pub fn random_walk_pc1(steps: &[f64], dim: usize, reps: usize, seed: u64) -> Result<NullSummary> {
     let e = steps.len();
@@ -92,57 +98,134 @@ pub fn random_walk_pc1(steps: &[f64], dim: usize, reps: usize, seed: u64) -> Res
     let m = e - 1; // increments
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut out = Vec::with_capacity(reps);
+    let scale = 1.0 / (dim as f64).sqrt();
+    // Start vector of the Lanczos iteration: the centred ramp (close to the walk's PC1).
+    let ramp: Vec<f64> = (0..e).map(|i| i as f64 - (e - 1) as f64 / 2.0).collect();
     for _ in 0..reps {
-        let w = wishart_identity(m, dim, dim > m, &mut rng)?; // Z Zᵀ, Z [m, dim] standard normal
-        // Increment Gram with the step lengths: K = S W S / dim (E‖s_i z_i‖²/dim = s_i²).
-        let mut k = vec![0.0f64; m * m];
-        for i in 0..m {
-            for j in 0..m {
-                k[i * m + j] = s[i] * s[j] * w[i * m + j] / dim as f64;
-            }
-        }
-        // Positions X_i = Σ_{t < i} increments (X_0 = 0): G = C K Cᵀ with C[i][t] = [t < i];
-        // cumulative sums over rows, then over columns.
-        let mut g = vec![0.0f64; e * e];
-        // P[i][j] = Σ_{t<i} K[t][j]
-        let mut p = vec![0.0f64; e * m];
+        let (f, r, bartlett) = wishart_factor(m, dim, &mut rng)?; // F [m, r], F Fᵀ ~ W(dim, I)
+        // Positions Y[i] = Σ_{t < i} s_t F[t] / √dim (Y[0] = 0); with the Bartlett factor
+        // (lower triangular) row i has nonzeros in its first min(i, r) columns only.
+        let nz: Vec<usize> = (0..e).map(|i| if bartlett { i.min(r) } else { r }).collect();
+        let mut y = vec![0.0f64; e * r];
         for i in 1..e {
-            for j in 0..m {
-                p[i * m + j] = p[(i - 1) * m + j] + k[(i - 1) * m + j];
+            let (prev, cur) = y.split_at_mut(i * r);
+            let prev = &prev[(i - 1) * r..];
+            let w = s[i - 1] * scale;
+            let frow = &f[(i - 1) * r..i * r];
+            for j in 0..nz[i] {
+                cur[j] = prev[j] + w * frow[j];
             }
         }
+        // Column means (the centring) and the trace of the centred Gram matrix.
+        let mut mean = vec![0.0f64; r];
         for i in 0..e {
-            for j in 1..e {
-                g[i * e + j] = g[i * e + j - 1] + p[i * m + j - 1];
+            for (mj, v) in mean.iter_mut().zip(&y[i * r..i * r + nz[i]]) {
+                *mj += v;
             }
         }
-        centre(&mut g, e);
-        let (vals, _) = eigh_desc(&g, e)?;
-        let total: f64 = vals.iter().map(|v| v.max(0.0)).sum();
-        out.push(if total > 0.0 {
-            vals[0].max(0.0) / total
-        } else {
-            0.0
-        });
+        mean.iter_mut().for_each(|v| *v /= e as f64);
+        let sq: f64 = y.iter().map(|v| v * v).sum();
+        let total = sq - e as f64 * mean.iter().map(|v| v * v).sum::<f64>();
+        if total.is_nan() || total <= 0.0 {
+            out.push(0.0);
+            continue;
+        }
+        // v ↦ Y_c Y_cᵀ v with Y_c = Y − 1 meanᵀ, using the zero pattern of Y.
+        let mut u = vec![0.0f64; r];
+        let op = |v: &[f64], w: &mut [f64]| {
+            u.iter_mut().for_each(|x| *x = 0.0);
+            let sv: f64 = v.iter().sum();
+            for i in 0..e {
+                let vi = v[i];
+                for (uj, yij) in u.iter_mut().zip(&y[i * r..i * r + nz[i]]) {
+                    *uj += yij * vi;
+                }
+            }
+            for (uj, mj) in u.iter_mut().zip(&mean) {
+                *uj -= mj * sv;
+            }
+            let mu: f64 = mean.iter().zip(u.iter()).map(|(a, b)| a * b).sum();
+            for i in 0..e {
+                let d: f64 = y[i * r..i * r + nz[i]]
+                    .iter()
+                    .zip(u.iter())
+                    .map(|(a, b)| a * b)
+                    .sum();
+                w[i] = d - mu;
+            }
+        };
+        let top = lanczos_top(e, &ramp, op)?;
+        out.push((top / total).clamp(0.0, 1.0));
     }
     Ok(NullSummary::of(&out))
 }
 
-/// `Z Zᵀ` for `Z` `[m, dim]` of independent standard normals, `[m, m]` row-major: drawn
-/// directly, or (`bartlett`, needs `dim ≥ m`) by the Bartlett decomposition (`A Aᵀ`, `A` lower
-/// triangular with `A_ii² ~ χ²(dim − i)` and standard normal entries below the diagonal).
-fn wishart_identity(m: usize, dim: usize, bartlett: bool, rng: &mut Xoshiro256PlusPlus) -> Result<Vec<f64>> {
-    let mut w = vec![0.0f64; m * m];
-    if !bartlett || dim < m {
-        let z: Vec<f64> = (0..m * dim).map(|_| rng.sample(StandardNormal)).collect();
-        for i in 0..m {
-            for j in 0..=i {
-                let v: f64 = (0..dim).map(|d| z[i * dim + d] * z[j * dim + d]).sum();
-                w[i * m + j] = v;
-                w[j * m + i] = v;
+/// The largest eigenvalue of the symmetric positive semi-definite operator `op` (`w ← A v`)
+/// on `Rⁿ`, by the Lanczos iteration with full reorthogonalization from `v0` (deterministic).
+/// Stops when the residual bound `β_k |s_k|` of the top Ritz pair falls below `1e-12` of the
+/// Ritz value, at an invariant subspace, or after `min(n, 80)` steps.
+pub(crate) fn lanczos_top(n: usize, v0: &[f64], mut op: impl FnMut(&[f64], &mut [f64])) -> Result<f64> {
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let n0 = norm(v0);
+    if v0.len() != n || !(n0 > 0.0 && n0.is_finite()) {
+        return Err(SasError::InvalidArgument {
+            name: "Lanczos iteration".into(),
+            reason: format!("needs a finite nonzero start vector of length {n}"),
+        });
+    }
+    let kmax = n.min(80);
+    let mut q: Vec<Vec<f64>> = vec![v0.iter().map(|x| x / n0).collect()];
+    let (mut alpha, mut beta) = (Vec::<f64>::new(), Vec::<f64>::new());
+    let mut w = vec![0.0f64; n];
+    let mut theta = 0.0;
+    for k in 0..kmax {
+        op(&q[k], &mut w);
+        let a: f64 = q[k].iter().zip(&w).map(|(x, y)| x * y).sum();
+        alpha.push(a);
+        // Full reorthogonalization, twice (classical Gram–Schmidt, "twice is enough").
+        for _ in 0..2 {
+            for qi in &q {
+                let c: f64 = qi.iter().zip(&w).map(|(x, y)| x * y).sum();
+                w.iter_mut().zip(qi).for_each(|(wj, qj)| *wj -= c * qj);
             }
         }
-        return Ok(w);
+        let b = norm(&w);
+        // Top Ritz pair of the (k+1) × (k+1) tridiagonal matrix.
+        let m = k + 1;
+        let mut t = vec![0.0f64; m * m];
+        for i in 0..m {
+            t[i * m + i] = alpha[i];
+            if i + 1 < m {
+                t[i * m + i + 1] = beta[i];
+                t[(i + 1) * m + i] = beta[i];
+            }
+        }
+        let (vals, vecs) = eigh_desc(&t, m)?;
+        theta = vals[0];
+        let resid = b * vecs[(m - 1) * m].abs();
+        if b.is_nan() || b <= 1e-14 * theta.abs().max(f64::MIN_POSITIVE) || resid <= 1e-12 * theta.abs() {
+            break;
+        }
+        beta.push(b);
+        q.push(w.iter().map(|x| x / b).collect());
+    }
+    if !theta.is_finite() {
+        return Err(SasError::Numerical {
+            name: "Lanczos iteration".into(),
+            reason: "the largest eigenvalue is not finite".into(),
+        });
+    }
+    Ok(theta)
+}
+
+/// A factor `F` (`[m, r]` row-major) with `F Fᵀ` distributed as `Z Zᵀ`, `Z` `[m, dim]` of
+/// independent standard normals: `Z` itself (`r = dim`) when `dim ≤ m`, else (`r = m`) the
+/// Bartlett factor (lower triangular, `F_ii² ~ χ²(dim − i)`, standard normal entries below
+/// the diagonal). Returns `(F, r, whether F is the Bartlett factor)`.
+fn wishart_factor(m: usize, dim: usize, rng: &mut Xoshiro256PlusPlus) -> Result<(Vec<f64>, usize, bool)> {
+    if dim <= m {
+        let z: Vec<f64> = (0..m * dim).map(|_| rng.sample(StandardNormal)).collect();
+        return Ok((z, dim, false));
     }
     let mut a = vec![0.0f64; m * m];
     for i in 0..m {
@@ -155,9 +238,25 @@ fn wishart_identity(m: usize, dim: usize, bartlett: bool, rng: &mut Xoshiro256Pl
             a[i * m + j] = rng.sample(StandardNormal);
         }
     }
+    Ok((a, m, true))
+}
+
+/// `Z Zᵀ` for `Z` `[m, dim]` of independent standard normals, `[m, m]` row-major: drawn
+/// directly, or (`bartlett`, needs `dim > m`) by the Bartlett decomposition
+/// ([`wishart_factor`]).
+#[cfg(test)]
+fn wishart_identity(m: usize, dim: usize, bartlett: bool, rng: &mut Xoshiro256PlusPlus) -> Result<Vec<f64>> {
+    let (f, r) = if bartlett && dim > m {
+        let (f, r, _) = wishart_factor(m, dim, rng)?;
+        (f, r)
+    } else {
+        let z: Vec<f64> = (0..m * dim).map(|_| rng.sample(StandardNormal)).collect();
+        (z, dim)
+    };
+    let mut w = vec![0.0f64; m * m];
     for i in 0..m {
         for j in 0..=i {
-            let v: f64 = (0..=j).map(|t| a[i * m + t] * a[j * m + t]).sum();
+            let v: f64 = (0..r).map(|t| f[i * r + t] * f[j * r + t]).sum();
             w[i * m + j] = v;
             w[j * m + i] = v;
         }
@@ -166,6 +265,7 @@ fn wishart_identity(m: usize, dim: usize, bartlett: bool, rng: &mut Xoshiro256Pl
 }
 
 /// Double-centres the symmetric `[e, e]` matrix `g` in place (`H g H`, `H = I − 11ᵀ/e`).
+#[cfg(test)]
 fn centre(g: &mut [f64], e: usize) {
     let row: Vec<f64> = (0..e)
         .map(|i| g[i * e..(i + 1) * e].iter().sum::<f64>() / e as f64)
@@ -179,7 +279,7 @@ fn centre(g: &mut [f64], e: usize) {
 }
 
 /// The shuffled-samples null of neural PCA.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ShuffledPca {
     /// PC1's fraction of the variance.
     pub pc1_fraction: NullSummary,
@@ -187,6 +287,16 @@ pub struct ShuffledPca {
     pub k80: NullSummary,
     /// Components for 85 % of the variance.
     pub k85: NullSummary,
+    /// The explained fraction of each component (`[cols]`), mean over the repeats (for
+    /// figures and tables; not serialized).
+    #[serde(skip)]
+    pub explained_mean: Vec<f64>,
+    /// Its 2.5 % quantile over the repeats, per component (not serialized).
+    #[serde(skip)]
+    pub explained_lo: Vec<f64>,
+    /// Its 97.5 % quantile over the repeats, per component (not serialized).
+    #[serde(skip)]
+    pub explained_hi: Vec<f64>,
 }
 
 /// PCA of `data` (`[rows, cols]` row-major: samples × neurons) after permuting every
@@ -205,6 +315,8 @@ pub fn shuffled_pca(data: &[f64], rows: usize, cols: usize, reps: usize, seed: u
     let mut shuffled = data.to_vec();
     let mut idx: Vec<usize> = (0..rows).collect();
     let (mut pc1, mut k80, mut k85) = (Vec::new(), Vec::new(), Vec::new());
+    // spectra[component][repeat]
+    let mut spectra = vec![Vec::with_capacity(reps); cols];
     for _ in 0..reps {
         for c in 0..cols {
             // Fisher–Yates on the row order of column c.
@@ -217,15 +329,23 @@ pub fn shuffled_pca(data: &[f64], rows: usize, cols: usize, reps: usize, seed: u
             }
         }
         let p = Pca::fit(&shuffled, rows, cols)?;
-        pc1.push(p.explained().first().copied().unwrap_or(f64::NAN));
+        let ex = p.explained();
+        for (c, v) in spectra.iter_mut().zip(&ex) {
+            c.push(*v);
+        }
+        pc1.push(ex.first().copied().unwrap_or(f64::NAN));
         let count = |f| components_for(&p.variances, f).map_or(f64::NAN, |k| k as f64);
         k80.push(count(0.8));
         k85.push(count(0.85));
     }
+    let per_component: Vec<NullSummary> = spectra.iter().map(|c| NullSummary::of(c)).collect();
     Ok(ShuffledPca {
         pc1_fraction: NullSummary::of(&pc1),
         k80: NullSummary::of(&k80),
         k85: NullSummary::of(&k85),
+        explained_mean: per_component.iter().map(|s| s.mean).collect(),
+        explained_lo: per_component.iter().map(|s| s.lo).collect(),
+        explained_hi: per_component.iter().map(|s| s.hi).collect(),
     })
 }
 
@@ -252,6 +372,63 @@ mod tests {
         assert!(s.lo < s.mean && s.mean < s.hi && s.hi <= 1.0);
         // Deterministic in its seed.
         assert_eq!(s, random_walk_pc1(&steps, 5000, 200, 7).unwrap());
+    }
+
+    /// The PC1 fraction of one walk drawn as `random_walk_pc1` draws its first repeat, by the
+    /// full eigendecomposition of the explicit centred Gram matrix.
+    fn reference_pc1(steps: &[f64], dim: usize, seed: u64) -> f64 {
+        let e = steps.len();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let (f, r, _) = wishart_factor(e - 1, dim, &mut rng).unwrap();
+        let mut x = vec![0.0; e * r];
+        for i in 1..e {
+            for j in 0..r {
+                x[i * r + j] = x[(i - 1) * r + j] + steps[i] * f[(i - 1) * r + j] / (dim as f64).sqrt();
+            }
+        }
+        let mut g: Vec<f64> = (0..e * e)
+            .map(|ix| {
+                let (i, j) = (ix / e, ix % e);
+                (0..r).map(|t| x[i * r + t] * x[j * r + t]).sum()
+            })
+            .collect();
+        centre(&mut g, e);
+        let (vals, _) = eigh_desc(&g, e).unwrap();
+        vals[0] / vals.iter().map(|v| v.max(0.0)).sum::<f64>()
+    }
+
+    #[test]
+    fn lanczos_agrees_with_the_full_eigendecomposition() {
+        // Shrinking steps (a learning-rate decay), Bartlett (dim > E − 1) and direct factors.
+        let steps: Vec<f64> = (0..40).map(|i| 1.0 / (1.0 + 0.1 * i as f64)).collect();
+        for (dim, seed) in [(500, 1), (39, 2), (7, 3), (2, 4)] {
+            let got = random_walk_pc1(&steps, dim, 1, seed).unwrap().mean;
+            let want = reference_pc1(&steps, dim, seed);
+            assert!((got - want).abs() < 1e-9, "dim {dim}: {got} vs {want}");
+        }
+        // The iteration itself on a diagonal operator: eigenvalues 5, 3, 1, 0.
+        let d = [1.0, 5.0, 0.0, 3.0];
+        let top = lanczos_top(4, &[1.0, 1.0, 1.0, 1.0], |v, w| {
+            for i in 0..4 {
+                w[i] = d[i] * v[i];
+            }
+        })
+        .unwrap();
+        assert!((top - 5.0).abs() < 1e-12, "{top}");
+        assert!(lanczos_top(2, &[0.0, 0.0], |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn three_equal_steps_by_hand() {
+        // Positions 0, a, a + b with a ⊥ b, |a| = |b| = 1 (dim → ∞): centred (−2a − b)/3,
+        // (a − b)/3, (a + 2b)/3, scatter matrix [[6, 3], [3, 6]]/9 with eigenvalues 1 and 1/3:
+        // PC1 carries 3/4.
+        let s = random_walk_pc1(&[0.0, 1.0, 1.0], 1_000_000, 50, 5).unwrap();
+        assert!((s.mean - 0.75).abs() < 0.005, "{s:?}");
+        assert!(s.hi - s.lo < 0.02, "{s:?}");
+        // In one dimension every walk is a line: PC1 carries everything.
+        let s = random_walk_pc1(&[0.0, 1.0, 2.0, 0.5, 1.0], 1, 30, 6).unwrap();
+        assert!((s.lo - 1.0).abs() < 1e-12 && (s.hi - 1.0).abs() < 1e-12, "{s:?}");
     }
 
     #[test]

@@ -21,14 +21,23 @@
 //! **Trajectories** (the first run only): the group means (mean over the group's trials at
 //! each recorded time) projected on PC1–PC3 of that run.
 //!
-//! Several runs (seeds): spectra, `k80`, `k85` and the participation ratio as mean ± std over
-//! runs; each run has its own principal axes.
+//! **Null.** Independent neurons with unequal variances also concentrate variance on a few
+//! components. Each run's pooled rates are set against their column-shuffled null
+//! ([`super::nulls::shuffled_pca`]: every neuron's samples permuted independently over trials
+//! and time, which keeps each neuron's variance and removes the covariation; [`shuffles`]
+//! repeats seeded from the run's seed): its PC1 fraction, `k80` and `k85` (mean and 2.5–97.5 %
+//! range per seed, over seeds) stand beside the data's, and per seed whether the data's PC1
+//! fraction exceeds the null's 97.5 % quantile.
+//!
+//! Several runs (seeds): spectra, `k80`, `k85` and the participation ratio as mean and 95 %
+//! t-interval over seeds (`n` stated); each run has its own principal axes.
 //!
 //! Outputs: `spectrum.csv` (per component: explained fraction and cumulative fraction, mean,
-//! std over runs), `spectrum_per_seed.csv`, `trajectories.csv` (first run: group, time,
+//! std over runs, and the null's mean explained fraction), `spectrum_per_seed.csv`, `trajectories.csv` (first run: group, time,
 //! PC1–PC3), `summary.json`.
 
 use super::accuracy::describe_runs;
+use super::nulls::{ShuffledPca, shuffled_pca};
 use super::result::Stat;
 use super::{AnalysisOptions, RunData};
 use crate::analysis::AnalysisResult;
@@ -56,6 +65,14 @@ pub const SHOWN: usize = 30;
 
 const KEY_NOISE: u64 = 0x5043_0001;
 const KEY_TRIALS: u64 = 0x5043_0002;
+/// Stream key of the column-shuffled null (under the run's seed).
+const KEY_SHUFFLE: u64 = 0x5043_0003;
+
+/// Shuffles per run in the column-shuffled null: 20 (quick 10). Each costs one PCA of the
+/// pooled samples.
+pub fn shuffles(quick: bool) -> usize {
+    if quick { 10 } else { 20 }
+}
 
 /// MSI trials per condition: 10 (quick 4).
 pub fn trials_per_condition(quick: bool) -> usize {
@@ -480,6 +497,26 @@ pub struct Summary {
     pub time_points: usize,
     /// The same per run.
     pub per_seed: Vec<SeedSummary>,
+    /// The column-shuffled null over seeds.
+    pub null: ShuffleNull,
+}
+
+/// The column-shuffled null of the neural PCA ([`shuffled_pca`]) over seeds: one value per
+/// seed (the mean over its shuffles) in each [`Stat`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ShuffleNull {
+    /// Shuffles per seed.
+    pub reps: usize,
+    /// The null's PC1 fraction.
+    pub pc1_fraction: Stat,
+    /// The null's components for 80 %.
+    pub k80: Stat,
+    /// The null's components for 85 %.
+    pub k85: Stat,
+    /// The data's PC1 fraction minus the null's, paired per seed.
+    pub pc1_data_minus_null: Stat,
+    /// Seeds whose PC1 fraction exceeds their null's 97.5 % quantile.
+    pub exceeds_seeds: usize,
 }
 
 /// The neural PCA of one run.
@@ -497,22 +534,31 @@ pub struct SeedSummary {
     pub explained_first10: Vec<f64>,
     /// Samples of its fit.
     pub samples: usize,
+    /// Its column-shuffled null (mean and 2.5–97.5 % quantiles over the shuffles).
+    pub null: ShuffledPca,
+    /// Whether its PC1 fraction exceeds the null's 97.5 % quantile.
+    pub exceeds_null: bool,
 }
 
 /// The neural PCA (an [`super::AnalysisFn`]); see the module docs.
 ///
 /// Summary keys: `k80`, `k85`, `participation_ratio`, `pc1_fraction`, `pc3_cumulative`
-/// (mean ± std over runs), `per_seed` (the same per run, with the explained fractions of the
-/// first 10 components), `neurons`, `samples`, `trials`, `time_points`.
+/// (over seeds), `per_seed` (the same per run, with the explained fractions of the first 10
+/// components and its null), `null` ([`ShuffleNull`]), `neurons`, `samples`, `trials`,
+/// `time_points`.
 pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
     super::start(runs, NAME)?;
     let mut fits = Vec::new();
+    let mut nulls = Vec::new();
     let mut first: Option<Activity> = None;
+    let reps = shuffles(opts.quick);
     for (ri, r) in runs.iter().enumerate() {
         let task = TaskData::load(&r.cfg, opts.data_dir.as_deref())?;
         let act = record_activity(r, &task, opts, ri)?;
         let pca = Pca::fit(&act.samples, act.rows(), act.n)?;
         fits.push(pca);
+        let seed = derive_seed(r.cfg.seed, &[KEY_SHUFFLE]);
+        nulls.push(shuffled_pca(&act.samples, act.rows(), act.n, reps, seed)?);
         if first.is_none() {
             first = Some(act);
         }
@@ -527,8 +573,30 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
     let (em, es) = mean_std(&expl);
     let (cm, cs) = mean_std(&cums);
     let (ehalf, chalf) = (mean_ci(&expl).1, mean_ci(&cums).1);
+    // The null's spectrum, mean over seeds of each seed's mean (and quantiles) over shuffles.
+    let avg = |f: &dyn Fn(&ShuffledPca) -> &Vec<f64>| -> Vec<f64> {
+        (0..em.len())
+            .map(|i| nulls.iter().map(|z| f(z)[i]).sum::<f64>() / nulls.len() as f64)
+            .collect()
+    };
+    let null_spec = (
+        avg(&|z| &z.explained_mean),
+        avg(&|z| &z.explained_lo),
+        avg(&|z| &z.explained_hi),
+    );
+    let null_cum = cumulative(&null_spec.0);
     let rows: Vec<Vec<f64>> = (0..em.len())
-        .map(|i| vec![(i + 1) as f64, em[i], es[i], cm[i], cs[i]])
+        .map(|i| {
+            vec![
+                (i + 1) as f64,
+                em[i],
+                es[i],
+                cm[i],
+                cs[i],
+                null_spec.0[i],
+                null_cum[i],
+            ]
+        })
         .collect();
     files.push(csv(
         "spectrum.csv",
@@ -538,6 +606,8 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
             "explained_std",
             "cumulative_mean",
             "cumulative_std",
+            "null_explained_mean",
+            "null_cumulative_mean",
         ],
         &rows,
     )?);
@@ -605,8 +675,20 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
             participation_ratio: prs[i],
             explained_first10: expl[i].iter().take(10).copied().collect(),
             samples: p.samples,
+            null: nulls[i].clone(),
+            exceeds_null: pc1[i] > nulls[i].pc1_fraction.hi,
         })
         .collect();
+    let null_stat = |f: &dyn Fn(&ShuffledPca) -> f64| Stat::of(&nulls.iter().map(f).collect::<Vec<_>>());
+    let null_pc1: Vec<f64> = nulls.iter().map(|z| z.pc1_fraction.mean).collect();
+    let null = ShuffleNull {
+        reps,
+        pc1_fraction: Stat::of(&null_pc1),
+        k80: null_stat(&|z| z.k80.mean),
+        k85: null_stat(&|z| z.k85.mean),
+        pc1_data_minus_null: Stat::paired(&pc1, &null_pc1),
+        exceeds_seeds: per_seed.iter().filter(|s| s.exceeds_null).count(),
+    };
     let summary = Summary {
         k80: Stat::of(&k80),
         k85: Stat::of(&k85),
@@ -618,9 +700,22 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
         trials: act.trials,
         time_points: np,
         per_seed,
+        null,
     };
 
-    let figures = figures(runs, &act, &proj, (&em, &ehalf, &cm, &chalf), (&k80, &k85));
+    let null_fig = NullLines {
+        explained: null_spec,
+        cumulative: null_cum,
+        summary: &summary.null,
+    };
+    let figures = figures(
+        runs,
+        &act,
+        &proj,
+        (&em, &ehalf, &cm, &chalf),
+        (&k80, &k85),
+        &null_fig,
+    );
     Ok(AnalysisResult::with(
         NAME,
         TITLE,
@@ -632,12 +727,21 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
 
 type Spectra<'a> = (&'a [f64], &'a [f64], &'a [f64], &'a [f64]);
 
+/// The null drawn in the spectrum figure: per component the mean over seeds of the null's
+/// mean, 2.5 % and 97.5 % quantiles, its cumulative mean, and the summary for the caption.
+struct NullLines<'a> {
+    explained: (Vec<f64>, Vec<f64>, Vec<f64>),
+    cumulative: Vec<f64>,
+    summary: &'a ShuffleNull,
+}
+
 fn figures(
     runs: &[RunData],
     act: &Activity,
     proj: &[Vec<Vec<f64>>],
     spec: Spectra<'_>,
     ks: (&[f64], &[f64]),
+    null: &NullLines<'_>,
 ) -> Vec<Figure> {
     // `es`, `cs`: half-widths of the 95 % t-intervals over seeds (0 for one seed).
     let (em, es, cm, cs) = spec;
@@ -671,6 +775,21 @@ fn figures(
             markers: false,
         },
     ];
+    let (nm, nlo, nhi) = &null.explained;
+    series.push(Series {
+        label: "column-shuffled null (per component)".into(),
+        x: xs.clone(),
+        y: nm[..shown].to_vec(),
+        band: Some((nlo[..shown].to_vec(), nhi[..shown].to_vec())),
+        markers: false,
+    });
+    series.push(Series {
+        label: "column-shuffled null (cumulative)".into(),
+        x: xs.clone(),
+        y: null.cumulative[..shown].to_vec(),
+        band: None,
+        markers: false,
+    });
     for (t, k, name) in [(THRESHOLDS[0], k80, "80 %"), (THRESHOLDS[1], k85, "85 %")] {
         if k.is_finite() {
             // The level as a horizontal line up to k, then down to the axis: where the
@@ -709,10 +828,18 @@ fn figures(
             "Fraction of the variance of the N = {} rates (pooled over trials and time) along each \
              principal component and the cumulative fraction (first {shown} components); the \
              corners mark the number of components that reach 80 % and 85 % (mean over seeds: \
-             {} and {}). {setting}; {desc}.",
+             {} and {}). Null: the same rates with every neuron's samples shuffled \
+             independently over trials and time (each neuron's variance kept, the covariation \
+             between neurons removed; {} shuffles per seed; line: mean, band: 2.5–97.5 % \
+             quantiles per component, averaged over seeds): PC1 {}, 80 % in {} and 85 % in {} \
+             components. {setting}; {desc}.",
             act.n,
             crate::output::num(k80),
-            crate::output::num(k85)
+            crate::output::num(k85),
+            null.summary.reps,
+            null.summary.pc1_fraction.pm(100.0, " %"),
+            null.summary.k80.pm(1.0, ""),
+            null.summary.k85.pm(1.0, ""),
         ),
         plot: Plot::Lines(series),
     }];
@@ -957,5 +1084,21 @@ mod tests {
         let text = std::fs::read_to_string(out.join("trajectories.csv")).unwrap();
         let pts = o.summary_json()["time_points"].as_u64().unwrap() as usize;
         assert_eq!(text.lines().count(), 1 + 24 * pts);
+        // The column-shuffled null beside the data, per seed and over seeds.
+        let null = &o.summary_json()["null"];
+        assert_eq!(null["reps"], shuffles(true));
+        let s0 = &o.summary_json()["per_seed"][0];
+        let (lo, hi) = (
+            s0["null"]["pc1_fraction"]["lo"].as_f64().unwrap(),
+            s0["null"]["pc1_fraction"]["hi"].as_f64().unwrap(),
+        );
+        let n = o.summary_json()["neurons"].as_f64().unwrap();
+        assert!(1.0 / n <= lo && lo <= hi && hi <= 1.0, "{s0}");
+        let pc1 = o.summary_json()["pc1_fraction"]["mean"].as_f64().unwrap();
+        assert_eq!(s0["exceeds_null"], pc1 > hi);
+        assert!(null["k85"]["mean"].as_f64().unwrap() >= 1.0);
+        let spectrum = std::fs::read_to_string(out.join("spectrum.csv")).unwrap();
+        assert!(spectrum.lines().next().unwrap().contains("null_explained_mean"));
+        assert!(o.figures[0].caption.contains("shuffles per seed"));
     }
 }

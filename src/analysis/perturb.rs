@@ -41,15 +41,23 @@
 //! they always count the same connections. The VIP set's self-connections are counted and
 //! reported (`n_<set>_self`).
 //!
+//! **Over seeds.** The training seed is the unit of replication: each seed's accuracies are
+//! first averaged over its repeats, and every mean and 95 % t-interval is over those per-seed
+//! values (`n` = seeds). The extra accuracy drop of a targeted removal over a control,
+//! `(acc₀ − acc_VIP) − (acc₀ − acc_control) = acc_control − acc_VIP`, is a paired difference
+//! per seed (same network, same noise, same count removed; repeats averaged first)
+//! summarized over seeds ([`Stat::paired`], summary keys `<set>_drop_minus_<control>_p<p>`).
+//!
 //! Outputs (in `out`): `perturb_rec.csv`, `perturb_out.csv` (per fraction: mean, sample std and
-//! 95 % t-interval over seeds × repeats of the accuracy after the VIP removal and after each
-//! control, `<set>_…` and `<set>_<control>_…` columns, and `n`), `perturb_raw.csv` (every
+//! 95 % t-interval over seeds of the accuracy after the VIP removal and after each control,
+//! `<set>_…` and `<set>_<control>_…` columns, and `n` = seeds), `perturb_raw.csv` (every
 //! evaluation), `perturb.json` (settings, per-run VIP counts, self-connections and spills),
 //! `summary.json`.
 
 use super::weights::{band_series, self_connections};
 use super::{AnalysisOptions, RunData};
 use crate::analysis::AnalysisResult;
+use crate::analysis::result::Stat;
 use crate::data::source::TaskData;
 use crate::error::Result;
 use crate::infer::{Mode, evaluate};
@@ -59,7 +67,7 @@ use crate::output::{csv, json_data};
 use crate::rng::{derive_seed, splitmix64};
 use crate::sas::SasLayer;
 use crate::sas::classes::{Thresholds, VipRule};
-use crate::stats::{SeedStats, SeriesBand};
+use crate::stats::{SeedStats, SeriesBand, mean_over_repeats};
 use serde_json::json;
 use std::path::Path;
 
@@ -418,7 +426,8 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
         });
     }
 
-    // Pooled over (run, repeat): vip[set][layer] = [p] series; ctl[set][layer][control].
+    // One curve per run (seed), the mean over its repeats: vip[set][layer][run] = [p];
+    // ctl[set][layer][control] = (name, [run][p]).
     let mut vip_series: Vec<Vec<Vec<Vec<f64>>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut ctl_series: Vec<Vec<Vec<Curves>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
     let mut n_vip: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); LAYERS.len()]; sets.len()];
@@ -493,13 +502,13 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
                 n_vip[si][li].push(r.n_vip as f64);
                 n_self[si][li].push(r.n_self.map_or(f64::NAN, |s| s as f64));
                 n_cand[li] = r.n_candidates;
-                vip_series[si][li].extend(r.vip);
+                vip_series[si][li].push(mean_over_repeats(&r.vip));
                 for (ci, (name, a, s)) in r.controls.into_iter().enumerate() {
                     if ctl_series[si][li].len() <= ci {
                         ctl_series[si][li].push((name, Vec::new()));
                         spills[si][li].push((name, 0));
                     }
-                    ctl_series[si][li][ci].1.extend(a);
+                    ctl_series[si][li][ci].1.push(mean_over_repeats(&a));
                     spills[si][li][ci].1 += s;
                 }
             }
@@ -532,6 +541,12 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
             let mut curves = vec![(kv.to_string(), SeriesBand::of(&vip_series[si][li]))];
             for (c, s) in &ctl_series[si][li] {
                 curves.push((format!("{kv}_{c}"), SeriesBand::of(s)));
+                // The extra drop of the targeted removal over this control, paired per seed.
+                for p in [0.5, 1.0] {
+                    if let Some(d) = drop_minus_control(&vip_series[si][li], s, &fracs, p) {
+                        layer_summary.insert(format!("{kv}_drop_minus_{c}_p{p}"), json!(d));
+                    }
+                }
             }
             for (k, b) in &curves {
                 for (suffix, v) in [("mean", &b.mean), ("sd", &b.sd), ("lo95", &b.lo), ("hi95", &b.hi)] {
@@ -540,7 +555,7 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
                 }
                 for p in [0.5, 1.0] {
                     let key = format!("{k}_p{p}");
-                    // The interval's half-width; undefined (null) below two evaluations.
+                    // The interval's half-width; undefined (null) below two seeds.
                     let half: Vec<f64> = (0..fracs.len())
                         .map(|i| {
                             if b.n[i] >= 2 {
@@ -627,8 +642,10 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
                      VIP included, the paper's control); |μ|-matched — each removed VIP connection \
                      paired with a non-VIP connection from the same of {bins} equal-count |μ| \
                      quantile bins of the layer (μ = (1−π)m){diag} ({spill_note}). Mean and \
-                     95 % t-interval over n = {seeds} seed(s) × {reps} repeats = {n_eval} \
-                     evaluations; {trials} test trials per evaluation; intact accuracy {base}.",
+                     95 % t-interval over seeds, each seed's accuracy first averaged over its \
+                     repeats (n = {seeds} seed(s) × {reps} repeats = {n_eval} evaluations; one \
+                     seed: no interval); {trials} test trials per evaluation; intact accuracy \
+                     {base}.",
                     layer = layer_title(name),
                     label = set.rule.label(),
                     nv = nv.mean,
@@ -644,7 +661,7 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
             .map(|i| {
                 std::iter::once(fracs[i])
                     .chain(cols.iter().map(|c| c[i]))
-                    .chain(std::iter::once(n_eval as f64))
+                    .chain(std::iter::once(seeds as f64))
                     .collect()
             })
             .collect();
@@ -683,8 +700,31 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
     summary.insert("test_trials".into(), json!(trials));
     summary.insert("seeds".into(), json!(seeds));
     summary.insert("n_evaluations".into(), json!(n_eval));
+    summary.insert(
+        "intervals".into(),
+        json!("95 % t-interval over seeds of each seed's mean over its repeats"),
+    );
     let summary = serde_json::Value::Object(summary);
     Ok(AnalysisResult::with(NAME, TITLE, files, figures, summary))
+}
+
+/// The extra accuracy drop of the targeted removal over a control at fraction `p`,
+/// `acc_control − acc_targeted`, paired per seed: `targeted[s]` and `control[s]` are seed `s`'s
+/// curves over `fracs`, each already the mean over its repeats. `None` when `p` is not among
+/// `fracs`.
+pub(crate) fn drop_minus_control(
+    targeted: &[Vec<f64>],
+    control: &[Vec<f64>],
+    fracs: &[f64],
+    p: f64,
+) -> Option<Stat> {
+    let i = fracs.iter().position(|&f| (f - p).abs() < 1e-9)?;
+    let at = |c: &[Vec<f64>]| {
+        c.iter()
+            .map(|v| v.get(i).copied().unwrap_or(f64::NAN))
+            .collect::<Vec<_>>()
+    };
+    Some(Stat::paired(&at(control), &at(targeted)))
 }
 
 /// Tiny trained runs shared by the tests of the analysis modules.
@@ -1045,6 +1085,37 @@ mod tests {
     }
 
     #[test]
+    fn drops_are_paired_per_seed_after_averaging_repeats() {
+        // Two seeds × three repeats at p = 0, 1. Seed 1: VIP 0.5, 0.6, 0.4 (mean 0.5), control
+        // 0.9, 0.8, 1.0 (0.9); seed 2: VIP 0.2, 0.3, 0.1 (0.2), control 0.8, 0.8, 0.8 (0.8).
+        // Extra drops 0.4 and 0.6: mean 0.5 over n = 2 seeds (not 6 evaluations), s = √0.02,
+        // half-width 12.7062 · √0.02 / √2 = 1.27062.
+        let fracs = [0.0, 1.0];
+        let curves = |v: [f64; 3]| v.iter().map(|&a| vec![1.0, a]).collect::<Vec<_>>();
+        let vip = vec![
+            mean_over_repeats(&curves([0.5, 0.6, 0.4])),
+            mean_over_repeats(&curves([0.2, 0.3, 0.1])),
+        ];
+        let ctl = vec![
+            mean_over_repeats(&curves([0.9, 0.8, 1.0])),
+            mean_over_repeats(&curves([0.8, 0.8, 0.8])),
+        ];
+        let d = drop_minus_control(&vip, &ctl, &fracs, 1.0).unwrap();
+        assert_eq!(d.n, 2);
+        assert!(
+            (d.values[0] - 0.4).abs() < 1e-12 && (d.values[1] - 0.6).abs() < 1e-12,
+            "{d:?}"
+        );
+        assert!((d.mean - 0.5).abs() < 1e-12);
+        assert!((d.ci95 - 1.27062).abs() < 1e-6, "{}", d.ci95);
+        let zero = drop_minus_control(&vip, &ctl, &fracs, 0.0).unwrap();
+        assert_eq!(zero.mean, 0.0);
+        assert!(drop_minus_control(&vip, &ctl, &fracs, 0.5).is_none());
+        // The curves' band is over the two seeds too.
+        assert_eq!(SeriesBand::of(&vip).n, vec![2, 2]);
+    }
+
+    #[test]
     fn run_on_a_tiny_msi_network() {
         let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "perturb", 3);
         // The relaxed set and the exact set, per layer.
@@ -1091,5 +1162,15 @@ mod tests {
         );
         let a = o.summary_json()["accuracy_intact"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&a));
+        // One seed: the paired extra drop has n = 1 and no interval.
+        let d = &o.summary_json()["rec"]["vip_drop_minus_uniform_p1"];
+        assert_eq!(d["n"], 1);
+        assert!(d["ci95"].is_null(), "{d}");
+        let mean = d["mean"].as_f64().unwrap();
+        let (v, u) = (
+            o.summary_json()["rec"]["vip_p1"].as_f64().unwrap(),
+            o.summary_json()["rec"]["vip_uniform_p1"].as_f64().unwrap(),
+        );
+        assert!((mean - (u - v)).abs() < 1e-12, "{mean} vs {u} − {v}");
     }
 }

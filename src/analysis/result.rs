@@ -37,6 +37,8 @@ pub enum Summary {
     Pca(super::pca::Summary),
     /// `plasticity`.
     Plasticity(super::plasticity::Summary),
+    /// `psychometric` (the MSI curves; a user task's curve is [`Summary::Untyped`]).
+    Psychometric(Box<super::psychometric::Summary>),
     /// `retrain`.
     Retrain(super::retrain::Summary),
     /// `sampled-stats`.
@@ -66,6 +68,14 @@ impl Summary {
     pub fn synaptic_pca(&self) -> Option<&super::synaptic_pca::Summary> {
         match self {
             Summary::SynapticPca(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The MSI psychometric curves' summary, if this is one.
+    pub fn psychometric(&self) -> Option<&super::psychometric::Summary> {
+        match self {
+            Summary::Psychometric(s) => Some(s),
             _ => None,
         }
     }

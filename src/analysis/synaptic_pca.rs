@@ -20,14 +20,25 @@
 //! length of the whole step `‖θ(e) − θ(e')‖ / (e − e')`. Reported: the fraction of the net
 //! displacement `θ(E) − θ(0)` that lies along PC1, `(s₁(E) − s₁(0))² / ‖θ(E) − θ(0)‖²`.
 //!
-//! Several runs (seeds): spectra and the numbers as mean ± std over runs; the trajectory
-//! figures show the first run. Runs without a history give a note and no figures.
+//! **Null.** Even an unstructured random walk puts most of its variance on PC1 (about
+//! 6/π² ≈ 61 % for many equal steps), so a PC1 fraction alone does not show low
+//! dimensionality. Each run's trajectory of each kind is set against a random walk of the
+//! same dimension `D`, number of recorded epochs and step lengths
+//! ([`super::nulls::random_walk_pc1`], [`WALK_REPS`] walks seeded from the run's seed): the
+//! summary gives the null's mean and 2.5–97.5 % range per seed, the paired difference data −
+//! null over seeds, and per seed whether the data's PC1 fraction exceeds the null's 97.5 %
+//! quantile.
+//!
+//! Several runs (seeds): spectra and the numbers as mean and 95 % t-interval over seeds (the
+//! unit of replication, `n` stated); the trajectory figures show the first run. Runs without a
+//! history give a note and no figures.
 //!
 //! Outputs: `spectrum.csv` (component × kind: explained fraction mean and std over runs),
 //! `trajectory.csv` (per run and epoch: PC1–PC3 scores of the joint trajectory and PC1 of
 //! each kind, the step length and the PC1 velocity), `summary.json`.
 
 use super::accuracy::{by_epoch, describe_runs, line_figure};
+use super::nulls::{NullSummary, random_walk_pc1};
 use super::pca::{components_for, cumulative, explained, gram_scores};
 use super::result::Stat;
 use super::{AnalysisOptions, RunData};
@@ -38,6 +49,8 @@ use crate::linalg::{Op, gemm};
 use crate::net::SasNet;
 use crate::output::figure::{ColorScale, Figure, Path as FigPath, Paths, Plot, Series};
 use crate::output::{csv, mean_ci, mean_std};
+use crate::rng::derive_seed;
+use rayon::prelude::*;
 use std::path::Path;
 
 /// Name of the analysis (command line, output folder).
@@ -51,6 +64,12 @@ pub const SHOWN: usize = 10;
 
 /// Columns per block when forming the Gram matrix (bounds the memory to `E × BLOCK` f64).
 const BLOCK: usize = 4096;
+
+/// Random walks per run and kind in the null of the PC1 fraction.
+pub const WALK_REPS: usize = 200;
+
+/// Stream key of the random-walk null (under the run's seed, then the kind index).
+const KEY_WALK: u64 = 0x5350_0001;
 
 fn group(cfg: &Config, layer: usize, kind: usize) -> &GroupConfig {
     let l = [&cfg.optim.inp, &cfg.optim.rec, &cfg.optim.out][layer];
@@ -217,6 +236,8 @@ struct RunResult {
     pcas: Vec<Option<TrajectoryPca>>,
     shares: [f64; 3],
     displacement: Vec<f64>,
+    /// The random-walk null of each kind's PC1 fraction (`None` where `pcas` is).
+    nulls: Vec<Option<NullSummary>>,
 }
 
 fn analyse(run: &RunData) -> Result<Option<RunResult>> {
@@ -265,11 +286,25 @@ fn analyse(run: &RunData) -> Result<Option<RunResult>> {
             };
         }
     }
+    // The matched random-walk null of each kind, seeded from the run's seed and the kind.
+    let nulls = pcas
+        .par_iter()
+        .enumerate()
+        .map(|(k, p)| {
+            p.as_ref()
+                .map(|p| {
+                    let seed = derive_seed(run.cfg.seed, &[KEY_WALK, k as u64]);
+                    random_walk_pc1(&p.steps, p.dim, WALK_REPS, seed)
+                })
+                .transpose()
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Some(RunResult {
         epochs,
         pcas,
         shares,
         displacement,
+        nulls,
     }))
 }
 
@@ -339,13 +374,73 @@ pub struct KindSummary {
     pub pc1_displacement_fraction: Stat,
     /// Fraction on PC1–PC3.
     pub pc3_cumulative: Stat,
+    /// The matched random-walk null of the PC1 fraction.
+    pub null: WalkNull,
+}
+
+/// The PC1 fraction of random walks matched to each run's trajectory (same dimension, number
+/// of recorded epochs and step lengths; [`random_walk_pc1`]), over seeds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WalkNull {
+    /// Walks per seed.
+    pub reps: usize,
+    /// The null's mean PC1 fraction (one value per seed).
+    pub pc1_fraction: Stat,
+    /// The null's 97.5 % quantile (one value per seed).
+    pub pc1_hi: Stat,
+    /// The data's PC1 fraction minus the null's mean, paired per seed.
+    pub data_minus_null: Stat,
+    /// Seeds whose PC1 fraction exceeds their null's 97.5 % quantile.
+    pub exceeds_seeds: usize,
+    /// Per seed (runs with this kind, in order).
+    pub per_seed: Vec<SeedNull>,
+}
+
+/// One seed's PC1 fraction against its null.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SeedNull {
+    /// The run's training seed.
+    pub seed: u64,
+    /// The data's PC1 fraction.
+    pub pc1_fraction: f64,
+    /// The null over its walks (`mean`, `lo` = 2.5 %, `hi` = 97.5 % quantile).
+    pub null: NullSummary,
+    /// Whether the data's PC1 fraction exceeds the null's 97.5 % quantile.
+    pub exceeds_null: bool,
+}
+
+impl WalkNull {
+    /// The null of the runs `seeds[i]` with data PC1 fractions `data[i]` and nulls `nulls[i]`.
+    pub(crate) fn of(seeds: &[u64], data: &[f64], nulls: &[NullSummary]) -> WalkNull {
+        let per_seed: Vec<SeedNull> = seeds
+            .iter()
+            .zip(data)
+            .zip(nulls)
+            .map(|((&seed, &d), n)| SeedNull {
+                seed,
+                pc1_fraction: d,
+                null: *n,
+                exceeds_null: d > n.hi,
+            })
+            .collect();
+        let means: Vec<f64> = nulls.iter().map(|n| n.mean).collect();
+        WalkNull {
+            reps: nulls.first().map_or(0, |n| n.reps),
+            pc1_fraction: Stat::of(&means),
+            pc1_hi: Stat::of(&nulls.iter().map(|n| n.hi).collect::<Vec<_>>()),
+            data_minus_null: Stat::paired(data, &means),
+            exceeds_seeds: per_seed.iter().filter(|s| s.exceeds_null).count(),
+            per_seed,
+        }
+    }
 }
 
 /// The synaptic PCA (an [`super::AnalysisFn`]); see the module docs.
 ///
 /// Summary keys: `history`, `epochs` (recorded per run), `dims` (features per kind), and per
-/// kind `{pc1_fraction, k80, k85, pc1_displacement_fraction}` (mean ± std over runs);
-/// `pc1_share_m`, `pc1_share_pi`, `pc1_share_xi` (kinds' shares of the joint PC1 axis).
+/// kind `{pc1_fraction, k80, k85, pc1_displacement_fraction, pc3_cumulative}` (over seeds)
+/// and `null` ([`WalkNull`]); `pc1_share_m`, `pc1_share_pi`, `pc1_share_xi` (kinds' shares of
+/// the joint PC1 axis).
 pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
     super::start(runs, NAME)?;
     let mut results = Vec::new();
@@ -382,6 +477,9 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
     let mut dims = Vec::new();
     for (k, _) in KINDS.iter().enumerate() {
         let ps: Vec<&TrajectoryPca> = results.iter().filter_map(|(_, r)| r.pcas[k].as_ref()).collect();
+        let with: Vec<&(&RunData, RunResult)> = results.iter().filter(|(_, r)| r.pcas[k].is_some()).collect();
+        let nulls: Vec<NullSummary> = with.iter().filter_map(|(_, r)| r.nulls[k]).collect();
+        let seeds: Vec<u64> = with.iter().map(|(run, _)| run.cfg.seed).collect();
         dims.push(ps.first().map_or(0, |p| p.dim));
         let ex: Vec<Vec<f64>> = ps.iter().map(|p| explained(&p.variances)).collect();
         let (m, s) = mean_std(&ex);
@@ -407,6 +505,7 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
                     .map(|e| cumulative(e).get(2).copied().unwrap_or(f64::NAN))
                     .collect::<Vec<_>>(),
             ),
+            null: WalkNull::of(&seeds, &pc1, &nulls),
         });
         if !ps.is_empty() {
             let n = SHOWN.min(m.len());
@@ -423,6 +522,23 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
                 markers: true,
             });
         }
+    }
+    // The joint trajectory's null as a band across the spectrum: the mean over seeds of the
+    // null's mean, 2.5 % and 97.5 % quantiles.
+    let jn = &kinds[0].null.per_seed;
+    let null_level = (!jn.is_empty()).then(|| {
+        let avg = |f: &dyn Fn(&SeedNull) -> f64| jn.iter().map(f).sum::<f64>() / jn.len() as f64;
+        (avg(&|s| s.null.mean), avg(&|s| s.null.lo), avg(&|s| s.null.hi))
+    });
+    if let Some((m, lo, hi)) = null_level {
+        let n = spec_series.first().map_or(2, |s| s.x.len().max(2)) as f64;
+        spec_series.push(Series {
+            label: "random-walk null of the joint PC1 (mean, 2.5–97.5 %)".into(),
+            x: vec![1.0, n],
+            y: vec![m, m],
+            band: Some((vec![lo, lo], vec![hi, hi])),
+            markers: false,
+        });
     }
     let share = |k: usize| Stat::of(&results.iter().map(|(_, r)| r.shares[k]).collect::<Vec<_>>());
     let [joint, m, pi, xi]: [KindSummary; 4] = kinds
@@ -506,6 +622,19 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
 
     // Figures.
     let desc = describe_runs(runs);
+    let null_note = match null_level {
+        Some((m, lo, hi)) => format!(
+            " The horizontal band is the matched null of the joint PC1: random walks with the \
+             same dimension, number of recorded epochs and step lengths as each seed's \
+             trajectory ({WALK_REPS} walks per seed; line: mean {}, band: 2.5–97.5 % quantiles \
+             {}–{}, averaged over seeds) — an unstructured walk already puts most of its \
+             variance on PC1, so the data are low-dimensional only above it.",
+            crate::output::num(m),
+            crate::output::num(lo),
+            crate::output::num(hi),
+        ),
+        None => String::new(),
+    };
     let mut figures = vec![line_figure(
         "spectrum",
         "Synaptic trajectory: variance per principal component",
@@ -515,7 +644,7 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
             "Fraction of the variance of the per-epoch parameter vectors (epoch 0 = \
              initialization) along each principal component, for the joint vector of all trained \
              groups and for the m, π and Ξ groups alone (each in its own units; first {SHOWN} \
-             components); {desc}."
+             components); {desc}.{null_note}"
         ),
         spec_series,
     )];
@@ -656,6 +785,26 @@ mod tests {
     }
 
     #[test]
+    fn walk_null_over_seeds_by_hand() {
+        // Data 0.9, 0.7, 0.8 against nulls of mean 0.6 and 97.5 % quantile 0.75: seeds 1 and
+        // 3 exceed; data − null 0.3, 0.1, 0.2: mean 0.2, s = 0.1, half-width 4.3027 · 0.1 / √3.
+        let n = NullSummary {
+            reps: 200,
+            mean: 0.6,
+            lo: 0.5,
+            hi: 0.75,
+        };
+        let w = WalkNull::of(&[1, 2, 3], &[0.9, 0.7, 0.8], &[n; 3]);
+        assert_eq!(w.reps, 200);
+        assert_eq!(w.exceeds_seeds, 2);
+        let flags: Vec<bool> = w.per_seed.iter().map(|s| s.exceeds_null).collect();
+        assert_eq!(flags, [true, false, true]);
+        assert!((w.data_minus_null.mean - 0.2).abs() < 1e-12);
+        assert!((w.data_minus_null.ci95 - 4.3027 * 0.1 / 3f64.sqrt()).abs() < 1e-9);
+        assert_eq!((w.pc1_fraction.n, w.pc1_hi.mean), (3, 0.75));
+    }
+
+    #[test]
     fn run_on_a_tiny_training_run() {
         let (o, out) = crate::analysis::accuracy::fixture::analyze(run, NAME);
         assert_eq!(o.summary_json()["history"], true);
@@ -686,6 +835,26 @@ mod tests {
         );
         let text = std::fs::read_to_string(out.join("trajectory.csv")).unwrap();
         assert_eq!(text.lines().count(), 1 + 2 * 4);
+        // The matched random walk of every seed, beside the data.
+        let null = &o.summary_json()["joint"]["null"];
+        assert_eq!(null["reps"], WALK_REPS);
+        assert_eq!(null["pc1_fraction"]["n"], 2);
+        for p in null["per_seed"].as_array().unwrap() {
+            let (lo, m, hi) = (
+                p["null"]["lo"].as_f64().unwrap(),
+                p["null"]["mean"].as_f64().unwrap(),
+                p["null"]["hi"].as_f64().unwrap(),
+            );
+            // Four positions: PC1 carries at least a third of any walk's variance.
+            assert!(1.0 / 3.0 <= lo && lo <= m && m <= hi && hi <= 1.0, "{p}");
+            let d = p["pc1_fraction"].as_f64().unwrap();
+            assert_eq!(p["exceeds_null"], d > hi);
+        }
+        assert!(
+            o.figures[0].caption.contains("matched null") && o.figures[0].caption.contains("200 walks"),
+            "{}",
+            o.figures[0].caption
+        );
 
         let r = crate::analysis::accuracy::fixture::without_history();
         let out = crate::analysis::accuracy::fixture::out("synaptic-nohistory");

@@ -27,13 +27,16 @@
 //!
 //! Each repeat draws one seeded random order of each candidate set and perturbs its first
 //! `round(p·n)` entries (so subsets grow with `p`; a matched control removes the partners of
-//! those entries), and evaluates every `p` with the same `ε` draws; points are the mean and
-//! 95 % t-interval over (seeds × repeats) ([`SeedStats`]).
+//! those entries), and evaluates every `p` with the same `ε` draws. The training seed is the
+//! unit of replication: each seed's accuracies are first averaged over its repeats, and points
+//! are the mean and 95 % t-interval over seeds ([`SeedStats`], `n` = seeds). The extra drop of
+//! a targeted removal over its control at `p = 1`, `acc_control − acc_targeted`, is a paired
+//! difference per seed summarized over seeds ([`Stat::paired`]).
 
 use crate::analysis::AnalysisOptions;
 use crate::analysis::AnalysisResult;
 use crate::analysis::perturb::control_orders;
-use crate::analysis::result::MeanCi;
+use crate::analysis::result::{MeanCi, Stat};
 use crate::analysis::{RunData, describe_runs};
 use crate::error::{Result, SasError};
 use crate::family::FeedForward;
@@ -265,14 +268,22 @@ pub struct PerturbStat {
     pub fraction: f64,
     /// Connections perturbed, mean over seeds.
     pub perturbed: f64,
-    /// Accuracy, mean over (seeds × repeats).
+    /// Accuracy, mean over seeds of each seed's mean over its repeats.
     pub accuracy: f64,
-    /// Its sample standard deviation.
+    /// Its sample standard deviation over seeds.
     pub accuracy_std: f64,
-    /// Half-width of the 95 % t-interval of the mean.
+    /// Half-width of the 95 % t-interval of the mean over seeds.
     pub accuracy_ci95: f64,
-    /// Evaluations behind the point (seeds × repeats).
+    /// Seeds behind the point.
     pub n: usize,
+}
+
+/// Each seed's accuracy at point `i` (the mean over its repeats).
+fn seed_means(per_seed: &[Vec<PerturbPoint>], i: usize) -> Vec<f64> {
+    per_seed
+        .iter()
+        .map(|s| SeedStats::of(&s[i].accuracies).mean)
+        .collect()
 }
 
 fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
@@ -282,11 +293,7 @@ fn aggregate(per_seed: &[Vec<PerturbPoint>]) -> Vec<PerturbStat> {
     (0..first.len())
         .map(|i| {
             let p0 = &first[i];
-            let accs: Vec<f64> = per_seed
-                .iter()
-                .flat_map(|s| s[i].accuracies.iter().copied())
-                .collect();
-            let a = SeedStats::of(&accs);
+            let a = SeedStats::of(&seed_means(per_seed, i));
             let n: Vec<f64> = per_seed.iter().map(|s| s[i].perturbed as f64).collect();
             PerturbStat {
                 target: p0.target.clone(),
@@ -354,6 +361,29 @@ pub struct TargetSummary {
     pub near_random_removed: Option<MeanCi>,
     /// As many largest-|m| connections removed.
     pub near_magnitude_removed: Option<MeanCi>,
+    /// Extra drop of removing every VIP connection over as many random ones
+    /// (`acc_random − acc_vip`), paired per seed, over seeds.
+    pub vip_drop_minus_random: Option<Stat>,
+    /// The same against the `|μ|`-matched control.
+    pub vip_drop_minus_magnitude: Option<Stat>,
+    /// Extra drop of removing every near-VIP connection over as many random ones.
+    pub near_vip_drop_minus_random: Option<Stat>,
+    /// The same against the `|μ|`-matched control.
+    pub near_vip_drop_minus_magnitude: Option<Stat>,
+}
+
+/// The extra accuracy drop of class `targeted` over class `control` with the whole class
+/// perturbed (`p = 1`) in `target`: `acc_control − acc_targeted` per seed (each the mean over
+/// its repeats), over seeds. `None` when either point is missing.
+fn drop_minus(per_seed: &[Vec<PerturbPoint>], target: &str, targeted: &str, control: &str) -> Option<Stat> {
+    let first = per_seed.first()?;
+    let at = |c: &str| {
+        first
+            .iter()
+            .position(|q| q.target == target && q.class == c && q.fraction == 1.0)
+    };
+    let (t, c) = (at(targeted)?, at(control)?);
+    Some(Stat::paired(&seed_means(per_seed, c), &seed_means(per_seed, t)))
 }
 
 /// The perturbation analysis (an `AnalysisFn<FeedForward>`) on the MNIST test set
@@ -431,14 +461,7 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, opts: &AnalysisOptions) 
         )?,
         json_data("perturb.json", &stats)?,
     ];
-    let who = describe_runs(
-        runs,
-        if runs.len() > 1 {
-            "; bands: ± std over seeds"
-        } else {
-            ""
-        },
-    );
+    let who = describe_runs(runs, "");
     let reps = ps.repeats * runs.len();
     let mut figures = Vec::new();
     for t in &names {
@@ -494,8 +517,9 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, opts: &AnalysisOptions) 
                  deterministic weights w ~ N(0, σ²), σ = {}, in {which} (removing UIP connections \
                  is the identity: they are absent already). {}; UIP π = 1; second, separate set \
                  {} (VIP up to the third decimal), with its own uniform and |μ|-matched \
-                 controls. Mean and 95 % t-interval over n = {} seed(s) × {} repeats = {reps} \
-                 evaluations; {who}.",
+                 controls. Mean and 95 % t-interval over seeds, each seed's accuracy first \
+                 averaged over its repeats (n = {} seed(s) × {} repeats = {reps} evaluations; \
+                 one seed: no interval); {who}.",
                 ps.uip_std,
                 ps.vip.label(),
                 ps.near.label().replacen("VIP", "near-VIP", 1),
@@ -537,6 +561,10 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, opts: &AnalysisOptions) 
             near_vip_removed: at(t, "near_vip", 1.0),
             near_random_removed: at(t, "near_random", 1.0),
             near_magnitude_removed: at(t, "near_magnitude", 1.0),
+            vip_drop_minus_random: drop_minus(&per_seed, t, "vip", "random"),
+            vip_drop_minus_magnitude: drop_minus(&per_seed, t, "vip", "vip_magnitude"),
+            near_vip_drop_minus_random: drop_minus(&per_seed, t, "near_vip", "near_random"),
+            near_vip_drop_minus_magnitude: drop_minus(&per_seed, t, "near_vip", "near_magnitude"),
         });
     }
     let summary = Summary {
@@ -571,6 +599,34 @@ mod tests {
         assert_eq!(a, choose_first(&c, 5, 7));
         assert_ne!(a, choose_first(&c, 5, 8));
         assert_eq!(choose_first(&c, 50, 1).len(), 20);
+    }
+
+    #[test]
+    fn points_and_drops_are_over_seeds_after_averaging_repeats() {
+        // Two seeds × two repeats. VIP removed: 0.2, 0.4 (mean 0.3) | 0.5, 0.5 (0.5); random:
+        // 0.9, 0.9 | 0.8, 1.0 (0.9 both). Points over n = 2 seeds: VIP 0.4 ± 12.7062 · √0.02 /
+        // √2; extra drops 0.6 and 0.4: mean 0.5, s = √0.02.
+        let pt = |class: &str, accs: [f64; 2]| PerturbPoint {
+            target: "all".into(),
+            class: class.into(),
+            fraction: 1.0,
+            perturbed: 10,
+            accuracies: accs.to_vec(),
+        };
+        let per_seed = vec![
+            vec![pt("vip", [0.2, 0.4]), pt("random", [0.9, 0.9])],
+            vec![pt("vip", [0.5, 0.5]), pt("random", [0.8, 1.0])],
+        ];
+        let a = aggregate(&per_seed);
+        assert_eq!(a[0].n, 2, "seeds, not seeds × repeats");
+        assert!((a[0].accuracy - 0.4).abs() < 1e-12);
+        let half = 12.7062 * 0.02f64.sqrt() / 2f64.sqrt();
+        assert!((a[0].accuracy_ci95 - half).abs() < 1e-9, "{}", a[0].accuracy_ci95);
+        let d = drop_minus(&per_seed, "all", "vip", "random").unwrap();
+        assert_eq!(d.n, 2);
+        assert!((d.values[0] - 0.6).abs() < 1e-12 && (d.values[1] - 0.4).abs() < 1e-12);
+        assert!((d.mean - 0.5).abs() < 1e-12 && (d.ci95 - half).abs() < 1e-9);
+        assert!(drop_minus(&per_seed, "all", "vip", "uip").is_none());
     }
 
     #[test]

@@ -49,7 +49,8 @@ fn levels(v: &[f64]) -> Vec<f64> {
     l
 }
 
-/// The 95 % Wilson score interval of `k` successes out of `n`.
+/// The 95 % Wilson score interval of `k` successes out of `n` (exactly 0 below at `k = 0`
+/// and 1 above at `k = n`, where rounding would miss them).
 pub(crate) fn wilson(k: f64, n: f64) -> (f64, f64) {
     if n <= 0.0 {
         return (f64::NAN, f64::NAN);
@@ -59,7 +60,9 @@ pub(crate) fn wilson(k: f64, n: f64) -> (f64, f64) {
     let d = 1.0 + z * z / n;
     let c = (p + z * z / (2.0 * n)) / d;
     let h = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / d;
-    ((c - h).max(0.0), (c + h).min(1.0))
+    let lo = if k <= 0.0 { 0.0 } else { (c - h).max(0.0) };
+    let hi = if k >= n { 1.0 } else { (c + h).min(1.0) };
+    (lo, hi)
 }
 
 fn listing(t: &UserTask) -> String {

@@ -20,15 +20,33 @@
 //! `σ_pred = sqrt(σ_v² σ_a² / (σ_v² + σ_a²))`; the summary says whether the multisensory curve
 //! is steeper (smaller σ) than both unisensory ones.
 //!
-//! Several seeds: points are mean ± std over seeds; σ, μ, λ are fitted per seed (mean ± std
-//! in the summary); the curves drawn are fits to the counts pooled over seeds.
+//! **Uncertainty.** Each point of each seed has its 95 % Wilson interval (binomial, over its
+//! trials). Each fitted σ has a bootstrap 95 % interval ([`sigma_bootstrap`]: the trials of
+//! every point resampled with replacement, the curve refitted, [`bootstrap_resamples`]
+//! times, seeded), and so has `σ_pred` (from the paired resamples of σ_v and σ_a). The two
+//! comparisons, multisensory vs the better unisensory σ and multisensory vs `σ_pred`
+//! ([`Comparison`]), are **not resolved** in a seed whose bootstrap intervals overlap or
+//! whose fits involved sit at the lower bound [`SIGMA_MIN`] (a step at the rates tested:
+//! σ is then only bounded above); over seeds a comparison is resolved only when every seed
+//! resolves it the same way and, with two seeds or more, the 95 % t-interval of the paired
+//! difference over seeds excludes 0.
 //!
-//! Outputs: `psychometric.csv` (per modality and rate: mean and std of P(high), pooled
-//! counts), `fits.csv` (per seed and modality), `psychometric.json`, `summary.json`.
+//! Several seeds (the unit of replication): points are means over seeds with the 95 %
+//! t-interval over seeds (one seed: its Wilson interval); σ, μ, λ are fitted per seed (mean
+//! ± std and the t-interval over seeds in the summary); the curves drawn are fits to the
+//! counts pooled over seeds.
+//!
+//! Outputs: `psychometric.csv` (per modality and rate: mean and std of P(high), the interval
+//! drawn, pooled counts), `points.csv` (per seed, modality and rate: counts, P(high) and its
+//! Wilson interval), `fits.csv` (per seed and modality, with σ's bootstrap interval),
+//! `psychometric.json`, `summary.json`.
 
 mod condition;
 
+use super::nulls::NullSummary;
+use super::result::Stat;
 use super::{AnalysisOptions, RunData};
+use condition::wilson;
 
 use crate::analysis::AnalysisResult;
 use crate::data::source::TaskData;
@@ -39,6 +57,10 @@ use crate::output::figure::{Figure, Plot, Series};
 use crate::output::{csv, json_data, mean_ci, mean_std};
 use crate::rng::derive_seed;
 use crate::task::msi::{self, Condition, Modality};
+use rand::SeedableRng;
+use rand_distr::{Binomial, Distribution};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
@@ -58,10 +80,241 @@ pub const SIGMA_MAX: f64 = 100.0;
 
 const KEY_TRIALS: u64 = 0x5053_0001;
 const KEY_NOISE: u64 = 0x5053_0002;
+const KEY_BOOT: u64 = 0x5053_0003;
 
 /// Test trials per (modality, rate) point: 100 (quick 30).
 pub(crate) fn trials_per_point(quick: bool) -> usize {
     if quick { 30 } else { 100 }
+}
+
+/// Bootstrap resamples of each fitted σ: 200 (quick 50).
+pub fn bootstrap_resamples(quick: bool) -> usize {
+    if quick { 50 } else { 200 }
+}
+
+/// Whether a fitted σ sits at the lower bound [`SIGMA_MIN`] (within 0.1 %).
+pub(crate) fn at_lower_bound(sigma: f64) -> bool {
+    sigma <= SIGMA_MIN * 1.001
+}
+
+/// The bootstrap distribution of the fitted σ (with lapse) of `k[i]` "high" choices out of
+/// `n[i]` trials at `x[i]`: `resamples` times, every point's trials resampled with
+/// replacement (`k*_i ~ Binomial(n_i, k_i / n_i)`) and the curve refitted. Returns the σ of
+/// each resample, in resample order (resample `b` drawn from the stream
+/// `derive_seed(seed, [b])`: deterministic for any thread count).
+pub(crate) fn sigma_bootstrap(
+    x: &[f64],
+    k: &[f64],
+    n: &[f64],
+    resamples: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
+    (0..resamples)
+        .into_par_iter()
+        .map(|b| {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(derive_seed(seed, &[b as u64]));
+            let kb = k
+                .iter()
+                .zip(n)
+                .map(|(&ki, &ni)| {
+                    let trials = ni.max(0.0).round() as u64;
+                    let p = if ni > 0.0 { (ki / ni).clamp(0.0, 1.0) } else { 0.0 };
+                    let d = Binomial::new(trials, p).map_err(|e| SasError::InvalidArgument {
+                        name: "psychometric bootstrap".into(),
+                        reason: format!("{ki} of {ni} trials: {e}"),
+                    })?;
+                    Ok(d.sample(&mut rng) as f64)
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            Ok(fit_cumulative_gaussian(x, &kb, n, true)?.sigma)
+        })
+        .collect()
+}
+
+/// How the multisensory σ compares with another σ (a unisensory one or the optimal
+/// prediction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Resolution {
+    /// Multisensory steeper (smaller σ), resolved.
+    #[serde(rename = "steeper")]
+    Steeper,
+    /// Multisensory shallower (larger σ), resolved.
+    #[serde(rename = "shallower")]
+    Shallower,
+    /// The data do not resolve the order.
+    #[serde(rename = "not resolved")]
+    NotResolved,
+}
+
+impl Resolution {
+    /// Text for reports.
+    pub fn text(self) -> &'static str {
+        match self {
+            Resolution::Steeper => "steeper",
+            Resolution::Shallower => "shallower",
+            Resolution::NotResolved => "not resolved",
+        }
+    }
+}
+
+/// One seed's multisensory σ against another: the bootstrap intervals `(lo, hi)` of both and
+/// whether a fit involved sits at the σ lower bound. Steeper when the multisensory interval
+/// lies wholly below `other`'s, shallower when wholly above, else (or at the bound) not
+/// resolved.
+pub(crate) fn resolve(both: (f64, f64), other: (f64, f64), at_bound: bool) -> Resolution {
+    if at_bound || ![both.0, both.1, other.0, other.1].iter().all(|v| v.is_finite()) {
+        Resolution::NotResolved
+    } else if both.1 < other.0 {
+        Resolution::Steeper
+    } else if both.0 > other.1 {
+        Resolution::Shallower
+    } else {
+        Resolution::NotResolved
+    }
+}
+
+/// A comparison of the multisensory σ with another σ, per seed and over seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// What the multisensory σ is set against.
+    pub against: &'static str,
+    /// Over seeds: resolved only when every seed resolves it the same way and, with two
+    /// seeds or more, the 95 % t-interval of `difference` excludes 0 on that side.
+    pub resolution: Resolution,
+    /// Whether `resolution` is a verdict (not "not resolved").
+    pub resolved: bool,
+    /// Why it is not resolved (`None` when resolved).
+    pub reason: Option<String>,
+    /// Per seed ([`resolve`] of the bootstrap intervals).
+    pub per_seed: Vec<Resolution>,
+    /// Seeds in which a fit involved sits at the σ lower bound.
+    pub lower_bound_seeds: usize,
+    /// `σ_multisensory − σ_other` per seed, over seeds.
+    pub difference: Stat,
+}
+
+impl Comparison {
+    /// The comparison from per-seed resolutions, lower-bound flags and differences.
+    pub(crate) fn over_seeds(
+        against: &'static str,
+        per_seed: Vec<Resolution>,
+        bound: &[bool],
+        diff: &[f64],
+    ) -> Comparison {
+        let difference = Stat::of(diff);
+        let lower_bound_seeds = bound.iter().filter(|&&b| b).count();
+        let n = per_seed.len();
+        let all = |r: Resolution| n > 0 && per_seed.iter().all(|&p| p == r);
+        let side = if all(Resolution::Steeper) {
+            Some(Resolution::Steeper)
+        } else if all(Resolution::Shallower) {
+            Some(Resolution::Shallower)
+        } else {
+            None
+        };
+        let interval_ok = |r: Resolution| {
+            difference.n < 2
+                || match r {
+                    Resolution::Steeper => difference.hi < 0.0,
+                    _ => difference.lo > 0.0,
+                }
+        };
+        let (resolution, reason) = match side {
+            Some(r) if interval_ok(r) => (r, None),
+            Some(_) => (
+                Resolution::NotResolved,
+                Some(format!(
+                    "every seed's bootstrap intervals are apart, but the 95 % t-interval of the \
+                     difference over {} seeds includes 0",
+                    difference.n
+                )),
+            ),
+            None => {
+                let unresolved = per_seed.iter().filter(|&&p| p == Resolution::NotResolved).count();
+                let why = if lower_bound_seeds > 0 {
+                    format!(
+                        "a fit sits at the σ lower bound {SIGMA_MIN} in {lower_bound_seeds} of {n} \
+                         seed(s)"
+                    )
+                } else if unresolved > 0 {
+                    format!("the bootstrap intervals overlap in {unresolved} of {n} seed(s)")
+                } else {
+                    "the seeds disagree".to_string()
+                };
+                (Resolution::NotResolved, Some(why))
+            }
+        };
+        Comparison {
+            against,
+            resolution,
+            resolved: resolution != Resolution::NotResolved,
+            reason,
+            per_seed,
+            lower_bound_seeds,
+            difference,
+        }
+    }
+}
+
+/// One modality's fits over seeds (`summary.json`: `visual`, `auditory`, `both`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ModalitySummary {
+    /// Mean σ over seeds.
+    pub sigma: f64,
+    /// Its sample std over seeds.
+    pub sigma_std: f64,
+    /// Mean μ over seeds.
+    pub mu: f64,
+    /// Its sample std.
+    pub mu_std: f64,
+    /// Mean lapse rate.
+    pub lapse: f64,
+    /// Whether σ sits at a bound in some seed.
+    pub sigma_at_bound: bool,
+    /// σ per seed, mean and 95 % t-interval over seeds.
+    pub sigma_stats: Stat,
+    /// Per seed: σ's bootstrap distribution (`mean`, `lo` = 2.5 %, `hi` = 97.5 % quantile).
+    pub sigma_bootstrap: Vec<NullSummary>,
+    /// Seeds whose σ sits at the lower bound [`SIGMA_MIN`].
+    pub sigma_at_lower_bound_seeds: usize,
+}
+
+/// The key numbers of the MSI psychometric curves (`summary.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Visual trials.
+    pub visual: ModalitySummary,
+    /// Auditory trials.
+    pub auditory: ModalitySummary,
+    /// Multisensory trials.
+    pub both: ModalitySummary,
+    /// The optimal prediction `σ_pred`, mean over seeds.
+    pub sigma_pred: f64,
+    /// Its sample std over seeds.
+    pub sigma_pred_std: f64,
+    /// `σ_pred` per seed, over seeds.
+    pub sigma_pred_stats: Stat,
+    /// Per seed: `σ_pred`'s bootstrap distribution.
+    pub sigma_pred_bootstrap: Vec<NullSummary>,
+    /// Whether the mean multisensory σ is below both unisensory means (no uncertainty; see
+    /// `vs_unisensory`).
+    pub multisensory_steeper: bool,
+    /// Seeds whose multisensory σ is below both unisensory ones.
+    pub multisensory_steeper_seeds: usize,
+    /// Multisensory σ vs the better unisensory σ.
+    pub vs_unisensory: Comparison,
+    /// Multisensory σ vs the optimal prediction.
+    pub vs_optimal: Comparison,
+    /// Fits to the counts pooled over seeds (the curves drawn).
+    pub pooled: serde_json::Value,
+    /// Trials per point.
+    pub trials_per_point: usize,
+    /// Bootstrap resamples per fit.
+    pub bootstrap_resamples: usize,
+    /// What the figure's bands are.
+    pub point_interval: &'static str,
+    /// Seeds.
+    pub seeds: usize,
 }
 
 /// Complementary error function, `|relative error| < 1.2e-7` (Chebyshev fit, Numerical
@@ -384,7 +637,44 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         }
         fits.push(fr);
     }
+    // Bootstrap of every fitted σ: boot[run][modality] = σ per resample.
+    let resamples = bootstrap_resamples(opts.quick);
+    let mut boot: Vec<Vec<Vec<f64>>> = Vec::new();
+    for (ri, c) in counts.iter().enumerate() {
+        let mut br = Vec::new();
+        for (mi, cm) in c.iter().enumerate() {
+            let seed = derive_seed(opts.seed, &[KEY_BOOT, ri as u64, mi as u64]);
+            br.push(sigma_bootstrap(&rates, cm, &tot, resamples, seed)?);
+        }
+        boot.push(br);
+    }
+    let boot_of = |ri: usize, mi: usize| NullSummary::of(&boot[ri][mi]);
+    // σ_pred per resample from the paired resamples of σ_v and σ_a.
+    let pred_boot: Vec<NullSummary> = boot
+        .iter()
+        .map(|b| {
+            let v: Vec<f64> = b[0]
+                .iter()
+                .zip(&b[1])
+                .map(|(&v, &a)| sigma_prediction(v, a))
+                .collect();
+            NullSummary::of(&v)
+        })
+        .collect();
+    for (row, (ri, mi)) in fit_rows
+        .iter_mut()
+        .zip((0..runs.len()).flat_map(|ri| (0..3).map(move |mi| (ri, mi))))
+    {
+        let b = boot_of(ri, mi);
+        row.extend([
+            b.lo,
+            b.hi,
+            f64::from(u8::from(at_lower_bound(fits[ri][mi].sigma))),
+        ]);
+    }
+
     let mut rows = Vec::new();
+    let mut point_rows = Vec::new();
     let mut series = Vec::new();
     let mut pooled_fits = Vec::new();
     let fine: Vec<f64> = (0..=160).map(|i| 8.5 + 8.0 * i as f64 / 160.0).collect();
@@ -398,20 +688,49 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         let pooled_k: Vec<f64> = (0..nr).map(|r| counts.iter().map(|c| c[mi][r]).sum()).collect();
         let pooled_n = vec![(trials * runs.len()) as f64; nr];
         let pf = fit_cumulative_gaussian(&rates, &pooled_k, &pooled_n, true)?;
+        for (ri, c) in counts.iter().enumerate() {
+            for r in 0..nr {
+                let (lo, hi) = wilson(c[mi][r], trials as f64);
+                point_rows.push(vec![
+                    ri as f64,
+                    runs[ri].cfg.seed as f64,
+                    mi as f64,
+                    rates[r],
+                    c[mi][r],
+                    trials as f64,
+                    c[mi][r] / trials as f64,
+                    lo,
+                    hi,
+                ]);
+            }
+        }
+        // The band: the 95 % t-interval over seeds (inside [0, 1]); one seed: its Wilson
+        // interval.
+        let (lo, hi): (Vec<f64>, Vec<f64>) = if runs.len() > 1 {
+            (
+                m.iter().zip(&h).map(|(a, b)| (a - b).max(0.0)).collect(),
+                m.iter().zip(&h).map(|(a, b)| (a + b).min(1.0)).collect(),
+            )
+        } else {
+            counts[0][mi].iter().map(|&k| wilson(k, trials as f64)).unzip()
+        };
         for r in 0..nr {
-            rows.push(vec![mi as f64, rates[r], m[r], s[r], pooled_k[r], pooled_n[r]]);
+            rows.push(vec![
+                mi as f64,
+                rates[r],
+                m[r],
+                s[r],
+                pooled_k[r],
+                pooled_n[r],
+                lo[r],
+                hi[r],
+            ]);
         }
         series.push(Series {
             label: format!("{name} (data)"),
             x: rates.clone(),
             y: m.clone(),
-            // The 95 % interval over seeds of a fraction stays inside [0, 1].
-            band: (runs.len() > 1).then(|| {
-                (
-                    m.iter().zip(&h).map(|(a, b)| (a - b).max(0.0)).collect(),
-                    m.iter().zip(&h).map(|(a, b)| (a + b).min(1.0)).collect(),
-                )
-            }),
+            band: Some((lo, hi)),
             markers: true,
         });
         series.push(Series {
@@ -433,32 +752,66 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
                 "p_high_std",
                 "high_pooled",
                 "trials_pooled",
+                "p_high_lo95",
+                "p_high_hi95",
             ],
             &rows,
         )?,
         csv(
+            "points.csv",
+            &[
+                "run",
+                "seed",
+                "modality",
+                "rate",
+                "high",
+                "trials",
+                "p_high",
+                "wilson_lo",
+                "wilson_hi",
+            ],
+            &point_rows,
+        )?,
+        csv(
             "fits.csv",
-            &["run", "modality", "mu", "sigma", "lapse", "nll", "sigma_at_bound"],
+            &[
+                "run",
+                "modality",
+                "mu",
+                "sigma",
+                "lapse",
+                "nll",
+                "sigma_at_bound",
+                "sigma_boot_lo",
+                "sigma_boot_hi",
+                "sigma_at_lower_bound",
+            ],
             &fit_rows,
         )?,
     ];
     // Per-seed statistics of the fitted parameters.
+    let per = |f: &dyn Fn(&[PsychFit]) -> f64| -> Vec<f64> { fits.iter().map(|fr| f(fr)).collect() };
     let stat = |f: &dyn Fn(&[PsychFit]) -> f64| -> (f64, f64) {
-        let v: Vec<Vec<f64>> = fits.iter().map(|fr| vec![f(fr)]).collect();
+        let v: Vec<Vec<f64>> = per(f).into_iter().map(|x| vec![x]).collect();
         let (m, s) = mean_std(&v);
         (m[0], s[0])
     };
-    let mut summary = serde_json::Map::new();
-    for (mi, name) in names.iter().enumerate() {
+    let modality = |mi: usize| {
         let (sm, ss) = stat(&|fr| fr[mi].sigma);
         let (mm, ms) = stat(&|fr| fr[mi].mu);
         let (lm, _) = stat(&|fr| fr[mi].lapse);
-        summary.insert(
-            (*name).into(),
-            json!({ "sigma": sm, "sigma_std": ss, "mu": mm, "mu_std": ms, "lapse": lm,
-                    "sigma_at_bound": fits.iter().any(|fr| fr[mi].sigma_at_bound) }),
-        );
-    }
+        ModalitySummary {
+            sigma: sm,
+            sigma_std: ss,
+            mu: mm,
+            mu_std: ms,
+            lapse: lm,
+            sigma_at_bound: fits.iter().any(|fr| fr[mi].sigma_at_bound),
+            sigma_stats: Stat::of(&per(&|fr| fr[mi].sigma)),
+            sigma_bootstrap: (0..runs.len()).map(|ri| boot_of(ri, mi)).collect(),
+            sigma_at_lower_bound_seeds: fits.iter().filter(|fr| at_lower_bound(fr[mi].sigma)).count(),
+        }
+    };
     let (pm, ps) = stat(&|fr| sigma_prediction(fr[0].sigma, fr[1].sigma));
     let (bm, _) = stat(&|fr| fr[2].sigma);
     let (vm, _) = stat(&|fr| fr[0].sigma);
@@ -467,20 +820,51 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         .iter()
         .filter(|fr| fr[2].sigma < fr[0].sigma.min(fr[1].sigma))
         .count();
-    summary.insert("sigma_pred".into(), json!(pm));
-    summary.insert("sigma_pred_std".into(), json!(ps));
-    summary.insert("multisensory_steeper".into(), json!(bm < vm.min(am)));
-    summary.insert("multisensory_steeper_seeds".into(), json!(steeper_seeds));
-    summary.insert(
-        "pooled".into(),
-        json!({
+    // The comparisons, per seed from the bootstrap intervals, then over seeds.
+    let iv = |b: &NullSummary| (b.lo, b.hi);
+    let lower = |fr: &[PsychFit], ms: &[usize]| ms.iter().any(|&m| at_lower_bound(fr[m].sigma));
+    let (mut uni, mut uni_bound, mut uni_diff) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut opt, mut opt_bound, mut opt_diff) = (Vec::new(), Vec::new(), Vec::new());
+    for (ri, fr) in fits.iter().enumerate() {
+        let both = iv(&boot_of(ri, 2));
+        // The better unisensory modality (smaller σ) of this seed.
+        let best = if fr[0].sigma <= fr[1].sigma { 0 } else { 1 };
+        let (v, a) = (iv(&boot_of(ri, 0)), iv(&boot_of(ri, 1)));
+        let b = lower(fr, &[2, best]);
+        // Steeper: below both unisensory intervals; shallower: above one of them.
+        uni.push(resolve(both, (v.0.min(a.0), v.1.min(a.1)), b));
+        uni_bound.push(b);
+        uni_diff.push(fr[2].sigma - fr[best].sigma);
+        let b = lower(fr, &[0, 1, 2]);
+        opt.push(resolve(both, iv(&pred_boot[ri]), b));
+        opt_bound.push(b);
+        opt_diff.push(fr[2].sigma - sigma_prediction(fr[0].sigma, fr[1].sigma));
+    }
+    let summary = Summary {
+        visual: modality(0),
+        auditory: modality(1),
+        both: modality(2),
+        sigma_pred: pm,
+        sigma_pred_std: ps,
+        sigma_pred_stats: Stat::of(&per(&|fr| sigma_prediction(fr[0].sigma, fr[1].sigma))),
+        sigma_pred_bootstrap: pred_boot,
+        multisensory_steeper: bm < vm.min(am),
+        multisensory_steeper_seeds: steeper_seeds,
+        vs_unisensory: Comparison::over_seeds("the better unisensory σ", uni, &uni_bound, &uni_diff),
+        vs_optimal: Comparison::over_seeds("the optimal prediction σ_pred", opt, &opt_bound, &opt_diff),
+        pooled: json!({
             "visual": pooled_fits[0], "auditory": pooled_fits[1], "both": pooled_fits[2],
             "sigma_pred": sigma_prediction(pooled_fits[0].sigma, pooled_fits[1].sigma),
         }),
-    );
-    summary.insert("trials_per_point".into(), json!(trials));
-    summary.insert("seeds".into(), json!(runs.len()));
-    let summary = serde_json::Value::Object(summary);
+        trials_per_point: trials,
+        bootstrap_resamples: resamples,
+        point_interval: if runs.len() > 1 {
+            "95 % t-interval over seeds"
+        } else {
+            "95 % Wilson interval of the trials"
+        },
+        seeds: runs.len(),
+    };
     let dt = runs[0].cfg.task.msi.test_dt_ms;
     files.push(json_data(
         "psychometric.json",
@@ -492,9 +876,19 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
             "rates": rates,
             "trials_per_point": trials,
             "fits": fits,
+            "bootstrap_resamples": resamples,
             "test_dt_ms": dt,
         }),
     )?);
+    let band = if runs.len() > 1 {
+        format!("bands: 95 % t-interval of the mean over n = {} seeds", runs.len())
+    } else {
+        "bands: 95 % Wilson interval of the seed's trials".to_string()
+    };
+    let comparison = |c: &Comparison| match &c.reason {
+        None => c.resolution.text().to_string(),
+        Some(r) => format!("not resolved ({r})"),
+    };
     let figure = Figure {
         name: "psychometric".into(),
         title: "Psychometric curves (MSI)".into(),
@@ -504,19 +898,29 @@ pub fn run(runs: &[RunData], out: &Path, opts: &AnalysisOptions) -> Result<Analy
         caption: format!(
             "Fraction of high choices of the mean-field network vs event rate for visual, \
              auditory and multisensory trials ({trials} test trials per point, test protocol \
-             Δt = {dt} ms; mean ± std over {} seed(s)), with cumulative Gaussians \
+             Δt = {dt} ms; points: mean over {} seed(s), {band}), with cumulative Gaussians \
              λ + (1−2λ)Φ((f−μ)/σ) fitted by maximum likelihood to the pooled counts. σ (events/s): \
              visual {:.2}, auditory {:.2}, multisensory {:.2}; optimal-combination prediction \
-             {:.2}.",
+             {:.2}. Per seed, each σ has a bootstrap 95 % interval ({resamples} resamples of the \
+             trials of every point); multisensory vs the better unisensory σ: {}; vs the optimal \
+             prediction: {}.",
             runs.len(),
             pooled_fits[0].sigma,
             pooled_fits[1].sigma,
             pooled_fits[2].sigma,
             sigma_prediction(pooled_fits[0].sigma, pooled_fits[1].sigma),
+            comparison(&summary.vs_unisensory),
+            comparison(&summary.vs_optimal),
         ),
         plot: Plot::Lines(series),
     };
-    Ok(AnalysisResult::with(NAME, TITLE, files, vec![figure], summary))
+    Ok(AnalysisResult::with(
+        NAME,
+        TITLE,
+        files,
+        vec![figure],
+        super::Summary::Psychometric(Box::new(summary)),
+    ))
 }
 
 #[cfg(test)]
@@ -604,8 +1008,68 @@ mod tests {
     }
 
     #[test]
+    fn wilson_intervals_of_msi_points_by_hand() {
+        // 15 of 30: centre 1/2, half-width z·√(1/120 + z²/3600)/(1 + z²/30) = 0.16846.
+        let (a, b) = wilson(15.0, 30.0);
+        assert!(
+            (a - 0.331_541).abs() < 1e-6 && (b - 0.668_459).abs() < 1e-6,
+            "{a} {b}"
+        );
+        // 30 of 30: upper end 1, lower end n/(n + z²) = 30/33.8415.
+        let (a, b) = wilson(30.0, 30.0);
+        assert!((a - 30.0 / (30.0 + 1.959_964f64.powi(2))).abs() < 1e-6 && b == 1.0);
+        assert_eq!(wilson(0.0, 30.0).0, 0.0);
+    }
+
+    #[test]
+    fn bootstrap_of_sigma_is_seeded_and_covers_the_truth() {
+        let (x, k, n) = synthetic(12.5, 1.5, 0.0, 400, 3);
+        let b = sigma_bootstrap(&x, &k, &n, 40, 17).unwrap();
+        assert_eq!(b.len(), 40);
+        assert_eq!(b, sigma_bootstrap(&x, &k, &n, 40, 17).unwrap());
+        let s = NullSummary::of(&b);
+        let fit = fit_cumulative_gaussian(&x, &k, &n, true).unwrap();
+        assert!(s.lo < fit.sigma && fit.sigma < s.hi, "{s:?} vs {fit:?}");
+        assert!(s.lo < 1.5 && 1.5 < s.hi, "{s:?}");
+        // Ten times the trials: a narrower interval.
+        let (x, k, n) = synthetic(12.5, 1.5, 0.0, 4000, 3);
+        let t = NullSummary::of(&sigma_bootstrap(&x, &k, &n, 40, 17).unwrap());
+        assert!(t.hi - t.lo < 0.6 * (s.hi - s.lo), "{t:?} vs {s:?}");
+    }
+
+    #[test]
+    fn comparisons_resolve_only_apart_intervals_off_the_bound() {
+        assert_eq!(resolve((0.1, 0.2), (0.3, 0.4), false), Resolution::Steeper);
+        assert_eq!(resolve((0.5, 0.6), (0.3, 0.4), false), Resolution::Shallower);
+        assert_eq!(resolve((0.1, 0.35), (0.3, 0.4), false), Resolution::NotResolved);
+        assert_eq!(resolve((0.05, 0.05), (0.3, 0.4), true), Resolution::NotResolved);
+        assert!(at_lower_bound(SIGMA_MIN) && !at_lower_bound(0.06));
+        let s = Resolution::Steeper;
+        // Every seed steeper and the differences −0.1, −0.2, −0.15 (interval below 0).
+        let c = Comparison::over_seeds("x", vec![s; 3], &[false; 3], &[-0.1, -0.2, -0.15]);
+        assert_eq!((c.resolution, c.resolved, c.reason.clone()), (s, true, None));
+        // One seed at the lower bound: not resolved, and the reason says so.
+        let per = vec![s, s, Resolution::NotResolved];
+        let c = Comparison::over_seeds("x", per, &[false, false, true], &[-0.1, -0.2, -0.15]);
+        assert_eq!(c.resolution, Resolution::NotResolved);
+        assert!(c.reason.unwrap().contains("lower bound"));
+        // Every seed steeper but the seeds' differences straddle 0.
+        let c = Comparison::over_seeds("x", vec![s; 2], &[false; 2], &[-0.3, 0.1]);
+        assert_eq!(c.resolution, Resolution::NotResolved);
+        assert!(c.reason.unwrap().contains("includes 0"));
+        // One seed: its bootstrap decides.
+        let c = Comparison::over_seeds("x", vec![Resolution::Shallower], &[false], &[0.2]);
+        assert_eq!(c.resolution, Resolution::Shallower);
+        assert_eq!(serde_json::to_value(c.resolution).unwrap(), "shallower");
+        assert_eq!(
+            serde_json::to_value(Resolution::NotResolved).unwrap(),
+            "not resolved"
+        );
+    }
+
+    #[test]
     fn run_on_a_tiny_msi_network() {
-        let (o, _) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "psychometric", 9);
+        let (o, out) = crate::analysis::perturb::testutil::quick_run(super::run, NAME, "psychometric", 9);
         for m in ["visual", "auditory", "both"] {
             let s = o.summary_json()[m]["sigma"].as_f64().unwrap();
             assert!((SIGMA_MIN..=SIGMA_MAX).contains(&s), "{m}: {s}");
@@ -622,5 +1086,25 @@ mod tests {
                 .flat_map(|s| &s.y)
                 .all(|&y| (0.0..=1.0).contains(&y))
         );
+        // One seed: Wilson bands; a bootstrap interval per fitted σ; both comparisons.
+        let j = o.summary_json();
+        assert_eq!(j["point_interval"], "95 % Wilson interval of the trials");
+        assert_eq!(j["bootstrap_resamples"], bootstrap_resamples(true));
+        for m in ["visual", "auditory", "both"] {
+            let b = &j[m]["sigma_bootstrap"][0];
+            assert!(b["lo"].as_f64().unwrap() <= b["hi"].as_f64().unwrap(), "{m}: {b}");
+            assert_eq!(j[m]["sigma_stats"]["n"], 1);
+        }
+        for c in ["vs_unisensory", "vs_optimal"] {
+            let r = j[c]["resolution"].as_str().unwrap();
+            assert!(["steeper", "shallower", "not resolved"].contains(&r), "{c}: {r}");
+            assert_eq!(j[c]["resolved"], r != "not resolved");
+        }
+        for s in series.iter().filter(|s| s.markers) {
+            let (lo, hi) = s.band.as_ref().unwrap();
+            assert!(lo.iter().zip(&s.y).zip(hi).all(|((l, y), h)| l <= y && y <= h));
+        }
+        let points = std::fs::read_to_string(out.join("points.csv")).unwrap();
+        assert_eq!(points.lines().count(), 1 + 3 * 8);
     }
 }
