@@ -24,12 +24,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The family of preset `name` (feed-forward presets start with `ff-`).
-    pub fn of_preset(name: &str) -> Kind {
-        if crate::ff::config::PRESETS.contains(&name) {
-            Kind::FeedForward
-        } else {
-            Kind::Recurrent
+    /// The family of `preset` (also [`crate::config::Preset::family`]).
+    pub fn of_preset(preset: crate::config::Preset) -> Kind {
+        use crate::config::Preset;
+        match preset {
+            Preset::FfMnist | Preset::FfMnistFull => Kind::FeedForward,
+            Preset::Msi | Preset::RowMnist | Preset::PixelMnist | Preset::PermMnist | Preset::Cognitive => {
+                Kind::Recurrent
+            }
         }
     }
 

@@ -98,10 +98,10 @@ impl RunConfig {
         let overlay = overlay.map(|t| (t, "config"));
         Ok(match preset.family() {
             Family::Recurrent => {
-                RunConfig::Recurrent(Config::build_from(preset.name(), overlay, sets, seed, epochs)?)
+                RunConfig::Recurrent(Config::build_from(preset, overlay, sets, seed, epochs)?)
             }
             Family::FeedForward => {
-                RunConfig::FeedForward(FfConfig::build_from(preset.name(), overlay, sets, seed, epochs)?)
+                RunConfig::FeedForward(FfConfig::build_from(preset, overlay, sets, seed, epochs)?)
             }
         })
     }
@@ -116,11 +116,9 @@ impl RunConfig {
         epochs: Option<usize>,
     ) -> Result<RunConfig> {
         Ok(match preset.family() {
-            Family::Recurrent => {
-                RunConfig::Recurrent(Config::build(preset.name(), Some(path), sets, seed, epochs)?)
-            }
+            Family::Recurrent => RunConfig::Recurrent(Config::build(preset, Some(path), sets, seed, epochs)?),
             Family::FeedForward => {
-                RunConfig::FeedForward(FfConfig::build(preset.name(), Some(path), sets, seed, epochs)?)
+                RunConfig::FeedForward(FfConfig::build(preset, Some(path), sets, seed, epochs)?)
             }
         })
     }

@@ -149,12 +149,9 @@ impl Preset {
         }
     }
 
-    /// The model family of the preset.
+    /// The model family of the preset ([`crate::family::Kind::of_preset`]).
     pub fn family(self) -> crate::family::Kind {
-        match self {
-            Preset::FfMnist | Preset::FfMnistFull => crate::family::Kind::FeedForward,
-            _ => crate::family::Kind::Recurrent,
-        }
+        crate::family::Kind::of_preset(self)
     }
 }
 
@@ -360,8 +357,8 @@ impl Settings for Config {
         self.validate()
     }
 
-    fn named(name: &str) -> Result<Config> {
-        Config::preset(name)
+    fn named(preset: Preset) -> Result<Config> {
+        Config::of_preset(preset)
     }
 
     fn set_seed_epochs(&mut self, seed: Option<u64>, epochs: Option<usize>) {

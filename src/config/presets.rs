@@ -17,8 +17,18 @@ fn group(lr: f64) -> GroupConfig {
 pub const PRESETS: [&str; 5] = ["pixel-mnist", "row-mnist", "perm-mnist", "msi", "cognitive"];
 
 impl Config {
-    /// The reference settings of a preset (docs/MODEL.md §2).
+    /// The reference settings of the recurrent preset called `name` (one of [`PRESETS`]):
+    /// [`Config::of_preset`] of the parsed name.
     pub fn preset(name: &str) -> Result<Config> {
+        match name.parse::<Preset>() {
+            Ok(p) => Config::of_preset(p),
+            Err(_) => Err(not_recurrent(name)),
+        }
+    }
+
+    /// The reference settings of recurrent preset `p` (docs/MODEL.md §2); a feed-forward
+    /// preset is an [`SasError::UnknownName`] error listing the recurrent ones.
+    pub fn of_preset(p: Preset) -> Result<Config> {
         let mnist_groups = |stochastic_in: bool| {
             let g = |frozen: bool| {
                 let mut m = group(1e-3);
@@ -79,17 +89,17 @@ impl Config {
             xi_max,
             pi: 0.0,
         };
-        let cfg = match name {
-            "pixel-mnist" | "perm-mnist" | "row-mnist" => {
-                let row = name == "row-mnist";
+        let cfg = match p {
+            Preset::PixelMnist | Preset::PermMnist | Preset::RowMnist => {
+                let row = p == Preset::RowMnist;
                 let (gi, gr, go) = mnist_groups(row);
                 let (std, xi) = if row { (0.53, 0.1) } else { (0.1, 0.01) };
                 Config {
-                    preset: name.parse()?,
+                    preset: p,
                     seed: 1,
-                    task: task(match name {
-                        "row-mnist" => TaskKind::RowMnist,
-                        "perm-mnist" => TaskKind::PermMnist,
+                    task: task(match p {
+                        Preset::RowMnist => TaskKind::RowMnist,
+                        Preset::PermMnist => TaskKind::PermMnist,
                         _ => TaskKind::PixelMnist,
                     }),
                     model: ModelConfig {
@@ -140,10 +150,10 @@ impl Config {
                     },
                 }
             }
-            "msi" => {
+            Preset::Msi => {
                 let (gi, gr, go) = msi_groups();
                 Config {
-                    preset: name.parse()?,
+                    preset: p,
                     seed: 1,
                     task: task(TaskKind::Msi),
                     model: ModelConfig {
@@ -194,7 +204,7 @@ impl Config {
                     },
                 }
             }
-            "cognitive" => {
+            Preset::Cognitive => {
                 // A user's cognitive task (NeuroGym's or their own): leaky dynamics with
                 // α = dt / τ from the task's time step, τ = 100 ms; Adam on every group with
                 // rates halved every 20 epochs; one pass over the training trials per epoch.
@@ -210,7 +220,7 @@ impl Config {
                     xi: decayed(lr, frozen),
                 };
                 Config {
-                    preset: name.parse()?,
+                    preset: p,
                     seed: 1,
                     task: task(TaskKind::User),
                     model: ModelConfig {
@@ -261,14 +271,17 @@ impl Config {
                     },
                 }
             }
-            other => {
-                return Err(SasError::UnknownName {
-                    what: "preset",
-                    name: other.into(),
-                    known: PRESETS.join(", "),
-                });
-            }
+            Preset::FfMnist | Preset::FfMnistFull => return Err(not_recurrent(p.name())),
         };
         Ok(cfg)
+    }
+}
+
+/// The error of a name that is not a recurrent preset.
+fn not_recurrent(name: &str) -> SasError {
+    SasError::UnknownName {
+        what: "preset",
+        name: name.into(),
+        known: PRESETS.join(", "),
     }
 }

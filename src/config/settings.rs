@@ -29,16 +29,16 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
         toml::to_string_pretty(self).expect("a configuration always serializes")
     }
 
-    /// The configuration of preset `name`.
-    fn named(name: &str) -> Result<Self>;
+    /// The configuration of `preset` (an error for a preset of the other family).
+    fn named(preset: super::Preset) -> Result<Self>;
 
     /// Replaces the seed and the number of epochs, where given.
     fn set_seed_epochs(&mut self, seed: Option<u64>, epochs: Option<usize>);
 
-    /// Preset `name` with, in order of precedence, the TOML file `overlay`, the `KEY=VALUE`
+    /// `preset` with, in order of precedence, the TOML file `overlay`, the `KEY=VALUE`
     /// overrides `sets`, and the seed and epoch count given on the command line; validated.
     fn build(
-        name: &str,
+        preset: super::Preset,
         overlay: Option<&std::path::Path>,
         sets: &[String],
         seed: Option<u64>,
@@ -54,7 +54,7 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
         };
         let source = overlay.map(|p| p.display().to_string()).unwrap_or_default();
         Self::build_from(
-            name,
+            preset,
             text.as_deref().map(|t| (t, source.as_str())),
             sets,
             seed,
@@ -62,17 +62,17 @@ pub trait Settings: Serialize + serde::de::DeserializeOwned + Sized {
         )
     }
 
-    /// Preset `name` with, in order of precedence, the TOML text `overlay` (`(text, source)`,
+    /// `preset` with, in order of precedence, the TOML text `overlay` (`(text, source)`,
     /// `source` naming it in errors), the `KEY=VALUE` overrides `sets`, and `seed` and
     /// `epochs`; validated.
     fn build_from(
-        name: &str,
+        preset: super::Preset,
         overlay: Option<(&str, &str)>,
         sets: &[String],
         seed: Option<u64>,
         epochs: Option<usize>,
     ) -> Result<Self> {
-        let mut c = Self::named(name)?;
+        let mut c = Self::named(preset)?;
         if let Some((text, source)) = overlay {
             c.merge_toml(text, source)?;
         }

@@ -34,6 +34,7 @@
 //! `ε = 1e-8` as in the reference. `optim.reset_each_epoch = true` with `optim.beta2 = 0.999`
 //! is the authors' procedure exactly.
 
+use crate::config::Preset;
 use crate::error::{Result, SasError};
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +46,7 @@ pub const PRESETS: [&str; 2] = ["ff-mnist", "ff-mnist-full"];
 #[serde(deny_unknown_fields)]
 pub struct FfConfig {
     /// Name of the preset this configuration started from.
-    pub preset: crate::config::Preset,
+    pub preset: Preset,
     /// Seed of every random stream of the run.
     pub seed: u64,
     /// Network sizes.
@@ -144,17 +145,22 @@ pub struct TestConfig {
 }
 
 impl FfConfig {
-    /// The configuration of preset `name` (one of [`PRESETS`]).
+    /// The configuration of the feed-forward preset called `name` (one of [`PRESETS`]):
+    /// [`FfConfig::of_preset`] of the parsed name.
     pub fn preset(name: &str) -> Result<FfConfig> {
-        let (preset, train_limit) = match name {
-            "ff-mnist" => (crate::config::Preset::FfMnist, 10_000),
-            "ff-mnist-full" => (crate::config::Preset::FfMnistFull, 0),
-            other => {
-                return Err(SasError::Config {
-                    key: "preset".into(),
-                    reason: format!("`{other}` is not one of {}", PRESETS.join(", ")),
-                });
-            }
+        match name.parse::<Preset>() {
+            Ok(p) => FfConfig::of_preset(p),
+            Err(_) => Err(not_ff(name)),
+        }
+    }
+
+    /// The configuration of feed-forward preset `preset`; a recurrent preset is a `preset`
+    /// configuration error listing the feed-forward ones.
+    pub fn of_preset(preset: Preset) -> Result<FfConfig> {
+        let train_limit = match preset {
+            Preset::FfMnist => 10_000,
+            Preset::FfMnistFull => 0,
+            other => return Err(not_ff(other.name())),
         };
         Ok(FfConfig {
             preset,
@@ -272,13 +278,21 @@ impl crate::config::Settings for FfConfig {
         self.validate()
     }
 
-    fn named(name: &str) -> Result<FfConfig> {
-        FfConfig::preset(name)
+    fn named(preset: Preset) -> Result<FfConfig> {
+        FfConfig::of_preset(preset)
     }
 
     fn set_seed_epochs(&mut self, seed: Option<u64>, epochs: Option<usize>) {
         self.seed = seed.unwrap_or(self.seed);
         self.train.epochs = epochs.unwrap_or(self.train.epochs);
+    }
+}
+
+/// The error of a name that is not a feed-forward preset.
+fn not_ff(name: &str) -> SasError {
+    SasError::Config {
+        key: "preset".into(),
+        reason: format!("`{name}` is not one of {}", PRESETS.join(", ")),
     }
 }
 

@@ -92,7 +92,7 @@ pub fn config(target: Target, quick: bool) -> Result<Config> {
             });
         }
     };
-    let mut c = Config::preset(preset.name())?;
+    let mut c = Config::of_preset(preset)?;
     // Every reproduction keeps the per-epoch parameter history: sparsity, entropy and weight
     // classes over epochs, symmetry breaking and the synaptic PCA read it.
     c.train.history = true;

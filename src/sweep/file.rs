@@ -239,15 +239,13 @@ impl Sweep {
             };
             let (family, first, base_toml) = match self.preset.family() {
                 crate::family::Kind::Recurrent => {
-                    let c =
-                        Config::build_from(self.preset.name(), overlay, &all, self.first_seed, self.epochs)
-                            .map_err(context)?;
+                    let c = Config::build_from(self.preset, overlay, &all, self.first_seed, self.epochs)
+                        .map_err(context)?;
                     (RowFamily::Recurrent, c.seed, c.to_toml())
                 }
                 crate::family::Kind::FeedForward => {
-                    let c =
-                        FfConfig::build_from(self.preset.name(), overlay, &all, self.first_seed, self.epochs)
-                            .map_err(context)?;
+                    let c = FfConfig::build_from(self.preset, overlay, &all, self.first_seed, self.epochs)
+                        .map_err(context)?;
                     (RowFamily::FeedForward, c.seed, c.to_toml())
                 }
             };
