@@ -48,7 +48,7 @@ pub use crate::config::Preset;
 pub use crate::family::Kind as Family;
 pub use crate::infer::Mode as EvalMode;
 pub use crate::run::status::{
-    Session as RunSession, State as RunState, Status as RunStatus, read as run_status,
+    Attempt as RunAttempt, State as RunState, Status as RunStatus, read as run_status,
 };
 pub use crate::run::{EpochEvent, MinibatchEvent, Observer, StartEvent, TrainOptions};
 pub use crate::task::user::{ArrayTargets, UserTask, UserTaskArrays};

@@ -51,14 +51,14 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
     /// Completed epochs.
     pub epochs: usize,
-    /// Training loss of the last epoch (NaN if no epoch ran in this session).
+    /// Training loss of the last epoch (NaN if no epoch ran in this attempt).
     pub train_loss: f64,
     /// Final evaluations: mean-field (fresh ε), mean network, sampled networks (when
     /// `eval.sampled > 0`).
     pub eval: Vec<AccuracyReport>,
     /// Weight classes per layer.
     pub classes: Vec<LayerClasses>,
-    /// Total wall time, seconds (including earlier sessions of a resumed run).
+    /// Total wall time, seconds (including earlier attempts of a resumed run).
     pub wall_s: f64,
     /// Epochs trained by this call (0: a finished run resumed, nothing to do).
     #[serde(skip)]

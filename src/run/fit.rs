@@ -150,14 +150,14 @@ fn fit_locked<M: Model>(
         ended: None,
         error: None,
         repairs: Vec::new(),
-        sessions: Vec::new(),
+        attempts: Vec::new(),
     };
     let mut repairs_before = 0;
     let (start_epoch, wall_before, rows) = if resume {
         let r = super::resume::open(model, run_dir)?;
         if let Some(old) = status::read_raw(run_dir) {
             status.started = old.started;
-            status.sessions = old.sessions;
+            status.attempts = old.attempts;
             status.repairs = old.repairs;
         }
         repairs_before = status.repairs.len();
@@ -177,7 +177,7 @@ fn fit_locked<M: Model>(
         (0, 0.0, Vec::new())
     };
     status.epoch = start_epoch;
-    status.sessions.push(status::session(&opts.command, start_epoch));
+    status.attempts.push(status::attempt(&opts.command, start_epoch));
     let done_before =
         model.resumed(rows.last().map(String::as_str), start_epoch) || start_epoch >= model.epochs();
     if !done_before {
@@ -209,7 +209,7 @@ fn fit_locked<M: Model>(
         status.error = error;
         status.updated = now.clone();
         status.ended = Some(now.clone());
-        if let Some(s) = status.sessions.last_mut() {
+        if let Some(s) = status.attempts.last_mut() {
             s.ended = Some(now);
             s.end_epoch = status.epoch;
             s.state = state;
@@ -287,7 +287,7 @@ fn train_epochs<M: Model>(
         commit(model, run_dir, &rows, done, wall)?;
         status.epoch = done;
         status.updated = status::now_iso();
-        if let Some(s) = status.sessions.last_mut() {
+        if let Some(s) = status.attempts.last_mut() {
             s.end_epoch = done;
         }
         status::write(run_dir, status)?;

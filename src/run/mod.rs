@@ -133,7 +133,7 @@ pub struct EpochEvent<'a> {
     pub train_loss: f64,
     /// Mean-field test accuracy when the epoch was evaluated (fraction).
     pub test_acc: Option<f64>,
-    /// Wall time of the run so far, seconds (earlier sessions included).
+    /// Wall time of the run so far, seconds (earlier attempts included).
     pub wall_s: f64,
     /// Whether the early-stop rule ended the run at this epoch.
     pub stopped_early: bool,

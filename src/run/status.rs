@@ -1,6 +1,6 @@
 //! `status.json` of a run directory: where the run stands (`state`, `epoch`), when it
 //! started, was last updated and ended, and its provenance (sasnet version, the git commit
-//! of the build, command line, host, threads) per session. Written atomically, never part
+//! of the build, command line, host, threads) per attempt. Written atomically, never part
 //! of the checkpoint.
 
 use crate::error::{Result, SasError};
@@ -36,7 +36,7 @@ pub enum State {
     /// Stopped by a signal or killed; it resumes with `--resume`.
     #[serde(rename = "interrupted")]
     Interrupted,
-    /// Another error ended the session (I/O, data); see `error`.
+    /// Another error ended the attempt (I/O, data); see `error`.
     #[serde(rename = "failed")]
     Failed,
 }
@@ -48,9 +48,9 @@ impl State {
     }
 }
 
-/// One training session (a start or a resume) of a run: provenance and outcome.
+/// One training attempt (a start or a resume) of a run: provenance and outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Session {
+pub struct Attempt {
     /// sasnet version.
     pub sasnet_version: String,
     /// The git commit of the build (`unknown` if not known).
@@ -67,7 +67,7 @@ pub struct Session {
     pub started: String,
     /// End, ISO 8601 UTC (`None` while running).
     pub ended: Option<String>,
-    /// Completed epochs when the session started.
+    /// Completed epochs when the attempt started.
     pub start_epoch: usize,
     /// Completed epochs when it ended (or so far).
     pub end_epoch: usize,
@@ -88,15 +88,16 @@ pub struct Status {
     pub started: String,
     /// Last update, ISO 8601 UTC.
     pub updated: String,
-    /// End of the last session, ISO 8601 UTC (`None` while running).
+    /// End of the last attempt, ISO 8601 UTC (`None` while running).
     pub ended: Option<String>,
-    /// The error that ended the last session, if any.
+    /// The error that ended the last attempt, if any.
     pub error: Option<String>,
     /// Repairs made on resume (dropped rows or files, completed commits).
     #[serde(default)]
     pub repairs: Vec<String>,
-    /// Every session, oldest first.
-    pub sessions: Vec<Session>,
+    /// Every attempt, oldest first.
+    #[serde(alias = "sessions")]
+    pub attempts: Vec<Attempt>,
 }
 
 /// Now as ISO 8601 UTC (`2024-05-01T12:00:00Z`).
@@ -155,9 +156,9 @@ pub fn write(dir: &Path, status: &Status) -> Result<()> {
     write_atomic(&dir.join(STATUS), format!("{text}\n").as_bytes())
 }
 
-/// A new session of this process, starting at `start_epoch`.
-pub fn session(command: &[String], start_epoch: usize) -> Session {
-    Session {
+/// A new attempt by this process, starting at `start_epoch`.
+pub fn attempt(command: &[String], start_epoch: usize) -> Attempt {
+    Attempt {
         sasnet_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: GIT_COMMIT.into(),
         command: command.to_vec(),
@@ -188,5 +189,19 @@ mod tests {
         let s = serde_json::to_string(&State::StoppedEarly).unwrap();
         assert_eq!(s, "\"stopped early\"");
         assert!(State::Finished.is_done() && !State::Interrupted.is_done());
+    }
+
+    #[test]
+    fn an_older_status_with_sessions_still_reads() {
+        let text = r#"{"state":"finished","epoch":2,"epochs":2,"started":"a","updated":"b",
+            "ended":"c","error":null,"sessions":[{"sasnet_version":"0.1.0","git_commit":"x",
+            "command":[],"host":"h","pid":1,"threads":2,"started":"a","ended":"c",
+            "start_epoch":0,"end_epoch":2,"state":"finished"}]}"#;
+        let st: Status = serde_json::from_str(text).unwrap();
+        assert_eq!(st.attempts.len(), 1);
+        assert_eq!(st.attempts[0].end_epoch, 2);
+        assert!(st.repairs.is_empty());
+        let back = serde_json::to_string(&st).unwrap();
+        assert!(back.contains("\"attempts\"") && !back.contains("sessions"));
     }
 }

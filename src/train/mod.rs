@@ -52,7 +52,7 @@ pub struct TrainSummary {
     pub test_acc: Option<f64>,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
-    /// Total wall time, seconds (including earlier sessions of a resumed run).
+    /// Total wall time, seconds (including earlier attempts of a resumed run).
     pub wall_s: f64,
     /// Epochs trained by this call (0: a finished run resumed, nothing to do).
     #[serde(skip)]

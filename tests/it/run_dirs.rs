@@ -659,16 +659,16 @@ fn a_killed_multi_seed_training_finishes_with_resume() {
     ok(&train(&fresh, 2, &["--resume"]));
     assert_eq!(metrics(&fresh).len(), 3);
     let st = status(&fresh);
-    let session = &st["sessions"][0];
+    let attempt = &st["attempts"][0];
     assert!(
-        session["command"]
+        attempt["command"]
             .as_array()
             .unwrap()
             .iter()
             .any(|a| a == "--resume")
     );
-    assert!(session["sasnet_version"].is_string() && session["git_commit"].is_string());
-    assert!(session["host"].is_string() && session["threads"] == 1);
+    assert!(attempt["sasnet_version"].is_string() && attempt["git_commit"].is_string());
+    assert!(attempt["host"].is_string() && attempt["threads"] == 1);
     std::fs::remove_dir_all(&d).unwrap();
 }
 
