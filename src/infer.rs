@@ -527,11 +527,17 @@ impl ConcreteNet {
     /// Draws every layer of `net` as [`sampled_forward`] draws window `window` under
     /// `net_seed` (layer `l` from the stream `(net_seed, window, l)`).
     pub fn sample(&mut self, net: &SasNet<f32>, net_seed: u64, window: usize) {
-        let s = derive_seed(net_seed, &[window as u64]);
-        sample_layer(&net.inp, net.stochastic[0], derive_seed(s, &[0]), &mut self.w_in);
-        sample_layer(&net.rec, net.stochastic[1], derive_seed(s, &[1]), &mut self.w_rec);
-        sample_layer(&net.out, net.stochastic[2], derive_seed(s, &[2]), &mut self.w_out);
+        let s = |l| layer_seed(net_seed, window, l);
+        sample_layer(&net.inp, net.stochastic[0], s(0), &mut self.w_in);
+        sample_layer(&net.rec, net.stochastic[1], s(1), &mut self.w_rec);
+        sample_layer(&net.out, net.stochastic[2], s(2), &mut self.w_out);
     }
+}
+
+/// The seed [`ConcreteNet::sample`] draws layer `layer` (0 input, 1 recurrent, 2 readout) of
+/// window `window` from, for the networks keyed by `net_seed`.
+pub(crate) fn layer_seed(net_seed: u64, window: usize, layer: u64) -> u64 {
+    derive_seed(derive_seed(net_seed, &[window as u64]), &[layer])
 }
 
 /// Forward pass of sampled concrete networks: a new network every `every` steps (the same
@@ -578,6 +584,10 @@ pub(crate) enum Record<'a> {
         /// Rates `[T, B, N]`.
         rates: &'a mut Vec<f32>,
     },
+    /// Calls `f(t, r_t, w)` after every step `t = 1..=T` with the rates `r_t` (`[B, N]`) and
+    /// the weights `w` that step `t` used; nothing is kept (for measurements along the trial
+    /// without its `T·B·N` memory).
+    Each(&'a mut dyn FnMut(usize, &[f32], &ConcreteNet)),
 }
 
 /// The readout and rates of every step of `net` on the trials `x` (`[T, B, I]`) under the
@@ -705,7 +715,7 @@ pub(crate) fn concrete_forward(
             rates.clear();
             rates.reserve(b.steps * bs * n);
         }
-        Record::None => {}
+        Record::None | Record::Each(_) => {}
     }
     norms_of(&mut record, &r);
     let every_step = b.scores_every_step();
@@ -725,6 +735,9 @@ pub(crate) fn concrete_forward(
             r[e] = h[e].max(0.0);
         }
         norms_of(&mut record, &r);
+        if let Record::Each(f) = &mut record {
+            f(t + 1, &r, &w);
+        }
         if let Record::Trace { z, rates } = &mut record {
             rates.extend_from_slice(&r);
             let at = z.len();

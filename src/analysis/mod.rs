@@ -17,6 +17,7 @@ pub mod pca;
 pub mod perturb;
 pub mod plasticity;
 pub mod psychometric;
+pub mod puzzle;
 pub mod registry;
 pub mod result;
 pub mod retrain;
@@ -321,6 +322,8 @@ pub struct AnalysisOptions {
     pub group: Option<String>,
     /// User tasks: the output whose choice the psychometric curve counts (default: the last).
     pub choice: Option<usize>,
+    /// Settings of the `puzzle` analysis (test trials, networks, BPTT twins).
+    pub puzzle: puzzle::Options,
 }
 
 impl Default for AnalysisOptions {
@@ -336,6 +339,7 @@ impl Default for AnalysisOptions {
             condition: None,
             group: None,
             choice: None,
+            puzzle: puzzle::Options::default(),
         }
     }
 }

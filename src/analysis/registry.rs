@@ -155,6 +155,14 @@ pub const ANALYSES: &[Analysis] = &[
         many_evaluations: true,
     },
     Analysis {
+        name: super::puzzle::NAME,
+        about: "why one fixed sampled network fails where the mean network works: slab dose–response, time course, diagonal vs off-diagonal slab, Lyapunov exponents, the BPTT twin under the same noise",
+        run: Some(super::puzzle::run),
+        run_ff: None,
+        applies: rec_stochastic,
+        many_evaluations: true,
+    },
+    Analysis {
         name: super::pca::NAME,
         about: "PCA of the neural activity: variance spectrum, components for 80/85 %, trajectories",
         run: Some(super::pca::run),

@@ -39,6 +39,8 @@ pub enum Summary {
     Plasticity(super::plasticity::Summary),
     /// `psychometric` (the MSI curves; a user task's curve is [`Summary::Untyped`]).
     Psychometric(Box<super::psychometric::Summary>),
+    /// `puzzle`.
+    Puzzle(Box<super::puzzle::Summary>),
     /// `retrain`.
     Retrain(super::retrain::Summary),
     /// `sampled-stats`.
@@ -92,6 +94,14 @@ impl Summary {
     pub fn plasticity(&self) -> Option<&super::plasticity::Summary> {
         match self {
             Summary::Plasticity(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The puzzle analysis's summary, if this is one.
+    pub fn puzzle(&self) -> Option<&super::puzzle::Summary> {
+        match self {
+            Summary::Puzzle(s) => Some(s),
             _ => None,
         }
     }

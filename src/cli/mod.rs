@@ -82,7 +82,7 @@ enum Command {
         /// OUT/manifest.json first); with slurm/print the analyses and the report run as the
         /// job after the array.
         #[command(flatten)]
-        backend: sweep::BackendArgs,
+        backend: Box<sweep::BackendArgs>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -278,6 +278,17 @@ struct AnalysisArgs {
     /// User tasks: the output whose choice the psychometric curve counts (default: the last).
     #[arg(long, value_name = "K")]
     choice: Option<usize>,
+    /// puzzle: test trials per network (MNIST and user tasks: the first N, default 1000,
+    /// --quick 200; MSI: N per condition, default 5, --quick 2).
+    #[arg(long, value_name = "N")]
+    puzzle_trials: Option<usize>,
+    /// puzzle: fixed networks per kind and seed (default 5, --quick 2).
+    #[arg(long, value_name = "N")]
+    puzzle_networks: Option<usize>,
+    /// puzzle: BPTT twins of the runs (comma-separated run directories, paired by seed;
+    /// default: the finished twins the baseline analysis trained into OUT/retrain/bptt/).
+    #[arg(long, value_name = "DIRS", value_delimiter = ',')]
+    puzzle_bptt: Vec<PathBuf>,
 }
 
 impl AnalysisArgs {
@@ -299,6 +310,11 @@ impl AnalysisArgs {
             condition: self.condition.clone(),
             group: self.group.clone(),
             choice: self.choice,
+            puzzle: sasnet::analysis::puzzle::Options {
+                trials: self.puzzle_trials,
+                networks: self.puzzle_networks,
+                bptt: self.puzzle_bptt.clone(),
+            },
         })
     }
 }
