@@ -147,6 +147,25 @@ pub fn geometric_mean(values: &[f64]) -> f64 {
     (values.iter().map(|x| x.ln()).sum::<f64>() / values.len() as f64).exp()
 }
 
+/// Median of `v` with non-finite values counted as +∞ (NaN for an empty slice); sorts `v`.
+pub fn median_inf(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    for x in v.iter_mut() {
+        if !x.is_finite() {
+            *x = f64::INFINITY;
+        }
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
 /// A positive, heavy-tailed quantity measured once per seed, summarized on the log scale:
 /// the geometric mean `exp(m)` and the 95 % t-interval `exp(m ± t(0.975, n−1)·s/√n)`, where
 /// `m` and `s` are the mean and sample standard deviation of `ln x` over the seeds. The

@@ -64,7 +64,7 @@ use crate::output::figure::{Figure, Plot, Series};
 use crate::output::{csv, json_data};
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
-use crate::stats::{LogSeedStats, SeedStats, geometric_mean};
+use crate::stats::{LogSeedStats, SeedStats, geometric_mean, median_inf};
 use rayon::prelude::*;
 use serde_json::json;
 use std::path::Path;
@@ -262,25 +262,6 @@ struct NetResult {
     top_output_fraction: f64,
     /// Median over trials of `‖r(t)‖`, `t = 0..=T`.
     trace: Vec<f64>,
-}
-
-/// Median of `v` with non-finite values counted as +∞ (NaN for an empty slice).
-fn median_inf(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    for x in v.iter_mut() {
-        if !x.is_finite() {
-            *x = f64::INFINITY;
-        }
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 /// Runs one concrete network (kind `kind`, seed index `j`) over the test set.

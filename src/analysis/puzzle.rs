@@ -85,7 +85,7 @@ use crate::output::csv;
 use crate::output::figure::Series;
 use crate::rng::{NormalStream, derive_seed};
 use crate::sas::SasLayer;
-use crate::stats::{LogSeedStats, SeedStats};
+use crate::stats::{LogSeedStats, SeedStats, median_inf};
 use crate::train::variant::Variant;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -458,25 +458,6 @@ struct NetResult {
     at_norm: Vec<f64>,
 }
 
-/// Median of `v`, non-finite values counted as +∞ (NaN for none).
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    for x in v.iter_mut() {
-        if !x.is_finite() {
-            *x = f64::INFINITY;
-        }
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
-
 /// The test protocol shared by every network of one seed.
 struct Protocol<'a> {
     d: Dims,
@@ -607,7 +588,7 @@ impl<'a> Protocol<'a> {
             ftle: SeedStats::of(&lyap).mean,
             top_fraction: *votes.iter().max().unwrap_or(&0) as f64 / votes.iter().sum::<u64>().max(1) as f64,
             at_accuracy: at_ok.into_iter().map(frac).collect(),
-            at_norm: at_norms.iter_mut().map(|v| median(v)).collect(),
+            at_norm: at_norms.iter_mut().map(|v| median_inf(v)).collect(),
         })
     }
 }
@@ -1408,7 +1389,7 @@ mod tests {
         assert_eq!(l.n, 2);
         assert!((l.geo_mean - 10.0).abs() < 1e-9);
         assert!(l.lo < 10.0 && l.hi > 10.0 && l.lo > 0.0);
-        assert_eq!(median(&mut [3.0, f64::NAN, 1.0]), 3.0);
+        assert_eq!(median_inf(&mut [3.0, f64::NAN, 1.0]), 3.0);
         let o = Options {
             trials: Some(0),
             ..Default::default()

@@ -9,7 +9,7 @@ mod presets;
 mod settings;
 
 pub use presets::PRESETS;
-pub use settings::{Settings, bad};
+pub use settings::{Settings, bad, check_seed};
 
 use crate::error::{Result, SasError};
 use serde::{Deserialize, Serialize};
@@ -495,17 +495,7 @@ impl Config {
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
         let bad = crate::config::bad;
-        if self.seed > i64::MAX as u64 {
-            // TOML integers are signed 64-bit: a larger seed could not be read back.
-            return bad(
-                "seed",
-                format!(
-                    "{} is larger than {} (the largest seed config.toml can hold)",
-                    self.seed,
-                    i64::MAX
-                ),
-            );
-        }
+        crate::config::check_seed(self.seed)?;
         let m = &self.model;
         if m.n == 0 {
             return bad("model.n", "must be at least 1".into());

@@ -108,6 +108,21 @@ pub fn bad(key: &str, reason: String) -> Result<()> {
     })
 }
 
+/// Checks a run's `seed`: TOML integers are signed 64-bit, so a larger seed could not be read
+/// back from `config.toml`.
+pub fn check_seed(seed: u64) -> Result<()> {
+    if seed > i64::MAX as u64 {
+        return bad(
+            "seed",
+            format!(
+                "{seed} is larger than {} (the largest seed config.toml can hold)",
+                i64::MAX
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// Overlays the keys present in `toml_text` on any serde configuration `cfg`; unknown keys
 /// and wrongly typed values are errors naming the dotted key; `source` names the text.
 pub(crate) fn merge_toml_into<C: Serialize + serde::de::DeserializeOwned>(

@@ -205,17 +205,7 @@ impl FfConfig {
     /// Checks every value; the error names the key and why it is invalid.
     pub fn validate(&self) -> Result<()> {
         let bad = crate::config::bad;
-        if self.seed > i64::MAX as u64 {
-            // TOML integers are signed 64-bit: a larger seed could not be read back.
-            return bad(
-                "seed",
-                format!(
-                    "{} is larger than {} (the largest seed config.toml can hold)",
-                    self.seed,
-                    i64::MAX
-                ),
-            );
-        }
+        crate::config::check_seed(self.seed)?;
         let s = &self.model.sizes;
         if s.len() < 2 {
             return bad(

@@ -37,18 +37,7 @@ pub const TARGETS: [Target; 2] = [Target::FfMnist, Target::FfMnistFull];
 /// The configuration of a feed-forward target (one of [`TARGETS`]; `quick` for the quick
 /// variant), validated.
 pub fn config(target: Target, quick: bool) -> Result<FfConfig> {
-    let preset = match target.preset() {
-        Some(p) if TARGETS.contains(&target) => p,
-        _ => {
-            return Err(SasError::Config {
-                key: "target".into(),
-                reason: format!(
-                    "`{target}` is not a feed-forward reproduction target (those are: {})",
-                    TARGETS.map(Target::name).join(", ")
-                ),
-            });
-        }
-    };
+    let preset = target.preset_among(&TARGETS, "feed-forward")?;
     let mut c = FfConfig::of_preset(preset)?;
     if quick {
         let (epochs, every) = if target == Target::FfMnist {

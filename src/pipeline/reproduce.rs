@@ -80,18 +80,7 @@ pub fn default_seeds(target: Target) -> usize {
 /// The configuration of a recurrent target (one of [`TARGETS`]; `quick` for the quick
 /// variant), validated.
 pub fn config(target: Target, quick: bool) -> Result<Config> {
-    let preset = match target.preset() {
-        Some(p) if TARGETS.contains(&target) => p,
-        _ => {
-            return Err(SasError::Config {
-                key: "target".into(),
-                reason: format!(
-                    "`{target}` is not a recurrent reproduction target (those are: {})",
-                    TARGETS.map(Target::name).join(", ")
-                ),
-            });
-        }
-    };
+    let preset = target.preset_among(&TARGETS, "recurrent")?;
     let mut c = Config::of_preset(preset)?;
     // Every reproduction keeps the per-epoch parameter history: sparsity, entropy and weight
     // classes over epochs, symmetry breaking and the synaptic PCA read it.

@@ -68,6 +68,22 @@ impl Target {
             Target::Theory => return None,
         })
     }
+
+    /// The preset of a target that must be one of `family` (the `kind` of targets they are,
+    /// e.g. "recurrent", named in the error); any other is a `target` configuration error
+    /// that lists them.
+    pub(crate) fn preset_among(self, family: &[Target], kind: &str) -> Result<Preset> {
+        match self.preset() {
+            Some(p) if family.contains(&self) => Ok(p),
+            _ => Err(SasError::Config {
+                key: "target".into(),
+                reason: format!(
+                    "`{self}` is not a {kind} reproduction target (those are: {})",
+                    family.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+        }
+    }
 }
 
 impl std::fmt::Display for Target {
