@@ -1,7 +1,7 @@
 //! Sweeps and reproductions on a real one-node Slurm cluster started on loopback in a
-//! temporary folder (slurmctld and slurmd in the foreground, munged if none runs), stopped
-//! by pid at the end, also when the test fails. Needs root and Debian's `slurm-wlm
-//! slurm-client munge` (`.ci/run` installs them); skips visibly otherwise. Release builds
+//! temporary folder (munged on its own socket and key, slurmctld and slurmd, all in the
+//! foreground), stopped by pid at the end, also when the test fails. Needs root and Debian's
+//! `slurm-wlm slurm-client munge` (`.ci/run` installs them); skips visibly otherwise. Release builds
 //! only (`cargo test --release --test it slurm`): the runs are real training.
 //!
 //! The sweep test submits a 2 × 2 sweep as a job array, requeues one array task while it
@@ -86,45 +86,68 @@ impl Cluster {
             dir,
             daemons: Vec::new(),
         };
-        // munged: reuse a running one, else start one as user munge.
+        // munged: our own, on a socket and key in the cluster's folder, so that clusters of
+        // test runs side by side (two checkouts, two `cargo test`s) never share or stop each
+        // other's daemon.
+        let sock = c.dir.join("munge.socket");
+        let key = c.dir.join("munge.key");
+        let st = Command::new("mungekey")
+            .arg("--create")
+            .arg(format!("--keyfile={}", key.display()))
+            .status();
+        assert!(
+            st.is_ok_and(|s| s.success()),
+            "mungekey --create --keyfile={}",
+            key.display()
+        );
+        let child = Command::new("munged")
+            .arg("-F")
+            .arg(format!("--socket={}", sock.display()))
+            .arg(format!("--key-file={}", key.display()))
+            .arg(format!("--pid-file={}", c.dir.join("munged.pid").display()))
+            .arg(format!("--log-file={}", c.dir.join("munged.log").display()))
+            .arg(format!("--seed-file={}", c.dir.join("munged.seed").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting munged");
+        c.daemons.push(("munged", child));
         let munge_ok = || {
             Command::new("sh")
-                .args(["-c", "munge -n | unmunge"])
+                .args([
+                    "-c",
+                    &format!("munge -n --socket='{0}' | unmunge --socket='{0}'", sock.display()),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
         };
-        if !munge_ok() {
-            std::fs::create_dir_all("/run/munge").unwrap();
-            let st = Command::new("chown").args(["munge:munge", "/run/munge"]).status();
-            assert!(st.is_ok_and(|s| s.success()), "chown /run/munge");
-            if !Path::new("/etc/munge/munge.key").exists() {
-                let st = Command::new("mungekey").arg("--create").status();
-                assert!(st.is_ok_and(|s| s.success()), "mungekey --create");
-            }
-            let child = Command::new("runuser")
-                .args(["-u", "munge", "--", "munged", "-F"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting munged");
-            c.daemons.push(("munged", child));
-            let t0 = Instant::now();
-            while !munge_ok() {
-                assert!(t0.elapsed() < Duration::from_secs(20), "munged did not come up");
-                std::thread::sleep(Duration::from_millis(200));
-            }
+        let t0 = Instant::now();
+        while !munge_ok() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "munged did not come up; log in {}",
+                c.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
         let host = stdout(&output(Command::new("hostname").arg("-s")));
         let node = stdout(&output(Command::new("slurmd").arg("-C")));
         let node = node.lines().next().unwrap_or("");
         let hw = node.split_once(' ').map_or("", |x| x.1);
-        let port = 20000 + (std::process::id() % 5000) as u16 * 2;
+        // Two free ports, asked of the kernel (held together so they differ): every cluster has
+        // its own, also two clusters of one test process.
+        let (port, port_d) = {
+            let a = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            let b = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+        };
         let d = c.dir.display();
         let conf = format!(
             "ClusterName=sasnettest\nSlurmctldHost={host}(127.0.0.1)\nSlurmUser=root\nSlurmdUser=root\n\
-             SlurmctldPort={port}\nSlurmdPort={}\nAuthType=auth/munge\nAuthInfo=cred_expire=10\n\
+             SlurmctldPort={port}\nSlurmdPort={port_d}\nAuthType=auth/munge\n\
+             AuthInfo=socket={d}/munge.socket,cred_expire=10\n\
              StateSaveLocation={d}/state\nSlurmdSpoolDir={d}/spool\nSlurmctldPidFile={d}/slurmctld.pid\n\
              SlurmdPidFile={d}/slurmd.pid\nSlurmctldLogFile={d}/slurmctld.log\nSlurmdLogFile={d}/slurmd.log\n\
              ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSelectType=select/cons_tres\n\
@@ -133,7 +156,6 @@ impl Cluster {
              JobCompLoc={d}/jobcomp.txt\nReturnToService=2\nMpiDefault=none\nKillWait=10\n\
              NodeName={host} NodeAddr=127.0.0.1 {hw} State=UNKNOWN\n\
              PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP\n",
-            port + 1
         );
         std::fs::write(&c.conf, conf).unwrap();
         for daemon in ["slurmctld", "slurmd"] {
@@ -369,7 +391,7 @@ fn reproduce_on_slurm_equals_local() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ids: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let after = ids["after_job"].as_str().unwrap();
-    let state = cluster.wait_done(after, Duration::from_secs(3600));
+    let state = cluster.wait_done(after, Duration::from_secs(1800));
     assert_eq!(state, "COMPLETED", "logs in {}", slurm.join("logs").display());
     let o = output(
         Command::new(bin())
