@@ -28,7 +28,8 @@ pub(crate) enum Msg<T> {
     Done(std::thread::Result<sasnet::Result<T>>),
 }
 
-/// Runs `f` on a new thread, waiting without the GIL and checking signals every [`POLL`].
+/// Runs `f` on a new thread, waiting without the GIL and checking signals at every progress
+/// line and at least every [`POLL`].
 /// On a signal error (Ctrl-C) `stop` is set, the thread is joined and the signal's
 /// exception is raised. `f` gets a sender for progress lines, written to `sys.stderr`.
 pub(crate) fn blocking<T, F>(py: Python<'_>, stop: Option<Arc<AtomicBool>>, f: F) -> PyResult<T>
@@ -57,19 +58,20 @@ where
         match msg {
             Ok(Msg::Line(s)) => write_stderr(py, &s),
             Ok(Msg::Done(r)) => break r,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if interrupted.is_none()
-                    && let Err(e) = py.check_signals()
-                {
-                    if let Some(s) = &stop {
-                        s.store(true, Ordering::SeqCst);
-                    }
-                    interrupted = Some(e);
-                }
-            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 break Err(Box::new("the worker thread ended without a result"));
             }
+        }
+        // After every wake-up, not only on a timeout: progress lines arriving faster than
+        // POLL must not keep Ctrl-C from being seen.
+        if interrupted.is_none()
+            && let Err(e) = py.check_signals()
+        {
+            if let Some(s) = &stop {
+                s.store(true, Ordering::SeqCst);
+            }
+            interrupted = Some(e);
         }
     };
     let _ = py.detach(|| handle.join());

@@ -221,12 +221,11 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path: Path) -> None:
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
-    if "FINISHED" in out:
-        pytest.skip("the run finished before SIGINT arrived")
+    # SIGINT lands after epoch 1 of 400: it must be seen (at the next progress line or within
+    # 50 ms), however fast the epochs are.
+    assert "FINISHED" not in out, "Ctrl-C was not seen before the run finished"
     assert p.returncode == 3 and "KEYBOARD_INTERRUPT" in out, (out, err)
     cut_epoch = sasnet.Run(cut).epoch
-    if cut_epoch == epochs:
-        pytest.skip("the run completed before the stop flag was seen (KeyboardInterrupt was still raised)")
     assert 1 <= cut_epoch < epochs
     assert "epoch 1/" in err  # progress lines reach Python's stderr
     run = sasnet.train("msi", out=cut, seed=4, epochs=epochs, set=slow, resume=True, progress=False)
