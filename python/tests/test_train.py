@@ -189,7 +189,11 @@ def test_version_and_lists() -> None:
 # --------------------------------------------------------------------------- Ctrl-C
 _TRAINER = textwrap.dedent(
     """
-    import json, sys, sasnet
+    import json, signal, sys, sasnet
+    # A process started with SIGINT ignored (a CI script run in the background: `cmd &`
+    # ignores SIGINT) keeps it ignored, and Python then installs no KeyboardInterrupt
+    # handler: restore it, as in any interactive session.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     out, epochs, settings = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
     try:
         sasnet.train("msi", out=out, seed=4, epochs=epochs, set=settings, progress=True)
