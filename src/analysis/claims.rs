@@ -467,7 +467,7 @@ fn stochastic_plasticity(p: Option<&plasticity::Summary>, r: Option<&retrain::Su
 
 fn lazy(s: &ntk_change::Summary) -> Option<Claim> {
     let m = s.measured.as_ref()?;
-    let (cm, al) = (m.final_change_m.mean, m.final_alignment.mean);
+    let (cm, al) = (m.final_change_m.geo_mean, m.final_alignment.mean);
     Some(Claim {
         claim: "The trained finite network stays in the lazy regime the infinite-width solution \
                 describes: its tangent kernel stays close to the initial one."
@@ -488,13 +488,14 @@ fn lazy(s: &ntk_change::Summary) -> Option<Claim> {
         },
         evidence: format!(
             "relative change ‖Θ(end) − Θ(0)‖/‖Θ(0)‖ of the run's own kernel: m part {}, π part {}, \
-             Ξ part {}, all trained parameters {}; alignment with Θ(0) {}. Rule (means over seeds): \
-             supported when the m part changes by less than 0.1 with alignment above 0.9, not \
-             supported above 0.5 or below 0.7.",
-            m.final_change_m.pm(1.0, ""),
-            m.final_change_pi.pm(1.0, ""),
-            m.final_change_xi.pm(1.0, ""),
-            m.final_change.pm(1.0, ""),
+             Ξ part {}, all trained parameters {}; alignment with Θ(0) {}. Rule (geometric mean \
+             of the m part's change, mean alignment, over seeds): supported when the m part \
+             changes by less than 0.1 with alignment above 0.9, not supported above 0.5 or below \
+             0.7.",
+            m.final_change_m.text(num),
+            m.final_change_pi.text(num),
+            m.final_change_xi.text(num),
+            m.final_change.text(num),
             m.final_alignment.pm(1.0, ""),
         ),
     })
@@ -561,6 +562,7 @@ fn infinite_width(s: &theory::Summary) -> Option<Claim> {
 mod tests {
     use super::*;
     use crate::analysis::Summary;
+    use crate::stats::LogSeedStats;
 
     fn result(name: &'static str, s: Summary) -> AnalysisResult {
         AnalysisResult::new(name, name, s)
@@ -925,10 +927,10 @@ mod tests {
             measured: Some(ntk_change::KernelChange {
                 samples: 16,
                 outputs: 2,
-                final_change: st(&[0.6, 0.7, 0.8]),
-                final_change_m: st(&[0.6, 0.7, 0.8]),
-                final_change_pi: st(&[0.1, 0.1, 0.1]),
-                final_change_xi: st(&[0.2, 0.2, 0.2]),
+                final_change: LogSeedStats::of(&[0.6, 0.7, 0.8]),
+                final_change_m: LogSeedStats::of(&[0.6, 0.7, 0.8]),
+                final_change_pi: LogSeedStats::of(&[0.1, 0.1, 0.1]),
+                final_change_xi: LogSeedStats::of(&[0.2, 0.2, 0.2]),
                 final_alignment: st(&[0.5, 0.6, 0.7]),
             }),
         };

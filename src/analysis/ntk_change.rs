@@ -39,6 +39,7 @@ use crate::net::SasNet;
 use crate::output::csv;
 use crate::rng::derive_seed;
 use crate::sas::SasLayer;
+use crate::stats::LogSeedStats;
 use std::path::Path;
 
 /// Name of the analysis (command line, output folder).
@@ -291,14 +292,15 @@ pub struct KernelChange {
     pub samples: usize,
     /// Outputs `K`.
     pub outputs: usize,
-    /// Relative change `‖Θ(end) − Θ(0)‖/‖Θ(0)‖` of the whole kernel.
-    pub final_change: Stat,
+    /// Relative change `‖Θ(end) − Θ(0)‖/‖Θ(0)‖` of the whole kernel, on the log scale over
+    /// seeds (a positive, heavy-tailed ratio: geometric mean and its 95 % interval).
+    pub final_change: LogSeedStats,
     /// The same for its `m` part.
-    pub final_change_m: Stat,
+    pub final_change_m: LogSeedStats,
     /// Its `π` part.
-    pub final_change_pi: Stat,
+    pub final_change_pi: LogSeedStats,
     /// Its `Ξ` part.
-    pub final_change_xi: Stat,
+    pub final_change_xi: LogSeedStats,
     /// Alignment of `Θ(end)` with `Θ(0)`.
     pub final_alignment: Stat,
 }
@@ -306,8 +308,9 @@ pub struct KernelChange {
 /// The kernel-change analysis (an [`super::AnalysisFn`]); see the module docs.
 ///
 /// Summary keys: `history`, `samples` (P), `outputs` (K), and `final_change`,
-/// `final_change_m`, `final_change_pi`, `final_change_xi`, `final_alignment` (mean ± std over
-/// runs, at each run's last measured epoch).
+/// `final_change_m`, `final_change_pi`, `final_change_xi` (geometric mean and 95 % interval
+/// over seeds, [`LogSeedStats`]), `final_alignment` (mean and 95 % t-interval over seeds), at
+/// each run's last measured epoch.
 pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<AnalysisResult> {
     super::start(runs, NAME)?;
     let p = samples(opts.quick);
@@ -431,10 +434,10 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
         measured: Some(KernelChange {
             samples: p,
             outputs: k_out,
-            final_change: Stat::of(&last(0)),
-            final_change_m: Stat::of(&last(1)),
-            final_change_pi: Stat::of(&last(2)),
-            final_change_xi: Stat::of(&last(3)),
+            final_change: LogSeedStats::of(&last(0)),
+            final_change_m: LogSeedStats::of(&last(1)),
+            final_change_pi: LogSeedStats::of(&last(2)),
+            final_change_xi: LogSeedStats::of(&last(3)),
             final_alignment: Stat::of(&last(4)),
         }),
     };
@@ -458,7 +461,7 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
              infinite-width (lazy) theory predicts a constant kernel (change 0, alignment 1); a \
              change of order 1 means training moved the network far from that regime. The Ξ part grows \
              most where the slab variances collapse (∂z/∂Ξ ∝ 1/√S); epoch 0 (change 0) is off the \
-             logarithmic axis. Mean ± std over seeds; {desc}."
+             logarithmic axis. Lines: mean over seeds; {desc}."
         ),
         series,
     );
@@ -581,7 +584,7 @@ mod tests {
         };
         let o = run(&runs, &out, &opts).unwrap().written(&out).unwrap();
         assert_eq!(o.summary_json()["history"], true);
-        let c = o.summary_json()["final_change"]["mean"].as_f64().unwrap();
+        let c = o.summary_json()["final_change"]["geo_mean"].as_f64().unwrap();
         assert!(c.is_finite() && c > 0.0, "{c}");
         assert_eq!(o.figures.len(), 1);
         let text = std::fs::read_to_string(out.join("kernel_change.csv")).unwrap();

@@ -197,15 +197,6 @@ impl Stat {
     }
 }
 
-/// Mean and sample standard deviation over seeds (`{mean, std}` in JSON).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct MeanStd {
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation (n − 1).
-    pub std: f64,
-}
-
 /// Writes `items` as a JSON object keyed by `key(index)` (per-layer summaries keyed by the
 /// layer name).
 pub(crate) fn keyed<S: serde::Serializer, T: Serialize>(
@@ -280,7 +271,12 @@ mod tests {
             serde_json::to_value(&none).unwrap(),
             json!({"history": false, "note": "no history"})
         );
-        let (a, aj) = stat_json(&[0.1, 0.2, 0.3]);
+        let a = crate::stats::LogSeedStats::of(&[0.1, 0.2, 0.3]);
+        let aj = json!({"values": [0.1, 0.2, 0.3], "n": 3, "infinite": 0, "excluded": 0,
+                        "geo_mean": a.geo_mean, "log_mean": a.log_mean, "log_sd": a.log_sd,
+                        "factor95": a.factor95, "lo": a.lo, "hi": a.hi});
+        // Geometric mean of 0.1, 0.2, 0.3 = 0.006^(1/3).
+        assert!((a.geo_mean - 0.006f64.cbrt()).abs() < 1e-12);
         let (b, bj) = stat_json(&[0.9, f64::NAN]);
         let with = Summary::NtkChange(Ntk {
             history: true,

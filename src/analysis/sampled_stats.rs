@@ -249,7 +249,8 @@ pub fn run(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) -> Result<Ana
     let n = runs[0].net.dims().n;
     let settings = format!(
         "Recurrent layer ({n} × {n}) of a network resampled at every step (k = 1), {steps} steps \
-         (one test trial{}); mean ± std over {seeds} seed(s)",
+         (one test trial{}); mean over {seeds} seed(s), band the 95 % t-interval of the mean (unit: \
+         the training seed)",
         if opts.quick { ", quick: at most 200" } else { "" }
     );
     let figures = vec![

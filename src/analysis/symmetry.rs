@@ -36,6 +36,7 @@ use crate::optim::Masks;
 use crate::output::csv;
 use crate::output::figure::Series;
 use crate::sas::SasLayer;
+use crate::stats::SeedStats;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -542,7 +543,7 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
 
 /// The break-order figure: per stochastic layer (y: 0 = input, 1 = recurrent, 2 = output),
 /// the break epochs of the continuous and discrete parts (mean over seeds, markers) with the
-/// spread over seeds (mean ± std, a horizontal bar).
+/// 95 % t-interval of that mean over seeds (a horizontal bar).
 fn order_figure(order: &[(usize, Vec<f64>, Vec<f64>)], desc: &str) -> crate::output::figure::Figure {
     let mut series = Vec::new();
     for (part, off, name) in [(0usize, -0.1, "Ξ (continuous)"), (1, 0.1, "π (discrete)")] {
@@ -553,12 +554,12 @@ fn order_figure(order: &[(usize, Vec<f64>, Vec<f64>)], desc: &str) -> crate::out
             if v.is_empty() {
                 continue;
             }
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            let sd = (v.iter().map(|e| (e - m) * (e - m)).sum::<f64>() / v.len() as f64).sqrt();
+            let st = SeedStats::of(&v);
+            let (m, half) = (st.mean, if st.ci95.is_finite() { st.ci95 } else { 0.0 });
             let yk = *k as f64 + off;
             x.extend([m, f64::NAN]);
             y.extend([yk, f64::NAN]);
-            bx.extend([m - sd, m + sd, f64::NAN]);
+            bx.extend([m - half, m + half, f64::NAN]);
             by.extend([yk, yk, f64::NAN]);
         }
         series.push(Series {
@@ -569,7 +570,7 @@ fn order_figure(order: &[(usize, Vec<f64>, Vec<f64>)], desc: &str) -> crate::out
             markers: true,
         });
         series.push(Series {
-            label: format!("{name} (± std over seeds)"),
+            label: format!("{name} (95 % interval over seeds)"),
             x: bx,
             y: by,
             band: None,
@@ -584,7 +585,7 @@ fn order_figure(order: &[(usize, Vec<f64>, Vec<f64>)], desc: &str) -> crate::out
         format!(
             "Break epoch of the continuous part (Ξ, slightly below each layer's line) and of the \
              discrete part (π, slightly above) of every stochastic layer: the marker is the mean \
-             over seeds, the bar mean ± std; the part further left breaks first. Break epoch: the \
+             over seeds, the bar its 95 % t-interval (none for one seed); the part further left breaks first. Break epoch: the \
              first recorded epoch where the defining order parameter (Ξ: fraction at 0; π: q_π) \
              has moved half of its largest departure from initialization; {desc}."
         ),

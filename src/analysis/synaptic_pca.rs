@@ -736,7 +736,7 @@ pub fn run(runs: &[RunData], _work: &Path, _opts: &AnalysisOptions) -> Result<An
             "Drift velocity of each trajectory along its own PC1: the change of the PC1 score per \
              epoch divided by the total change from the initialization to the end (so the kinds \
              compare; the area under each curve is 1), moving average over {window} epochs, mean \
-             ± std over seeds; {desc}."
+             over seeds; {desc}."
         ),
         vel,
     );

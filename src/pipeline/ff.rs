@@ -168,8 +168,9 @@ pub fn report_over(
 /// (all layers, each layer) the class sizes and the accuracies at `p = 1`.
 fn removal_table(p: &serde_json::Value) -> String {
     let cell = |v: &serde_json::Value| -> String {
-        match (v["mean"].as_f64(), v["std"].as_f64()) {
-            (Some(m), Some(s)) => format!("{:.2} % ± {:.2}", 100.0 * m, 100.0 * s),
+        match (v["mean"].as_f64(), v["ci95"].as_f64()) {
+            (Some(m), Some(h)) if h.is_finite() => format!("{:.2} % ± {:.2}", 100.0 * m, 100.0 * h),
+            (Some(m), _) => format!("{:.2} %", 100.0 * m),
             _ => "–".into(),
         }
     };
@@ -180,9 +181,11 @@ fn removal_table(p: &serde_json::Value) -> String {
         "<h3>Removing whole classes</h3>\n<p>Mean-field test accuracy (baseline {}) with every \
          connection of a class removed (π ← 1), against as many uniformly random connections; \
          near-VIP: {}; UIP connections given random weights instead (removing them is the \
-         identity). Mean ± std over seeds × repeats; the curves are in the perturbation section.</p>",
+         identity). Mean ± half-width of the 95 % t-interval over the seeds (n = {}; each seed's \
+         repeats averaged first); the curves are in the perturbation section.</p>",
         esc(&cell(&p["baseline"])),
-        esc(p["near_vip_rule"].as_str().unwrap_or("?"))
+        esc(p["near_vip_rule"].as_str().unwrap_or("?")),
+        p["seeds"].as_u64().unwrap_or(0)
     );
     h.push_str(
         "<table id=\"ff-removal\">\n<tr><th>layers</th><th>VIP</th><th>VIP removed</th>\

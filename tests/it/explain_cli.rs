@@ -78,7 +78,7 @@ fn analyze_projections_retraining_and_kernel_change_on_a_tiny_run() {
         "--out",
         out_s,
     ]));
-    assert!(v["summary"]["final_change"]["mean"].as_f64().unwrap() > 0.0);
+    assert!(v["summary"]["final_change"]["geo_mean"].as_f64().unwrap() > 0.0);
 
     let v = json_of(&sasnet(&[
         "analyze", "retrain", run_s, "--quick", "--json", "--out", out_s,

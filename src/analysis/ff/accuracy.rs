@@ -108,7 +108,7 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions)
     let who = describe_runs(
         runs,
         if runs.len() > 1 {
-            "; bands: ± std over seeds"
+            "; bands: 95 % t-interval of the mean over the seeds"
         } else {
             ""
         },

@@ -212,14 +212,7 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, opts: &AnalysisOptions) 
         &rows,
     )?);
 
-    let who = describe_runs(
-        runs,
-        if runs.len() > 1 {
-            "; bands: ± std over seeds"
-        } else {
-            ""
-        },
-    );
+    let who = describe_runs(runs, "");
     let bands = if runs.len() > 1 {
         format!(
             "; bands: 95 % t-interval of the mean over n = {} seeds",

@@ -3,19 +3,18 @@
 //! at `a`; per layer the mean over its connections of the mixture's differential entropy, of
 //! the discrete part `-π ln π - (1-π) ln(1-π)` and of the continuous part `½ ln(2πe Ξ)` (nats),
 //! computed by [`crate::analysis::entropy::connection_entropy`] (Gauss–Hermite quadrature);
-//! mean ± std over seeds.
+//! per-seed values, mean, sample std and 95 % t-interval over seeds ([`SeedStats`]).
 
-use super::mean_std;
 use crate::analysis::AnalysisOptions;
 use crate::analysis::AnalysisResult;
 use crate::analysis::entropy::connection_entropy;
-use crate::analysis::result::MeanStd;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
 use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
 use crate::output::csv;
 use crate::output::figure::{Figure, Plot, Series};
+use crate::stats::SeedStats;
 use serde::Serialize;
 use std::path::Path;
 
@@ -87,24 +86,25 @@ fn by_layer<S: serde::Serializer>(v: &[LayerSummary], s: S) -> std::result::Resu
 }
 
 /// Mean entropy per connection of one layer, over seeds.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct LayerSummary {
     /// Of the mixture.
-    pub total: MeanStd,
+    pub total: SeedStats,
     /// Its `π` (discrete) part.
-    pub pi: MeanStd,
+    pub pi: SeedStats,
     /// Its `Ξ` (continuous) part.
-    pub xi: MeanStd,
+    pub xi: SeedStats,
 }
 
 /// The entropy analysis (an `AnalysisFn<FeedForward>`): `entropy.csv` (per layer, mean and std
 /// over seeds of the three entropies), `entropy_per_seed.csv`, `summary.json` (per layer
-/// `total`, `pi`, `xi` as `{mean, std}`).
+/// `total`, `pi`, `xi` as [`SeedStats`]: per-seed values, mean, sd, 95 % interval).
 pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let per: Vec<Vec<LayerEntropy>> = runs.iter().map(|r| entropy(&r.net)).collect();
     let nl = per.first().map_or(0, Vec::len);
-    let stat =
-        |l: usize, f: fn(&LayerEntropy) -> f64| mean_std(&per.iter().map(|p| f(&p[l])).collect::<Vec<_>>());
+    let stat = |l: usize, f: fn(&LayerEntropy) -> f64| {
+        SeedStats::of(&per.iter().map(|p| f(&p[l])).collect::<Vec<_>>())
+    };
     let kinds: [(&str, &str, Part); 3] = [
         ("total", "mixture", |e| e.total),
         ("pi", "π part (discrete)", |e| e.pi_entropy),
@@ -113,19 +113,13 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions)
     let mut rows = Vec::new();
     let mut layers = Vec::new();
     for l in 0..nl {
+        let [total, pi, xi] = kinds.map(|(_, _, f)| stat(l, f));
         let mut r = vec![l as f64];
-        let mut o = Vec::new();
-        for (_, _, f) in kinds {
-            let (mean, std) = stat(l, f);
-            r.extend([mean, std]);
-            o.push(MeanStd { mean, std });
+        for st in [&total, &pi, &xi] {
+            r.extend([st.mean, st.sd]);
         }
         rows.push(r);
-        layers.push(LayerSummary {
-            total: o[0],
-            pi: o[1],
-            xi: o[2],
-        });
+        layers.push(LayerSummary { total, pi, xi });
     }
     let mut files = vec![csv(
         "entropy.csv",
@@ -161,15 +155,17 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions)
     let lines: Vec<Series> = kinds
         .iter()
         .map(|&(_, label, f)| {
-            let ms: Vec<(f64, f64)> = (0..nl).map(|l| stat(l, f)).collect();
+            let ms: Vec<SeedStats> = (0..nl).map(|l| stat(l, f)).collect();
             Series {
                 label: label.into(),
                 x: xl.clone(),
-                y: ms.iter().map(|p| p.0).collect(),
-                band: Some((
-                    ms.iter().map(|p| p.0 - p.1).collect(),
-                    ms.iter().map(|p| p.0 + p.1).collect(),
-                )),
+                y: ms.iter().map(|p| p.mean).collect(),
+                band: (runs.len() > 1).then(|| {
+                    (
+                        ms.iter().map(|p| p.lo).collect(),
+                        ms.iter().map(|p| p.hi).collect(),
+                    )
+                }),
                 markers: true,
             }
         })
@@ -187,7 +183,7 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions)
             describe_runs(
                 runs,
                 if runs.len() > 1 {
-                    "; bands: ± std over seeds"
+                    "; bands: 95 % t-interval of the mean over the seeds"
                 } else {
                     ""
                 }

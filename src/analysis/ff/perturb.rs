@@ -318,7 +318,7 @@ pub struct Summary {
     pub seeds: usize,
     /// Test images per evaluation.
     pub test_images: usize,
-    /// Accuracy of the unperturbed networks over seeds × repeats.
+    /// Accuracy of the unperturbed networks over seeds (each seed's repeats averaged first).
     pub baseline: Option<MeanCi>,
     /// Per target (all layers, then each layer): its classes removed whole.
     #[serde(serialize_with = "by_target")]

@@ -5,13 +5,13 @@
 use super::mean_std;
 use crate::analysis::AnalysisOptions;
 use crate::analysis::AnalysisResult;
-use crate::analysis::result::MeanStd;
 use crate::analysis::{RunData, describe_runs};
 use crate::error::Result;
 use crate::family::FeedForward;
 use crate::ff::{FfNet, layer_name};
 use crate::output::csv;
 use crate::output::figure::{Figure, Histogram, Plot};
+use crate::stats::SeedStats;
 use serde::Serialize;
 use std::path::Path;
 
@@ -125,21 +125,22 @@ fn by_layer<S: serde::Serializer>(v: &[LayerSummary], s: S) -> std::result::Resu
 }
 
 /// The hyper-parameters of one layer's final networks, over seeds.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct LayerSummary {
     /// Fraction of connections with `π = 0`.
-    pub pi_at_0: MeanStd,
+    pub pi_at_0: SeedStats,
     /// Fraction with `π = 1`.
-    pub pi_at_1: MeanStd,
+    pub pi_at_1: SeedStats,
     /// Fraction with `Ξ = 0`.
-    pub xi_at_0: MeanStd,
+    pub xi_at_0: SeedStats,
     /// Mean `|m|`.
-    pub mean_abs_m: MeanStd,
+    pub mean_abs_m: SeedStats,
 }
 
 /// The weights analysis (an `AnalysisFn<FeedForward>`): `histograms.csv` (layer, kind
 /// (0 = π, 1 = m, 2 = Ξ), bin edges, mean and std over seeds of the fraction) and
-/// `summary.json` (per layer and kind: the mean fraction exactly at 0, and for `π` at 1).
+/// `summary.json` (per layer: the fractions exactly at 0 (`π`, `Ξ`) and at 1 (`π`) and the mean
+/// `|m|`, each as [`SeedStats`] over seeds).
 pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions) -> Result<AnalysisResult> {
     let nets: Vec<&FfNet<f32>> = runs.iter().map(|r| &r.net).collect();
     let per = histograms(&nets, BINS);
@@ -166,14 +167,7 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions)
         &["layer", "kind", "lo", "hi", "fraction_mean", "fraction_std"],
         &rows,
     )?];
-    let who = describe_runs(
-        runs,
-        if runs.len() > 1 {
-            "; bands: ± std over seeds"
-        } else {
-            ""
-        },
-    );
+    let who = describe_runs(runs, "");
     let figures: Vec<Figure> = KINDS
         .iter()
         .map(|&(kind, sym)| Figure {
@@ -203,17 +197,17 @@ pub fn run(runs: &[RunData<FeedForward>], _work: &Path, _opts: &AnalysisOptions)
     let mut layers = Vec::new();
     let nl = runs.first().map_or(0, |r| r.net.layers.len());
     for l in 0..nl {
-        let frac = |f: &dyn Fn(&FfNet<f32>) -> f64| mean_std(&nets.iter().map(|n| f(n)).collect::<Vec<_>>());
+        let frac =
+            |f: &dyn Fn(&FfNet<f32>) -> f64| SeedStats::of(&nets.iter().map(|n| f(n)).collect::<Vec<_>>());
         let at = |v: &[f32], x: f32| v.iter().filter(|&&p| p == x).count() as f64 / v.len().max(1) as f64;
-        let ms = |p: (f64, f64)| MeanStd { mean: p.0, std: p.1 };
         layers.push(LayerSummary {
-            pi_at_0: ms(frac(&|n| at(&n.layers[l].pi, 0.0))),
-            pi_at_1: ms(frac(&|n| at(&n.layers[l].pi, 1.0))),
-            xi_at_0: ms(frac(&|n| at(&n.layers[l].xi, 0.0))),
-            mean_abs_m: ms(frac(&|n| {
+            pi_at_0: frac(&|n| at(&n.layers[l].pi, 0.0)),
+            pi_at_1: frac(&|n| at(&n.layers[l].pi, 1.0)),
+            xi_at_0: frac(&|n| at(&n.layers[l].xi, 0.0)),
+            mean_abs_m: frac(&|n| {
                 let v = &n.layers[l].m;
                 v.iter().map(|x| x.abs() as f64).sum::<f64>() / v.len().max(1) as f64
-            })),
+            }),
         });
     }
     let summary = Summary {

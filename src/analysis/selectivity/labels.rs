@@ -90,7 +90,8 @@ pub(super) fn run_labels(runs: &[RunData], _work: &Path, opts: &AnalysisOptions)
         &["run", "silent", "non_selective", "uni_selective", "mixed"],
         &count_rows,
     )?);
-    let (fm, fs) = mean_ci(&frac);
+    let (fm, fh) = mean_ci(&frac);
+    let fs = mean_std(&frac).1;
     let pm: Vec<Vec<f64>> = results
         .iter()
         .map(|r| population_mean(&r.sli, r.class.len(), r.steps.len()))
@@ -134,7 +135,10 @@ pub(super) fn run_labels(runs: &[RunData], _work: &Path, opts: &AnalysisOptions)
             x_label: "time step".into(),
             y_label: "mean SLI over neurons".into(),
             log_y: false,
-            caption: format!("SLI averaged over all neurons; mean ± std over {seeds} seed(s). {settings}."),
+            caption: format!(
+                "SLI averaged over all neurons; mean over {seeds} seed(s), band the 95 % \
+                 t-interval of the mean (unit: the training seed). {settings}."
+            ),
             plot: Plot::Lines(vec![Series {
                 label: "SLI".into(),
                 x: times.clone(),
@@ -168,14 +172,15 @@ pub(super) fn run_labels(runs: &[RunData], _work: &Path, opts: &AnalysisOptions)
             caption: format!(
                 "Fraction of units per class at the last step: silent (mean rate < \
                  {ACTIVE_FRACTION} × the largest), non-selective (SLI < {SLI_THRESHOLD}), \
-                 uni-selective (SLI ≥ {UNI_THRESHOLD}), mixed (in between); mean ± std over \
-                 {seeds} seed(s). {settings}."
+                 uni-selective (SLI ≥ {UNI_THRESHOLD}), mixed (in between); mean over {seeds} \
+                 seed(s), band the 95 % t-interval of the mean (unit: the training seed). \
+                 {settings}."
             ),
             plot: Plot::Lines(vec![Series {
                 label: "all units".into(),
                 x: (0..4).map(|i| i as f64).collect(),
                 y: fm.clone(),
-                band: band(&fm, &fs),
+                band: band(&fm, &fh),
                 markers: true,
             }]),
         },
@@ -192,12 +197,18 @@ pub(super) fn run_labels(runs: &[RunData], _work: &Path, opts: &AnalysisOptions)
         }),
     )?);
     let mut fr = serde_json::Map::new();
+    let mut over = serde_json::Map::new();
     for (ci, cname) in LABEL_CLASSES.iter().enumerate() {
         fr.insert((*cname).into(), json!(fm[ci]));
         fr.insert(format!("{cname}_std"), json!(fs[ci]));
+        over.insert(
+            (*cname).into(),
+            json!(SeedStats::of(&frac.iter().map(|f| f[ci]).collect::<Vec<_>>())),
+        );
     }
     let summary = json!({
         "fractions": fr,
+        "fractions_over_seeds": over,
         "trials": r0.trials,
         "seeds": seeds,
         "mean_sli_last": mean_of(&results.iter().map(|r| finite_mean(&r.sli_last)).collect::<Vec<_>>()),

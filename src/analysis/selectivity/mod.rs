@@ -56,6 +56,7 @@ use crate::infer::{RateProbe, rate_test_set};
 use crate::output::figure::{Figure, Heatmap, Histogram, Plot, Series};
 use crate::output::{Data, csv, json_data, mean_ci, mean_std};
 use crate::rng::derive_seed;
+use crate::stats::SeedStats;
 use crate::task::msi::{self, Modality};
 use serde_json::json;
 use std::path::Path;

@@ -156,10 +156,16 @@ pub(super) fn run_msi(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) ->
         let (m, s) = mean_std(&frac[gi]);
         let h = mean_ci(&frac[gi]).1;
         let mut g = serde_json::Map::new();
+        let mut over = serde_json::Map::new();
         for (ci, cname) in MSI_CLASSES.iter().enumerate() {
             g.insert((*cname).into(), json!(m[ci]));
             g.insert(format!("{cname}_std"), json!(s[ci]));
+            over.insert(
+                (*cname).into(),
+                json!(SeedStats::of(&frac[gi].iter().map(|f| f[ci]).collect::<Vec<_>>())),
+            );
         }
+        g.insert("over_seeds".into(), serde_json::Value::Object(over));
         summary_groups.insert((*name).into(), serde_json::Value::Object(g));
         frac_series.push(Series {
             label: format!("group: {name}"),
@@ -169,7 +175,7 @@ pub(super) fn run_msi(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) ->
             markers: true,
         });
     }
-    // Population-mean SLI over time, mean ± std over seeds.
+    // Population-mean SLI over time, mean and 95 % interval over seeds.
     let pm_c: Vec<Vec<f64>> = results
         .iter()
         .map(|r| population_mean(&r.choice, r.class.len(), r.steps.len()))
@@ -232,8 +238,9 @@ pub(super) fn run_msi(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) ->
             y_label: "mean SLI over neurons".into(),
             log_y: false,
             caption: format!(
-                "SLI averaged over all neurons, for choice and modality classes; mean ± std over \
-                 {seeds} seed(s). {settings}. The stimulus starts at {} ms and the decision period \
+                "SLI averaged over all neurons, for choice and modality classes; mean over \
+                 {seeds} seed(s), band the 95 % t-interval of the mean (unit: the training seed). \
+                 {settings}. The stimulus starts at {} ms and the decision period \
                  at {} ms.",
                 r0.period_starts_ms.0, r0.period_starts_ms.1
             ),
@@ -261,8 +268,8 @@ pub(super) fn run_msi(runs: &[RunData], _work: &Path, opts: &AnalysisOptions) ->
             y_label: "fraction of units in the group".into(),
             log_y: false,
             caption: format!(
-                "Fraction of units per selectivity class, per input group and overall; mean ± \
-                 std over {seeds} seed(s). A unit is selective to choice / modality if it is \
+                "Fraction of units per selectivity class, per input group and overall; mean over \
+                 {seeds} seed(s), band the 95 % t-interval of the mean (unit: the training seed). A unit is selective to choice / modality if it is \
                  active (mean rate ≥ {ACTIVE_FRACTION} × the largest) and its SLI averaged over \
                  the stimulus and decision periods is ≥ {SLI_THRESHOLD}; mixed = both. {settings}."
             ),
